@@ -1,0 +1,81 @@
+# Outpost build.  `make` builds build/outpost; `make asan` builds the
+# AddressSanitizer + UndefinedBehaviorSanitizer variant the tests use;
+# `make test` runs every test (unit tests, then integration tests).
+# Sources are found by wildcard: a new src/<part>/<file>.c or
+# tests/unit/test_<name>.c needs no edit here.
+
+CC      ?= cc
+PKGS    := openssl libgsasl sqlite3 libmicrohttpd jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \
+           -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+DEFS    := -D_GNU_SOURCE -DOUTPOST_VERSION='"$(VERSION)"'
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS) $(CFLAGS)
+LIBS    := $(PKG_LIBS) -lpthread -lm
+
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+
+SRC      := $(sort $(wildcard src/*/*.c))
+LIB_SRC  := $(filter-out src/cli/%,$(SRC))
+CLI_SRC  := $(filter src/cli/%,$(SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+ASSETS   := $(sort $(wildcard src/http/assets/*))
+
+OBJ      := $(SRC:%.c=build/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
+SAN_OBJ  := $(SRC:%.c=build/asan/obj/%.o)
+SAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+
+.PHONY: all asan test unit integration checksrc clean deps fuzz bench run
+all: checksrc build/outpost
+
+build/outpost: $(OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+asan: build/asan/outpost $(UNIT_BIN)
+
+build/asan/outpost: $(SAN_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+build/asan/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/tests/%: build/asan/obj/tests/unit/%.o $(SAN_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# The web page's files are embedded in the binary (see src/http/assets.c).
+build/obj/src/http/assets.o build/asan/obj/src/http/assets.o: $(ASSETS)
+
+checksrc:
+	@scripts/checksrc
+
+unit: asan
+	@scripts/run-unit build/asan/tests
+
+integration: asan build/outpost
+	@OUTPOST_BIN=$(CURDIR)/build/asan/outpost scripts/run-integration
+
+test: checksrc asan build/outpost
+	@scripts/run-tests
+
+deps:
+	@scripts/install-deps
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(UNIT_BIN:build/asan/tests/%=build/asan/obj/tests/unit/%.d)

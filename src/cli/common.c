@@ -1,0 +1,23 @@
+/* common.c - what every command shares: loading the settings. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "util/buf.h"
+
+int
+cli_load_conf(struct cli_ctx *ctx, struct conf **out)
+{
+	const char *path = conf_find_path(ctx->config_path);
+	struct buf diag;
+	struct op_err e;
+	int rc;
+
+	buf_init(&diag, 64 * 1024);
+	rc = conf_load(path, out, &diag, &e);
+	if (diag.len > 0)
+		fputs(diag.data, stderr);
+	else if (rc < 0)
+		fprintf(stderr, "%s\n", e.msg);
+	buf_free(&diag);
+	return rc < 0 ? 78 : 0;
+}

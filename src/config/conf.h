@@ -1,0 +1,142 @@
+/*
+ * conf.h - the settings: outpost.conf loaded, validated, shown and edited.
+ *
+ * The file format and every key are fixed by CONTRACT.md; docs/config.md is
+ * the reference.  conf_load() returns a struct conf the caller owns (free it
+ * with conf_free()); every string in it is owned by the struct.  A loaded
+ * conf is immutable: the daemon swaps in a whole new one on reload.
+ * Secrets (profile and client passwords) are resolved at load time from
+ * password, password_file or password_command and kept only in memory.
+ */
+#ifndef OUTPOST_CONFIG_CONF_H
+#define OUTPOST_CONFIG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+enum conf_security {
+	CONF_SEC_NONE = 0,      /* plain SMTP; AUTH only with allow_plaintext_auth */
+	CONF_SEC_STARTTLS = 1,  /* STARTTLS required, port 587 */
+	CONF_SEC_TLS = 2,       /* implicit TLS ("SSL"), port 465 */
+};
+
+#define CONF_MAX_LIMITS 8
+#define CONF_MAX_RETRY 32
+
+struct conf_limit {
+	uint64_t count;         /* at most count messages ... */
+	uint32_t period_s;      /* ... per period_s seconds (1, 60, 3600, 86400) */
+};
+
+struct conf_profile {
+	char *name;
+	unsigned line;          /* line of the [profile NAME] header, 0 if none */
+	int enabled;
+	char *host;
+	unsigned port;          /* default: 587 starttls, 465 tls, 25 none */
+	int security;           /* enum conf_security, default starttls */
+	int tls_verify;         /* default yes */
+	char *tls_ca_file;      /* NULL if unset */
+	int auth;               /* "use authentication", default: yes if username set */
+	char *username;         /* NULL if unset */
+	char *password;         /* the resolved secret; NULL if none */
+	char *password_file;    /* as written, NULL if unset */
+	char *password_command; /* as written, NULL if unset */
+	int allow_plaintext_auth; /* default no */
+	char *from;             /* NULL if unset */
+	int force_from;         /* default no */
+	struct conf_limit limits[CONF_MAX_LIMITS];
+	size_t nlimits;
+	unsigned max_connections;             /* default 4 */
+	unsigned max_messages_per_connection; /* default 100 */
+	unsigned timeout_s;                   /* default 30 */
+};
+
+struct conf_client {
+	char *name;
+	unsigned line;
+	char *password;         /* resolved */
+	char *password_file;
+	char **allowed_from;    /* patterns like *@example.com; NULL if none */
+	size_t nallowed_from;
+};
+
+struct conf_report {
+	char *email;
+	unsigned line;
+	int enabled;            /* default yes */
+};
+
+struct conf_server {
+	char *smtp_listen;      /* "" = off; default 127.0.0.1:2525 */
+	char *http_listen;      /* "" = off; default 127.0.0.1:8025 */
+	char *data_dir;         /* default ./outpost-data */
+	char *hostname;         /* default: the machine's FQDN */
+	uint64_t max_message_size;   /* bytes, default 25M */
+	uint32_t queue_lifetime_s;   /* default 5d */
+	uint32_t retry_s[CONF_MAX_RETRY]; /* default 1m,5m,15m,30m,1h,2h,4h */
+	size_t nretry;
+	char *api_token;        /* NULL: generated into data_dir */
+	char *smtp_tls_cert;    /* NULL if unset */
+	char *smtp_tls_key;
+	int smtp_auth;          /* default no */
+	char **http_allowed_hosts;
+	size_t nhttp_allowed_hosts;
+	unsigned smtp_max_sessions;     /* default 1000 */
+	unsigned smtp_timeout_s;        /* listener idle/command timeout, default 300 */
+};
+
+struct conf {
+	char *path;             /* the file loaded; NULL for embedded defaults */
+	struct conf_server server;
+	struct conf_profile *profiles;  /* in file order */
+	size_t nprofiles;
+	struct conf_client *clients;
+	size_t nclients;
+	int redirect_enabled;
+	struct conf_report *reports;
+	size_t nreports;
+};
+
+/*
+ * The file to use: cli_path (-c) if not NULL, else $OUTPOST_CONFIG, else
+ * ./outpost.conf if it exists, else /etc/outpost/outpost.conf if it
+ * exists, else NULL (run on the embedded defaults).  Returns a pointer to
+ * static or caller memory; do not free.
+ */
+const char *conf_find_path(const char *cli_path);
+
+/*
+ * Load and validate.  path NULL = embedded defaults.  On failure returns -1,
+ * e->kind = ERR_CONFIG and e->msg holds the first problem as
+ * "FILE:LINE: KEY: what is wrong"; if diag is not NULL every problem found
+ * is appended to it, one per line.  Warnings (a password readable by others,
+ * tls_verify = no) are appended to diag prefixed "warning: " even on
+ * success.
+ */
+int conf_load(const char *path, struct conf **out, struct buf *diag,
+    struct op_err *e);
+void conf_free(struct conf *c);
+
+/* The profile called name, or NULL. */
+const struct conf_profile *conf_profile_find(const struct conf *c,
+    const char *name);
+/* The first enabled profile, or NULL. */
+const struct conf_profile *conf_profile_first_enabled(const struct conf *c);
+
+/* Print the effective settings (defaults filled in) in the file's format,
+ * secrets shown as ********. */
+int conf_show(const struct conf *c, struct buf *out, struct op_err *e);
+
+/* Typed values, shared with the API's validation. */
+int conf_parse_bool(const char *s, int *out);
+int conf_parse_duration(const char *s, uint32_t *seconds);   /* 30s 5m 2h 5d */
+int conf_parse_size(const char *s, uint64_t *bytes);         /* 512K 25M 1G */
+int conf_parse_limits(const char *s, struct conf_limit *out, size_t max,
+    size_t *n);                                             /* 14/s, 10000/d */
+int conf_parse_security(const char *s, int *out);
+
+#endif
