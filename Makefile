@@ -53,7 +53,12 @@ build/asan/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
 
-build/asan/tests/%: build/asan/obj/tests/unit/%.o $(SAN_LIB_OBJ)
+# Unit tests link against an archive, so each pulls in only what it uses.
+build/asan/liboutpost.a: $(SAN_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/asan/tests/%: build/asan/obj/tests/unit/%.o build/asan/liboutpost.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
 
