@@ -31,6 +31,9 @@ LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ  := $(SRC:%.c=build/asan/obj/%.o)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+# Test-only programs that integration tests drive (tests/tools/*.c).
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/asan/tools/%)
 
 .PHONY: all asan test unit integration checksrc clean deps fuzz bench run
 all: checksrc build/outpost
@@ -43,7 +46,7 @@ build/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-asan: build/asan/outpost $(UNIT_BIN)
+asan: build/asan/outpost $(UNIT_BIN) $(TOOL_BIN)
 
 build/asan/outpost: $(SAN_OBJ)
 	@mkdir -p $(@D)
@@ -61,6 +64,10 @@ build/asan/liboutpost.a: $(SAN_LIB_OBJ)
 build/asan/tests/%: build/asan/obj/tests/unit/%.o build/asan/liboutpost.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+build/asan/tools/%: build/asan/obj/tests/tools/%.o build/asan/liboutpost.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
 # The web page's files are embedded in the binary (see src/http/assets.c).
 build/obj/src/http/assets.o build/asan/obj/src/http/assets.o: $(ASSETS)
@@ -83,4 +90,5 @@ deps:
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(UNIT_BIN:build/asan/tests/%=build/asan/obj/tests/unit/%.d)
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(UNIT_BIN:build/asan/tests/%=build/asan/obj/tests/unit/%.d) \
+	$(TOOL_BIN:build/asan/tools/%=build/asan/obj/tests/tools/%.d)

@@ -1,10 +1,114 @@
-/* TEMPORARY during the first build-up: replaced by the real command. */
+/*
+ * cmd_config.c - `outpost config check` and `outpost config show`.
+ *
+ *   check   load and validate the settings; print "FILE: ok" and any
+ *           warnings, or every problem found (exit 78)
+ *   show    print the effective settings (defaults filled in, secrets
+ *           shown as ********) in the file's own format
+ *
+ * Problems and warnings go to stderr, the result to stdout.
+ */
 #include <stdio.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "config/conf.h"
+#include "util/buf.h"
+
+#define CONFIG_USAGE "config check | show"
+#define DIAG_MAX (64 * 1024)
+#define SHOW_MAX (1024 * 1024)
+
+/* Load like every command, but keep the diagnostics for the caller. */
+static int
+load(struct cli_ctx *ctx, const char **path, struct conf **c, struct buf *diag)
+{
+	struct op_err e;
+
+	err_clear(&e);
+	*path = conf_find_path(ctx->config_path);
+	if (conf_load(*path, c, diag, &e) < 0) {
+		if (diag->len > 0)
+			fputs(diag->data, stderr);
+		else
+			fprintf(stderr, "%s\n", e.msg);
+		return 78;
+	}
+	return 0;
+}
+
+static int
+config_check(struct cli_ctx *ctx)
+{
+	const char *path;
+	struct conf *c = NULL;
+	struct buf diag;
+	int rc;
+
+	buf_init(&diag, DIAG_MAX);
+	rc = load(ctx, &path, &c, &diag);
+	if (rc != 0)
+		goto out;
+	if (path == NULL)
+		printf("no settings file found (tried $OUTPOST_CONFIG, "
+		    "./outpost.conf, /etc/outpost/outpost.conf); using the "
+		    "built-in defaults: ok\n");
+	else
+		printf("%s: ok\n", path);
+	if (diag.len > 0)
+		fputs(diag.data, stderr);
+out:
+	conf_free(c);
+	buf_free(&diag);
+	return rc;
+}
+
+static int
+config_show(struct cli_ctx *ctx)
+{
+	const char *path;
+	struct conf *c = NULL;
+	struct buf diag, out;
+	struct op_err e;
+	int rc;
+
+	buf_init(&diag, DIAG_MAX);
+	buf_init(&out, SHOW_MAX);
+	rc = load(ctx, &path, &c, &diag);
+	if (rc != 0)
+		goto out;
+	if (diag.len > 0)
+		fputs(diag.data, stderr);
+	if (conf_show(c, &out, &e) < 0) {
+		fprintf(stderr, "outpost: config show: %s\n", e.msg);
+		rc = 70;
+		goto out;
+	}
+	fputs(out.data, stdout);
+out:
+	conf_free(c);
+	buf_free(&diag);
+	buf_free(&out);
+	return rc;
+}
+
 int
 cmd_config(struct cli_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx; (void)argc; (void)argv;
-	fprintf(stderr, "outpost: config is not built yet\n");
-	return 70;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		printf("usage: outpost [-c FILE] %s\n"
+		    "  check   validate the settings; exit 78 on any problem\n"
+		    "  show    print the effective settings, secrets masked\n",
+		    CONFIG_USAGE);
+		return 0;
+	}
+	if (argc != 2)
+		return cli_usage(CONFIG_USAGE);
+	if (strcmp(argv[1], "check") == 0)
+		return config_check(ctx);
+	if (strcmp(argv[1], "show") == 0)
+		return config_show(ctx);
+	fprintf(stderr, "outpost: config: unknown subcommand '%s'\n", argv[1]);
+	return cli_usage(CONFIG_USAGE);
 }

@@ -139,4 +139,65 @@ int conf_parse_limits(const char *s, struct conf_limit *out, size_t max,
     size_t *n);                                             /* 14/s, 10000/d */
 int conf_parse_security(const char *s, int *out);
 
+/*
+ * Added by the config module (additive to the declarations above).
+ *
+ * Bounds of the file.  A line longer than CONF_LINE_MAX, a file larger
+ * than CONF_FILE_MAX or more than CONF_MAX_SECTIONS sections is an error.
+ */
+#define CONF_FILE_MAX (1024 * 1024)
+#define CONF_LINE_MAX 4096          /* = INI_LINE_MAX */
+#define CONF_MAX_SECTIONS 512
+#define CONF_MAX_ERRORS 100         /* diag stops listing after this many */
+#define CONF_NAME_MAX 64            /* [profile NAME], [client NAME] */
+#define CONF_MAX_LIST 64            /* allowed_from, http_allowed_hosts items */
+#define CONF_ADDRESS_MAX 254        /* RFC 5321 4.5.3.1.3 path (256) less <> */
+#define CONF_API_TOKEN_MIN 16
+
+/*
+ * The conf_parse_* functions above and below take the value as the file
+ * holds it (no surrounding white space) and return 0, or -1 with an
+ * ERR_CONFIG message that quotes the value and says what to write, e.g.
+ * "'30' has no unit; write a unit: 30s, 5m, 2h or 5d".  The message does
+ * not name the key: the caller adds "FILE:LINE: KEY: " or a field name.
+ * They fill op_err through the *_e variants; the declared API forms
+ * (without op_err) only say yes or no.
+ */
+int conf_parse_bool_e(const char *s, int *out, struct op_err *e);
+int conf_parse_duration_e(const char *s, uint32_t *seconds, struct op_err *e);
+int conf_parse_size_e(const char *s, uint64_t *bytes, struct op_err *e);
+int conf_parse_limits_e(const char *s, struct conf_limit *out, size_t max,
+    size_t *n, struct op_err *e);
+int conf_parse_security_e(const char *s, int *out, struct op_err *e);
+/* 1..65535 */
+int conf_parse_port(const char *s, unsigned *port, struct op_err *e);
+/* "1m, 5m, 15m": 1..max durations, each more than zero. */
+int conf_parse_retry(const char *s, uint32_t *out, size_t max, size_t *n,
+    struct op_err *e);
+/* A bare address local@domain: dot-atom local part (RFC 5322 3.4.1) of at
+ * most 64 bytes, a domain of LDH labels, at most CONF_ADDRESS_MAX bytes;
+ * no quotes, spaces, control characters or non-ASCII.  Strict on purpose. */
+int conf_check_address(const char *s, struct op_err *e);
+/* A host name of LDH labels (at most 253 bytes), or an IPv4/IPv6 literal
+ * (IPv6 with or without brackets). */
+int conf_check_host(const char *s, struct op_err *e);
+
+/* Like conf_load() for text already in memory (the editor checks an edited
+ * file before saving it).  name is used in messages and becomes c->path.
+ * No permission warning is given for the text itself. */
+int conf_load_text(const char *name, const char *text, size_t len,
+    struct conf **out, struct buf *diag, struct op_err *e);
+
+/* Check a section header: type is "server", "client", "profile",
+ * "redirect" or "report"; arg the name or address (NULL for server and
+ * redirect). */
+int conf_check_section(const char *type, const char *arg, struct op_err *e);
+
+/* Check one value of one key the way the loader does (types, ranges;
+ * files are not opened and commands are not run).  section is a type as
+ * above.  For the API's per-field errors: e->msg names neither file nor
+ * key. */
+int conf_check_value(const char *section, const char *key, const char *value,
+    struct op_err *e);
+
 #endif

@@ -32,8 +32,19 @@ err_prefix(struct op_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(e->msg))
-		snprintf(e->msg + n, sizeof(e->msg) - (size_t)n, ": %s", old);
+	if (n >= 0 && (size_t)n + 2 < sizeof(e->msg)) {
+		/* append ": old", truncated to fit */
+		size_t at = (size_t)n, room = sizeof(e->msg) - at - 1;
+		size_t ol = strlen(old);
+
+		e->msg[at++] = ':';
+		e->msg[at++] = ' ';
+		room -= 2;
+		if (ol > room)
+			ol = room;
+		memcpy(e->msg + at, old, ol);
+		e->msg[at + ol] = '\0';
+	}
 	return -1;
 }
 

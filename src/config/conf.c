@@ -1,0 +1,1568 @@
+/*
+ * conf.c - loading and validating outpost.conf (the format is in ini.h,
+ * every key in docs/config.md).
+ *
+ * The loader reads the whole file (at most CONF_FILE_MAX bytes), takes it
+ * apart line by line with the lexer of ini.c, and fills a struct conf from
+ * tables of keys: one table per section type, each key with its type, the
+ * field it sets and its range.  When a section ends, the checks that span
+ * keys run (a profile needs a host, authentication needs a username and a
+ * password ...) and its secret is resolved; when the file ends, the
+ * checks that span sections run.  Every problem is reported as
+ *
+ *     FILE:LINE: KEY: what is wrong
+ *
+ * (KEY is the section header, e.g. "[profile x]", for a section's
+ * problems), all of them are collected, and the first is returned.
+ */
+#include "config/conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/conf_secret.h"
+#include "config/ini.h"
+#include "util/log.h"
+#include "util/net.h"
+
+#define DEFAULT_SMTP_LISTEN "127.0.0.1:2525"
+#define DEFAULT_HTTP_LISTEN "127.0.0.1:8025"
+#define DEFAULT_DATA_DIR "./outpost-data"
+#define DEFAULT_MAX_MESSAGE_SIZE (25ULL * 1024 * 1024)
+#define DEFAULT_QUEUE_LIFETIME (5U * 86400)
+#define DEFAULT_SMTP_MAX_SESSIONS 1000
+#define DEFAULT_SMTP_TIMEOUT 300        /* RFC 5321 4.5.3.2.7: 5 minutes */
+#define DEFAULT_MAX_CONNECTIONS 4
+#define DEFAULT_MAX_MESSAGES_PER_CONN 100
+#define DEFAULT_TIMEOUT 30
+
+#define USERNAME_MAX 255
+#define API_TOKEN_MAX 256
+#define KEYS_MAX 24                     /* keys of the largest section */
+#define HEADER_MAX (CONF_ADDRESS_MAX + 48)
+
+static const uint32_t default_retry[] = { 60, 300, 900, 1800, 3600, 7200, 14400 };
+
+/* The types of values; each names what set_value() checks and stores. */
+enum ktype {
+	K_LISTEN,       /* host:port, or "" for off */
+	K_PATH,         /* a path, not opened */
+	K_FILE,         /* a path that must be readable */
+	K_HOSTNAME,     /* a domain name for EHLO */
+	K_HOST,         /* a host name or IP address */
+	K_SIZE,         /* uint64_t bytes */
+	K_DURATION,     /* uint32_t seconds */
+	K_RETRY,        /* conf_server.retry_s / nretry */
+	K_BOOL,         /* int */
+	K_UINT,         /* unsigned */
+	K_PORT,         /* unsigned */
+	K_SECURITY,     /* int */
+	K_LIMITS,       /* conf_profile.limits / nlimits */
+	K_SECRET,       /* a password written in the file */
+	K_TOKEN,        /* the API token */
+	K_COMMAND,      /* password_command */
+	K_TEXT,         /* a user name */
+	K_ADDRESS,      /* an email address */
+	K_HOSTS,        /* conf_server.http_allowed_hosts */
+	K_FROMLIST,     /* conf_client.allowed_from */
+};
+
+struct kdef {
+	const char *name;
+	int type;               /* enum ktype */
+	size_t off;             /* the field in the section's struct */
+	uint64_t min, max;      /* K_UINT, K_SIZE, K_DURATION, K_RETRY */
+};
+
+#define SRV(f) offsetof(struct conf_server, f)
+#define PRF(f) offsetof(struct conf_profile, f)
+#define CLI(f) offsetof(struct conf_client, f)
+#define DAY 86400
+
+static const struct kdef server_keys[] = {
+	{ "smtp_listen", K_LISTEN, SRV(smtp_listen), 0, 0 },
+	{ "http_listen", K_LISTEN, SRV(http_listen), 0, 0 },
+	{ "data_dir", K_PATH, SRV(data_dir), 0, 0 },
+	{ "hostname", K_HOSTNAME, SRV(hostname), 0, 0 },
+	{ "max_message_size", K_SIZE, SRV(max_message_size), 1024, 2ULL << 30 },
+	{ "queue_lifetime", K_DURATION, SRV(queue_lifetime_s), 1, 365 * DAY },
+	{ "retry", K_RETRY, SRV(retry_s), 1, 7 * DAY },
+	{ "api_token", K_TOKEN, SRV(api_token), 0, 0 },
+	{ "smtp_tls_cert", K_FILE, SRV(smtp_tls_cert), 0, 0 },
+	{ "smtp_tls_key", K_FILE, SRV(smtp_tls_key), 0, 0 },
+	{ "smtp_auth", K_BOOL, SRV(smtp_auth), 0, 0 },
+	{ "http_allowed_hosts", K_HOSTS, SRV(http_allowed_hosts), 0, 0 },
+	{ "smtp_max_sessions", K_UINT, SRV(smtp_max_sessions), 1, 100000 },
+	{ "smtp_timeout", K_DURATION, SRV(smtp_timeout_s), 1, 3600 },
+};
+
+static const struct kdef profile_keys[] = {
+	{ "enabled", K_BOOL, PRF(enabled), 0, 0 },
+	{ "host", K_HOST, PRF(host), 0, 0 },
+	{ "port", K_PORT, PRF(port), 0, 0 },
+	{ "security", K_SECURITY, PRF(security), 0, 0 },
+	{ "tls_verify", K_BOOL, PRF(tls_verify), 0, 0 },
+	{ "tls_ca_file", K_FILE, PRF(tls_ca_file), 0, 0 },
+	{ "auth", K_BOOL, PRF(auth), 0, 0 },
+	{ "username", K_TEXT, PRF(username), 0, 0 },
+	{ "password", K_SECRET, PRF(password), 0, 0 },
+	{ "password_file", K_PATH, PRF(password_file), 0, 0 },
+	{ "password_command", K_COMMAND, PRF(password_command), 0, 0 },
+	{ "allow_plaintext_auth", K_BOOL, PRF(allow_plaintext_auth), 0, 0 },
+	{ "from", K_ADDRESS, PRF(from), 0, 0 },
+	{ "force_from", K_BOOL, PRF(force_from), 0, 0 },
+	{ "limits", K_LIMITS, PRF(limits), 0, 0 },
+	{ "max_connections", K_UINT, PRF(max_connections), 1, 100 },
+	{ "max_messages_per_connection", K_UINT,
+	  PRF(max_messages_per_connection), 1, 100000 },
+	{ "timeout", K_DURATION, PRF(timeout_s), 1, 3600 },
+};
+
+static const struct kdef client_keys[] = {
+	{ "password", K_SECRET, CLI(password), 0, 0 },
+	{ "password_file", K_PATH, CLI(password_file), 0, 0 },
+	{ "allowed_from", K_FROMLIST, CLI(allowed_from), 0, 0 },
+};
+
+static const struct kdef redirect_keys[] = {
+	{ "enabled", K_BOOL, offsetof(struct conf, redirect_enabled), 0, 0 },
+};
+
+static const struct kdef report_keys[] = {
+	{ "enabled", K_BOOL, offsetof(struct conf_report, enabled), 0, 0 },
+};
+
+enum skind { S_NONE = 0, S_SERVER, S_CLIENT, S_PROFILE, S_REDIRECT, S_REPORT, S_SKIP };
+
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+static const struct sdef {
+	const char *type;
+	int kind;
+	int takes_arg;
+	const struct kdef *keys;
+	size_t nkeys;
+} sections[] = {
+	{ "server", S_SERVER, 0, server_keys, NKEYS(server_keys) },
+	{ "client", S_CLIENT, 1, client_keys, NKEYS(client_keys) },
+	{ "profile", S_PROFILE, 1, profile_keys, NKEYS(profile_keys) },
+	{ "redirect", S_REDIRECT, 0, redirect_keys, NKEYS(redirect_keys) },
+	{ "report", S_REPORT, 1, report_keys, NKEYS(report_keys) },
+};
+
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+_Static_assert(NKEYS(profile_keys) <= KEYS_MAX, "KEYS_MAX too small");
+_Static_assert(NKEYS(server_keys) <= KEYS_MAX, "KEYS_MAX too small");
+
+/* The loader's state while it walks the file. */
+struct lstate {
+	const char *file;               /* the name in messages */
+	struct conf *c;
+	struct lerr {                   /* problems, sorted by line at the end */
+		unsigned line;
+		char *text;             /* "FILE:LINE: KEY: message" */
+	} errs[CONF_MAX_ERRORS];
+	struct buf warns;               /* one line each */
+	unsigned nerrors;
+	int stop;                       /* too many errors */
+	int holds_secret;               /* a password or api_token in the file */
+	size_t nsections;
+
+	const struct sdef *sec;         /* the current section, NULL if none */
+	int kind;                       /* enum skind */
+	void *obj;                      /* the struct its keys fill */
+	unsigned hline;                 /* line of its header */
+	unsigned sec_errors;            /* errors inside it */
+	char header[HEADER_MAX];        /* "[profile x]" */
+	unsigned *seen;                 /* line each key was set on, 0 = not */
+	unsigned sec_seen[KEYS_MAX];
+	unsigned server_seen[KEYS_MAX]; /* kept for the checks at the end */
+	unsigned server_line, redirect_line;
+};
+
+static void cerr(struct lstate *st, unsigned line, const char *key,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void cwarn(struct lstate *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record one problem: "FILE:LINE: KEY: message". */
+static void
+cerr(struct lstate *st, unsigned line, const char *key, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX], text[ERR_MSG_MAX + PATH_MAX + 64];
+	va_list ap;
+
+	st->nerrors++;
+	st->sec_errors++;
+	if (st->nerrors > CONF_MAX_ERRORS) {
+		st->stop = 1;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(text, sizeof(text), "%s:%u: %s: %s", st->file, line, key, msg);
+	else
+		snprintf(text, sizeof(text), "%s: %s: %s", st->file, key, msg);
+	st->errs[st->nerrors - 1].line = line;
+	st->errs[st->nerrors - 1].text = str_dup(text);
+}
+
+/* Hand the problems over in line order (stable), the first also in e. */
+static void
+flush_errors(struct lstate *st, struct buf *diag, struct op_err *e)
+{
+	size_t n = st->nerrors < CONF_MAX_ERRORS ? st->nerrors : CONF_MAX_ERRORS;
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		struct lerr x = st->errs[i];
+
+		for (j = i; j > 0 && st->errs[j - 1].line > x.line; j--)
+			st->errs[j] = st->errs[j - 1];
+		st->errs[j] = x;
+	}
+	if (n > 0)
+		err_set(e, ERR_CONFIG, "%s", st->errs[0].text);
+	for (i = 0; i < n; i++) {
+		if (diag != NULL)
+			buf_printf(diag, NULL, "%s\n", st->errs[i].text);
+		free(st->errs[i].text);
+	}
+	if (st->stop && diag != NULL)
+		buf_printf(diag, NULL, "%s: stopping after %d errors\n", st->file,
+		    CONF_MAX_ERRORS);
+}
+
+static void
+cwarn(struct lstate *st, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_printf(&st->warns, NULL, "warning: %s\n", msg);
+}
+
+/* ---- memory ------------------------------------------------------- */
+
+static void
+free_list(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+free_secret(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void
+server_free(struct conf_server *s)
+{
+	free(s->smtp_listen);
+	free(s->http_listen);
+	free(s->data_dir);
+	free(s->hostname);
+	free_secret(s->api_token);
+	free(s->smtp_tls_cert);
+	free(s->smtp_tls_key);
+	free_list(s->http_allowed_hosts, s->nhttp_allowed_hosts);
+}
+
+static void
+profile_free(struct conf_profile *p)
+{
+	free(p->name);
+	free(p->host);
+	free(p->tls_ca_file);
+	free(p->username);
+	free_secret(p->password);
+	free(p->password_file);
+	free(p->password_command);
+	free(p->from);
+}
+
+static void
+client_free(struct conf_client *cl)
+{
+	free(cl->name);
+	free_secret(cl->password);
+	free(cl->password_file);
+	free_list(cl->allowed_from, cl->nallowed_from);
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	server_free(&c->server);
+	for (i = 0; i < c->nprofiles; i++)
+		profile_free(&c->profiles[i]);
+	free(c->profiles);
+	for (i = 0; i < c->nclients; i++)
+		client_free(&c->clients[i]);
+	free(c->clients);
+	for (i = 0; i < c->nreports; i++)
+		free(c->reports[i].email);
+	free(c->reports);
+	free(c);
+}
+
+/* ---- defaults ----------------------------------------------------- */
+
+/* The machine's name as gethostname() gives it; never a DNS lookup (a
+ * name without a dot is kept as it is). */
+static char *
+default_hostname(void)
+{
+	char h[256];
+
+	if (gethostname(h, sizeof(h)) < 0)
+		return str_dup("localhost");
+	h[sizeof(h) - 1] = '\0';
+	if (h[0] == '\0' || conf_check_host(h, NULL) < 0 || strchr(h, ':') != NULL)
+		return str_dup("localhost");
+	return str_dup(h);
+}
+
+static void
+server_defaults(struct conf_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->smtp_listen = str_dup(DEFAULT_SMTP_LISTEN);
+	s->http_listen = str_dup(DEFAULT_HTTP_LISTEN);
+	s->data_dir = str_dup(DEFAULT_DATA_DIR);
+	s->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
+	s->queue_lifetime_s = DEFAULT_QUEUE_LIFETIME;
+	memcpy(s->retry_s, default_retry, sizeof(default_retry));
+	s->nretry = NKEYS(default_retry);
+	s->smtp_max_sessions = DEFAULT_SMTP_MAX_SESSIONS;
+	s->smtp_timeout_s = DEFAULT_SMTP_TIMEOUT;
+}
+
+static void
+profile_defaults(struct conf_profile *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->enabled = 1;
+	p->security = CONF_SEC_STARTTLS;
+	p->tls_verify = 1;
+	p->max_connections = DEFAULT_MAX_CONNECTIONS;
+	p->max_messages_per_connection = DEFAULT_MAX_MESSAGES_PER_CONN;
+	p->timeout_s = DEFAULT_TIMEOUT;
+}
+
+static struct conf *
+conf_new(const char *path)
+{
+	struct conf *c = mem_alloc(sizeof(*c));
+
+	c->path = path != NULL ? str_dup(path) : NULL;
+	server_defaults(&c->server);
+	return c;
+}
+
+/* ---- values ------------------------------------------------------- */
+
+static void
+show(char *dst, size_t dstsz, const char *s)
+{
+	log_sanitize(dst, dstsz, s);
+}
+
+static void
+fmt_duration(char *dst, size_t n, uint64_t s)
+{
+	if (s % DAY == 0)
+		snprintf(dst, n, "%llud", (unsigned long long)(s / DAY));
+	else if (s % 3600 == 0)
+		snprintf(dst, n, "%lluh", (unsigned long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(dst, n, "%llum", (unsigned long long)(s / 60));
+	else
+		snprintf(dst, n, "%llus", (unsigned long long)s);
+}
+
+static void
+fmt_size(char *dst, size_t n, uint64_t b)
+{
+	if (b % (1ULL << 30) == 0)
+		snprintf(dst, n, "%lluG", (unsigned long long)(b >> 30));
+	else if (b % (1ULL << 20) == 0)
+		snprintf(dst, n, "%lluM", (unsigned long long)(b >> 20));
+	else if (b % 1024 == 0)
+		snprintf(dst, n, "%lluK", (unsigned long long)(b >> 10));
+	else
+		snprintf(dst, n, "%llu", (unsigned long long)b);
+}
+
+/* Split a comma list into trimmed items; each checked by check(). */
+static int
+split_list(const char *v, int (*check)(const char *, struct op_err *),
+    char ***out, size_t *nout, struct op_err *e)
+{
+	char **items = NULL;
+	size_t n = 0;
+	const char *p = v;
+
+	for (;;) {
+		const char *end = strchr(p, ','), *s = p;
+		size_t len;
+		char *item;
+
+		if (end == NULL)
+			end = p + strlen(p);
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		len = (size_t)(end - s);
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (len == 0) {
+			free_list(items, n);
+			return err_set(e, ERR_CONFIG, "has an empty item; write "
+			    "items separated by commas");
+		}
+		if (n == CONF_MAX_LIST) {
+			free_list(items, n);
+			return err_set(e, ERR_CONFIG, "has more than %d items",
+			    CONF_MAX_LIST);
+		}
+		item = str_ndup(s, len);
+		if (check(item, e) < 0) {
+			free(item);
+			free_list(items, n);
+			return -1;
+		}
+		items = mem_realloc(items, (n + 1) * sizeof(*items));
+		items[n++] = item;
+		if (*end == '\0')
+			break;
+		p = end + 1;
+	}
+	*out = items;
+	*nout = n;
+	return 0;
+}
+
+/* allowed_from: "*", "*@DOMAIN" or "LOCAL@DOMAIN". */
+static int
+check_from_pattern(const char *s, struct op_err *e)
+{
+	char v[64];
+
+	if (strcmp(s, "*") == 0)
+		return 0;
+	if (strncmp(s, "*@", 2) == 0) {
+		char probe[CONF_ADDRESS_MAX + 8];
+
+		/* Check the domain the way an address's domain is checked. */
+		if (snprintf(probe, sizeof(probe), "x%s", s + 1) >= (int)sizeof(probe) ||
+		    conf_check_address(probe, NULL) < 0) {
+			show(v, sizeof(v), s);
+			return err_set(e, ERR_CONFIG, "'%s' is not a pattern; write "
+			    "*@example.com, an address, or *", v);
+		}
+		return 0;
+	}
+	if (strchr(s, '*') != NULL) {
+		show(v, sizeof(v), s);
+		return err_set(e, ERR_CONFIG, "'%s': '*' may only stand for the "
+		    "whole local part (*@example.com) or for any address (*)", v);
+	}
+	return conf_check_address(s, e);
+}
+
+static int
+check_allowed_host(const char *s, struct op_err *e)
+{
+	return conf_check_host(s, e);
+}
+
+static int
+set_string(char **field, const char *v)
+{
+	free(*field);
+	*field = str_dup(v);
+	return 0;
+}
+
+enum { R_NUMBER, R_DURATION, R_SIZE };   /* how check_range shows bounds */
+
+static int
+check_range(const struct kdef *k, uint64_t n, const char *v, struct op_err *e,
+    int style)
+{
+	char lo[32], hi[32], shown[64];
+
+	if (n >= k->min && n <= k->max)
+		return 0;
+	show(shown, sizeof(shown), v);
+	if (style == R_DURATION) {
+		fmt_duration(lo, sizeof(lo), k->min);
+		fmt_duration(hi, sizeof(hi), k->max);
+	} else if (style == R_SIZE) {
+		fmt_size(lo, sizeof(lo), k->min);
+		fmt_size(hi, sizeof(hi), k->max);
+	} else {
+		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->min);
+		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->max);
+	}
+	return err_set(e, ERR_CONFIG, "'%s' is out of range (%s to %s)", shown,
+	    lo, hi);
+}
+
+/*
+ * Check v for key k and store it in obj (the section's struct).  Files are
+ * opened only if open_files.  Messages name neither file nor key, and never
+ * quote a secret.
+ */
+static int
+set_value(const struct kdef *k, void *obj, const char *v, int open_files,
+    struct op_err *e)
+{
+	char *field = (char *)obj + k->off;
+	char shown[160];
+	const unsigned char *u;
+	size_t len = strlen(v);
+
+	for (u = (const unsigned char *)v; *u != '\0'; u++)
+		if (*u < 0x20 || *u == 0x7f)
+			return err_set(e, ERR_CONFIG, "the value holds a control "
+			    "character");
+	if (len == 0 && k->type != K_LISTEN && k->type != K_LIMITS)
+		return err_set(e, ERR_CONFIG, "needs a value (to use the "
+		    "default, remove the line)");
+	show(shown, sizeof(shown), v);
+
+	switch (k->type) {
+	case K_LISTEN: {
+		char host[256], port[16];
+
+		if (len > 0 && net_split_hostport(v, host, sizeof(host), port,
+		    sizeof(port), e) < 0)
+			return -1;
+		if (len > 0 && conf_check_host(host, NULL) < 0)
+			return err_set(e, ERR_CONFIG, "'%s' is not host:port "
+			    "(for example 127.0.0.1:2525)", shown);
+		return set_string((char **)field, v);
+	}
+	case K_PATH:
+	case K_FILE:
+		if (len >= PATH_MAX)
+			return err_set(e, ERR_CONFIG, "the path is longer than %d "
+			    "bytes", PATH_MAX - 1);
+		if (k->type == K_FILE && open_files) {
+			int fd = open(v, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+			if (fd < 0)
+				return err_set(e, ERR_CONFIG, "cannot read %s: %s",
+				    shown, strerror(errno));
+			close(fd);
+		}
+		return set_string((char **)field, v);
+	case K_HOSTNAME:
+		if (conf_check_host(v, e) < 0)
+			return -1;
+		if (strchr(v, ':') != NULL || v[0] == '[')
+			return err_set(e, ERR_CONFIG, "'%s' is not a host name (an "
+			    "EHLO name is a domain, for example mail.example.org)",
+			    shown);
+		return set_string((char **)field, v);
+	case K_HOST:
+		if (conf_check_host(v, e) < 0)
+			return -1;
+		return set_string((char **)field, v);
+	case K_SIZE: {
+		uint64_t n;
+
+		if (conf_parse_size_e(v, &n, e) < 0 || check_range(k, n, v, e, R_SIZE) < 0)
+			return -1;
+		memcpy(field, &n, sizeof(n));
+		return 0;
+	}
+	case K_DURATION: {
+		uint32_t n;
+
+		if (conf_parse_duration_e(v, &n, e) < 0 ||
+		    check_range(k, n, v, e, R_DURATION) < 0)
+			return -1;
+		memcpy(field, &n, sizeof(n));
+		return 0;
+	}
+	case K_RETRY: {
+		struct conf_server *s = obj;
+		uint32_t waits[CONF_MAX_RETRY];
+		size_t n, i;
+
+		if (conf_parse_retry(v, waits, CONF_MAX_RETRY, &n, e) < 0)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (check_range(k, waits[i], v, e, R_DURATION) < 0)
+				return -1;
+		memcpy(s->retry_s, waits, sizeof(waits));
+		s->nretry = n;
+		return 0;
+	}
+	case K_BOOL: {
+		int b;
+
+		if (conf_parse_bool_e(v, &b, e) < 0)
+			return -1;
+		memcpy(field, &b, sizeof(b));
+		return 0;
+	}
+	case K_UINT: {
+		unsigned long n;
+		unsigned u32;
+
+		if (str_to_ulong(v, ULONG_MAX, &n) < 0)
+			return err_set(e, ERR_CONFIG, "'%s' is not a whole number",
+			    shown);
+		if (check_range(k, n, v, e, R_NUMBER) < 0)
+			return -1;
+		u32 = (unsigned)n;
+		memcpy(field, &u32, sizeof(u32));
+		return 0;
+	}
+	case K_PORT: {
+		unsigned p;
+
+		if (conf_parse_port(v, &p, e) < 0)
+			return -1;
+		memcpy(field, &p, sizeof(p));
+		return 0;
+	}
+	case K_SECURITY: {
+		int sec;
+
+		if (conf_parse_security_e(v, &sec, e) < 0)
+			return -1;
+		memcpy(field, &sec, sizeof(sec));
+		return 0;
+	}
+	case K_LIMITS: {
+		struct conf_profile *p = obj;
+
+		return conf_parse_limits_e(v, p->limits, CONF_MAX_LIMITS,
+		    &p->nlimits, e);
+	}
+	case K_SECRET:
+		if (len > CONF_SECRET_MAX)
+			return err_set(e, ERR_CONFIG, "the password is longer than "
+			    "%d bytes", CONF_SECRET_MAX);
+		free_secret(*(char **)field);
+		*(char **)field = str_dup(v);
+		return 0;
+	case K_TOKEN:
+		if (len < CONF_API_TOKEN_MIN || len > API_TOKEN_MAX)
+			return err_set(e, ERR_CONFIG, "must be %d to %d characters "
+			    "long (for example the output of: openssl rand -hex 32)",
+			    CONF_API_TOKEN_MIN, API_TOKEN_MAX);
+		for (u = (const unsigned char *)v; *u != '\0'; u++)
+			if (*u <= 0x20 || *u >= 0x7f)
+				return err_set(e, ERR_CONFIG, "may hold only visible "
+				    "ASCII characters (no spaces)");
+		free_secret(*(char **)field);
+		*(char **)field = str_dup(v);
+		return 0;
+	case K_COMMAND: {
+		char **argv;
+
+		if (conf_command_split(v, &argv, e) < 0)
+			return -1;
+		free(argv);
+		return set_string((char **)field, v);
+	}
+	case K_TEXT:
+		if (len > USERNAME_MAX)
+			return err_set(e, ERR_CONFIG, "is longer than %d bytes",
+			    USERNAME_MAX);
+		return set_string((char **)field, v);
+	case K_ADDRESS:
+		if (conf_check_address(v, e) < 0)
+			return -1;
+		return set_string((char **)field, v);
+	case K_HOSTS: {
+		struct conf_server *s = obj;
+		char **items;
+		size_t n;
+
+		if (split_list(v, check_allowed_host, &items, &n, e) < 0)
+			return -1;
+		free_list(s->http_allowed_hosts, s->nhttp_allowed_hosts);
+		s->http_allowed_hosts = items;
+		s->nhttp_allowed_hosts = n;
+		return 0;
+	}
+	case K_FROMLIST: {
+		struct conf_client *cl = obj;
+		char **items;
+		size_t n;
+
+		if (split_list(v, check_from_pattern, &items, &n, e) < 0)
+			return -1;
+		free_list(cl->allowed_from, cl->nallowed_from);
+		cl->allowed_from = items;
+		cl->nallowed_from = n;
+		return 0;
+	}
+	}
+	return err_set(e, ERR_SOFTWARE, "unknown value type");
+}
+
+/* ---- sections and keys -------------------------------------------- */
+
+static const struct sdef *
+find_section(const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < NSECTIONS; i++)
+		if (strcmp(sections[i].type, type) == 0)
+			return &sections[i];
+	return NULL;
+}
+
+static int
+key_index(const struct sdef *sec, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sec->nkeys; i++)
+		if (strcmp(sec->keys[i].name, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The line a key of the current section was set on, 0 if it was not. */
+static unsigned
+seen_at(const struct lstate *st, const char *key)
+{
+	int i = key_index(st->sec, key);
+
+	return i >= 0 ? st->seen[i] : 0;
+}
+
+static int
+is_name_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
+int
+conf_check_section(const char *type, const char *arg, struct op_err *e)
+{
+	const struct sdef *sec = find_section(type);
+	char v[80];
+	size_t i, n;
+
+	if (sec == NULL)
+		return err_set(e, ERR_CONFIG, "unknown section; the sections are "
+		    "[server], [client NAME], [profile NAME], [redirect] and "
+		    "[report ADDRESS]");
+	if (!sec->takes_arg && arg != NULL)
+		return err_set(e, ERR_CONFIG, "[%s] takes no name", type);
+	if (sec->takes_arg && (arg == NULL || arg[0] == '\0'))
+		return err_set(e, ERR_CONFIG, "needs a %s: write [%s %s]",
+		    sec->kind == S_REPORT ? "address" : "name", type,
+		    sec->kind == S_REPORT ? "ADDRESS" : "NAME");
+	if (sec->kind == S_REPORT)
+		return conf_check_address(arg, e);
+	if (sec->kind == S_PROFILE || sec->kind == S_CLIENT) {
+		n = strlen(arg);
+		show(v, sizeof(v), arg);
+		if (n > CONF_NAME_MAX)
+			return err_set(e, ERR_CONFIG, "the name '%s' is longer than "
+			    "%d characters", v, CONF_NAME_MAX);
+		for (i = 0; i < n; i++)
+			if (!is_name_char((unsigned char)arg[i]))
+				return err_set(e, ERR_CONFIG, "the name '%s' may hold "
+				    "only letters, digits, '-', '_' and '.'", v);
+		if (arg[0] == '.' || arg[0] == '-')
+			return err_set(e, ERR_CONFIG, "the name '%s' must start "
+			    "with a letter, a digit or '_'", v);
+	}
+	return 0;
+}
+
+/* Edit distance, for "did you mean"; names are at most 64 bytes. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[65], prev, tmp;
+
+	if (la > 64 || lb > 64)
+		return 99;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best = prev + (tolower((unsigned char)a[i - 1]) !=
+			    tolower((unsigned char)b[j - 1]));
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* A hint for an unknown key: a near miss in this section, or the section
+ * the key belongs to. */
+static void
+unknown_key_hint(const struct sdef *sec, const char *key, char *dst, size_t n)
+{
+	size_t i, j, best = 3;
+	const char *name = NULL;
+
+	dst[0] = '\0';
+	for (i = 0; i < sec->nkeys; i++) {
+		size_t d = distance(key, sec->keys[i].name);
+
+		if (d < best) {
+			best = d;
+			name = sec->keys[i].name;
+		}
+	}
+	if (name != NULL) {
+		snprintf(dst, n, "; did you mean '%s'?", name);
+		return;
+	}
+	for (i = 0; i < NSECTIONS; i++)
+		for (j = 0; j < sections[i].nkeys; j++)
+			if (&sections[i] != sec &&
+			    strcmp(sections[i].keys[j].name, key) == 0) {
+				snprintf(dst, n, "; it belongs in [%s%s]",
+				    sections[i].type, sections[i].takes_arg ?
+				    (sections[i].kind == S_REPORT ? " ADDRESS" : " NAME") : "");
+				return;
+			}
+}
+
+/* ---- the checks when a section ends -------------------------------- */
+
+static void
+resolve_file(struct lstate *st, unsigned line, const char *path, char **secret)
+{
+	struct op_err e;
+	unsigned mode = 0;
+	char shown[256];
+
+	if (conf_secret_file(path, secret, &mode, &e) < 0) {
+		cerr(st, line, "password_file", "%s", e.msg);
+		return;
+	}
+	if (mode & S_IROTH) {
+		show(shown, sizeof(shown), path);
+		cwarn(st, "%s: readable by other users; chmod 600 %s", shown, shown);
+	}
+}
+
+static void
+finish_profile(struct lstate *st)
+{
+	struct conf_profile *p = st->obj;
+	unsigned lp = seen_at(st, "password"), lf = seen_at(st, "password_file");
+	unsigned lc = seen_at(st, "password_command"), la = seen_at(st, "auth");
+	int nsrc = (lp > 0) + (lf > 0) + (lc > 0);
+	struct op_err e;
+
+	if (!seen_at(st, "host"))
+		cerr(st, st->hline, st->header, "has no host; add host = the "
+		    "provider's SMTP server (for example smtp.example.com)");
+	if (!seen_at(st, "port"))
+		p->port = p->security == CONF_SEC_TLS ? 465 :
+		    p->security == CONF_SEC_NONE ? 25 : 587;
+	if (!la)
+		p->auth = p->username != NULL;
+	if (nsrc > 1) {
+		unsigned last = lp > lf ? lp : lf;
+
+		last = lc > last ? lc : last;
+		cerr(st, last, last == lp ? "password" : last == lf ?
+		    "password_file" : "password_command", "%s sets more than one "
+		    "password; use exactly one of password, password_file and "
+		    "password_command", st->header);
+	}
+	if (p->auth) {
+		if (!seen_at(st, "username"))
+			cerr(st, la, "auth", "auth = yes needs a username; add "
+			    "username = the login the provider gave you");
+		if (nsrc == 0)
+			cerr(st, la ? la : seen_at(st, "username"), la ? "auth" :
+			    "username", "authentication needs a password; add "
+			    "password, password_file or password_command");
+		if (p->security == CONF_SEC_NONE && !p->allow_plaintext_auth)
+			cerr(st, seen_at(st, "security"), "security", "security = "
+			    "none with authentication would send the password "
+			    "unencrypted; use starttls or tls, or set "
+			    "allow_plaintext_auth = yes to allow that");
+	}
+	if (!p->tls_verify && p->security != CONF_SEC_NONE)
+		cwarn(st, "%s:%u: tls_verify: certificate checks are off for "
+		    "profile %s; anyone on the path can read the password and mail",
+		    st->file, seen_at(st, "tls_verify"), p->name);
+	/* A section with errors does not run its password_command. */
+	if (st->sec_errors > 0 || nsrc != 1)
+		return;
+	if (lf) {
+		resolve_file(st, lf, p->password_file, &p->password);
+	} else if (lc) {
+		if (conf_secret_command(p->password_command,
+		    CONF_COMMAND_TIMEOUT_MS, &p->password, &e) < 0)
+			cerr(st, lc, "password_command", "%s", e.msg);
+	}
+}
+
+static void
+finish_client(struct lstate *st)
+{
+	struct conf_client *cl = st->obj;
+	unsigned lp = seen_at(st, "password"), lf = seen_at(st, "password_file");
+
+	if (lp && lf)
+		cerr(st, lp > lf ? lp : lf, lp > lf ? "password" : "password_file",
+		    "%s sets both password and password_file; use one", st->header);
+	else if (!lp && !lf)
+		cerr(st, st->hline, st->header, "needs a password: add password "
+		    "= ... or password_file = PATH (applications log in with the "
+		    "name of the section and this password)");
+	else if (lf && st->sec_errors == 0)
+		resolve_file(st, lf, cl->password_file, &cl->password);
+}
+
+static void
+end_section(struct lstate *st)
+{
+	if (st->kind == S_PROFILE)
+		finish_profile(st);
+	else if (st->kind == S_CLIENT)
+		finish_client(st);
+	st->kind = S_NONE;
+	st->sec = NULL;
+	st->obj = NULL;
+}
+
+static void
+begin_section(struct lstate *st, unsigned line, const char *type,
+    const char *arg)
+{
+	struct conf *c = st->c;
+	const struct sdef *sec;
+	struct op_err e;
+	char sarg[CONF_ADDRESS_MAX + 1];
+	size_t i;
+
+	end_section(st);
+	st->kind = S_SKIP;
+	st->sec_errors = 0;
+	st->hline = line;
+	show(sarg, sizeof(sarg), arg != NULL ? arg : "");
+	snprintf(st->header, sizeof(st->header), "[%.32s%s%s]", type,
+	    arg != NULL ? " " : "", sarg);
+	if (++st->nsections == CONF_MAX_SECTIONS + 1) {
+		cerr(st, line, st->header, "the file has more than %d sections",
+		    CONF_MAX_SECTIONS);
+		return;
+	}
+	if (st->nsections > CONF_MAX_SECTIONS)
+		return;
+	if (conf_check_section(type, arg, &e) < 0) {
+		cerr(st, line, st->header, "%s", e.msg);
+		return;
+	}
+	sec = find_section(type);
+	switch (sec->kind) {
+	case S_SERVER:
+		if (st->server_line) {
+			cerr(st, line, st->header, "appears twice (first at line %u); "
+			    "put all its keys in one section", st->server_line);
+			return;
+		}
+		st->server_line = line;
+		st->obj = &c->server;
+		break;
+	case S_REDIRECT:
+		if (st->redirect_line) {
+			cerr(st, line, st->header, "appears twice (first at line %u); "
+			    "put all its keys in one section", st->redirect_line);
+			return;
+		}
+		st->redirect_line = line;
+		st->obj = c;
+		break;
+	case S_PROFILE:
+		for (i = 0; i < c->nprofiles; i++)
+			if (strcmp(c->profiles[i].name, arg) == 0) {
+				cerr(st, line, st->header, "a profile of this name is "
+				    "already defined at line %u; names must be unique",
+				    c->profiles[i].line);
+				return;
+			}
+		c->profiles = mem_realloc(c->profiles,
+		    (c->nprofiles + 1) * sizeof(*c->profiles));
+		st->obj = &c->profiles[c->nprofiles];
+		profile_defaults(st->obj);
+		c->profiles[c->nprofiles].name = str_dup(arg);
+		c->profiles[c->nprofiles].line = line;
+		c->nprofiles++;
+		break;
+	case S_CLIENT:
+		for (i = 0; i < c->nclients; i++)
+			if (strcmp(c->clients[i].name, arg) == 0) {
+				cerr(st, line, st->header, "a client of this name is "
+				    "already defined at line %u; names must be unique",
+				    c->clients[i].line);
+				return;
+			}
+		c->clients = mem_realloc(c->clients,
+		    (c->nclients + 1) * sizeof(*c->clients));
+		st->obj = &c->clients[c->nclients];
+		memset(st->obj, 0, sizeof(struct conf_client));
+		c->clients[c->nclients].name = str_dup(arg);
+		c->clients[c->nclients].line = line;
+		c->nclients++;
+		break;
+	case S_REPORT:
+		for (i = 0; i < c->nreports; i++)
+			if (strcasecmp(c->reports[i].email, arg) == 0) {
+				cerr(st, line, st->header, "this address already has a "
+				    "section at line %u", c->reports[i].line);
+				return;
+			}
+		c->reports = mem_realloc(c->reports,
+		    (c->nreports + 1) * sizeof(*c->reports));
+		st->obj = &c->reports[c->nreports];
+		c->reports[c->nreports].email = str_dup(arg);
+		c->reports[c->nreports].line = line;
+		c->reports[c->nreports].enabled = 1;
+		c->nreports++;
+		break;
+	default:
+		return;
+	}
+	st->sec = sec;
+	st->kind = sec->kind;
+	st->seen = sec->kind == S_SERVER ? st->server_seen : st->sec_seen;
+	if (sec->kind != S_SERVER)
+		memset(st->sec_seen, 0, sizeof(st->sec_seen));
+}
+
+static void
+key_line(struct lstate *st, unsigned line, const char *key, const char *value)
+{
+	const struct kdef *k;
+	struct op_err e;
+	char hint[96];
+	int i;
+
+	if (st->kind == S_SKIP)
+		return;
+	if (st->kind == S_NONE) {
+		cerr(st, line, key, "is outside any section; put it under [server] "
+		    "or the section it belongs to");
+		return;
+	}
+	i = key_index(st->sec, key);
+	if (i < 0) {
+		unknown_key_hint(st->sec, key, hint, sizeof(hint));
+		cerr(st, line, key, "unknown key in %s%s", st->header, hint);
+		return;
+	}
+	k = &st->sec->keys[i];
+	if (st->seen[i]) {
+		cerr(st, line, key, "is set twice in %s (first at line %u)",
+		    st->header, st->seen[i]);
+		return;
+	}
+	st->seen[i] = line;
+	if (k->type == K_SECRET || k->type == K_TOKEN)
+		st->holds_secret = 1;
+	if (set_value(k, st->obj, value, 1, &e) < 0)
+		cerr(st, line, key, "%s", e.msg);
+}
+
+/* A line the lexer refused.  A broken header starts a section nobody can
+ * name, so the keys below it are not blamed on the section before. */
+static void
+bad_line(struct lstate *st, unsigned line, const char *p, size_t n,
+    const struct ini_line *l)
+{
+	char key[48], raw[48];
+	size_t i = 0, m;
+
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i < n && p[i] == '[') {
+		m = n - i < sizeof(raw) - 1 ? n - i : sizeof(raw) - 1;
+		memcpy(raw, p + i, m);
+		raw[m] = '\0';
+		raw[strcspn(raw, ";#\r")] = '\0';
+		show(key, sizeof(key), str_trim(raw));
+		cerr(st, line, key, "%s", l->why);
+		end_section(st);
+		st->kind = S_SKIP;
+		return;
+	}
+	cerr(st, line, l->name != NULL ? l->name : "line", "%s", l->why);
+}
+
+static void
+final_checks(struct lstate *st)
+{
+	struct conf_server *s = &st->c->server;
+	const struct sdef *sec = find_section("server");
+	unsigned lc, lk, ll, la;
+	size_t i, nenabled = 0;
+	char shown[160];
+
+	st->sec = sec;
+	st->seen = st->server_seen;
+	lc = seen_at(st, "smtp_tls_cert");
+	lk = seen_at(st, "smtp_tls_key");
+	ll = seen_at(st, "smtp_listen");
+	la = seen_at(st, "smtp_auth");
+	if (lc && !lk)
+		cerr(st, lc, "smtp_tls_cert", "is set without smtp_tls_key; set "
+		    "both or neither");
+	if (lk && !lc)
+		cerr(st, lk, "smtp_tls_key", "is set without smtp_tls_cert; set "
+		    "both or neither");
+	if (s->smtp_listen[0] != '\0' && !net_spec_is_loopback(s->smtp_listen) &&
+	    (!s->smtp_auth || s->smtp_tls_cert == NULL || s->smtp_tls_key == NULL)) {
+		show(shown, sizeof(shown), s->smtp_listen);
+		cerr(st, ll, "smtp_listen", "%s is not a loopback address, so it "
+		    "needs smtp_auth = yes, smtp_tls_cert and smtp_tls_key; "
+		    "Outpost will not be an open relay", shown);
+	}
+	if (s->smtp_auth && st->c->nclients == 0)
+		cerr(st, la, "smtp_auth", "is yes but there is no [client NAME] "
+		    "section; add one so applications can log in");
+	if (s->smtp_listen[0] != '\0' &&
+	    strcmp(s->smtp_listen, s->http_listen) == 0)
+		cerr(st, seen_at(st, "http_listen"), "http_listen", "is the same "
+		    "address as smtp_listen");
+	if (s->hostname == NULL)
+		s->hostname = default_hostname();
+
+	for (i = 0; i < st->c->nreports; i++)
+		nenabled += st->c->reports[i].enabled != 0;
+	if (st->c->redirect_enabled && nenabled == 0)
+		cerr(st, st->redirect_line, "[redirect]", "is enabled but there is "
+		    "no enabled [report ADDRESS] section, so mail would go nowhere; "
+		    "add one or set enabled = no");
+	st->sec = NULL;
+}
+
+/* ---- loading ------------------------------------------------------ */
+
+static int
+load_text(const char *name, const char *text, size_t len,
+    const struct stat *fst, struct conf **out, struct buf *diag,
+    struct op_err *e)
+{
+	struct lstate st;
+	size_t pos = 0;
+	unsigned line = 0;
+	int rc = -1;
+
+	memset(&st, 0, sizeof(st));
+	st.file = name;
+	st.c = conf_new(name);
+	buf_init(&st.warns, 16 * 1024);
+	*out = NULL;
+
+	if (len > CONF_FILE_MAX) {
+		cerr(&st, 0, "file", "is larger than %d bytes", CONF_FILE_MAX);
+		goto done;
+	}
+	while (pos < len && !st.stop) {
+		const char *p = text + pos, *nl = memchr(p, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - p) : len - pos;
+		struct ini_line l;
+
+		line++;
+		if (ini_parse_line(p, n, &l) < 0)
+			bad_line(&st, line, p, n, &l);
+		else if (l.kind == INI_SECTION)
+			begin_section(&st, line, l.name, l.arg);
+		else if (l.kind == INI_KEY)
+			key_line(&st, line, l.name, l.arg);
+		ini_line_free(&l);
+		pos += n + (nl != NULL);
+	}
+	end_section(&st);
+	if (!st.stop)
+		final_checks(&st);
+	if (fst != NULL && st.holds_secret &&
+	    (fst->st_mode & (S_IRGRP | S_IROTH)))
+		cwarn(&st, "%s: readable by other users; chmod 600 %s", name, name);
+done:
+	flush_errors(&st, diag, e);
+	if (diag != NULL && st.warns.len > 0)
+		buf_append(diag, st.warns.data, st.warns.len, NULL);
+	if (st.nerrors > 0) {
+		conf_free(st.c);
+	} else {
+		*out = st.c;
+		rc = 0;
+	}
+	buf_free(&st.warns);
+	return rc;
+}
+
+int
+conf_load_text(const char *name, const char *text, size_t len,
+    struct conf **out, struct buf *diag, struct op_err *e)
+{
+	return load_text(name, text, len, NULL, out, diag, e);
+}
+
+/* Read the whole file, at most CONF_FILE_MAX bytes. */
+static int
+read_file(const char *path, char **text, size_t *len, struct stat *st,
+    struct op_err *e)
+{
+	struct buf b;
+	char chunk[8192];
+	ssize_t r;
+	int fd;
+
+	*text = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return err_set(e, ERR_CONFIG, "%s: cannot read: %s", path,
+		    strerror(errno));
+	if (fstat(fd, st) < 0) {
+		err_set(e, ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return err_set(e, ERR_CONFIG, "%s: is not a regular file", path);
+	}
+	buf_init(&b, CONF_FILE_MAX);
+	for (;;) {
+		r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_set(e, ERR_CONFIG, "%s: cannot read: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		if (buf_append(&b, chunk, (size_t)r, NULL) < 0) {
+			err_set(e, ERR_CONFIG, "%s: is larger than %d bytes", path,
+			    CONF_FILE_MAX);
+			goto fail;
+		}
+	}
+	close(fd);
+	*text = buf_detach(&b, len);
+	return 0;
+fail:
+	close(fd);
+	explicit_bzero(b.data, b.len);
+	buf_free(&b);
+	return -1;
+}
+
+int
+conf_load(const char *path, struct conf **out, struct buf *diag,
+    struct op_err *e)
+{
+	struct stat st;
+	char *text;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if (path == NULL) {
+		*out = conf_new(NULL);
+		(*out)->server.hostname = default_hostname();
+		return 0;
+	}
+	if (read_file(path, &text, &len, &st, e) < 0) {
+		if (diag != NULL && e != NULL)
+			buf_printf(diag, NULL, "%s\n", e->msg);
+		return -1;
+	}
+	rc = load_text(path, text, len, &st, out, diag, e);
+	explicit_bzero(text, len);
+	free(text);
+	return rc;
+}
+
+int
+conf_check_value(const char *type, const char *key, const char *value,
+    struct op_err *e)
+{
+	const struct sdef *sec = find_section(type);
+	union {
+		struct conf_server s;
+		struct conf_profile p;
+		struct conf_client cl;
+		struct conf_report r;
+		struct conf c;
+	} scratch;
+	int i, rc;
+
+	if (sec == NULL)
+		return err_set(e, ERR_CONFIG, "unknown section [%s]", type);
+	i = key_index(sec, key);
+	if (i < 0)
+		return err_set(e, ERR_CONFIG, "unknown key in [%s]", type);
+	memset(&scratch, 0, sizeof(scratch));
+	rc = set_value(&sec->keys[i], &scratch, value, 0, e);
+	switch (sec->kind) {
+	case S_SERVER: server_free(&scratch.s); break;
+	case S_PROFILE: profile_free(&scratch.p); break;
+	case S_CLIENT: client_free(&scratch.cl); break;
+	default: break;
+	}
+	return rc;
+}
+
+/* ---- lookups ------------------------------------------------------ */
+
+const char *
+conf_find_path(const char *cli_path)
+{
+	const char *env;
+	struct stat st;
+
+	if (cli_path != NULL)
+		return cli_path;
+	env = getenv("OUTPOST_CONFIG");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	if (stat("outpost.conf", &st) == 0)
+		return "outpost.conf";
+	if (stat("/etc/outpost/outpost.conf", &st) == 0)
+		return "/etc/outpost/outpost.conf";
+	return NULL;
+}
+
+const struct conf_profile *
+conf_profile_find(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nprofiles; i++)
+		if (strcmp(c->profiles[i].name, name) == 0)
+			return &c->profiles[i];
+	return NULL;
+}
+
+const struct conf_profile *
+conf_profile_first_enabled(const struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nprofiles; i++)
+		if (c->profiles[i].enabled)
+			return &c->profiles[i];
+	return NULL;
+}
+
+/* ---- show --------------------------------------------------------- */
+
+static int
+show_kv(struct buf *out, const char *key, const char *value, struct op_err *e)
+{
+	if (buf_printf(out, e, "%s = ", key) < 0 ||
+	    ini_append_value(out, value, e) < 0)
+		return -1;
+	return buf_appendstr(out, "\n", e);
+}
+
+static const char *
+yn(int b)
+{
+	return b ? "yes" : "no";
+}
+
+static int
+show_list(struct buf *out, const char *key, char **v, size_t n,
+    struct op_err *e)
+{
+	struct buf line;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	buf_init(&line, CONF_LINE_MAX);
+	for (i = 0; i < n; i++)
+		if (buf_printf(&line, e, "%s%s", i ? ", " : "", v[i]) < 0) {
+			buf_free(&line);
+			return -1;
+		}
+	rc = show_kv(out, key, line.data, e);
+	buf_free(&line);
+	return rc;
+}
+
+#define MASK "********"
+
+int
+conf_show(const struct conf *c, struct buf *out, struct op_err *e)
+{
+	const struct conf_server *s = &c->server;
+	char v[64];
+	size_t i, j;
+	int rc = -1;
+
+	if (buf_printf(out, e, "; effective settings of %s (defaults filled "
+	    "in, secrets masked)\n\n[server]\n", c->path != NULL ? c->path :
+	    "the built-in defaults") < 0)
+		goto out;
+	if (show_kv(out, "smtp_listen", s->smtp_listen, e) < 0 ||
+	    show_kv(out, "http_listen", s->http_listen, e) < 0 ||
+	    show_kv(out, "data_dir", s->data_dir, e) < 0 ||
+	    show_kv(out, "hostname", s->hostname != NULL ? s->hostname : "", e) < 0)
+		goto out;
+	fmt_size(v, sizeof(v), s->max_message_size);
+	if (show_kv(out, "max_message_size", v, e) < 0)
+		goto out;
+	fmt_duration(v, sizeof(v), s->queue_lifetime_s);
+	if (show_kv(out, "queue_lifetime", v, e) < 0 ||
+	    buf_appendstr(out, "retry = ", e) < 0)
+		goto out;
+	for (i = 0; i < s->nretry; i++) {
+		fmt_duration(v, sizeof(v), s->retry_s[i]);
+		if (buf_printf(out, e, "%s%s", i ? ", " : "", v) < 0)
+			goto out;
+	}
+	if (buf_appendstr(out, "\n", e) < 0)
+		goto out;
+	if (s->api_token != NULL ? show_kv(out, "api_token", MASK, e) < 0 :
+	    buf_appendstr(out, "; api_token: not set, generated into data_dir\n",
+	    e) < 0)
+		goto out;
+	if ((s->smtp_tls_cert != NULL &&
+	    show_kv(out, "smtp_tls_cert", s->smtp_tls_cert, e) < 0) ||
+	    (s->smtp_tls_key != NULL &&
+	    show_kv(out, "smtp_tls_key", s->smtp_tls_key, e) < 0) ||
+	    show_kv(out, "smtp_auth", yn(s->smtp_auth), e) < 0 ||
+	    show_list(out, "http_allowed_hosts", s->http_allowed_hosts,
+	    s->nhttp_allowed_hosts, e) < 0 ||
+	    buf_printf(out, e, "smtp_max_sessions = %u\n", s->smtp_max_sessions) < 0)
+		goto out;
+	fmt_duration(v, sizeof(v), s->smtp_timeout_s);
+	if (show_kv(out, "smtp_timeout", v, e) < 0)
+		goto out;
+
+	for (i = 0; i < c->nclients; i++) {
+		const struct conf_client *cl = &c->clients[i];
+
+		if (buf_printf(out, e, "\n[client %s]\n", cl->name) < 0 ||
+		    (cl->password_file != NULL ?
+		    show_kv(out, "password_file", cl->password_file, e) :
+		    show_kv(out, "password", MASK, e)) < 0 ||
+		    show_list(out, "allowed_from", cl->allowed_from,
+		    cl->nallowed_from, e) < 0)
+			goto out;
+	}
+
+	for (i = 0; i < c->nprofiles; i++) {
+		const struct conf_profile *p = &c->profiles[i];
+		static const char *const sec[] = { "none", "starttls", "tls" };
+
+		if (buf_printf(out, e, "\n[profile %s]\n", p->name) < 0 ||
+		    show_kv(out, "enabled", yn(p->enabled), e) < 0 ||
+		    show_kv(out, "host", p->host != NULL ? p->host : "", e) < 0 ||
+		    buf_printf(out, e, "port = %u\n", p->port) < 0 ||
+		    show_kv(out, "security", sec[p->security], e) < 0 ||
+		    show_kv(out, "tls_verify", yn(p->tls_verify), e) < 0 ||
+		    (p->tls_ca_file != NULL &&
+		    show_kv(out, "tls_ca_file", p->tls_ca_file, e) < 0) ||
+		    show_kv(out, "auth", yn(p->auth), e) < 0 ||
+		    (p->username != NULL &&
+		    show_kv(out, "username", p->username, e) < 0))
+			goto out;
+		if (p->password_file != NULL)
+			rc = show_kv(out, "password_file", p->password_file, e);
+		else if (p->password_command != NULL)
+			rc = show_kv(out, "password_command", p->password_command, e);
+		else if (p->password != NULL)
+			rc = show_kv(out, "password", MASK, e);
+		else
+			rc = 0;
+		if (rc < 0)
+			goto out;
+		rc = -1;
+		if (show_kv(out, "allow_plaintext_auth",
+		    yn(p->allow_plaintext_auth), e) < 0 ||
+		    (p->from != NULL && show_kv(out, "from", p->from, e) < 0) ||
+		    show_kv(out, "force_from", yn(p->force_from), e) < 0)
+			goto out;
+		if (p->nlimits > 0 && buf_appendstr(out, "limits = ", e) < 0)
+			goto out;
+		for (j = 0; j < p->nlimits; j++) {
+			uint32_t per = p->limits[j].period_s;
+
+			if (buf_printf(out, e, "%s%llu/%c", j ? ", " : "",
+			    (unsigned long long)p->limits[j].count, per == 1 ? 's' :
+			    per == 60 ? 'm' : per == 3600 ? 'h' : 'd') < 0)
+				goto out;
+		}
+		if (p->nlimits > 0 && buf_appendstr(out, "\n", e) < 0)
+			goto out;
+		fmt_duration(v, sizeof(v), p->timeout_s);
+		if (buf_printf(out, e, "max_connections = %u\n"
+		    "max_messages_per_connection = %u\n", p->max_connections,
+		    p->max_messages_per_connection) < 0 ||
+		    show_kv(out, "timeout", v, e) < 0)
+			goto out;
+	}
+
+	if (buf_printf(out, e, "\n[redirect]\nenabled = %s\n",
+	    yn(c->redirect_enabled)) < 0)
+		goto out;
+	for (i = 0; i < c->nreports; i++)
+		if (buf_printf(out, e, "\n[report %s]\nenabled = %s\n",
+		    c->reports[i].email, yn(c->reports[i].enabled)) < 0)
+			goto out;
+	rc = 0;
+out:
+	return rc;
+}

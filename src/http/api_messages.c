@@ -1,0 +1,262 @@
+/*
+ * api_messages.c - the delivery log and the queue over HTTP:
+ *   GET    /api/messages?status=&limit=&before=   list, newest first
+ *   GET    /api/messages/{id}                     one message, every
+ *                                                 recipient and its events
+ *   POST   /api/messages/{id}/retry               deliver again now
+ *   DELETE /api/messages/{id}
+ * (POST /api/messages, composing and queuing a message, is in
+ * api_submit.c.)
+ */
+#include "http/http_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mail/header.h"
+#include "queue/queue.h"
+#include "util/log.h"
+#include "util/net.h"
+
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+#define SUBJECT_SCAN_MAX (64 * 1024)    /* header bytes read for Subject */
+
+/* Times are shown as ISO 8601 UTC; 0 (never) as null. */
+static json_t *
+jtime(int64_t t)
+{
+	char s[32];
+
+	if (t <= 0)
+		return json_null();
+	clock_iso8601(t, s, sizeof(s));
+	return json_string(s);
+}
+
+/* The reply status for a failed queue call, and the reply. */
+static void
+reply_queue_error(struct http_req *r, const struct op_err *e)
+{
+	unsigned status;
+
+	switch (e->kind) {
+	case ERR_NOINPUT: status = 404; break;
+	case ERR_DATA: status = 409; break;
+	case ERR_TEMP: status = 503; break;
+	default: status = 500; break;
+	}
+	http_reply_error(r, status, "%s", e->msg);
+}
+
+static struct queue *
+need_queue(struct http_req *r)
+{
+	if (r->srv->deps.queue == NULL)
+		http_reply_error(r, 503, "the queue is not open in this process");
+	return r->srv->deps.queue;
+}
+
+static json_t *
+msg_json(const struct queue_msg *m)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "id", json_string(m->id));
+	json_object_set_new(j, "state", json_string(queue_msg_state_name(m->state)));
+	json_object_set_new(j, "from", http_jstr(m->sender));
+	json_object_set_new(j, "recipients_total", json_integer((json_int_t)m->nrcpts_total));
+	json_object_set_new(j, "size", json_integer((json_int_t)m->size));
+	json_object_set_new(j, "attempts", json_integer(m->attempts));
+	json_object_set_new(j, "created", jtime(m->created));
+	json_object_set_new(j, "updated", jtime(m->updated));
+	json_object_set_new(j, "next_attempt",
+	    m->state == QUEUE_MSG_QUEUED || m->state == QUEUE_MSG_DEFERRED ?
+	    jtime(m->next_attempt) : json_null());
+	json_object_set_new(j, "profile", http_jstr(m->profile));
+	json_object_set_new(j, "profile_used", http_jstr(m->profile_used));
+	json_object_set_new(j, "last_error", http_jstr(m->last_error));
+	return j;
+}
+
+void
+http_api_messages_list(struct http_req *r)
+{
+	struct queue *q = need_queue(r);
+	const char *status = http_query(r, "status");
+	const char *limit = http_query(r, "limit");
+	const char *before = http_query(r, "before");
+	struct queue_list_opts o = { .state = -1, .limit = LIST_LIMIT_DEFAULT };
+	struct queue_set set = { 0 };
+	uint64_t counts[QUEUE_MSG_NSTATES];
+	struct op_err e;
+	unsigned long n;
+	json_t *j, *arr, *cj;
+	size_t i;
+	int k;
+
+	if (q == NULL)
+		return;
+	if (status != NULL && *status != '\0' && strcmp(status, "all") != 0) {
+		o.state = queue_msg_state_parse(status);
+		if (o.state < 0) {
+			http_reply_fields(r, 400, "unknown status", json_pack("{s:s}",
+			    "status", "one of queued, sending, deferred, sent, failed, held, all"));
+			return;
+		}
+	}
+	if (limit != NULL && *limit != '\0') {
+		if (str_to_ulong(limit, LIST_LIMIT_MAX, &n) < 0 || n == 0) {
+			http_reply_fields(r, 400, "bad limit", json_pack("{s:s}",
+			    "limit", "a number from 1 to 1000"));
+			return;
+		}
+		o.limit = n;
+	}
+	if (before != NULL && *before != '\0') {
+		if (!queue_id_valid(before)) {
+			http_reply_fields(r, 400, "bad before", json_pack("{s:s}",
+			    "before", "a message id"));
+			return;
+		}
+		o.before = before;
+	}
+	if (queue_list(q, &o, &set, &e) < 0 || queue_counts(q, counts, &e) < 0) {
+		queue_set_free(&set);
+		reply_queue_error(r, &e);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < set.n; i++)
+		json_array_append_new(arr, msg_json(&set.msgs[i]));
+	cj = json_object();
+	for (k = 0; k < QUEUE_MSG_NSTATES; k++)
+		json_object_set_new(cj, queue_msg_state_name(k), json_integer((json_int_t)counts[k]));
+	j = json_object();
+	json_object_set_new(j, "messages", arr);
+	json_object_set_new(j, "counts", cj);
+	json_object_set_new(j, "more", json_boolean(set.n == o.limit));
+	queue_set_free(&set);
+	http_reply_json(r, 200, j);
+}
+
+/* The Subject of message id as written (RFC 2047 words are left for the
+ * page to decode), or NULL.  Reads only the start of the body. */
+static json_t *
+subject_json(struct queue *q, const char *id)
+{
+	struct hdr_block hb = { 0 };
+	struct op_err e;
+	char *head = mem_alloc(SUBJECT_SCAN_MAX + 1);
+	const char *end, *v;
+	size_t got = 0, len;
+	json_t *j = json_null();
+
+	if (queue_body_read(q, id, 0, head, SUBJECT_SCAN_MAX, &got, &e) < 0)
+		goto out;
+	head[got] = '\0';
+	end = strstr(head, "\r\n\r\n");
+	len = end != NULL ? (size_t)(end - head) + 4 : got;
+	if (hdr_parse(head, len, &hb, &e) == 0 && (v = hdr_get(&hb, "Subject")) != NULL) {
+		json_decref(j);
+		j = http_jstr(v);
+	}
+	hdr_block_free(&hb);
+out:
+	free(head);
+	return j;
+}
+
+void
+http_api_message_get(struct http_req *r)
+{
+	struct queue *q = need_queue(r);
+	struct queue_set set = { 0 };
+	struct op_err e = { 0 };
+	json_t *j, *rc, *ev;
+	size_t i;
+
+	if (q == NULL)
+		return;
+	if (!queue_id_valid(r->param[0])) {
+		http_reply_error(r, 404, "no message with id %s", r->param[0]);
+		return;
+	}
+	if (queue_get(q, r->param[0], &set, &e) < 0 || set.n != 1) {
+		if (set.n != 1 && e.kind == ERR_NONE)
+			err_set(&e, ERR_NOINPUT, "no message with id %s", r->param[0]);
+		queue_set_free(&set);
+		reply_queue_error(r, &e);
+		return;
+	}
+	j = msg_json(&set.msgs[0]);
+	json_object_set_new(j, "since", jtime(set.msgs[0].since));
+	json_object_set_new(j, "subject", subject_json(q, set.msgs[0].id));
+	rc = json_array();
+	for (i = 0; i < set.msgs[0].nrcpts; i++) {
+		const struct queue_rcpt *x = &set.msgs[0].rcpts[i];
+
+		json_array_append_new(rc, json_pack("{s:o,s:s,s:o,s:o,s:o,s:i,s:o}",
+		    "address", http_jstr(x->address),
+		    "state", queue_rcpt_state_name(x->state),
+		    "code", x->code != 0 ? json_integer(x->code) : json_null(),
+		    "enhanced", x->enhanced != NULL && *x->enhanced ? http_jstr(x->enhanced) : json_null(),
+		    "reply", x->reply != NULL && *x->reply ? http_jstr(x->reply) : json_null(),
+		    "attempts", (int)x->attempts,
+		    "updated", jtime(x->updated)));
+	}
+	ev = json_array();
+	for (i = 0; i < set.nevents; i++)
+		json_array_append_new(ev, json_pack("{s:o,s:o,s:o}",
+		    "at", jtime(set.events[i].at),
+		    "kind", http_jstr(set.events[i].kind),
+		    "text", http_jstr(set.events[i].text)));
+	json_object_set_new(j, "recipients", rc);
+	json_object_set_new(j, "events", ev);
+	queue_set_free(&set);
+	http_reply_json(r, 200, j);
+}
+
+void
+http_api_message_retry(struct http_req *r)
+{
+	struct queue *q = need_queue(r);
+	struct op_err e;
+
+	if (q == NULL)
+		return;
+	if (!queue_id_valid(r->param[0])) {
+		http_reply_error(r, 404, "no message with id %s", r->param[0]);
+		return;
+	}
+	if (queue_retry(q, r->param[0], (int64_t)time(NULL), &e) < 0) {
+		reply_queue_error(r, &e);
+		return;
+	}
+	if (r->srv->deps.wake_delivery != NULL)
+		r->srv->deps.wake_delivery(r->srv->deps.arg);
+	log_event(LOG_INFO, "http_retry", "id", r->param[0], NULL);
+	http_api_message_get(r);
+}
+
+void
+http_api_message_delete(struct http_req *r)
+{
+	struct queue *q = need_queue(r);
+	struct op_err e;
+
+	if (q == NULL)
+		return;
+	if (!queue_id_valid(r->param[0])) {
+		http_reply_error(r, 404, "no message with id %s", r->param[0]);
+		return;
+	}
+	if (queue_delete(q, r->param[0], &e) < 0) {
+		reply_queue_error(r, &e);
+		return;
+	}
+	log_event(LOG_INFO, "http_delete", "id", r->param[0], NULL);
+	http_reply_empty(r, 204);
+}

@@ -1,0 +1,514 @@
+/*
+ * queue.c - the store's front: state names, ids, result sets, argument
+ * checks, and the queue_* functions that call the backend's operations.
+ */
+#include "queue/queue.h"
+#include "queue/queue_impl.h"
+#include "queue/queue_sqlite.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/buf.h"
+
+/* ---- States ---- */
+
+static const char *const msg_state_names[QUEUE_MSG_NSTATES] = {
+	"queued", "sending", "deferred", "sent", "failed", "held",
+};
+
+static const char *const rcpt_state_names[QUEUE_RCPT_NSTATES] = {
+	"pending", "sent", "deferred", "failed",
+};
+
+const char *
+queue_msg_state_name(int state)
+{
+	if (state < 0 || state >= QUEUE_MSG_NSTATES)
+		return NULL;
+	return msg_state_names[state];
+}
+
+const char *
+queue_rcpt_state_name(int state)
+{
+	if (state < 0 || state >= QUEUE_RCPT_NSTATES)
+		return NULL;
+	return rcpt_state_names[state];
+}
+
+int
+queue_msg_state_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; s != NULL && i < QUEUE_MSG_NSTATES; i++)
+		if (strcmp(s, msg_state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int
+queue_rcpt_state_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; s != NULL && i < QUEUE_RCPT_NSTATES; i++)
+		if (strcmp(s, rcpt_state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- Ids ---- */
+
+/* Crockford's base32 alphabet in lowercase: no i, l, o, u; in ASCII order,
+ * so ids compare like the numbers they encode. */
+static const char id_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+void
+queue_id_make(char id[QUEUE_ID_SIZE], int64_t ms, const unsigned char rnd[5])
+{
+	uint64_t t = (uint64_t)ms;
+	uint64_t r = 0;
+	int i;
+
+	/* 9 characters = 45 bits of milliseconds (until the year 3084) */
+	for (i = 8; i >= 0; i--) {
+		id[i] = id_alphabet[t & 31];
+		t >>= 5;
+	}
+	/* 7 characters = 35 random bits */
+	for (i = 0; i < 5; i++)
+		r = (r << 8) | rnd[i];
+	for (i = QUEUE_ID_LEN - 1; i >= 9; i--) {
+		id[i] = id_alphabet[r & 31];
+		r >>= 5;
+	}
+	id[QUEUE_ID_LEN] = '\0';
+}
+
+int
+queue_id_valid(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < QUEUE_ID_LEN; i++)
+		if (s[i] == '\0' || strchr(id_alphabet, s[i]) == NULL)
+			return 0;
+	return s[QUEUE_ID_LEN] == '\0';
+}
+
+int
+queue_id_check(const char *id, struct op_err *e)
+{
+	char shown[QUEUE_ID_LEN + 8];
+	size_t i, n = 0;
+
+	if (queue_id_valid(id))
+		return 0;
+	if (id == NULL)
+		return err_set(e, ERR_NOINPUT, "no message id given");
+	/* the id came from a user: show a bounded, printable prefix */
+	for (i = 0; id[i] != '\0' && n + 1 < sizeof(shown); i++)
+		shown[n++] = (id[i] > 0x20 && id[i] < 0x7f) ? id[i] : '?';
+	shown[n] = '\0';
+	return err_set(e, ERR_NOINPUT, "no message with id \"%s\" (an id is %d "
+	    "characters of 0-9 and a-z)", shown, QUEUE_ID_LEN);
+}
+
+/* ---- Submissions ---- */
+
+static int
+text_bad(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i >= max || c < 0x20 || c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+int
+queue_new_check(const struct queue_new *m, struct op_err *e)
+{
+	size_t i;
+
+	if (m == NULL || m->sender == NULL)
+		return err_set(e, ERR_DATA, "no sender given");
+	if (strlen(m->sender) >= QUEUE_ADDR_MAX || text_bad(m->sender, QUEUE_ADDR_MAX))
+		return err_set(e, ERR_DATA, "sender address is longer than %d bytes "
+		    "or holds control characters (RFC 5321 4.5.3.1.3)", QUEUE_ADDR_MAX - 1);
+	if (m->nrcpts == 0 || m->rcpts == NULL)
+		return err_set(e, ERR_DATA, "no recipients given");
+	if (m->nrcpts > QUEUE_RCPTS_MAX)
+		return err_set(e, ERR_DATA, "too many recipients: %zu (at most %d "
+		    "per message)", m->nrcpts, QUEUE_RCPTS_MAX);
+	for (i = 0; i < m->nrcpts; i++) {
+		const char *r = m->rcpts[i];
+
+		if (r == NULL || r[0] == '\0')
+			return err_set(e, ERR_DATA, "recipient %zu is empty", i + 1);
+		if (strlen(r) >= QUEUE_ADDR_MAX || text_bad(r, QUEUE_ADDR_MAX))
+			return err_set(e, ERR_DATA, "recipient %zu is longer than %d "
+			    "bytes or holds control characters (RFC 5321 "
+			    "4.5.3.1.3)", i + 1, QUEUE_ADDR_MAX - 1);
+	}
+	if (m->len > QUEUE_BODY_MAX)
+		return err_set(e, ERR_DATA, "message of %zu bytes is larger than "
+		    "the store's limit of %u bytes", m->len, QUEUE_BODY_MAX);
+	if (m->len > 0 && m->body == NULL)
+		return err_set(e, ERR_DATA, "message body missing");
+	if (m->state != QUEUE_MSG_QUEUED && m->state != QUEUE_MSG_HELD)
+		return err_set(e, ERR_DATA, "a new message is queued or held, "
+		    "not %s", queue_msg_state_name(m->state) != NULL ?
+		    queue_msg_state_name(m->state) : "an unknown state");
+	if (m->profile != NULL && (m->profile[0] == '\0' ||
+	    strlen(m->profile) >= QUEUE_PROFILE_MAX || text_bad(m->profile, QUEUE_PROFILE_MAX)))
+		return err_set(e, ERR_DATA, "profile name is empty, longer than %d "
+		    "bytes or holds control characters", QUEUE_PROFILE_MAX - 1);
+	return 0;
+}
+
+/* ---- Result sets ---- */
+
+#define ARENA_CHUNK 16384
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used;
+	size_t cap;
+	alignas(max_align_t) char data[];
+};
+
+struct queue_arena {
+	struct arena_chunk *head;
+	size_t msgs_cap;
+	size_t rcpts_len;
+	size_t rcpts_cap;
+	size_t events_cap;
+};
+
+static struct queue_arena *
+set_arena(struct queue_set *s)
+{
+	if (s->arena == NULL)
+		s->arena = mem_alloc(sizeof(*s->arena));
+	return s->arena;
+}
+
+static void *
+arena_alloc(struct queue_arena *a, size_t n)
+{
+	struct arena_chunk *c = a->head;
+	size_t need = (n + 15) & ~(size_t)15;
+	void *p;
+
+	if (c == NULL || c->cap - c->used < need) {
+		size_t cap = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+
+		c = mem_alloc(sizeof(*c) + cap);
+		c->cap = cap;
+		c->next = a->head;
+		a->head = c;
+	}
+	p = c->data + c->used;
+	c->used += need;
+	return p;
+}
+
+const char *
+queue_set_strndup(struct queue_set *s, const char *p, size_t n)
+{
+	char *d;
+
+	if (p == NULL)
+		return NULL;
+	d = arena_alloc(set_arena(s), n + 1);
+	memcpy(d, p, n);
+	d[n] = '\0';
+	return d;
+}
+
+static void *
+grow(void *arr, size_t *cap, size_t len, size_t size)
+{
+	if (len < *cap)
+		return arr;
+	*cap = *cap ? *cap * 2 : 16;
+	return mem_realloc(arr, *cap * size);
+}
+
+struct queue_msg *
+queue_set_add_msg(struct queue_set *s)
+{
+	struct queue_arena *a = set_arena(s);
+	struct queue_msg *m;
+
+	s->msgs = grow(s->msgs, &a->msgs_cap, s->n, sizeof(*s->msgs));
+	m = &s->msgs[s->n++];
+	memset(m, 0, sizeof(*m));
+	return m;
+}
+
+struct queue_rcpt *
+queue_set_add_rcpt(struct queue_set *s, struct queue_msg *m)
+{
+	struct queue_arena *a = set_arena(s);
+	struct queue_rcpt *r;
+
+	s->rcpt_store = grow(s->rcpt_store, &a->rcpts_cap, a->rcpts_len,
+	    sizeof(*s->rcpt_store));
+	r = &s->rcpt_store[a->rcpts_len++];
+	memset(r, 0, sizeof(*r));
+	m->nrcpts++;
+	return r;
+}
+
+struct queue_event *
+queue_set_add_event(struct queue_set *s)
+{
+	struct queue_arena *a = set_arena(s);
+	struct queue_event *ev;
+
+	s->events = grow(s->events, &a->events_cap, s->nevents, sizeof(*s->events));
+	ev = &s->events[s->nevents++];
+	memset(ev, 0, sizeof(*ev));
+	return ev;
+}
+
+void
+queue_set_finish(struct queue_set *s)
+{
+	size_t i, off = 0;
+
+	for (i = 0; i < s->n; i++) {
+		s->msgs[i].rcpts = s->msgs[i].nrcpts > 0 ? s->rcpt_store + off : NULL;
+		off += s->msgs[i].nrcpts;
+	}
+}
+
+void
+queue_set_free(struct queue_set *s)
+{
+	struct arena_chunk *c, *next;
+
+	if (s == NULL)
+		return;
+	if (s->arena != NULL) {
+		for (c = s->arena->head; c != NULL; c = next) {
+			next = c->next;
+			free(c);
+		}
+		free(s->arena);
+	}
+	free(s->msgs);
+	free(s->rcpt_store);
+	free(s->events);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- Opening ---- */
+
+#define QUEUE_DB_NAME "queue.db"
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+int
+queue_open(const char *path, unsigned flags, struct queue **out,
+    struct op_err *e)
+{
+	struct stat st;
+	char db[PATH_MAX];
+	int is_file;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return err_set(e, ERR_CONFIG, "no queue directory given (data_dir)");
+	if (stat(path, &st) == 0)
+		is_file = S_ISREG(st.st_mode);
+	else if (errno == ENOENT)
+		is_file = ends_with(path, ".db");
+	else
+		return err_set(e, ERR_IO, "cannot use %s: %s", path, strerror(errno));
+	if (is_file)
+		return queue_sqlite_open(path, flags, out, e);
+	if (stat(path, &st) != 0) {
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return err_set(e, ERR_IO, "cannot create the data directory "
+			    "%s: %s", path, strerror(errno));
+	} else if (!S_ISDIR(st.st_mode)) {
+		return err_set(e, ERR_CONFIG, "%s is neither a directory nor a "
+		    "database file; set data_dir to a directory", path);
+	}
+	if ((size_t)snprintf(db, sizeof(db), "%s/%s", path, QUEUE_DB_NAME) >= sizeof(db))
+		return err_set(e, ERR_CONFIG, "data directory path %s is too long", path);
+	return queue_sqlite_open(db, flags, out, e);
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q != NULL)
+		q->ops->close(q);
+}
+
+/* ---- Calls into the backend ---- */
+
+int
+queue_submit(struct queue *q, const struct queue_new *m,
+    char id[QUEUE_ID_SIZE], struct op_err *e)
+{
+	return q->ops->submit(q, m, id, e);
+}
+
+int
+queue_submit_async(struct queue *q, const struct queue_new *m,
+    queue_submit_cb cb, void *arg, struct op_err *e)
+{
+	return q->ops->submit_async(q, m, cb, arg, e);
+}
+
+int
+queue_claim(struct queue *q, int64_t now, size_t max, struct queue_set *out,
+    struct op_err *e)
+{
+	return q->ops->claim(q, now, max, out, e);
+}
+
+int
+queue_body_get(struct queue *q, const char *id, char **body, size_t *len,
+    struct op_err *e)
+{
+	return q->ops->body_get(q, id, body, len, e);
+}
+
+int
+queue_body_read(struct queue *q, const char *id, uint64_t off, void *dst,
+    size_t n, size_t *got, struct op_err *e)
+{
+	return q->ops->body_read(q, id, off, dst, n, got, e);
+}
+
+int
+queue_record(struct queue *q, const struct queue_outcome *o, int *state,
+    struct op_err *e)
+{
+	return q->ops->record(q, o, state, e);
+}
+
+int
+queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
+    const char *reason, struct op_err *e)
+{
+	return q->ops->unclaim(q, id, next_attempt, reason, e);
+}
+
+int
+queue_fail(struct queue *q, const char *id, int64_t now, const char *reason,
+    struct op_err *e)
+{
+	return q->ops->fail(q, id, now, reason, e);
+}
+
+int
+queue_event_add(struct queue *q, const char *id, int64_t now,
+    const char *kind, const char *text, struct op_err *e)
+{
+	return q->ops->event_add(q, id, now, kind, text, e);
+}
+
+int
+queue_recover(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
+{
+	return q->ops->recover(q, now, n, e);
+}
+
+int
+queue_hold_all(struct queue *q, int64_t now, const char *reason, uint64_t *n,
+    struct op_err *e)
+{
+	return q->ops->hold_all(q, now, reason, n, e);
+}
+
+int
+queue_release_held(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
+{
+	return q->ops->release_held(q, now, n, e);
+}
+
+int
+queue_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
+{
+	return q->ops->retry(q, id, now, e);
+}
+
+int
+queue_delete(struct queue *q, const char *id, struct op_err *e)
+{
+	return q->ops->del(q, id, e);
+}
+
+int
+queue_list(struct queue *q, const struct queue_list_opts *o,
+    struct queue_set *out, struct op_err *e)
+{
+	return q->ops->list(q, o, out, e);
+}
+
+int
+queue_get(struct queue *q, const char *id, struct queue_set *out,
+    struct op_err *e)
+{
+	return q->ops->get(q, id, out, e);
+}
+
+int
+queue_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
+    struct op_err *e)
+{
+	return q->ops->counts(q, counts, e);
+}
+
+int
+queue_next_due(struct queue *q, int64_t *when, int *found, struct op_err *e)
+{
+	return q->ops->next_due(q, when, found, e);
+}
+
+int
+queue_rate_add(struct queue *q, const char *profile, int64_t now, unsigned n,
+    struct op_err *e)
+{
+	return q->ops->rate_add(q, profile, now, n, e);
+}
+
+int
+queue_rate_load(struct queue *q, const char *profile, int64_t since,
+    struct queue_rate_bucket **out, size_t *n, struct op_err *e)
+{
+	return q->ops->rate_load(q, profile, since, out, n, e);
+}
+
+void
+queue_stats(struct queue *q, struct queue_stats *st)
+{
+	q->ops->stats(q, st);
+}

@@ -1,0 +1,438 @@
+/*
+ * queue.h - the durable message store: accept, claim, record, query.
+ *
+ * The store is an interface: struct queue holds a table of operations
+ * (struct queue_ops) that a backend fills in.  The SQLite backend
+ * (queue_sqlite.c, the only one today) keeps everything in one database
+ * file; a PostgreSQL backend can be added later by writing another table of
+ * operations, without touching the code that calls the queue_* functions
+ * below (relay/, http/, cli/).
+ *
+ * Durability: queue_submit() returns 0 only after the message, its
+ * recipients and its first event are committed to disk (fsync).  Only then
+ * may the caller acknowledge it (250, 202, exit 0).  Concurrent submissions
+ * share one commit (group commit): the backend writes every submission that
+ * is waiting into one transaction, so 16 sessions cost one fsync, not 16.
+ * Every other change (claims, results, retry, delete) is committed the same
+ * way before its function returns.
+ *
+ * Times are Unix seconds (int64_t), like relay/policy.h.
+ *
+ * Message states (enum queue_msg_state):
+ *   queued    waiting for its first attempt (due at next_attempt)
+ *   sending   claimed by a delivery worker (queue_claim)
+ *   deferred  an attempt left at least one recipient to retry later
+ *   sent      every recipient ended, and at least one was delivered
+ *   failed    every recipient ended, and none was delivered
+ *   held      kept without delivering: no profile was enabled (or an
+ *             operator held it); queue_release_held() makes it queued
+ * Mixed results are common (one 550 of three recipients): such a message
+ * is "sent", and each recipient keeps its own truth (state, SMTP code,
+ * enhanced status code, reply text, attempts).  The message state is
+ * derived from its recipients by one rule, after every queue_record() and
+ * queue_fail():
+ *   any recipient pending or deferred  -> deferred (at next_attempt)
+ *   else any recipient sent            -> sent
+ *   else                               -> failed
+ *
+ * Errors (struct op_err kinds) every function may return:
+ *   ERR_DATA       an argument is out of its bounds (named in the message)
+ *   ERR_NOINPUT    no message with that id
+ *   ERR_TEMP       disk full, I/O error, or the database stayed locked by
+ *                  another process: nothing was changed; try again later
+ *   ERR_IO         the database is corrupt or not a queue database
+ *   ERR_CONFIG     the database was made by a newer Outpost (open only)
+ *   ERR_SOFTWARE   misuse (e.g. a blocking call from a submit callback)
+ *
+ * Thread-safety: every function may be called from any thread at the same
+ * time on one handle, except queue_close().  Several processes may open
+ * the same database at once (the daemon and `outpost sendmail`): claims
+ * never hand one message to two callers.  Do not use a handle across
+ * fork().
+ *
+ * Ownership: strings passed in are copied or used only during the call
+ * (queue_submit_async: until its callback has run).  Results come back in
+ * a struct queue_set that owns all their memory; free it with
+ * queue_set_free().
+ */
+#ifndef OUTPOST_QUEUE_QUEUE_H
+#define OUTPOST_QUEUE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* Message ids: 16 characters of lowercase base32 (digits and letters
+ * except i, l, o, u), safe in URLs, file names and SMTP replies.  The first
+ * 9 carry the acceptance time in milliseconds, the last 7 are random, so
+ * ids sort by age; uniqueness is enforced by the store. */
+#define QUEUE_ID_LEN 16
+#define QUEUE_ID_SIZE (QUEUE_ID_LEN + 1)
+
+/* Bounds on what the store accepts (ERR_DATA past them). */
+#define QUEUE_ADDR_MAX 256        /* a path, RFC 5321 4.5.3.1.3 */
+#define QUEUE_RCPTS_MAX 1000      /* recipients per message; RFC 5321
+                                   * 4.5.3.1.8 asks for at least 100 */
+#define QUEUE_BODY_MAX (512u << 20) /* bytes; the listener's
+                                   * max_message_size is the real limit */
+#define QUEUE_PROFILE_MAX 128     /* profile name */
+#define QUEUE_ENHANCED_MAX 16     /* "5.7.1": RFC 3463 section 2, 1+1+3+1+3 */
+#define QUEUE_REPLY_MAX 2048      /* reply text kept per recipient (cut) */
+#define QUEUE_EVENT_KIND_MAX 32
+#define QUEUE_TEXT_MAX 2048       /* event text, last error (cut) */
+#define QUEUE_CLAIM_MAX 512       /* messages per queue_claim() */
+#define QUEUE_LIST_MAX 10000      /* messages per queue_list() */
+#define QUEUE_EVENTS_MAX 1000     /* latest events per queue_get() */
+
+enum queue_msg_state {
+	QUEUE_MSG_QUEUED = 0,
+	QUEUE_MSG_SENDING,
+	QUEUE_MSG_DEFERRED,
+	QUEUE_MSG_SENT,
+	QUEUE_MSG_FAILED,
+	QUEUE_MSG_HELD,
+	QUEUE_MSG_NSTATES
+};
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0,
+	QUEUE_RCPT_SENT,
+	QUEUE_RCPT_DEFERRED,
+	QUEUE_RCPT_FAILED,
+	QUEUE_RCPT_NSTATES
+};
+
+/* "queued", "sending", ...; NULL for a value out of range. */
+const char *queue_msg_state_name(int state);
+const char *queue_rcpt_state_name(int state);
+/* The state named s, or -1. */
+int queue_msg_state_parse(const char *s);
+int queue_rcpt_state_parse(const char *s);
+/* 1 if s has the form of a message id (QUEUE_ID_LEN base32 characters). */
+int queue_id_valid(const char *s);
+
+/* ---- What callers pass in ---- */
+
+struct queue_new {
+	const char *sender;            /* reverse-path; "" = null sender <> */
+	const char *const *rcpts;      /* 1..QUEUE_RCPTS_MAX addresses */
+	size_t nrcpts;
+	const void *body;              /* the message as received, CRLF lines */
+	size_t len;
+	int state;                     /* QUEUE_MSG_QUEUED or QUEUE_MSG_HELD */
+	const char *profile;           /* profile asked for (send --profile),
+	                                * NULL = the first enabled one */
+};
+
+struct queue_rcpt_result {
+	unsigned idx;                  /* the recipient's index (queue_rcpt.idx) */
+	int state;                     /* QUEUE_RCPT_SENT, _DEFERRED or _FAILED */
+	int code;                      /* SMTP reply code; 0 = no reply (a
+	                                * connection or TLS failure) */
+	const char *enhanced;          /* "5.1.1", NULL or "" if none */
+	const char *reply;             /* reply text, already sanitised with
+	                                * log_sanitize(); cut to QUEUE_REPLY_MAX */
+};
+
+struct queue_event_new {
+	const char *kind;              /* short word: "connect", "failover" */
+	const char *text;              /* sanitised; cut to QUEUE_TEXT_MAX */
+};
+
+/* The outcome of one delivery attempt of one message. */
+struct queue_outcome {
+	const char *id;
+	int64_t now;                   /* when the attempt ended */
+	const char *profile_used;      /* NULL: keep the one recorded before */
+	const struct queue_rcpt_result *results;  /* recipients attempted */
+	size_t nresults;
+	int64_t next_attempt;          /* when a deferred recipient is retried */
+	const char *error;             /* message-level summary for last_error;
+	                                * NULL: the first result not sent, as
+	                                * "550 5.1.1 text" */
+	unsigned sends;                /* > 0 with profile_used: count this many
+	                                * sends for the profile's quotas (as
+	                                * queue_rate_add) in the same commit */
+	const struct queue_event_new *events;     /* extra events to log */
+	size_t nevents;
+};
+
+/* ---- What comes back ---- */
+
+struct queue_rcpt {
+	unsigned idx;                  /* position in the message, from 0 */
+	const char *address;
+	int state;                     /* enum queue_rcpt_state */
+	int code;                      /* last SMTP code, 0 if none yet */
+	const char *enhanced;          /* last enhanced status code, "" if none */
+	const char *reply;             /* last reply text, "" if none */
+	unsigned attempts;
+	int64_t updated;               /* time of the last result, 0 if none */
+};
+
+struct queue_msg {
+	char id[QUEUE_ID_SIZE];
+	const char *sender;
+	uint64_t size;                 /* body bytes */
+	int state;                     /* enum queue_msg_state */
+	unsigned attempts;             /* delivery attempts made */
+	int64_t created;               /* accepted */
+	int64_t since;                 /* start of the current lifetime: created,
+	                                * or the last retry/release; the relay
+	                                * fails it when now - since exceeds
+	                                * queue_lifetime */
+	int64_t next_attempt;
+	int64_t updated;               /* last change */
+	const char *profile;           /* profile asked for, NULL if none */
+	const char *profile_used;      /* last profile tried, NULL if none */
+	const char *last_error;        /* NULL if none */
+	size_t nrcpts_total;           /* recipients of the message */
+	struct queue_rcpt *rcpts;      /* queue_claim: the recipients still to
+	                                * deliver (pending or deferred);
+	                                * queue_get: all; queue_list: NULL */
+	size_t nrcpts;                 /* entries in rcpts */
+};
+
+struct queue_event {
+	int64_t at;
+	const char *kind;
+	const char *text;
+};
+
+struct queue_arena;
+
+/* A result set: owns every string and array it points to. */
+struct queue_set {
+	struct queue_msg *msgs;
+	size_t n;
+	struct queue_event *events;    /* queue_get only: the message's events,
+	                                * oldest first */
+	size_t nevents;
+	struct queue_arena *arena;     /* private */
+	struct queue_rcpt *rcpt_store; /* private */
+};
+
+void queue_set_free(struct queue_set *s);
+
+struct queue_list_opts {
+	int state;                     /* enum queue_msg_state, or -1 for all */
+	size_t limit;                  /* 0 = 100; at most QUEUE_LIST_MAX */
+	const char *before;            /* id: list only older messages (paging);
+	                                * NULL = from the newest */
+};
+
+struct queue_rate_bucket {
+	int64_t at;                    /* time of the latest send in the bucket */
+	uint64_t count;                /* sends in the bucket's minute */
+};
+
+struct queue_stats {
+	uint64_t commits;              /* transactions committed */
+	uint64_t jobs;                 /* operations committed (one per call) */
+	uint64_t submitted;            /* messages accepted */
+	uint64_t failed_batches;       /* transactions that failed as a whole */
+	uint64_t max_batch;            /* most operations in one commit */
+};
+
+/* Called from the store's committer thread once the submission is
+ * durable (rc 0, id set) or has failed (rc -1, e set).  It must be quick
+ * and must not call queue functions on the same handle (they would wait
+ * for the thread that runs the callback); post to the caller's event loop
+ * (an eventfd or a pipe) instead.  id and e are valid only during the
+ * call. */
+typedef void (*queue_submit_cb)(void *arg, int rc, const char *id,
+    const struct op_err *e);
+
+/* ---- The interface a backend implements ---- */
+
+struct queue;
+
+struct queue_ops {
+	const char *name;
+	int (*submit)(struct queue *q, const struct queue_new *m,
+	    char id[QUEUE_ID_SIZE], struct op_err *e);
+	int (*submit_async)(struct queue *q, const struct queue_new *m,
+	    queue_submit_cb cb, void *arg, struct op_err *e);
+	int (*claim)(struct queue *q, int64_t now, size_t max,
+	    struct queue_set *out, struct op_err *e);
+	int (*body_get)(struct queue *q, const char *id, char **body,
+	    size_t *len, struct op_err *e);
+	int (*body_read)(struct queue *q, const char *id, uint64_t off,
+	    void *dst, size_t n, size_t *got, struct op_err *e);
+	int (*record)(struct queue *q, const struct queue_outcome *o,
+	    int *state, struct op_err *e);
+	int (*unclaim)(struct queue *q, const char *id, int64_t next_attempt,
+	    const char *reason, struct op_err *e);
+	int (*fail)(struct queue *q, const char *id, int64_t now,
+	    const char *reason, struct op_err *e);
+	int (*event_add)(struct queue *q, const char *id, int64_t now,
+	    const char *kind, const char *text, struct op_err *e);
+	int (*recover)(struct queue *q, int64_t now, uint64_t *n,
+	    struct op_err *e);
+	int (*hold_all)(struct queue *q, int64_t now, const char *reason,
+	    uint64_t *n, struct op_err *e);
+	int (*release_held)(struct queue *q, int64_t now, uint64_t *n,
+	    struct op_err *e);
+	int (*retry)(struct queue *q, const char *id, int64_t now,
+	    struct op_err *e);
+	int (*del)(struct queue *q, const char *id, struct op_err *e);
+	int (*list)(struct queue *q, const struct queue_list_opts *o,
+	    struct queue_set *out, struct op_err *e);
+	int (*get)(struct queue *q, const char *id, struct queue_set *out,
+	    struct op_err *e);
+	int (*counts)(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
+	    struct op_err *e);
+	int (*next_due)(struct queue *q, int64_t *when, int *found,
+	    struct op_err *e);
+	int (*rate_add)(struct queue *q, const char *profile, int64_t now,
+	    unsigned n, struct op_err *e);
+	int (*rate_load)(struct queue *q, const char *profile, int64_t since,
+	    struct queue_rate_bucket **out, size_t *n, struct op_err *e);
+	void (*stats)(struct queue *q, struct queue_stats *st);
+	void (*close)(struct queue *q);
+};
+
+/* A backend's handle starts with this. */
+struct queue {
+	const struct queue_ops *ops;
+};
+
+/* ---- The functions callers use ---- */
+
+/* queue_open() flags. */
+#define QUEUE_OPEN_CHECK 0x1      /* run PRAGMA quick_check: reads the whole
+                                   * file; the daemon does it at start, the
+                                   * short-lived CLI commands do not */
+
+/*
+ * Open (creating if missing) the queue at path: a directory (data_dir,
+ * created mode 0700; the database is path/queue.db) or, if path ends in
+ * ".db" or names an existing regular file, the database file itself
+ * (created mode 0600).  The database runs in WAL mode with
+ * synchronous=FULL.  Fails with ERR_IO and a message naming the file and
+ * the fix if the file is not a queue database or (with QUEUE_OPEN_CHECK)
+ * is corrupt; ERR_CONFIG if a newer Outpost made it; ERR_TEMP if another
+ * process kept it locked.  Never starts an empty queue in place of a
+ * damaged one.
+ */
+int queue_open(const char *path, unsigned flags, struct queue **out,
+    struct op_err *e);
+/* Finish every submission already made (their callbacks run), then free
+ * the handle.  NULL is ignored. */
+void queue_close(struct queue *q);
+
+/*
+ * Store a message; returns 0 once it is committed to disk, with its id in
+ * id (acknowledge only then).  The body is stored as given.  ERR_DATA for
+ * bad arguments, ERR_TEMP ("disk full", I/O error, locked) when it could
+ * not be stored: nothing was stored, and later submissions work again once
+ * the cause is gone.
+ */
+int queue_submit(struct queue *q, const struct queue_new *m,
+    char id[QUEUE_ID_SIZE], struct op_err *e);
+/*
+ * The same without waiting: returns 0 if the submission was taken (cb will
+ * run exactly once, after the commit returned or failed), -1 if it was
+ * refused at once (bad arguments; cb will not run).  m and everything it
+ * points to must stay valid and unchanged until cb runs.
+ */
+int queue_submit_async(struct queue *q, const struct queue_new *m,
+    queue_submit_cb cb, void *arg, struct op_err *e);
+
+/*
+ * Claim up to max (at most QUEUE_CLAIM_MAX) due messages - queued or
+ * deferred with next_attempt <= now, earliest first - moving them to
+ * "sending" in one transaction.  out->msgs[i].rcpts lists the recipients
+ * still to deliver.  out->n may be 0.  Every claimed message must later get
+ * queue_record(), queue_fail() or queue_unclaim(); after a crash,
+ * queue_recover() puts them back.
+ */
+int queue_claim(struct queue *q, int64_t now, size_t max,
+    struct queue_set *out, struct op_err *e);
+
+/* The whole body: *body is malloc'ed (NUL-terminated for convenience, not
+ * counted in *len); the caller frees it. */
+int queue_body_get(struct queue *q, const char *id, char **body,
+    size_t *len, struct op_err *e);
+/* Up to n bytes of the body from offset off into dst; *got is 0 at the
+ * end.  For streaming a large body without holding all of it. */
+int queue_body_read(struct queue *q, const char *id, uint64_t off,
+    void *dst, size_t n, size_t *got, struct op_err *e);
+
+/*
+ * Record one attempt: each result updates its recipient (state, code,
+ * enhanced code, reply, attempts + 1) and is logged as an event; the
+ * message gets attempts + 1, profile_used, last_error, its new state by
+ * the rule above (returned in *state if not NULL) and, if deferred,
+ * next_attempt.  All in one transaction.
+ */
+int queue_record(struct queue *q, const struct queue_outcome *o,
+    int *state, struct op_err *e);
+/* Give a claimed message back without an attempt (a quota was full, the
+ * daemon is stopping): deferred if it was attempted before, else queued,
+ * due at next_attempt.  reason (may be NULL) is logged as an event. */
+int queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
+    const char *reason, struct op_err *e);
+/* Fail every recipient not yet ended, for good (queue lifetime exceeded):
+ * reason becomes last_error and an event. */
+int queue_fail(struct queue *q, const char *id, int64_t now,
+    const char *reason, struct op_err *e);
+/* Append an event to a message's log. */
+int queue_event_add(struct queue *q, const char *id, int64_t now,
+    const char *kind, const char *text, struct op_err *e);
+
+/* At daemon start: messages left "sending" by a crash go back to queued
+ * (or deferred if attempted before), due at once; *n counts them.  Only
+ * the daemon calls this: a CLI command must not steal live claims. */
+int queue_recover(struct queue *q, int64_t now, uint64_t *n,
+    struct op_err *e);
+/* Hold every queued and deferred message (no profile is enabled). */
+int queue_hold_all(struct queue *q, int64_t now, const char *reason,
+    uint64_t *n, struct op_err *e);
+/* Release every held message: queued, due now, lifetime restarted. */
+int queue_release_held(struct queue *q, int64_t now, uint64_t *n,
+    struct op_err *e);
+
+/* `outpost queue retry`: a deferred, failed, held or queued message (or a
+ * sent one with failed recipients) becomes queued, due now, lifetime
+ * restarted; its failed and deferred recipients become pending.
+ * ERR_DATA if there is nothing to retry (all sent) or it is being sent. */
+int queue_retry(struct queue *q, const char *id, int64_t now,
+    struct op_err *e);
+/* Remove a message with its recipients, body and events.  A message in
+ * "sending" may still be delivered by the attempt in progress. */
+int queue_delete(struct queue *q, const char *id, struct op_err *e);
+
+/* Newest first; msgs[i].rcpts is NULL, nrcpts_total is set. */
+int queue_list(struct queue *q, const struct queue_list_opts *o,
+    struct queue_set *out, struct op_err *e);
+/* One message (out->n == 1) with all its recipients and its latest
+ * QUEUE_EVENTS_MAX events. */
+int queue_get(struct queue *q, const char *id, struct queue_set *out,
+    struct op_err *e);
+/* Messages per state, indexed by enum queue_msg_state. */
+int queue_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
+    struct op_err *e);
+/* The earliest next_attempt of a queued or deferred message (*found 1),
+ * so the scheduler can sleep until then; *found 0 if there is none. */
+int queue_next_due(struct queue *q, int64_t *when, int *found,
+    struct op_err *e);
+
+/*
+ * Provider quotas across restarts.  Sends are counted per profile in
+ * one-minute buckets.  queue_rate_load() returns the buckets with sends at
+ * or after since (oldest first; *out is malloc'ed, the caller frees it);
+ * each bucket's time is its latest send, so preloading them can only
+ * overestimate use, never exceed a quota.  Buckets older than two days are
+ * pruned.
+ */
+int queue_rate_add(struct queue *q, const char *profile, int64_t now,
+    unsigned n, struct op_err *e);
+int queue_rate_load(struct queue *q, const char *profile, int64_t since,
+    struct queue_rate_bucket **out, size_t *n, struct op_err *e);
+
+/* Counters since open (for tests, benchmarks and /metrics). */
+void queue_stats(struct queue *q, struct queue_stats *st);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * queue_impl.h - helpers shared by the store's backends (not for callers
+ * of the store: they include queue.h only).
+ *
+ * A backend builds a struct queue_set with these: strings go into the
+ * set's arena (one block per 16 KiB, freed at once by queue_set_free());
+ * messages, recipients and events are appended to growable arrays.
+ * Recipients must be appended in the order of their messages: each
+ * message counts its own in msg->nrcpts while it is being built, and
+ * queue_set_finish() points each message at its slice.
+ */
+#ifndef OUTPOST_QUEUE_QUEUE_IMPL_H
+#define OUTPOST_QUEUE_QUEUE_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/queue.h"
+
+/* Copy n bytes of p (NULL stays NULL) into the set's arena, NUL-terminated. */
+const char *queue_set_strndup(struct queue_set *s, const char *p, size_t n);
+/* A new zeroed message at the end of s->msgs. */
+struct queue_msg *queue_set_add_msg(struct queue_set *s);
+/* A new zeroed recipient of message m (an element of s->msgs; counted in
+ * m->nrcpts).  Recipients are added message after message, in order. */
+struct queue_rcpt *queue_set_add_rcpt(struct queue_set *s, struct queue_msg *m);
+/* A new zeroed event. */
+struct queue_event *queue_set_add_event(struct queue_set *s);
+/* Point every message at its recipients; call once, when done adding. */
+void queue_set_finish(struct queue_set *s);
+
+/* A new id from a wall-clock time in milliseconds and 5 random bytes. */
+void queue_id_make(char id[QUEUE_ID_SIZE], int64_t ms,
+    const unsigned char rnd[5]);
+
+/* Check a submission against the bounds of queue.h (ERR_DATA). */
+int queue_new_check(const struct queue_new *m, struct op_err *e);
+/* Check an id argument: ERR_NOINPUT naming it when it is not an id. */
+int queue_id_check(const char *id, struct op_err *e);
+
+#endif

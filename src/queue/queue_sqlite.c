@@ -1,0 +1,2096 @@
+/*
+ * queue_sqlite.c - the SQLite backend of the message store (queue.h).
+ *
+ * ===== Schema (PRAGMA user_version 1, PRAGMA application_id 'OPST') =====
+ *
+ * Times are Unix seconds.  States are stored as their names (queue.h) so
+ * the file reads well in the sqlite3 shell; CHECK constraints keep them
+ * honest.
+ *
+ * messages - one row per message; small rows, so scans stay fast with
+ * 100,000 messages in the queue (the body lives in its own table).
+ *   mid           INTEGER PRIMARY KEY  internal key, in order of acceptance
+ *   id            TEXT UNIQUE          public id (queue.h: 16 base32 chars)
+ *   sender        TEXT                 reverse-path, '' for <>
+ *   size          INTEGER              body bytes
+ *   state         TEXT                 queued sending deferred sent failed held
+ *   attempts      INTEGER              delivery attempts made
+ *   created       INTEGER              accepted
+ *   since         INTEGER              start of the current lifetime (created,
+ *                                      or the last retry/release)
+ *   next_attempt  INTEGER              due time while queued or deferred
+ *   updated       INTEGER              last change
+ *   claimed       INTEGER              when a worker claimed it (while sending)
+ *   profile       TEXT                 profile asked for, NULL = first enabled
+ *   profile_used  TEXT                 last profile tried
+ *   last_error    TEXT                 last failure, "550 5.1.1 text"
+ * bodies - the message as received, one row per message
+ *   mid           INTEGER PRIMARY KEY  -> messages.mid, ON DELETE CASCADE
+ *   body          BLOB                 read with sqlite3_blob_* (no copy of
+ *                                      the whole row; streamed in pieces)
+ * recipients - one row per recipient (WITHOUT ROWID: a message's
+ * recipients sit together)
+ *   mid, idx      PRIMARY KEY          -> messages.mid; idx from 0 in order
+ *   address       TEXT
+ *   state         TEXT                 pending sent deferred failed
+ *   code          INTEGER              last SMTP reply code (NULL: none yet,
+ *                                      0: no reply, connection failed)
+ *   enhanced      TEXT                 last enhanced status code "5.1.1"
+ *   reply         TEXT                 last reply text (sanitised)
+ *   attempts      INTEGER
+ *   updated       INTEGER              time of the last result
+ * events - what happened to each message, in order
+ *   eid           INTEGER PRIMARY KEY
+ *   mid           INTEGER              -> messages.mid, ON DELETE CASCADE
+ *   at, kind, text                     kind: accepted held sent deferred
+ *                                      failed retry recovered released ...
+ * sends - sends per profile and minute, for provider quotas across
+ * restarts (WITHOUT ROWID, pruned after two days)
+ *   profile, minute  PRIMARY KEY       minute = time / 60
+ *   n             INTEGER              sends in that minute
+ *   last          INTEGER              time of the latest of them
+ *
+ * Indexes: messages(id) UNIQUE; messages(state) for counts and filtered
+ * lists (newest first by the implied mid); messages(next_attempt) WHERE
+ * state IN ('queued','deferred') - a partial index, so claiming due
+ * messages and finding the next due time never look at held, sent or
+ * failed ones; events(mid).
+ *
+ * ===== Connections and group commit =====
+ *
+ * All writes of a handle go through one committer thread, which owns the
+ * writing connection.  A caller (queue_submit(), queue_record(), ...)
+ * appends a job to a list and, unless asynchronous, sleeps until the job
+ * is done.  The committer takes every job waiting (at most BATCH_JOBS of
+ * them and about BATCH_BYTES of message bodies), runs them in ONE
+ * transaction (BEGIN IMMEDIATE ... COMMIT: one fsync with synchronous=FULL
+ * in WAL mode), and then wakes every waiter and runs the asynchronous
+ * callbacks.  While it commits, new jobs gather for the next transaction:
+ * the busier the store, the larger the batches.  Each job runs inside its
+ * own SAVEPOINT, so a job that fails alone (no such message) is rolled
+ * back alone; a failure of the whole transaction (disk full, I/O error,
+ * locked too long) rolls everything back and every job in it fails with
+ * that error: nothing of it was stored, nothing was acknowledged.
+ *
+ * Reads (lists, bodies, counts) use a small pool of read-only connections
+ * (up to READERS_MAX, opened on demand); in WAL mode they read while the
+ * committer writes.  Every connection is used by one thread at a time, so
+ * they are opened without SQLite's own mutexes, and their statements are
+ * prepared once.
+ *
+ * Several processes may use the file at once (the daemon and CLI
+ * commands): SQLite's locks serialise the writers (each waits up to
+ * BUSY_TIMEOUT_MS), and a claim is one UPDATE ... RETURNING inside
+ * BEGIN IMMEDIATE, so no message is claimed twice.
+ */
+#include "queue/queue_sqlite.h"
+#include "queue/queue_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/net.h"
+
+#define SCHEMA_VERSION 1
+#define APPLICATION_ID 0x4f505354      /* "OPST" */
+#define BUSY_TIMEOUT_MS 5000
+#define BATCH_JOBS 512                 /* operations per transaction */
+#define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
+#define READERS_MAX 4
+#define WRITER_CACHE_KIB 8192
+#define READER_CACHE_KIB 2048
+#define WAL_LIMIT_BYTES (64 << 20)     /* journal_size_limit */
+#define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
+#define RATE_PRUNE_EVERY_S 3600
+#define ID_TRIES 8                     /* new ids tried on a collision */
+
+static const char schema_sql[] =
+	"CREATE TABLE messages ("
+	" mid INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" sender TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'deferred',"
+	"   'sent', 'failed', 'held')),"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL,"
+	" since INTEGER NOT NULL,"
+	" next_attempt INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" claimed INTEGER,"
+	" profile TEXT,"
+	" profile_used TEXT,"
+	" last_error TEXT);"
+	"CREATE INDEX messages_state ON messages(state);"
+	"CREATE INDEX messages_due ON messages(next_attempt)"
+	" WHERE state IN ('queued', 'deferred');"
+	"CREATE TABLE bodies ("
+	" mid INTEGER PRIMARY KEY REFERENCES messages(mid) ON DELETE CASCADE,"
+	" body BLOB NOT NULL);"
+	"CREATE TABLE recipients ("
+	" mid INTEGER NOT NULL REFERENCES messages(mid) ON DELETE CASCADE,"
+	" idx INTEGER NOT NULL,"
+	" address TEXT NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'deferred',"
+	"   'failed')),"
+	" code INTEGER,"
+	" enhanced TEXT,"
+	" reply TEXT,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" updated INTEGER,"
+	" PRIMARY KEY (mid, idx)) WITHOUT ROWID;"
+	"CREATE TABLE events ("
+	" eid INTEGER PRIMARY KEY,"
+	" mid INTEGER NOT NULL REFERENCES messages(mid) ON DELETE CASCADE,"
+	" at INTEGER NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" text TEXT);"
+	"CREATE INDEX events_mid ON events(mid);"
+	"CREATE TABLE sends ("
+	" profile TEXT NOT NULL,"
+	" minute INTEGER NOT NULL,"
+	" n INTEGER NOT NULL,"
+	" last INTEGER NOT NULL,"
+	" PRIMARY KEY (profile, minute)) WITHOUT ROWID;";
+
+/* The columns read into a struct queue_msg (row_msg()), in this order. */
+#define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
+	" next_attempt, updated, profile, profile_used, last_error," \
+	" (SELECT count(*) FROM recipients AS r WHERE r.mid = messages.mid)"
+#define RCPT_COLS "idx, address, state, code, enhanced, reply, attempts, updated"
+#define WAITING "state IN ('queued', 'deferred')"
+#define BACK_FROM_SENDING \
+	"CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END"
+
+/* ---- Statements of the writing connection (committer thread only) ---- */
+
+enum {
+	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
+	W_MSG_INSERT, W_BODY_INSERT, W_RCPT_INSERT, W_EVENT_INSERT, W_FIND,
+	W_CLAIM, W_RCPTS_OF, W_RCPT_RESULT, W_RCPT_TALLY, W_MSG_RESULT,
+	W_RCPT_FAIL_OPEN, W_MSG_FAIL, W_UNCLAIM, W_RECOVER_EVENTS, W_RECOVER,
+	W_HOLD_EVENTS, W_HOLD, W_RELEASE_EVENTS, W_RELEASE_HELD,
+	W_RETRY_RCPTS, W_RETRY_MSG, W_DELETE, W_RATE_ADD, W_RATE_PRUNE,
+	W__COUNT
+};
+
+static const char *const w_sql[W__COUNT] = {
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
+	[W_ROLLBACK] = "ROLLBACK",
+	[W_SAVEPOINT] = "SAVEPOINT job",
+	[W_RELEASE] = "RELEASE job",
+	[W_ROLLBACK_TO] = "ROLLBACK TO job",
+	[W_MSG_INSERT] = "INSERT INTO messages (id, sender, size, state,"
+	    " attempts, created, since, next_attempt, updated, profile)"
+	    " VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?5, ?5, ?6)",
+	[W_BODY_INSERT] = "INSERT INTO bodies (mid, body) VALUES (?1, ?2)",
+	[W_RCPT_INSERT] = "INSERT INTO recipients (mid, idx, address, state)"
+	    " VALUES (?1, ?2, ?3, 'pending')",
+	[W_EVENT_INSERT] = "INSERT INTO events (mid, at, kind, text)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[W_FIND] = "SELECT mid, state FROM messages WHERE id = ?1",
+	[W_CLAIM] = "UPDATE messages SET state = 'sending', claimed = ?1,"
+	    " updated = ?1 WHERE mid IN (SELECT mid FROM messages WHERE "
+	    WAITING " AND next_attempt <= ?1 ORDER BY next_attempt LIMIT ?2)"
+	    " RETURNING " MSG_COLS,
+	[W_RCPTS_OF] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
+	    " ORDER BY idx",
+	[W_RCPT_RESULT] = "UPDATE recipients SET state = ?3, code = ?4,"
+	    " enhanced = ?5, reply = ?6, attempts = attempts + 1, updated = ?7"
+	    " WHERE mid = ?1 AND idx = ?2 RETURNING address",
+	[W_RCPT_TALLY] = "SELECT count(*) FILTER (WHERE state IN ('pending',"
+	    " 'deferred')), count(*) FILTER (WHERE state = 'sent')"
+	    " FROM recipients WHERE mid = ?1",
+	[W_MSG_RESULT] = "UPDATE messages SET state = ?2,"
+	    " attempts = attempts + 1,"
+	    " next_attempt = coalesce(?3, next_attempt),"
+	    " profile_used = coalesce(?4, profile_used),"
+	    " last_error = coalesce(?5, last_error), updated = ?6,"
+	    " claimed = NULL WHERE mid = ?1",
+	[W_RCPT_FAIL_OPEN] = "UPDATE recipients SET state = 'failed',"
+	    " updated = ?2 WHERE mid = ?1 AND state IN ('pending', 'deferred')",
+	[W_MSG_FAIL] = "UPDATE messages SET state = ?2, last_error = ?3,"
+	    " updated = ?4, claimed = NULL WHERE mid = ?1",
+	[W_UNCLAIM] = "UPDATE messages SET state = " BACK_FROM_SENDING ","
+	    " next_attempt = ?2, updated = ?3, claimed = NULL"
+	    " WHERE mid = ?1 AND state = 'sending'",
+	[W_RECOVER_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, ?1, 'recovered', 'the attempt in progress was"
+	    " interrupted (Outpost stopped); due again' FROM messages"
+	    " WHERE state = 'sending'",
+	[W_RECOVER] = "UPDATE messages SET state = " BACK_FROM_SENDING ","
+	    " next_attempt = min(next_attempt, ?1), updated = ?1,"
+	    " claimed = NULL WHERE state = 'sending'",
+	[W_HOLD_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, ?1, 'held', ?2 FROM messages WHERE " WAITING,
+	[W_HOLD] = "UPDATE messages SET state = 'held', updated = ?1"
+	    " WHERE " WAITING,
+	[W_RELEASE_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, ?1, 'released', 'released from hold: queued again'"
+	    " FROM messages WHERE state = 'held'",
+	[W_RELEASE_HELD] = "UPDATE messages SET state = 'queued',"
+	    " next_attempt = ?1, since = ?1, updated = ?1 WHERE state = 'held'",
+	[W_RETRY_RCPTS] = "UPDATE recipients SET state = 'pending'"
+	    " WHERE mid = ?1 AND state IN ('failed', 'deferred')",
+	[W_RETRY_MSG] = "UPDATE messages SET state = 'queued',"
+	    " next_attempt = ?2, since = ?2, updated = ?2, claimed = NULL"
+	    " WHERE mid = ?1",
+	[W_DELETE] = "DELETE FROM messages WHERE mid = ?1",
+	[W_RATE_ADD] = "INSERT INTO sends (profile, minute, n, last)"
+	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (profile, minute)"
+	    " DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)",
+	[W_RATE_PRUNE] = "DELETE FROM sends WHERE minute < ?1",
+};
+
+/* ---- Statements of the reading connections ---- */
+
+enum {
+	R_BEGIN, R_END, R_FIND, R_LIST, R_LIST_STATE, R_GET, R_RCPTS,
+	R_EVENTS, R_COUNTS, R_NEXT_DUE, R_RATE,
+	R__COUNT
+};
+
+static const char *const r_sql[R__COUNT] = {
+	[R_BEGIN] = "BEGIN",
+	[R_END] = "COMMIT",
+	[R_FIND] = "SELECT mid, state FROM messages WHERE id = ?1",
+	[R_LIST] = "SELECT " MSG_COLS " FROM messages WHERE mid < ?1"
+	    " ORDER BY mid DESC LIMIT ?2",
+	[R_LIST_STATE] = "SELECT " MSG_COLS " FROM messages WHERE state = ?3"
+	    " AND mid < ?1 ORDER BY mid DESC LIMIT ?2",
+	[R_GET] = "SELECT " MSG_COLS " FROM messages WHERE mid = ?1",
+	[R_RCPTS] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
+	    " ORDER BY idx",
+	[R_EVENTS] = "SELECT at, kind, text FROM (SELECT eid, at, kind, text"
+	    " FROM events WHERE mid = ?1 ORDER BY eid DESC LIMIT ?2)"
+	    " ORDER BY eid",
+	[R_COUNTS] = "SELECT state, count(*) FROM messages GROUP BY state",
+	[R_NEXT_DUE] = "SELECT min(next_attempt) FROM messages WHERE " WAITING,
+	[R_RATE] = "SELECT last, n FROM sends WHERE profile = ?1"
+	    " AND minute >= ?2 ORDER BY minute",
+};
+
+/* ---- The handle ---- */
+
+struct sq;
+struct sq_job;
+
+typedef int (*sq_job_fn)(struct sq *s, struct sq_job *j, struct op_err *e);
+
+/*
+ * One operation for the committer.  Synchronous jobs live on the caller's
+ * stack; asynchronous submissions are allocated and freed by the committer
+ * after their callback.  Which fields an operation reads and writes is
+ * said next to its run function.
+ */
+struct sq_job {
+	struct sq_job *next;
+	sq_job_fn run;
+	size_t weight;                 /* body bytes, for the batch bound */
+	int rc;                        /* 1 not run yet, 0 done, -1 failed */
+	int done;                      /* set under s->mu, then the waiter wakes */
+	struct op_err err;
+	queue_submit_cb cb;            /* asynchronous submit */
+	void *cb_arg;
+	const struct queue_new *m;
+	const struct queue_outcome *o;
+	struct queue_set *set;
+	char id[QUEUE_ID_SIZE];
+	int64_t now;
+	int64_t when;
+	size_t max;
+	const char *text;
+	const char *text2;
+	unsigned count;
+	uint64_t n;
+	int state;
+};
+
+struct sq_reader {
+	sqlite3 *db;
+	sqlite3_stmt *st[R__COUNT];
+	int busy;
+};
+
+struct sq {
+	struct queue base;             /* first: a struct queue * is a struct sq * */
+	char *path;
+
+	sqlite3 *wdb;                  /* the committer's connection */
+	sqlite3_stmt *w[W__COUNT];
+	int fatal;                     /* the current transaction is lost */
+	int64_t last_prune;
+
+	pthread_mutex_t mu;            /* jobs list, stop, stats */
+	pthread_cond_t work_cv;        /* committer: jobs arrived or stop */
+	pthread_cond_t done_cv;        /* waiters: a batch ended */
+	struct sq_job *head, *tail;
+	int stop;
+	int thread_started;
+	pthread_t thread;
+	struct queue_stats stats;
+
+	pthread_mutex_t rmu;           /* the reader pool */
+	pthread_cond_t rcv;
+	struct sq_reader readers[READERS_MAX];
+};
+
+static const struct queue_ops sq_ops;
+
+static int64_t
+now_s(void)
+{
+	return clock_wall_ms() / 1000;
+}
+
+static size_t
+cut(const char *s, size_t max)
+{
+	return s != NULL ? strnlen(s, max) : 0;
+}
+
+/* ---- Errors ---- */
+
+static int
+is_batch_fatal(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+	case SQLITE_ERROR:
+	case SQLITE_RANGE:
+	case SQLITE_MISUSE:
+	case SQLITE_TOOBIG:
+	case SQLITE_MISMATCH:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static int
+corrupt_err(const char *path, const char *detail, struct op_err *e)
+{
+	return err_set(e, ERR_IO, "the queue database %s is damaged (%s): stop "
+	    "Outpost, move it and its -wal and -shm files aside, and restore "
+	    "them from a backup (\"sqlite3 FILE .recover\" may save messages); "
+	    "Outpost will not start an empty queue in its place", path, detail);
+}
+
+/*
+ * Fill e from SQLite's result rc on db, prefixed by what was being done.
+ * An error of the writing connection that loses the transaction marks the
+ * batch failed.  Returns -1.
+ */
+static int
+sq_err(struct sq *s, sqlite3 *db, int rc, const char *what, struct op_err *e)
+{
+	int sys = db != NULL ? sqlite3_system_errno(db) : 0;
+	const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	const char *path = s->path;
+
+	if (db != NULL && db == s->wdb && is_batch_fatal(rc))
+		s->fatal = 1;
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		err_set(e, ERR_TEMP, "%s: disk full: cannot write %s; free space "
+		    "on its file system and try again (nothing was stored)",
+		    what, path);
+		break;
+	case SQLITE_IOERR:
+		if (sys == ENOSPC || sys == EDQUOT || sys == EFBIG)
+			err_set(e, ERR_TEMP, "%s: disk full: cannot write %s (%s); "
+			    "free space on its file system and try again (nothing "
+			    "was stored)", what, path, strerror(sys));
+		else
+			err_set(e, ERR_TEMP, "%s: I/O error on %s: %s%s%s", what,
+			    path, msg, sys ? ": " : "", sys ? strerror(sys) : "");
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		err_set(e, ERR_TEMP, "%s: %s stayed locked by another process for "
+		    "%d s; try again", what, path, BUSY_TIMEOUT_MS / 1000);
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		corrupt_err(path, msg, e);
+		err_prefix(e, "%s", what);
+		break;
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		err_set(e, ERR_IO, "%s: cannot write %s: %s%s%s; check the "
+		    "permissions of the file and its directory", what, path, msg,
+		    sys ? ": " : "", sys ? strerror(sys) : "");
+		break;
+	case SQLITE_NOMEM:
+		err_set(e, ERR_OSERR, "%s: out of memory", what);
+		break;
+	default:
+		err_set(e, ERR_SOFTWARE, "%s: database error on %s: %s", what,
+		    path, msg);
+		break;
+	}
+	if (e != NULL)
+		e->sys = sys;
+	return -1;
+}
+
+/* ---- Small statement helpers ---- */
+
+static void
+st_reset(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+}
+
+/* Step a writing statement that returns no row; reset it. */
+static int
+w_exec(struct sq *s, int idx, const char *what, struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[idx];
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return sq_err(s, s->wdb, rc, what, e);
+	return 0;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s, size_t max)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, (int)cut(s, max), SQLITE_STATIC);
+}
+
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+static const char *
+set_col(struct queue_set *set, sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	if (t == NULL)
+		return NULL;
+	return queue_set_strndup(set, (const char *)t,
+	    (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* Read a row of MSG_COLS into a new message of set; returns its mid. */
+static int64_t
+row_msg(struct queue_set *set, sqlite3_stmt *st)
+{
+	struct queue_msg *m = queue_set_add_msg(set);
+
+	str_copy(m->id, sizeof(m->id), col_text(st, 1));
+	m->sender = set_col(set, st, 2);
+	if (m->sender == NULL)
+		m->sender = queue_set_strndup(set, "", 0);
+	m->size = (uint64_t)sqlite3_column_int64(st, 3);
+	m->state = queue_msg_state_parse(col_text(st, 4));
+	m->attempts = (unsigned)sqlite3_column_int(st, 5);
+	m->created = sqlite3_column_int64(st, 6);
+	m->since = sqlite3_column_int64(st, 7);
+	m->next_attempt = sqlite3_column_int64(st, 8);
+	m->updated = sqlite3_column_int64(st, 9);
+	m->profile = set_col(set, st, 10);
+	m->profile_used = set_col(set, st, 11);
+	m->last_error = set_col(set, st, 12);
+	m->nrcpts_total = (size_t)sqlite3_column_int64(st, 13);
+	return sqlite3_column_int64(st, 0);
+}
+
+/* Read a row of RCPT_COLS into a new recipient of message m. */
+static void
+row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st)
+{
+	struct queue_rcpt *r = queue_set_add_rcpt(set, m);
+	const char *enh = set_col(set, st, 4), *reply = set_col(set, st, 5);
+
+	r->idx = (unsigned)sqlite3_column_int(st, 0);
+	r->address = set_col(set, st, 1);
+	if (r->address == NULL)
+		r->address = queue_set_strndup(set, "", 0);
+	r->state = queue_rcpt_state_parse(col_text(st, 2));
+	r->code = sqlite3_column_int(st, 3);
+	r->enhanced = enh != NULL ? enh : queue_set_strndup(set, "", 0);
+	r->reply = reply != NULL ? reply : queue_set_strndup(set, "", 0);
+	r->attempts = (unsigned)sqlite3_column_int(st, 6);
+	r->updated = sqlite3_column_int64(st, 7);
+}
+
+/* ---- Opening connections ---- */
+
+static int
+db_exec(struct sq *s, sqlite3 *db, const char *sql, const char *what,
+    struct op_err *e)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return sq_err(s, db, rc, what, e);
+	return 0;
+}
+
+/* The single integer or text a pragma returns. */
+static int
+db_pragma(struct sq *s, sqlite3 *db, const char *sql, int64_t *ival,
+    char *tval, size_t tsz, struct op_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, db, rc, "cannot read the queue database", e);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (ival != NULL)
+			*ival = sqlite3_column_int64(st, 0);
+		if (tval != NULL)
+			str_copy(tval, tsz, col_text(st, 0));
+		rc = SQLITE_DONE;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_err(s, db, rc, "cannot read the queue database", e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+db_connect(struct sq *s, sqlite3 **out, int cache_kib, struct op_err *e)
+{
+	sqlite3 *db = NULL;
+	char sql[128];
+	int rc;
+
+	*out = NULL;
+	rc = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		sq_err(s, db, rc, "cannot open the queue database", e);
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	snprintf(sql, sizeof(sql), "PRAGMA synchronous = FULL;"
+	    " PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+	    " PRAGMA cache_size = -%d;", cache_kib);
+	if (db_exec(s, db, sql, "cannot set up the queue database", e) < 0) {
+		sqlite3_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
+static int
+prepare_all(struct sq *s, sqlite3 *db, const char *const *sql,
+    sqlite3_stmt **st, int n, struct op_err *e)
+{
+	int i, rc;
+
+	for (i = 0; i < n; i++) {
+		rc = sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st[i], NULL);
+		if (rc != SQLITE_OK)
+			return sq_err(s, db, rc, "cannot prepare the queue's "
+			    "statements", e);
+	}
+	return 0;
+}
+
+static void
+finalize_all(sqlite3_stmt **st, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		sqlite3_finalize(st[i]);
+		st[i] = NULL;
+	}
+}
+
+/* Create the file mode 0600 if it does not exist (SQLite would use 0644). */
+static int
+create_file(const char *path, struct op_err *e)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	return err_set(e, ERR_IO, "cannot create the queue database %s: %s",
+	    path, strerror(errno));
+}
+
+/* WAL mode, then the schema: created if new, checked if not. */
+static int
+setup_schema(struct sq *s, struct op_err *e)
+{
+	char mode[32];
+	int64_t version = 0, appid = 0, ntables = 0;
+
+	if (db_pragma(s, s->wdb, "PRAGMA journal_mode", NULL, mode, sizeof(mode),
+	    e) < 0)
+		return -1;
+	if (strcmp(mode, "wal") != 0) {
+		if (db_pragma(s, s->wdb, "PRAGMA journal_mode = WAL", NULL, mode,
+		    sizeof(mode), e) < 0)
+			return -1;
+		if (strcmp(mode, "wal") != 0)
+			return err_set(e, ERR_IO, "cannot put the queue database %s "
+			    "in WAL mode (it stays \"%s\"); put data_dir on a local "
+			    "file system", s->path, mode);
+	}
+	if (db_exec(s, s->wdb, "BEGIN IMMEDIATE", "cannot open the queue "
+	    "database", e) < 0)
+		return -1;
+	if (db_pragma(s, s->wdb, "PRAGMA user_version", &version, NULL, 0, e) < 0 ||
+	    db_pragma(s, s->wdb, "PRAGMA application_id", &appid, NULL, 0, e) < 0 ||
+	    db_pragma(s, s->wdb, "SELECT count(*) FROM sqlite_schema", &ntables,
+	    NULL, 0, e) < 0)
+		goto fail;
+	if (version == 0 && ntables == 0) {
+		char sql[96];
+
+		if (db_exec(s, s->wdb, schema_sql, "cannot create the queue's "
+		    "tables", e) < 0)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;"
+		    " PRAGMA application_id = %d;", SCHEMA_VERSION, APPLICATION_ID);
+		if (db_exec(s, s->wdb, sql, "cannot create the queue's tables",
+		    e) < 0)
+			goto fail;
+	} else if (appid != APPLICATION_ID) {
+		err_set(e, ERR_IO, "%s is an SQLite database but not an Outpost "
+		    "queue; set data_dir to another directory or move the file "
+		    "aside", s->path);
+		goto fail;
+	} else if (version > SCHEMA_VERSION) {
+		err_set(e, ERR_CONFIG, "the queue database %s was made by a newer "
+		    "Outpost (schema version %lld; this one knows up to %d): run "
+		    "the newer Outpost, or restore a backup made with this one",
+		    s->path, (long long)version, SCHEMA_VERSION);
+		goto fail;
+	} else if (version < 1) {
+		corrupt_err(s->path, "schema version missing", e);
+		goto fail;
+	}
+	if (db_exec(s, s->wdb, "COMMIT", "cannot create the queue's tables",
+	    e) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int
+quick_check(struct sq *s, struct op_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char first[256] = "";
+	int rc, problems = 0;
+
+	rc = sqlite3_prepare_v2(s->wdb, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, s->wdb, rc, "cannot check the queue database", e);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *line = col_text(st, 0);
+
+		if (strcmp(line, "ok") == 0)
+			continue;
+		if (problems++ == 0)
+			log_sanitize(first, sizeof(first), line);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sq_err(s, s->wdb, rc, "cannot check the queue database", e);
+	if (problems > 0) {
+		char detail[300];
+
+		snprintf(detail, sizeof(detail), "%d problem%s, first: %s", problems,
+		    problems == 1 ? "" : "s", first);
+		return corrupt_err(s->path, detail, e);
+	}
+	return 0;
+}
+
+/* ---- The committer ---- */
+
+/* Run the batch in one transaction; 0 if it committed. */
+static int
+run_batch(struct sq *s, struct sq_job *batch)
+{
+	struct op_err berr;
+	struct sq_job *j;
+	int failed = 0;
+
+	err_clear(&berr);
+	s->fatal = 0;
+	for (j = batch; j != NULL; j = j->next)
+		j->rc = 1;
+	if (w_exec(s, W_BEGIN, "cannot store", &berr) < 0)
+		failed = 1;
+	for (j = batch; !failed && j != NULL; j = j->next) {
+		if (w_exec(s, W_SAVEPOINT, "cannot store", &berr) < 0) {
+			failed = 1;
+			break;
+		}
+		err_clear(&j->err);
+		j->rc = j->run(s, j, &j->err) < 0 ? -1 : 0;
+		if (j->rc == 0) {
+			if (w_exec(s, W_RELEASE, "cannot store", &berr) < 0)
+				failed = 1;
+			continue;
+		}
+		if (s->fatal || sqlite3_get_autocommit(s->wdb)) {
+			berr = j->err;
+			failed = 1;
+			break;
+		}
+		if (w_exec(s, W_ROLLBACK_TO, "cannot store", &berr) < 0 ||
+		    w_exec(s, W_RELEASE, "cannot store", &berr) < 0)
+			failed = 1;
+	}
+	if (!failed && w_exec(s, W_COMMIT, "cannot commit", &berr) < 0)
+		failed = 1;
+	if (!failed)
+		return 0;
+	if (!sqlite3_get_autocommit(s->wdb)) {
+		sqlite3_step(s->w[W_ROLLBACK]);
+		sqlite3_reset(s->w[W_ROLLBACK]);
+	}
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->rc != -1) {
+			j->rc = -1;
+			j->err = berr;
+		}
+		if (j->set != NULL)
+			queue_set_free(j->set);
+	}
+	return -1;
+}
+
+static void *
+committer(void *arg)
+{
+	struct sq *s = arg;
+	struct sq_job *batch, *j, *last, *async, *next;
+	size_t n, bytes, ok_submits;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->head == NULL && !s->stop)
+			pthread_cond_wait(&s->work_cv, &s->mu);
+		if (s->head == NULL)
+			break;
+		/* take what waits, within the bounds */
+		batch = s->head;
+		last = NULL;
+		n = bytes = 0;
+		for (j = s->head; j != NULL && n < BATCH_JOBS &&
+		    (n == 0 || bytes + j->weight <= BATCH_BYTES); j = j->next) {
+			bytes += j->weight;
+			n++;
+			last = j;
+		}
+		s->head = last->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		rc = run_batch(s, batch);
+
+		pthread_mutex_lock(&s->mu);
+		ok_submits = 0;
+		async = NULL;
+		for (j = batch; j != NULL; j = next) {
+			next = j->next;
+			if (j->rc == 0 && j->m != NULL)
+				ok_submits++;
+			if (j->cb != NULL) {
+				j->next = async;
+				async = j;
+			} else {
+				j->done = 1;   /* the waiter may free j now */
+			}
+		}
+		if (rc == 0)
+			s->stats.commits++;
+		else
+			s->stats.failed_batches++;
+		s->stats.jobs += n;
+		s->stats.submitted += ok_submits;
+		if (n > s->stats.max_batch)
+			s->stats.max_batch = n;
+		pthread_cond_broadcast(&s->done_cv);
+		pthread_mutex_unlock(&s->mu);
+
+		for (j = async; j != NULL; j = next) {
+			next = j->next;
+			j->cb(j->cb_arg, j->rc, j->rc == 0 ? j->id : NULL,
+			    j->rc == 0 ? NULL : &j->err);
+			free(j);
+		}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int
+in_committer(struct sq *s)
+{
+	return s->thread_started && pthread_equal(pthread_self(), s->thread);
+}
+
+/* Hand j to the committer and wait for it to be done. */
+static int
+sq_exec(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	if (in_committer(s))
+		return err_set(e, ERR_SOFTWARE, "queue function called from a "
+		    "submit callback (it would wait for itself)");
+	j->next = NULL;
+	j->done = 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->tail != NULL)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	pthread_cond_signal(&s->work_cv);
+	while (!j->done)
+		pthread_cond_wait(&s->done_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (j->rc != 0) {
+		if (e != NULL)
+			*e = j->err;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Jobs (run by the committer inside the batch's transaction) ---- */
+
+/* The mid and state of message j->id (ERR_NOINPUT if none). */
+static int
+find_msg(struct sq *s, const char *id, int64_t *mid, int *state,
+    struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_FIND];
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*mid = sqlite3_column_int64(st, 0);
+		if (state != NULL)
+			*state = queue_msg_state_parse(col_text(st, 1));
+		st_reset(st);
+		return 0;
+	}
+	st_reset(st);
+	if (rc == SQLITE_DONE)
+		return err_set(e, ERR_NOINPUT, "no message with id %s", id);
+	return sq_err(s, s->wdb, rc, "cannot find the message", e);
+}
+
+static int
+add_event(struct sq *s, int64_t mid, int64_t at, const char *kind,
+    const char *text, struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_EVENT_INSERT];
+
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int64(st, 2, at);
+	bind_text(st, 3, kind, QUEUE_EVENT_KIND_MAX);
+	bind_text(st, 4, text, QUEUE_TEXT_MAX);
+	return w_exec(s, W_EVENT_INSERT, "cannot log an event", e);
+}
+
+/* submit: reads j->m; writes j->id. */
+static int
+job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	const struct queue_new *m = j->m;
+	sqlite3_stmt *st;
+	unsigned char rnd[5];
+	char text[128];
+	int64_t mid, ms = clock_wall_ms(), now = ms / 1000;
+	size_t i;
+	int rc = SQLITE_CONSTRAINT, tries;
+
+	for (tries = 0; tries < ID_TRIES && rc != SQLITE_DONE; tries++) {
+		if (rand_bytes(rnd, sizeof(rnd), e) < 0)
+			return -1;
+		queue_id_make(j->id, ms, rnd);
+		st = s->w[W_MSG_INSERT];
+		sqlite3_bind_text(st, 1, j->id, QUEUE_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, m->sender, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)m->len);
+		sqlite3_bind_text(st, 4, queue_msg_state_name(m->state), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, now);
+		bind_text(st, 6, m->profile, QUEUE_PROFILE_MAX);
+		rc = sqlite3_step(st);
+		st_reset(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT_UNIQUE)
+			return sq_err(s, s->wdb, rc, "cannot store the message", e);
+	}
+	if (rc != SQLITE_DONE)
+		return err_set(e, ERR_SOFTWARE, "cannot store the message: %d new "
+		    "ids were all taken", ID_TRIES);
+	mid = sqlite3_last_insert_rowid(s->wdb);
+
+	st = s->w[W_BODY_INSERT];
+	sqlite3_bind_int64(st, 1, mid);
+	if (m->len > 0)
+		sqlite3_bind_blob64(st, 2, m->body, m->len, SQLITE_STATIC);
+	else
+		sqlite3_bind_zeroblob(st, 2, 0);
+	if (w_exec(s, W_BODY_INSERT, "cannot store the message", e) < 0)
+		return -1;
+
+	st = s->w[W_RCPT_INSERT];
+	for (i = 0; i < m->nrcpts; i++) {
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(st, 3, m->rcpts[i], -1, SQLITE_STATIC);
+		if (w_exec(s, W_RCPT_INSERT, "cannot store the message", e) < 0)
+			return -1;
+	}
+	snprintf(text, sizeof(text), "%zu recipient%s, %zu bytes%s", m->nrcpts,
+	    m->nrcpts == 1 ? "" : "s", m->len, m->state == QUEUE_MSG_HELD ?
+	    "; held until a profile is enabled" : "");
+	return add_event(s, mid, now, "accepted", text, e);
+}
+
+/* claim: reads j->now, j->max; fills j->set. */
+static int
+job_claim(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_CLAIM];
+	int64_t *mids = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	mids = mem_alloc(j->max * sizeof(*mids));
+	sqlite3_bind_int64(st, 1, j->now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)j->max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < j->max)
+		mids[n++] = row_msg(j->set, st);
+	st_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		goto fail_db;
+	st = s->w[W_RCPTS_OF];
+	for (i = 0; i < n; i++) {
+		struct queue_msg *m = &j->set->msgs[i];
+
+		sqlite3_bind_int64(st, 1, mids[i]);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *state = col_text(st, 2);
+
+			if (strcmp(state, "pending") == 0 ||
+			    strcmp(state, "deferred") == 0)
+				row_rcpt(j->set, m, st);
+		}
+		st_reset(st);
+		if (rc != SQLITE_DONE)
+			goto fail_db;
+	}
+	free(mids);
+	queue_set_finish(j->set);
+	return 0;
+fail_db:
+	free(mids);
+	queue_set_free(j->set);
+	return sq_err(s, s->wdb, rc, "cannot claim messages", e);
+}
+
+/* Set the message's state from its recipients (queue.h's rule). */
+static int
+derive_state(struct sq *s, int64_t mid, int *state, struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_RCPT_TALLY];
+	int64_t open_n, sent_n;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, mid);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		st_reset(st);
+		return sq_err(s, s->wdb, rc, "cannot read the recipients", e);
+	}
+	open_n = sqlite3_column_int64(st, 0);
+	sent_n = sqlite3_column_int64(st, 1);
+	st_reset(st);
+	if (open_n > 0)
+		*state = QUEUE_MSG_DEFERRED;
+	else if (sent_n > 0)
+		*state = QUEUE_MSG_SENT;
+	else
+		*state = QUEUE_MSG_FAILED;
+	return 0;
+}
+
+static void
+format_result(char *dst, size_t dstsz, const struct queue_rcpt_result *r)
+{
+	const char *enh = r->enhanced != NULL ? r->enhanced : "";
+	const char *reply = r->reply != NULL ? r->reply : "";
+
+	if (r->code == 0)
+		snprintf(dst, dstsz, "%.*s", QUEUE_REPLY_MAX, reply);
+	else
+		snprintf(dst, dstsz, "%d%s%s %.*s", r->code, enh[0] ? " " : "",
+		    enh, QUEUE_REPLY_MAX, reply);
+}
+
+static int
+rate_add(struct sq *s, const char *profile, int64_t now, unsigned n,
+    struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_RATE_ADD];
+
+	sqlite3_bind_text(st, 1, profile, (int)cut(profile, QUEUE_PROFILE_MAX),
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now / 60);
+	sqlite3_bind_int64(st, 3, n);
+	sqlite3_bind_int64(st, 4, now);
+	if (w_exec(s, W_RATE_ADD, "cannot count a send", e) < 0)
+		return -1;
+	if (now - s->last_prune >= RATE_PRUNE_EVERY_S) {
+		sqlite3_bind_int64(s->w[W_RATE_PRUNE], 1, (now - RATE_KEEP_S) / 60);
+		if (w_exec(s, W_RATE_PRUNE, "cannot prune send counts", e) < 0)
+			return -1;
+		s->last_prune = now;
+	}
+	return 0;
+}
+
+/* record: reads j->o, j->now (o->now, or the clock); writes j->state. */
+static int
+job_record(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	const struct queue_outcome *o = j->o;
+	const struct queue_rcpt_result *first_bad = NULL;
+	char text[QUEUE_TEXT_MAX + 512], err_text[QUEUE_TEXT_MAX];
+	sqlite3_stmt *st;
+	int64_t mid, now;
+	size_t i;
+	int rc, state;
+
+	if (find_msg(s, o->id, &mid, NULL, e) < 0)
+		return -1;
+	now = j->now;
+	st = s->w[W_RCPT_RESULT];
+	for (i = 0; i < o->nresults; i++) {
+		const struct queue_rcpt_result *r = &o->results[i];
+		const char *addr;
+
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_int64(st, 2, r->idx);
+		sqlite3_bind_text(st, 3, queue_rcpt_state_name(r->state), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, r->code);
+		bind_text(st, 5, r->enhanced != NULL && r->enhanced[0] != '\0' ?
+		    r->enhanced : NULL, QUEUE_ENHANCED_MAX);
+		bind_text(st, 6, r->reply, QUEUE_REPLY_MAX);
+		sqlite3_bind_int64(st, 7, now);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE) {
+			st_reset(st);
+			return err_set(e, ERR_DATA, "message %s has no recipient %u",
+			    o->id, r->idx);
+		}
+		if (rc != SQLITE_ROW) {
+			st_reset(st);
+			return sq_err(s, s->wdb, rc, "cannot record a result", e);
+		}
+		addr = col_text(st, 0);
+		format_result(err_text, sizeof(err_text), r);
+		if (o->profile_used != NULL)
+			snprintf(text, sizeof(text), "<%.*s> via %.*s: %s",
+			    QUEUE_ADDR_MAX, addr, QUEUE_PROFILE_MAX,
+			    o->profile_used, err_text);
+		else
+			snprintf(text, sizeof(text), "<%.*s>: %s", QUEUE_ADDR_MAX,
+			    addr, err_text);
+		st_reset(st);
+		if (add_event(s, mid, now, queue_rcpt_state_name(r->state),
+		    text, e) < 0)
+			return -1;
+		if (first_bad == NULL && r->state != QUEUE_RCPT_SENT)
+			first_bad = r;
+	}
+	for (i = 0; i < o->nevents; i++)
+		if (add_event(s, mid, now, o->events[i].kind, o->events[i].text,
+		    e) < 0)
+			return -1;
+	if (derive_state(s, mid, &state, e) < 0)
+		return -1;
+	st = s->w[W_MSG_RESULT];
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_text(st, 2, queue_msg_state_name(state), -1, SQLITE_STATIC);
+	if (state == QUEUE_MSG_DEFERRED)
+		sqlite3_bind_int64(st, 3, o->next_attempt);
+	else
+		sqlite3_bind_null(st, 3);
+	bind_text(st, 4, o->profile_used, QUEUE_PROFILE_MAX);
+	if (o->error != NULL) {
+		bind_text(st, 5, o->error, QUEUE_TEXT_MAX);
+	} else if (first_bad != NULL) {
+		format_result(err_text, sizeof(err_text), first_bad);
+		bind_text(st, 5, err_text, QUEUE_TEXT_MAX);
+	} else {
+		sqlite3_bind_null(st, 5);
+	}
+	sqlite3_bind_int64(st, 6, now);
+	if (w_exec(s, W_MSG_RESULT, "cannot record a result", e) < 0)
+		return -1;
+	if (o->sends > 0 && o->profile_used != NULL &&
+	    rate_add(s, o->profile_used, now, o->sends, e) < 0)
+		return -1;
+	j->state = state;
+	return 0;
+}
+
+/* unclaim: reads j->id, j->when (next attempt), j->text (reason). */
+static int
+job_unclaim(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_UNCLAIM];
+	int64_t mid, now = now_s();
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int64(st, 2, j->when);
+	sqlite3_bind_int64(st, 3, now);
+	if (w_exec(s, W_UNCLAIM, "cannot give the message back", e) < 0)
+		return -1;
+	if (sqlite3_changes(s->wdb) == 0)
+		return err_set(e, ERR_DATA, "message %s is not being sent", j->id);
+	if (j->text != NULL)
+		return add_event(s, mid, now, "unclaimed", j->text, e);
+	return 0;
+}
+
+/* fail: reads j->id, j->now, j->text (reason). */
+static int
+job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_stmt *st;
+	int64_t mid;
+	int state;
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	st = s->w[W_RCPT_FAIL_OPEN];
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int64(st, 2, j->now);
+	if (w_exec(s, W_RCPT_FAIL_OPEN, "cannot fail the message", e) < 0 ||
+	    derive_state(s, mid, &state, e) < 0)
+		return -1;
+	st = s->w[W_MSG_FAIL];
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_text(st, 2, queue_msg_state_name(state), -1, SQLITE_STATIC);
+	bind_text(st, 3, j->text, QUEUE_TEXT_MAX);
+	sqlite3_bind_int64(st, 4, j->now);
+	if (w_exec(s, W_MSG_FAIL, "cannot fail the message", e) < 0)
+		return -1;
+	return add_event(s, mid, j->now, "failed", j->text, e);
+}
+
+/* event_add: reads j->id, j->now, j->text (kind), j->text2 (text). */
+static int
+job_event(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	int64_t mid;
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	return add_event(s, mid, j->now, j->text, j->text2, e);
+}
+
+/* recover: reads j->now; writes j->n. */
+static int
+job_recover(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_bind_int64(s->w[W_RECOVER_EVENTS], 1, j->now);
+	if (w_exec(s, W_RECOVER_EVENTS, "cannot recover claims", e) < 0)
+		return -1;
+	sqlite3_bind_int64(s->w[W_RECOVER], 1, j->now);
+	if (w_exec(s, W_RECOVER, "cannot recover claims", e) < 0)
+		return -1;
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
+}
+
+/* hold_all: reads j->now, j->text (reason); writes j->n. */
+static int
+job_hold(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_bind_int64(s->w[W_HOLD_EVENTS], 1, j->now);
+	bind_text(s->w[W_HOLD_EVENTS], 2, j->text != NULL ? j->text :
+	    "held: no profile is enabled", QUEUE_TEXT_MAX);
+	if (w_exec(s, W_HOLD_EVENTS, "cannot hold messages", e) < 0)
+		return -1;
+	sqlite3_bind_int64(s->w[W_HOLD], 1, j->now);
+	if (w_exec(s, W_HOLD, "cannot hold messages", e) < 0)
+		return -1;
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
+}
+
+/* release_held: reads j->now; writes j->n. */
+static int
+job_release(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_bind_int64(s->w[W_RELEASE_EVENTS], 1, j->now);
+	if (w_exec(s, W_RELEASE_EVENTS, "cannot release held messages", e) < 0)
+		return -1;
+	sqlite3_bind_int64(s->w[W_RELEASE_HELD], 1, j->now);
+	if (w_exec(s, W_RELEASE_HELD, "cannot release held messages", e) < 0)
+		return -1;
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
+}
+
+/* retry: reads j->id, j->now. */
+static int
+job_retry(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	int64_t mid;
+	int state;
+
+	if (find_msg(s, j->id, &mid, &state, e) < 0)
+		return -1;
+	if (state == QUEUE_MSG_SENDING)
+		return err_set(e, ERR_DATA, "message %s is being delivered now; "
+		    "retry it when the attempt has ended", j->id);
+	sqlite3_bind_int64(s->w[W_RETRY_RCPTS], 1, mid);
+	if (w_exec(s, W_RETRY_RCPTS, "cannot retry the message", e) < 0)
+		return -1;
+	if (state == QUEUE_MSG_SENT && sqlite3_changes(s->wdb) == 0)
+		return err_set(e, ERR_DATA, "message %s was delivered to every "
+		    "recipient: nothing to retry", j->id);
+	sqlite3_bind_int64(s->w[W_RETRY_MSG], 1, mid);
+	sqlite3_bind_int64(s->w[W_RETRY_MSG], 2, j->now);
+	if (w_exec(s, W_RETRY_MSG, "cannot retry the message", e) < 0)
+		return -1;
+	return add_event(s, mid, j->now, "retry", "queued again by an operator",
+	    e);
+}
+
+/* delete: reads j->id. */
+static int
+job_delete(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	int64_t mid;
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	sqlite3_bind_int64(s->w[W_DELETE], 1, mid);
+	return w_exec(s, W_DELETE, "cannot delete the message", e);
+}
+
+/* rate_add: reads j->text (profile), j->now, j->count. */
+static int
+job_rate_add(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	return rate_add(s, j->text, j->now, j->count, e);
+}
+
+/* ---- Operations that write ---- */
+
+static struct sq *
+to_sq(struct queue *q)
+{
+	return (struct sq *)q;
+}
+
+static int
+sq_submit(struct queue *q, const struct queue_new *m, char id[QUEUE_ID_SIZE],
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	id[0] = '\0';
+	if (queue_new_check(m, e) < 0)
+		return -1;
+	memset(&j, 0, sizeof(j));
+	j.run = job_submit;
+	j.m = m;
+	j.weight = m->len;
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	memcpy(id, j.id, QUEUE_ID_SIZE);
+	return 0;
+}
+
+static int
+sq_submit_async(struct queue *q, const struct queue_new *m,
+    queue_submit_cb cb, void *arg, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_job *j;
+
+	if (cb == NULL)
+		return err_set(e, ERR_SOFTWARE, "queue_submit_async without a "
+		    "callback");
+	if (queue_new_check(m, e) < 0)
+		return -1;
+	j = mem_alloc(sizeof(*j));
+	j->run = job_submit;
+	j->m = m;
+	j->weight = m->len;
+	j->cb = cb;
+	j->cb_arg = arg;
+	pthread_mutex_lock(&s->mu);
+	if (s->tail != NULL)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	pthread_cond_signal(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static int
+sq_claim(struct queue *q, int64_t now, size_t max, struct queue_set *out,
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	memset(out, 0, sizeof(*out));
+	if (max == 0)
+		return 0;
+	if (max > QUEUE_CLAIM_MAX)
+		max = QUEUE_CLAIM_MAX;
+	memset(&j, 0, sizeof(j));
+	j.run = job_claim;
+	j.now = now;
+	j.max = max;
+	j.set = out;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+check_results(const struct queue_outcome *o, struct op_err *e)
+{
+	size_t i;
+
+	if (o->nresults > QUEUE_RCPTS_MAX || (o->nresults > 0 && o->results == NULL))
+		return err_set(e, ERR_DATA, "bad list of results");
+	for (i = 0; i < o->nresults; i++) {
+		const struct queue_rcpt_result *r = &o->results[i];
+
+		if (r->state != QUEUE_RCPT_SENT && r->state != QUEUE_RCPT_DEFERRED &&
+		    r->state != QUEUE_RCPT_FAILED)
+			return err_set(e, ERR_DATA, "a result is sent, deferred or "
+			    "failed (recipient %u)", r->idx);
+		if (r->code != 0 && (r->code < 200 || r->code > 599))
+			return err_set(e, ERR_DATA, "SMTP code %d out of range "
+			    "(recipient %u)", r->code, r->idx);
+		if (r->enhanced != NULL && strlen(r->enhanced) >= QUEUE_ENHANCED_MAX)
+			return err_set(e, ERR_DATA, "enhanced status code longer "
+			    "than %d bytes (RFC 3463 section 2)", QUEUE_ENHANCED_MAX - 1);
+	}
+	for (i = 0; i < o->nevents; i++)
+		if (o->events[i].kind == NULL || o->events[i].kind[0] == '\0')
+			return err_set(e, ERR_DATA, "an event without a kind");
+	if (o->profile_used != NULL && (o->profile_used[0] == '\0' ||
+	    strlen(o->profile_used) >= QUEUE_PROFILE_MAX))
+		return err_set(e, ERR_DATA, "profile name empty or longer than %d "
+		    "bytes", QUEUE_PROFILE_MAX - 1);
+	return 0;
+}
+
+static int
+sq_record(struct queue *q, const struct queue_outcome *o, int *state,
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	if (o == NULL || queue_id_check(o->id, e) < 0 || check_results(o, e) < 0)
+		return -1;
+	memset(&j, 0, sizeof(j));
+	j.run = job_record;
+	j.o = o;
+	j.now = o->now != 0 ? o->now : now_s();
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	if (state != NULL)
+		*state = j.state;
+	return 0;
+}
+
+/* A job on one message id: copy the id in. */
+static int
+id_job(struct sq_job *j, sq_job_fn run, const char *id, struct op_err *e)
+{
+	memset(j, 0, sizeof(*j));
+	if (queue_id_check(id, e) < 0)
+		return -1;
+	j->run = run;
+	memcpy(j->id, id, QUEUE_ID_SIZE);
+	return 0;
+}
+
+static int
+sq_unclaim(struct queue *q, const char *id, int64_t next_attempt,
+    const char *reason, struct op_err *e)
+{
+	struct sq_job j;
+
+	if (id_job(&j, job_unclaim, id, e) < 0)
+		return -1;
+	j.when = next_attempt;
+	j.text = reason;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_fail(struct queue *q, const char *id, int64_t now, const char *reason,
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	if (id_job(&j, job_fail, id, e) < 0)
+		return -1;
+	j.now = now;
+	j.text = reason != NULL ? reason : "failed for good";
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_event_add(struct queue *q, const char *id, int64_t now, const char *kind,
+    const char *text, struct op_err *e)
+{
+	struct sq_job j;
+
+	if (kind == NULL || kind[0] == '\0')
+		return err_set(e, ERR_DATA, "an event without a kind");
+	if (id_job(&j, job_event, id, e) < 0)
+		return -1;
+	j.now = now;
+	j.text = kind;
+	j.text2 = text;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_count_job(struct queue *q, sq_job_fn run, int64_t now, const char *text,
+    uint64_t *n, struct op_err *e)
+{
+	struct sq_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.run = run;
+	j.now = now;
+	j.text = text;
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	if (n != NULL)
+		*n = j.n;
+	return 0;
+}
+
+static int
+sq_recover(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
+{
+	return sq_count_job(q, job_recover, now, NULL, n, e);
+}
+
+static int
+sq_hold_all(struct queue *q, int64_t now, const char *reason, uint64_t *n,
+    struct op_err *e)
+{
+	return sq_count_job(q, job_hold, now, reason, n, e);
+}
+
+static int
+sq_release_held(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
+{
+	return sq_count_job(q, job_release, now, NULL, n, e);
+}
+
+static int
+sq_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
+{
+	struct sq_job j;
+
+	if (id_job(&j, job_retry, id, e) < 0)
+		return -1;
+	j.now = now;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_delete(struct queue *q, const char *id, struct op_err *e)
+{
+	struct sq_job j;
+
+	if (id_job(&j, job_delete, id, e) < 0)
+		return -1;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_rate_add(struct queue *q, const char *profile, int64_t now, unsigned n,
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	if (profile == NULL || profile[0] == '\0' ||
+	    strlen(profile) >= QUEUE_PROFILE_MAX)
+		return err_set(e, ERR_DATA, "profile name empty or longer than %d "
+		    "bytes", QUEUE_PROFILE_MAX - 1);
+	if (n == 0)
+		return 0;
+	memset(&j, 0, sizeof(j));
+	j.run = job_rate_add;
+	j.text = profile;
+	j.now = now;
+	j.count = n;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+/* ---- Reading ---- */
+
+static void
+reader_close(struct sq_reader *r)
+{
+	finalize_all(r->st, R__COUNT);
+	sqlite3_close(r->db);
+	r->db = NULL;
+}
+
+static int
+reader_open(struct sq *s, struct sq_reader *r, struct op_err *e)
+{
+	if (db_connect(s, &r->db, READER_CACHE_KIB, e) < 0)
+		return -1;
+	if (db_exec(s, r->db, "PRAGMA query_only = ON", "cannot set up the "
+	    "queue database", e) < 0 ||
+	    prepare_all(s, r->db, r_sql, r->st, R__COUNT, e) < 0) {
+		reader_close(r);
+		return -1;
+	}
+	return 0;
+}
+
+/* A reading connection for this thread alone, until reader_put(). */
+static struct sq_reader *
+reader_get(struct sq *s, struct op_err *e)
+{
+	struct sq_reader *r = NULL, *fresh = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&s->rmu);
+	for (;;) {
+		for (i = 0; i < READERS_MAX; i++) {
+			if (s->readers[i].busy)
+				continue;
+			if (s->readers[i].db != NULL) {
+				r = &s->readers[i];
+				break;
+			}
+			if (fresh == NULL)
+				fresh = &s->readers[i];
+		}
+		if (r == NULL && fresh != NULL)
+			r = fresh;
+		if (r != NULL)
+			break;
+		pthread_cond_wait(&s->rcv, &s->rmu);
+	}
+	r->busy = 1;
+	pthread_mutex_unlock(&s->rmu);
+	if (r->db == NULL && reader_open(s, r, e) < 0) {
+		pthread_mutex_lock(&s->rmu);
+		r->busy = 0;
+		pthread_cond_signal(&s->rcv);
+		pthread_mutex_unlock(&s->rmu);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+reader_put(struct sq *s, struct sq_reader *r)
+{
+	if (!sqlite3_get_autocommit(r->db))
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&s->rmu);
+	r->busy = 0;
+	pthread_cond_signal(&s->rcv);
+	pthread_mutex_unlock(&s->rmu);
+}
+
+static int
+r_exec(struct sq *s, struct sq_reader *r, int idx, struct op_err *e)
+{
+	int rc = sqlite3_step(r->st[idx]);
+
+	sqlite3_reset(r->st[idx]);
+	if (rc != SQLITE_DONE)
+		return sq_err(s, r->db, rc, "cannot read the queue", e);
+	return 0;
+}
+
+static int
+r_find(struct sq *s, struct sq_reader *r, const char *id, int64_t *mid,
+    struct op_err *e)
+{
+	sqlite3_stmt *st = r->st[R_FIND];
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*mid = sqlite3_column_int64(st, 0);
+	st_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return err_set(e, ERR_NOINPUT, "no message with id %s", id);
+	return sq_err(s, r->db, rc, "cannot find the message", e);
+}
+
+static int
+sq_body_read(struct queue *q, const char *id, uint64_t off, void *dst,
+    size_t n, size_t *got, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_blob *blob = NULL;
+	int64_t mid;
+	uint64_t total;
+	int rc, ret = -1;
+
+	*got = 0;
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
+		return -1;
+	if (r_exec(s, r, R_BEGIN, e) < 0 || r_find(s, r, id, &mid, e) < 0)
+		goto out;
+	rc = sqlite3_blob_open(r->db, "main", "bodies", "body", mid, 0, &blob);
+	if (rc != SQLITE_OK) {
+		if ((rc & 0xff) == SQLITE_ERROR)
+			err_set(e, ERR_NOINPUT, "message %s has no body", id);
+		else
+			sq_err(s, r->db, rc, "cannot read the message", e);
+		goto out;
+	}
+	total = (uint64_t)sqlite3_blob_bytes(blob);
+	if (off < total && n > 0) {
+		size_t take = total - off < n ? (size_t)(total - off) : n;
+
+		rc = sqlite3_blob_read(blob, dst, (int)take, (int)off);
+		if (rc != SQLITE_OK) {
+			sq_err(s, r->db, rc, "cannot read the message", e);
+			goto out;
+		}
+		*got = take;
+	}
+	ret = 0;
+out:
+	sqlite3_blob_close(blob);
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+sq_body_get(struct queue *q, const char *id, char **body, size_t *len,
+    struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_blob *blob = NULL;
+	int64_t mid;
+	char *p = NULL;
+	int rc, size, ret = -1;
+
+	*body = NULL;
+	*len = 0;
+	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
+		return -1;
+	if (r_exec(s, r, R_BEGIN, e) < 0 || r_find(s, r, id, &mid, e) < 0)
+		goto out;
+	rc = sqlite3_blob_open(r->db, "main", "bodies", "body", mid, 0, &blob);
+	if (rc != SQLITE_OK) {
+		if ((rc & 0xff) == SQLITE_ERROR)
+			err_set(e, ERR_NOINPUT, "message %s has no body", id);
+		else
+			sq_err(s, r->db, rc, "cannot read the message", e);
+		goto out;
+	}
+	size = sqlite3_blob_bytes(blob);
+	p = mem_alloc((size_t)size + 1);
+	if (size > 0 && (rc = sqlite3_blob_read(blob, p, size, 0)) != SQLITE_OK) {
+		sq_err(s, r->db, rc, "cannot read the message", e);
+		free(p);
+		goto out;
+	}
+	p[size] = '\0';
+	*body = p;
+	*len = (size_t)size;
+	ret = 0;
+out:
+	sqlite3_blob_close(blob);
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+sq_list(struct queue *q, const struct queue_list_opts *o,
+    struct queue_set *out, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_stmt *st;
+	int64_t before = INT64_MAX;
+	size_t limit = o != NULL && o->limit > 0 ? o->limit : 100;
+	int state = o != NULL ? o->state : -1, rc, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (limit > QUEUE_LIST_MAX)
+		limit = QUEUE_LIST_MAX;
+	if (state != -1 && queue_msg_state_name(state) == NULL)
+		return err_set(e, ERR_DATA, "unknown message state %d", state);
+	if (o != NULL && o->before != NULL && queue_id_check(o->before, e) < 0)
+		return -1;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	if (o != NULL && o->before != NULL && r_find(s, r, o->before, &before,
+	    e) < 0)
+		goto out;
+	st = r->st[state == -1 ? R_LIST : R_LIST_STATE];
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+	if (state != -1)
+		sqlite3_bind_text(st, 3, queue_msg_state_name(state), -1,
+		    SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		row_msg(out, st);
+	st_reset(st);
+	if (rc != SQLITE_DONE) {
+		sq_err(s, r->db, rc, "cannot list the queue", e);
+		queue_set_free(out);
+		goto out;
+	}
+	queue_set_finish(out);
+	ret = 0;
+out:
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+sq_get(struct queue *q, const char *id, struct queue_set *out,
+    struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_stmt *st;
+	int64_t mid;
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
+		return -1;
+	if (r_exec(s, r, R_BEGIN, e) < 0 || r_find(s, r, id, &mid, e) < 0)
+		goto out;
+	st = r->st[R_GET];
+	sqlite3_bind_int64(st, 1, mid);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		row_msg(out, st);
+	st_reset(st);
+	if (rc != SQLITE_ROW)
+		goto fail_db;
+	st = r->st[R_RCPTS];
+	sqlite3_bind_int64(st, 1, mid);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		row_rcpt(out, &out->msgs[0], st);
+	st_reset(st);
+	if (rc != SQLITE_DONE)
+		goto fail_db;
+	st = r->st[R_EVENTS];
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int(st, 2, QUEUE_EVENTS_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_event *ev = queue_set_add_event(out);
+		const char *text = set_col(out, st, 2);
+
+		ev->at = sqlite3_column_int64(st, 0);
+		ev->kind = queue_set_strndup(out, col_text(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1));
+		ev->text = text != NULL ? text : queue_set_strndup(out, "", 0);
+	}
+	st_reset(st);
+	if (rc != SQLITE_DONE)
+		goto fail_db;
+	queue_set_finish(out);
+	ret = 0;
+	goto out;
+fail_db:
+	if (rc == SQLITE_DONE)
+		err_set(e, ERR_NOINPUT, "no message with id %s", id);
+	else
+		sq_err(s, r->db, rc, "cannot read the message", e);
+	queue_set_free(out);
+out:
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+sq_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
+    struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_stmt *st;
+	int rc, state;
+
+	memset(counts, 0, sizeof(uint64_t) * QUEUE_MSG_NSTATES);
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	st = r->st[R_COUNTS];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		state = queue_msg_state_parse(col_text(st, 0));
+		if (state >= 0)
+			counts[state] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	st_reset(st);
+	if (rc != SQLITE_DONE)
+		sq_err(s, r->db, rc, "cannot count the queue", e);
+	reader_put(s, r);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+sq_next_due(struct queue *q, int64_t *when, int *found, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_stmt *st;
+	int rc;
+
+	*when = 0;
+	*found = 0;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	st = r->st[R_NEXT_DUE];
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*when = sqlite3_column_int64(st, 0);
+		*found = 1;
+	}
+	st_reset(st);
+	if (rc != SQLITE_ROW)
+		sq_err(s, r->db, rc, "cannot read the queue", e);
+	reader_put(s, r);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int
+sq_rate_load(struct queue *q, const char *profile, int64_t since,
+    struct queue_rate_bucket **out, size_t *n, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	struct queue_rate_bucket *b = NULL;
+	sqlite3_stmt *st;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (profile == NULL || strlen(profile) >= QUEUE_PROFILE_MAX)
+		return err_set(e, ERR_DATA, "profile name missing or longer than "
+		    "%d bytes", QUEUE_PROFILE_MAX - 1);
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	st = r->st[R_RATE];
+	sqlite3_bind_text(st, 1, profile, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, since / 60);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 64;
+			b = mem_realloc(b, cap * sizeof(*b));
+		}
+		b[len].at = sqlite3_column_int64(st, 0);
+		b[len].count = (uint64_t)sqlite3_column_int64(st, 1);
+		len++;
+	}
+	st_reset(st);
+	if (rc != SQLITE_DONE) {
+		sq_err(s, r->db, rc, "cannot read send counts", e);
+		free(b);
+		reader_put(s, r);
+		return -1;
+	}
+	reader_put(s, r);
+	*out = b;
+	*n = len;
+	return 0;
+}
+
+static void
+sq_stats(struct queue *q, struct queue_stats *st)
+{
+	struct sq *s = to_sq(q);
+
+	pthread_mutex_lock(&s->mu);
+	*st = s->stats;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- Open and close ---- */
+
+static void
+sq_free(struct sq *s)
+{
+	size_t i;
+
+	if (s->thread_started) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	for (i = 0; i < READERS_MAX; i++)
+		if (s->readers[i].db != NULL)
+			reader_close(&s->readers[i]);
+	finalize_all(s->w, W__COUNT);
+	if (s->wdb != NULL)
+		sqlite3_close(s->wdb);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->done_cv);
+	pthread_mutex_destroy(&s->rmu);
+	pthread_cond_destroy(&s->rcv);
+	free(s->path);
+	free(s);
+}
+
+static void
+sq_close(struct queue *q)
+{
+	sq_free(to_sq(q));
+}
+
+int
+queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
+    struct op_err *e)
+{
+	struct sq *s;
+	int rc;
+
+	*out = NULL;
+	if (create_file(db_path, e) < 0)
+		return -1;
+	s = mem_alloc(sizeof(*s));
+	s->base.ops = &sq_ops;
+	s->path = str_dup(db_path);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->done_cv, NULL);
+	pthread_mutex_init(&s->rmu, NULL);
+	pthread_cond_init(&s->rcv, NULL);
+
+	if (db_connect(s, &s->wdb, WRITER_CACHE_KIB, e) < 0)
+		goto fail;
+	if (setup_schema(s, e) < 0)
+		goto fail;
+	if ((flags & QUEUE_OPEN_CHECK) && quick_check(s, e) < 0)
+		goto fail;
+	{
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d",
+		    WAL_LIMIT_BYTES);
+		if (db_exec(s, s->wdb, sql, "cannot set up the queue database",
+		    e) < 0)
+			goto fail;
+	}
+	if (prepare_all(s, s->wdb, w_sql, s->w, W__COUNT, e) < 0)
+		goto fail;
+	rc = pthread_create(&s->thread, NULL, committer, s);
+	if (rc != 0) {
+		err_set(e, ERR_OSERR, "cannot start the queue's committer thread: "
+		    "%s", strerror(rc));
+		goto fail;
+	}
+	s->thread_started = 1;
+	*out = &s->base;
+	return 0;
+fail:
+	sq_free(s);
+	return -1;
+}
+
+static const struct queue_ops sq_ops = {
+	.name = "sqlite",
+	.submit = sq_submit,
+	.submit_async = sq_submit_async,
+	.claim = sq_claim,
+	.body_get = sq_body_get,
+	.body_read = sq_body_read,
+	.record = sq_record,
+	.unclaim = sq_unclaim,
+	.fail = sq_fail,
+	.event_add = sq_event_add,
+	.recover = sq_recover,
+	.hold_all = sq_hold_all,
+	.release_held = sq_release_held,
+	.retry = sq_retry,
+	.del = sq_delete,
+	.list = sq_list,
+	.get = sq_get,
+	.counts = sq_counts,
+	.next_due = sq_next_due,
+	.rate_add = sq_rate_add,
+	.rate_load = sq_rate_load,
+	.stats = sq_stats,
+	.close = sq_close,
+};

@@ -1,0 +1,502 @@
+/*
+ * deliver.c - one attempt of one message through one profile.
+ *
+ * Outcomes are the client's three (delivered, temporary, permanent) per
+ * recipient, mapped to recipient states sent / deferred / failed.  What is
+ * a fault of the profile rather than of the message (the session cannot be
+ * opened, or the server says 421) is not recorded as an attempt: the caller
+ * fails over.  A provider asking to slow down is not an attempt either.
+ */
+#include "relay/deliver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mail/header.h"
+#include "mail/mime.h"
+#include "relay/policy.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/net.h"
+
+#define DELIVER_BODY_EXTRA (64 * 1024)   /* room for headers we add */
+
+struct deliver_msg *
+deliver_msg_from_set(const struct queue_set *set, size_t i)
+{
+	const struct queue_msg *q = &set->msgs[i];
+	struct deliver_msg *m = mem_alloc(sizeof(*m));
+	size_t r;
+
+	memcpy(m->id, q->id, sizeof(m->id));
+	m->sender = str_dup(q->sender != NULL ? q->sender : "");
+	m->nrcpts = q->nrcpts;
+	m->rcpts = mem_alloc(sizeof(char *) * (q->nrcpts ? q->nrcpts : 1));
+	m->rcpt_idx = mem_alloc(sizeof(unsigned) * (q->nrcpts ? q->nrcpts : 1));
+	for (r = 0; r < q->nrcpts; r++) {
+		m->rcpts[r] = str_dup(q->rcpts[r].address);
+		m->rcpt_idx[r] = q->rcpts[r].idx;
+	}
+	m->attempts = q->attempts;
+	m->created = q->created;
+	m->since = q->since;
+	m->size = q->size;
+	m->profile = q->profile != NULL && q->profile[0] != '\0' ? str_dup(q->profile) : NULL;
+	return m;
+}
+
+void
+deliver_msg_free(struct deliver_msg *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nrcpts; i++)
+		free(m->rcpts[i]);
+	for (i = 0; i < m->ntried; i++)
+		free(m->tried[i]);
+	free(m->tried);
+	free(m->rcpts);
+	free(m->rcpt_idx);
+	free(m->sender);
+	free(m->profile);
+	free(m);
+}
+
+int
+deliver_msg_tried(const struct deliver_msg *m, const char *profile)
+{
+	size_t i;
+
+	for (i = 0; i < m->ntried; i++)
+		if (strcmp(m->tried[i], profile) == 0)
+			return 1;
+	return 0;
+}
+
+void
+deliver_msg_add_tried(struct deliver_msg *m, const char *profile)
+{
+	if (deliver_msg_tried(m, profile))
+		return;
+	m->tried = mem_realloc(m->tried, sizeof(char *) * (m->ntried + 1));
+	m->tried[m->ntried++] = str_dup(profile);
+}
+
+void
+deliver_params(const struct conf_profile *p, const char *helo_name,
+    struct smtp_params *out)
+{
+	smtp_params_init(out);
+	out->host = p->host;
+	out->port = p->port;
+	out->security = p->security;
+	out->tls_verify = p->tls_verify;
+	out->tls_ca_file = p->tls_ca_file;
+	out->auth = p->auth;
+	out->username = p->username;
+	out->password = p->password;
+	out->allow_plaintext_auth = p->allow_plaintext_auth;
+	out->helo_name = helo_name;
+	out->timeout_s = p->timeout_s;
+	out->log_name = p->name;
+}
+
+int
+deliver_open(const struct deliver_ctx *dc, const struct conf_profile *p,
+    struct smtp_session **s, struct smtp_result *res)
+{
+	struct smtp_params params;
+	int rc;
+
+	deliver_params(p, dc->helo_name, &params);
+	rc = smtp_client_open(&params, s, res);
+	if (rc < 0) {
+		log_event(LOG_WARN, "connect", "profile", p->name, "host", p->host,
+		    "phase", smtp_phase_name(res->phase),
+		    "failure", smtp_fail_name(res->fail), "reason", res->msg, NULL);
+		return -1;
+	}
+	metrics_add(dc->metrics, METRIC_CONNECTIONS_OPEN, p->name, 1);
+	log_event(LOG_INFO, "connect", "profile", p->name, "host", p->host,
+	    "relay", smtp_client_peer(*s),
+	    "tls", smtp_client_encrypted(*s) ? "yes" : "no",
+	    "auth", smtp_client_auth_mech(*s)[0] ? smtp_client_auth_mech(*s) : "-", NULL);
+	return 0;
+}
+
+/* The enabled report addresses, while redirect is on. */
+static size_t
+report_addresses(const struct conf *conf, const char **out, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < conf->nreports && n < max; i++)
+		if (conf->reports[i].enabled)
+			out[n++] = conf->reports[i].email;
+	return n;
+}
+
+/*
+ * The body as it goes upstream: with redirect, an X-Original-To: field
+ * listing the original recipients; with force_from, From: replaced by the
+ * profile's address (the original kept as Reply-To unless there is one).
+ */
+static int
+build_body(const struct conf *conf, const struct conf_profile *p,
+    const struct deliver_msg *m, const char *raw, size_t len,
+    struct buf *out, struct op_err *e)
+{
+	struct hdr_block hb;
+	int rc = -1, parsed = 0;
+
+	if (conf->redirect_enabled) {
+		struct mime_addr *v = mem_alloc(sizeof(*v) * (m->nrcpts ? m->nrcpts : 1));
+		size_t i;
+
+		for (i = 0; i < m->nrcpts; i++)
+			v[i].addr = m->rcpts[i];
+		rc = mime_write_addr_header(out, "X-Original-To", v, m->nrcpts, NULL, e);
+		free(v);
+		if (rc < 0)
+			return -1;
+		rc = -1;
+	}
+	if (p->force_from && p->from != NULL) {
+		static const char *const drop[] = { "From", "Sender", NULL };
+		struct mime_addr from = { p->from, NULL };
+		const char *orig, *reply_to;
+
+		if (hdr_parse(raw, len, &hb, e) < 0)
+			goto out;
+		parsed = 1;
+		orig = hdr_get(&hb, "From");
+		reply_to = hdr_get(&hb, "Reply-To");
+		if (mime_write_addr_header(out, "From", &from, 1, NULL, e) < 0)
+			goto out;
+		if (orig != NULL && reply_to == NULL &&
+		    buf_printf(out, e, "Reply-To: %s\r\n", orig) < 0)
+			goto out;
+		if (hdr_remove(raw, len, &hb, drop, out, e) < 0)
+			goto out;
+	} else if (buf_append(out, raw, len, e) < 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	if (parsed)
+		hdr_block_free(&hb);
+	return rc;
+}
+
+static int
+rcpt_state_of(int outcome)
+{
+	switch (outcome) {
+	case SMTP_DELIVERED: return QUEUE_RCPT_SENT;
+	case SMTP_PERMANENT: return QUEUE_RCPT_FAILED;
+	default: return QUEUE_RCPT_DEFERRED;
+	}
+}
+
+/* The text kept for a result: the reply, or the local failure. */
+static void
+result_text(const struct smtp_result *r, char *dst, size_t dstsz)
+{
+	if (r->reply.code != 0 && r->reply.text != NULL)
+		log_sanitize(dst, dstsz, r->reply.text);
+	else
+		log_sanitize(dst, dstsz, r->msg);
+}
+
+static int
+any_reply(const struct smtp_result *rr, size_t n, const struct smtp_result *res,
+    int (*pred)(const struct smtp_reply *))
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (pred(&rr[i].reply))
+			return 1;
+	return pred(&res->reply);
+}
+
+static int
+is_421(const struct smtp_reply *r)
+{
+	return r->code == 421;
+}
+
+static int
+is_slow(const struct smtp_reply *r)
+{
+	return r->code != 0 && policy_is_slowdown(r->code, r->enh_class,
+	    r->enh_subject, r->text);
+}
+
+struct attempt_log {
+	const struct conf_profile *p;
+	const char *relay;
+	int64_t start_ms;
+};
+
+static void
+log_result(const struct deliver_msg *m, const struct attempt_log *al,
+    const char *rcpt, int state, const struct smtp_result *r)
+{
+	char code[8], enh[16], delay[32], attempt[16], text[QUEUE_REPLY_MAX];
+
+	snprintf(code, sizeof(code), "%d", r->reply.code);
+	smtp_reply_enh_text(&r->reply, enh, sizeof(enh));
+	snprintf(delay, sizeof(delay), "%.3f", (double)(clock_mono_ms() - al->start_ms) / 1000.0);
+	snprintf(attempt, sizeof(attempt), "%u", m->attempts + 1);
+	result_text(r, text, sizeof(text));
+	log_event(state == QUEUE_RCPT_SENT ? LOG_INFO : LOG_WARN, "delivery",
+	    "id", m->id, "profile", al->p->name, "relay", al->relay,
+	    "rcpt", rcpt, "state", queue_rcpt_state_name(state),
+	    "code", code, "enhanced", enh[0] ? enh : "-", "reply", text,
+	    "delay", delay, "attempt", attempt, NULL);
+}
+
+/*
+ * Write the outcome: results[i] for m->rcpts[i].  Deferred recipients
+ * whose message outlived queue_lifetime fail for good instead.
+ */
+static int
+record(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m, const char *profile, int *states,
+    char (*texts)[QUEUE_REPLY_MAX], const int *codes, char (*enh)[16],
+    const char *error)
+{
+	struct queue_rcpt_result *qr = mem_alloc(sizeof(*qr) * (m->nrcpts ? m->nrcpts : 1));
+	struct queue_outcome o;
+	struct op_err e;
+	int64_t now = clock_wall_ms() / 1000, next;
+	size_t i, sent = 0;
+	int state, rc, expired = 0;
+
+	next = policy_next_attempt(now, m->since, conf->server.queue_lifetime_s,
+	    conf->server.retry_s, conf->server.nretry, m->attempts + 1);
+	for (i = 0; i < m->nrcpts; i++) {
+		qr[i].idx = m->rcpt_idx[i];
+		qr[i].state = states[i];
+		if (states[i] == QUEUE_RCPT_DEFERRED && next < 0) {
+			qr[i].state = QUEUE_RCPT_FAILED;
+			expired = 1;
+		}
+		qr[i].code = codes[i];
+		qr[i].enhanced = enh[i];
+		qr[i].reply = texts[i];
+		if (states[i] == QUEUE_RCPT_SENT)
+			sent++;
+	}
+	memset(&o, 0, sizeof(o));
+	o.id = m->id;
+	o.now = now;
+	o.profile_used = profile;
+	o.results = qr;
+	o.nresults = m->nrcpts;
+	o.next_attempt = next < 0 ? now : next;
+	o.error = expired ? "gave up: the queue lifetime (queue_lifetime) is over" : error;
+	o.sends = sent > 0 && profile != NULL ? 1 : 0;
+	rc = queue_record(dc->queue, &o, &state, &e);
+	free(qr);
+	if (rc < 0) {
+		log_event(LOG_ERROR, "record", "id", m->id, "error", e.msg, NULL);
+		return -1;
+	}
+	if (profile != NULL) {
+		enum metric_id id = state == QUEUE_MSG_SENT ? METRIC_SENT :
+		    state == QUEUE_MSG_FAILED ? METRIC_FAILED : METRIC_DEFERRED;
+		metrics_add(dc->metrics, id, profile, 1);
+		if (state == QUEUE_MSG_SENT)
+			metrics_observe_ms(dc->metrics, METRIC_DELIVERY_LATENCY, profile,
+			    clock_wall_ms() - m->created * 1000);
+	}
+	return 0;
+}
+
+int
+deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m)
+{
+	int64_t now = clock_wall_ms() / 1000;
+	struct op_err e;
+
+	if (now - m->since <= (int64_t)conf->server.queue_lifetime_s)
+		return 0;
+	if (queue_fail(dc->queue, m->id, now,
+	    "gave up: the queue lifetime (queue_lifetime) is over", &e) < 0)
+		log_event(LOG_ERROR, "record", "id", m->id, "error", e.msg, NULL);
+	else
+		log_event(LOG_WARN, "expired", "id", m->id, NULL);
+	metrics_add(dc->metrics, METRIC_FAILED, "-", 1);
+	return 1;
+}
+
+int
+deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m, const char *profile, const char *reason)
+{
+	size_t n = m->nrcpts ? m->nrcpts : 1, i;
+	int *states = mem_alloc(sizeof(int) * n);
+	int *codes = mem_alloc(sizeof(int) * n);
+	char (*texts)[QUEUE_REPLY_MAX] = mem_alloc(sizeof(*texts) * n);
+	char (*enh)[16] = mem_alloc(sizeof(*enh) * n);
+	int rc;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		states[i] = QUEUE_RCPT_DEFERRED;
+		log_sanitize(texts[i], sizeof(texts[i]), reason);
+	}
+	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason);
+	free(states);
+	free(codes);
+	free(texts);
+	free(enh);
+	return rc;
+}
+
+static int
+unclaim(const struct deliver_ctx *dc, const struct deliver_msg *m,
+    int64_t delay_s, const char *reason)
+{
+	struct op_err e;
+
+	if (queue_unclaim(dc->queue, m->id, clock_wall_ms() / 1000 + delay_s,
+	    reason, &e) < 0) {
+		log_event(LOG_ERROR, "unclaim", "id", m->id, "error", e.msg, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct conf_profile *p, struct smtp_session *s,
+    struct deliver_msg *m, struct smtp_result *res)
+{
+	const char *reports[256];
+	const char *const *rcpts;
+	size_t nr, i, n = m->nrcpts ? m->nrcpts : 1;
+	char *raw = NULL;
+	size_t rawlen = 0;
+	struct buf body;
+	struct op_err e;
+	struct smtp_envelope env;
+	struct smtp_body src;
+	struct smtp_mem_body mem;
+	struct smtp_result *rr = NULL;
+	struct attempt_log al = { p, smtp_client_peer(s), clock_mono_ms() };
+	int *states = NULL, *codes = NULL, kind = DELIVER_DONE;
+	char (*texts)[QUEUE_REPLY_MAX] = NULL;
+	char (*enh)[16] = NULL;
+	char error[QUEUE_TEXT_MAX] = "";
+
+	buf_init(&body, conf->server.max_message_size + DELIVER_BODY_EXTRA + m->size);
+	if (conf->redirect_enabled) {
+		nr = report_addresses(conf, reports, sizeof(reports) / sizeof(reports[0]));
+		if (nr == 0) {
+			unclaim(dc, m, 60, "redirect is on but no report address is enabled: "
+			    "enable one in [report ADDRESS] or turn redirect off");
+			kind = DELIVER_NOT_READY;
+			goto out;
+		}
+		rcpts = reports;
+	} else {
+		rcpts = (const char *const *)m->rcpts;
+		nr = m->nrcpts;
+	}
+	if (queue_body_get(dc->queue, m->id, &raw, &rawlen, &e) < 0) {
+		log_event(LOG_ERROR, "body", "id", m->id, "error", e.msg, NULL);
+		unclaim(dc, m, 60, e.msg);
+		kind = DELIVER_NOT_READY;
+		goto out;
+	}
+	if (build_body(conf, p, m, raw, rawlen, &body, &e) < 0) {
+		/* the stored message cannot be rewritten: that will not change */
+		states = mem_alloc(sizeof(int) * n);
+		codes = mem_alloc(sizeof(int) * n);
+		texts = mem_alloc(sizeof(*texts) * n);
+		enh = mem_alloc(sizeof(*enh) * n);
+		for (i = 0; i < m->nrcpts; i++) {
+			states[i] = QUEUE_RCPT_FAILED;
+			log_sanitize(texts[i], sizeof(texts[i]), e.msg);
+		}
+		record(dc, conf, m, p->name, states, texts, codes, enh, e.msg);
+		goto out;
+	}
+
+	env.sender = p->force_from && p->from != NULL ? p->from : m->sender;
+	env.rcpts = rcpts;
+	env.nrcpts = nr;
+	env.deadline_ms = clock_mono_ms() + (int64_t)(p->timeout_s ? p->timeout_s : 30) * 1000 * 4;
+	smtp_body_from_mem(&src, &mem, body.data, body.len);
+	rr = mem_alloc(sizeof(*rr) * nr);
+	for (i = 0; i < nr; i++)
+		smtp_result_init(&rr[i]);
+	smtp_client_send(s, &env, &src, rr, res);
+
+	/* Faults of the profile, not of this message. */
+	if (any_reply(rr, nr, res, is_421)) {
+		kind = DELIVER_PROFILE_DOWN;
+		goto out;
+	}
+	if (any_reply(rr, nr, res, is_slow)) {
+		kind = DELIVER_SLOWDOWN;
+		goto out;
+	}
+
+	states = mem_alloc(sizeof(int) * n);
+	codes = mem_alloc(sizeof(int) * n);
+	texts = mem_alloc(sizeof(*texts) * n);
+	enh = mem_alloc(sizeof(*enh) * n);
+	if (conf->redirect_enabled) {
+		/* each original recipient shares the fate of the report copy:
+		 * sent if any report address took it */
+		size_t best = 0;
+		for (i = 1; i < nr; i++)
+			if (rr[i].outcome < rr[best].outcome)
+				best = i;
+		for (i = 0; i < m->nrcpts; i++) {
+			char t[QUEUE_REPLY_MAX - 300];
+
+			states[i] = rcpt_state_of(rr[best].outcome);
+			codes[i] = rr[best].reply.code;
+			smtp_reply_enh_text(&rr[best].reply, enh[i], sizeof(enh[i]));
+			result_text(&rr[best], t, sizeof(t));
+			snprintf(texts[i], sizeof(texts[i]), "redirected to %s: %s",
+			    rcpts[best], t);
+		}
+		for (i = 0; i < nr; i++)
+			log_result(m, &al, rcpts[i], rcpt_state_of(rr[i].outcome), &rr[i]);
+	} else {
+		for (i = 0; i < nr; i++) {
+			states[i] = rcpt_state_of(rr[i].outcome);
+			codes[i] = rr[i].reply.code;
+			smtp_reply_enh_text(&rr[i].reply, enh[i], sizeof(enh[i]));
+			result_text(&rr[i], texts[i], sizeof(texts[i]));
+			log_result(m, &al, rcpts[i], states[i], &rr[i]);
+		}
+	}
+	if (res->outcome != SMTP_DELIVERED)
+		result_text(res, error, sizeof(error));
+	record(dc, conf, m, p->name, states, texts, codes, enh,
+	    error[0] ? error : NULL);
+out:
+	if (rr != NULL) {
+		for (i = 0; i < nr; i++)
+			smtp_result_free(&rr[i]);
+		free(rr);
+	}
+	free(states);
+	free(codes);
+	free(texts);
+	free(enh);
+	free(raw);
+	buf_free(&body);
+	return kind;
+}

@@ -1,0 +1,90 @@
+/*
+ * deliver.h - one delivery attempt of one claimed message through one
+ * profile, over a session the caller holds; and the recording of its
+ * outcome.  Used by the daemon's workers (relay.c) and by `send --now`.
+ *
+ * The caller owns the session (opens it with deliver_open(), reuses it
+ * while smtp_client_usable(), quits it); deliver_attempt() owns nothing
+ * after it returns.  struct deliver_msg is the caller's copy of a claimed
+ * message, independent of the queue's result set.
+ */
+#ifndef OUTPOST_RELAY_DELIVER_H
+#define OUTPOST_RELAY_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/conf.h"
+#include "queue/queue.h"
+#include "smtp/client.h"
+#include "util/metrics.h"
+
+struct deliver_msg {
+	char id[QUEUE_ID_SIZE];
+	char *sender;
+	char **rcpts;          /* recipients still to deliver */
+	unsigned *rcpt_idx;    /* their index in the message */
+	size_t nrcpts;
+	unsigned attempts;
+	int64_t created;
+	int64_t since;
+	uint64_t size;
+	char *profile;         /* asked for (send --profile), or NULL */
+	char **tried;          /* profiles that failed for it in this round */
+	size_t ntried;
+};
+
+/* Copy message i of a claim set.  Free with deliver_msg_free(). */
+struct deliver_msg *deliver_msg_from_set(const struct queue_set *set,
+    size_t i);
+void deliver_msg_free(struct deliver_msg *m);
+int deliver_msg_tried(const struct deliver_msg *m, const char *profile);
+void deliver_msg_add_tried(struct deliver_msg *m, const char *profile);
+
+enum deliver_kind {
+	DELIVER_DONE = 0,      /* results recorded in the queue */
+	DELIVER_PROFILE_DOWN,  /* the profile failed (connect, TLS, AUTH,
+	                        * 421): nothing recorded; fail over */
+	DELIVER_SLOWDOWN,      /* the provider asked to slow down: nothing
+	                        * recorded; pause the profile, try again */
+	DELIVER_NOT_READY,     /* redirect on without a report address, or
+	                        * the queue failed: unclaimed, retry later */
+};
+
+struct deliver_ctx {
+	struct queue *queue;
+	struct metrics *metrics;   /* may be NULL */
+	const char *helo_name;
+};
+
+/* smtp_params for a profile (pointers into p, which must outlive them). */
+void deliver_params(const struct conf_profile *p, const char *helo_name,
+    struct smtp_params *out);
+
+/* Open a session for profile p.  Returns 0, or -1 with res describing the
+ * failure (DELIVER_PROFILE_DOWN material). *s is always set; free it. */
+int deliver_open(const struct deliver_ctx *dc, const struct conf_profile *p,
+    struct smtp_session **s, struct smtp_result *res);
+
+/*
+ * Deliver m through profile p over session s (usable), apply redirect and
+ * force_from from conf, and record the outcome in the queue (DELIVER_DONE).
+ * res gets the message-level result (for `send --now` and logs).
+ * Returns the enum deliver_kind.
+ */
+int deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct conf_profile *p, struct smtp_session *s,
+    struct deliver_msg *m, struct smtp_result *res);
+
+/* The message could not be attempted through any profile: record one
+ * deferred attempt for every recipient with reason (a temporary failure),
+ * or fail it if its lifetime is over. */
+int deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m, const char *profile, const char *reason);
+
+/* 1 (and the message failed for good in the queue) if m outlived
+ * queue_lifetime. */
+int deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m);
+
+#endif

@@ -1,0 +1,781 @@
+/*
+ * relay.c - scheduler, routing, failover, per-profile worker pools.
+ *
+ * Locking: one mutex (r->lock) guards the profile table, every job list
+ * and the counters.  It is never held across network or database I/O:
+ * routing decides under the lock and acts on the queue after unlocking.
+ */
+#include "relay/relay.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "relay/deliver.h"
+#include "relay/policy.h"
+#include "relay/ratelimit.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/net.h"
+
+struct job {
+	struct deliver_msg *m;
+	char last_error[QUEUE_TEXT_MAX];
+	struct job *next;
+};
+
+/* What we know of one profile, kept across reloads (by name). */
+struct pstate {
+	char *name;
+	struct ratelimit *rl;
+	char limits_sig[128];          /* to notice changed limits */
+	int64_t cooldown_until_ms;     /* broken: not before then */
+	unsigned failures;             /* consecutive open failures */
+	int64_t pause_until_ms;        /* provider asked to slow down */
+	unsigned slowdowns;
+	struct job *head, *tail;       /* waiting for a worker */
+	size_t njobs;
+	unsigned workers;              /* threads running for it */
+	unsigned idle;                 /* of which waiting for work */
+	pthread_cond_t cond;           /* work arrived / stop */
+	struct pstate *next;
+};
+
+struct relay {
+	struct settings *settings;
+	struct queue *queue;
+	struct metrics *metrics;
+	char helo[256];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;           /* scheduler: wake up */
+	pthread_cond_t done;           /* a worker ended */
+	pthread_t scheduler;
+	int stopping;
+	int woken;
+	size_t inflight;
+	unsigned workers;              /* all profiles */
+	struct pstate *profiles;
+};
+
+struct worker_arg {
+	struct relay *r;
+	struct pstate *ps;
+};
+
+static void
+limits_sig(const struct conf_profile *p, char *dst, size_t dstsz)
+{
+	size_t i, o = 0;
+
+	dst[0] = '\0';
+	for (i = 0; i < p->nlimits && o + 32 < dstsz; i++)
+		o += (size_t)snprintf(dst + o, dstsz - o, "%llu/%u,",
+		    (unsigned long long)p->limits[i].count, p->limits[i].period_s);
+}
+
+static struct pstate *
+pstate_find(struct relay *r, const char *name)
+{
+	struct pstate *ps;
+
+	for (ps = r->profiles; ps != NULL; ps = ps->next)
+		if (strcmp(ps->name, name) == 0)
+			return ps;
+	return NULL;
+}
+
+/* Preload a new limiter with the sends the queue recorded. */
+static void
+preload(struct relay *r, struct pstate *ps)
+{
+	struct queue_rate_bucket *b = NULL;
+	size_t n = 0, i;
+	struct op_err e;
+	int64_t since = clock_wall_ms() / 1000 - ratelimit_horizon_s(ps->rl) - 60;
+
+	if (ratelimit_horizon_s(ps->rl) == 0)
+		return;
+	if (queue_rate_load(r->queue, ps->name, since, &b, &n, &e) < 0) {
+		log_event(LOG_WARN, "quota", "profile", ps->name, "error", e.msg, NULL);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		ratelimit_preload(ps->rl, b[i].at * 1000, b[i].count);
+	free(b);
+}
+
+/* Make the profile table match conf (under r->lock). */
+static void
+reconcile(struct relay *r, const struct conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nprofiles; i++) {
+		const struct conf_profile *p = &conf->profiles[i];
+		struct pstate *ps = pstate_find(r, p->name);
+		char sig[128];
+
+		limits_sig(p, sig, sizeof(sig));
+		if (ps == NULL) {
+			ps = mem_alloc(sizeof(*ps));
+			ps->name = str_dup(p->name);
+			pthread_cond_init(&ps->cond, NULL);
+			ps->next = r->profiles;
+			r->profiles = ps;
+		} else if (strcmp(ps->limits_sig, sig) == 0) {
+			continue;
+		}
+		ratelimit_free(ps->rl);
+		ps->rl = ratelimit_new(p->limits, p->nlimits);
+		str_copy(ps->limits_sig, sizeof(ps->limits_sig), sig);
+		preload(r, ps);
+		/* a changed profile gets a fresh chance */
+		ps->cooldown_until_ms = 0;
+		ps->failures = 0;
+	}
+}
+
+static void *worker_main(void *arg);
+
+static void
+spawn_worker(struct relay *r, struct pstate *ps)
+{
+	struct worker_arg *wa = mem_alloc(sizeof(*wa));
+	pthread_attr_t attr;
+	pthread_t t;
+
+	wa->r = r;
+	wa->ps = ps;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, worker_main, wa) != 0) {
+		log_event(LOG_ERROR, "worker", "profile", ps->name,
+		    "error", "cannot start a delivery thread", NULL);
+		free(wa);
+	} else {
+		ps->workers++;
+		r->workers++;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+enum route_action { ROUTE_QUEUED, ROUTE_HOLD, ROUTE_DEFER, ROUTE_WAIT };
+
+/*
+ * Decide where a job goes (under r->lock).  ROUTE_QUEUED: handed to a
+ * profile's workers (the job is theirs now).  Otherwise the caller acts on
+ * the queue: ROUTE_HOLD (no enabled profile), ROUTE_DEFER (every profile
+ * failed for it: one attempt), ROUTE_WAIT (every profile is cooling down
+ * or paused: give it back until *until_ms, no attempt).
+ */
+static int
+route_locked(struct relay *r, const struct conf *conf, struct job *j,
+    int64_t *until_ms)
+{
+	const struct conf_profile *only = NULL;
+	int64_t now = clock_mono_ms(), soonest = 0;
+	size_t i;
+	int enabled = 0;
+
+	if (j->m->profile != NULL) {
+		only = conf_profile_find(conf, j->m->profile);
+		if (only != NULL && !only->enabled)
+			only = NULL;
+	}
+	for (i = 0; i < conf->nprofiles; i++) {
+		const struct conf_profile *p = &conf->profiles[i];
+		struct pstate *ps;
+
+		if (!p->enabled || (only != NULL && p != only))
+			continue;
+		enabled++;
+		if (deliver_msg_tried(j->m, p->name))
+			continue;
+		ps = pstate_find(r, p->name);
+		if (ps == NULL)
+			continue;
+		if (ps->cooldown_until_ms > now || ps->pause_until_ms > now) {
+			int64_t t = ps->cooldown_until_ms > ps->pause_until_ms ?
+			    ps->cooldown_until_ms : ps->pause_until_ms;
+			if (soonest == 0 || t < soonest)
+				soonest = t;
+			continue;
+		}
+		j->next = NULL;
+		if (ps->tail != NULL)
+			ps->tail->next = j;
+		else
+			ps->head = j;
+		ps->tail = j;
+		ps->njobs++;
+		if (ps->idle > 0)
+			pthread_cond_signal(&ps->cond);
+		else if (ps->workers < (p->max_connections ? p->max_connections : 1) &&
+		    ps->njobs > ps->idle)
+			spawn_worker(r, ps);
+		return ROUTE_QUEUED;
+	}
+	if (enabled == 0)
+		return ROUTE_HOLD;
+	if (j->m->ntried > 0 && soonest == 0)
+		return ROUTE_DEFER;
+	if (j->m->ntried > 0) {
+		/* some failed, the rest are cooling down: that was an attempt */
+		return ROUTE_DEFER;
+	}
+	*until_ms = soonest;
+	return ROUTE_WAIT;
+}
+
+static void
+job_finish(struct relay *r, struct job *j)
+{
+	deliver_msg_free(j->m);
+	free(j);
+	pthread_mutex_lock(&r->lock);
+	r->inflight--;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Route a job, and act on the queue if no profile takes it. */
+static void
+route(struct relay *r, const struct conf *conf, struct job *j)
+{
+	struct deliver_ctx dc = { r->queue, r->metrics, r->helo };
+	int64_t until = 0;
+	struct op_err e;
+	int action;
+
+	pthread_mutex_lock(&r->lock);
+	action = route_locked(r, conf, j, &until);
+	pthread_mutex_unlock(&r->lock);
+	switch (action) {
+	case ROUTE_QUEUED:
+		return;
+	case ROUTE_HOLD:
+		/* back to queued; the scheduler holds everything due while no
+		 * profile is enabled */
+		if (queue_unclaim(r->queue, j->m->id, clock_wall_ms() / 1000,
+		    "no enabled profile", &e) < 0)
+			log_event(LOG_ERROR, "unclaim", "id", j->m->id, "error", e.msg, NULL);
+		pthread_mutex_lock(&r->lock);
+		r->woken = 1;
+		pthread_mutex_unlock(&r->lock);
+		break;
+	case ROUTE_DEFER:
+		if (!deliver_expire(&dc, conf, j->m))
+			deliver_defer_all(&dc, conf, j->m,
+			    j->m->ntried > 0 ? j->m->tried[j->m->ntried - 1] : NULL,
+			    j->last_error[0] ? j->last_error : "no profile could take the message");
+		break;
+	case ROUTE_WAIT: {
+		int64_t wait_s = (until - clock_mono_ms() + 999) / 1000;
+
+		if (queue_unclaim(r->queue, j->m->id, clock_wall_ms() / 1000 + wait_s,
+		    "every enabled profile is cooling down or paused", &e) < 0)
+			log_event(LOG_ERROR, "unclaim", "id", j->m->id, "error", e.msg, NULL);
+		break;
+	}
+	}
+	job_finish(r, j);
+}
+
+/* Take all jobs waiting for ps (under r->lock). */
+static struct job *
+take_jobs_locked(struct pstate *ps)
+{
+	struct job *list = ps->head;
+
+	ps->head = ps->tail = NULL;
+	ps->njobs = 0;
+	return list;
+}
+
+/* The profile is broken: cool it down and move its work elsewhere. */
+static void
+profile_down(struct relay *r, const struct conf *conf, struct pstate *ps,
+    struct job *j, const char *why, int pause_only)
+{
+	struct job *list, *next;
+	char cool[16];
+
+	pthread_mutex_lock(&r->lock);
+	if (pause_only) {
+		ps->slowdowns++;
+		ps->pause_until_ms = clock_mono_ms() + policy_backoff_ms(ps->slowdowns);
+		snprintf(cool, sizeof(cool), "%ums", policy_backoff_ms(ps->slowdowns));
+	} else {
+		ps->failures++;
+		ps->cooldown_until_ms = clock_mono_ms() +
+		    (int64_t)policy_cooldown_s(ps->failures) * 1000;
+		snprintf(cool, sizeof(cool), "%us", policy_cooldown_s(ps->failures));
+	}
+	list = take_jobs_locked(ps);
+	pthread_mutex_unlock(&r->lock);
+	log_event(LOG_WARN, "failover", "profile", ps->name, "reason", why,
+	    "cooldown", cool, NULL);
+	if (j != NULL) {
+		j->next = list;
+		list = j;
+	}
+	for (; list != NULL; list = next) {
+		next = list->next;
+		deliver_msg_add_tried(list->m, ps->name);
+		str_copy(list->last_error, sizeof(list->last_error), why);
+		queue_event_add(r->queue, list->m->id, clock_wall_ms() / 1000,
+		    "failover", why, NULL);
+		route(r, conf, list);
+	}
+}
+
+/* Sleep up to ms, waking early if the relay stops.  Under r->lock. */
+static void
+nap_locked(struct relay *r, pthread_cond_t *c, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(c, &r->lock, &ts);
+}
+
+static void
+close_session(struct relay *r, const char *profile, struct smtp_session **s)
+{
+	if (*s == NULL)
+		return;
+	if (smtp_client_usable(*s))
+		smtp_client_quit(*s);
+	smtp_client_free(*s);
+	*s = NULL;
+	metrics_add(r->metrics, METRIC_CONNECTIONS_OPEN, profile, -1);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct relay *r = wa->r;
+	struct pstate *ps = wa->ps;
+	struct deliver_ctx dc = { r->queue, r->metrics, r->helo };
+	struct smtp_session *s = NULL;
+	unsigned session_gen = 0;
+	int64_t idle_since = clock_mono_ms();
+	struct smtp_result res;
+
+	free(wa);
+	smtp_result_init(&res);
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		struct job *j;
+		const struct conf *conf;
+		const struct conf_profile *p;
+		int kind;
+
+		while (ps->head == NULL && !r->stopping) {
+			if (clock_mono_ms() - idle_since >= RELAY_IDLE_MS)
+				break;
+			ps->idle++;
+			nap_locked(r, &ps->cond, RELAY_IDLE_MS);
+			ps->idle--;
+		}
+		if (ps->head == NULL || r->stopping)
+			break;
+		/* paused by the provider: wait here, the jobs keep their order */
+		if (ps->pause_until_ms > clock_mono_ms()) {
+			nap_locked(r, &ps->cond, ps->pause_until_ms - clock_mono_ms());
+			continue;
+		}
+		j = ps->head;
+		ps->head = j->next;
+		if (ps->head == NULL)
+			ps->tail = NULL;
+		ps->njobs--;
+		pthread_mutex_unlock(&r->lock);
+
+		conf = settings_get(r->settings);
+		p = conf_profile_find(conf, ps->name);
+		if (p == NULL || !p->enabled) {
+			close_session(r, ps->name, &s);
+			route(r, conf, j);
+			settings_put(r->settings, conf);
+			pthread_mutex_lock(&r->lock);
+			continue;
+		}
+		if (s != NULL && (!smtp_client_usable(s) ||
+		    settings_generation(r->settings) != session_gen ||
+		    smtp_client_messages(s) >= p->max_messages_per_connection))
+			close_session(r, ps->name, &s);
+		if (deliver_expire(&dc, conf, j->m)) {
+			job_finish(r, j);
+			settings_put(r->settings, conf);
+			pthread_mutex_lock(&r->lock);
+			continue;
+		}
+		if (s == NULL) {
+			session_gen = settings_generation(r->settings);
+			if (deliver_open(&dc, p, &s, &res) < 0) {
+				smtp_client_free(s);
+				s = NULL;
+				profile_down(r, conf, ps, j, res.msg, 0);
+				settings_put(r->settings, conf);
+				pthread_mutex_lock(&r->lock);
+				break;
+			}
+		}
+		/* provider quotas, across all connections of the profile */
+		int64_t taken = clock_mono_ms(), wait;
+		while ((wait = ratelimit_take(ps->rl, taken = clock_mono_ms())) > 0) {
+			metrics_add(r->metrics, METRIC_RATE_LIMIT_WAITS, ps->name, 1);
+			pthread_mutex_lock(&r->lock);
+			if (!r->stopping)
+				nap_locked(r, &ps->cond, wait);
+			int stop = r->stopping;
+			pthread_mutex_unlock(&r->lock);
+			if (stop)
+				break;
+		}
+		if (wait > 0) {         /* stopping: give it back untouched */
+			queue_unclaim(r->queue, j->m->id, clock_wall_ms() / 1000,
+			    "daemon stopping", NULL);
+			job_finish(r, j);
+			settings_put(r->settings, conf);
+			pthread_mutex_lock(&r->lock);
+			break;
+		}
+		kind = deliver_attempt(&dc, conf, p, s, j->m, &res);
+		switch (kind) {
+		case DELIVER_DONE:
+			pthread_mutex_lock(&r->lock);
+			ps->failures = 0;
+			ps->slowdowns = 0;
+			pthread_mutex_unlock(&r->lock);
+			job_finish(r, j);
+			break;
+		case DELIVER_PROFILE_DOWN:
+		case DELIVER_SLOWDOWN: {
+			char why[ERR_MSG_MAX];
+
+			ratelimit_untake(ps->rl, taken);
+			if (res.reply.code != 0)
+				smtp_reply_format(&res.reply, why, sizeof(why));
+			else
+				str_copy(why, sizeof(why), res.msg);
+			close_session(r, ps->name, &s);
+			if (kind == DELIVER_SLOWDOWN) {
+				/* same profile later, after the pause: no attempt lost */
+				pthread_mutex_lock(&r->lock);
+				ps->slowdowns++;
+				ps->pause_until_ms = clock_mono_ms() + policy_backoff_ms(ps->slowdowns);
+				pthread_mutex_unlock(&r->lock);
+				log_event(LOG_WARN, "slowdown", "profile", ps->name, "reply", why, NULL);
+				route(r, conf, j);
+			} else {
+				profile_down(r, conf, ps, j, why, 1);
+			}
+			break;
+		}
+		default:
+			job_finish(r, j);
+			break;
+		}
+		settings_put(r->settings, conf);
+		idle_since = clock_mono_ms();
+		pthread_mutex_lock(&r->lock);
+	}
+	ps->workers--;
+	r->workers--;
+	pthread_cond_broadcast(&r->done);
+	pthread_mutex_unlock(&r->lock);
+	close_session(r, ps->name, &s);
+	smtp_result_free(&res);
+	return NULL;
+}
+
+static int
+any_enabled(const struct conf *conf)
+{
+	return conf_profile_first_enabled(conf) != NULL;
+}
+
+static void *
+scheduler_main(void *arg)
+{
+	struct relay *r = arg;
+	unsigned gen = (unsigned)-1;
+	int held = 0;
+	struct op_err e;
+
+	for (;;) {
+		const struct conf *conf;
+		struct queue_set set;
+		size_t room, i, claimed = 0;
+		int64_t now, sleep_ms = RELAY_POLL_MS;
+
+		pthread_mutex_lock(&r->lock);
+		if (r->stopping) {
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+		r->woken = 0;
+		room = RELAY_INFLIGHT_MAX - r->inflight;
+		pthread_mutex_unlock(&r->lock);
+
+		conf = settings_get(r->settings);
+		if (settings_generation(r->settings) != gen) {
+			gen = settings_generation(r->settings);
+			pthread_mutex_lock(&r->lock);
+			reconcile(r, conf);
+			pthread_mutex_unlock(&r->lock);
+			if (any_enabled(conf)) {
+				uint64_t n = 0;
+
+				if (queue_release_held(r->queue, clock_wall_ms() / 1000, &n, &e) < 0)
+					log_event(LOG_ERROR, "release", "error", e.msg, NULL);
+				else if (n > 0) {
+					char nb[24];
+					snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
+					log_event(LOG_INFO, "release", "messages", nb, NULL);
+				}
+				held = 0;
+			}
+		}
+		if (!any_enabled(conf)) {
+			uint64_t n = 0;
+
+			if (queue_hold_all(r->queue, clock_wall_ms() / 1000,
+			    "no enabled profile: enable one in outpost.conf or the web page", &n, &e) < 0)
+				log_event(LOG_ERROR, "hold", "error", e.msg, NULL);
+			else if (n > 0 || !held) {
+				char nb[24];
+				snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
+				log_event(LOG_WARN, "hold", "messages", nb,
+				    "reason", "no enabled profile", NULL);
+			}
+			held = 1;
+		} else if (room >= 16) {
+			now = clock_wall_ms() / 1000;
+			memset(&set, 0, sizeof(set));
+			if (queue_claim(r->queue, now, room < QUEUE_CLAIM_MAX ? room : QUEUE_CLAIM_MAX,
+			    &set, &e) < 0) {
+				log_event(LOG_ERROR, "claim", "error", e.msg, NULL);
+			} else {
+				claimed = set.n;
+				pthread_mutex_lock(&r->lock);
+				r->inflight += set.n;
+				pthread_mutex_unlock(&r->lock);
+				for (i = 0; i < set.n; i++) {
+					struct job *j = mem_alloc(sizeof(*j));
+
+					j->m = deliver_msg_from_set(&set, i);
+					route(r, conf, j);
+				}
+				queue_set_free(&set);
+			}
+		}
+		settings_put(r->settings, conf);
+		if (claimed > 0)
+			continue;       /* there may be more due right now */
+
+		if (!held) {
+			int64_t when;
+			int found = 0;
+
+			if (queue_next_due(r->queue, &when, &found, &e) == 0 && found) {
+				int64_t d = (when - clock_wall_ms() / 1000) * 1000;
+				if (d < sleep_ms)
+					sleep_ms = d < 10 ? 10 : d;
+			}
+		}
+		pthread_mutex_lock(&r->lock);
+		if (!r->woken && !r->stopping)
+			nap_locked(r, &r->cond, sleep_ms);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return NULL;
+}
+
+int
+relay_start(const struct relay_deps *d, struct relay **out, struct op_err *e)
+{
+	struct relay *r = mem_alloc(sizeof(*r));
+	const struct conf *conf;
+	uint64_t n = 0;
+
+	r->settings = d->settings;
+	r->queue = d->queue;
+	r->metrics = d->metrics;
+	conf = settings_get(r->settings);
+	str_copy(r->helo, sizeof(r->helo), conf->server.hostname);
+	settings_put(r->settings, conf);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	pthread_cond_init(&r->done, NULL);
+	if (queue_recover(r->queue, clock_wall_ms() / 1000, &n, e) < 0) {
+		free(r);
+		return err_prefix(e, "cannot recover messages left by the last run");
+	}
+	if (n > 0) {
+		char nb[24];
+		snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
+		log_event(LOG_INFO, "recover", "messages", nb, NULL);
+	}
+	if (pthread_create(&r->scheduler, NULL, scheduler_main, r) != 0) {
+		free(r);
+		return err_set(e, ERR_OSERR, "cannot start the delivery scheduler thread");
+	}
+	*out = r;
+	return 0;
+}
+
+void
+relay_wake(struct relay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->woken = 1;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+int
+relay_stop(struct relay *r, int grace_ms)
+{
+	struct pstate *ps;
+	int64_t deadline = clock_mono_ms() + grace_ms;
+	struct job *list, *next;
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	r->stopping = 1;
+	pthread_cond_broadcast(&r->cond);
+	for (ps = r->profiles; ps != NULL; ps = ps->next)
+		pthread_cond_broadcast(&ps->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->scheduler, NULL);
+
+	pthread_mutex_lock(&r->lock);
+	while (r->workers > 0 && clock_mono_ms() < deadline)
+		nap_locked(r, &r->done, deadline - clock_mono_ms());
+	if (r->workers > 0)
+		rc = -1;
+	/* what no worker took goes back to the queue as it was */
+	for (ps = r->profiles; ps != NULL; ps = ps->next) {
+		for (list = take_jobs_locked(ps); list != NULL; list = next) {
+			next = list->next;
+			pthread_mutex_unlock(&r->lock);
+			queue_unclaim(r->queue, list->m->id, clock_wall_ms() / 1000,
+			    "daemon stopping", NULL);
+			deliver_msg_free(list->m);
+			free(list);
+			pthread_mutex_lock(&r->lock);
+			r->inflight--;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+void
+relay_free(struct relay *r)
+{
+	struct pstate *ps, *next;
+
+	if (r == NULL)
+		return;
+	for (ps = r->profiles; ps != NULL; ps = next) {
+		next = ps->next;
+		ratelimit_free(ps->rl);
+		pthread_cond_destroy(&ps->cond);
+		free(ps->name);
+		free(ps);
+	}
+	pthread_cond_destroy(&r->cond);
+	pthread_cond_destroy(&r->done);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int
+relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
+    const char *id, struct smtp_result *res, struct op_err *e)
+{
+	struct deliver_ctx dc = { q, m, conf->server.hostname };
+	struct queue_set set;
+	struct deliver_msg *dm;
+	char last[ERR_MSG_MAX] = "no enabled profile";
+	size_t i;
+	int state = -1, done = 0;
+
+	memset(&set, 0, sizeof(set));
+	if (queue_get(q, id, &set, e) < 0)
+		return -1;
+	/* queue_get lists every recipient; keep those still to deliver */
+	{
+		struct queue_msg *qm = &set.msgs[0];
+		size_t k = 0;
+		for (i = 0; i < qm->nrcpts; i++)
+			if (qm->rcpts[i].state == QUEUE_RCPT_PENDING ||
+			    qm->rcpts[i].state == QUEUE_RCPT_DEFERRED)
+				qm->rcpts[k++] = qm->rcpts[i];
+		qm->nrcpts = k;
+	}
+	dm = deliver_msg_from_set(&set, 0);
+	queue_set_free(&set);
+
+	for (i = 0; i < conf->nprofiles && !done; i++) {
+		const struct conf_profile *p = &conf->profiles[i];
+		struct smtp_session *s = NULL;
+
+		if (!p->enabled || (dm->profile != NULL && strcmp(dm->profile, p->name) != 0 &&
+		    conf_profile_find(conf, dm->profile) != NULL))
+			continue;
+		if (deliver_open(&dc, p, &s, res) < 0) {
+			str_copy(last, sizeof(last), res->msg);
+			deliver_msg_add_tried(dm, p->name);
+			queue_event_add(q, dm->id, clock_wall_ms() / 1000, "failover", res->msg, NULL);
+			smtp_client_free(s);
+			continue;
+		}
+		switch (deliver_attempt(&dc, conf, p, s, dm, res)) {
+		case DELIVER_DONE:
+		case DELIVER_NOT_READY:
+			done = 1;
+			break;
+		default:
+			deliver_msg_add_tried(dm, p->name);
+			if (res->reply.code != 0)
+				smtp_reply_format(&res->reply, last, sizeof(last));
+			else
+				str_copy(last, sizeof(last), res->msg);
+			break;
+		}
+		metrics_add(m, METRIC_CONNECTIONS_OPEN, p->name, -1);
+		if (smtp_client_usable(s))
+			smtp_client_quit(s);
+		smtp_client_free(s);
+	}
+	if (!done) {
+		if (conf_profile_first_enabled(conf) == NULL) {
+			queue_unclaim(q, dm->id, clock_wall_ms() / 1000, last, NULL);
+		} else {
+			deliver_defer_all(&dc, conf, dm,
+			    dm->ntried > 0 ? dm->tried[dm->ntried - 1] : NULL, last);
+		}
+	}
+	deliver_msg_free(dm);
+	memset(&set, 0, sizeof(set));
+	if (queue_get(q, id, &set, e) < 0)
+		return -1;
+	state = set.msgs[0].state;
+	queue_set_free(&set);
+	return state;
+}

@@ -1,0 +1,70 @@
+/*
+ * relay.h - the delivery engine of the daemon: a scheduler that claims due
+ * messages in batches and routes each to the first enabled profile that
+ * works, and per-profile pools of worker threads, each holding one
+ * upstream connection that it reuses for many messages.
+ *
+ *   - Pools: at most max_connections workers per profile; a worker keeps
+ *     its connection while there is work (RSET between messages, up to
+ *     max_messages_per_connection), and closes it after RELAY_IDLE_MS idle.
+ *   - Failover: when a profile cannot be reached, refuses TLS or AUTH, or
+ *     answers 421, its messages move at once to the next enabled profile;
+ *     the broken one cools down (relay/policy.h) before it is tried again.
+ *     If every profile failed for a message, that counts as one attempt
+ *     (deferred, retried on the `retry` schedule).
+ *   - Quotas: each profile's `limits` are enforced across its connections
+ *     (relay/ratelimit.h) and survive restarts (sends are recorded in the
+ *     queue).  A provider asking to slow down pauses the profile with a
+ *     growing backoff; the message waits without losing an attempt.
+ *   - Held: while no profile is enabled, due messages are held; they are
+ *     released when a reload brings an enabled profile.
+ *
+ * Threads: relay_start() starts the scheduler; workers come and go.  All
+ * functions are thread-safe.  The relay borrows settings, queue and
+ * metrics (which must outlive it).
+ */
+#ifndef OUTPOST_RELAY_RELAY_H
+#define OUTPOST_RELAY_RELAY_H
+
+#include "queue/queue.h"
+#include "relay/settings.h"
+#include "smtp/client.h"
+#include "util/err.h"
+#include "util/metrics.h"
+
+#define RELAY_INFLIGHT_MAX 4096    /* messages claimed and not finished */
+#define RELAY_IDLE_MS 5000         /* an idle upstream connection closes */
+#define RELAY_POLL_MS 1000         /* look for mail queued by other processes */
+
+struct relay;
+
+struct relay_deps {
+	struct settings *settings;
+	struct queue *queue;
+	struct metrics *metrics;       /* may be NULL */
+};
+
+int relay_start(const struct relay_deps *d, struct relay **out,
+    struct op_err *e);
+/* New mail was committed, a retry was asked for, or settings changed. */
+void relay_wake(struct relay *r);
+/* Stop claiming, let workers finish the message they are sending (at most
+ * grace_ms), give unsent claims back to the queue.  Returns 0 if
+ * everything stopped, -1 if a worker was still busy after grace_ms (its
+ * message stays claimed and is recovered at the next start; the relay is
+ * then not freed). */
+int relay_stop(struct relay *r, int grace_ms);
+void relay_free(struct relay *r);
+
+/*
+ * Deliver the stored message id now, in the calling thread, through the
+ * profiles of conf with failover (`outpost send --now`).  The message must
+ * be claimed by the caller (queue_claim_id).  res gets the last result.
+ * Returns the message's queue state afterwards (enum queue_msg_state) or
+ * -1 with e set.
+ */
+int relay_send_now(const struct conf *conf, struct queue *q,
+    struct metrics *m, const char *id, struct smtp_result *res,
+    struct op_err *e);
+
+#endif

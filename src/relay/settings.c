@@ -1,0 +1,152 @@
+#include "relay/settings.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+
+/* One generation of settings and the readers holding it. */
+struct held {
+	struct conf *conf;
+	unsigned refs;         /* readers + 1 while current */
+	struct held *next;     /* retired generations still in use */
+};
+
+struct settings {
+	pthread_mutex_t lock;
+	char *path;
+	struct held *current;
+	struct held *retired;
+	unsigned generation;
+};
+
+struct settings *
+settings_new(const char *path, struct conf *conf)
+{
+	struct settings *s = mem_alloc(sizeof(*s));
+
+	pthread_mutex_init(&s->lock, NULL);
+	s->path = path != NULL ? str_dup(path) : NULL;
+	s->current = mem_alloc(sizeof(*s->current));
+	s->current->conf = conf;
+	s->current->refs = 1;
+	return s;
+}
+
+static void
+held_free(struct held *h)
+{
+	conf_free(h->conf);
+	free(h);
+}
+
+void
+settings_free(struct settings *s)
+{
+	struct held *h, *next;
+
+	if (s == NULL)
+		return;
+	for (h = s->retired; h != NULL; h = next) {
+		next = h->next;
+		held_free(h);
+	}
+	held_free(s->current);
+	free(s->path);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+const struct conf *
+settings_get(struct settings *s)
+{
+	const struct conf *c;
+
+	pthread_mutex_lock(&s->lock);
+	s->current->refs++;
+	c = s->current->conf;
+	pthread_mutex_unlock(&s->lock);
+	return c;
+}
+
+void
+settings_put(struct settings *s, const struct conf *c)
+{
+	struct held **hp, *h;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->current->conf == c) {
+		s->current->refs--;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	for (hp = &s->retired; (h = *hp) != NULL; hp = &h->next) {
+		if (h->conf == c) {
+			if (--h->refs == 0) {
+				*hp = h->next;
+				pthread_mutex_unlock(&s->lock);
+				held_free(h);
+				return;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+settings_reload(struct settings *s, struct op_err *e)
+{
+	struct conf *conf = NULL;
+	struct buf diag;
+	struct held *h, *old;
+
+	buf_init(&diag, 64 * 1024);
+	if (conf_load(s->path, &conf, &diag, e) < 0) {
+		log_event(LOG_ERROR, "reload", "result", "kept old settings",
+		    "file", s->path, "problems", diag.len ? diag.data : e->msg, NULL);
+		buf_free(&diag);
+		return -1;
+	}
+	if (diag.len > 0)
+		log_event(LOG_WARN, "reload", "file", s->path, "warnings", diag.data, NULL);
+	buf_free(&diag);
+	h = mem_alloc(sizeof(*h));
+	h->conf = conf;
+	h->refs = 1;
+	pthread_mutex_lock(&s->lock);
+	old = s->current;
+	s->current = h;
+	s->generation++;
+	if (--old->refs == 0) {
+		pthread_mutex_unlock(&s->lock);
+		held_free(old);
+	} else {
+		old->next = s->retired;
+		s->retired = old;
+		pthread_mutex_unlock(&s->lock);
+	}
+	log_event(LOG_INFO, "reload", "result", "ok", "file", s->path, NULL);
+	return 0;
+}
+
+unsigned
+settings_generation(struct settings *s)
+{
+	unsigned g;
+
+	pthread_mutex_lock(&s->lock);
+	g = s->generation;
+	pthread_mutex_unlock(&s->lock);
+	return g;
+}
+
+const char *
+settings_path(const struct settings *s)
+{
+	return s->path;
+}

@@ -1,0 +1,1215 @@
+/* The queue store (src/queue/): its SQLite backend, in a fresh directory
+ * per test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "queue/queue.h"
+#include "util/buf.h"
+#include "util/net.h"
+
+#define NTHREADS 16
+#define PER_THREAD 200
+#define NIDS 10000
+
+struct fixture {
+	char dir[256];
+	char db[300];
+	struct queue *q;
+};
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+	struct op_err e;
+
+	snprintf(f->dir, sizeof(f->dir), "%s/outpost-queue-XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	/* data_dir itself must be created by queue_open */
+	snprintf(f->db, sizeof(f->db), "%s/data", f->dir);
+	if (queue_open(f->db, QUEUE_OPEN_CHECK, &f->q, &e) < 0) {
+		fprintf(stderr, "queue_open: %s\n", e.msg);
+		return -1;
+	}
+	snprintf(f->db, sizeof(f->db), "%s/data/queue.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	queue_close(f->q);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void
+reopen(struct fixture *f)
+{
+	struct op_err e;
+
+	queue_close(f->q);
+	f->q = NULL;
+	if (queue_open(f->db, QUEUE_OPEN_CHECK, &f->q, &e) < 0)
+		fail_msg("reopen: %s", e.msg);
+}
+
+static const char *const three[] = {
+	"a@example.org", "b@example.org", "c@example.net",
+};
+
+static void
+submit(struct queue *q, const char *body, size_t nrcpts, int state,
+    char id[QUEUE_ID_SIZE])
+{
+	struct queue_new m = {
+		.sender = "app@example.com",
+		.rcpts = three,
+		.nrcpts = nrcpts,
+		.body = body,
+		.len = strlen(body),
+		.state = state,
+	};
+	struct op_err e;
+
+	if (queue_submit(q, &m, id, &e) < 0)
+		fail_msg("queue_submit: %s", e.msg);
+}
+
+static int64_t
+now(void)
+{
+	return clock_wall_ms() / 1000;
+}
+
+static uint64_t
+count_of(struct queue *q, int state)
+{
+	uint64_t c[QUEUE_MSG_NSTATES];
+	struct op_err e;
+
+	if (queue_counts(q, c, &e) < 0)
+		fail_msg("queue_counts: %s", e.msg);
+	return c[state];
+}
+
+/* ---- Accept and read back ---- */
+
+static void
+test_submit_and_read_back(void **state)
+{
+	struct fixture *f = *state;
+	const char *body = "Subject: hi\r\n\r\nhello\r\n";
+	char id[QUEUE_ID_SIZE], *got = NULL, dir[300];
+	struct queue_set set;
+	struct op_err e;
+	struct stat st;
+	size_t len;
+
+	submit(f->q, body, 3, QUEUE_MSG_QUEUED, id);
+	assert_true(queue_id_valid(id));
+	assert_int_equal(strlen(id), QUEUE_ID_LEN);
+
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.msgs[0].id, id);
+	assert_string_equal(set.msgs[0].sender, "app@example.com");
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+	assert_int_equal(set.msgs[0].size, strlen(body));
+	assert_int_equal(set.msgs[0].attempts, 0);
+	assert_int_equal(set.msgs[0].nrcpts_total, 3);
+	assert_int_equal(set.msgs[0].nrcpts, 3);
+	assert_null(set.msgs[0].profile);
+	assert_null(set.msgs[0].last_error);
+	assert_true(set.msgs[0].created >= now() - 5);
+	assert_int_equal(set.msgs[0].since, set.msgs[0].created);
+	assert_string_equal(set.msgs[0].rcpts[2].address, "c@example.net");
+	assert_int_equal(set.msgs[0].rcpts[2].idx, 2);
+	assert_int_equal(set.msgs[0].rcpts[2].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(set.msgs[0].rcpts[2].code, 0);
+	assert_string_equal(set.msgs[0].rcpts[2].reply, "");
+	assert_int_equal(set.nevents, 1);
+	assert_string_equal(set.events[0].kind, "accepted");
+	assert_string_equal(set.events[0].text, "3 recipients, 22 bytes");
+	queue_set_free(&set);
+
+	assert_int_equal(queue_body_get(f->q, id, &got, &len, &e), 0);
+	assert_int_equal(len, strlen(body));
+	assert_memory_equal(got, body, len);
+	free(got);
+
+	/* data_dir 0700, database 0600 */
+	snprintf(dir, sizeof(dir), "%s/data", f->dir);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(stat(f->db, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* an unknown or malformed id */
+	assert_int_equal(queue_get(f->q, "0000000000000000", &set, &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	assert_int_equal(queue_get(f->q, "../../etc/passwd", &set, &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	assert_non_null(strstr(e.msg, "no message with id"));
+}
+
+static void
+test_large_body_streamed(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = (1u << 20) + 123, i, off = 0, got;
+	char *body = malloc(n), chunk[65536], id[QUEUE_ID_SIZE];
+	struct queue_new m = {
+		.sender = "", .rcpts = three, .nrcpts = 1, .body = body, .len = n,
+		.state = QUEUE_MSG_QUEUED, .profile = "backup",
+	};
+	struct queue_set set;
+	struct op_err e;
+
+	for (i = 0; i < n; i++)
+		body[i] = (char)(i * 7 + i / 251);
+	assert_int_equal(queue_submit(f->q, &m, id, &e), 0);
+	for (;;) {
+		assert_int_equal(queue_body_read(f->q, id, off, chunk, sizeof(chunk),
+		    &got, &e), 0);
+		if (got == 0)
+			break;
+		assert_memory_equal(chunk, body + off, got);
+		off += got;
+	}
+	assert_int_equal(off, n);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_string_equal(set.msgs[0].sender, "");
+	assert_string_equal(set.msgs[0].profile, "backup");
+	assert_int_equal(set.msgs[0].size, n);
+	queue_set_free(&set);
+	free(body);
+}
+
+static void
+test_bad_submissions(void **state)
+{
+	struct fixture *f = *state;
+	char longaddr[QUEUE_ADDR_MAX + 10], id[QUEUE_ID_SIZE];
+	const char *bad[1] = { longaddr };
+	const char *ctl[1] = { "a@b\r\nRCPT TO:<x@y>" };
+	struct queue_new m = {
+		.sender = "s@example.com", .rcpts = three, .nrcpts = 0,
+		.body = "x", .len = 1, .state = QUEUE_MSG_QUEUED,
+	};
+	struct op_err e;
+
+	assert_int_equal(queue_submit(f->q, &m, id, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	m.nrcpts = QUEUE_RCPTS_MAX + 1;
+	assert_int_equal(queue_submit(f->q, &m, id, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	memset(longaddr, 'a', sizeof(longaddr) - 1);
+	longaddr[sizeof(longaddr) - 1] = '\0';
+	m.rcpts = bad;
+	m.nrcpts = 1;
+	assert_int_equal(queue_submit(f->q, &m, id, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	m.rcpts = ctl;
+	assert_int_equal(queue_submit(f->q, &m, id, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	m.rcpts = three;
+	m.state = QUEUE_MSG_SENT;
+	assert_int_equal(queue_submit(f->q, &m, id, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 0);
+}
+
+/* ---- Asynchronous submissions, ids ---- */
+
+struct async_ctx {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t done, failed;
+	char (*ids)[QUEUE_ID_SIZE];
+	struct queue *other;       /* a second handle: proves the commit */
+	struct queue *self;
+	int visible;
+	int misuse_refused;
+};
+
+static void
+async_cb(void *arg, int rc, const char *id, const struct op_err *e)
+{
+	struct async_ctx *c = arg;
+	struct queue_set set;
+	struct op_err e2;
+
+	(void)e;
+	if (rc == 0 && c->other != NULL && queue_get(c->other, id, &set, &e2) == 0) {
+		c->visible++;
+		queue_set_free(&set);
+	}
+	if (rc == 0 && c->self != NULL) {
+		char id2[QUEUE_ID_SIZE];
+		struct queue_new m = {
+			.sender = "", .rcpts = three, .nrcpts = 1, .body = "x",
+			.len = 1, .state = QUEUE_MSG_QUEUED,
+		};
+
+		if (queue_submit(c->self, &m, id2, &e2) < 0 &&
+		    e2.kind == ERR_SOFTWARE)
+			c->misuse_refused++;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (rc == 0)
+		memcpy(c->ids[c->done - c->failed], id, QUEUE_ID_SIZE);
+	else
+		c->failed++;
+	c->done++;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+async_wait(struct async_ctx *c, size_t n)
+{
+	pthread_mutex_lock(&c->mu);
+	while (c->done < n)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, QUEUE_ID_SIZE);
+}
+
+static void
+test_async_after_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct async_ctx c = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	struct queue_new m = {
+		.sender = "a@example.com", .rcpts = three, .nrcpts = 2,
+		.body = "body\r\n", .len = 6, .state = QUEUE_MSG_QUEUED,
+	};
+	struct op_err e;
+	int i;
+
+	c.ids = calloc(8, QUEUE_ID_SIZE);
+	assert_int_equal(queue_open(f->db, 0, &c.other, &e), 0);
+	c.self = f->q;
+	for (i = 0; i < 8; i++)
+		assert_int_equal(queue_submit_async(f->q, &m, async_cb, &c, &e), 0);
+	async_wait(&c, 8);
+	assert_int_equal(c.failed, 0);
+	/* each callback saw its message through another connection */
+	assert_int_equal(c.visible, 8);
+	/* and a blocking call from the callback was refused, not deadlocked */
+	assert_int_equal(c.misuse_refused, 8);
+	/* bad arguments: refused at once, no callback */
+	m.nrcpts = 0;
+	assert_int_equal(queue_submit_async(f->q, &m, async_cb, &c, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_int_equal(c.done, 8);
+	queue_close(c.other);
+	free(c.ids);
+}
+
+static void
+test_ids_unique(void **state)
+{
+	struct fixture *f = *state;
+	struct async_ctx c = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	struct queue_new m = {
+		.sender = "a@example.com", .rcpts = three, .nrcpts = 1,
+		.body = "x\r\n", .len = 3, .state = QUEUE_MSG_QUEUED,
+	};
+	struct queue_stats st;
+	struct op_err e;
+	size_t i;
+
+	c.ids = calloc(NIDS, QUEUE_ID_SIZE);
+	for (i = 0; i < NIDS; i++)
+		assert_int_equal(queue_submit_async(f->q, &m, async_cb, &c, &e), 0);
+	async_wait(&c, NIDS);
+	assert_int_equal(c.failed, 0);
+	qsort(c.ids, NIDS, QUEUE_ID_SIZE, cmp_id);
+	for (i = 0; i < NIDS; i++) {
+		assert_true(queue_id_valid(c.ids[i]));
+		if (i > 0)
+			assert_true(memcmp(c.ids[i - 1], c.ids[i], QUEUE_ID_SIZE) != 0);
+	}
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), NIDS);
+	queue_stats(f->q, &st);
+	assert_int_equal(st.submitted, NIDS);
+	/* batches of at most 512 */
+	assert_true(st.commits >= NIDS / 512);
+	assert_true(st.max_batch <= 512);
+	free(c.ids);
+}
+
+/* ---- Group commit ---- */
+
+struct submitter {
+	struct queue *q;
+	int ok;
+	char ids[PER_THREAD][QUEUE_ID_SIZE];
+};
+
+static void *
+submit_thread(void *arg)
+{
+	struct submitter *s = arg;
+	char body[512];
+	struct queue_new m = {
+		.sender = "app@example.com", .rcpts = three, .nrcpts = 2,
+		.body = body, .state = QUEUE_MSG_QUEUED,
+	};
+	struct op_err e;
+	int i;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		m.len = (size_t)snprintf(body, sizeof(body), "Subject: %p %d\r\n\r\n"
+		    "hello\r\n", (void *)s, i);
+		if (queue_submit(s->q, &m, s->ids[i], &e) == 0)
+			s->ok++;
+	}
+	return NULL;
+}
+
+static void
+test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct submitter *subs = calloc(NTHREADS, sizeof(*subs));
+	pthread_t th[NTHREADS];
+	struct queue_stats st;
+	struct queue_set set;
+	struct op_err e;
+	int i, j, total = 0;
+
+	for (i = 0; i < NTHREADS; i++) {
+		subs[i].q = f->q;
+		assert_int_equal(pthread_create(&th[i], NULL, submit_thread, &subs[i]), 0);
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += subs[i].ok;
+	}
+	assert_int_equal(total, NTHREADS * PER_THREAD);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), NTHREADS * PER_THREAD);
+	/* every id returned is there */
+	for (i = 0; i < NTHREADS; i += 5)
+		for (j = 0; j < PER_THREAD; j += 37) {
+			assert_int_equal(queue_get(f->q, subs[i].ids[j], &set, &e), 0);
+			assert_int_equal(set.msgs[0].nrcpts_total, 2);
+			queue_set_free(&set);
+		}
+	queue_stats(f->q, &st);
+	print_message("group commit: %d messages in %llu commits (largest "
+	    "batch %llu)\n", total, (unsigned long long)st.commits,
+	    (unsigned long long)st.max_batch);
+	assert_int_equal(st.submitted, (uint64_t)total);
+	/* 16 waiting writers share commits: far fewer fsyncs than messages */
+	assert_true(st.commits * 3 < (uint64_t)total);
+	assert_true(st.max_batch > 1);
+	free(subs);
+}
+
+/* ---- Claims ---- */
+
+struct claimer {
+	struct queue *q;
+	char (*ids)[QUEUE_ID_SIZE];
+	size_t n;
+	int errors;
+};
+
+static void *
+claim_thread(void *arg)
+{
+	struct claimer *c = arg;
+	struct queue_set set;
+	struct op_err e;
+	size_t i;
+
+	for (;;) {
+		if (queue_claim(c->q, now() + 10, 37, &set, &e) < 0) {
+			c->errors++;
+			break;
+		}
+		if (set.n == 0)
+			break;
+		for (i = 0; i < set.n; i++) {
+			if (set.msgs[i].state != QUEUE_MSG_SENDING ||
+			    set.msgs[i].nrcpts != 1)
+				c->errors++;
+			memcpy(c->ids[c->n++], set.msgs[i].id, QUEUE_ID_SIZE);
+		}
+		queue_set_free(&set);
+	}
+	return NULL;
+}
+
+static void
+test_claim_no_double(void **state)
+{
+	struct fixture *f = *state;
+	struct async_ctx c = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	struct queue_new m = {
+		.sender = "a@example.com", .rcpts = three, .nrcpts = 1,
+		.body = "x\r\n", .len = 3, .state = QUEUE_MSG_QUEUED,
+	};
+	enum { N = 1000 };
+	struct claimer cl[2];
+	pthread_t th[2];
+	struct queue *q2;
+	char (*all)[QUEUE_ID_SIZE];
+	struct op_err e;
+	size_t i, n;
+
+	c.ids = calloc(N, QUEUE_ID_SIZE);
+	for (i = 0; i < N; i++)
+		assert_int_equal(queue_submit_async(f->q, &m, async_cb, &c, &e), 0);
+	async_wait(&c, N);
+	/* a second handle: its own connections, as another process has */
+	assert_int_equal(queue_open(f->db, 0, &q2, &e), 0);
+	memset(cl, 0, sizeof(cl));
+	cl[0].q = f->q;
+	cl[1].q = q2;
+	for (i = 0; i < 2; i++) {
+		cl[i].ids = calloc(N, QUEUE_ID_SIZE);
+		assert_int_equal(pthread_create(&th[i], NULL, claim_thread, &cl[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(cl[0].errors + cl[1].errors, 0);
+	print_message("claims: %zu by one handle, %zu by the other\n",
+	    cl[0].n, cl[1].n);
+	assert_int_equal(cl[0].n + cl[1].n, N);
+	all = calloc(N, QUEUE_ID_SIZE);
+	n = 0;
+	for (i = 0; i < cl[0].n; i++)
+		memcpy(all[n++], cl[0].ids[i], QUEUE_ID_SIZE);
+	for (i = 0; i < cl[1].n; i++)
+		memcpy(all[n++], cl[1].ids[i], QUEUE_ID_SIZE);
+	qsort(all, N, QUEUE_ID_SIZE, cmp_id);
+	qsort(c.ids, N, QUEUE_ID_SIZE, cmp_id);
+	/* exactly the messages submitted, each once */
+	assert_memory_equal(all, c.ids, (size_t)N * QUEUE_ID_SIZE);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENDING), N);
+	assert_int_equal(count_of(q2, QUEUE_MSG_QUEUED), 0);
+	queue_close(q2);
+	free(all);
+	free(cl[0].ids);
+	free(cl[1].ids);
+	free(c.ids);
+}
+
+static struct queue_msg *
+claim_one(struct queue *q, int64_t at, struct queue_set *set, const char *id)
+{
+	struct op_err e;
+
+	if (queue_claim(q, at, 10, set, &e) < 0)
+		fail_msg("queue_claim: %s", e.msg);
+	assert_int_equal(set->n, 1);
+	assert_string_equal(set->msgs[0].id, id);
+	return &set->msgs[0];
+}
+
+static void
+test_results_and_states(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct queue_msg *m;
+	struct op_err e;
+	int64_t t = now(), due;
+	int st;
+	size_t i;
+	struct queue_rcpt_result r1[3] = {
+		{ 0, QUEUE_RCPT_SENT, 250, "2.0.0", "Ok: queued as 4AbC" },
+		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "<b@example.org>: user unknown" },
+		{ 2, QUEUE_RCPT_DEFERRED, 451, "4.7.1", "try again later" },
+	};
+	struct queue_event_new ev = { "connect", "smtp.example.com:587 TLSv1.3" };
+	struct queue_outcome o = {
+		.now = t, .profile_used = "primary", .results = r1, .nresults = 3,
+		.next_attempt = t + 300, .sends = 1, .events = &ev, .nevents = 1,
+	};
+	struct queue_rcpt_result r2 = { 2, QUEUE_RCPT_SENT, 250, NULL, "ok" };
+	struct queue_rate_bucket *b;
+	size_t nb;
+
+	submit(f->q, "m\r\n", 3, QUEUE_MSG_QUEUED, id);
+	m = claim_one(f->q, t, &set, id);
+	assert_int_equal(m->state, QUEUE_MSG_SENDING);
+	assert_int_equal(m->nrcpts, 3);
+	assert_int_equal(m->nrcpts_total, 3);
+	assert_string_equal(m->rcpts[1].address, "b@example.org");
+	queue_set_free(&set);
+	/* claimed: nobody else gets it */
+	assert_int_equal(queue_claim(f->q, t + 1000, 10, &set, &e), 0);
+	assert_int_equal(set.n, 0);
+	queue_set_free(&set);
+
+	o.id = id;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_DEFERRED);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	m = &set.msgs[0];
+	assert_int_equal(m->state, QUEUE_MSG_DEFERRED);
+	assert_int_equal(m->attempts, 1);
+	assert_int_equal(m->next_attempt, t + 300);
+	assert_string_equal(m->profile_used, "primary");
+	assert_string_equal(m->last_error, "550 5.1.1 <b@example.org>: user unknown");
+	assert_int_equal(m->rcpts[0].state, QUEUE_RCPT_SENT);
+	assert_int_equal(m->rcpts[0].code, 250);
+	assert_string_equal(m->rcpts[0].enhanced, "2.0.0");
+	assert_string_equal(m->rcpts[0].reply, "Ok: queued as 4AbC");
+	assert_int_equal(m->rcpts[0].attempts, 1);
+	assert_int_equal(m->rcpts[0].updated, t);
+	assert_int_equal(m->rcpts[1].state, QUEUE_RCPT_FAILED);
+	assert_int_equal(m->rcpts[1].code, 550);
+	assert_int_equal(m->rcpts[2].state, QUEUE_RCPT_DEFERRED);
+	assert_string_equal(m->rcpts[2].enhanced, "4.7.1");
+	/* accepted, one event per result, the caller's event */
+	assert_int_equal(set.nevents, 5);
+	assert_string_equal(set.events[1].kind, "sent");
+	assert_string_equal(set.events[1].text,
+	    "<a@example.org> via primary: 250 2.0.0 Ok: queued as 4AbC");
+	assert_string_equal(set.events[2].kind, "failed");
+	assert_string_equal(set.events[3].kind, "deferred");
+	assert_string_equal(set.events[4].kind, "connect");
+	assert_string_equal(set.events[4].text, "smtp.example.com:587 TLSv1.3");
+	queue_set_free(&set);
+
+	/* not due before next_attempt */
+	assert_int_equal(queue_next_due(f->q, &due, &st, &e), 0);
+	assert_int_equal(st, 1);
+	assert_int_equal(due, t + 300);
+	assert_int_equal(queue_claim(f->q, t + 299, 10, &set, &e), 0);
+	assert_int_equal(set.n, 0);
+	queue_set_free(&set);
+	/* then only the deferred recipient is handed out */
+	m = claim_one(f->q, t + 300, &set, id);
+	assert_int_equal(m->nrcpts, 1);
+	assert_int_equal(m->rcpts[0].idx, 2);
+	assert_int_equal(m->rcpts[0].state, QUEUE_RCPT_DEFERRED);
+	assert_int_equal(m->attempts, 1);
+	queue_set_free(&set);
+
+	memset(&o, 0, sizeof(o));
+	o.id = id;
+	o.now = t + 301;
+	o.results = &r2;
+	o.nresults = 1;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	/* two sent, one failed: the message is sent; the 550 stays */
+	assert_int_equal(st, QUEUE_MSG_SENT);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	m = &set.msgs[0];
+	assert_int_equal(m->state, QUEUE_MSG_SENT);
+	assert_int_equal(m->attempts, 2);
+	assert_string_equal(m->profile_used, "primary");
+	assert_int_equal(m->rcpts[1].state, QUEUE_RCPT_FAILED);
+	assert_int_equal(m->rcpts[2].state, QUEUE_RCPT_SENT);
+	assert_int_equal(m->rcpts[2].attempts, 2);
+	assert_string_equal(m->rcpts[2].enhanced, "");
+	assert_string_equal(set.events[set.nevents - 1].text, "<c@example.net>: 250 ok");
+	queue_set_free(&set);
+	assert_int_equal(queue_next_due(f->q, &due, &st, &e), 0);
+	assert_int_equal(st, 0);
+
+	/* the send counted in the same commit */
+	assert_int_equal(queue_rate_load(f->q, "primary", t - 60, &b, &nb, &e), 0);
+	assert_int_equal(nb, 1);
+	assert_int_equal(b[0].count, 1);
+	assert_int_equal(b[0].at, t);
+	free(b);
+
+	/* every recipient refused: failed */
+	submit(f->q, "m2\r\n", 2, QUEUE_MSG_QUEUED, id);
+	m = claim_one(f->q, t + 400, &set, id);
+	queue_set_free(&set);
+	{
+		struct queue_rcpt_result rf[2] = {
+			{ 0, QUEUE_RCPT_FAILED, 554, "5.7.1", "relay denied" },
+			{ 1, QUEUE_RCPT_FAILED, 554, "5.7.1", "relay denied" },
+		};
+
+		memset(&o, 0, sizeof(o));
+		o.id = id;
+		o.results = rf;
+		o.nresults = 2;
+		o.error = "554 5.7.1 relay denied (both)";
+		assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+		assert_int_equal(st, QUEUE_MSG_FAILED);
+		assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+		assert_string_equal(set.msgs[0].last_error,
+		    "554 5.7.1 relay denied (both)");
+		assert_null(set.msgs[0].profile_used);
+		queue_set_free(&set);
+	}
+
+	/* bad results are refused before anything changes */
+	{
+		struct queue_rcpt_result bad = { 7, QUEUE_RCPT_SENT, 250, NULL, "" };
+
+		submit(f->q, "m3\r\n", 1, QUEUE_MSG_QUEUED, id);
+		m = claim_one(f->q, t + 500, &set, id);
+		queue_set_free(&set);
+		memset(&o, 0, sizeof(o));
+		o.id = id;
+		o.results = &bad;
+		o.nresults = 1;
+		assert_int_equal(queue_record(f->q, &o, &st, &e), -1);
+		assert_int_equal(e.kind, ERR_DATA);
+		bad.idx = 0;
+		bad.state = QUEUE_RCPT_PENDING;
+		assert_int_equal(queue_record(f->q, &o, &st, &e), -1);
+		assert_int_equal(e.kind, ERR_DATA);
+		bad.state = QUEUE_RCPT_SENT;
+		bad.code = 999;
+		assert_int_equal(queue_record(f->q, &o, &st, &e), -1);
+		assert_int_equal(e.kind, ERR_DATA);
+
+		/* give it back without an attempt: queued again */
+		assert_int_equal(queue_unclaim(f->q, id, t + 900, "quota full", &e), 0);
+		assert_int_equal(queue_unclaim(f->q, id, t + 900, NULL, &e), -1);
+		assert_int_equal(e.kind, ERR_DATA);
+		assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+		assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+		assert_int_equal(set.msgs[0].attempts, 0);
+		assert_int_equal(set.msgs[0].next_attempt, t + 900);
+		assert_string_equal(set.events[set.nevents - 1].kind, "unclaimed");
+		queue_set_free(&set);
+
+		/* lifetime exceeded: failed for good, with the reason */
+		assert_int_equal(queue_fail(f->q, id, t + 1000,
+		    "queue lifetime of 5d exceeded", &e), 0);
+		assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+		assert_int_equal(set.msgs[0].state, QUEUE_MSG_FAILED);
+		assert_string_equal(set.msgs[0].last_error,
+		    "queue lifetime of 5d exceeded");
+		assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_FAILED);
+		for (i = 0; i < set.nevents; i++)
+			if (strcmp(set.events[i].kind, "failed") == 0)
+				break;
+		assert_true(i < set.nevents);
+		queue_set_free(&set);
+
+		bad.code = 250;
+		o.id = "zzzzzzzzzzzzzzzz";
+		assert_int_equal(queue_record(f->q, &o, &st, &e), -1);
+		assert_int_equal(e.kind, ERR_NOINPUT);
+	}
+}
+
+static void
+test_recover_sending(void **state)
+{
+	struct fixture *f = *state;
+	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE], c[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	uint64_t n;
+
+	submit(f->q, "a\r\n", 1, QUEUE_MSG_QUEUED, a);
+	submit(f->q, "b\r\n", 1, QUEUE_MSG_QUEUED, b);
+	submit(f->q, "c\r\n", 1, QUEUE_MSG_HELD, c);
+	assert_int_equal(queue_claim(f->q, now() + 1, 10, &set, &e), 0);
+	assert_int_equal(set.n, 2);
+	queue_set_free(&set);
+	/* "crash": the claims stay in the file */
+	reopen(f);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENDING), 2);
+	assert_int_equal(queue_recover(f->q, now(), &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENDING), 0);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 2);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_HELD), 1);
+	assert_int_equal(queue_get(f->q, a, &set, &e), 0);
+	assert_string_equal(set.events[set.nevents - 1].kind, "recovered");
+	queue_set_free(&set);
+	assert_int_equal(queue_claim(f->q, now() + 1, 10, &set, &e), 0);
+	assert_int_equal(set.n, 2);
+	queue_set_free(&set);
+}
+
+static void
+test_hold_and_release(void **state)
+{
+	struct fixture *f = *state;
+	char q1[QUEUE_ID_SIZE], h1[QUEUE_ID_SIZE], q2[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	uint64_t n;
+
+	submit(f->q, "q1\r\n", 1, QUEUE_MSG_QUEUED, q1);
+	submit(f->q, "h1\r\n", 2, QUEUE_MSG_HELD, h1);
+	submit(f->q, "q2\r\n", 1, QUEUE_MSG_QUEUED, q2);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_HELD), 1);
+	assert_int_equal(queue_get(f->q, h1, &set, &e), 0);
+	assert_string_equal(set.events[0].text,
+	    "2 recipients, 4 bytes; held until a profile is enabled");
+	queue_set_free(&set);
+
+	/* no profile enabled any more */
+	assert_int_equal(queue_hold_all(f->q, now(), "no profile is enabled", &n,
+	    &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_HELD), 3);
+	assert_int_equal(queue_claim(f->q, now() + 100, 10, &set, &e), 0);
+	assert_int_equal(set.n, 0);
+	queue_set_free(&set);
+
+	/* a profile is enabled again */
+	assert_int_equal(queue_release_held(f->q, now(), &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 3);
+	assert_int_equal(queue_claim(f->q, now() + 1, 10, &set, &e), 0);
+	assert_int_equal(set.n, 3);
+	queue_set_free(&set);
+	assert_int_equal(queue_get(f->q, q1, &set, &e), 0);
+	assert_string_equal(set.events[1].kind, "held");
+	assert_string_equal(set.events[1].text, "no profile is enabled");
+	assert_string_equal(set.events[2].kind, "released");
+	queue_set_free(&set);
+}
+
+static void
+test_retry_and_delete(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE], ok[QUEUE_ID_SIZE];
+	struct queue_rcpt_result r[2] = {
+		{ 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" },
+		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "no such user" },
+	};
+	struct queue_outcome o = { .results = r, .nresults = 2 };
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	int st;
+	char *body;
+	size_t len;
+
+	submit(f->q, "r\r\n", 2, QUEUE_MSG_QUEUED, id);
+	/* being sent: not now */
+	claim_one(f->q, t + 1, &set, id);
+	queue_set_free(&set);
+	assert_int_equal(queue_retry(f->q, id, t, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_non_null(strstr(e.msg, "being delivered"));
+	o.id = id;
+	o.now = t;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_SENT);
+
+	/* sent, but one recipient failed: retry that one */
+	assert_int_equal(queue_retry(f->q, id, t + 50, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+	assert_int_equal(set.msgs[0].since, t + 50);
+	assert_int_equal(set.msgs[0].next_attempt, t + 50);
+	assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_SENT);
+	assert_int_equal(set.msgs[0].rcpts[1].state, QUEUE_RCPT_PENDING);
+	assert_string_equal(set.events[set.nevents - 1].kind, "retry");
+	queue_set_free(&set);
+	claim_one(f->q, t + 50, &set, id);
+	assert_int_equal(set.msgs[0].nrcpts, 1);
+	assert_int_equal(set.msgs[0].rcpts[0].idx, 1);
+	queue_set_free(&set);
+
+	/* everything sent: nothing to retry */
+	r[1].state = QUEUE_RCPT_SENT;
+	r[1].code = 250;
+	o.results = &r[1];
+	o.nresults = 1;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_SENT);
+	assert_int_equal(queue_retry(f->q, id, t, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+
+	/* a held message is released by retry */
+	submit(f->q, "h\r\n", 1, QUEUE_MSG_HELD, ok);
+	assert_int_equal(queue_retry(f->q, ok, t, &e), 0);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 1);
+
+	/* delete: message, recipients, body, events gone */
+	assert_int_equal(queue_event_add(f->q, id, t, "note", "operator looked", &e), 0);
+	assert_int_equal(queue_delete(f->q, id, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	assert_int_equal(queue_body_get(f->q, id, &body, &len, &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	assert_int_equal(queue_delete(f->q, id, &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	assert_int_equal(queue_retry(f->q, id, t, &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	{
+		sqlite3 *db;
+		sqlite3_stmt *s;
+
+		assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*)"
+		    " FROM recipients) + (SELECT count(*) FROM events) +"
+		    " (SELECT count(*) FROM bodies)", -1, &s, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		/* only the other message's rows are left: 1 + 2 events + 1 */
+		assert_int_equal(sqlite3_column_int(s, 0), 4);
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+	}
+}
+
+static void
+test_list_and_counts(void **state)
+{
+	struct fixture *f = *state;
+	char ids[7][QUEUE_ID_SIZE];
+	struct queue_list_opts o = { .state = -1 };
+	struct queue_set set;
+	struct op_err e;
+	uint64_t c[QUEUE_MSG_NSTATES];
+	int i;
+
+	for (i = 0; i < 7; i++)
+		submit(f->q, "l\r\n", (size_t)(i % 3) + 1,
+		    i < 5 ? QUEUE_MSG_QUEUED : QUEUE_MSG_HELD, ids[i]);
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 7);
+	for (i = 0; i < 7; i++) {
+		/* newest first */
+		assert_string_equal(set.msgs[i].id, ids[6 - i]);
+		assert_int_equal(set.msgs[i].nrcpts_total, (size_t)((6 - i) % 3) + 1);
+		assert_null(set.msgs[i].rcpts);
+		assert_int_equal(set.msgs[i].size, 3);
+	}
+	queue_set_free(&set);
+
+	o.state = QUEUE_MSG_HELD;
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 2);
+	assert_string_equal(set.msgs[0].id, ids[6]);
+	assert_string_equal(set.msgs[1].id, ids[5]);
+	queue_set_free(&set);
+
+	/* paging */
+	o.state = -1;
+	o.limit = 3;
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 3);
+	assert_string_equal(set.msgs[2].id, ids[4]);
+	queue_set_free(&set);
+	o.before = ids[4];
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 3);
+	assert_string_equal(set.msgs[0].id, ids[3]);
+	assert_string_equal(set.msgs[2].id, ids[1]);
+	queue_set_free(&set);
+	o.state = 42;
+	assert_int_equal(queue_list(f->q, &o, &set, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+
+	assert_int_equal(queue_counts(f->q, c, &e), 0);
+	assert_int_equal(c[QUEUE_MSG_QUEUED], 5);
+	assert_int_equal(c[QUEUE_MSG_HELD], 2);
+	assert_int_equal(c[QUEUE_MSG_SENT] + c[QUEUE_MSG_FAILED] +
+	    c[QUEUE_MSG_SENDING] + c[QUEUE_MSG_DEFERRED], 0);
+
+	assert_string_equal(queue_msg_state_name(QUEUE_MSG_DEFERRED), "deferred");
+	assert_int_equal(queue_msg_state_parse("held"), QUEUE_MSG_HELD);
+	assert_int_equal(queue_msg_state_parse("bogus"), -1);
+	assert_string_equal(queue_rcpt_state_name(QUEUE_RCPT_PENDING), "pending");
+	assert_int_equal(queue_rcpt_state_parse("failed"), QUEUE_RCPT_FAILED);
+	assert_null(queue_msg_state_name(QUEUE_MSG_NSTATES));
+}
+
+static void
+test_events(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+
+	submit(f->q, "e\r\n", 1, QUEUE_MSG_QUEUED, id);
+	assert_int_equal(queue_event_add(f->q, id, 1000, "failover",
+	    "primary unreachable, trying backup", &e), 0);
+	assert_int_equal(queue_event_add(f->q, id, 1001, "note", NULL, &e), 0);
+	assert_int_equal(queue_event_add(f->q, id, 1002, "", "x", &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.nevents, 3);
+	assert_string_equal(set.events[1].kind, "failover");
+	assert_string_equal(set.events[1].text, "primary unreachable, trying backup");
+	assert_int_equal(set.events[1].at, 1000);
+	assert_string_equal(set.events[2].kind, "note");
+	assert_string_equal(set.events[2].text, "");
+	queue_set_free(&set);
+}
+
+static void
+test_rate_buckets(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_rate_bucket *b;
+	struct op_err e;
+	int64_t t = 1800000000;   /* a minute boundary: 30000000 * 60 */
+	size_t n;
+
+	/* three days ago (pruned later), then two minutes of sends */
+	assert_int_equal(queue_rate_add(f->q, "primary", t - 3 * 86400, 5, &e), 0);
+	assert_int_equal(queue_rate_add(f->q, "primary", t + 10, 2, &e), 0);
+	assert_int_equal(queue_rate_add(f->q, "primary", t + 50, 3, &e), 0);
+	assert_int_equal(queue_rate_add(f->q, "primary", t + 70, 4, &e), 0);
+	assert_int_equal(queue_rate_add(f->q, "backup", t + 70, 9, &e), 0);
+	assert_int_equal(queue_rate_add(f->q, "", t, 1, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_int_equal(queue_rate_load(f->q, "primary", 0, &b, &n, &e), 0);
+	assert_int_equal(n, 2);
+	/* each bucket dated by its latest send */
+	assert_int_equal(b[0].count, 5);
+	assert_int_equal(b[0].at, t + 50);
+	assert_int_equal(b[1].count, 4);
+	assert_int_equal(b[1].at, t + 70);
+	free(b);
+	assert_int_equal(queue_rate_load(f->q, "primary", t + 60, &b, &n, &e), 0);
+	assert_int_equal(n, 1);
+	free(b);
+	assert_int_equal(queue_rate_load(f->q, "nobody", 0, &b, &n, &e), 0);
+	assert_int_equal(n, 0);
+	free(b);
+	/* kept across a restart */
+	reopen(f);
+	assert_int_equal(queue_rate_load(f->q, "backup", t, &b, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0].count, 9);
+	free(b);
+}
+
+/* ---- Damaged, foreign and newer files ---- */
+
+static void
+write_random(const char *path, off_t off, size_t n)
+{
+	unsigned char buf[4096];
+	int fd = open(path, O_WRONLY | O_CREAT, 0600);
+	size_t done = 0;
+
+	assert_true(fd >= 0);
+	while (done < n) {
+		size_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
+
+		assert_int_equal(rand_bytes(buf, k, NULL), 0);
+		assert_int_equal(pwrite(fd, buf, k, off + (off_t)done), (ssize_t)k);
+		done += k;
+	}
+	close(fd);
+}
+
+static void
+test_random_file_refused(void **state)
+{
+	struct fixture *f = *state;
+	char path[400];
+	struct queue *q = NULL;
+	struct op_err e;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
+	write_random(path, 0, 20000);
+	assert_int_equal(queue_open(path, 0, &q, &e), -1);
+	assert_null(q);
+	assert_true(e.kind == ERR_IO || e.kind == ERR_TEMP);
+	print_message("random file: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, path));
+	assert_non_null(strstr(e.msg, "damaged"));
+	assert_non_null(strstr(e.msg, "backup"));
+	/* never replaced by an empty queue */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 20000);
+}
+
+static void
+test_corrupt_middle_refused(void **state)
+{
+	struct fixture *f = *state;
+	char body[3000], id[QUEUE_ID_SIZE];
+	struct queue *q = NULL;
+	struct op_err e;
+	struct stat st;
+	int i;
+
+	memset(body, 'x', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	for (i = 0; i < 300; i++)
+		submit(f->q, body, 3, QUEUE_MSG_QUEUED, id);
+	queue_close(f->q);       /* checkpoints: everything is in the file */
+	f->q = NULL;
+	assert_int_equal(stat(f->db, &st), 0);
+	assert_true(st.st_size > 400000);
+	write_random(f->db, st.st_size / 2, 64 * 1024);
+	assert_int_equal(queue_open(f->db, QUEUE_OPEN_CHECK, &q, &e), -1);
+	assert_null(q);
+	assert_int_equal(e.kind, ERR_IO);
+	print_message("damaged file: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, f->db));
+	assert_non_null(strstr(e.msg, "damaged"));
+	/* the fixture reopens nothing: teardown only removes files */
+}
+
+static void
+sql_on(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+test_newer_or_foreign_refused(void **state)
+{
+	struct fixture *f = *state;
+	char path[400];
+	struct queue *q = NULL;
+	struct op_err e;
+
+	queue_close(f->q);
+	f->q = NULL;
+	sql_on(f->db, "PRAGMA user_version = 99");
+	assert_int_equal(queue_open(f->db, 0, &q, &e), -1);
+	assert_int_equal(e.kind, ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "newer Outpost"));
+	assert_non_null(strstr(e.msg, "99"));
+	sql_on(f->db, "PRAGMA user_version = 1");
+	reopen(f);
+
+	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	sql_on(path, "CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+	assert_int_equal(queue_open(path, 0, &q, &e), -1);
+	assert_int_equal(e.kind, ERR_IO);
+	assert_non_null(strstr(e.msg, "not an Outpost queue"));
+
+	/* a data_dir that is a file of another kind */
+	snprintf(path, sizeof(path), "%s/plain", f->dir);
+	write_random(path, 0, 10);
+	chmod(path, 0600);
+	assert_int_equal(queue_open(path, 0, &q, &e), -1);
+}
+
+/* ---- Disk full ---- */
+
+static void
+test_disk_full(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE], walpath[320];
+	size_t n = 2u << 20;
+	char *big = malloc(n);
+	struct queue_new m = {
+		.sender = "a@example.com", .rcpts = three, .nrcpts = 1,
+		.body = big, .len = n, .state = QUEUE_MSG_QUEUED,
+	};
+	struct rlimit old, lim;
+	struct stat st;
+	struct op_err e;
+	off_t biggest = 0;
+	int rc;
+
+	memset(big, 'y', n);
+	submit(f->q, "before\r\n", 1, QUEUE_MSG_QUEUED, id);
+	if (stat(f->db, &st) == 0)
+		biggest = st.st_size;
+	snprintf(walpath, sizeof(walpath), "%s-wal", f->db);
+	if (stat(walpath, &st) == 0 && st.st_size > biggest)
+		biggest = st.st_size;
+	/* No file of this process may grow past a limit: the kernel answers
+	 * EFBIG as a full disk would answer ENOSPC. */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)biggest + 256 * 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = queue_submit(f->q, &m, id, &e);
+	setrlimit(RLIMIT_FSIZE, &old);
+	assert_int_equal(rc, -1);
+	print_message("disk full: %s\n", e.msg);
+	assert_int_equal(e.kind, ERR_TEMP);
+	assert_non_null(strstr(e.msg, "disk full"));
+	/* nothing of it was stored */
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 1);
+	/* space is back: submissions work again, the file is sound */
+	assert_int_equal(queue_submit(f->q, &m, id, &e), 0);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 2);
+	reopen(f);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 2);
+	free(big);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_submit_and_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_body_streamed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_submissions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_no_double, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_results_and_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_and_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_buckets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_middle_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_or_foreign_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
+}
