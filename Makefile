@@ -72,6 +72,20 @@ build/asan/tools/%: build/asan/obj/tests/tools/%.o build/asan/liboutpost.a
 # The web page's files are embedded in the binary (see src/http/assets.c).
 build/obj/src/http/assets.o build/asan/obj/src/http/assets.o: $(ASSETS)
 
+# Benchmarks: bench/<name>.c -> build/bench/<name>, optimised, linked
+# against an archive of the library objects.  `make bench` builds them all.
+BENCH_BIN := $(patsubst bench/%.c,build/bench/%,$(sort $(wildcard bench/*.c)))
+
+bench: $(BENCH_BIN)
+
+build/liboutpost.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/bench/%: bench/%.c build/liboutpost.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
 checksrc:
 	@scripts/checksrc
 

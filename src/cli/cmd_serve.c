@@ -1,10 +1,239 @@
-/* TEMPORARY during the first build-up: replaced by the real command. */
+/*
+ * cmd_serve.c - `outpost serve`: the daemon.  SMTP listener, web page and
+ * API, and delivery in one process, in the foreground, logging to stderr.
+ *
+ * Signals are handled in this thread only (sigwait): SIGHUP reloads the
+ * settings (a bad file keeps the old ones, and the log says why);
+ * SIGTERM/SIGINT stop accepting, let commits and in-flight deliveries
+ * finish for a few seconds, and exit 0.  Nothing accepted is lost: a
+ * message is acknowledged only once committed, and one being sent when
+ * the grace period ends is recovered at the next start.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "cli/cli.h"
+#include "http/http.h"
+#include "queue/queue.h"
+#include "relay/listener.h"
+#include "relay/relay.h"
+#include "relay/settings.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+#define SERVE_GRACE_MS 5000
+
+struct daemon {
+	struct settings *settings;
+	struct relay *relay;
+	const char *edit_path;
+};
+
+static void
+wake(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->relay != NULL)
+		relay_wake(d->relay);
+}
+
+static const struct conf *
+conf_get(void *arg)
+{
+	return settings_get(((struct daemon *)arg)->settings);
+}
+
+static void
+conf_put(void *arg, const struct conf *c)
+{
+	settings_put(((struct daemon *)arg)->settings, c);
+}
+
+static int
+conf_reload(void *arg, struct op_err *e)
+{
+	struct daemon *d = arg;
+
+	if (settings_path(d->settings) == NULL)
+		settings_set_path(d->settings, d->edit_path);
+	if (settings_reload(d->settings, e) < 0)
+		return -1;
+	wake(d);
+	return 0;
+}
+
+static int
+make_data_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+		return 0;
+	fprintf(stderr, "outpost: cannot create data_dir %s: %s\n", dir, strerror(errno));
+	return -1;
+}
+
 int
 cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx; (void)argc; (void)argv;
-	fprintf(stderr, "outpost: serve is not built yet\n");
-	return 70;
+	struct daemon d;
+	struct conf *conf = NULL;
+	struct queue *q = NULL;
+	struct metrics *metrics = NULL;
+	struct listener *lst = NULL;
+	struct http_server *http = NULL;
+	struct relay_deps rd;
+	struct op_err e;
+	sigset_t set;
+	char token[HTTP_TOKEN_MAX];
+	const char *path;
+	int rc, sig, created = 0, stuck = 0;
+
+	(void)argv;
+	if (argc > 1)
+		return cli_usage("serve");
+	rc = cli_load_conf(ctx, &conf);
+	if (rc != 0)
+		return rc;
+	path = conf_find_path(ctx->config_path);
+	memset(&d, 0, sizeof(d));
+	d.edit_path = path != NULL ? path : "outpost.conf";
+
+	/* every thread started from here on inherits the blocked signals */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (make_data_dir(conf->server.data_dir) < 0) {
+		conf_free(conf);
+		return 73;
+	}
+	if (queue_open(conf->server.data_dir, QUEUE_OPEN_CHECK, &q, &e) < 0) {
+		fprintf(stderr, "outpost: %s\n", e.msg);
+		conf_free(conf);
+		return e.kind == ERR_CONFIG ? 78 : 75;
+	}
+	metrics = metrics_new();
+	d.settings = settings_new(path, conf);
+	conf = NULL;
+
+	rd.settings = d.settings;
+	rd.queue = q;
+	rd.metrics = metrics;
+	if (relay_start(&rd, &d.relay, &e) < 0) {
+		fprintf(stderr, "outpost: %s\n", e.msg);
+		rc = e.kind ? e.kind : 70;
+		goto out;
+	}
+	{
+		const struct conf *c = settings_get(d.settings);
+		int fail = 0;
+
+		if (c->server.smtp_listen[0] != '\0') {
+			struct listener_deps ld = { d.settings, q, wake, &d };
+
+			if (listener_start(&ld, &lst, &e) < 0) {
+				fprintf(stderr, "outpost: SMTP listener: %s\n", e.msg);
+				rc = e.kind == ERR_CONFIG ? 78 : 69;
+				fail = 1;
+			}
+		}
+		if (!fail && c->server.http_listen[0] != '\0') {
+			struct http_deps hd;
+
+			memset(&hd, 0, sizeof(hd));
+			if (http_token_load(c->server.data_dir, c->server.api_token, token,
+			    sizeof(token), &created, &e) < 0) {
+				fprintf(stderr, "outpost: API token: %s\n", e.msg);
+				rc = e.kind == ERR_CONFIG ? 78 : 74;
+				fail = 1;
+			} else {
+				hd.conf_get = conf_get;
+				hd.conf_put = conf_put;
+				hd.conf_path = d.edit_path;
+				hd.conf_reload = conf_reload;
+				hd.queue = q;
+				hd.wake_delivery = wake;
+				hd.metrics = metrics;
+				hd.api_token = token;
+				hd.arg = &d;
+				if (http_start(c->server.http_listen, &hd, &http, &e) < 0) {
+					fprintf(stderr, "outpost: web page and API: %s\n", e.msg);
+					rc = e.kind == ERR_CONFIG ? 78 : 69;
+					fail = 1;
+				}
+			}
+		}
+		if (!fail) {
+			char url[300];
+
+			snprintf(url, sizeof(url), "http://%s/", c->server.http_listen);
+			log_event(LOG_INFO, "start", "version", OUTPOST_VERSION,
+			    "config", path != NULL ? path : "(built-in defaults)",
+			    "data_dir", c->server.data_dir,
+			    "smtp", c->server.smtp_listen[0] ? c->server.smtp_listen : "off",
+			    "web", c->server.http_listen[0] ? url : "off", NULL);
+			if (c->server.http_listen[0] != '\0') {
+				if (c->server.api_token != NULL && c->server.api_token[0] != '\0')
+					fprintf(stderr, "outpost: web page: %s (log in with api_token from %s)\n",
+					    url, path);
+				else if (created)
+					/* the token itself is shown once, when it is made */
+					fprintf(stderr, "outpost: web page: %s (log in with this token, kept in %s/api_token): %s\n",
+					    url, c->server.data_dir, token);
+				else
+					fprintf(stderr, "outpost: web page: %s (log in with the token in %s/api_token)\n",
+					    url, c->server.data_dir);
+			}
+			if (conf_profile_first_enabled(c) == NULL)
+				log_event(LOG_WARN, "start", "note",
+				    "no enabled profile: mail is accepted and held until you add one "
+				    "(web page or [profile NAME] in outpost.conf)", NULL);
+		}
+		settings_put(d.settings, c);
+		if (fail)
+			goto out;
+	}
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			if (settings_reload(d.settings, &e) == 0)
+				wake(&d);
+			continue;
+		}
+		log_event(LOG_INFO, "stop", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
+		break;
+	}
+	rc = 0;
+out:
+	if (lst != NULL)
+		listener_stop(lst, SERVE_GRACE_MS);
+	http_stop(http);
+	if (d.relay != NULL && relay_stop(d.relay, SERVE_GRACE_MS) < 0) {
+		/* a delivery still in progress: its message stays claimed and
+		 * is recovered at the next start; leave without freeing what
+		 * its thread may still use */
+		log_event(LOG_WARN, "stop", "note",
+		    "a delivery was still in progress; it will be retried at the next start", NULL);
+		stuck = 1;
+	}
+	if (!stuck) {
+		relay_free(d.relay);
+		queue_close(q);
+		listener_free(lst);
+		settings_free(d.settings);
+		metrics_free(metrics);
+	}
+	conf_free(conf);
+	if (rc == 0)
+		log_event(LOG_INFO, "stopped", NULL);
+	return rc;
 }

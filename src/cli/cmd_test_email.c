@@ -3,8 +3,9 @@
  * a test message and send it now, synchronously, through the profile
  * (relay/diag.h: the same session code as the daemon).
  *
- * stdout: the server's final reply ("250 2.0.0 Ok: queued as ..."), also
- * when it refused.  stderr: what went wrong and the hint.
+ * stdout: the server's final reply ("250 2.0.0 Ok: queued as ...") on the
+ * first line, also when it refused; after a success, a line naming the
+ * recipient, server and Message-ID.  stderr: what went wrong, and the hint.
  * Exit codes: 0 accepted; 64 usage; 65 a bad --to, or the recipient,
  * sender or message refused (5xx); 69 cannot connect; 75 temporary (4xx,
  * connection lost); 77 login refused; 78 configuration (no such profile,
@@ -110,6 +111,9 @@ cmd_test_email(struct cli_ctx *ctx, int argc, char **argv)
 	if (res.reply[0] != '\0')
 		printf("%s\n", res.reply);
 	if (res.ok) {
+		printf("Test email to %s accepted by %s port %u (profile %s), "
+		    "Message-ID %s\n", to, p->host, p->port, p->name,
+		    res.message_id);
 		rc = 0;
 		goto out;
 	}

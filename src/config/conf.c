@@ -161,6 +161,7 @@ static const struct sdef {
 
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
+_Static_assert(CONF_LINE_MAX == INI_LINE_MAX, "one line limit for both");
 _Static_assert(NKEYS(profile_keys) <= KEYS_MAX, "KEYS_MAX too small");
 _Static_assert(NKEYS(server_keys) <= KEYS_MAX, "KEYS_MAX too small");
 

@@ -406,11 +406,13 @@ map_load_errors(const char *diag, const char *const *keys, json_t *fields)
 
 /*
  * Check the edited text with the loader, save it, reload.  keys are the
- * keys this request set (for mapping errors to fields).  -1 with a reply
- * set (422 if the settings are wrong; the file is untouched).
+ * keys this request set (for mapping errors to fields); if the check
+ * fails and hint_key is not NULL, fields[hint_key] = hint is added.  -1
+ * with a reply set (422 if the settings are wrong; the file is untouched).
  */
 static int
-edit_commit(struct http_req *r, struct edit *ed, const char *const *keys)
+edit_commit(struct http_req *r, struct edit *ed, const char *const *keys,
+    const char *hint_key, const char *hint)
 {
 	const char *path = r->srv->deps.conf_path;
 	struct conf *check = NULL;
@@ -429,6 +431,8 @@ edit_commit(struct http_req *r, struct edit *ed, const char *const *keys)
 	    &diag, &e) < 0) {
 		fields = json_object();
 		map_load_errors(diag.data, keys, fields);
+		if (hint_key != NULL && json_object_get(fields, hint_key) == NULL)
+			json_object_set_new(fields, hint_key, json_string(hint));
 		http_reply_fields(r, 422, e.msg, fields);
 		goto out;
 	}
@@ -685,12 +689,14 @@ http_api_profile_put(struct http_req *r)
 	}
 	if (json_object_size(fields) > 0)
 		goto invalid;
-	if (edit_commit(r, &ed, keys) < 0)
+	if (edit_commit(r, &ed, keys, moved && !has_password ? "password" : NULL,
+	    "enter the password again: changing the host, port or security "
+	    "clears the stored one") < 0)
 		goto out;
 	edit_end(&ed, r);
 
 	log_event(LOG_INFO, "http_profile_saved", "profile", newname != NULL ? newname : name,
-	    "created", exists ? "no" : "yes", "password_cleared",
+	    "created", exists ? "no" : "yes", "login_cleared",
 	    moved && !has_password ? "yes" : "no", NULL);
 	c = http_conf_get(r);
 	old = conf_profile_find(c, newname != NULL ? newname : name);
@@ -740,7 +746,7 @@ http_api_profile_delete(struct http_req *r)
 		http_reply_error(r, 500, "%s", e.msg);
 		goto out;
 	}
-	if (edit_commit(r, &ed, NULL) < 0)
+	if (edit_commit(r, &ed, NULL, NULL, NULL) < 0)
 		goto out;
 	log_event(LOG_INFO, "http_profile_deleted", "profile", r->param[0], NULL);
 	http_reply_empty(r, 204);
@@ -781,7 +787,7 @@ http_api_profiles_order(struct http_req *r)
 		http_reply_fields(r, 409, e.msg, json_pack("{s:s}", "order", e.msg));
 		goto out;
 	}
-	if (edit_commit(r, &ed, NULL) < 0)
+	if (edit_commit(r, &ed, NULL, NULL, NULL) < 0)
 		goto out;
 	edit_end(&ed, r);
 	log_event(LOG_INFO, "http_profiles_ordered", NULL);
@@ -894,7 +900,7 @@ http_api_redirect_put(struct http_req *r)
 	}
 	http_conf_put(r, c);
 	c = NULL;
-	if (edit_commit(r, &ed, keys) < 0)
+	if (edit_commit(r, &ed, keys, NULL, NULL) < 0)
 		goto out;
 	edit_end(&ed, r);
 	log_event(LOG_INFO, "http_redirect_saved", "enabled",

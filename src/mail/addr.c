@@ -11,10 +11,22 @@
 
 #include "mail/encode.h"
 #include "util/buf.h"
+#include "util/log.h"
 
 /* Longest input looked at: a mailbox is at most 254 octets once
  * normalised; quoting can make the input longer, not 4 times longer. */
 #define ADDR_INPUT_MAX (4 * ADDR_MAILBOX_MAX)
+
+/* Input echoed in an error message, escaped (log_sanitize) and shortened:
+ * a message never carries a raw CR, LF or control character onwards. */
+#define SHOW_MAX 72
+
+static const char *
+show(char *dst, const char *s)
+{
+	log_sanitize(dst, SHOW_MAX, s);
+	return dst;
+}
 
 static int
 is_alpha(int c)
@@ -47,12 +59,14 @@ is_atext(int c)
 static int
 bad_char(struct op_err *e, const char *text, int c, const char *where)
 {
+	char sh[SHOW_MAX];
+
 	if (c == '\r' || c == '\n')
 		return err_set(e, ERR_DATA, "address contains a line break");
 	if (c < 0x20 || c == 0x7f)
 		return err_set(e, ERR_DATA, "address contains a control character (0x%02x)", c);
 	if (c == ' ' || c == '\t')
-		return err_set(e, ERR_DATA, "address \"%.64s\" contains a space outside quotes", text);
+		return err_set(e, ERR_DATA, "address \"%s\" contains a space outside quotes", show(sh, text));
 	if (c == '%')
 		return err_set(e, ERR_DATA, "address contains '%%': the percent hack (u%%x@relay) is refused");
 	if (c == '!')
@@ -124,6 +138,7 @@ static int
 parse_local(const char *text, char *local, size_t *llen, int *quoted,
     unsigned *flags, size_t *end, struct op_err *e)
 {
+	char sh[SHOW_MAX];
 	size_t i = 0, n = 0, len = strlen(text);
 
 	*quoted = 0;
@@ -198,7 +213,7 @@ parse_local(const char *text, char *local, size_t *llen, int *quoted,
 	if (i > ADDR_LOCAL_MAX)
 		return err_set(e, ERR_DATA, "local part is longer than %d octets", ADDR_LOCAL_MAX);
 	if (!is_dot_string(text, i))
-		return err_set(e, ERR_DATA, "local part \"%.64s\" has a misplaced dot", text);
+		return err_set(e, ERR_DATA, "local part \"%s\" has a misplaced dot", show(sh, text));
 	memcpy(local, text, i);
 	*llen = i;
 	*end = i;
@@ -209,7 +224,7 @@ parse_local(const char *text, char *local, size_t *llen, int *quoted,
 static int
 parse_literal(const char *s, size_t n, struct op_err *e)
 {
-	char tmp[64];
+	char tmp[64], sh[SHOW_MAX];
 	size_t i;
 	int parts = 0, digits = 0;
 	unsigned v = 0;
@@ -222,7 +237,7 @@ parse_literal(const char *s, size_t n, struct op_err *e)
 		memcpy(tmp, s + 5, n - 5);
 		tmp[n - 5] = '\0';
 		if (inet_pton(AF_INET6, tmp, &a6) != 1)
-			return err_set(e, ERR_DATA, "address literal [%s] is not a valid IPv6 address", tmp);
+			return err_set(e, ERR_DATA, "address literal [%s] is not a valid IPv6 address", show(sh, tmp));
 		return 0;
 	}
 	/* IPv4-address-literal = Snum 3("." Snum), Snum = 1*3DIGIT (0..255) */
@@ -250,6 +265,7 @@ bad:
 static int
 parse_domain(const char *s, unsigned *flags, struct op_err *e)
 {
+	char sh[SHOW_MAX];
 	size_t n = strlen(s), i, label = 0;
 
 	if (n == 0)
@@ -267,7 +283,7 @@ parse_domain(const char *s, unsigned *flags, struct op_err *e)
 
 		if (c == '.' || c == '\0') {
 			if (label == 0)
-				return err_set(e, ERR_DATA, "domain \"%.64s\" has an empty label", s);
+				return err_set(e, ERR_DATA, "domain \"%s\" has an empty label", show(sh, s));
 			if (s[i - 1] == '-')
 				return err_set(e, ERR_DATA, "domain label ends with '-'");
 			label = 0;
@@ -302,7 +318,7 @@ int
 addr_parse_mailbox(const char *text, struct addr_mailbox *out,
     struct op_err *e)
 {
-	char local[ADDR_LOCAL_MAX + 1];
+	char local[ADDR_LOCAL_MAX + 1], sh[SHOW_MAX];
 	size_t llen = 0, end = 0, dlen, i, o = 0;
 	unsigned flags = 0;
 	int quoted;
@@ -316,7 +332,7 @@ addr_parse_mailbox(const char *text, struct addr_mailbox *out,
 		return -1;
 	if (text[end] != '@') {
 		if (text[end] == '\0')
-			return err_set(e, ERR_DATA, "address \"%.64s\" has no '@'", text);
+			return err_set(e, ERR_DATA, "address \"%s\" has no '@'", show(sh, text));
 		return bad_char(e, text, (unsigned char)text[end], "local part");
 	}
 	if (parse_domain(text + end + 1, &flags, e) < 0)
@@ -574,6 +590,7 @@ int
 addr_pattern_valid(const char *pattern, struct op_err *e)
 {
 	const char *at, *s;
+	char sh[SHOW_MAX];
 
 	if (pattern == NULL || pattern[0] == '\0')
 		return err_set(e, ERR_DATA, "sender pattern is empty");
@@ -581,20 +598,20 @@ addr_pattern_valid(const char *pattern, struct op_err *e)
 		return err_set(e, ERR_DATA, "sender pattern is longer than %d octets", ADDR_MAILBOX_MAX);
 	at = strchr(pattern, '@');
 	if (at == NULL || strchr(at + 1, '@') != NULL)
-		return err_set(e, ERR_DATA, "sender pattern \"%s\" must have exactly one '@' (like *@example.com)", pattern);
+		return err_set(e, ERR_DATA, "sender pattern \"%s\" must have exactly one '@' (like *@example.com)", show(sh, pattern));
 	if (at == pattern || at[1] == '\0')
-		return err_set(e, ERR_DATA, "sender pattern \"%s\" needs text on both sides of '@'", pattern);
+		return err_set(e, ERR_DATA, "sender pattern \"%s\" needs text on both sides of '@'", show(sh, pattern));
 	for (s = pattern; s < at; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c != '*' && c != '.' && !is_atext(c) && c < 0x80)
-			return err_set(e, ERR_DATA, "sender pattern \"%.64s\" contains '%c' in its local part", pattern, c);
+			return err_set(e, ERR_DATA, "sender pattern \"%s\" has a character not allowed in its local part", show(sh, pattern));
 	}
 	for (s = at + 1; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c != '*' && c != '.' && c != '-' && !is_alpha(c) && !is_digit(c) && c < 0x80)
-			return err_set(e, ERR_DATA, "sender pattern \"%.64s\" contains '%c' in its domain", pattern, c);
+			return err_set(e, ERR_DATA, "sender pattern \"%s\" has a character not allowed in its domain", show(sh, pattern));
 	}
 	if (!enc_utf8_valid(pattern, strlen(pattern)))
 		return err_set(e, ERR_DATA, "sender pattern is not valid UTF-8");

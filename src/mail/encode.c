@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "util/log.h"
+
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char hex_digits[] = "0123456789ABCDEF";
@@ -15,6 +17,17 @@ static const char hex_digits[] = "0123456789ABCDEF";
 /* The shortest first word worth putting after a long field name; below
  * it the word goes at full length and the line passes column 78. */
 #define WORD_MIN 24
+
+/* Input echoed in an error message, escaped (log_sanitize) and shortened:
+ * a message never carries a raw CR, LF or control character onwards. */
+#define SHOW_MAX 72
+
+static const char *
+show(char *dst, const char *s)
+{
+	log_sanitize(dst, SHOW_MAX, s);
+	return dst;
+}
 
 size_t
 enc_utf8_char(const unsigned char *s, size_t n, unsigned long *cp)
@@ -282,15 +295,16 @@ enc_fold_begin(struct enc_fold *f, struct buf *out, const char *name,
     struct op_err *e)
 {
 	size_t i, n = strlen(name);
+	char sh[SHOW_MAX];
 
 	if (n == 0 || n > ENC_FOLD_COL - 2)
-		return err_set(e, ERR_DATA, "header name \"%.40s\" must have 1 to %d characters", name, ENC_FOLD_COL - 2);
+		return err_set(e, ERR_DATA, "header name \"%s\" must have 1 to %d characters", show(sh, name), ENC_FOLD_COL - 2);
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
 
 		/* RFC 5322 section 3.6.8: ftext = %d33-57 / %d59-126 */
 		if (c < 33 || c > 126 || c == ':')
-			return err_set(e, ERR_DATA, "header name \"%.40s\" contains a character not allowed in a field name", name);
+			return err_set(e, ERR_DATA, "header name \"%s\" contains a character not allowed in a field name", show(sh, name));
 	}
 	f->out = out;
 	f->col = n + 1;

@@ -408,7 +408,7 @@ hdr_parse_addr_list(const char *value, struct addr_list *out,
 				return err_set(e, ERR_DATA, "an address list has text after a group's ';'");
 			continue;
 		}
-		if (parse_mailbox(&sc, in_group ? ",;" : ",", in_group, &group, out, e) < 0)
+		if (parse_mailbox(&sc, ",;", in_group, &group, out, e) < 0)
 			return -1;
 		if (group) {
 			in_group = 1;

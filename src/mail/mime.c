@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "mail/encode.h"
+#include "util/log.h"
 #include "util/net.h"
 
 #define BOUNDARY_RANDOM 12         /* octets: 24 hex digits */
@@ -19,6 +20,17 @@
 #define PARAM_CHUNK 60
 
 static const char hex_lower[] = "0123456789abcdef";
+
+/* Input echoed in an error message, escaped (log_sanitize) and shortened:
+ * a message never carries a raw CR, LF or control character onwards. */
+#define SHOW_MAX 72
+
+static const char *
+show(char *dst, const char *s)
+{
+	log_sanitize(dst, SHOW_MAX, s);
+	return dst;
+}
 
 struct ext_type {
 	const char *ext;
@@ -102,20 +114,21 @@ mime_header_allowed(const char *name, struct op_err *e)
 		{ "Message-ID", "Outpost sets it" },
 		{ "MIME-Version", "Outpost writes the MIME structure" },
 	};
+	char sh[SHOW_MAX];
 	size_t i;
 
 	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strcasecmp(name, own[i].name) == 0)
 			return err_set(e, ERR_DATA, "header %s cannot be given as an extra header: %s", own[i].name, own[i].fix);
 	if (str_casecmp_prefix(name, "Content-"))
-		return err_set(e, ERR_DATA, "header %.40s cannot be given as an extra header: Outpost writes the MIME structure", name);
+		return err_set(e, ERR_DATA, "header %s cannot be given as an extra header: Outpost writes the MIME structure", show(sh, name));
 	if (name[0] == '\0' || strlen(name) > ENC_FOLD_COL - 2)
 		return err_set(e, ERR_DATA, "header name must have 1 to %d characters", ENC_FOLD_COL - 2);
 	for (i = 0; name[i] != '\0'; i++) {
 		unsigned char c = (unsigned char)name[i];
 
 		if (c < 33 || c > 126 || c == ':')
-			return err_set(e, ERR_DATA, "header name \"%.40s\" contains a character not allowed in a field name (letters, digits and '-' are)", name);
+			return err_set(e, ERR_DATA, "header name \"%s\" contains a character not allowed in a field name (letters, digits and '-' are)", show(sh, name));
 	}
 	return 0;
 }
@@ -139,13 +152,14 @@ mime_message_id(const char *domain, char *dst, size_t dstsz,
 	unsigned char r[MSGID_RANDOM];
 	char hex[2 * MSGID_RANDOM + 1], probe[ADDR_DOMAIN_MAX + 3];
 	struct addr_mailbox mb;
+	char sh[SHOW_MAX];
 	int n;
 
 	if (domain == NULL || domain[0] == '\0')
 		return err_set(e, ERR_DATA, "the Message-ID domain is empty");
 	n = snprintf(probe, sizeof(probe), "x@%s", domain);
 	if (n < 0 || (size_t)n >= sizeof(probe) || addr_parse_mailbox(probe, &mb, e) < 0)
-		return err_prefix(e, "Message-ID domain \"%.64s\"", domain);
+		return err_prefix(e, "Message-ID domain \"%s\"", show(sh, domain));
 	if (mb.flags & ADDR_F_UTF8)
 		return err_set(e, ERR_DATA, "the Message-ID domain must be ASCII");
 	if (rand_bytes(r, sizeof(r), e) < 0)
@@ -167,7 +181,7 @@ mime_write_addr_header(struct buf *out, const char *name,
 	if (enc_fold_begin(&f, out, name, e) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		char piece[ADDR_MAILBOX_MAX + 4];
+		char piece[ADDR_MAILBOX_MAX + 4], sh[SHOW_MAX];
 		struct addr_mailbox mb;
 		int has_name = v[i].name != NULL && v[i].name[0] != '\0';
 		int k;
@@ -175,7 +189,7 @@ mime_write_addr_header(struct buf *out, const char *name,
 		if (v[i].addr == NULL)
 			return err_set(e, ERR_DATA, "%s: an address is missing", name);
 		if (addr_parse_mailbox(v[i].addr, &mb, e) < 0)
-			return err_prefix(e, "%s address \"%.64s\"", name, v[i].addr);
+			return err_prefix(e, "%s address \"%s\"", name, show(sh, v[i].addr));
 		if (smtputf8 != NULL && (mb.flags & ADDR_F_UTF8))
 			*smtputf8 = 1;
 		if (has_name) {
@@ -230,6 +244,7 @@ static int
 check_ctype(const char *ct, struct op_err *e)
 {
 	const char *s = ct;
+	char sh[SHOW_MAX];
 	size_t k;
 
 	if (strlen(ct) > MIME_CTYPE_MAX)
@@ -237,7 +252,7 @@ check_ctype(const char *ct, struct op_err *e)
 	if ((k = token_len(s)) == 0 || s[k] != '/')
 		goto bad;
 	if (strncasecmp(s, "multipart/", 10) == 0 || strncasecmp(s, "message/", 8) == 0)
-		return err_set(e, ERR_DATA, "content type %.64s cannot be used for an attachment; use application/octet-stream", ct);
+		return err_set(e, ERR_DATA, "content type %s cannot be used for an attachment; use application/octet-stream", show(sh, ct));
 	s += k + 1;
 	if ((k = token_len(s)) == 0)
 		goto bad;
@@ -269,19 +284,23 @@ check_ctype(const char *ct, struct op_err *e)
 		}
 	}
 bad:
-	return err_set(e, ERR_DATA, "content type \"%.64s\" is not type/subtype with valid parameters", ct);
+	return err_set(e, ERR_DATA, "content type \"%s\" is not type/subtype with valid parameters", show(sh, ct));
 }
 
 static int
 check_filename(const char *fn, struct op_err *e)
 {
+	char sh[SHOW_MAX];
+
 	if (fn[0] == '\0')
 		return err_set(e, ERR_DATA, "an attachment's file name is empty");
 	if (strlen(fn) > MIME_FILENAME_MAX)
 		return err_set(e, ERR_DATA, "attachment file name is longer than %d octets", MIME_FILENAME_MAX);
+	if (enc_check_text(fn, "attachment file name", e) < 0)
+		return -1;
 	if (strpbrk(fn, "/\\") != NULL)
-		return err_set(e, ERR_DATA, "attachment file name \"%.64s\" must not contain '/' or '\\' (give the base name)", fn);
-	return enc_check_text(fn, "attachment file name", e);
+		return err_set(e, ERR_DATA, "attachment file name \"%s\" must not contain '/' or '\\' (give the base name)", show(sh, fn));
+	return 0;
 }
 
 /* attr-char of RFC 5987 section 3.2.1, kept as is in filename*= */
@@ -579,7 +598,7 @@ mime_compose(const struct mime_msg *m, struct buf *out,
 {
 	struct leaf body[2], *att = NULL, *all = NULL;
 	struct addr_mailbox from;
-	char date[64], msgid[MIME_MSGID_MAX], b1[64], b2[64];
+	char date[64], msgid[MIME_MSGID_MAX], b1[64], b2[64], sh[SHOW_MAX];
 	const char *dom;
 	size_t nbody = 0, i, natt_done = 0;
 	int utf8 = 0, rc = -1;
@@ -588,7 +607,7 @@ mime_compose(const struct mime_msg *m, struct buf *out,
 	if (check_msg(m, e) < 0)
 		return -1;
 	if (addr_parse_mailbox(m->from.addr, &from, e) < 0)
-		return err_prefix(e, "sender address \"%.64s\"", m->from.addr);
+		return err_prefix(e, "sender address \"%s\"", show(sh, m->from.addr));
 
 	/* encoded parts first: boundaries must avoid their content */
 	if (m->text != NULL || (m->html == NULL && m->natt == 0)) {
@@ -619,8 +638,7 @@ mime_compose(const struct mime_msg *m, struct buf *out,
 			buf_init(&att[i].body, out->max);
 			natt_done++;
 			if (leaf_attachment(&m->att[i], &att[i].head, &att[i].body, e) < 0) {
-				err_prefix(e, "attachment %zu (%.64s)", i + 1,
-				    m->att[i].filename ? m->att[i].filename : "no name");
+				err_prefix(e, "attachment %zu", i + 1);
 				goto out;
 			}
 		}

@@ -53,8 +53,10 @@
  * Indexes: messages(id) UNIQUE; messages(state) for counts and filtered
  * lists (newest first by the implied mid); messages(next_attempt) WHERE
  * state IN ('queued','deferred') - a partial index, so claiming due
- * messages and finding the next due time never look at held, sent or
- * failed ones; events(mid).
+ * messages and finding the next due time read only the due entries, in
+ * order, and never look at held, sent or failed ones (the statements name
+ * it with INDEXED BY: without statistics the planner would pick the state
+ * index and sort every waiting message at each claim); events(mid).
  *
  * ===== Connections and group commit =====
  *
@@ -201,8 +203,9 @@ static const char *const w_sql[W__COUNT] = {
 	    " VALUES (?1, ?2, ?3, ?4)",
 	[W_FIND] = "SELECT mid, state FROM messages WHERE id = ?1",
 	[W_CLAIM] = "UPDATE messages SET state = 'sending', claimed = ?1,"
-	    " updated = ?1 WHERE mid IN (SELECT mid FROM messages WHERE "
-	    WAITING " AND next_attempt <= ?1 ORDER BY next_attempt LIMIT ?2)"
+	    " updated = ?1 WHERE mid IN (SELECT mid FROM messages"
+	    " INDEXED BY messages_due WHERE " WAITING " AND next_attempt <= ?1"
+	    " ORDER BY next_attempt LIMIT ?2)"
 	    " RETURNING " MSG_COLS,
 	[W_RCPTS_OF] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
 	    " ORDER BY idx",
@@ -276,7 +279,8 @@ static const char *const r_sql[R__COUNT] = {
 	    " FROM events WHERE mid = ?1 ORDER BY eid DESC LIMIT ?2)"
 	    " ORDER BY eid",
 	[R_COUNTS] = "SELECT state, count(*) FROM messages GROUP BY state",
-	[R_NEXT_DUE] = "SELECT min(next_attempt) FROM messages WHERE " WAITING,
+	[R_NEXT_DUE] = "SELECT min(next_attempt) FROM messages"
+	    " INDEXED BY messages_due WHERE " WAITING,
 	[R_RATE] = "SELECT last, n FROM sends WHERE profile = ?1"
 	    " AND minute >= ?2 ORDER BY minute",
 };
@@ -408,13 +412,21 @@ sq_err(struct sq *s, sqlite3 *db, int rc, const char *what, struct op_err *e)
 		    what, path);
 		break;
 	case SQLITE_IOERR:
-		if (sys == ENOSPC || sys == EDQUOT || sys == EFBIG)
+		/* a full disk shows as SQLITE_FULL on write, but as an I/O error
+		 * when fsync finds it, or when a file size limit is hit */
+		if (rc == SQLITE_IOERR_READ || rc == SQLITE_IOERR_SHORT_READ)
+			err_set(e, ERR_TEMP, "%s: cannot read %s: I/O error (%s%s%s); "
+			    "check the disk", what, path, msg, sys ? ": " : "",
+			    sys ? strerror(sys) : "");
+		else if (sys == ENOSPC || sys == EDQUOT)
 			err_set(e, ERR_TEMP, "%s: disk full: cannot write %s (%s); "
 			    "free space on its file system and try again (nothing "
 			    "was stored)", what, path, strerror(sys));
 		else
-			err_set(e, ERR_TEMP, "%s: I/O error on %s: %s%s%s", what,
-			    path, msg, sys ? ": " : "", sys ? strerror(sys) : "");
+			err_set(e, ERR_TEMP, "%s: cannot write %s: I/O error or disk "
+			    "full (%s%s%s); check the disk and its free space and try "
+			    "again (nothing was stored)", what, path, msg,
+			    sys ? ": " : "", sys ? strerror(sys) : "");
 		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:

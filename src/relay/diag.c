@@ -28,6 +28,11 @@
 /* The mechanisms the client can use (smtp/sasl.h), for the hint. */
 #define DIAG_OUR_MECHS "SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN and LOGIN"
 
+/* A server that never greets may be an implicit-TLS server waiting for
+ * our ClientHello: diag_run() tries a TLS handshake on the same port, for
+ * at most this long, to tell the two apart. */
+#define DIAG_PROBE_TIMEOUT_S 5
+
 /* The test message is small; this bounds its composition. */
 #define DIAG_MESSAGE_MAX (16 * 1024)
 
@@ -742,6 +747,86 @@ add_open_steps(struct diag_report *rep, const struct smtp_params *sp,
 		add_tls_skipped(rep);
 }
 
+/*
+ * The server did not greet: is it an implicit-TLS port?  Try a TLS
+ * handshake on a new connection (no certificate check, no login; only
+ * EHLO and QUIT are sent, over TLS).  1 with the version and cipher in
+ * found if TLS answered.
+ */
+static int
+probe_implicit_tls(const struct smtp_params *sp, char *found, size_t foundsz)
+{
+	struct smtp_params pp = *sp;
+	struct smtp_session *ps = NULL;
+	struct smtp_result pr;
+	const struct tls_info *ti;
+	int yes = 0;
+
+	pp.security = SMTP_SEC_TLS;
+	pp.tls_verify = 0;
+	pp.tls_ca_file = NULL;
+	pp.auth = 0;
+	pp.username = NULL;
+	pp.password = NULL;
+	if (pp.timeout_s == 0 || pp.timeout_s > DIAG_PROBE_TIMEOUT_S)
+		pp.timeout_s = DIAG_PROBE_TIMEOUT_S;
+	smtp_result_init(&pr);
+	if (smtp_client_open(&pp, &ps, &pr) == 0)
+		smtp_client_quit(ps);
+	ti = smtp_client_tls(ps);
+	if (ti != NULL && ti->done) {
+		yes = 1;
+		textf(found, foundsz, "%s %s", ti->version, ti->cipher);
+	}
+	smtp_client_free(ps);
+	smtp_result_free(&pr);
+	return yes;
+}
+
+static struct diag_step *
+failed_step(struct diag_report *rep)
+{
+	size_t i;
+
+	for (i = rep->nsteps; i > 0; i--)
+		if (rep->steps[i - 1].status == DIAG_FAILED)
+			return &rep->steps[i - 1];
+	return NULL;
+}
+
+/* What probe_implicit_tls() found, in the failed greeting step: TLS
+ * answered (the failure is the security setting), or it did not. */
+static void
+mark_probe(struct diag_report *rep, const struct smtp_params *sp,
+    int tls_answered, const char *found)
+{
+	struct smtp_result r;
+	struct diag_step *d = failed_step(rep);
+	size_t len;
+
+	if (d == NULL)
+		return;
+	len = strlen(d->detail);
+	if (!tls_answered) {
+		textf(d->detail + len, sizeof(d->detail) - len, "; a TLS "
+		    "handshake on the same port got no answer either");
+		textf(d->hint, sizeof(d->hint), "The server took the "
+		    "connection but sent no greeting, and it does not answer "
+		    "TLS either: this is probably the wrong port, or a proxy "
+		    "or firewall that swallows the greeting; check host and "
+		    "port (587 is STARTTLS, 465 implicit TLS, 25 plain SMTP).");
+		return;
+	}
+	smtp_result_init(&r);
+	r.phase = SMTP_PHASE_GREETING;
+	r.fail = SMTP_FAIL_TLS_ON_PLAIN_PORT;
+	rep->kind = classify(sp, NULL, &r, NULL, NULL, d->hint,
+	    sizeof(d->hint));
+	textf(d->detail + len, sizeof(d->detail) - len, "; a TLS handshake "
+	    "on the same port worked (%s)", found);
+	smtp_result_free(&r);
+}
+
 int
 diag_run(const struct conf_profile *p, const char *helo,
     struct diag_report *rep, struct op_err *e)
@@ -768,6 +853,16 @@ diag_run(const struct conf_profile *p, const char *helo,
 
 	rc = smtp_client_open(&sp, &s, &res);
 	add_open_steps(rep, &sp, s, &res, rc < 0);
+	if (rc < 0 && res.phase == SMTP_PHASE_GREETING &&
+	    res.fail == SMTP_FAIL_TIMEOUT && sp.security != SMTP_SEC_TLS) {
+		char found[128];
+
+		smtp_client_free(s);
+		s = NULL;
+		found[0] = '\0';
+		mark_probe(rep, &sp, probe_implicit_tls(&sp, found,
+		    sizeof(found)), found);
+	}
 	if (rc < 0) {
 		if (rep->ok) {          /* cannot happen; never report ok */
 			rep->ok = 0;

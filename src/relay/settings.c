@@ -106,6 +106,7 @@ settings_reload(struct settings *s, struct op_err *e)
 	struct held *h, *old;
 
 	buf_init(&diag, 64 * 1024);
+	/* only the thread that reloads changes the path */
 	if (conf_load(s->path, &conf, &diag, e) < 0) {
 		log_event(LOG_ERROR, "reload", "result", "kept old settings",
 		    "file", s->path, "problems", diag.len ? diag.data : e->msg, NULL);
@@ -149,4 +150,13 @@ const char *
 settings_path(const struct settings *s)
 {
 	return s->path;
+}
+
+void
+settings_set_path(struct settings *s, const char *path)
+{
+	pthread_mutex_lock(&s->lock);
+	free(s->path);
+	s->path = path != NULL ? str_dup(path) : NULL;
+	pthread_mutex_unlock(&s->lock);
 }

@@ -32,5 +32,8 @@ int settings_reload(struct settings *s, struct op_err *e);
 unsigned settings_generation(struct settings *s);
 
 const char *settings_path(const struct settings *s);
+/* Load from path from now on (the daemon ran on embedded defaults and the
+ * web page just created the file).  Takes effect at the next reload. */
+void settings_set_path(struct settings *s, const char *path);
 
 #endif

@@ -67,8 +67,9 @@
  * section 5 requires it of a server offering AUTH) and ignored.
  *
  * Errors: every reply >= 400 to a client command counts as an error
- * (except 452 4.5.3 too many recipients, which a correct client gets, and
- * the final reply to a message); at max_errors the session answers
+ * (except 452 4.5.3 too many recipients, which a correct client gets,
+ * 454 temporary AUTH failure, and the final reply to a message); at
+ * max_errors the session answers
  * "421 4.7.0 <host> Too many errors, closing connection" and wants to close.
  *
  * Logs: "smtp_message" once per message transaction end (queued, refused,

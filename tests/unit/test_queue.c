@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -480,8 +483,25 @@ claim_thread(void *arg)
 			memcpy(c->ids[c->n++], set.msgs[i].id, QUEUE_ID_SIZE);
 		}
 		queue_set_free(&set);
+		/* "deliver" a little, so the other handle gets the lock */
+		usleep(1000);
 	}
 	return NULL;
+}
+
+static void
+claim_into(struct claimer *c, size_t max)
+{
+	struct queue_set set;
+	struct op_err e;
+	size_t i;
+
+	if (queue_claim(c->q, now() + 10, max, &set, &e) < 0)
+		fail_msg("queue_claim: %s", e.msg);
+	assert_int_equal(set.n, max);
+	for (i = 0; i < set.n; i++)
+		memcpy(c->ids[c->n++], set.msgs[i].id, QUEUE_ID_SIZE);
+	queue_set_free(&set);
 }
 
 static void
@@ -511,10 +531,14 @@ test_claim_no_double(void **state)
 	memset(cl, 0, sizeof(cl));
 	cl[0].q = f->q;
 	cl[1].q = q2;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 2; i++)
 		cl[i].ids = calloc(N, QUEUE_ID_SIZE);
+	/* in turn: each handle sees the other's claims at once */
+	for (i = 0; i < 20; i++)
+		claim_into(&cl[i % 2], 25);
+	/* then at the same time */
+	for (i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, claim_thread, &cl[i]), 0);
-	}
 	for (i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	assert_int_equal(cl[0].errors + cl[1].errors, 0);
@@ -1173,6 +1197,8 @@ test_disk_full(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	rc = queue_submit(f->q, &m, id, &e);
 	setrlimit(RLIMIT_FSIZE, &old);
+	if (rc == 0)
+		free(big);
 	assert_int_equal(rc, -1);
 	print_message("disk full: %s\n", e.msg);
 	assert_int_equal(e.kind, ERR_TEMP);
@@ -1185,6 +1211,93 @@ test_disk_full(void **state)
 	reopen(f);
 	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 2);
 	free(big);
+}
+
+/*
+ * A real full disk: a 1 MiB tmpfs in a private mount namespace, in a child
+ * process (the namespace and the mount vanish with it).  Needs root (CI
+ * and the developers' machines run tests as root); skipped otherwise.
+ * The child cannot use cmocka's asserts: it reports by exit status.
+ */
+static int
+disk_full_child(const char *dir)
+{
+	char mnt[300], data[320];
+	static char body[64 * 1024];
+	const char *rcpt[1] = { "a@example.org" };
+	struct queue_new m = {
+		.sender = "a@example.com", .rcpts = rcpt, .nrcpts = 1,
+		.body = body, .len = sizeof(body), .state = QUEUE_MSG_QUEUED,
+	};
+	char id[QUEUE_ID_SIZE];
+	struct queue *q;
+	struct op_err e;
+	uint64_t c[QUEUE_MSG_NSTATES];
+	int i, ok = 0;
+
+	snprintf(mnt, sizeof(mnt), "%s/small", dir);
+	snprintf(data, sizeof(data), "%s/data", mnt);
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mkdir(mnt, 0700) != 0 ||
+	    mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0)
+		return 77;
+	memset(body, 'z', sizeof(body));
+	if (queue_open(data, 0, &q, &e) < 0) {
+		fprintf(stderr, "open: %s\n", e.msg);
+		return 1;
+	}
+	for (i = 0; i < 64; i++) {
+		if (queue_submit(q, &m, id, &e) < 0)
+			break;
+		ok++;
+	}
+	fprintf(stderr, "tmpfs: %d messages stored, then: %s\n", ok, e.msg);
+	if (i == 64 || e.kind != ERR_TEMP || strstr(e.msg, "disk full") == NULL)
+		return 2;
+	if (queue_counts(q, c, &e) < 0 || c[QUEUE_MSG_QUEUED] != (uint64_t)ok)
+		return 3;
+	/* space comes back */
+	if (mount(NULL, mnt, NULL, MS_REMOUNT, "size=16m") != 0)
+		return 4;
+	if (queue_submit(q, &m, id, &e) < 0) {
+		fprintf(stderr, "after remount: %s\n", e.msg);
+		return 5;
+	}
+	queue_close(q);
+	if (queue_open(data, QUEUE_OPEN_CHECK, &q, &e) < 0 ||
+	    queue_counts(q, c, &e) < 0 || c[QUEUE_MSG_QUEUED] != (uint64_t)ok + 1)
+		return 6;
+	queue_close(q);
+	umount2(mnt, MNT_DETACH);
+	return 0;
+}
+
+static void
+test_disk_full_tmpfs(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0) {
+		print_message("not root: cannot mount a small tmpfs; skipped\n");
+		skip();
+	}
+	/* a single-threaded process forks cleanly */
+	queue_close(f->q);
+	f->q = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(disk_full_child(f->dir));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		print_message("cannot mount a tmpfs here; skipped\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int
@@ -1209,6 +1322,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_middle_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_or_foreign_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);

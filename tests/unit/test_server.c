@@ -1464,6 +1464,48 @@ test_memory(void **state)
 	buf_free(&in);
 }
 
+/* Random mixtures of protocol fragments, bare CR/LF, dots and bytes: every
+ * split must give the same replies, callbacks and messages (run_all), and
+ * nothing may trip the sanitizers. */
+static void
+test_random_splits(void **state)
+{
+	static const char *frag[] = {
+		"EHLO c\r\n", "HELO c\r\n", "MAIL FROM:<a@b.c>\r\n",
+		"MAIL FROM:<a@b.c> SIZE=10 BODY=8BITMIME\r\n",
+		"RCPT TO:<d@e.f>\r\n", "RCPT TO:<bad>\r\n", "DATA\r\n",
+		"RSET\r\n", "NOOP\r\n", "AUTH LOGIN\r\n", "dXNlcg==\r\n",
+		"cGFzcw==\r\n", "*\r\n", "AUTH PLAIN AHVzZXIAcGFzcw==\r\n",
+		".", "..", "\r", "\n", "\r\n", "\r\n.\r\n", "\n.\n", "\r.\r",
+		"x", "Subject: y", "\x80", " ", "\t", "QUIT\r\n",
+	};
+	struct server_settings set;
+	struct buf in;
+	struct rec r;
+	unsigned seed = 42, k;
+	int iter, i;
+
+	(void)state;
+	base_settings(&set);
+	set.auth_available = 1;
+	set.auth_plaintext = 1;
+	set.max_message_size = 300;
+	set.max_errors = 1000;
+	buf_init(&in, 1 << 16);
+	for (iter = 0; iter < 300; iter++) {
+		buf_reset(&in);
+		for (i = 0; i < 60; i++) {
+			seed = seed * 1103515245u + 12345u;
+			k = (seed >> 16) % (sizeof(frag) / sizeof(frag[0]));
+			assert_int_equal(buf_appendstr(&in, frag[k], NULL), 0);
+		}
+		run_all(&set, NULL, in.data, in.len, NULL, &r);
+		assert_true(r.out.len > 0);
+		rec_free(&r);
+	}
+	buf_free(&in);
+}
+
 static void
 test_new_checks(void **state)
 {
@@ -1522,6 +1564,7 @@ main(void)
 		cmocka_unit_test(test_timeouts_and_shutdown),
 		cmocka_unit_test(test_output_backpressure),
 		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_random_splits),
 		cmocka_unit_test(test_new_checks),
 	};
 	int devnull = open("/dev/null", O_WRONLY);

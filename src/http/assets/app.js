@@ -1,1 +1,1022 @@
-x
+/*
+ * Outpost's settings page.  Plain JavaScript, no libraries, no inline
+ * script (the page's Content-Security-Policy forbids it).  Everything
+ * shown from the server goes through textContent, never innerHTML.
+ *
+ * The session: POST /api/login sets an HttpOnly cookie and returns the
+ * CSRF token, which every POST/PUT/DELETE sends as X-CSRF-Token.  After a
+ * reload, GET /api/session returns the token again.
+ */
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    csrf: null,
+    view: null,
+    profiles: [],
+    version: null,
+    editing: null,        // name of the profile in the form, null for a new one
+    original: null,       // the profile as the server last sent it
+    redirect: null,       // {enabled, reports}
+    logBefore: null,
+    logTimer: null,
+    healthTimer: null,
+    message: null,        // id shown in the message panel
+  };
+
+  const SECURITY_PORT = { starttls: '587', tls: '465', none: '25' };
+  const PORT_HELP = {
+    '587': '587: submission; the connection starts plain and switches to TLS (STARTTLS).',
+    '465': '465: submission over TLS from the first byte (“SSL”).',
+    '25': '25: server-to-server SMTP; often blocked by networks and providers.',
+  };
+  const STEP_NAMES = {
+    resolve: 'Resolve host name', connect: 'Connect', greeting: 'Greeting',
+    ehlo: 'EHLO', starttls: 'STARTTLS', tls: 'TLS', certificate: 'Certificate',
+    auth: 'Authentication (AUTH)', sender: 'Sender address accepted',
+  };
+  const STEP_ICON = { ok: '✓', failed: '✗', skipped: '–', warning: '!' };
+  const STATE_NAMES = ['queued', 'sending', 'deferred', 'sent', 'failed', 'held'];
+
+  /* ---------- helpers ---------- */
+
+  class ApiError extends Error {
+    constructor(message, status, data) {
+      super(message);
+      this.status = status;
+      this.data = data || null;
+    }
+  }
+
+  async function api(method, path, body, opts) {
+    opts = opts || {};
+    const headers = { Accept: 'application/json' };
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    if (body !== undefined && body !== null) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    if (method !== 'GET' && state.csrf) headers['X-CSRF-Token'] = state.csrf;
+    if (opts.ifMatch) headers['If-Match'] = '"' + opts.ifMatch + '"';
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (err) {
+      throw new ApiError('Cannot reach Outpost. Is it running? (' + err.message + ')', 0);
+    }
+    let data = null;
+    const type = res.headers.get('Content-Type') || '';
+    if (type.indexOf('application/json') === 0) {
+      try { data = await res.json(); } catch (err) { data = null; }
+    }
+    if (res.status === 401 && !opts.allow401) {
+      showLogin('Your session has ended. Log in again.');
+      throw new ApiError('Not logged in', 401, data);
+    }
+    if (!res.ok && !(opts.accept || []).includes(res.status)) {
+      const msg = data && data.error ? data.error : 'Outpost answered ' + res.status + ' ' + res.statusText;
+      throw new ApiError(msg, res.status, data);
+    }
+    return { status: res.status, data };
+  }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else if (v === true) e.setAttribute(k, '');
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  function show(node, on) { node.hidden = !on; }
+
+  function setStatus(node, text, kind) {
+    node.textContent = text || '';
+    node.className = 'status' + (kind ? ' ' + kind : '');
+  }
+
+  function showAlert(node, text) {
+    node.textContent = text || '';
+    show(node, !!text);
+  }
+
+  function busy(button, on, label) {
+    if (on) {
+      button.dataset.label = button.textContent;
+      button.textContent = label;
+      button.disabled = true;
+      button.classList.add('busy');
+    } else {
+      if (button.dataset.label) button.textContent = button.dataset.label;
+      button.disabled = false;
+      button.classList.remove('busy');
+    }
+  }
+
+  function when(iso) {
+    if (!iso) return '–';
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    return d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+  }
+
+  /* RFC 2047 encoded-words in a Subject: =?charset?B|Q?text?= */
+  function decodeWords(s) {
+    if (!s) return s;
+    return s.replace(/=\?([^?]+)\?([bBqQ])\?([^?]*)\?=(\s+(?==\?))?/g, (all, cs, enc, text) => {
+      try {
+        let bytes;
+        if (enc.toUpperCase() === 'B') {
+          bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+        } else {
+          const t = text.replace(/_/g, ' ');
+          const out = [];
+          for (let i = 0; i < t.length; i++) {
+            if (t[i] === '=' && /^[0-9A-Fa-f]{2}$/.test(t.substr(i + 1, 2))) {
+              out.push(parseInt(t.substr(i + 1, 2), 16));
+              i += 2;
+            } else {
+              out.push(t.charCodeAt(i));
+            }
+          }
+          bytes = Uint8Array.from(out);
+        }
+        return new TextDecoder(cs.toLowerCase()).decode(bytes);
+      } catch (err) {
+        return all;
+      }
+    });
+  }
+
+  const looksLikeAddress = (s) => /^[^\s@]+@[^\s@]+\.[^\s@]+$|^[^\s@]+@[^\s@.]+$/.test(s);
+  const looksLikeHost = (s) => /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?)$/.test(s) && s.length <= 253;
+
+  /* ---------- session and navigation ---------- */
+
+  function showLogin(message) {
+    state.csrf = null;
+    stopTimers();
+    for (const v of document.querySelectorAll('.view')) show(v, false);
+    show($('nav'), false);
+    show($('logout'), false);
+    show($('redirect-banner'), false);
+    show($('view-login'), true);
+    const err = $('login-token-error');
+    err.textContent = message || '';
+    show(err, !!message);
+    $('login-token').focus();
+  }
+
+  async function login(ev) {
+    ev.preventDefault();
+    const input = $('login-token');
+    const err = $('login-token-error');
+    const button = ev.target.querySelector('button[type=submit]');
+    const token = input.value.trim();
+    if (!token) {
+      err.textContent = 'Enter the API token.';
+      show(err, true);
+      input.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    busy(button, true, 'Logging in…');
+    try {
+      const r = await api('POST', '/api/login', { token }, { allow401: true, accept: [401, 429] });
+      if (r.status !== 200) {
+        err.textContent = r.status === 401 ? 'That is not the API token.' : (r.data && r.data.error) || 'Login failed.';
+        show(err, true);
+        input.setAttribute('aria-invalid', 'true');
+        return;
+      }
+      state.csrf = r.data.csrf_token;
+      input.value = '';
+      input.removeAttribute('aria-invalid');
+      show(err, false);
+      startApp();
+    } catch (e) {
+      err.textContent = e.message;
+      show(err, true);
+    } finally {
+      busy(button, false);
+    }
+  }
+
+  async function logout() {
+    try { await api('POST', '/api/logout'); } catch (e) { /* ended anyway */ }
+    showLogin();
+  }
+
+  function startApp() {
+    show($('view-login'), false);
+    show($('nav'), true);
+    show($('logout'), true);
+    refreshHealth();
+    state.healthTimer = setInterval(refreshHealth, 10000);
+    route();
+  }
+
+  function stopTimers() {
+    clearInterval(state.healthTimer);
+    clearInterval(state.logTimer);
+    state.healthTimer = state.logTimer = null;
+  }
+
+  function route() {
+    if (!state.csrf) return;
+    const view = (location.hash || '#profiles').slice(1);
+    const known = ['profiles', 'redirect', 'log'];
+    const v = known.includes(view) ? view : 'profiles';
+    state.view = v;
+    for (const name of known) show($('view-' + name), name === v);
+    for (const a of document.querySelectorAll('#nav a')) {
+      if (a.dataset.view === v) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    showAlert($('global-error'), '');
+    clearInterval(state.logTimer);
+    state.logTimer = null;
+    if (v === 'profiles') loadProfiles();
+    if (v === 'redirect') loadRedirect();
+    if (v === 'log') {
+      loadLog(true);
+      state.logTimer = setInterval(() => loadLog(false, true), 5000);
+    }
+  }
+
+  async function refreshHealth() {
+    try {
+      const r = await api('GET', '/api/health', null, { accept: [503] });
+      show($('redirect-banner'), !!r.data.redirect);
+      if (r.data.queue) renderCounts(r.data.queue);
+    } catch (e) { /* the next call will say it */ }
+  }
+
+  /* ---------- profiles ---------- */
+
+  async function loadProfiles() {
+    show($('profiles-loading'), state.profiles.length === 0);
+    try {
+      const r = await api('GET', '/api/profiles');
+      state.profiles = r.data.profiles;
+      state.version = r.data.version;
+      renderProfiles();
+    } catch (e) {
+      if (e.status !== 401) showAlert($('global-error'), e.message);
+    } finally {
+      show($('profiles-loading'), false);
+    }
+  }
+
+  function securityLabel(s) {
+    return s === 'tls' ? 'TLS' : s === 'none' ? 'no encryption' : 'STARTTLS';
+  }
+
+  function renderProfiles() {
+    const list = $('profile-list');
+    list.replaceChildren();
+    show($('profiles-empty'), state.profiles.length === 0);
+    state.profiles.forEach((p, i) => {
+      const toggle = el('input', {
+        type: 'checkbox', role: 'switch', 'aria-label': 'Enabled: ' + p.name,
+        onchange: (ev) => setEnabled(p, ev.target),
+      });
+      toggle.checked = p.enabled;
+      const meta = [p.host + ':' + p.port, securityLabel(p.security)];
+      if (p.auth) meta.push(p.username ? 'login ' + p.username : 'login');
+      if (!p.tls_verify && p.security !== 'none') meta.push('certificate not verified');
+      const li = el('li', { class: 'profile' + (p.enabled ? '' : ' disabled'), 'data-name': p.name, draggable: 'true' },
+        el('span', { class: 'order', 'aria-hidden': 'true', text: String(i + 1) }),
+        el('div', { class: 'info' },
+          el('div', { class: 'name', text: p.name }),
+          el('div', { class: 'meta', text: meta.join(' · ') })),
+        el('label', { class: 'switch' }, toggle, el('span', { class: 'track', 'aria-hidden': 'true' }),
+          el('span', { class: 'switch-text', text: p.enabled ? 'On' : 'Off' })),
+        el('div', { class: 'buttons' },
+          el('button', { type: 'button', class: 'icon', title: 'Move up', 'aria-label': 'Move ' + p.name + ' up',
+            disabled: i === 0, onclick: () => move(i, -1), text: '↑' }),
+          el('button', { type: 'button', class: 'icon', title: 'Move down', 'aria-label': 'Move ' + p.name + ' down',
+            disabled: i === state.profiles.length - 1, onclick: () => move(i, 1), text: '↓' }),
+          el('button', { type: 'button', class: 'secondary small', onclick: () => openEditor(p), text: 'Edit' }),
+          el('button', { type: 'button', class: 'danger small', onclick: () => removeProfile(p), text: 'Delete' })));
+      li.addEventListener('dragstart', (ev) => {
+        ev.dataTransfer.setData('text/plain', String(i));
+        li.classList.add('dragging');
+      });
+      li.addEventListener('dragend', () => li.classList.remove('dragging'));
+      li.addEventListener('dragover', (ev) => { ev.preventDefault(); li.classList.add('drop'); });
+      li.addEventListener('dragleave', () => li.classList.remove('drop'));
+      li.addEventListener('drop', (ev) => {
+        ev.preventDefault();
+        li.classList.remove('drop');
+        const from = parseInt(ev.dataTransfer.getData('text/plain'), 10);
+        if (!isNaN(from) && from !== i) reorder(from, i);
+      });
+      list.append(li);
+    });
+  }
+
+  async function setEnabled(p, input) {
+    input.disabled = true;
+    try {
+      await api('PUT', '/api/profiles/' + encodeURIComponent(p.name), { enabled: input.checked }, { ifMatch: state.version });
+      await loadProfiles();
+      refreshHealth();
+    } catch (e) {
+      input.checked = !input.checked;
+      if (e.status !== 401) showAlert($('global-error'), 'Could not change “' + p.name + '”: ' + e.message);
+    } finally {
+      input.disabled = false;
+    }
+  }
+
+  function move(i, delta) { reorder(i, i + delta); }
+
+  async function reorder(from, to) {
+    const names = state.profiles.map((p) => p.name);
+    const [n] = names.splice(from, 1);
+    names.splice(to, 0, n);
+    try {
+      const r = await api('POST', '/api/profiles/order', { order: names }, { ifMatch: state.version });
+      state.profiles = r.data.profiles;
+      state.version = r.data.version;
+      renderProfiles();
+    } catch (e) {
+      if (e.status !== 401) showAlert($('global-error'), 'Could not reorder: ' + e.message);
+      loadProfiles();
+    }
+  }
+
+  async function removeProfile(p) {
+    if (!(await confirmDialog('Delete the profile “' + p.name + '”? Its settings are removed from outpost.conf.'))) return;
+    try {
+      await api('DELETE', '/api/profiles/' + encodeURIComponent(p.name), null, { ifMatch: state.version });
+      if (state.editing === p.name) closeEditor();
+      await loadProfiles();
+    } catch (e) {
+      if (e.status !== 401) showAlert($('global-error'), 'Could not delete “' + p.name + '”: ' + e.message);
+    }
+  }
+
+  function confirmDialog(text) {
+    const d = $('confirm-dialog');
+    $('confirm-text').textContent = text;
+    return new Promise((resolve) => {
+      d.addEventListener('close', () => resolve(d.returnValue === 'yes'), { once: true });
+      d.returnValue = 'no';
+      d.showModal();
+    });
+  }
+
+  /* ---------- the profile form ---------- */
+
+  const form = () => $('profile-form');
+  const field = (name) => form().elements[name];
+
+  const DEFAULTS = {
+    name: '', host: '', port: 587, security: 'starttls', auth: true, username: '',
+    from: '', tls_verify: true, enabled: true, limits: '', max_connections: 4,
+    timeout: '30s', tls_ca_file: '', force_from: false, allow_plaintext_auth: false,
+    has_password: false,
+  };
+
+  function openEditor(p) {
+    const f = form();
+    state.editing = p ? p.name : null;
+    state.original = p ? Object.assign({}, p) : null;
+    const v = Object.assign({}, DEFAULTS, p || {});
+    $('editor-title').textContent = p ? 'Edit “' + p.name + '”' : 'New profile';
+    for (const name of ['name', 'host', 'port', 'username', 'from', 'limits', 'max_connections', 'timeout', 'tls_ca_file']) {
+      field(name).value = v[name] === null || v[name] === undefined ? '' : String(v[name]);
+    }
+    field('security').value = v.security;
+    for (const name of ['auth', 'tls_verify', 'enabled', 'force_from', 'allow_plaintext_auth']) field(name).checked = !!v[name];
+    field('password').value = '';
+    clearErrors();
+    showAlert($('form-error'), '');
+    setStatus($('save-status'), '');
+    show($('diagnosis'), false);
+    updateFormHints();
+    show(f, true);
+    f.scrollIntoView({ behavior: 'smooth', block: 'start' });
+    (p ? field('host') : field('name')).focus({ preventScroll: true });
+  }
+
+  function closeEditor() {
+    show(form(), false);
+    state.editing = null;
+    state.original = null;
+  }
+
+  function serverMoved() {
+    const o = state.original;
+    if (!o) return false;
+    return field('host').value.trim().toLowerCase() !== String(o.host || '').toLowerCase() ||
+      field('port').value.trim() !== String(o.port) ||
+      field('security').value !== o.security;
+  }
+
+  function updateFormHints() {
+    const auth = field('auth').checked;
+    for (const n of form().querySelectorAll('.auth-only')) show(n, auth);
+    show($('tls-verify-warning'), !field('tls_verify').checked);
+    $('port-help').textContent = PORT_HELP[field('port').value.trim()] || '';
+    const ph = $('password-help');
+    const o = state.original;
+    if (o && o.has_password && serverMoved() && !field('password').value) {
+      ph.textContent = 'You changed the server: the stored password will be cleared. Enter it again.';
+      ph.className = 'help warn';
+    } else if (o && o.has_password) {
+      ph.textContent = o.password_source === 'inline' ? 'A password is stored. Leave this empty to keep it.'
+        : 'The password comes from ' + (o.password_source === 'file' ? 'password_file' : 'password_command') +
+          ' in outpost.conf. Typing one here replaces that.';
+      ph.className = 'help';
+    } else {
+      ph.textContent = '';
+      ph.className = 'help';
+    }
+    field('password').placeholder = o && o.has_password ? '•••••••• (stored)' : '';
+    $('test-email').disabled = !state.editing;
+    $('test-email').title = state.editing ? '' : 'Save the profile first';
+  }
+
+  function setError(name, msg) {
+    const p = form().querySelector('.field-error[data-for="' + name + '"]');
+    const input = field(name);
+    if (input && input.setAttribute) {
+      if (msg) input.setAttribute('aria-invalid', 'true');
+      else input.removeAttribute('aria-invalid');
+    }
+    if (!p) return !!msg;
+    p.textContent = msg || '';
+    show(p, !!msg);
+    if (p.id === '' && input && input.id) {
+      p.id = input.id + '-error';
+      input.setAttribute('aria-describedby', p.id);
+    }
+    return !!msg;
+  }
+
+  function clearErrors() {
+    for (const p of form().querySelectorAll('.field-error')) { p.textContent = ''; show(p, false); }
+    for (const i of form().querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
+  }
+
+  /* Client-side checks: quick, obvious mistakes only.  The server's
+   * checks (the same as `outpost config check`) are the real ones. */
+  const CHECKS = {
+    name: (v) => state.editing === null && !v ? 'Give the profile a name.'
+      : v && !/^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/.test(v) ? 'Use letters, digits, “-”, “_” and “.” (at most 64).' : '',
+    host: (v) => !v ? 'Enter the SMTP server’s host name, for example smtp.example.com.'
+      : !looksLikeHost(v) ? 'This is not a host name or IP address.' : '',
+    port: (v) => !/^\d+$/.test(v) || +v < 1 || +v > 65535 ? 'Enter a port from 1 to 65535 (usually 587 or 465).' : '',
+    username: (v) => field('auth').checked && !v ? 'Enter the username your provider gave you.' : '',
+    password: (v) => {
+      if (!field('auth').checked || v) return '';
+      const o = state.original;
+      if (!o || !o.has_password) return 'Enter the password.';
+      if (serverMoved()) return 'Enter the password again: changing the server clears the stored one.';
+      return '';
+    },
+    from: (v) => v && !looksLikeAddress(v) ? 'Enter an address like noreply@example.com.' : '',
+    limits: (v) => v && !/^\s*\d+\s*\/\s*[smhd]\s*(,\s*\d+\s*\/\s*[smhd]\s*)*$/.test(v) ? 'Write limits like 14/s, 10000/d.' : '',
+    max_connections: (v) => v && (!/^\d+$/.test(v) || +v < 1 || +v > 100) ? 'A number from 1 to 100.' : '',
+    timeout: (v) => v && !/^\d+\s*[smhd]$/.test(v) ? 'A duration like 30s or 2m.' : '',
+  };
+
+  function checkField(name) {
+    const f = CHECKS[name];
+    if (!f) return false;
+    return setError(name, f(field(name).value.trim()));
+  }
+
+  function checkAll() {
+    let first = null;
+    for (const name of Object.keys(CHECKS)) {
+      if (checkField(name) && !first) first = name;
+    }
+    return first;
+  }
+
+  function formValues() {
+    const v = {};
+    for (const n of ['name', 'host', 'port', 'username', 'from', 'limits', 'max_connections', 'timeout', 'tls_ca_file']) {
+      v[n] = field(n).value.trim();
+    }
+    v.security = field('security').value;
+    for (const n of ['auth', 'tls_verify', 'enabled', 'force_from', 'allow_plaintext_auth']) v[n] = field(n).checked;
+    v.password = field('password').value;
+    return v;
+  }
+
+  /* What to send: for a new profile every field that is set; for an
+   * existing one only what changed, so nothing else in the file moves. */
+  function payload(v) {
+    const o = state.original;
+    const out = {};
+    const numeric = ['port', 'max_connections'];
+    const core = ['host', 'port', 'security', 'auth', 'username', 'from', 'tls_verify', 'enabled'];
+    for (const [k, val] of Object.entries(v)) {
+      if (k === 'name' || k === 'password') continue;
+      let sendVal = val;
+      if (numeric.includes(k)) sendVal = val === '' ? null : parseInt(val, 10);
+      else if (typeof val === 'string' && val === '') sendVal = null;
+      if (!o) {
+        /* new: the main settings, and the others only if not the default */
+        if (sendVal === null) continue;
+        if (!core.includes(k) && String(DEFAULTS[k]) === String(sendVal)) continue;
+        out[k] = sendVal;
+        continue;
+      }
+      const before = o[k] === undefined || o[k] === '' ? null : o[k];
+      const same = (before === null && sendVal === null) || String(before) === String(sendVal);
+      if (!same) out[k] = sendVal;
+    }
+    if (v.password) out.password = v.password;
+    if (o && v.name && v.name !== o.name) out.name = v.name;
+    return out;
+  }
+
+  async function save(ev) {
+    ev.preventDefault();
+    showAlert($('form-error'), '');
+    setStatus($('save-status'), '');
+    const bad = checkAll();
+    if (bad) {
+      if (bad !== 'name' && bad !== 'host' && bad !== 'port' && bad !== 'username' && bad !== 'password' && bad !== 'from') {
+        form().querySelector('details.advanced').open = true;
+      }
+      field(bad).focus();
+      setStatus($('save-status'), 'Fix the marked fields first.', 'error');
+      return;
+    }
+    const v = formValues();
+    const name = state.editing || v.name;
+    const body = payload(v);
+    const button = $('save');
+    busy(button, true, 'Saving…');
+    let saved = false;
+    try {
+      const r = await api('PUT', '/api/profiles/' + encodeURIComponent(name), body,
+        { ifMatch: state.version, accept: [409, 422] });
+      if (r.status === 422) {
+        const fields = (r.data && r.data.fields) || {};
+        let shown = false;
+        for (const [k, msg] of Object.entries(fields)) {
+          if (setError(k, msg)) shown = true;
+          if (['limits', 'max_connections', 'timeout', 'tls_ca_file', 'force_from', 'allow_plaintext_auth'].includes(k)) {
+            form().querySelector('details.advanced').open = true;
+          }
+        }
+        showAlert($('form-error'), shown ? 'Not saved: ' + r.data.error + '.' : 'Not saved: ' + r.data.error);
+        const firstBad = Object.keys(fields).find((k) => field(k));
+        if (firstBad) field(firstBad).focus();
+        return;
+      }
+      if (r.status === 409) {
+        showAlert($('form-error'), 'Not saved: ' + r.data.error + ' Your input is still here; ' +
+          'open the profile again from the list to see the current settings.');
+        loadProfiles();
+        return;
+      }
+      saved = true;
+      state.version = r.data.version;
+      state.editing = r.data.profile.name;
+      state.original = r.data.profile;
+      field('name').value = r.data.profile.name;
+      field('password').value = '';
+      $('editor-title').textContent = 'Edit “' + r.data.profile.name + '”';
+      clearErrors();
+      updateFormHints();
+      setStatus($('save-status'), r.data.password_cleared ? 'Saved. The stored password was cleared.' : 'Saved.', 'ok');
+      loadProfiles();
+    } catch (e) {
+      if (e.status !== 401) showAlert($('form-error'), 'Not saved: ' + e.message);
+    } finally {
+      busy(button, false);
+    }
+    if (saved) await runCheck(state.editing);
+  }
+
+  async function runCheck(name) {
+    const box = $('diagnosis');
+    const list = $('diagnosis-steps');
+    const summary = $('diagnosis-summary');
+    show(box, true);
+    box.className = 'diagnosis running';
+    list.replaceChildren();
+    summary.textContent = 'Checking the connection to the server…';
+    try {
+      const r = await api('POST', '/api/profiles/' + encodeURIComponent(name) + '/check', {});
+      renderDiagnosis(r.data);
+    } catch (e) {
+      if (e.status === 401) return;
+      box.className = 'diagnosis failed';
+      summary.textContent = 'The check could not run: ' + e.message;
+    }
+  }
+
+  function renderDiagnosis(d) {
+    const box = $('diagnosis');
+    const list = $('diagnosis-steps');
+    box.className = 'diagnosis ' + (d.ok ? 'ok' : 'failed');
+    const failed = d.steps.find((s) => !s.ok);
+    const warned = d.steps.some((s) => s.status === 'warning');
+    $('diagnosis-summary').textContent = d.ok
+      ? (warned ? 'The server works, with a warning below.' : 'Everything works: Outpost can send through this server.')
+      : 'The check failed at “' + (STEP_NAMES[failed && failed.step] || (failed && failed.step) || '?') + '”.';
+    list.replaceChildren();
+    for (const s of d.steps) {
+      const status = s.status || (s.ok ? 'ok' : 'failed');
+      list.append(el('li', { class: 'step ' + status, 'data-step': s.step },
+        el('span', { class: 'icon', 'aria-hidden': 'true', text: STEP_ICON[status] || '?' }),
+        el('div', { class: 'body' },
+          el('div', { class: 'title' },
+            el('span', { text: STEP_NAMES[s.step] || s.step }),
+            el('span', { class: 'sr-only', text: ' – ' + status })),
+          s.detail ? el('div', { class: 'detail', text: s.detail }) : null,
+          s.hint ? el('div', { class: 'hint', text: s.hint }) : null)));
+    }
+  }
+
+  /* ---------- test email ---------- */
+
+  function openTestDialog() {
+    if (!state.editing) return;
+    const d = $('test-dialog');
+    $('test-profile-note').textContent = 'Sent now through the saved settings of “' + state.editing + '”.';
+    show($('test-result'), false);
+    $('t-to-error').hidden = true;
+    $('t-to').removeAttribute('aria-invalid');
+    d.showModal();
+    $('t-to').focus();
+  }
+
+  async function sendTest(ev) {
+    ev.preventDefault();
+    const to = $('t-to').value.trim();
+    const err = $('t-to-error');
+    if (!looksLikeAddress(to)) {
+      err.textContent = 'Enter the address to send to, like you@example.com.';
+      show(err, true);
+      $('t-to').setAttribute('aria-invalid', 'true');
+      return;
+    }
+    show(err, false);
+    $('t-to').removeAttribute('aria-invalid');
+    const result = $('test-result');
+    const button = $('t-send');
+    busy(button, true, 'Sending…');
+    result.className = 'result running';
+    result.replaceChildren(el('p', { text: 'Sending the test email…' }));
+    show(result, true);
+    try {
+      const r = await api('POST', '/api/test-email', { to, profile: state.editing }, { accept: [400, 404, 422] });
+      if (r.status !== 200) {
+        const f = (r.data && r.data.fields) || {};
+        result.className = 'result failed';
+        result.replaceChildren(el('p', { class: 'headline', text: 'Not sent.' }),
+          el('p', { text: f.to || r.data.error }));
+        return;
+      }
+      const t = r.data;
+      result.className = 'result ' + (t.ok ? 'ok' : 'failed');
+      result.replaceChildren(
+        el('p', { class: 'headline', text: t.ok ? 'Sent. The server accepted the test email.' : 'Not sent.' }),
+        t.ok ? null : el('p', { text: t.message }),
+        t.reply ? el('p', {}, 'Server reply: ', el('code', { class: 'reply', text: t.reply })) : null,
+        t.hint ? el('p', { class: 'hint', text: t.hint }) : null);
+    } catch (e) {
+      if (e.status === 401) { $('test-dialog').close(); return; }
+      result.className = 'result failed';
+      result.replaceChildren(el('p', { class: 'headline', text: 'Not sent.' }), el('p', { text: e.message }));
+    } finally {
+      busy(button, false);
+    }
+  }
+
+  /* ---------- redirect ---------- */
+
+  async function loadRedirect() {
+    try {
+      const r = await api('GET', '/api/redirect');
+      state.redirect = { enabled: r.data.enabled, reports: r.data.reports.map((x) => Object.assign({}, x)) };
+      state.version = r.data.version;
+      $('r-enabled').checked = r.data.enabled;
+      showAlert($('redirect-error'), '');
+      setStatus($('redirect-status'), '');
+      renderReports();
+    } catch (e) {
+      if (e.status !== 401) showAlert($('global-error'), e.message);
+    }
+  }
+
+  function renderReports() {
+    const list = $('report-list');
+    list.replaceChildren();
+    const reports = state.redirect.reports;
+    show($('reports-empty'), reports.length === 0);
+    reports.forEach((x, i) => {
+      const id = 'report-' + i;
+      const toggle = el('input', { type: 'checkbox', role: 'switch', id, onchange: (ev) => { x.enabled = ev.target.checked; } });
+      toggle.checked = x.enabled;
+      list.append(el('li', { class: 'report' },
+        el('span', { class: 'email', text: x.email }),
+        el('label', { class: 'switch', for: id }, toggle, el('span', { class: 'track', 'aria-hidden': 'true' }),
+          el('span', { class: 'switch-text', text: 'Enabled' })),
+        el('button', { type: 'button', class: 'ghost small', 'aria-label': 'Remove ' + x.email,
+          onclick: () => { reports.splice(i, 1); renderReports(); }, text: 'Remove' })));
+    });
+  }
+
+  function addReport() {
+    const input = $('r-new');
+    const err = $('r-new-error');
+    const v = input.value.trim();
+    let msg = '';
+    if (!looksLikeAddress(v)) msg = 'Enter an address like qa@example.com.';
+    else if (state.redirect.reports.some((x) => x.email.toLowerCase() === v.toLowerCase())) msg = 'This address is already in the list.';
+    err.textContent = msg;
+    show(err, !!msg);
+    if (msg) { input.setAttribute('aria-invalid', 'true'); return; }
+    input.removeAttribute('aria-invalid');
+    state.redirect.reports.push({ email: v, enabled: true });
+    input.value = '';
+    renderReports();
+  }
+
+  async function saveRedirect(ev) {
+    ev.preventDefault();
+    const button = ev.target.querySelector('button[type=submit]');
+    showAlert($('redirect-error'), '');
+    setStatus($('redirect-status'), '');
+    if ($('r-new').value.trim()) addReport();
+    const body = { enabled: $('r-enabled').checked, reports: state.redirect.reports };
+    busy(button, true, 'Saving…');
+    try {
+      const r = await api('PUT', '/api/redirect', body, { ifMatch: state.version, accept: [409, 422] });
+      if (r.status !== 200) {
+        const f = (r.data && r.data.fields) || {};
+        const details = Object.entries(f).map(([k, m]) => {
+          const i = /^reports\[(\d+)\]$/.exec(k);
+          return (i ? state.redirect.reports[+i[1]].email : k) + ': ' + m;
+        });
+        showAlert($('redirect-error'), 'Not saved: ' + r.data.error + (details.length ? ' – ' + details.join('; ') : ''));
+        return;
+      }
+      state.redirect = { enabled: r.data.enabled, reports: r.data.reports };
+      state.version = r.data.version;
+      renderReports();
+      show($('redirect-banner'), r.data.enabled);
+      setStatus($('redirect-status'), 'Saved.', 'ok');
+    } catch (e) {
+      if (e.status !== 401) showAlert($('redirect-error'), 'Not saved: ' + e.message);
+    } finally {
+      busy(button, false);
+    }
+  }
+
+  /* ---------- delivery log ---------- */
+
+  function renderCounts(counts) {
+    const ul = $('counts');
+    ul.replaceChildren();
+    for (const s of STATE_NAMES) {
+      const n = counts[s] || 0;
+      ul.append(el('li', {},
+        el('button', { type: 'button', class: 'count ' + s + (n ? '' : ' zero'), 'data-state': s,
+          onclick: () => { $('log-status').value = s; loadLog(true); } },
+          el('span', { class: 'n', text: String(n) }), el('span', { class: 'label', text: s }))));
+    }
+  }
+
+  async function loadLog(reset, quiet) {
+    if (reset) state.logBefore = null;
+    const status = $('log-status').value;
+    const params = new URLSearchParams({ limit: '50' });
+    if (status) params.set('status', status);
+    if (!quiet) show($('log-loading'), true);
+    try {
+      const r = await api('GET', '/api/messages?' + params.toString());
+      renderCounts(r.data.counts);
+      renderLog(r.data.messages, false);
+      show($('log-more'), r.data.more);
+      state.logBefore = r.data.messages.length ? r.data.messages[r.data.messages.length - 1].id : null;
+      if (state.message && quiet) showMessage(state.message, true);
+    } catch (e) {
+      if (e.status !== 401 && !quiet) showAlert($('global-error'), e.message);
+    } finally {
+      show($('log-loading'), false);
+    }
+  }
+
+  async function loadMore() {
+    const status = $('log-status').value;
+    const params = new URLSearchParams({ limit: '50' });
+    if (status) params.set('status', status);
+    if (state.logBefore) params.set('before', state.logBefore);
+    try {
+      const r = await api('GET', '/api/messages?' + params.toString());
+      renderLog(r.data.messages, true);
+      show($('log-more'), r.data.more);
+      if (r.data.messages.length) state.logBefore = r.data.messages[r.data.messages.length - 1].id;
+    } catch (e) {
+      if (e.status !== 401) showAlert($('global-error'), e.message);
+    }
+  }
+
+  function badge(s) {
+    return el('span', { class: 'badge ' + s, text: s });
+  }
+
+  function renderLog(messages, append) {
+    const body = $('log-rows');
+    if (!append) body.replaceChildren();
+    for (const m of messages) {
+      const tr = el('tr', { tabindex: '0', 'data-id': m.id, class: m.id === state.message ? 'selected' : null },
+        el('td', { 'data-label': 'Accepted', text: when(m.created) }),
+        el('td', { 'data-label': 'State' }, badge(m.state)),
+        el('td', { 'data-label': 'From', class: 'addr', text: m.from || '<>' }),
+        el('td', { 'data-label': 'Recipients', text: String(m.recipients_total) }),
+        el('td', { 'data-label': 'Attempts', text: String(m.attempts) }),
+        el('td', { 'data-label': 'Last error', class: 'err', text: m.last_error || '' }));
+      tr.addEventListener('click', () => showMessage(m.id));
+      tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') showMessage(m.id); });
+      body.append(tr);
+    }
+    const empty = body.children.length === 0;
+    show($('log-empty'), empty);
+    show($('log-table'), !empty);
+  }
+
+  async function showMessage(id, quiet) {
+    state.message = id;
+    for (const tr of $('log-rows').children) tr.classList.toggle('selected', tr.dataset.id === id);
+    const panel = $('message-panel');
+    if (!quiet) {
+      showAlert($('m-error'), '');
+      setStatus($('m-status'), '');
+    }
+    try {
+      const r = await api('GET', '/api/messages/' + encodeURIComponent(id), null, { accept: [404] });
+      if (r.status === 404) {
+        if (!quiet) showAlert($('global-error'), 'That message is gone.');
+        show(panel, false);
+        state.message = null;
+        return;
+      }
+      renderMessage(r.data);
+      show(panel, true);
+      if (!quiet) panel.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    } catch (e) {
+      if (e.status !== 401 && !quiet) showAlert($('m-error'), e.message);
+    }
+  }
+
+  function renderMessage(m) {
+    $('m-title').textContent = decodeWords(m.subject) || '(no subject)';
+    const facts = $('m-facts');
+    facts.replaceChildren();
+    const add = (k, v) => { if (v !== null && v !== undefined && v !== '') facts.append(el('dt', { text: k }), el('dd', {}, v)); };
+    add('State', badge(m.state));
+    add('From', m.from || '<>');
+    add('Accepted', when(m.created));
+    add('Attempts', String(m.attempts));
+    if (m.next_attempt) add('Next attempt', when(m.next_attempt));
+    add('Profile', m.profile_used || m.profile || '');
+    add('Size', m.size + ' bytes');
+    add('Id', el('code', { text: m.id }));
+    if (m.last_error) add('Last error', m.last_error);
+
+    const rc = $('m-rcpts');
+    rc.replaceChildren();
+    for (const x of m.recipients) {
+      const reply = [x.code, x.enhanced, x.reply].filter((v) => v !== null && v !== '').join(' ');
+      rc.append(el('li', { class: 'rcpt' },
+        el('div', { class: 'line' }, el('span', { class: 'addr', text: x.address }), badge(x.state)),
+        reply ? el('code', { class: 'reply', text: reply }) : el('span', { class: 'muted', text: 'no reply yet' }),
+        el('div', { class: 'muted small', text: x.attempts + (x.attempts === 1 ? ' attempt' : ' attempts') +
+          (x.updated ? ', last ' + when(x.updated) : '') })));
+    }
+    const ev = $('m-events');
+    ev.replaceChildren();
+    for (const e of m.events) {
+      ev.append(el('li', {},
+        el('time', { datetime: e.at || '', text: when(e.at) }),
+        el('span', { class: 'kind', text: e.kind }),
+        el('span', { class: 'text', text: e.text || '' })));
+    }
+    if (!m.events.length) ev.append(el('li', { class: 'muted', text: 'No events.' }));
+    $('m-retry').disabled = m.state === 'sending' || m.state === 'sent' && m.recipients.every((x) => x.state === 'sent');
+    $('m-delete').disabled = false;
+  }
+
+  async function retryMessage() {
+    const id = state.message;
+    const b = $('m-retry');
+    busy(b, true, 'Retrying…');
+    try {
+      const r = await api('POST', '/api/messages/' + encodeURIComponent(id) + '/retry', {}, { accept: [409] });
+      if (r.status === 409) {
+        showAlert($('m-error'), r.data.error);
+      } else {
+        renderMessage(r.data);
+        setStatus($('m-status'), 'Queued again.', 'ok');
+        loadLog(false, true);
+      }
+    } catch (e) {
+      if (e.status !== 401) showAlert($('m-error'), e.message);
+    } finally {
+      busy(b, false);
+    }
+  }
+
+  async function deleteMessage() {
+    const id = state.message;
+    if (!(await confirmDialog('Delete this message and its history from the queue?'))) return;
+    try {
+      await api('DELETE', '/api/messages/' + encodeURIComponent(id));
+      show($('message-panel'), false);
+      state.message = null;
+      loadLog(false);
+    } catch (e) {
+      if (e.status !== 401) showAlert($('m-error'), e.message);
+    }
+  }
+
+  /* ---------- wiring ---------- */
+
+  function bind() {
+    $('login-form').addEventListener('submit', login);
+    $('logout').addEventListener('click', logout);
+    window.addEventListener('hashchange', route);
+
+    $('add-profile').addEventListener('click', () => openEditor(null));
+    $('editor-close').addEventListener('click', closeEditor);
+    const f = form();
+    f.addEventListener('submit', save);
+    f.addEventListener('input', (ev) => {
+      if (ev.target.name && ev.target.getAttribute('aria-invalid')) checkField(ev.target.name);
+      updateFormHints();
+    });
+    f.addEventListener('focusout', (ev) => {
+      if (ev.target.name && ev.target.value !== '') checkField(ev.target.name);
+    });
+    f.addEventListener('change', (ev) => {
+      const t = ev.target;
+      if (t.name === 'security') {
+        const port = field('port');
+        const p = port.value.trim();
+        if (p === '' || Object.values(SECURITY_PORT).includes(p)) port.value = SECURITY_PORT[t.value];
+        checkField('port');
+      }
+      if (t.name === 'auth') {
+        checkField('username');
+        checkField('password');
+      }
+      updateFormHints();
+    });
+    $('test-email').addEventListener('click', openTestDialog);
+    $('test-form').addEventListener('submit', sendTest);
+    $('t-close').addEventListener('click', () => $('test-dialog').close());
+
+    $('redirect-form').addEventListener('submit', saveRedirect);
+    $('r-add').addEventListener('click', addReport);
+    $('r-new').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); addReport(); } });
+
+    $('log-status').addEventListener('change', () => loadLog(true));
+    $('log-refresh').addEventListener('click', () => loadLog(true));
+    $('log-more').addEventListener('click', loadMore);
+    $('m-close').addEventListener('click', () => { show($('message-panel'), false); state.message = null; loadLog(false, true); });
+    $('m-retry').addEventListener('click', retryMessage);
+    $('m-delete').addEventListener('click', deleteMessage);
+  }
+
+  async function boot() {
+    bind();
+    try {
+      const r = await api('GET', '/api/session', null, { allow401: true, accept: [401] });
+      if (r.status === 200 && r.data.csrf_token) {
+        state.csrf = r.data.csrf_token;
+        startApp();
+        return;
+      }
+    } catch (e) {
+      showLogin(e.message);
+      return;
+    }
+    showLogin();
+  }
+
+  document.addEventListener('DOMContentLoaded', boot);
+})();
