@@ -397,32 +397,6 @@ show(char *dst, size_t dstsz, const char *s)
 	log_sanitize(dst, dstsz, s);
 }
 
-static void
-fmt_duration(char *dst, size_t n, uint64_t s)
-{
-	if (s % DAY == 0)
-		snprintf(dst, n, "%llud", (unsigned long long)(s / DAY));
-	else if (s % 3600 == 0)
-		snprintf(dst, n, "%lluh", (unsigned long long)(s / 3600));
-	else if (s % 60 == 0)
-		snprintf(dst, n, "%llum", (unsigned long long)(s / 60));
-	else
-		snprintf(dst, n, "%llus", (unsigned long long)s);
-}
-
-static void
-fmt_size(char *dst, size_t n, uint64_t b)
-{
-	if (b % (1ULL << 30) == 0)
-		snprintf(dst, n, "%lluG", (unsigned long long)(b >> 30));
-	else if (b % (1ULL << 20) == 0)
-		snprintf(dst, n, "%lluM", (unsigned long long)(b >> 20));
-	else if (b % 1024 == 0)
-		snprintf(dst, n, "%lluK", (unsigned long long)(b >> 10));
-	else
-		snprintf(dst, n, "%llu", (unsigned long long)b);
-}
-
 /* Split a comma list into trimmed items; each checked by check(). */
 static int
 split_list(const char *v, int (*check)(const char *, struct op_err *),
@@ -525,11 +499,11 @@ check_range(const struct kdef *k, uint64_t n, const char *v, struct op_err *e,
 		return 0;
 	show(shown, sizeof(shown), v);
 	if (style == R_DURATION) {
-		fmt_duration(lo, sizeof(lo), k->min);
-		fmt_duration(hi, sizeof(hi), k->max);
+		conf_format_duration((uint32_t)k->min, lo, sizeof(lo));
+		conf_format_duration((uint32_t)k->max, hi, sizeof(hi));
 	} else if (style == R_SIZE) {
-		fmt_size(lo, sizeof(lo), k->min);
-		fmt_size(hi, sizeof(hi), k->max);
+		conf_format_size(k->min, lo, sizeof(lo));
+		conf_format_size(k->max, hi, sizeof(hi));
 	} else {
 		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->min);
 		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->max);
@@ -1402,168 +1376,4 @@ conf_profile_first_enabled(const struct conf *c)
 		if (c->profiles[i].enabled)
 			return &c->profiles[i];
 	return NULL;
-}
-
-/* ---- show --------------------------------------------------------- */
-
-static int
-show_kv(struct buf *out, const char *key, const char *value, struct op_err *e)
-{
-	if (buf_printf(out, e, "%s = ", key) < 0 ||
-	    ini_append_value(out, value, e) < 0)
-		return -1;
-	return buf_appendstr(out, "\n", e);
-}
-
-static const char *
-yn(int b)
-{
-	return b ? "yes" : "no";
-}
-
-static int
-show_list(struct buf *out, const char *key, char **v, size_t n,
-    struct op_err *e)
-{
-	struct buf line;
-	size_t i;
-	int rc;
-
-	if (n == 0)
-		return 0;
-	buf_init(&line, CONF_LINE_MAX);
-	for (i = 0; i < n; i++)
-		if (buf_printf(&line, e, "%s%s", i ? ", " : "", v[i]) < 0) {
-			buf_free(&line);
-			return -1;
-		}
-	rc = show_kv(out, key, line.data, e);
-	buf_free(&line);
-	return rc;
-}
-
-#define MASK "********"
-
-int
-conf_show(const struct conf *c, struct buf *out, struct op_err *e)
-{
-	const struct conf_server *s = &c->server;
-	char v[64];
-	size_t i, j;
-	int rc = -1;
-
-	if (buf_printf(out, e, "; effective settings of %s (defaults filled "
-	    "in, secrets masked)\n\n[server]\n", c->path != NULL ? c->path :
-	    "the built-in defaults") < 0)
-		goto out;
-	if (show_kv(out, "smtp_listen", s->smtp_listen, e) < 0 ||
-	    show_kv(out, "http_listen", s->http_listen, e) < 0 ||
-	    show_kv(out, "data_dir", s->data_dir, e) < 0 ||
-	    show_kv(out, "hostname", s->hostname != NULL ? s->hostname : "", e) < 0)
-		goto out;
-	fmt_size(v, sizeof(v), s->max_message_size);
-	if (show_kv(out, "max_message_size", v, e) < 0)
-		goto out;
-	fmt_duration(v, sizeof(v), s->queue_lifetime_s);
-	if (show_kv(out, "queue_lifetime", v, e) < 0 ||
-	    buf_appendstr(out, "retry = ", e) < 0)
-		goto out;
-	for (i = 0; i < s->nretry; i++) {
-		fmt_duration(v, sizeof(v), s->retry_s[i]);
-		if (buf_printf(out, e, "%s%s", i ? ", " : "", v) < 0)
-			goto out;
-	}
-	if (buf_appendstr(out, "\n", e) < 0)
-		goto out;
-	if (s->api_token != NULL ? show_kv(out, "api_token", MASK, e) < 0 :
-	    buf_appendstr(out, "; api_token: not set, generated into data_dir\n",
-	    e) < 0)
-		goto out;
-	if ((s->smtp_tls_cert != NULL &&
-	    show_kv(out, "smtp_tls_cert", s->smtp_tls_cert, e) < 0) ||
-	    (s->smtp_tls_key != NULL &&
-	    show_kv(out, "smtp_tls_key", s->smtp_tls_key, e) < 0) ||
-	    show_kv(out, "smtp_auth", yn(s->smtp_auth), e) < 0 ||
-	    show_list(out, "http_allowed_hosts", s->http_allowed_hosts,
-	    s->nhttp_allowed_hosts, e) < 0 ||
-	    buf_printf(out, e, "smtp_max_sessions = %u\n", s->smtp_max_sessions) < 0)
-		goto out;
-	fmt_duration(v, sizeof(v), s->smtp_timeout_s);
-	if (show_kv(out, "smtp_timeout", v, e) < 0)
-		goto out;
-
-	for (i = 0; i < c->nclients; i++) {
-		const struct conf_client *cl = &c->clients[i];
-
-		if (buf_printf(out, e, "\n[client %s]\n", cl->name) < 0 ||
-		    (cl->password_file != NULL ?
-		    show_kv(out, "password_file", cl->password_file, e) :
-		    show_kv(out, "password", MASK, e)) < 0 ||
-		    show_list(out, "allowed_from", cl->allowed_from,
-		    cl->nallowed_from, e) < 0)
-			goto out;
-	}
-
-	for (i = 0; i < c->nprofiles; i++) {
-		const struct conf_profile *p = &c->profiles[i];
-		static const char *const sec[] = { "none", "starttls", "tls" };
-
-		if (buf_printf(out, e, "\n[profile %s]\n", p->name) < 0 ||
-		    show_kv(out, "enabled", yn(p->enabled), e) < 0 ||
-		    show_kv(out, "host", p->host != NULL ? p->host : "", e) < 0 ||
-		    buf_printf(out, e, "port = %u\n", p->port) < 0 ||
-		    show_kv(out, "security", sec[p->security], e) < 0 ||
-		    show_kv(out, "tls_verify", yn(p->tls_verify), e) < 0 ||
-		    (p->tls_ca_file != NULL &&
-		    show_kv(out, "tls_ca_file", p->tls_ca_file, e) < 0) ||
-		    show_kv(out, "auth", yn(p->auth), e) < 0 ||
-		    (p->username != NULL &&
-		    show_kv(out, "username", p->username, e) < 0))
-			goto out;
-		if (p->password_file != NULL)
-			rc = show_kv(out, "password_file", p->password_file, e);
-		else if (p->password_command != NULL)
-			rc = show_kv(out, "password_command", p->password_command, e);
-		else if (p->password != NULL)
-			rc = show_kv(out, "password", MASK, e);
-		else
-			rc = 0;
-		if (rc < 0)
-			goto out;
-		rc = -1;
-		if (show_kv(out, "allow_plaintext_auth",
-		    yn(p->allow_plaintext_auth), e) < 0 ||
-		    (p->from != NULL && show_kv(out, "from", p->from, e) < 0) ||
-		    show_kv(out, "force_from", yn(p->force_from), e) < 0)
-			goto out;
-		if (p->nlimits > 0 && buf_appendstr(out, "limits = ", e) < 0)
-			goto out;
-		for (j = 0; j < p->nlimits; j++) {
-			uint32_t per = p->limits[j].period_s;
-
-			if (buf_printf(out, e, "%s%llu/%c", j ? ", " : "",
-			    (unsigned long long)p->limits[j].count, per == 1 ? 's' :
-			    per == 60 ? 'm' : per == 3600 ? 'h' : 'd') < 0)
-				goto out;
-		}
-		if (p->nlimits > 0 && buf_appendstr(out, "\n", e) < 0)
-			goto out;
-		fmt_duration(v, sizeof(v), p->timeout_s);
-		if (buf_printf(out, e, "max_connections = %u\n"
-		    "max_messages_per_connection = %u\n", p->max_connections,
-		    p->max_messages_per_connection) < 0 ||
-		    show_kv(out, "timeout", v, e) < 0)
-			goto out;
-	}
-
-	if (buf_printf(out, e, "\n[redirect]\nenabled = %s\n",
-	    yn(c->redirect_enabled)) < 0)
-		goto out;
-	for (i = 0; i < c->nreports; i++)
-		if (buf_printf(out, e, "\n[report %s]\nenabled = %s\n",
-		    c->reports[i].email, yn(c->reports[i].enabled)) < 0)
-			goto out;
-	rc = 0;
-out:
-	return rc;
 }

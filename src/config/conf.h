@@ -182,6 +182,12 @@ int conf_check_address(const char *s, struct op_err *e);
  * (IPv6 with or without brackets). */
 int conf_check_host(const char *s, struct op_err *e);
 
+/* A duration or size the way the file writes it, in the largest unit that
+ * divides it exactly ("5m", "90s", "25M", "1000"); dst of 24 bytes is
+ * enough. */
+void conf_format_duration(uint32_t seconds, char *dst, size_t dstsz);
+void conf_format_size(uint64_t bytes, char *dst, size_t dstsz);
+
 /* Like conf_load() for text already in memory (the editor checks an edited
  * file before saving it).  name is used in messages and becomes c->path.
  * No permission warning is given for the text itself. */

@@ -196,7 +196,7 @@ conf_secret_command(const char *cmd, int timeout_ms, char **secret,
 	posix_spawnattr_t attr;
 	sigset_t all, none;
 	int64_t deadline;
-	pid_t pid;
+	pid_t pid, waited;
 
 	*secret = NULL;
 	log_sanitize(shown, sizeof(shown), cmd);
@@ -269,9 +269,14 @@ conf_secret_command(const char *cmd, int timeout_ms, char **secret,
 	}
 	if (open_fds > 0)               /* timed out or poll failed */
 		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
 	spawned = 0;
+	if (waited < 0) {               /* e.g. SIGCHLD ignored: no status */
+		err_set(e, ERR_OSERR, "cannot get the exit status of '%s': %s",
+		    shown, strerror(errno));
+		goto out;
+	}
 	if (timed_out) {
 		if (timeout_ms % 1000 == 0)
 			err_set(e, ERR_CONFIG, "'%s' did not finish within %d "

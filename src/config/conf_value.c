@@ -9,6 +9,7 @@
 #include "config/conf.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -460,4 +461,32 @@ conf_check_host(const char *s, struct op_err *e)
 	if (why == NULL)
 		return 0;
 	return err_set(e, ERR_CONFIG, "'%s' is not a host name: it %s", v, why);
+}
+
+void
+conf_format_duration(uint32_t s, char *dst, size_t n)
+{
+	if (s == 0)
+		snprintf(dst, n, "0s");
+	else if (s % 86400 == 0)
+		snprintf(dst, n, "%ud", (unsigned)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(dst, n, "%uh", (unsigned)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(dst, n, "%um", (unsigned)(s / 60));
+	else
+		snprintf(dst, n, "%us", (unsigned)s);
+}
+
+void
+conf_format_size(uint64_t b, char *dst, size_t n)
+{
+	if (b != 0 && b % (1ULL << 30) == 0)
+		snprintf(dst, n, "%lluG", (unsigned long long)(b >> 30));
+	else if (b != 0 && b % (1ULL << 20) == 0)
+		snprintf(dst, n, "%lluM", (unsigned long long)(b >> 20));
+	else if (b != 0 && b % 1024 == 0)
+		snprintf(dst, n, "%lluK", (unsigned long long)(b >> 10));
+	else
+		snprintf(dst, n, "%llu", (unsigned long long)b);
 }

@@ -105,6 +105,8 @@ hdr_parse(const char *msg, size_t len, struct hdr_block *out,
 
 			pos = nl == NULL ? len : (size_t)(nl - msg) + 1;
 			out->skip = pos;
+			if (pos > HDR_LINE_MAX + 2)
+				return err_set(e, ERR_DATA, "the leading \"From \" line is longer than %d characters", HDR_LINE_MAX);
 		}
 	}
 
@@ -124,10 +126,6 @@ hdr_parse(const char *msg, size_t len, struct hdr_block *out,
 		if (first) {
 			out->crlf = nl != NULL && eol + 2 == full;
 			first = 0;
-		}
-		if (eol > HDR_LINE_MAX) {
-			hdr_block_free(out);
-			return err_set(e, ERR_DATA, "a header line is longer than %d characters", HDR_LINE_MAX);
 		}
 		if (eol == 0) {
 			out->end = pos;
@@ -155,6 +153,10 @@ hdr_parse(const char *msg, size_t len, struct hdr_block *out,
 			/* neither a field nor a continuation: the body starts */
 			out->end = out->body = pos;
 			break;
+		}
+		if (eol > HDR_LINE_MAX) {
+			hdr_block_free(out);
+			return err_set(e, ERR_DATA, "a header line is longer than %d characters", HDR_LINE_MAX);
 		}
 		if (memchr(line, '\0', eol) != NULL ||
 		    memchr(line, '\r', eol) != NULL) {

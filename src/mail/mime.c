@@ -559,6 +559,9 @@ check_msg(const struct mime_msg *m, struct op_err *e)
 {
 	size_t i;
 
+	if ((m->nto > 0 && m->to == NULL) || (m->ncc > 0 && m->cc == NULL) ||
+	    (m->natt > 0 && m->att == NULL) || (m->nheaders > 0 && m->headers == NULL))
+		return err_set(e, ERR_SOFTWARE, "a message part count is set without its array");
 	if (m->from.addr == NULL || m->from.addr[0] == '\0')
 		return err_set(e, ERR_DATA, "a sender address (from) is required");
 	if (m->nto + m->ncc > MIME_ADDRS_MAX)
@@ -700,7 +703,13 @@ mime_compose(const struct mime_msg *m, struct buf *out,
 		if (new_boundary(b1, sizeof(b1), all, nall, e) < 0)
 			goto out;
 		if (nbody == 2) {
-			if (new_boundary(b2, sizeof(b2), body, nbody, e) < 0 ||
+			if (new_boundary(b2, sizeof(b2), body, nbody, e) < 0)
+				goto out;
+			if (strcmp(b1, b2) == 0) {     /* 2^-96, but never nest equal */
+				err_set(e, ERR_SOFTWARE, "MIME boundaries collided");
+				goto out;
+			}
+			if (
 			    write_multipart(out, "mixed", b1, att, m->natt, b2, body, nbody, e) < 0)
 				goto out;
 		} else if (write_multipart(out, "mixed", b1, all, nall, NULL, NULL, 0, e) < 0) {

@@ -68,7 +68,8 @@
  * transaction (BEGIN IMMEDIATE ... COMMIT: one fsync with synchronous=FULL
  * in WAL mode), and then wakes every waiter and runs the asynchronous
  * callbacks.  While it commits, new jobs gather for the next transaction:
- * the busier the store, the larger the batches.  Each job runs inside its
+ * the busier the store, the larger the batches.  Each waiter sleeps on
+ * its own condition variable, so a commit wakes only its own waiters.  Each job runs inside its
  * own SAVEPOINT, so a job that fails alone (no such message) is rolled
  * back alone; a failure of the whole transaction (disk full, I/O error,
  * locked too long) rolls everything back and every job in it fails with
@@ -87,17 +88,15 @@
  */
 #include "queue/queue_sqlite.h"
 #include "queue/queue_impl.h"
+#include "queue/queue_sqlite_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <sqlite3.h>
 
 #include "util/buf.h"
 #include "util/log.h"
@@ -105,12 +104,9 @@
 
 #define SCHEMA_VERSION 1
 #define APPLICATION_ID 0x4f505354      /* "OPST" */
-#define BUSY_TIMEOUT_MS 5000
 #define BATCH_JOBS 512                 /* operations per transaction */
 #define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
-#define READERS_MAX 4
 #define WRITER_CACHE_KIB 8192
-#define READER_CACHE_KIB 2048
 #define WAL_LIMIT_BYTES (64 << 20)     /* journal_size_limit */
 #define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
 #define RATE_PRUNE_EVERY_S 3600
@@ -165,26 +161,7 @@ static const char schema_sql[] =
 	" last INTEGER NOT NULL,"
 	" PRIMARY KEY (profile, minute)) WITHOUT ROWID;";
 
-/* The columns read into a struct queue_msg (row_msg()), in this order. */
-#define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
-	" next_attempt, updated, profile, profile_used, last_error," \
-	" (SELECT count(*) FROM recipients AS r WHERE r.mid = messages.mid)"
-#define RCPT_COLS "idx, address, state, code, enhanced, reply, attempts, updated"
-#define WAITING "state IN ('queued', 'deferred')"
-#define BACK_FROM_SENDING \
-	"CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END"
-
 /* ---- Statements of the writing connection (committer thread only) ---- */
-
-enum {
-	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
-	W_MSG_INSERT, W_BODY_INSERT, W_RCPT_INSERT, W_EVENT_INSERT, W_FIND,
-	W_CLAIM, W_RCPTS_OF, W_RCPT_RESULT, W_RCPT_TALLY, W_MSG_RESULT,
-	W_RCPT_FAIL_OPEN, W_MSG_FAIL, W_UNCLAIM, W_RECOVER_EVENTS, W_RECOVER,
-	W_HOLD_EVENTS, W_HOLD, W_RELEASE_EVENTS, W_RELEASE_HELD,
-	W_RETRY_RCPTS, W_RETRY_MSG, W_DELETE, W_RATE_ADD, W_RATE_PRUNE,
-	W__COUNT
-};
 
 static const char *const w_sql[W__COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
@@ -256,42 +233,6 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RATE_PRUNE] = "DELETE FROM sends WHERE minute < ?1",
 };
 
-/* ---- Statements of the reading connections ---- */
-
-enum {
-	R_BEGIN, R_END, R_FIND, R_LIST, R_LIST_STATE, R_GET, R_RCPTS,
-	R_EVENTS, R_COUNTS, R_NEXT_DUE, R_RATE,
-	R__COUNT
-};
-
-static const char *const r_sql[R__COUNT] = {
-	[R_BEGIN] = "BEGIN",
-	[R_END] = "COMMIT",
-	[R_FIND] = "SELECT mid, state FROM messages WHERE id = ?1",
-	[R_LIST] = "SELECT " MSG_COLS " FROM messages WHERE mid < ?1"
-	    " ORDER BY mid DESC LIMIT ?2",
-	[R_LIST_STATE] = "SELECT " MSG_COLS " FROM messages WHERE state = ?3"
-	    " AND mid < ?1 ORDER BY mid DESC LIMIT ?2",
-	[R_GET] = "SELECT " MSG_COLS " FROM messages WHERE mid = ?1",
-	[R_RCPTS] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
-	    " ORDER BY idx",
-	[R_EVENTS] = "SELECT at, kind, text FROM (SELECT eid, at, kind, text"
-	    " FROM events WHERE mid = ?1 ORDER BY eid DESC LIMIT ?2)"
-	    " ORDER BY eid",
-	[R_COUNTS] = "SELECT state, count(*) FROM messages GROUP BY state",
-	[R_NEXT_DUE] = "SELECT min(next_attempt) FROM messages"
-	    " INDEXED BY messages_due WHERE " WAITING,
-	[R_RATE] = "SELECT last, n FROM sends WHERE profile = ?1"
-	    " AND minute >= ?2 ORDER BY minute",
-};
-
-/* ---- The handle ---- */
-
-struct sq;
-struct sq_job;
-
-typedef int (*sq_job_fn)(struct sq *s, struct sq_job *j, struct op_err *e);
-
 /*
  * One operation for the committer.  Synchronous jobs live on the caller's
  * stack; asynchronous submissions are allocated and freed by the committer
@@ -303,7 +244,8 @@ struct sq_job {
 	sq_job_fn run;
 	size_t weight;                 /* body bytes, for the batch bound */
 	int rc;                        /* 1 not run yet, 0 done, -1 failed */
-	int done;                      /* set under s->mu, then the waiter wakes */
+	int done;                      /* set under s->mu, then cv is signalled */
+	pthread_cond_t cv;             /* the waiter of a synchronous job */
 	struct op_err err;
 	queue_submit_cb cb;            /* asynchronous submit */
 	void *cb_arg;
@@ -319,35 +261,6 @@ struct sq_job {
 	unsigned count;
 	uint64_t n;
 	int state;
-};
-
-struct sq_reader {
-	sqlite3 *db;
-	sqlite3_stmt *st[R__COUNT];
-	int busy;
-};
-
-struct sq {
-	struct queue base;             /* first: a struct queue * is a struct sq * */
-	char *path;
-
-	sqlite3 *wdb;                  /* the committer's connection */
-	sqlite3_stmt *w[W__COUNT];
-	int fatal;                     /* the current transaction is lost */
-	int64_t last_prune;
-
-	pthread_mutex_t mu;            /* jobs list, stop, stats */
-	pthread_cond_t work_cv;        /* committer: jobs arrived or stop */
-	pthread_cond_t done_cv;        /* waiters: a batch ended */
-	struct sq_job *head, *tail;
-	int stop;
-	int thread_started;
-	pthread_t thread;
-	struct queue_stats stats;
-
-	pthread_mutex_t rmu;           /* the reader pool */
-	pthread_cond_t rcv;
-	struct sq_reader readers[READERS_MAX];
 };
 
 static const struct queue_ops sq_ops;
@@ -391,12 +304,7 @@ corrupt_err(const char *path, const char *detail, struct op_err *e)
 	    "Outpost will not start an empty queue in its place", path, detail);
 }
 
-/*
- * Fill e from SQLite's result rc on db, prefixed by what was being done.
- * An error of the writing connection that loses the transaction marks the
- * batch failed.  Returns -1.
- */
-static int
+int
 sq_err(struct sq *s, sqlite3 *db, int rc, const char *what, struct op_err *e)
 {
 	int sys = db != NULL ? sqlite3_system_errno(db) : 0;
@@ -489,16 +397,16 @@ bind_text(sqlite3_stmt *st, int i, const char *s, size_t max)
 		sqlite3_bind_text(st, i, s, (int)cut(s, max), SQLITE_STATIC);
 }
 
-static const char *
-col_text(sqlite3_stmt *st, int i)
+const char *
+sq_col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 
 	return t != NULL ? (const char *)t : "";
 }
 
-static const char *
-set_col(struct queue_set *set, sqlite3_stmt *st, int i)
+const char *
+sq_set_col(struct queue_set *set, sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 
@@ -508,42 +416,40 @@ set_col(struct queue_set *set, sqlite3_stmt *st, int i)
 	    (size_t)sqlite3_column_bytes(st, i));
 }
 
-/* Read a row of MSG_COLS into a new message of set; returns its mid. */
-static int64_t
-row_msg(struct queue_set *set, sqlite3_stmt *st)
+int64_t
+sq_row_msg(struct queue_set *set, sqlite3_stmt *st)
 {
 	struct queue_msg *m = queue_set_add_msg(set);
 
-	str_copy(m->id, sizeof(m->id), col_text(st, 1));
-	m->sender = set_col(set, st, 2);
+	str_copy(m->id, sizeof(m->id), sq_col_text(st, 1));
+	m->sender = sq_set_col(set, st, 2);
 	if (m->sender == NULL)
 		m->sender = queue_set_strndup(set, "", 0);
 	m->size = (uint64_t)sqlite3_column_int64(st, 3);
-	m->state = queue_msg_state_parse(col_text(st, 4));
+	m->state = queue_msg_state_parse(sq_col_text(st, 4));
 	m->attempts = (unsigned)sqlite3_column_int(st, 5);
 	m->created = sqlite3_column_int64(st, 6);
 	m->since = sqlite3_column_int64(st, 7);
 	m->next_attempt = sqlite3_column_int64(st, 8);
 	m->updated = sqlite3_column_int64(st, 9);
-	m->profile = set_col(set, st, 10);
-	m->profile_used = set_col(set, st, 11);
-	m->last_error = set_col(set, st, 12);
+	m->profile = sq_set_col(set, st, 10);
+	m->profile_used = sq_set_col(set, st, 11);
+	m->last_error = sq_set_col(set, st, 12);
 	m->nrcpts_total = (size_t)sqlite3_column_int64(st, 13);
 	return sqlite3_column_int64(st, 0);
 }
 
-/* Read a row of RCPT_COLS into a new recipient of message m. */
-static void
-row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st)
+void
+sq_row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st)
 {
 	struct queue_rcpt *r = queue_set_add_rcpt(set, m);
-	const char *enh = set_col(set, st, 4), *reply = set_col(set, st, 5);
+	const char *enh = sq_set_col(set, st, 4), *reply = sq_set_col(set, st, 5);
 
 	r->idx = (unsigned)sqlite3_column_int(st, 0);
-	r->address = set_col(set, st, 1);
+	r->address = sq_set_col(set, st, 1);
 	if (r->address == NULL)
 		r->address = queue_set_strndup(set, "", 0);
-	r->state = queue_rcpt_state_parse(col_text(st, 2));
+	r->state = queue_rcpt_state_parse(sq_col_text(st, 2));
 	r->code = sqlite3_column_int(st, 3);
 	r->enhanced = enh != NULL ? enh : queue_set_strndup(set, "", 0);
 	r->reply = reply != NULL ? reply : queue_set_strndup(set, "", 0);
@@ -553,8 +459,8 @@ row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st)
 
 /* ---- Opening connections ---- */
 
-static int
-db_exec(struct sq *s, sqlite3 *db, const char *sql, const char *what,
+int
+sq_db_exec(struct sq *s, sqlite3 *db, const char *sql, const char *what,
     struct op_err *e)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -580,7 +486,7 @@ db_pragma(struct sq *s, sqlite3 *db, const char *sql, int64_t *ival,
 		if (ival != NULL)
 			*ival = sqlite3_column_int64(st, 0);
 		if (tval != NULL)
-			str_copy(tval, tsz, col_text(st, 0));
+			str_copy(tval, tsz, sq_col_text(st, 0));
 		rc = SQLITE_DONE;
 	}
 	if (rc != SQLITE_DONE) {
@@ -592,8 +498,8 @@ db_pragma(struct sq *s, sqlite3 *db, const char *sql, int64_t *ival,
 	return 0;
 }
 
-static int
-db_connect(struct sq *s, sqlite3 **out, int cache_kib, struct op_err *e)
+int
+sq_db_connect(struct sq *s, sqlite3 **out, int cache_kib, struct op_err *e)
 {
 	sqlite3 *db = NULL;
 	char sql[128];
@@ -612,7 +518,7 @@ db_connect(struct sq *s, sqlite3 **out, int cache_kib, struct op_err *e)
 	snprintf(sql, sizeof(sql), "PRAGMA synchronous = FULL;"
 	    " PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
 	    " PRAGMA cache_size = -%d;", cache_kib);
-	if (db_exec(s, db, sql, "cannot set up the queue database", e) < 0) {
+	if (sq_db_exec(s, db, sql, "cannot set up the queue database", e) < 0) {
 		sqlite3_close(db);
 		return -1;
 	}
@@ -620,8 +526,8 @@ db_connect(struct sq *s, sqlite3 **out, int cache_kib, struct op_err *e)
 	return 0;
 }
 
-static int
-prepare_all(struct sq *s, sqlite3 *db, const char *const *sql,
+int
+sq_prepare_all(struct sq *s, sqlite3 *db, const char *const *sql,
     sqlite3_stmt **st, int n, struct op_err *e)
 {
 	int i, rc;
@@ -636,8 +542,8 @@ prepare_all(struct sq *s, sqlite3 *db, const char *const *sql,
 	return 0;
 }
 
-static void
-finalize_all(sqlite3_stmt **st, int n)
+void
+sq_finalize_all(sqlite3_stmt **st, int n)
 {
 	int i;
 
@@ -683,7 +589,7 @@ setup_schema(struct sq *s, struct op_err *e)
 			    "in WAL mode (it stays \"%s\"); put data_dir on a local "
 			    "file system", s->path, mode);
 	}
-	if (db_exec(s, s->wdb, "BEGIN IMMEDIATE", "cannot open the queue "
+	if (sq_db_exec(s, s->wdb, "BEGIN IMMEDIATE", "cannot open the queue "
 	    "database", e) < 0)
 		return -1;
 	if (db_pragma(s, s->wdb, "PRAGMA user_version", &version, NULL, 0, e) < 0 ||
@@ -694,12 +600,12 @@ setup_schema(struct sq *s, struct op_err *e)
 	if (version == 0 && ntables == 0) {
 		char sql[96];
 
-		if (db_exec(s, s->wdb, schema_sql, "cannot create the queue's "
+		if (sq_db_exec(s, s->wdb, schema_sql, "cannot create the queue's "
 		    "tables", e) < 0)
 			goto fail;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;"
 		    " PRAGMA application_id = %d;", SCHEMA_VERSION, APPLICATION_ID);
-		if (db_exec(s, s->wdb, sql, "cannot create the queue's tables",
+		if (sq_db_exec(s, s->wdb, sql, "cannot create the queue's tables",
 		    e) < 0)
 			goto fail;
 	} else if (appid != APPLICATION_ID) {
@@ -717,7 +623,7 @@ setup_schema(struct sq *s, struct op_err *e)
 		corrupt_err(s->path, "schema version missing", e);
 		goto fail;
 	}
-	if (db_exec(s, s->wdb, "COMMIT", "cannot create the queue's tables",
+	if (sq_db_exec(s, s->wdb, "COMMIT", "cannot create the queue's tables",
 	    e) < 0)
 		goto fail;
 	return 0;
@@ -737,7 +643,7 @@ quick_check(struct sq *s, struct op_err *e)
 	if (rc != SQLITE_OK)
 		return sq_err(s, s->wdb, rc, "cannot check the queue database", e);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *line = col_text(st, 0);
+		const char *line = sq_col_text(st, 0);
 
 		if (strcmp(line, "ok") == 0)
 			continue;
@@ -856,7 +762,10 @@ committer(void *arg)
 				j->next = async;
 				async = j;
 			} else {
-				j->done = 1;   /* the waiter may free j now */
+				/* wake only this waiter (not every waiter of the
+				 * handle); once it runs it may free j */
+				j->done = 1;
+				pthread_cond_signal(&j->cv);
 			}
 		}
 		if (rc == 0)
@@ -867,7 +776,6 @@ committer(void *arg)
 		s->stats.submitted += ok_submits;
 		if (n > s->stats.max_batch)
 			s->stats.max_batch = n;
-		pthread_cond_broadcast(&s->done_cv);
 		pthread_mutex_unlock(&s->mu);
 
 		for (j = async; j != NULL; j = next) {
@@ -897,6 +805,7 @@ sq_exec(struct sq *s, struct sq_job *j, struct op_err *e)
 		    "submit callback (it would wait for itself)");
 	j->next = NULL;
 	j->done = 0;
+	pthread_cond_init(&j->cv, NULL);
 	pthread_mutex_lock(&s->mu);
 	if (s->tail != NULL)
 		s->tail->next = j;
@@ -905,8 +814,9 @@ sq_exec(struct sq *s, struct sq_job *j, struct op_err *e)
 	s->tail = j;
 	pthread_cond_signal(&s->work_cv);
 	while (!j->done)
-		pthread_cond_wait(&s->done_cv, &s->mu);
+		pthread_cond_wait(&j->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&j->cv);
 	if (j->rc != 0) {
 		if (e != NULL)
 			*e = j->err;
@@ -930,7 +840,7 @@ find_msg(struct sq *s, const char *id, int64_t *mid, int *state,
 	if (rc == SQLITE_ROW) {
 		*mid = sqlite3_column_int64(st, 0);
 		if (state != NULL)
-			*state = queue_msg_state_parse(col_text(st, 1));
+			*state = queue_msg_state_parse(sq_col_text(st, 1));
 		st_reset(st);
 		return 0;
 	}
@@ -1023,7 +933,7 @@ job_claim(struct sq *s, struct sq_job *j, struct op_err *e)
 	sqlite3_bind_int64(st, 1, j->now);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)j->max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < j->max)
-		mids[n++] = row_msg(j->set, st);
+		mids[n++] = sq_row_msg(j->set, st);
 	st_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		goto fail_db;
@@ -1033,11 +943,11 @@ job_claim(struct sq *s, struct sq_job *j, struct op_err *e)
 
 		sqlite3_bind_int64(st, 1, mids[i]);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			const char *state = col_text(st, 2);
+			const char *state = sq_col_text(st, 2);
 
 			if (strcmp(state, "pending") == 0 ||
 			    strcmp(state, "deferred") == 0)
-				row_rcpt(j->set, m, st);
+				sq_row_rcpt(j->set, m, st);
 		}
 		st_reset(st);
 		if (rc != SQLITE_DONE)
@@ -1152,7 +1062,7 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 			st_reset(st);
 			return sq_err(s, s->wdb, rc, "cannot record a result", e);
 		}
-		addr = col_text(st, 0);
+		addr = sq_col_text(st, 0);
 		format_result(err_text, sizeof(err_text), r);
 		if (o->profile_used != NULL)
 			snprintf(text, sizeof(text), "<%.*s> via %.*s: %s",
@@ -1603,388 +1513,7 @@ sq_rate_add(struct queue *q, const char *profile, int64_t now, unsigned n,
 	return sq_exec(to_sq(q), &j, e);
 }
 
-/* ---- Reading ---- */
-
-static void
-reader_close(struct sq_reader *r)
-{
-	finalize_all(r->st, R__COUNT);
-	sqlite3_close(r->db);
-	r->db = NULL;
-}
-
-static int
-reader_open(struct sq *s, struct sq_reader *r, struct op_err *e)
-{
-	if (db_connect(s, &r->db, READER_CACHE_KIB, e) < 0)
-		return -1;
-	if (db_exec(s, r->db, "PRAGMA query_only = ON", "cannot set up the "
-	    "queue database", e) < 0 ||
-	    prepare_all(s, r->db, r_sql, r->st, R__COUNT, e) < 0) {
-		reader_close(r);
-		return -1;
-	}
-	return 0;
-}
-
-/* A reading connection for this thread alone, until reader_put(). */
-static struct sq_reader *
-reader_get(struct sq *s, struct op_err *e)
-{
-	struct sq_reader *r = NULL, *fresh = NULL;
-	size_t i;
-
-	pthread_mutex_lock(&s->rmu);
-	for (;;) {
-		for (i = 0; i < READERS_MAX; i++) {
-			if (s->readers[i].busy)
-				continue;
-			if (s->readers[i].db != NULL) {
-				r = &s->readers[i];
-				break;
-			}
-			if (fresh == NULL)
-				fresh = &s->readers[i];
-		}
-		if (r == NULL && fresh != NULL)
-			r = fresh;
-		if (r != NULL)
-			break;
-		pthread_cond_wait(&s->rcv, &s->rmu);
-	}
-	r->busy = 1;
-	pthread_mutex_unlock(&s->rmu);
-	if (r->db == NULL && reader_open(s, r, e) < 0) {
-		pthread_mutex_lock(&s->rmu);
-		r->busy = 0;
-		pthread_cond_signal(&s->rcv);
-		pthread_mutex_unlock(&s->rmu);
-		return NULL;
-	}
-	return r;
-}
-
-static void
-reader_put(struct sq *s, struct sq_reader *r)
-{
-	if (!sqlite3_get_autocommit(r->db))
-		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-	pthread_mutex_lock(&s->rmu);
-	r->busy = 0;
-	pthread_cond_signal(&s->rcv);
-	pthread_mutex_unlock(&s->rmu);
-}
-
-static int
-r_exec(struct sq *s, struct sq_reader *r, int idx, struct op_err *e)
-{
-	int rc = sqlite3_step(r->st[idx]);
-
-	sqlite3_reset(r->st[idx]);
-	if (rc != SQLITE_DONE)
-		return sq_err(s, r->db, rc, "cannot read the queue", e);
-	return 0;
-}
-
-static int
-r_find(struct sq *s, struct sq_reader *r, const char *id, int64_t *mid,
-    struct op_err *e)
-{
-	sqlite3_stmt *st = r->st[R_FIND];
-	int rc;
-
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*mid = sqlite3_column_int64(st, 0);
-	st_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_DONE)
-		return err_set(e, ERR_NOINPUT, "no message with id %s", id);
-	return sq_err(s, r->db, rc, "cannot find the message", e);
-}
-
-static int
-sq_body_read(struct queue *q, const char *id, uint64_t off, void *dst,
-    size_t n, size_t *got, struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_reader *r;
-	sqlite3_blob *blob = NULL;
-	int64_t mid;
-	uint64_t total;
-	int rc, ret = -1;
-
-	*got = 0;
-	if (n > INT32_MAX)
-		n = INT32_MAX;
-	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
-		return -1;
-	if (r_exec(s, r, R_BEGIN, e) < 0 || r_find(s, r, id, &mid, e) < 0)
-		goto out;
-	rc = sqlite3_blob_open(r->db, "main", "bodies", "body", mid, 0, &blob);
-	if (rc != SQLITE_OK) {
-		if ((rc & 0xff) == SQLITE_ERROR)
-			err_set(e, ERR_NOINPUT, "message %s has no body", id);
-		else
-			sq_err(s, r->db, rc, "cannot read the message", e);
-		goto out;
-	}
-	total = (uint64_t)sqlite3_blob_bytes(blob);
-	if (off < total && n > 0) {
-		size_t take = total - off < n ? (size_t)(total - off) : n;
-
-		rc = sqlite3_blob_read(blob, dst, (int)take, (int)off);
-		if (rc != SQLITE_OK) {
-			sq_err(s, r->db, rc, "cannot read the message", e);
-			goto out;
-		}
-		*got = take;
-	}
-	ret = 0;
-out:
-	sqlite3_blob_close(blob);
-	reader_put(s, r);
-	return ret;
-}
-
-static int
-sq_body_get(struct queue *q, const char *id, char **body, size_t *len,
-    struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_reader *r;
-	sqlite3_blob *blob = NULL;
-	int64_t mid;
-	char *p = NULL;
-	int rc, size, ret = -1;
-
-	*body = NULL;
-	*len = 0;
-	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
-		return -1;
-	if (r_exec(s, r, R_BEGIN, e) < 0 || r_find(s, r, id, &mid, e) < 0)
-		goto out;
-	rc = sqlite3_blob_open(r->db, "main", "bodies", "body", mid, 0, &blob);
-	if (rc != SQLITE_OK) {
-		if ((rc & 0xff) == SQLITE_ERROR)
-			err_set(e, ERR_NOINPUT, "message %s has no body", id);
-		else
-			sq_err(s, r->db, rc, "cannot read the message", e);
-		goto out;
-	}
-	size = sqlite3_blob_bytes(blob);
-	p = mem_alloc((size_t)size + 1);
-	if (size > 0 && (rc = sqlite3_blob_read(blob, p, size, 0)) != SQLITE_OK) {
-		sq_err(s, r->db, rc, "cannot read the message", e);
-		free(p);
-		goto out;
-	}
-	p[size] = '\0';
-	*body = p;
-	*len = (size_t)size;
-	ret = 0;
-out:
-	sqlite3_blob_close(blob);
-	reader_put(s, r);
-	return ret;
-}
-
-static int
-sq_list(struct queue *q, const struct queue_list_opts *o,
-    struct queue_set *out, struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_reader *r;
-	sqlite3_stmt *st;
-	int64_t before = INT64_MAX;
-	size_t limit = o != NULL && o->limit > 0 ? o->limit : 100;
-	int state = o != NULL ? o->state : -1, rc, ret = -1;
-
-	memset(out, 0, sizeof(*out));
-	if (limit > QUEUE_LIST_MAX)
-		limit = QUEUE_LIST_MAX;
-	if (state != -1 && queue_msg_state_name(state) == NULL)
-		return err_set(e, ERR_DATA, "unknown message state %d", state);
-	if (o != NULL && o->before != NULL && queue_id_check(o->before, e) < 0)
-		return -1;
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	if (o != NULL && o->before != NULL && r_find(s, r, o->before, &before,
-	    e) < 0)
-		goto out;
-	st = r->st[state == -1 ? R_LIST : R_LIST_STATE];
-	sqlite3_bind_int64(st, 1, before);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
-	if (state != -1)
-		sqlite3_bind_text(st, 3, queue_msg_state_name(state), -1,
-		    SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		row_msg(out, st);
-	st_reset(st);
-	if (rc != SQLITE_DONE) {
-		sq_err(s, r->db, rc, "cannot list the queue", e);
-		queue_set_free(out);
-		goto out;
-	}
-	queue_set_finish(out);
-	ret = 0;
-out:
-	reader_put(s, r);
-	return ret;
-}
-
-static int
-sq_get(struct queue *q, const char *id, struct queue_set *out,
-    struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_reader *r;
-	sqlite3_stmt *st;
-	int64_t mid;
-	int rc, ret = -1;
-
-	memset(out, 0, sizeof(*out));
-	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
-		return -1;
-	if (r_exec(s, r, R_BEGIN, e) < 0 || r_find(s, r, id, &mid, e) < 0)
-		goto out;
-	st = r->st[R_GET];
-	sqlite3_bind_int64(st, 1, mid);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		row_msg(out, st);
-	st_reset(st);
-	if (rc != SQLITE_ROW)
-		goto fail_db;
-	st = r->st[R_RCPTS];
-	sqlite3_bind_int64(st, 1, mid);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		row_rcpt(out, &out->msgs[0], st);
-	st_reset(st);
-	if (rc != SQLITE_DONE)
-		goto fail_db;
-	st = r->st[R_EVENTS];
-	sqlite3_bind_int64(st, 1, mid);
-	sqlite3_bind_int(st, 2, QUEUE_EVENTS_MAX);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct queue_event *ev = queue_set_add_event(out);
-		const char *text = set_col(out, st, 2);
-
-		ev->at = sqlite3_column_int64(st, 0);
-		ev->kind = queue_set_strndup(out, col_text(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1));
-		ev->text = text != NULL ? text : queue_set_strndup(out, "", 0);
-	}
-	st_reset(st);
-	if (rc != SQLITE_DONE)
-		goto fail_db;
-	queue_set_finish(out);
-	ret = 0;
-	goto out;
-fail_db:
-	if (rc == SQLITE_DONE)
-		err_set(e, ERR_NOINPUT, "no message with id %s", id);
-	else
-		sq_err(s, r->db, rc, "cannot read the message", e);
-	queue_set_free(out);
-out:
-	reader_put(s, r);
-	return ret;
-}
-
-static int
-sq_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
-    struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_reader *r;
-	sqlite3_stmt *st;
-	int rc, state;
-
-	memset(counts, 0, sizeof(uint64_t) * QUEUE_MSG_NSTATES);
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	st = r->st[R_COUNTS];
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		state = queue_msg_state_parse(col_text(st, 0));
-		if (state >= 0)
-			counts[state] = (uint64_t)sqlite3_column_int64(st, 1);
-	}
-	st_reset(st);
-	if (rc != SQLITE_DONE)
-		sq_err(s, r->db, rc, "cannot count the queue", e);
-	reader_put(s, r);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static int
-sq_next_due(struct queue *q, int64_t *when, int *found, struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_reader *r;
-	sqlite3_stmt *st;
-	int rc;
-
-	*when = 0;
-	*found = 0;
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	st = r->st[R_NEXT_DUE];
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*when = sqlite3_column_int64(st, 0);
-		*found = 1;
-	}
-	st_reset(st);
-	if (rc != SQLITE_ROW)
-		sq_err(s, r->db, rc, "cannot read the queue", e);
-	reader_put(s, r);
-	return rc == SQLITE_ROW ? 0 : -1;
-}
-
-static int
-sq_rate_load(struct queue *q, const char *profile, int64_t since,
-    struct queue_rate_bucket **out, size_t *n, struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_reader *r;
-	struct queue_rate_bucket *b = NULL;
-	sqlite3_stmt *st;
-	size_t len = 0, cap = 0;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	if (profile == NULL || strlen(profile) >= QUEUE_PROFILE_MAX)
-		return err_set(e, ERR_DATA, "profile name missing or longer than "
-		    "%d bytes", QUEUE_PROFILE_MAX - 1);
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	st = r->st[R_RATE];
-	sqlite3_bind_text(st, 1, profile, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, since / 60);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 64;
-			b = mem_realloc(b, cap * sizeof(*b));
-		}
-		b[len].at = sqlite3_column_int64(st, 0);
-		b[len].count = (uint64_t)sqlite3_column_int64(st, 1);
-		len++;
-	}
-	st_reset(st);
-	if (rc != SQLITE_DONE) {
-		sq_err(s, r->db, rc, "cannot read send counts", e);
-		free(b);
-		reader_put(s, r);
-		return -1;
-	}
-	reader_put(s, r);
-	*out = b;
-	*n = len;
-	return 0;
-}
+/* ---- Open and close ---- */
 
 static void
 sq_stats(struct queue *q, struct queue_stats *st)
@@ -1996,7 +1525,6 @@ sq_stats(struct queue *q, struct queue_stats *st)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* ---- Open and close ---- */
 
 static void
 sq_free(struct sq *s)
@@ -2010,15 +1538,12 @@ sq_free(struct sq *s)
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->thread, NULL);
 	}
-	for (i = 0; i < READERS_MAX; i++)
-		if (s->readers[i].db != NULL)
-			reader_close(&s->readers[i]);
-	finalize_all(s->w, W__COUNT);
+	sq_readers_close(s);
+	sq_finalize_all(s->w, W__COUNT);
 	if (s->wdb != NULL)
 		sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->done_cv);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rcv);
 	free(s->path);
@@ -2046,11 +1571,10 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 	s->path = str_dup(db_path);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
-	pthread_cond_init(&s->done_cv, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rcv, NULL);
 
-	if (db_connect(s, &s->wdb, WRITER_CACHE_KIB, e) < 0)
+	if (sq_db_connect(s, &s->wdb, WRITER_CACHE_KIB, e) < 0)
 		goto fail;
 	if (setup_schema(s, e) < 0)
 		goto fail;
@@ -2061,11 +1585,11 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 
 		snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d",
 		    WAL_LIMIT_BYTES);
-		if (db_exec(s, s->wdb, sql, "cannot set up the queue database",
+		if (sq_db_exec(s, s->wdb, sql, "cannot set up the queue database",
 		    e) < 0)
 			goto fail;
 	}
-	if (prepare_all(s, s->wdb, w_sql, s->w, W__COUNT, e) < 0)
+	if (sq_prepare_all(s, s->wdb, w_sql, s->w, W__COUNT, e) < 0)
 		goto fail;
 	rc = pthread_create(&s->thread, NULL, committer, s);
 	if (rc != 0) {

@@ -327,7 +327,11 @@ classify(const struct smtp_params *sp, const struct smtp_session *s,
 	case SMTP_FAIL_TLS_VERIFY: {
 		int vc = ti != NULL ? ti->verify_code : res->sys;
 
-		cert_name(ti != NULL ? ti->subject : NULL, name, sizeof(name));
+		if (ti != NULL && ti->names[0] != '\0')
+			log_sanitize(name, sizeof(name), ti->names);
+		else
+			cert_name(ti != NULL ? ti->subject : NULL, name,
+			    sizeof(name));
 		if (tls_verify_is_expired(vc)) {
 			date_only(ti, when, sizeof(when));
 			if (ti != NULL && ti->not_after_t > 0 &&

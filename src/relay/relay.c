@@ -492,12 +492,16 @@ worker_main(void *arg)
 		idle_since = clock_mono_ms();
 		pthread_mutex_lock(&r->lock);
 	}
+	/* no longer counted for routing (a new job spawns a new worker); still
+	 * counted by relay_stop() until the connection is closed */
 	ps->workers--;
-	r->workers--;
-	pthread_cond_broadcast(&r->done);
 	pthread_mutex_unlock(&r->lock);
 	close_session(r, ps->name, &s);
 	smtp_result_free(&res);
+	pthread_mutex_lock(&r->lock);
+	r->workers--;
+	pthread_cond_broadcast(&r->done);
+	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
 

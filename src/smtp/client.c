@@ -1930,7 +1930,8 @@ mem_read(void *arg, char *buf, size_t n, size_t *got, struct op_err *e)
 
 	(void)e;
 	*got = left < n ? left : n;
-	memcpy(buf, m->data + m->off, *got);
+	if (*got > 0)
+		memcpy(buf, m->data + m->off, *got);
 	m->off += *got;
 	return 0;
 }
@@ -1939,12 +1940,22 @@ void
 smtp_body_from_mem(struct smtp_body *b, struct smtp_mem_body *m,
     const char *data, size_t len)
 {
+	size_t i, size = len;
+
 	m->data = data;
 	m->len = len;
 	m->off = 0;
+	/* RFC 1870 4: the size counts CRLF pairs; bare CR or LF will be
+	 * sent as CRLF. */
+	for (i = 0; i < len; i++) {
+		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+			size++;
+		else if (data[i] == '\r' && (i + 1 == len || data[i + 1] != '\n'))
+			size++;
+	}
 	b->read = mem_read;
 	b->arg = m;
-	b->size = len;
+	b->size = size;
 	b->eightbit = smtp_data_has_8bit(data, len);
 }
 

@@ -263,11 +263,12 @@ struct smtp_body {
 	int (*read)(void *arg, char *buf, size_t n, size_t *got,
 	    struct op_err *e);
 	void *arg;
-	uint64_t size;        /* size in bytes for SIZE= (0: unknown) */
+	uint64_t size;        /* size for SIZE= with CRLF line ends (0: unknown) */
 	int eightbit;         /* bytes >= 0x80 present: BODY=8BITMIME */
 };
 
-/* A body from memory; m must outlive the send.  Sets size and eightbit. */
+/* A body from memory; m must outlive the send.  Sets size (counting line
+ * ends as CRLF, RFC 1870 4) and eightbit. */
 struct smtp_mem_body {
 	const char *data;
 	size_t len;

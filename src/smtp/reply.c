@@ -173,6 +173,19 @@ smtp_reply_parser_busy(const struct smtp_reply_parser *p)
 	return p->line.len > 0 || p->nlines > 0;
 }
 
+/* The part of "DDD" received so far is plausible. */
+static int
+code_prefix_ok(const char *l, size_t len)
+{
+	if (len > 0 && (l[0] < '2' || l[0] > '5'))
+		return len == 1 && l[0] == '\r';    /* "\r" before "\n": judged then */
+	if (len > 1 && (l[1] < '0' || l[1] > '9'))
+		return 0;
+	if (len > 2 && (l[2] < '0' || l[2] > '9'))
+		return 0;
+	return 1;
+}
+
 static int
 parse_fail(struct smtp_reply_parser *p, struct op_err *e, const char *what)
 {
@@ -256,6 +269,12 @@ smtp_reply_feed(struct smtp_reply_parser *p, const char *data, size_t len,
 			return parse_fail(p, e, "a reply line is longer than 4096 bytes");
 		}
 		i += n;
+		/* Refuse a bad start at once, not when the line ends: a peer
+		 * speaking TLS or garbage fails fast. */
+		if (!code_prefix_ok(p->line.data, p->line.len)) {
+			*used = i;
+			return parse_fail(p, e, "a line does not start with a 3-digit code 2xx..5xx");
+		}
 		if (nl == NULL)
 			break;
 		i++;    /* the LF */

@@ -342,6 +342,53 @@ name_text(const X509_NAME *n, char *dst, size_t dstsz)
 	BIO_free(m);
 }
 
+/* The certificate's subjectAltName DNS names and IP addresses, for
+ * diagnostics ("the certificate is for a.example, b.example"). */
+static void
+san_text(X509 *x, char *dst, size_t dstsz)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
+	    NULL);
+	char one[INET6_ADDRSTRLEN > 256 ? INET6_ADDRSTRLEN : 256];
+	size_t len = 0, n;
+	int i, cut = 0;
+
+	dst[0] = '\0';
+	if (gens == NULL)
+		return;
+	for (i = 0; i < sk_GENERAL_NAME_num(gens) && !cut; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		int dl;
+
+		one[0] = '\0';
+		if (g->type == GEN_DNS) {
+			d = ASN1_STRING_get0_data(g->d.dNSName);
+			dl = ASN1_STRING_length(g->d.dNSName);
+			for (n = 0; (int)n < dl && n + 1 < sizeof(one); n++)
+				one[n] = d[n] >= 0x20 && d[n] < 0x7f ? (char)d[n] : '?';
+			one[n] = '\0';
+		} else if (g->type == GEN_IPADD) {
+			d = ASN1_STRING_get0_data(g->d.iPAddress);
+			dl = ASN1_STRING_length(g->d.iPAddress);
+			if (dl == 4)
+				inet_ntop(AF_INET, d, one, sizeof(one));
+			else if (dl == 16)
+				inet_ntop(AF_INET6, d, one, sizeof(one));
+		}
+		if (one[0] == '\0')
+			continue;
+		n = strlen(one);
+		if (len + n + 8 >= dstsz) {
+			cut = 1;
+			n = 0;
+		}
+		len += (size_t)snprintf(dst + len, dstsz - len, "%s%s",
+		    len > 0 ? ", " : "", cut ? "..." : one);
+	}
+	GENERAL_NAMES_free(gens);
+}
+
 static void
 cert_info(X509 *x, struct tls_info *info)
 {
@@ -353,6 +400,7 @@ cert_info(X509 *x, struct tls_info *info)
 	info->have_cert = 1;
 	name_text(X509_get_subject_name(x), info->subject, sizeof(info->subject));
 	name_text(X509_get_issuer_name(x), info->issuer, sizeof(info->issuer));
+	san_text(x, info->names, sizeof(info->names));
 	t = X509_get0_notAfter(x);
 	if (t != NULL && ASN1_TIME_to_tm(t, &tm) == 1) {
 		info->not_after_t = (int64_t)timegm(&tm);

@@ -46,6 +46,9 @@ struct tls_info {
 	int have_cert;                /* peer certificate fields below are set */
 	char subject[TLS_NAME_MAX];   /* RFC 2253: "CN=mx.example.com,O=..." */
 	char issuer[TLS_NAME_MAX];
+	char names[TLS_NAME_MAX];     /* subjectAltName DNS names and IP
+	                               * addresses, ", "-separated ("" if
+	                               * none; "..." ends a cut list) */
 	char not_after[32];           /* ISO 8601 UTC "2027-01-01T00:00:00Z" */
 	int64_t not_after_t;          /* seconds since the epoch */
 	int verify_enabled;           /* tls_verify was on */

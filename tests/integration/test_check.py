@@ -355,6 +355,7 @@ def test_certificate_for_another_name(outpost, peers, certs):
     step = failed_step(doc)
     assert step["step"] == "certificate"
     assert "other.example" in step["hint"]
+    assert "www.other.example" in step["hint"]   # the subjectAltNames
     assert "localhost" in step["hint"]
     assert "AUTH" not in only_session(peer).commands()
 

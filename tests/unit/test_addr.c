@@ -433,6 +433,68 @@ test_list(void **state)
 	addr_list_free(&l);
 }
 
+static unsigned long
+next(unsigned long *seed)
+{
+	*seed = *seed * 6364136223846793005UL + 1442695040888963407UL;
+	return *seed >> 33;
+}
+
+/* Random strings from an alphabet of troublesome characters: whatever is
+ * accepted is clean (no control character, no space outside quotes, one
+ * unquoted '@') and parses again to itself. */
+static void
+test_random_input(void **state)
+{
+	static const char alphabet[] = "aZ09.@\"\\ \t\r\n%!()<>[]:;,-_`$'*+=?^{|}~#&/"
+	    "\xc3\xa9\xff\x01\x7f";
+	static const char domain_chars[] = "abc-.19[]:\xc3\xa9@_";
+	unsigned long seed = 5321;
+	char text[40];
+	int iter, accepted = 0;
+
+	(void)state;
+	for (iter = 0; iter < 200000; iter++) {
+		struct addr_mailbox mb, again;
+		size_t n, i;
+		int inq = 0, ats = 0;
+
+		/* a local part from the whole alphabet, '@', a domain from a
+		 * narrower one, so that some of them are addresses */
+		n = 1 + next(&seed) % 12;
+		for (i = 0; i < n; i++)
+			text[i] = alphabet[next(&seed) % (sizeof(alphabet) - 1)];
+		text[n++] = '@';
+		for (i = 0; i < 1 + next(&seed) % 12; i++)
+			text[n++] = domain_chars[next(&seed) % (sizeof(domain_chars) - 1)];
+		text[n] = '\0';
+		if (addr_parse_mailbox(text, &mb, NULL) != 0)
+			continue;
+		accepted++;
+		for (i = 0; mb.addr[i] != '\0'; i++) {
+			unsigned char c = (unsigned char)mb.addr[i];
+
+			assert_true(c >= 0x20 && c != 0x7f);
+			assert_true(c != '%' && c != '!');
+			if (inq && c == '\\') {
+				i++;
+				continue;
+			}
+			if (c == '"')
+				inq = !inq;
+			else if (!inq && c == '@')
+				ats++;
+			else if (!inq)
+				assert_true(c != ' ');
+		}
+		assert_int_equal(ats, 1);
+		assert_int_equal(addr_parse_mailbox(mb.addr, &again, NULL), 0);
+		assert_string_equal(again.addr, mb.addr);
+	}
+	print_message("random addresses: %d of 200000 accepted\n", accepted);
+	assert_true(accepted > 500);
+}
+
 int
 main(void)
 {
@@ -449,6 +511,7 @@ main(void)
 		cmocka_unit_test(test_path_limits),
 		cmocka_unit_test(test_pattern),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_random_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

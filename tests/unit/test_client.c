@@ -177,7 +177,8 @@ fs_take_line(struct fake_server *fs)
 {
 	char *nl;
 
-	while ((nl = memchr(fs->pend.data, '\n', fs->pend.len)) == NULL)
+	while (fs->pend.len == 0 ||
+	    (nl = memchr(fs->pend.data, '\n', fs->pend.len)) == NULL)
 		if (fs_read_some(fs) < 0)
 			return -1;
 	nl = memchr(fs->pend.data, '\n', fs->pend.len);
@@ -268,7 +269,8 @@ fs_main(void *arg)
 		case FS_DRAIN:
 			while (fs_read_some(fs) == 0)
 				;
-			buf_append(&fs->got, fs->pend.data, fs->pend.len, NULL);
+			if (fs->pend.len > 0)
+				buf_append(&fs->got, fs->pend.data, fs->pend.len, NULL);
 			buf_reset(&fs->pend);
 			break;
 		}
@@ -529,7 +531,7 @@ test_pipelined_session(void **state)
 	fs_join(&fs);
 	assert_string_equal(fs.got.data,
 	    "EHLO client.test\r\n"
-	    "MAIL FROM:<a@example.org> SIZE=20\r\n"
+	    "MAIL FROM:<a@example.org> SIZE=22\r\n"
 	    "RCPT TO:<b@example.net>\r\n"
 	    "RCPT TO:<c@example.net>\r\n"
 	    "DATA\r\n"
@@ -1735,8 +1737,9 @@ test_large_body(void **state)
 		lines++;
 	}
 	assert_int_equal(lines, n / 7);
-	/* the tail: "..aaaaa" without a line end, then CRLF and the dot */
-	assert_string_equal(d, "..aaaaa\r\n.\r\n" + (n % 7 == 0 ? 9 : 9 - (n % 7) - 2));
+	/* 300000 = 7 * 42857 + 1: the last byte is a lone ".", stuffed,
+	 * then the line is ended and the dot follows */
+	assert_string_equal(d, "..\r\n.\r\n");
 	free(body);
 	smtp_result_free(&r);
 	smtp_result_free(&rr[0]);

@@ -237,6 +237,36 @@ test_size(void **state)
 }
 
 static void
+test_format(void **state)
+{
+	char v[24];
+
+	(void)state;
+	conf_format_duration(90, v, sizeof(v));
+	assert_string_equal(v, "90s");
+	conf_format_duration(300, v, sizeof(v));
+	assert_string_equal(v, "5m");
+	conf_format_duration(7200, v, sizeof(v));
+	assert_string_equal(v, "2h");
+	conf_format_duration(5 * 86400, v, sizeof(v));
+	assert_string_equal(v, "5d");
+	conf_format_duration(0, v, sizeof(v));
+	assert_string_equal(v, "0s");
+	conf_format_duration(UINT32_MAX, v, sizeof(v));
+	assert_string_equal(v, "4294967295s");
+	conf_format_size(25 * 1024 * 1024, v, sizeof(v));
+	assert_string_equal(v, "25M");
+	conf_format_size(512 * 1024, v, sizeof(v));
+	assert_string_equal(v, "512K");
+	conf_format_size(2ULL << 30, v, sizeof(v));
+	assert_string_equal(v, "2G");
+	conf_format_size(1000, v, sizeof(v));
+	assert_string_equal(v, "1000");
+	conf_format_size(UINT64_MAX, v, sizeof(v));
+	assert_string_equal(v, "18446744073709551615");
+}
+
+static void
 test_limits(void **state)
 {
 	struct conf_limit l[CONF_MAX_LIMITS];
@@ -1492,6 +1522,7 @@ main(void)
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_retry),
 		cmocka_unit_test(test_security_and_port),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mail/header.h"
 
@@ -184,6 +185,25 @@ test_parse_bounds(void **state)
 	memset(big + o, 'a', 999 - o);
 	memcpy(big + 999, "\r\n\r\n", 5);
 	parse_bad(big, strlen(big), "longer than 998");
+
+	/* the bound is for header lines: a long body line is the body's */
+	o = (size_t)snprintf(big, 32, "To: a@x.org\n\n");
+	memset(big + o, 'x', 5000);
+	big[o + 5000] = '\0';
+	parse_ok(big, &b);
+	assert_int_equal(b.body, o);
+	hdr_block_free(&b);
+	o = (size_t)snprintf(big, 32, "To: a@x.org\n");
+	memset(big + o, 'x', 5000);
+	big[o + 5000] = '\0';
+	parse_ok(big, &b);
+	assert_int_equal(b.body, o);
+	assert_false(b.blank);
+	hdr_block_free(&b);
+	o = (size_t)snprintf(big, 32, "From ");
+	memset(big + o, 'x', 1200);
+	memcpy(big + o + 1200, "\nTo: a@x.org\n\n", 15);
+	parse_bad(big, strlen(big), "\"From \" line");
 
 	/* 1000 fields are fine, 1001 are not */
 	for (i = 0, o = 0; i < HDR_COUNT_MAX; i++)
@@ -412,6 +432,75 @@ test_strip_bcc(void **state)
 	hdr_block_free(&b);
 }
 
+static unsigned long
+next(unsigned long *seed)
+{
+	*seed = *seed * 6364136223846793005UL + 1442695040888963407UL;
+	return *seed >> 33;
+}
+
+/* Random messages and address lists: whatever is accepted is consistent.
+ * Fields tile the header section, values hold no line break, the Bcc-less
+ * copy is the message less exactly those fields, and every address in a
+ * list passed addr_parse_mailbox(). */
+static void
+test_random_input(void **state)
+{
+	static const char *const atoms[] = { "To: ", "Bcc: ", "From ", "X-A:",
+	    "a@x.org", "<b@y.org>", "\"q, r\"", "(c)", ",", ";", ":", " ", "\t",
+	    "\n", "\r\n", "\r", "\n ", "\n\n", "@", "g:", "\\", "\"", "(", ")",
+	    "\xc3\xa9", "[1.2.3.4]", "u%v@w.org", "Name <" };
+	unsigned long seed = 5322;
+	char text[400];
+	int iter, lists = 0;
+
+	(void)state;
+	for (iter = 0; iter < 50000; iter++) {
+		struct hdr_block b;
+		struct addr_list l;
+		struct buf out;
+		size_t n = 0, i, k, parts = next(&seed) % 24;
+
+		for (k = 0; k < parts; k++) {
+			const char *a = atoms[next(&seed) % (sizeof(atoms) / sizeof(atoms[0]))];
+
+			memcpy(text + n, a, strlen(a));
+			n += strlen(a);
+		}
+		text[n] = '\0';
+		if (hdr_parse(text, n, &b, NULL) == 0) {
+			size_t at = b.skip, kept = 0;
+
+			for (i = 0; i < b.n; i++) {
+				assert_int_equal(b.v[i].off, at);
+				at += b.v[i].len;
+				assert_null(strpbrk(b.v[i].value, "\r\n"));
+				if (strcasecmp(b.v[i].name, "Bcc") != 0)
+					kept += b.v[i].len;
+			}
+			assert_int_equal(at, b.end);
+			assert_true(b.end <= b.body && b.body <= n);
+			buf_init(&out, 1 << 20);
+			assert_int_equal(hdr_strip_bcc(text, n, &b, &out, NULL), 0);
+			assert_int_equal(out.len, kept + (n - b.end) +
+			    (!b.blank && b.body < n ? (b.crlf ? 2 : 1) : 0));
+			buf_free(&out);
+			hdr_block_free(&b);
+		}
+		addr_list_init(&l, 100);
+		if (hdr_parse_addr_list(text, &l, NULL) == 0) {
+			lists++;
+			for (i = 0; i < l.n; i++) {
+				struct addr_mailbox mb;
+
+				assert_int_equal(addr_parse_mailbox(l.v[i].addr, &mb, NULL), 0);
+			}
+		}
+		addr_list_free(&l);
+	}
+	assert_true(lists > 100);
+}
+
 int
 main(void)
 {
@@ -424,6 +513,7 @@ main(void)
 		cmocka_unit_test(test_addr_lists_bad),
 		cmocka_unit_test(test_recipients),
 		cmocka_unit_test(test_strip_bcc),
+		cmocka_unit_test(test_random_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

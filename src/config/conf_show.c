@@ -1,0 +1,176 @@
+/*
+ * conf_show.c - the settings in effect, printed in the file's own format
+ * (`outpost config show`): defaults filled in, passwords and the API token
+ * as ********, password_file and password_command as written (a command
+ * is not a secret).  Values are quoted where the file would need it, so
+ * the output reads back with conf_load() (but for a masked api_token,
+ * which is shorter than a token may be).
+ */
+#include "config/conf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config/ini.h"
+
+static int
+show_kv(struct buf *out, const char *key, const char *value, struct op_err *e)
+{
+	if (buf_printf(out, e, "%s = ", key) < 0 ||
+	    ini_append_value(out, value, e) < 0)
+		return -1;
+	return buf_appendstr(out, "\n", e);
+}
+
+static const char *
+yn(int b)
+{
+	return b ? "yes" : "no";
+}
+
+static int
+show_list(struct buf *out, const char *key, char **v, size_t n,
+    struct op_err *e)
+{
+	struct buf line;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	buf_init(&line, CONF_LINE_MAX);
+	for (i = 0; i < n; i++)
+		if (buf_printf(&line, e, "%s%s", i ? ", " : "", v[i]) < 0) {
+			buf_free(&line);
+			return -1;
+		}
+	rc = show_kv(out, key, line.data, e);
+	buf_free(&line);
+	return rc;
+}
+
+#define MASK "********"
+
+int
+conf_show(const struct conf *c, struct buf *out, struct op_err *e)
+{
+	const struct conf_server *s = &c->server;
+	char v[64];
+	size_t i, j;
+	int rc = -1;
+
+	if (buf_printf(out, e, "; effective settings of %s (defaults filled "
+	    "in, secrets masked)\n\n[server]\n", c->path != NULL ? c->path :
+	    "the built-in defaults") < 0)
+		goto out;
+	if (show_kv(out, "smtp_listen", s->smtp_listen, e) < 0 ||
+	    show_kv(out, "http_listen", s->http_listen, e) < 0 ||
+	    show_kv(out, "data_dir", s->data_dir, e) < 0 ||
+	    show_kv(out, "hostname", s->hostname != NULL ? s->hostname : "", e) < 0)
+		goto out;
+	conf_format_size(s->max_message_size, v, sizeof(v));
+	if (show_kv(out, "max_message_size", v, e) < 0)
+		goto out;
+	conf_format_duration(s->queue_lifetime_s, v, sizeof(v));
+	if (show_kv(out, "queue_lifetime", v, e) < 0 ||
+	    buf_appendstr(out, "retry = ", e) < 0)
+		goto out;
+	for (i = 0; i < s->nretry; i++) {
+		conf_format_duration(s->retry_s[i], v, sizeof(v));
+		if (buf_printf(out, e, "%s%s", i ? ", " : "", v) < 0)
+			goto out;
+	}
+	if (buf_appendstr(out, "\n", e) < 0)
+		goto out;
+	if (s->api_token != NULL ? show_kv(out, "api_token", MASK, e) < 0 :
+	    buf_appendstr(out, "; api_token: not set, generated into data_dir\n",
+	    e) < 0)
+		goto out;
+	if ((s->smtp_tls_cert != NULL &&
+	    show_kv(out, "smtp_tls_cert", s->smtp_tls_cert, e) < 0) ||
+	    (s->smtp_tls_key != NULL &&
+	    show_kv(out, "smtp_tls_key", s->smtp_tls_key, e) < 0) ||
+	    show_kv(out, "smtp_auth", yn(s->smtp_auth), e) < 0 ||
+	    show_list(out, "http_allowed_hosts", s->http_allowed_hosts,
+	    s->nhttp_allowed_hosts, e) < 0 ||
+	    buf_printf(out, e, "smtp_max_sessions = %u\n", s->smtp_max_sessions) < 0)
+		goto out;
+	conf_format_duration(s->smtp_timeout_s, v, sizeof(v));
+	if (show_kv(out, "smtp_timeout", v, e) < 0)
+		goto out;
+
+	for (i = 0; i < c->nclients; i++) {
+		const struct conf_client *cl = &c->clients[i];
+
+		if (buf_printf(out, e, "\n[client %s]\n", cl->name) < 0 ||
+		    (cl->password_file != NULL ?
+		    show_kv(out, "password_file", cl->password_file, e) :
+		    show_kv(out, "password", MASK, e)) < 0 ||
+		    show_list(out, "allowed_from", cl->allowed_from,
+		    cl->nallowed_from, e) < 0)
+			goto out;
+	}
+
+	for (i = 0; i < c->nprofiles; i++) {
+		const struct conf_profile *p = &c->profiles[i];
+		static const char *const sec[] = { "none", "starttls", "tls" };
+
+		if (buf_printf(out, e, "\n[profile %s]\n", p->name) < 0 ||
+		    show_kv(out, "enabled", yn(p->enabled), e) < 0 ||
+		    show_kv(out, "host", p->host != NULL ? p->host : "", e) < 0 ||
+		    buf_printf(out, e, "port = %u\n", p->port) < 0 ||
+		    show_kv(out, "security", sec[p->security], e) < 0 ||
+		    show_kv(out, "tls_verify", yn(p->tls_verify), e) < 0 ||
+		    (p->tls_ca_file != NULL &&
+		    show_kv(out, "tls_ca_file", p->tls_ca_file, e) < 0) ||
+		    show_kv(out, "auth", yn(p->auth), e) < 0 ||
+		    (p->username != NULL &&
+		    show_kv(out, "username", p->username, e) < 0))
+			goto out;
+		if (p->password_file != NULL)
+			rc = show_kv(out, "password_file", p->password_file, e);
+		else if (p->password_command != NULL)
+			rc = show_kv(out, "password_command", p->password_command, e);
+		else if (p->password != NULL)
+			rc = show_kv(out, "password", MASK, e);
+		else
+			rc = 0;
+		if (rc < 0)
+			goto out;
+		rc = -1;
+		if (show_kv(out, "allow_plaintext_auth",
+		    yn(p->allow_plaintext_auth), e) < 0 ||
+		    (p->from != NULL && show_kv(out, "from", p->from, e) < 0) ||
+		    show_kv(out, "force_from", yn(p->force_from), e) < 0)
+			goto out;
+		if (p->nlimits > 0 && buf_appendstr(out, "limits = ", e) < 0)
+			goto out;
+		for (j = 0; j < p->nlimits; j++) {
+			uint32_t per = p->limits[j].period_s;
+
+			if (buf_printf(out, e, "%s%llu/%c", j ? ", " : "",
+			    (unsigned long long)p->limits[j].count, per == 1 ? 's' :
+			    per == 60 ? 'm' : per == 3600 ? 'h' : 'd') < 0)
+				goto out;
+		}
+		if (p->nlimits > 0 && buf_appendstr(out, "\n", e) < 0)
+			goto out;
+		conf_format_duration(p->timeout_s, v, sizeof(v));
+		if (buf_printf(out, e, "max_connections = %u\n"
+		    "max_messages_per_connection = %u\n", p->max_connections,
+		    p->max_messages_per_connection) < 0 ||
+		    show_kv(out, "timeout", v, e) < 0)
+			goto out;
+	}
+
+	if (buf_printf(out, e, "\n[redirect]\nenabled = %s\n",
+	    yn(c->redirect_enabled)) < 0)
+		goto out;
+	for (i = 0; i < c->nreports; i++)
+		if (buf_printf(out, e, "\n[report %s]\nenabled = %s\n",
+		    c->reports[i].email, yn(c->reports[i].enabled)) < 0)
+			goto out;
+	rc = 0;
+out:
+	return rc;
+}

@@ -1,0 +1,413 @@
+"""`outpost serve` against independent peers: the listener, the queue and
+delivery together (issue 3).  Peers: aiosmtpd with fault injection, and
+Postfix's smtp-sink."""
+
+import email
+import email.policy
+import os
+import random
+import signal
+import smtplib
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import daemon as dmod
+import peers as peers_mod
+from daemon import Daemon, free_port, message, queue_id, wait_for
+
+
+class FaultHandler(peers_mod.PeerHandler):
+    """aiosmtpd handler that answers DATA from a script of replies
+    ("451 ...", "drop" = close the connection after the final dot without
+    a reply, None = accept), then accepts; records arrival times."""
+
+    def __init__(self, data_script=(), **kw):
+        super().__init__(**kw)
+        self.data_script = list(data_script)
+        self.times = []
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            step = self.data_script.pop(0) if self.data_script else None
+        if step == "drop":
+            # the whole message arrived, but the client never hears 250
+            with self.lock:
+                self.messages.append(peers_mod.Delivered(
+                    envelope.mail_from, envelope.rcpt_tos,
+                    envelope.original_content or envelope.content, False, None))
+            server.transport.abort()
+            return "250 2.0.0 never sent"
+        if step is not None:
+            return step
+        with self.lock:
+            self.times.append(time.monotonic())
+        return await super().handle_DATA(server, session, envelope)
+
+
+def fault_peer(peers, **kw):
+    p = peers.aiosmtpd("plain")
+    h = FaultHandler(**kw)
+    p.controller.handler = h
+    p.handler = h
+    return p
+
+
+def serve_conf(outpost, profiles, server=None, raw=""):
+    port = free_port()
+    srv = {"smtp_listen": "127.0.0.1:%d" % port, "http_listen": "",
+           "retry": "1s, 1s, 2s"}
+    srv.update(server or {})
+    return outpost.conf(profiles, server=srv, raw=raw), port
+
+
+@pytest.fixture
+def daemons():
+    started = []
+    yield started
+    for d in started:
+        d.stop()
+
+
+def start(outpost, daemons, conf, port):
+    d = Daemon(outpost, conf, port)
+    daemons.append(d)
+    return d
+
+
+def msg_row(d, data_dir, mid):
+    con = d.db(data_dir)
+    try:
+        return con.execute("SELECT state, attempts, profile_used, last_error "
+                           "FROM messages WHERE id = ?", (mid,)).fetchone()
+    finally:
+        con.close()
+
+
+def rcpt_rows(d, data_dir, mid):
+    con = d.db(data_dir)
+    try:
+        return con.execute(
+            "SELECT address, recipients.state, code, enhanced, reply FROM recipients "
+            "JOIN messages USING (mid) WHERE id = ? ORDER BY idx",
+            (mid,)).fetchall()
+    finally:
+        con.close()
+
+
+def events(d, data_dir, mid):
+    con = d.db(data_dir)
+    try:
+        return [r[0] for r in con.execute(
+            "SELECT kind FROM events JOIN messages USING (mid) WHERE id = ? "
+            "ORDER BY eid", (mid,))]
+    finally:
+        con.close()
+
+
+def state_is(d, data_dir, mid, want):
+    def pred():
+        row = msg_row(d, data_dir, mid)
+        return row is not None and row[0] == want
+    return pred
+
+
+def test_many_messages_over_few_connections(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, max_connections=2))])
+    d = start(outpost, daemons, conf, port)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    ids = [queue_id(d.send("app@example.com", ["r%d@example.com" % i],
+                           message("n%d" % i), session=s)) for i in range(40)]
+    s.quit()
+    assert len(set(ids)) == 40
+    wait_for(lambda: len(peer.messages) >= 40, what="40 deliveries")
+    assert sorted(m.rcpt_tos[0] for m in peer.messages) == \
+        sorted("r%d@example.com" % i for i in range(40))
+    # connections reused: at most max_connections sessions for 40 messages
+    # (plus reconnects after idling, which this burst does not reach)
+    assert 1 <= len(peer.sessions()) <= 2, len(peer.sessions())
+    cmds = peer.sessions()[0].commands()
+    assert "RSET" in cmds          # reuse: RSET between messages
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, ids[-1], "sent"))
+    log = d.log()
+    assert "event=delivery id=%s profile=main" % ids[0] in log
+
+
+def test_delivery_to_smtp_sink(outpost, peers, daemons):
+    sink = peers.sink()
+    conf, port = serve_conf(outpost, [("sink", peers_mod.profile(sink.port))])
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("sink")))
+    wait_for(state_is(d, outpost.tmp_path / "data", mid, "sent"))
+
+
+def test_failover_dead_profile_to_live(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    dead = peers.refused_port()
+    conf, port = serve_conf(outpost, [
+        ("dead", peers_mod.profile(dead)),
+        ("live", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("fo")))
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    state, attempts, used, _ = msg_row(d, data_dir, mid)
+    assert used == "live"
+    assert attempts == 1           # failing over is not a lost attempt
+    assert "failover" in events(d, data_dir, mid)
+    assert len(peer.messages) == 1
+    assert "event=failover profile=dead" in d.log()
+
+
+def test_451_on_first_data_then_retry_succeeds(outpost, peers, daemons):
+    peer = fault_peer(peers, data_script=["451 4.3.0 Try again later, please"])
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("451")))
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    state, attempts, used, _ = msg_row(d, data_dir, mid)
+    assert attempts == 2
+    kinds = events(d, data_dir, mid)
+    assert "deferred" in kinds and "sent" in kinds
+    assert len(peer.messages) == 1
+
+
+def test_550_for_one_of_three_recipients(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain", reject_rcpts=["nobody@example.com"])
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    rcpts = ["a@example.com", "nobody@example.com", "c@example.com"]
+    mid = queue_id(d.send("app@example.com", rcpts, message("mixed")))
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    rows = {r[0]: r for r in rcpt_rows(d, data_dir, mid)}
+    assert rows["a@example.com"][1:3] == ("sent", 250)
+    assert rows["c@example.com"][1:3] == ("sent", 250)
+    assert rows["nobody@example.com"][1:4] == ("failed", 550, "5.1.1")
+    assert "User unknown" in rows["nobody@example.com"][4]
+    assert len(peer.messages) == 1
+    assert sorted(peer.messages[0].rcpt_tos) == ["a@example.com", "c@example.com"]
+
+
+def test_upstream_drops_after_final_dot_is_retried(outpost, peers, daemons):
+    peer = fault_peer(peers, data_script=["drop"])
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("drop")))
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    # at least once: the dropped copy and the retried one
+    assert len(peer.messages) == 2
+    assert msg_row(d, data_dir, mid)[1] == 2
+
+
+def test_redirect_to_enabled_report_addresses_only(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    raw = ("\n[redirect]\nenabled = yes\n\n[report qa@example.com]\n"
+           "enabled = yes\n\n[report off@example.com]\nenabled = no\n")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))],
+                            raw=raw)
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com",
+                          ["alice@customer.example", "bob@customer.example"],
+                          message("redir", to="alice@customer.example")))
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    assert len(peer.messages) == 1
+    m = peer.messages[0]
+    assert m.rcpt_tos == ["qa@example.com"]
+    parsed = email.message_from_bytes(m.content, policy=email.policy.default)
+    orig = str(parsed["X-Original-To"])
+    assert "alice@customer.example" in orig and "bob@customer.example" in orig
+    for _, state, _, _, reply in rcpt_rows(d, data_dir, mid):
+        assert state == "sent" and "redirected to qa@example.com" in reply
+
+
+def test_sendmail_t_with_bcc_is_delivered_without_bcc(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    start(outpost, daemons, conf, port)
+    text = ("From: app@example.com\nTo: to@example.com\nCc: cc@example.com\n"
+            "Bcc: hidden@example.com\nSubject: bcc\n\nbody\n")
+    r = outpost.run("sendmail", "-t", "-i", conf=conf, stdin=text)
+    assert r.rc == 0, r
+    wait_for(lambda: len(peer.messages) == 1, what="delivery")
+    m = peer.messages[0]
+    assert sorted(m.rcpt_tos) == ["cc@example.com", "hidden@example.com",
+                                  "to@example.com"]
+    assert b"hidden@example.com" not in m.content
+    assert b"\nBcc:" not in m.content and not m.content.startswith(b"Bcc:")
+    assert b"\r\n" in m.content and b"\n" not in m.content.replace(b"\r\n", b"")
+
+
+def test_held_until_a_profile_is_enabled_and_sighup(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, enabled=False))])
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("hold")))
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, mid, "held"))
+    time.sleep(0.5)
+    assert peer.messages == []
+    text = conf.read_text().replace("enabled = no", "enabled = yes")
+    conf.write_text(text)
+    d.hup()
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    assert len(peer.messages) == 1
+    assert "event=reload result=ok" in d.log()
+
+
+def test_bad_settings_on_sighup_keep_the_old_ones(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    good = conf.read_text()
+    conf.write_text(good + "\n[profile broken]\nport = notaport\n")
+    d.hup()
+    wait_for(lambda: "kept old settings" in d.log(), what="reload refusal")
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("x")))
+    wait_for(state_is(d, outpost.tmp_path / "data", mid, "sent"))
+
+
+def test_rate_limit_per_second_is_observed_at_the_peer(outpost, peers, daemons):
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, limits="2/s", max_connections=3))])
+    d = start(outpost, daemons, conf, port)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    for i in range(8):
+        d.send("app@example.com", ["r%d@example.com" % i], message("rl%d" % i),
+               session=s)
+    s.quit()
+    wait_for(lambda: len(peer.handler.times) >= 8, what="8 deliveries")
+    t = sorted(peer.handler.times)
+    # no three arrivals inside one second (small slack for scheduling)
+    for i in range(len(t) - 2):
+        assert t[i + 2] - t[i] >= 0.9, t
+    assert "outpost_rate_limit_waits" not in d.log()   # metrics are not logs
+
+
+def test_slowdown_reply_pauses_without_burning_attempts(outpost, peers, daemons):
+    peer = fault_peer(peers, data_script=["451 4.7.1 Rate limit exceeded, slow down"])
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))],
+                            server={"retry": "1h"})
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("slow")))
+    data_dir = outpost.tmp_path / "data"
+    # with retry = 1h, only the adaptive pause (seconds) can deliver it soon
+    wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    assert msg_row(d, data_dir, mid)[1] == 1
+    assert "event=slowdown profile=main" in d.log()
+
+
+def test_force_from_rewrites_envelope_and_header(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, **{"from": "verified@example.com", "force_from": True}))])
+    d = start(outpost, daemons, conf, port)
+    d.send("app@example.com", ["a@example.com"], message("ff"))
+    wait_for(lambda: len(peer.messages) == 1, what="delivery")
+    m = peer.messages[0]
+    assert m.mail_from == "verified@example.com"
+    parsed = email.message_from_bytes(m.content, policy=email.policy.default)
+    assert parsed["From"].addresses[0].addr_spec == "verified@example.com"
+    assert "app@example.com" in str(parsed["Reply-To"])
+
+
+def test_swaks_hands_over_a_message(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    start(outpost, daemons, conf, port)
+    r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % port,
+                        "--to", "user@example.com", "--from", "app@example.com",
+                        "--helo", "localhost"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "250 2.0.0 Ok: queued as " in r.stdout
+    wait_for(lambda: len(peer.messages) == 1, what="delivery")
+
+
+def test_sigterm_exits_cleanly_and_quickly(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = Daemon(outpost, conf, port)
+    # an idle client connected: it gets 421 at shutdown
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    assert s.recv(512).startswith(b"220 ")
+    elapsed = d.stop()
+    assert elapsed < 6
+    rest = s.recv(512)
+    assert rest.startswith(b"421 4.3.2"), rest
+    s.close()
+    assert "event=stopped" in d.log()
+
+
+def test_non_loopback_listener_without_auth_refuses_to_start(outpost):
+    conf = outpost.conf([], server={"smtp_listen": "0.0.0.0:%d" % free_port(),
+                                    "http_listen": ""})
+    r = outpost.run("serve", conf=conf, timeout=20)
+    assert r.rc == 78, r
+    assert "open relay" in r.err
+
+
+def test_kill9_during_submission_loses_no_acknowledged_message(outpost, peers):
+    """kill -9 the daemon at random moments while clients submit; after a
+    restart every message that got a 250 is delivered at least once."""
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    data_dir = outpost.tmp_path / "data"
+    acked = set()
+    rnd = random.Random(1234)
+    for round_ in range(5):
+        d = Daemon(outpost, conf, port)
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def submitter(n):
+            i = 0
+            while not stop.is_set():
+                try:
+                    s = smtplib.SMTP("127.0.0.1", port, timeout=5)
+                    s.ehlo("localhost")
+                    tag = "r%d-%d-%d" % (round_, n, i)
+                    i += 1
+                    s.mail("app@example.com")
+                    s.rcpt("%s@example.com" % tag)
+                    code, msg = s.data(message(tag))
+                    if code == 250:
+                        with lock:
+                            acked.add(tag)
+                    s.quit()
+                except (OSError, smtplib.SMTPException):
+                    time.sleep(0.01)
+
+        threads = [threading.Thread(target=submitter, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2 + rnd.random() * 0.6)
+        d.kill9()
+        stop.set()
+        for t in threads:
+            t.join(10)
+    d = Daemon(outpost, conf, port)
+    try:
+        def all_delivered():
+            got = {m.rcpt_tos[0].split("@")[0] for m in peer.messages}
+            return acked <= got
+        wait_for(all_delivered, timeout=60, what="every acknowledged message")
+        con = d.db(data_dir)
+        try:
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            con.close()
+    finally:
+        d.stop()
+    assert len(acked) > 0
