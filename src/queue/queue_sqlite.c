@@ -76,8 +76,8 @@
  * that error: nothing of it was stored, nothing was acknowledged.
  *
  * Reads (lists, bodies, counts) use a small pool of read-only connections
- * (up to READERS_MAX, opened on demand); in WAL mode they read while the
- * committer writes.  Every connection is used by one thread at a time, so
+ * (up to READERS_MAX, opened on demand; queue_sqlite_read.c); in WAL mode
+ * they read while the committer writes.  Every connection is used by one thread at a time, so
  * they are opened without SQLite's own mutexes, and their statements are
  * prepared once.
  *
@@ -232,6 +232,8 @@ static const char *const w_sql[W__COUNT] = {
 	    " DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)",
 	[W_RATE_PRUNE] = "DELETE FROM sends WHERE minute < ?1",
 };
+
+typedef int (*sq_job_fn)(struct sq *s, struct sq_job *j, struct op_err *e);
 
 /*
  * One operation for the committer.  Synchronous jobs live on the caller's
@@ -1529,8 +1531,6 @@ sq_stats(struct queue *q, struct queue_stats *st)
 static void
 sq_free(struct sq *s)
 {
-	size_t i;
-
 	if (s->thread_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = 1;

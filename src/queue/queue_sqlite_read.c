@@ -37,7 +37,6 @@ static const char *const r_sql[R__COUNT] = {
 	    " AND minute >= ?2 ORDER BY minute",
 };
 
-
 static struct sq *
 to_sq(struct queue *q)
 {
@@ -106,8 +105,13 @@ reader_get(struct sq *s, struct op_err *e)
 static void
 reader_put(struct sq *s, struct sq_reader *r)
 {
-	if (!sqlite3_get_autocommit(r->db))
-		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	/* end the read transaction of a multi-statement read */
+	if (!sqlite3_get_autocommit(r->db)) {
+		sqlite3_step(r->st[R_END]);
+		sqlite3_reset(r->st[R_END]);
+		if (!sqlite3_get_autocommit(r->db))
+			sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	}
 	pthread_mutex_lock(&s->rmu);
 	r->busy = 0;
 	pthread_cond_signal(&s->rcv);

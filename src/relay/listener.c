@@ -256,6 +256,38 @@ commit_done(void *arg, int rc, const char *id, const struct op_err *e)
 	(void)w;
 }
 
+/*
+ * Prepend the trace field every relay adds (RFC 5321 section 4.4):
+ *   Received: from HELO (PEER) by HOSTNAME (Outpost) with ESMTPSA; DATE
+ * The protocol name says TLS (S) and AUTH (A) as in RFC 3848.
+ */
+static int
+add_received(struct conn *c, struct server_message *m)
+{
+	char date[64], helo[128], line[512];
+	char *body;
+	int n;
+
+	clock_rfc5322(clock_wall_ms() / 1000, date, sizeof(date));
+	log_sanitize(helo, sizeof(helo), m->helo != NULL ? m->helo : "");
+	n = snprintf(line, sizeof(line),
+	    "Received: from %s (%s)\r\n\tby %s (Outpost) with ESMTP%s%s;\r\n\t%s\r\n",
+	    helo[0] ? helo : "unknown", c->peer, c->conf->server.hostname,
+	    m->tls ? "S" : "", m->authenticated ? "A" : "", date);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	body = malloc((size_t)n + m->body_len + 1);
+	if (body == NULL)
+		return -1;
+	memcpy(body, line, (size_t)n);
+	memcpy(body + n, m->body, m->body_len);
+	body[(size_t)n + m->body_len] = '\0';
+	free(m->body);
+	m->body = body;
+	m->body_len += (size_t)n;
+	return 0;
+}
+
 static void
 cb_message(void *arg, struct server_message *m)
 {
@@ -270,6 +302,17 @@ cb_message(void *arg, struct server_message *m)
 	t->qn.sender = m->sender;
 	t->qn.rcpts = (const char *const *)m->rcpts;
 	t->qn.nrcpts = m->nrcpts;
+	if (add_received(c, m) < 0) {
+		server_message_free(m);
+		free(t);
+		struct server_reply fail;
+		memset(&fail, 0, sizeof(fail));
+		fail.code = 452;
+		str_copy(fail.enh, sizeof(fail.enh), "4.3.1");
+		str_copy(fail.text, sizeof(fail.text), "Insufficient system storage");
+		server_message_done(c->srv, NULL, &fail, NULL);
+		return;
+	}
 	t->qn.body = m->body;
 	t->qn.len = m->body_len;
 	t->qn.state = QUEUE_MSG_QUEUED;
