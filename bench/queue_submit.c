@@ -2,15 +2,18 @@
  * queue_submit - how fast the queue accepts and records messages.
  *
  *   build/bench/queue_submit [-t THREADS] [-n PER_THREAD] [-s BODY_BYTES]
- *                            [-d DIR] [-k]
+ *                            [-d DIR] [-k] [-H]
  *
  * THREADS threads (default 16, like 16 SMTP sessions) each submit
  * PER_THREAD messages (default 500) of BODY_BYTES (default 2000) with two
  * recipients through queue_submit(), which returns only after the commit
  * (WAL, synchronous=FULL).  Then THREADS delivery workers claim batches
  * and record a result per message.  Prints rates, commits, batch sizes and
- * the peak RSS.  The database goes to a new directory under DIR (default
- * $TMPDIR or /tmp), removed at the end unless -k.
+ * the peak RSS.  With -H the messages are submitted held and are not
+ * delivered: the queue is counted and listed instead (memory must not grow
+ * with the number of messages stored).  The database goes to a new
+ * directory under DIR (default $TMPDIR or /tmp), removed at the end unless
+ * -k.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -29,6 +32,7 @@ static struct queue *q;
 static unsigned per_thread = 500;
 static size_t body_size = 2000;
 static char *body;
+static int held;
 
 static const char *const rcpts[] = { "one@example.org", "two@example.net" };
 
@@ -37,7 +41,8 @@ submitter(void *arg)
 {
 	struct queue_new m = {
 		.sender = "app@example.com", .rcpts = rcpts, .nrcpts = 2,
-		.body = body, .len = body_size, .state = QUEUE_MSG_QUEUED,
+		.body = body, .len = body_size,
+		.state = held ? QUEUE_MSG_HELD : QUEUE_MSG_QUEUED,
 	};
 	char id[QUEUE_ID_SIZE];
 	struct op_err e;
@@ -120,7 +125,7 @@ main(int argc, char **argv)
 
 	if (base == NULL || base[0] == '\0')
 		base = "/tmp";
-	while ((c = getopt(argc, argv, "t:n:s:d:k")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:d:kH")) != -1) {
 		switch (c) {
 		case 't':
 			if (str_to_ulong(optarg, 1024, &v) < 0 || v == 0)
@@ -142,6 +147,9 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			keep = 1;
+			break;
+		case 'H':
+			held = 1;
 			break;
 		default:
 			goto usage;
@@ -179,6 +187,23 @@ main(int argc, char **argv)
 	    st.commits ? (double)st.submitted / (double)st.commits : 0.0,
 	    (unsigned long long)st.max_batch, failed);
 
+	if (held) {
+		uint64_t n[QUEUE_MSG_NSTATES];
+		struct queue_list_opts lo = { .state = QUEUE_MSG_HELD, .limit = 100 };
+		struct queue_set set;
+
+		t0 = clock_mono_ms();
+		if (queue_counts(q, n, &e) < 0 || queue_list(q, &lo, &set, &e) < 0) {
+			fprintf(stderr, "count: %s\n", e.msg);
+			return 1;
+		}
+		t1 = clock_mono_ms();
+		printf("held: %llu messages held; counted and listed the newest "
+		    "%zu in %lld ms\n", (unsigned long long)n[QUEUE_MSG_HELD],
+		    set.n, (long long)(t1 - t0));
+		queue_set_free(&set);
+		goto done;
+	}
 	memset(counts, 0, threads * sizeof(*counts));
 	t0 = clock_mono_ms();
 	for (i = 0; i < threads; i++)
@@ -193,6 +218,7 @@ main(int argc, char **argv)
 	    "in %.3f s: %.0f messages/s\n", total, threads,
 	    (double)(t1 - t0) / 1000,
 	    (double)total * 1000 / (double)(t1 - t0 > 0 ? t1 - t0 : 1));
+done:
 	getrusage(RUSAGE_SELF, &ru);
 	printf("peak RSS: %ld KiB; database in %s%s\n", ru.ru_maxrss, dir,
 	    keep ? "" : " (removed)");
@@ -205,6 +231,6 @@ main(int argc, char **argv)
 	return failed > 0;
 usage:
 	fprintf(stderr, "usage: queue_submit [-t THREADS] [-n PER_THREAD] "
-	    "[-s BODY_BYTES] [-d DIR] [-k]\n");
+	    "[-s BODY_BYTES] [-d DIR] [-k] [-H]\n");
 	return 64;
 }

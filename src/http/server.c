@@ -216,8 +216,9 @@ host_split(const char *h, char *host, size_t hostsz, char *port, size_t portsz)
 }
 
 /* 1 if the Host header names this server: the listen address, localhost
- * or a loopback literal (on the listen port or none), or an entry of
- * [server] http_allowed_hosts ("name" for any port, or "name:port"). */
+ * or a loopback literal (on the listen port or none), or a name in
+ * [server] http_allowed_hosts (on any port: a reverse proxy may use its
+ * own).  Names compare ignoring case. */
 static int
 host_allowed(struct http_server *s, const struct conf *c, const char *hdr)
 {

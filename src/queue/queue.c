@@ -394,6 +394,13 @@ queue_claim(struct queue *q, int64_t now, size_t max, struct queue_set *out,
 }
 
 int
+queue_claim_id(struct queue *q, const char *id, int64_t now,
+    struct queue_set *out, struct op_err *e)
+{
+	return q->ops->claim_id(q, id, now, out, e);
+}
+
+int
 queue_body_get(struct queue *q, const char *id, char **body, size_t *len,
     struct op_err *e)
 {

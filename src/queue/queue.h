@@ -256,6 +256,8 @@ struct queue_ops {
 	    queue_submit_cb cb, void *arg, struct op_err *e);
 	int (*claim)(struct queue *q, int64_t now, size_t max,
 	    struct queue_set *out, struct op_err *e);
+	int (*claim_id)(struct queue *q, const char *id, int64_t now,
+	    struct queue_set *out, struct op_err *e);
 	int (*body_get)(struct queue *q, const char *id, char **body,
 	    size_t *len, struct op_err *e);
 	int (*body_read)(struct queue *q, const char *id, uint64_t off,
@@ -351,6 +353,12 @@ int queue_submit_async(struct queue *q, const struct queue_new *m,
 int queue_claim(struct queue *q, int64_t now, size_t max,
     struct queue_set *out, struct op_err *e);
 
+/* Claim one message by id (`outpost send --now`): like queue_claim(),
+ * for that message only, whether or not it is due.  ERR_DATA if it is not
+ * queued or deferred (unknown, being sent, ended or held). */
+int queue_claim_id(struct queue *q, const char *id, int64_t now,
+    struct queue_set *out, struct op_err *e);
+
 /* The whole body: *body is malloc'ed (NUL-terminated for convenience, not
  * counted in *len); the caller frees it. */
 int queue_body_get(struct queue *q, const char *id, char **body,
@@ -362,10 +370,14 @@ int queue_body_read(struct queue *q, const char *id, uint64_t off,
 
 /*
  * Record one attempt: each result updates its recipient (state, code,
- * enhanced code, reply, attempts + 1) and is logged as an event; the
- * message gets attempts + 1, profile_used, last_error, its new state by
- * the rule above (returned in *state if not NULL) and, if deferred,
- * next_attempt.  All in one transaction.
+ * enhanced code, reply, attempts + 1) and is logged as an event
+ * ("<rcpt> via PROFILE: 550 5.1.1 text"); the message gets attempts + 1,
+ * profile_used (if given), last_error (o->error, else the first result
+ * not sent; unchanged when every result was sent), its new state by the
+ * rule above (returned in *state if not NULL) and, if deferred,
+ * next_attempt.  All in one transaction.  The message need not be
+ * "sending" (a test email is recorded right after its submission).
+ * ERR_DATA for a result of an unknown recipient index: nothing changes.
  */
 int queue_record(struct queue *q, const struct queue_outcome *o,
     int *state, struct op_err *e);
@@ -375,7 +387,8 @@ int queue_record(struct queue *q, const struct queue_outcome *o,
 int queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
     const char *reason, struct op_err *e);
 /* Fail every recipient not yet ended, for good (queue lifetime exceeded):
- * reason becomes last_error and an event. */
+ * reason becomes last_error and an event; the message becomes failed, or
+ * sent if some recipient was delivered before (the rule above). */
 int queue_fail(struct queue *q, const char *id, int64_t now,
     const char *reason, struct op_err *e);
 /* Append an event to a message's log. */
@@ -404,7 +417,8 @@ int queue_retry(struct queue *q, const char *id, int64_t now,
  * "sending" may still be delivered by the attempt in progress. */
 int queue_delete(struct queue *q, const char *id, struct op_err *e);
 
-/* Newest first; msgs[i].rcpts is NULL, nrcpts_total is set. */
+/* Newest first (o NULL: the newest 100 of any state); msgs[i].rcpts is
+ * NULL, nrcpts_total is set.  ERR_NOINPUT if o->before is no message. */
 int queue_list(struct queue *q, const struct queue_list_opts *o,
     struct queue_set *out, struct op_err *e);
 /* One message (out->n == 1) with all its recipients and its latest
@@ -421,11 +435,12 @@ int queue_next_due(struct queue *q, int64_t *when, int *found,
 
 /*
  * Provider quotas across restarts.  Sends are counted per profile in
- * one-minute buckets.  queue_rate_load() returns the buckets with sends at
- * or after since (oldest first; *out is malloc'ed, the caller frees it);
- * each bucket's time is its latest send, so preloading them can only
- * overestimate use, never exceed a quota.  Buckets older than two days are
- * pruned.
+ * one-minute buckets (minute = time / 60).  queue_rate_load() returns the
+ * buckets from the minute of since on, oldest first (*out is malloc'ed,
+ * the caller frees it; NULL when *n is 0).  Each bucket is dated by its
+ * latest send, and the first may hold sends from just before since, so
+ * preloading them can only overestimate use, never exceed a quota.
+ * Buckets older than two days are pruned (the longest quota is N/d).
  */
 int queue_rate_add(struct queue *q, const char *profile, int64_t now,
     unsigned n, struct op_err *e);

@@ -184,6 +184,9 @@ static const char *const w_sql[W__COUNT] = {
 	    " INDEXED BY messages_due WHERE " WAITING " AND next_attempt <= ?1"
 	    " ORDER BY next_attempt LIMIT ?2)"
 	    " RETURNING " MSG_COLS,
+	[W_CLAIM_ID] = "UPDATE messages SET state = 'sending', claimed = ?1,"
+	    " updated = ?1 WHERE id = ?2 AND " WAITING
+	    " RETURNING " MSG_COLS,
 	[W_RCPTS_OF] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
 	    " ORDER BY idx",
 	[W_RCPT_RESULT] = "UPDATE recipients SET state = ?3, code = ?4,"
@@ -922,18 +925,22 @@ job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
 	return add_event(s, mid, now, "accepted", text, e);
 }
 
-/* claim: reads j->now, j->max; fills j->set. */
+/* claim: reads j->now, j->max, and j->id for claim_id (j->max 1);
+ * fills j->set. */
 static int
 job_claim(struct sq *s, struct sq_job *j, struct op_err *e)
 {
-	sqlite3_stmt *st = s->w[W_CLAIM];
+	sqlite3_stmt *st = s->w[j->id[0] != '\0' ? W_CLAIM_ID : W_CLAIM];
 	int64_t *mids = NULL;
 	size_t i, n = 0;
 	int rc;
 
 	mids = mem_alloc(j->max * sizeof(*mids));
 	sqlite3_bind_int64(st, 1, j->now);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)j->max);
+	if (j->id[0] != '\0')
+		sqlite3_bind_text(st, 2, j->id, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)j->max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < j->max)
 		mids[n++] = sq_row_msg(j->set, st);
 	st_reset(st);
@@ -1335,6 +1342,37 @@ sq_claim(struct queue *q, int64_t now, size_t max, struct queue_set *out,
 }
 
 static int
+id_job(struct sq_job *j, sq_job_fn run, const char *id, struct op_err *e)
+{
+	memset(j, 0, sizeof(*j));
+	if (queue_id_check(id, e) < 0)
+		return -1;
+	j->run = run;
+	memcpy(j->id, id, QUEUE_ID_SIZE);
+	return 0;
+}
+
+static int
+sq_claim_id(struct queue *q, const char *id, int64_t now,
+    struct queue_set *out, struct op_err *e)
+{
+	struct sq_job j;
+
+	memset(out, 0, sizeof(*out));
+	if (id_job(&j, job_claim, id, e) < 0)
+		return -1;
+	j.now = now;
+	j.max = 1;
+	j.set = out;
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	if (out->n == 0)
+		return err_set(e, ERR_DATA, "message %s is not waiting to be sent "
+		    "(no such message, or it is being sent, sent, failed or held)", id);
+	return 0;
+}
+
+static int
 check_results(const struct queue_outcome *o, struct op_err *e)
 {
 	size_t i;
@@ -1385,16 +1423,6 @@ sq_record(struct queue *q, const struct queue_outcome *o, int *state,
 }
 
 /* A job on one message id: copy the id in. */
-static int
-id_job(struct sq_job *j, sq_job_fn run, const char *id, struct op_err *e)
-{
-	memset(j, 0, sizeof(*j));
-	if (queue_id_check(id, e) < 0)
-		return -1;
-	j->run = run;
-	memcpy(j->id, id, QUEUE_ID_SIZE);
-	return 0;
-}
 
 static int
 sq_unclaim(struct queue *q, const char *id, int64_t next_attempt,
@@ -1610,6 +1638,7 @@ static const struct queue_ops sq_ops = {
 	.submit = sq_submit,
 	.submit_async = sq_submit_async,
 	.claim = sq_claim,
+	.claim_id = sq_claim_id,
 	.body_get = sq_body_get,
 	.body_read = sq_body_read,
 	.record = sq_record,

@@ -92,6 +92,8 @@ struct smtp_session {
 	char mech[SMTP_SASL_MECH_MAX + 1];
 	struct smtp_step steps[SMTP_STEPS_MAX];
 	size_t nsteps;
+	int rset_next;          /* a transaction completed: the next one
+	                          * starts with RSET (pipelined with MAIL) */
 	unsigned messages;
 	int64_t msg_deadline;         /* 0: none */
 	char *chunk;                  /* SMTP_BODY_CHUNK bytes for the body */
@@ -337,7 +339,7 @@ io_fail(struct smtp_session *s, struct smtp_result *r, int phase,
 		else if (e->sys == TLS_FAIL_HANDSHAKE)
 			fail = SMTP_FAIL_PROTOCOL, sys = 0;
 		else
-			sys = s->tinfo.sys;
+			sys = 0;        /* the errno text is in e->msg */
 	} else if (e->sys == ETIMEDOUT) {
 		fail = SMTP_FAIL_TIMEOUT;
 	}
@@ -345,8 +347,9 @@ io_fail(struct smtp_session *s, struct smtp_result *r, int phase,
 	if (fail == SMTP_FAIL_TIMEOUT)
 		return res_local(r, SMTP_TEMPORARY, phase, fail, ETIMEDOUT,
 		    "timed out %s (%s phase)", doing, smtp_phase_name(phase));
-	return res_local(r, SMTP_TEMPORARY, phase, fail, sys, "connection failed %s: %s",
-	    doing, e->msg);
+	return res_local(r, SMTP_TEMPORARY, phase, fail, sys,
+	    "the connection failed while %s (%s phase): %s", doing,
+	    smtp_phase_name(phase), e->msg);
 }
 
 /* Write all of s->out before the deadline. */
@@ -692,6 +695,8 @@ connect_run(struct smtp_session *s, struct smtp_result *r)
 
 	ct = s->p.connect_timeout_s > 0 ? s->p.connect_timeout_s :
 	    s->p.timeout_s > 0 ? s->p.timeout_s : SMTP_TIMEOUT_CONNECT_S;
+	if (ct > SMTP_TIMEOUT_GREETING_S)
+		ct = SMTP_TIMEOUT_GREETING_S;
 	last[0] = '\0';
 	for (ai = res; ai != NULL && tried < SMTP_CONNECT_ADDRS_MAX; ai = ai->ai_next) {
 		int64_t left;
@@ -1524,6 +1529,7 @@ rset_run(struct smtp_session *s, struct smtp_result *r)
 	if (check_quiet(s, SMTP_PHASE_RSET, r) < 0)
 		return -1;
 	smtp_state(s, ST_RSET);
+	s->rset_next = 0;
 	cmd_add(s, NULL, "RSET");
 	rc = exchange(s, SMTP_PHASE_RSET, SMTP_TIMEOUT_OTHER_S, &rep, r);
 	if (rc == 0) {
@@ -1588,7 +1594,7 @@ envelope_run(struct smtp_session *s, const struct smtp_envelope *env,
 	size_t n = env->nrcpts, i, naccepted = 0;
 	long pos, start, end, k;
 	int pipe = (s->caps.flags & SMTP_CAP_PIPELINING) != 0;
-	int rc = 0;
+	int rc = 0, rset_sent = 0;
 
 	*mail_ok = *data_open = 0;
 	smtp_reply_init(&rep);
@@ -1603,6 +1609,13 @@ envelope_run(struct smtp_session *s, const struct smtp_envelope *env,
 		start = pos;
 		while (pos <= (long)n && count < (pipe ? SMTP_PIPE_WINDOW : 1)) {
 			if (pos == -1) {
+				if (s->rset_next) {
+					/* a reused connection: reset it in the same
+					 * write as MAIL; its reply comes first */
+					cmd_add(s, NULL, "RSET");
+					rset_sent = 1;
+					s->rset_next = 0;
+				}
 				if (mail_perform(s, env->sender, size, flags, r) < 0) {
 					session_break(s);   /* out of sync now */
 					goto fail;
@@ -1631,6 +1644,17 @@ envelope_run(struct smtp_session *s, const struct smtp_envelope *env,
 		if (flush_out(s, SMTP_PHASE_MAIL, phase_deadline(s, SMTP_TIMEOUT_MAIL_S), r) < 0)
 			goto fail;
 		for (k = start; k < end; k++) {
+			if (k == -1 && rset_sent) {
+				rset_sent = 0;
+				if (read_reply(s, SMTP_PHASE_RSET,
+				    phase_deadline(s, SMTP_TIMEOUT_OTHER_S), &rep, r) < 0)
+					goto fail;
+				if (rep.code / 100 != 2) {
+					res_refused(r, SMTP_PHASE_RSET, &rep, "the server refused RSET");
+					session_break(s);
+					goto fail;
+				}
+			}
 			if (k == -1) {
 				if (read_reply(s, SMTP_PHASE_MAIL,
 				    phase_deadline(s, SMTP_TIMEOUT_MAIL_S), &rep, r) < 0)
@@ -1811,6 +1835,7 @@ smtp_client_send(struct smtp_session *s, const struct smtp_envelope *env,
 		goto out;
 	}
 	rc = body_send(s, body, res);
+	s->rset_next = 1;
 	rcpts_fill(st, n, RC_OK, rcpt_res, res);
 out:
 	s->msg_deadline = 0;

@@ -178,7 +178,8 @@ struct smtp_params {
 	int allow_plaintext_auth;    /* AUTH without TLS: security=none only */
 	const char *helo_name;       /* EHLO name; NULL: gethostname() */
 	unsigned timeout_s;          /* caps every phase; 0 = RFC values */
-	unsigned connect_timeout_s;  /* per address; 0: timeout_s, else 30 */
+	unsigned connect_timeout_s;  /* per address; 0: timeout_s, else 30;
+	                              * at most 300 */
 	const char *log_name;        /* added to log lines (profile name), or NULL */
 };
 
@@ -230,8 +231,9 @@ struct smtp_session;
  * *.invalid fails at once), connect to each address in turn (IPv4 and
  * IPv6, at most SMTP_CONNECT_ADDRS_MAX) until one answers, read the
  * greeting (anything but 220 fails), EHLO (HELO if EHLO gets 500, 501, 502
- * or 504), STARTTLS or implicit TLS as params->security says, EHLO again
- * over TLS, AUTH when params->auth.
+ * or 504, except when STARTTLS is required or TLS is already on: HELO
+ * cannot offer STARTTLS or AUTH), STARTTLS or implicit TLS as
+ * params->security says, EHLO again over TLS, AUTH when params->auth.
  *
  * *out is ALWAYS set to a session (even on failure) that the caller frees
  * with smtp_client_free(): on failure it is not usable, but its steps,

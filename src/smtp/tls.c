@@ -514,13 +514,18 @@ tls_client_handshake(struct tls_ctx *ctx, int fd, const char *host,
 			goto fail;
 		}
 		/* A real failure: classify it. */
-		info->verify_code = (int)SSL_get_verify_result(c->ssl);
-		str_copy(info->verify_text, sizeof(info->verify_text),
-		    X509_verify_cert_error_string(info->verify_code));
 		if (looks_like_smtp(c))
 			goto plaintext;
-		if (ctx->verify && info->verify_code != X509_V_OK) {
+		if (info->have_cert) {
+			/* the certificate was seen: report its check */
+			info->verify_code = (int)SSL_get_verify_result(c->ssl);
+			str_copy(info->verify_text, sizeof(info->verify_text),
+			    X509_verify_cert_error_string(info->verify_code));
+		}
+		if (ctx->verify && info->have_cert && info->verify_code != X509_V_OK) {
 			ERR_clear_error();
+			/* the protocol worked up to the certificate */
+			tls_conn_info(c, info);
 			tls_fail(e, ERR_UNAVAILABLE, TLS_FAIL_VERIFY,
 			    "the server's certificate is not valid: %s", info->verify_text);
 			goto fail;

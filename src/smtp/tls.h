@@ -38,7 +38,8 @@ enum tls_fail {
 #define TLS_NAME_MAX 256
 
 /* What a handshake found: filled as far as the handshake got, so a failed
- * verification still shows the certificate that failed. */
+ * verification still shows the certificate that failed (and the protocol
+ * version and cipher that had been agreed). */
 struct tls_info {
 	int done;                     /* handshake completed */
 	char version[16];             /* "TLSv1.3" */
@@ -52,8 +53,9 @@ struct tls_info {
 	char not_after[32];           /* ISO 8601 UTC "2027-01-01T00:00:00Z" */
 	int64_t not_after_t;          /* seconds since the epoch */
 	int verify_enabled;           /* tls_verify was on */
-	int verify_code;              /* X509_V_OK (0) or X509_V_ERR_* */
-	char verify_text[128];        /* X509_verify_cert_error_string() */
+	int verify_code;              /* X509_V_OK (0) or X509_V_ERR_*; -1 when
+	                               * no certificate was checked */
+	char verify_text[128];        /* X509_verify_cert_error_string(), or "" */
 	int sys;                      /* errno of a socket failure, else 0 */
 };
 

@@ -130,19 +130,35 @@ def server_tls_context(pair):
 
 class Transcript:
     """What one connection carried: a list of (who, tls, line), who being
-    "C" (the client, i.e. Outpost) or "S" (the peer); line without CRLF."""
+    "C" (a command line from the client, i.e. Outpost), "D" (a line of
+    message content, after the peer's 354 up to and including the final
+    ".") or "S" (the peer); line without CRLF."""
 
     def __init__(self):
         self.events = []
         self.lock = threading.Lock()
+        self.in_data = False
 
     def add(self, who, tls, line):
         if isinstance(line, bytes):
             line = line.decode("utf-8", "replace")
+        line = line.rstrip("\r\n")
         with self.lock:
-            self.events.append((who, tls, line.rstrip("\r\n")))
+            if who == "S" and line.startswith("354"):
+                self.in_data = True
+            elif who == "C" and self.in_data:
+                who = "D"
+                if line == ".":
+                    self.in_data = False
+            self.events.append((who, tls, line))
+
+    def data_lines(self):
+        """Message content lines as sent (dot-stuffed, final "." last)."""
+        with self.lock:
+            return [line for who, _, line in self.events if who == "D"]
 
     def client_lines(self):
+        """Command lines the client sent (message content excluded)."""
         with self.lock:
             return [line for who, _, line in self.events if who == "C"]
 

@@ -70,6 +70,10 @@ def test_starttls_auth_delivers_one_message(outpost, peers, certs):
     cmds = t.commands_with_tls()
     assert all(tls for v, tls in cmds if v in ("AUTH", "MAIL", "RCPT",
                                                "DATA"))
+    verbs = [v for v, _ in cmds]
+    assert verbs.index("AUTH") < verbs.index("MAIL") < verbs.index("DATA")
+    assert verbs.count("DATA") == 1 and verbs[-1] == "QUIT"
+    assert t.data_lines()[-1] == "."
 
 
 def test_profile_option_picks_the_profile(outpost, peers, certs):

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gsasl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -54,6 +55,8 @@ enum fs_op {
 	FS_DATA,        /* read the body up to and including CRLF.CRLF */
 	FS_TLS,         /* server-side TLS handshake */
 	FS_DRAIN,       /* read until the client closes */
+	FS_SASL,        /* play the server side of AUTH with GNU SASL,
+	                 * password "pass"; text: the mechanism expected */
 };
 
 struct fs_step {
@@ -75,6 +78,7 @@ struct fake_server {
 	int tls_failed;
 	int eof;
 	int done_steps;
+	int sasl_result;              /* FS_SASL: 1 ok, -1 refused */
 };
 
 static int
@@ -211,6 +215,89 @@ fs_take_data(struct fake_server *fs)
 	}
 }
 
+static int
+fs_sasl_cb(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
+{
+	(void)ctx;
+	if (prop == GSASL_PASSWORD)
+		return gsasl_property_set(sctx, prop, "pass");
+	return GSASL_NO_CALLBACK;
+}
+
+/* The last line of the transcript, without CRLF, into dst. */
+static void
+fs_last_line(const struct fake_server *fs, char *dst, size_t dstsz)
+{
+	size_t end = fs->got.len, start;
+
+	while (end > 0 && (fs->got.data[end - 1] == '\n' || fs->got.data[end - 1] == '\r'))
+		end--;
+	start = end;
+	while (start > 0 && fs->got.data[start - 1] != '\n')
+		start--;
+	if (end - start >= dstsz)
+		end = start + dstsz - 1;
+	memcpy(dst, fs->got.data + start, end - start);
+	dst[end - start] = '\0';
+}
+
+/* Server side of AUTH: "AUTH MECH [ir]", then 334 rounds, then 235/535. */
+static int
+fs_sasl(struct fake_server *fs, const char *mech)
+{
+	Gsasl *ctx = NULL;
+	Gsasl_session *ss = NULL;
+	char line[4096], out334[4200];
+	const char *input;
+	char *out = NULL;
+	size_t ml = strlen(mech);
+	int rc, ret = -1;
+
+	if (fs_take_line(fs) < 0)
+		return -1;
+	fs_last_line(fs, line, sizeof(line));
+	if (strncmp(line, "AUTH ", 5) != 0 || strncmp(line + 5, mech, ml) != 0)
+		goto refuse;
+	input = line[5 + ml] == ' ' ? line + 6 + ml : "";
+	if (strcmp(input, "=") == 0)
+		input = "";
+	if (gsasl_init(&ctx) != GSASL_OK)
+		goto refuse;
+	gsasl_callback_set(ctx, fs_sasl_cb);
+	if (gsasl_server_start(ctx, mech, &ss) != GSASL_OK)
+		goto refuse;
+	for (;;) {
+		rc = gsasl_step64(ss, input, &out);
+		if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE)
+			goto refuse;
+		if (rc == GSASL_OK && (out == NULL || out[0] == '\0'))
+			break;
+		snprintf(out334, sizeof(out334), "334 %s\r\n", out);
+		gsasl_free(out);
+		out = NULL;
+		if (fs_write(fs, out334, strlen(out334)) < 0 || fs_take_line(fs) < 0)
+			goto done;
+		fs_last_line(fs, line, sizeof(line));
+		input = line;
+		if (rc == GSASL_OK)
+			break;      /* server-final sent, empty answer received */
+	}
+	fs->sasl_result = 1;
+	ret = fs_write(fs, "235 2.7.0 ok\r\n", 14);
+	goto done;
+refuse:
+	fs->sasl_result = -1;
+	ret = fs_write(fs, "535 5.7.8 no\r\n", 15);
+done:
+	if (out != NULL)
+		gsasl_free(out);
+	if (ss != NULL)
+		gsasl_finish(ss);
+	if (ctx != NULL)
+		gsasl_done(ctx);
+	return ret;
+}
+
 static void *
 fs_main(void *arg)
 {
@@ -266,6 +353,10 @@ fs_main(void *arg)
 			}
 			break;
 		}
+		case FS_SASL:
+			if (fs_sasl(fs, st->text) < 0)
+				goto out;
+			break;
 		case FS_DRAIN:
 			while (fs_read_some(fs) == 0)
 				;
@@ -541,6 +632,63 @@ test_pipelined_session(void **state)
 	smtp_result_free(&r);
 	smtp_result_free(&rr[0]);
 	smtp_result_free(&rr[1]);
+	fs_free(&fs);
+}
+
+/* A reused connection: the second message starts with RSET, written in the
+ * same batch as MAIL, RCPT and DATA (issue 3: RSET between messages). */
+static void
+test_reuse_rset_pipelined(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, "250-fake.test\r\n250 PIPELINING\r\n", 0 },
+		{ FS_BATCH, NULL, 3 },
+		{ FS_SEND, "250 ok\r\n250 ok\r\n354 go\r\n", 0 },
+		{ FS_DATA, NULL, 0 },
+		{ FS_SEND, "250 one\r\n", 0 },
+		{ FS_BATCH, NULL, 4 },
+		{ FS_SEND, "250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n", 0 },
+		{ FS_DATA, NULL, 0 },
+		{ FS_SEND, "250 two\r\n", 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, "221 bye\r\n", 0 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	static const char *const r1[] = { "one@example.net" };
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r, rr[1];
+	struct smtp_envelope env = { "a@example.org", r1, 1, 0 };
+	struct smtp_mem_body mb;
+	struct smtp_body b;
+
+	(void)state;
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	smtp_result_init(&r);
+	smtp_result_init(&rr[0]);
+	assert_int_equal(smtp_client_open(&p, &s, &r), 0);
+	smtp_body_from_mem(&b, &mb, "1\r\n", 3);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), 0);
+	smtp_body_from_mem(&b, &mb, "2\r\n", 3);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), 0);
+	assert_string_equal(r.reply.text, "two");
+	assert_int_equal(smtp_client_messages(s), 2);
+	smtp_client_quit(s);
+	smtp_client_free(s);
+	fs_join(&fs);
+	assert_string_equal(fs.got.data,
+	    "EHLO client.test\r\n"
+	    "MAIL FROM:<a@example.org>\r\nRCPT TO:<one@example.net>\r\nDATA\r\n1\r\n.\r\n"
+	    "RSET\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<one@example.net>\r\nDATA\r\n2\r\n.\r\n"
+	    "QUIT\r\n");
+	assert_int_equal(fs.batch_violations, 0);
+	smtp_result_free(&r);
+	smtp_result_free(&rr[0]);
 	fs_free(&fs);
 }
 
@@ -986,6 +1134,7 @@ run_tls_verify_fail(const char *cert, const char *ca, int (*check)(int))
 	assert_true(ti->have_cert);
 	assert_non_null(strstr(ti->subject, "Outpost Test"));
 	assert_true(ti->verify_text[0] != '\0');
+	assert_true(strncmp(ti->version, "TLSv1.", 6) == 0);
 	smtp_client_free(s);
 	fs_join(&fs);
 	tls_ctx_free(fs.tctx);
@@ -1248,6 +1397,62 @@ test_auth_login(void **state)
 	assert_int_equal(fs.lockstep_violations, 0);
 	smtp_result_free(&r);
 	fs_free(&fs);
+}
+
+/* Each mechanism against GNU SASL's own server side. */
+static void
+run_sasl(const char *offered, const char *mech, const char *password, int want_ok)
+{
+	char ehlo[256];
+	struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, ehlo, 0 },
+		{ FS_SASL, mech, 0 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r;
+	char prefix[64];
+
+	snprintf(ehlo, sizeof(ehlo), "250-fake.test\r\n250 AUTH %s\r\n", offered);
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	p.auth = 1;
+	p.allow_plaintext_auth = 1;
+	p.username = "user";
+	p.password = password;
+	smtp_result_init(&r);
+	assert_int_equal(smtp_client_open(&p, &s, &r), want_ok ? 0 : -1);
+	assert_string_equal(smtp_client_auth_mech(s), mech);
+	if (!want_ok) {
+		assert_int_equal(r.fail, SMTP_FAIL_AUTH);
+		assert_int_equal(r.reply.code, 535);
+	}
+	smtp_client_free(s);
+	fs_join(&fs);
+	assert_int_equal(fs.sasl_result, want_ok ? 1 : -1);
+	snprintf(prefix, sizeof(prefix), "EHLO client.test\r\nAUTH %s", mech);
+	assert_true(strncmp(fs.got.data, prefix, strlen(prefix)) == 0);
+	assert_null(strstr(fs.got.data, password));
+	smtp_result_free(&r);
+	fs_free(&fs);
+}
+
+static void
+test_sasl_mechanisms(void **state)
+{
+	(void)state;
+	run_sasl("PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256", "SCRAM-SHA-256", "pass", 1);
+	run_sasl("PLAIN SCRAM-SHA-1", "SCRAM-SHA-1", "pass", 1);
+	run_sasl("LOGIN CRAM-MD5", "CRAM-MD5", "pass", 1);
+	run_sasl("PLAIN", "PLAIN", "pass", 1);
+	run_sasl("LOGIN", "LOGIN", "pass", 1);
+	run_sasl("SCRAM-SHA-256", "SCRAM-SHA-256", "wrong", 0);
+	run_sasl("CRAM-MD5", "CRAM-MD5", "wrong", 0);
 }
 
 /* 535: the login is refused; phase auth, PERMANENT, the reply kept. */
@@ -1856,6 +2061,7 @@ main(void)
 		cmocka_unit_test(test_lockstep_session),
 		cmocka_unit_test(test_one_of_three_refused),
 		cmocka_unit_test(test_rset_and_reuse),
+		cmocka_unit_test(test_reuse_rset_pipelined),
 		cmocka_unit_test(test_starttls_not_offered),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_starttls_injection_late),
@@ -1871,6 +2077,7 @@ main(void)
 		cmocka_unit_test(test_auth_insecure),
 		cmocka_unit_test(test_auth_login),
 		cmocka_unit_test(test_auth_refused),
+		cmocka_unit_test(test_sasl_mechanisms),
 		cmocka_unit_test(test_auth_not_offered),
 		cmocka_unit_test(test_helo_fallback),
 		cmocka_unit_test(test_all_refused_data_354),

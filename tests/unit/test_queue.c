@@ -564,6 +564,82 @@ test_claim_no_double(void **state)
 	free(c.ids);
 }
 
+/* Processes, not threads: two children submit while the parent claims. */
+static int
+submit_child(const char *db, int n)
+{
+	const char *rcpt[1] = { "a@example.org" };
+	struct queue_new m = {
+		.sender = "cli@example.com", .rcpts = rcpt, .nrcpts = 1,
+		.body = "from a child\r\n", .len = 14, .state = QUEUE_MSG_QUEUED,
+	};
+	char id[QUEUE_ID_SIZE];
+	struct queue *q;
+	struct op_err e;
+	int i;
+
+	if (queue_open(db, 0, &q, &e) < 0) {
+		fprintf(stderr, "child open: %s\n", e.msg);
+		return 1;
+	}
+	for (i = 0; i < n; i++)
+		if (queue_submit(q, &m, id, &e) < 0) {
+			fprintf(stderr, "child submit: %s\n", e.msg);
+			queue_close(q);
+			return 2;
+		}
+	queue_close(q);
+	return 0;
+}
+
+static void
+test_processes(void **state)
+{
+	struct fixture *f = *state;
+	enum { PER_CHILD = 300 };
+	char (*ids)[QUEUE_ID_SIZE] = calloc(2 * PER_CHILD, QUEUE_ID_SIZE);
+	struct queue_set set;
+	struct op_err e;
+	pid_t pid[2];
+	int i, status, running = 2;
+	size_t n = 0, k;
+
+	/* fork from a single-threaded process */
+	queue_close(f->q);
+	f->q = NULL;
+	for (i = 0; i < 2; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0)
+			_exit(submit_child(f->db, PER_CHILD));
+	}
+	reopen(f);
+	for (;;) {
+		assert_int_equal(queue_claim(f->q, now() + 10, 50, &set, &e), 0);
+		for (k = 0; k < set.n && n < 2 * PER_CHILD; k++)
+			memcpy(ids[n++], set.msgs[k].id, QUEUE_ID_SIZE);
+		assert_int_equal(k, set.n);
+		queue_set_free(&set);
+		if (running == 0 && k == 0)
+			break;
+		for (i = 0; i < 2; i++)
+			if (pid[i] > 0 && waitpid(pid[i], &status, WNOHANG) == pid[i]) {
+				assert_true(WIFEXITED(status));
+				assert_int_equal(WEXITSTATUS(status), 0);
+				pid[i] = 0;
+				running--;
+			}
+		if (k == 0 && running > 0)
+			usleep(2000);
+	}
+	assert_int_equal(n, 2 * PER_CHILD);
+	qsort(ids, n, QUEUE_ID_SIZE, cmp_id);
+	for (k = 1; k < n; k++)
+		assert_true(memcmp(ids[k - 1], ids[k], QUEUE_ID_SIZE) != 0);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENDING), 2 * PER_CHILD);
+	free(ids);
+}
+
 static struct queue_msg *
 claim_one(struct queue *q, int64_t at, struct queue_set *set, const char *id)
 {
@@ -764,6 +840,37 @@ test_results_and_states(void **state)
 		assert_int_equal(queue_record(f->q, &o, &st, &e), -1);
 		assert_int_equal(e.kind, ERR_NOINPUT);
 	}
+}
+
+static void
+test_claim_id(void **state)
+{
+	struct fixture *f = *state;
+	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE], h[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+
+	submit(f->q, "a\r\n", 3, QUEUE_MSG_QUEUED, a);
+	submit(f->q, "b\r\n", 1, QUEUE_MSG_QUEUED, b);
+	submit(f->q, "h\r\n", 1, QUEUE_MSG_HELD, h);
+	/* exactly that message, with its recipients still to deliver */
+	assert_int_equal(queue_claim_id(f->q, b, now(), &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.msgs[0].id, b);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_SENDING);
+	assert_int_equal(set.msgs[0].nrcpts, 1);
+	queue_set_free(&set);
+	/* claimed once only; a held one cannot be claimed */
+	assert_int_equal(queue_claim_id(f->q, b, now(), &set, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_int_equal(queue_claim_id(f->q, h, now(), &set, &e), -1);
+	assert_int_equal(queue_claim_id(f->q, "0000000000000000", now(), &set, &e), -1);
+	/* the others are still claimable the ordinary way */
+	assert_int_equal(queue_claim(f->q, now() + 1, 10, &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.msgs[0].id, a);
+	assert_int_equal(set.msgs[0].nrcpts, 3);
+	queue_set_free(&set);
 }
 
 static void
@@ -1311,7 +1418,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_no_double, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_and_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_and_delete, setup, teardown),

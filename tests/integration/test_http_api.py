@@ -1,0 +1,868 @@
+"""The JSON API and the web page's server, against `outpost serve`.
+
+Every endpoint of CONTRACT.md and docs/http.md, and every refusal: no or
+wrong token (401), a foreign Host (403), a cookie session without its
+CSRF token (403), bodies over their bound (413, the daemon healthy
+afterwards), malformed JSON (400), invalid settings (422, the file
+untouched), stale versions (409).  Mail goes to an aiosmtpd peer on
+127.0.0.1.  Requests are made with http.client so every header is under
+the test's control.
+"""
+
+import base64
+import email
+import email.policy
+import http.client
+import json
+import os
+import re
+import socket
+import stat
+import time
+
+import pytest
+
+import peers as peers_mod
+from daemon import Daemon, free_port, wait_for
+
+TOKEN = "t0ken-for-the-http-tests-0123456789"
+PASSWORD = "Sup3r;secret \"quoted\" pass"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+PROTECTED = [
+    ("GET", "/api/profiles"), ("GET", "/api/profiles/main"),
+    ("PUT", "/api/profiles/main"), ("DELETE", "/api/profiles/main"),
+    ("POST", "/api/profiles/main/check"), ("POST", "/api/profiles/order"),
+    ("POST", "/api/test-email"), ("GET", "/api/redirect"),
+    ("PUT", "/api/redirect"), ("POST", "/api/messages"),
+    ("GET", "/api/messages"), ("GET", "/api/messages/0000000000000000"),
+    ("POST", "/api/messages/0000000000000000/retry"),
+    ("DELETE", "/api/messages/0000000000000000"), ("GET", "/metrics"),
+    ("GET", "/api/session"), ("POST", "/api/logout"),
+]
+
+
+class Reply:
+    def __init__(self, resp):
+        self.status = resp.status
+        self.headers = resp.headers
+        self.raw = resp.read()
+        self.text = self.raw.decode("utf-8", "replace")
+        self.json = None
+        if resp.headers.get("Content-Type", "").startswith("application/json"):
+            self.json = json.loads(self.text)
+
+    def __repr__(self):
+        return "%d %s" % (self.status, self.text[:500])
+
+
+class Api:
+    """HTTP client for one server; remembers every body it received."""
+
+    def __init__(self, port):
+        self.port = port
+        self.host = "127.0.0.1:%d" % port
+        self.seen = []
+
+    def request(self, method, path, body=None, token=TOKEN, headers=None,
+                host=None, raw=None):
+        h = {"Host": host or self.host}
+        if token is not None:
+            h["Authorization"] = "Bearer " + token
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            c.putrequest(method, path, skip_host=True,
+                         skip_accept_encoding=True)
+            for k, v in h.items():
+                if v is not None:
+                    c.putheader(k, v)
+            if data is not None:
+                c.putheader("Content-Length", str(len(data)))
+            c.endheaders(data)
+            r = Reply(c.getresponse())
+        finally:
+            c.close()
+        self.seen.append(r.text)
+        return r
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def put(self, path, body, **kw):
+        return self.request("PUT", path, body, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body if body is not None else {}, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+class Served:
+    def __init__(self, daemon, api, conf, peer):
+        self.daemon = daemon
+        self.api = api
+        self.conf = conf
+        self.peer = peer
+
+    def log(self):
+        return self.daemon.log()
+
+
+def start_serve(outpost, profiles=(), server=None, raw=""):
+    http_port, smtp_port = free_port(), free_port()
+    srv = {"smtp_listen": "127.0.0.1:%d" % smtp_port,
+           "http_listen": "127.0.0.1:%d" % http_port,
+           "retry": "1s, 1s, 2s"}
+    srv.update(server or {})
+    conf = outpost.conf(profiles, server=srv, raw=raw)
+    d = Daemon(outpost, conf, smtp_port, http_port)
+    api = Api(http_port)
+    wait_for(lambda: _health_ok(api), what="the HTTP server")
+    return d, api, conf
+
+
+def _health_ok(api):
+    try:
+        return api.get("/api/health", token=None).status == 200
+    except OSError:
+        return False
+
+
+COMMENTED = """
+; the relay's upstream servers
+# keep this comment: the editor must not lose it
+"""
+
+
+@pytest.fixture
+def served(outpost, peers):
+    peer = peers.aiosmtpd("plain")
+    profile = peers_mod.profile(peer.port, username="apikey",
+                                password="plain-peer-pw",
+                                allow_plaintext_auth=True, auth=False)
+    d, api, conf = start_serve(
+        outpost, [("main", profile)],
+        server={"api_token": TOKEN},
+        raw=COMMENTED + "[profile spare]   ; a second provider\n"
+        "enabled = no\nhost = 127.0.0.1\nport = %d\nsecurity = none\n"
+        "from = spare@example.com\n" % peer.port)
+    s = Served(d, api, conf, peer)
+    yield s
+    d.stop()
+
+
+def check_security_headers(r):
+    for k, v in SECURITY_HEADERS.items():
+        assert v in (r.headers.get(k) or ""), (k, r.headers)
+
+
+# ---------------------------------------------------------------------------
+# health, headers, the page
+
+
+def test_health_needs_no_auth_and_counts_the_queue(served):
+    r = served.api.get("/api/health", token=None)
+    assert r.status == 200
+    assert r.json["status"] == "ok"
+    assert re.match(r"^\d+\.\d+\.\d+", r.json["version"])
+    assert set(r.json["queue"]) == {"queued", "sending", "deferred", "sent",
+                                    "failed", "held"}
+    check_security_headers(r)
+
+
+def test_page_and_its_files_are_served_with_a_strict_policy(served):
+    r = page = served.api.get("/", token=None)
+    assert r.status == 200
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert "<script" in r.text and "app.js" in r.text
+    # no inline script or style: the policy forbids them
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text)
+    assert " style=" not in r.text
+    check_security_headers(r)
+    assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    for path, ctype in (("/app.js", "text/javascript"), ("/style.css", "text/css"),
+                        ("/icon.svg", "image/svg+xml")):
+        r = served.api.get(path, token=None)
+        assert r.status == 200 and r.headers["Content-Type"].startswith(ctype)
+        assert len(r.raw) > 100
+    for label in ("Host", "Port", "Security", "Use authentication", "Username",
+                  "Password", "Sender address", "Verify TLS certificate",
+                  "Enabled"):
+        assert re.search(r"<label for=\"[^\"]+\">%s</label>" % re.escape(label),
+                         page.text), label
+
+
+def test_unknown_path_404_and_wrong_method_405(served):
+    r = served.api.get("/api/nothing-here")
+    assert r.status == 404 and "error" in r.json
+    r = served.api.request("PATCH", "/api/profiles/main", {"host": "x"})
+    assert r.status == 405
+    assert "PUT" in r.headers["Allow"] and "DELETE" in r.headers["Allow"]
+    check_security_headers(r)
+
+
+# ---------------------------------------------------------------------------
+# authentication
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-wrong-token", ""])
+def test_every_endpoint_refuses_without_the_token(served, token):
+    for method, path in PROTECTED:
+        body = {} if method in ("PUT", "POST") else None
+        r = served.api.request(method, path, body, token=token)
+        assert r.status == 401, (method, path, r)
+        assert "error" in r.json
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        check_security_headers(r)
+
+
+def test_basic_auth_is_not_a_token(served):
+    basic = base64.b64encode(("x:" + TOKEN).encode()).decode()
+    r = served.api.get("/api/profiles", token=None,
+                       headers={"Authorization": "Basic " + basic})
+    assert r.status == 401
+
+
+def test_login_session_cookie_and_csrf(served):
+    api = served.api
+    r = api.post("/api/login", {"token": "not-it"}, token=None)
+    assert r.status == 401 and "Set-Cookie" not in r.headers
+    r = api.post("/api/login", {"token": TOKEN}, token=None)
+    assert r.status == 200
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    sid = re.match(r"outpost_session=([0-9a-f]{64});", cookie).group(1)
+    csrf = r.json["csrf_token"]
+    assert re.fullmatch(r"[0-9a-f]{64}", csrf) and csrf != sid
+    jar = {"Cookie": "outpost_session=" + sid}
+
+    r = api.get("/api/session", token=None, headers=jar)
+    assert r.status == 200 and r.json["csrf_token"] == csrf
+    r = api.get("/api/profiles", token=None, headers=jar)
+    assert r.status == 200
+    # state-changing requests with the cookie need the CSRF token
+    for hdrs in (jar, dict(jar, **{"X-CSRF-Token": "0" * 64}),
+                 dict(jar, **{"X-CSRF-Token": ""})):
+        r = api.put("/api/profiles/main", {"enabled": False}, token=None,
+                    headers=hdrs)
+        assert r.status == 403, r
+        assert "CSRF" in r.json["error"]
+    r = api.put("/api/profiles/main", {"timeout": "20s"}, token=None,
+                headers=dict(jar, **{"X-CSRF-Token": csrf}))
+    assert r.status == 200, r
+    # a bearer token needs no CSRF token
+    r = api.put("/api/profiles/main", {"timeout": "25s"})
+    assert r.status == 200
+    # logout ends the session
+    r = api.post("/api/logout", token=None,
+                 headers=dict(jar, **{"X-CSRF-Token": csrf}))
+    assert r.status == 204 and "Max-Age=0" in r.headers["Set-Cookie"]
+    assert api.get("/api/profiles", token=None, headers=jar).status == 401
+    # a made-up cookie is no session
+    r = api.get("/api/profiles", token=None,
+                headers={"Cookie": "outpost_session=" + "a" * 64})
+    assert r.status == 401
+
+
+def test_failed_logins_are_throttled(served):
+    codes = [served.api.post("/api/login", {"token": "guess-%d" % i},
+                             token=None).status for i in range(25)]
+    assert codes[:20] == [401] * 20
+    assert 429 in codes[20:]
+    # the bearer token still works
+    assert served.api.get("/api/profiles").status == 200
+
+
+# ---------------------------------------------------------------------------
+# Host check (DNS rebinding)
+
+
+def test_foreign_host_is_refused(served):
+    api = served.api
+    port = api.port
+    for host in ("evil.example", "evil.example:%d" % port, "127.0.0.2:%d" % port,
+                 "localhost:%d" % (port + 1), "localhost.evil.example",
+                 "127.0.0.1:%d:1" % port, "[::2]:%d" % port):
+        for path in ("/api/health", "/", "/api/profiles"):
+            r = api.get(path, host=host)
+            assert r.status == 403, (host, path, r)
+            assert "Host" in r.json["error"]
+            check_security_headers(r)
+    for host in ("127.0.0.1:%d" % port, "localhost:%d" % port, "LOCALHOST",
+                 "[::1]:%d" % port, "127.0.0.1"):
+        assert api.get("/api/health", host=host).status == 200, host
+
+
+def test_missing_host_is_refused(served):
+    c = http.client.HTTPConnection("127.0.0.1", served.api.port, timeout=10)
+    c._http_vsn, c._http_vsn_str = 10, "HTTP/1.0"
+    c.putrequest("GET", "/api/health", skip_host=True)
+    c.endheaders()
+    r = c.getresponse()
+    assert r.status in (400, 403)
+    c.close()
+
+
+def test_allowed_hosts_setting(outpost):
+    d, api, _ = start_serve(outpost, server={
+        "api_token": TOKEN,
+        "http_allowed_hosts": "relay.example.org, Admin.Example.org"})
+    try:
+        assert api.get("/api/health", host="relay.example.org").status == 200
+        assert api.get("/api/health", host="relay.example.org:1234").status == 200
+        assert api.get("/api/health", host="admin.example.org:8443").status == 200
+        assert api.get("/api/health", host="ADMIN.example.org").status == 200
+        assert api.get("/api/health", host="other.example.org").status == 403
+    finally:
+        d.stop()
+
+
+# ---------------------------------------------------------------------------
+# bounds
+
+
+def test_50mb_body_is_refused_before_it_is_read(served):
+    api = served.api
+    size = 50 * 1024 * 1024
+    s = socket.create_connection(("127.0.0.1", api.port), timeout=30)
+    s.sendall(("POST /api/messages HTTP/1.1\r\nHost: %s\r\n"
+               "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (api.host, TOKEN, size)).encode())
+    # the answer comes before a single byte of the body was sent
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert b"Connection: close" in head
+    # and the connection ends: sending the body fails or is ignored
+    sent = 0
+    try:
+        block = b"x" * 65536
+        while sent < size:
+            s.sendall(block)
+            sent += len(block)
+    except OSError:
+        pass
+    assert sent < size, "the server read all 50 MB"
+    s.close()
+    r = api.get("/api/health", token=None)
+    assert r.status == 200 and r.json["status"] == "ok"
+
+
+def test_chunked_body_over_the_bound_ends_the_connection(served):
+    api = served.api
+    s = socket.create_connection(("127.0.0.1", api.port), timeout=30)
+    s.sendall(("PUT /api/redirect HTTP/1.1\r\nHost: %s\r\n"
+               "Authorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+               % (api.host, TOKEN)).encode())
+    reply = b""
+    try:
+        for _ in range(4 * 1024):      # up to 64 MB
+            s.sendall(b"4000\r\n" + b"{" * 0x4000 + b"\r\n")
+    except OSError:
+        pass
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        pass
+    s.close()
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert api.get("/api/health", token=None).status == 200
+
+
+def test_settings_body_bound_is_64k(served):
+    big = {"host": "a" * (70 * 1024)}
+    r = served.api.put("/api/profiles/main", big)
+    assert r.status == 413
+    assert served.api.get("/api/health", token=None).status == 200
+
+
+def test_malformed_json_is_400_with_a_clear_message(served):
+    api = served.api
+    cases = [
+        (b"{not json", "not valid JSON"),
+        (b'{"host": "\xff\xfe"}', "UTF-8"),
+        (b'{"host": "\xed\xa0\x80"}', "UTF-8"),          # a surrogate
+        (b"[" * 40 + b"]" * 40, "deeper"),
+        (b'["a list"]', "object"),
+        (b'{"host": "a", "host": "b"}', "duplicate"),
+        (b'{"host": "a\\u0000b"}', "not valid JSON"),
+        (b"", "JSON object"),
+    ]
+    for raw, words in cases:
+        r = api.request("PUT", "/api/profiles/main", raw=raw,
+                        headers={"Content-Type": "application/json"})
+        assert r.status == 400, (raw, r)
+        assert words.lower() in r.json["error"].lower(), (raw, r)
+    # nothing was changed
+    assert api.get("/api/profiles/main").json["profile"]["host"] == "127.0.0.1"
+
+
+# ---------------------------------------------------------------------------
+# profiles
+
+
+def file_text(served):
+    return open(served.conf, encoding="utf-8").read()
+
+
+def test_profiles_list_never_shows_a_password(served):
+    r = served.api.get("/api/profiles")
+    assert r.status == 200
+    names = [p["name"] for p in r.json["profiles"]]
+    assert names == ["main", "spare"]
+    main = r.json["profiles"][0]
+    assert main["has_password"] is True and "password" not in main
+    assert main["host"] == "127.0.0.1" and main["security"] == "none"
+    assert main["enabled"] is True and r.json["profiles"][1]["enabled"] is False
+    assert re.fullmatch(r"[0-9a-f]{32}", r.json["version"])
+    assert r.headers["ETag"] == '"%s"' % r.json["version"]
+    assert "plain-peer-pw" not in r.text
+
+
+def test_put_creates_updates_and_keeps_comments(served):
+    api = served.api
+    before = file_text(served)
+    r = api.put("/api/profiles/new-one", {
+        "host": "smtp.example.net", "port": 465, "security": "tls",
+        "auth": True, "username": "me@example.net", "password": PASSWORD,
+        "from": "me@example.net", "limits": ["14/s", "10000/d"],
+        "timeout": 20, "enabled": False})
+    assert r.status == 201, r
+    assert r.headers["Location"] == "/api/profiles/new-one"
+    p = r.json["profile"]
+    assert p["host"] == "smtp.example.net" and p["port"] == 465
+    assert p["security"] == "tls" and p["has_password"] is True
+    assert p["limits"] == "14/s, 10000/d" and p["timeout"] == "20s"
+    assert p["enabled"] is False
+    after = file_text(served)
+    # every line that was there is still there, comments included
+    for line in before.splitlines():
+        assert line in after.splitlines(), line
+    assert "# keep this comment: the editor must not lose it" in after
+    assert "[profile spare]   ; a second provider" in after
+    assert "[profile new-one]" in after
+    # the password is in the file (quoted so it reads back the same) ...
+    assert '"Sup3r;secret \\"quoted\\" pass"' in after
+    # ... and effective at once, without a restart
+    r = api.get("/api/profiles/new-one")
+    assert r.status == 200 and r.json["profile"]["username"] == "me@example.net"
+
+    # the port moves without the password: it would be cleared
+    # (CONTRACT.md security rules), and a login without one is refused
+    before = file_text(served)
+    r = api.put("/api/profiles/new-one", {"port": 2465})
+    assert r.status == 422, r
+    assert "enter the password again" in r.json["fields"]["password"]
+    assert file_text(served) == before
+    r = api.put("/api/profiles/new-one", {"port": 2465, "auth": False})
+    assert r.status == 200 and r.json["profile"]["port"] == 2465
+    assert r.json["password_cleared"] is True
+    assert r.json["profile"]["has_password"] is False
+    assert "Sup3r" not in file_text(served)
+    r = api.put("/api/profiles/new-one", {"auth": True, "password": PASSWORD})
+    assert r.status == 200 and r.json["profile"]["has_password"] is True
+    # the same with a password keeps it
+    r = api.put("/api/profiles/new-one", {"host": "smtp2.example.net",
+                                          "password": PASSWORD})
+    assert r.status == 200 and r.json["profile"]["has_password"] is True
+    assert r.json["password_cleared"] is False
+    # unrelated changes keep it
+    r = api.put("/api/profiles/new-one", {"timeout": "45s", "enabled": True})
+    assert r.status == 200 and r.json["profile"]["has_password"] is True
+    # a value null puts the default back
+    r = api.put("/api/profiles/new-one", {"timeout": None})
+    assert r.status == 200 and r.json["profile"]["timeout"] == "30s"
+    assert "timeout" not in file_text(served).split("[profile new-one]")[1]
+
+
+def test_put_without_the_password_after_a_move_says_why(served):
+    api = served.api
+    assert api.put("/api/profiles/login", {
+        "host": "127.0.0.1", "port": 2525, "security": "starttls",
+        "username": "u", "password": PASSWORD}).status == 201
+    before = file_text(served)
+    r = api.put("/api/profiles/login", {"host": "elsewhere.example.com"})
+    assert r.status == 422, r
+    assert "password" in r.json["fields"]
+    assert file_text(served) == before
+
+
+def test_put_validation_is_per_field_and_the_file_is_untouched(served):
+    api = served.api
+    before = file_text(served)
+    r = api.put("/api/profiles/main", {
+        "port": 0, "security": "ssl-please", "from": "not an address",
+        "limits": "3/x", "timeout": "soon", "enabled": "maybe",
+        "max_connections": 0, "frobnicate": 1,
+        "password_command": "cat /etc/shadow"})
+    assert r.status == 422, r
+    f = r.json["fields"]
+    assert set(f) >= {"port", "security", "from", "limits", "timeout",
+                      "enabled", "max_connections", "frobnicate",
+                      "password_command"}
+    assert "1..65535" in f["port"]
+    assert "starttls" in f["security"]
+    assert file_text(served) == before
+    # a new profile needs a host
+    r = api.put("/api/profiles/nohost", {"port": 587})
+    assert r.status == 422 and "host" in r.json["fields"]
+    # the loader's own checks (the same as `outpost config check`)
+    r = api.put("/api/profiles/main", {"tls_ca_file": "/nonexistent/ca.pem"})
+    assert r.status == 422, r
+    assert "cannot read" in r.json["fields"]["tls_ca_file"]
+    r = api.put("/api/profiles/spare", {"auth": True})
+    assert r.status == 422, r
+    assert "username" in r.json["fields"]["auth"]
+    assert file_text(served) == before
+    # a bad profile name
+    r = api.put("/api/profiles/-bad", {"host": "x.example"})
+    assert r.status == 422 and "name" in r.json["fields"]
+    assert file_text(served) == before
+
+
+def test_stale_version_is_a_conflict(served):
+    api = served.api
+    v = api.get("/api/profiles").json["version"]
+    r = api.put("/api/profiles/main", {"timeout": "40s"},
+                headers={"If-Match": '"%s"' % v})
+    assert r.status == 200
+    # someone else's version is now stale
+    before = file_text(served)
+    r = api.put("/api/profiles/main", {"timeout": "50s"},
+                headers={"If-Match": '"%s"' % v})
+    assert r.status == 409, r
+    assert file_text(served) == before
+    # an edit of the file on disk is noticed too
+    v = api.get("/api/profiles").json["version"]
+    with open(served.conf, "a", encoding="utf-8") as f:
+        f.write("; edited by hand\n")
+    r = api.delete("/api/profiles/spare", headers={"If-Match": '"%s"' % v})
+    assert r.status == 409
+    assert "[profile spare]" in file_text(served)
+
+
+def test_enable_reorder_rename_delete(served):
+    api = served.api
+    r = api.put("/api/profiles/spare", {"enabled": True})
+    assert r.status == 200 and r.json["profile"]["enabled"] is True
+    r = api.post("/api/profiles/order", {"order": ["spare", "main"]})
+    assert r.status == 200, r
+    assert [p["name"] for p in r.json["profiles"]] == ["spare", "main"]
+    assert [p["name"] for p in api.get("/api/profiles").json["profiles"]] == \
+        ["spare", "main"]
+    text = file_text(served)
+    assert text.index("[profile spare]") < text.index("[profile main]")
+    assert "# keep this comment" in text
+    # an order that does not name every profile exactly once
+    for order in (["main"], ["main", "main"], ["main", "spare", "ghost"]):
+        r = api.post("/api/profiles/order", {"order": order})
+        assert r.status == 409, (order, r)
+    r = api.post("/api/profiles/order", {"order": "main"})
+    assert r.status == 400
+    # rename
+    r = api.put("/api/profiles/spare", {"name": "backup"})
+    assert r.status == 200 and r.json["profile"]["name"] == "backup"
+    r = api.put("/api/profiles/backup", {"name": "main"})
+    assert r.status == 409
+    # delete
+    assert api.delete("/api/profiles/backup").status == 204
+    assert api.delete("/api/profiles/backup").status == 404
+    assert api.get("/api/profiles/backup").status == 404
+    assert [p["name"] for p in api.get("/api/profiles").json["profiles"]] == ["main"]
+    assert "[profile backup]" not in file_text(served)
+
+
+# ---------------------------------------------------------------------------
+# redirect
+
+
+def test_redirect_get_put(served):
+    api = served.api
+    r = api.get("/api/redirect")
+    assert r.status == 200 and r.json["enabled"] is False and r.json["reports"] == []
+    r = api.put("/api/redirect", {"enabled": True, "reports": []})
+    assert r.status == 422 and "reports" in r.json["fields"]
+    r = api.put("/api/redirect", {"enabled": True, "reports": [
+        {"email": "qa@example.com", "enabled": True},
+        {"email": "dev@example.com", "enabled": False}]})
+    assert r.status == 200, r
+    assert r.json == {"enabled": True, "version": r.json["version"],
+                      "editable": True, "reports": [
+                          {"email": "qa@example.com", "enabled": True},
+                          {"email": "dev@example.com", "enabled": False}]}
+    text = file_text(served)
+    assert "[report qa@example.com]" in text and "[report dev@example.com]" in text
+    assert api.get("/api/health", token=None).json["redirect"] is True
+    r = api.put("/api/redirect", {"reports": [{"email": "not-an-address"}]})
+    assert r.status == 422 and "reports[0]" in r.json["fields"]
+    r = api.put("/api/redirect", {"enabled": False,
+                                  "reports": [{"email": "qa@example.com"}]})
+    assert r.status == 200
+    assert r.json["reports"] == [{"email": "qa@example.com", "enabled": True}]
+    assert "[report dev@example.com]" not in file_text(served)
+    assert api.get("/api/health", token=None).json["redirect"] is False
+
+
+# ---------------------------------------------------------------------------
+# messages
+
+
+def wait_state(api, mid, states, timeout=30):
+    def pred():
+        r = api.get("/api/messages/" + mid)
+        return r.json if r.status == 200 and r.json["state"] in states else None
+    return wait_for(pred, timeout=timeout, what="message %s in %s" % (mid, states))
+
+
+def test_submit_is_delivered_with_bcc_only_in_the_envelope(served):
+    api = served.api
+    att = base64.b64encode(b"col1,col2\r\n1,2\r\n").decode()
+    r = api.post("/api/messages", {
+        "from": {"email": "app@example.com", "name": "The App"},
+        "to": ["a@example.com"], "cc": ["c@example.com"],
+        "bcc": ["hidden@example.com"], "subject": "Report \u2713",
+        "text": "Hello,\nthe report.\n", "html": "<p>Hello, <b>the report</b></p>",
+        "headers": {"Reply-To": "help@example.com", "X-Campaign": "q3"},
+        "attachments": [{"filename": "report.csv", "content_type": "text/csv",
+                         "content_base64": att}]})
+    assert r.status == 202, r
+    mid = r.json["id"]
+    assert re.fullmatch(r"[0-9a-z]{16}", mid)
+    m = wait_state(api, mid, ("sent",))
+    assert {x["address"] for x in m["recipients"]} == {
+        "a@example.com", "c@example.com", "hidden@example.com"}
+    for x in m["recipients"]:
+        assert x["state"] == "sent" and x["code"] == 250
+        assert x["reply"] and "queued" in x["reply"]
+    assert m["events"] and all({"at", "kind", "text"} <= set(e) for e in m["events"])
+    assert m["subject"]
+    assert len(served.peer.messages) == 1
+    got = served.peer.messages[0]
+    assert sorted(got.rcpt_tos) == ["a@example.com", "c@example.com",
+                                    "hidden@example.com"]
+    msg = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert "hidden@example.com" not in got.content.decode("utf-8", "replace")
+    assert msg["Subject"] == "Report \u2713"
+    assert msg["Reply-To"] == "help@example.com"
+    parts = [p.get_filename() for p in msg.walk() if p.get_filename()]
+    assert parts == ["report.csv"]
+    # the list shows it
+    r = api.get("/api/messages?status=sent&limit=10")
+    assert r.status == 200 and mid in [x["id"] for x in r.json["messages"]]
+    assert r.json["counts"]["sent"] >= 1
+    assert api.get("/api/messages?status=failed").json["messages"] == []
+
+
+def test_header_injection_adds_no_recipient(served):
+    api = served.api
+    for subject in ("Hi\r\nBcc: x@y.example", "Hi\nBcc: x@y.example",
+                    "Hi\rBcc: x@y.example"):
+        r = api.post("/api/messages", {"from": "app@example.com",
+                                       "to": ["a@example.com"],
+                                       "subject": subject, "text": "x"})
+        assert r.status == 400, r
+        assert "subject" in r.json["fields"]
+    for hdrs in ({"X-A": "v\r\nBcc: x@y.example"}, {"X-A\r\nBcc": "x@y.example"},
+                 {"Bcc": "x@y.example"}):
+        r = api.post("/api/messages", {"from": "app@example.com",
+                                       "to": ["a@example.com"],
+                                       "headers": hdrs, "text": "x"})
+        assert r.status == 400, r
+    r = api.post("/api/messages", {"from": "app@example.com",
+                                   "to": ["a@example.com\r\nRCPT TO:<x@y.example>"],
+                                   "text": "x"})
+    assert r.status == 400 and "to[0]" in r.json["fields"]
+    # nothing was queued, nothing reached the peer
+    assert api.get("/api/messages").json["messages"] == []
+    time.sleep(0.5)
+    assert served.peer.messages == []
+
+
+def test_submit_field_errors(served):
+    api = served.api
+    r = api.post("/api/messages", {"to": "bad", "cc": [1], "subject": 5,
+                                   "profile": "ghost", "attachments": [
+                                       {"content_base64": "***"}],
+                                   "surprise": True})
+    assert r.status == 400
+    assert set(r.json["fields"]) >= {"from", "to", "cc[0]", "subject", "profile",
+                                     "attachments[0]", "surprise"}
+    r = api.post("/api/messages", {"from": "a@example.com", "text": "x"})
+    assert r.status == 400 and "to" in r.json["fields"]
+
+
+def test_retry_delete_and_unknown_ids(served):
+    api = served.api
+    served.peer.handler.reject_rcpts.add("nobody@example.com")
+    r = api.post("/api/messages", {"from": "app@example.com",
+                                   "to": ["nobody@example.com"], "text": "x"})
+    assert r.status == 202
+    mid = r.json["id"]
+    m = wait_state(api, mid, ("failed",))
+    assert m["recipients"][0]["code"] == 550
+    assert m["recipients"][0]["enhanced"] == "5.1.1"
+    assert "User unknown" in m["recipients"][0]["reply"]
+    served.peer.handler.reject_rcpts.clear()
+    r = api.post("/api/messages/%s/retry" % mid)
+    assert r.status == 200, r
+    wait_state(api, mid, ("sent",))
+    r = api.post("/api/messages/%s/retry" % mid)
+    assert r.status == 409            # nothing left to retry
+    assert api.delete("/api/messages/" + mid).status == 204
+    assert api.get("/api/messages/" + mid).status == 404
+    assert api.delete("/api/messages/" + mid).status == 404
+    assert api.get("/api/messages/not-an-id").status == 404
+    assert api.post("/api/messages/zzzzzzzzzzzzzzzz/retry").status == 404
+    assert api.get("/api/messages?status=bogus").status == 400
+    assert api.get("/api/messages?limit=0").status == 400
+    assert api.get("/api/messages?limit=abc").status == 400
+
+
+# ---------------------------------------------------------------------------
+# check, test email, metrics
+
+
+def test_check_reports_every_step(served):
+    r = served.api.post("/api/profiles/main/check")
+    assert r.status == 200, r
+    assert r.json["ok"] is True
+    steps = r.json["steps"]
+    assert [s["step"] for s in steps][:3] == ["resolve", "connect", "greeting"]
+    assert "sender" in [s["step"] for s in steps]
+    for s in steps:
+        assert set(s) >= {"step", "ok", "detail", "hint"}
+    assert served.api.post("/api/profiles/ghost/check").status == 404
+
+
+def test_check_of_a_dead_server_fails_with_a_hint(served, peers):
+    dead = peers.refused_port()
+    assert served.api.put("/api/profiles/dead", {
+        "host": "127.0.0.1", "port": dead, "security": "none",
+        "from": "a@example.com"}).status == 201
+    r = served.api.post("/api/profiles/dead/check")
+    assert r.status == 200 and r.json["ok"] is False
+    failed = [s for s in r.json["steps"] if not s["ok"]]
+    assert failed and failed[0]["step"] == "connect" and failed[0]["hint"]
+
+
+def test_test_email_arrives_and_is_in_the_log(served):
+    api = served.api
+    r = api.post("/api/test-email", {"to": "me@example.com", "profile": "main"})
+    assert r.status == 200, r
+    assert r.json["ok"] is True and r.json["code"] == 250
+    assert "queued as" in r.json["reply"]
+    assert len(served.peer.messages) == 1
+    assert served.peer.messages[0].rcpt_tos == ["me@example.com"]
+    mid = r.json["id"]
+    m = api.get("/api/messages/" + mid).json
+    assert m["state"] == "sent" and m["recipients"][0]["code"] == 250
+    assert "Outpost test email" in m["subject"]
+    time.sleep(1.5)
+    assert len(served.peer.messages) == 1     # never delivered a second time
+    r = api.post("/api/test-email", {"to": "not an address", "profile": "main"})
+    assert r.status == 400 and "to" in r.json["fields"]
+    r = api.post("/api/test-email", {"to": "me@example.com", "profile": "ghost"})
+    assert r.status == 404
+    r = api.post("/api/test-email", {"profile": "main"})
+    assert r.status == 400
+
+
+def test_metrics(served):
+    api = served.api
+    api.post("/api/test-email", {"to": "me@example.com", "profile": "main"})
+    r = api.get("/metrics")
+    assert r.status == 200
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    for line in ('outpost_queue_messages{state="sent"} 1',
+                 "# TYPE outpost_delivery_sent_total counter",
+                 "# TYPE outpost_delivery_latency_seconds histogram",
+                 "# TYPE outpost_upstream_connections_open gauge",
+                 "# TYPE outpost_rate_limit_waits_total counter",
+                 'outpost_http_requests_total{code="200"}'):
+        assert line in r.text, line
+    assert api.get("/metrics", token=None).status == 401
+
+
+# ---------------------------------------------------------------------------
+# secrets
+
+
+def test_password_never_leaves_and_never_logged(served):
+    api = served.api
+    api.put("/api/profiles/secret", {"host": "127.0.0.1", "port": served.peer.port,
+                                     "security": "none", "username": "u",
+                                     "password": PASSWORD,
+                                     "allow_plaintext_auth": True,
+                                     "from": "a@example.com"})
+    api.get("/api/profiles")
+    api.get("/api/profiles/secret")
+    api.put("/api/profiles/secret", {"password": PASSWORD, "port": 0})
+    api.post("/api/profiles/secret/check")
+    api.request("PUT", "/api/profiles/secret",
+                raw=('{"password": "%s", "port": "x"' % "Sup3r").encode())
+    served.daemon.stop()
+    for body in api.seen:
+        assert "Sup3r" not in body and "plain-peer-pw" not in body, body
+    log = served.log()
+    assert "Sup3r" not in log and "plain-peer-pw" not in log
+
+
+def test_generated_token_file_and_shown_once(outpost):
+    d, api, _ = start_serve(outpost)
+    data = outpost.tmp_path / "data"
+    tok_path = data / "api_token"
+    mode = stat.S_IMODE(os.stat(tok_path).st_mode)
+    assert mode == 0o600
+    token = tok_path.read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    assert api.get("/api/profiles", token=token).status == 200
+    assert api.get("/api/profiles", token=token[:-1]).status == 401
+    d.stop()
+    assert d.log().count(token) == 1
+    # the second start reads the same token and does not show it again
+    d2 = Daemon(outpost, d.conf, d.smtp_port, d.http_port)
+    try:
+        wait_for(lambda: _health_ok(api), what="the HTTP server")
+        assert api.get("/api/profiles", token=token).status == 200
+    finally:
+        d2.stop()
+    assert d2.log().count(token) == 0
+
+
+def test_token_in_the_settings_wins_and_rotating_it_ends_sessions(outpost):
+    d, api, conf = start_serve(outpost, server={"api_token": TOKEN})
+    try:
+        r = api.post("/api/login", {"token": TOKEN}, token=None)
+        sid = re.match(r"outpost_session=([0-9a-f]+);",
+                       r.headers["Set-Cookie"]).group(1)
+        jar = {"Cookie": "outpost_session=" + sid}
+        assert api.get("/api/profiles", token=None, headers=jar).status == 200
+        text = open(conf).read().replace(TOKEN, TOKEN + "-new")
+        with open(conf, "w") as f:
+            f.write(text)
+        d.hup()
+        wait_for(lambda: api.get("/api/profiles", token=TOKEN + "-new").status == 200,
+                 what="the new token")
+        assert api.get("/api/profiles").status == 401
+        assert api.get("/api/profiles", token=None, headers=jar).status == 401
+    finally:
+        d.stop()
