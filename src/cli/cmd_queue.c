@@ -290,33 +290,31 @@ list_table(const struct queue_set *set, const uint64_t counts[QUEUE_MSG_NSTATES]
 	printf("%s\n", first ? " nothing" : "");
 }
 
+/* list's options into lo and *json: 0, or an exit code. */
 static int
-q_list(struct queue *q, int argc, char **argv)
+q_list_parse(int argc, char **argv, struct queue_list_opts *lo, int *json)
 {
-	struct queue_list_opts lo = { .state = -1, .limit = LIST_LIMIT_DEFAULT };
-	struct queue_set set;
-	uint64_t counts[QUEUE_MSG_NSTATES];
-	struct op_err e;
 	unsigned long n;
 	const char *v;
 	char sh[SHOW_ARG_MAX];
-	int i, json = 0, k, rc;
-	json_t *j, *arr, *cj;
+	int i;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
-			json = 1;
+			*json = 1;
 		} else if (strcmp(argv[i], "--status") == 0 ||
 		    strncmp(argv[i], "--status=", 9) == 0) {
 			v = argv[i][8] == '=' ? argv[i] + 9 :
 			    i + 1 < argc ? argv[++i] : NULL;
-			if (v == NULL)
-				goto usage;
+			if (v == NULL) {
+				fprintf(stderr, Q_PREFIX "--status needs a state\n");
+				return cli_usage(QUEUE_USAGE);
+			}
 			if (strcmp(v, "all") == 0) {
-				lo.state = -1;
+				lo->state = -1;
 				continue;
 			}
-			if ((lo.state = queue_msg_state_parse(v)) < 0) {
+			if ((lo->state = queue_msg_state_parse(v)) < 0) {
 				log_sanitize(sh, sizeof(sh), v);
 				fprintf(stderr, Q_PREFIX "unknown status '%s'; the "
 				    "states are queued, sending, deferred, sent, "
@@ -333,19 +331,34 @@ q_list(struct queue *q, int argc, char **argv)
 				    "from 1 to %d\n", QUEUE_LIST_MAX);
 				return cli_usage(QUEUE_USAGE);
 			}
-			lo.limit = n;
+			lo->limit = n;
 		} else {
-			goto usage;
+			log_sanitize(sh, sizeof(sh), argv[i]);
+			fprintf(stderr, Q_PREFIX "list: unexpected argument %s\n", sh);
+			return cli_usage(QUEUE_USAGE);
 		}
 	}
+	return 0;
+}
+
+static int
+q_list(struct queue *q, const struct queue_list_opts *lo, int json)
+{
+	struct queue_set set;
+	uint64_t counts[QUEUE_MSG_NSTATES];
+	struct op_err e;
+	json_t *j, *arr, *cj;
+	size_t i;
+	int k, rc;
+
 	memset(&set, 0, sizeof(set));
-	if (queue_list(q, &lo, &set, &e) < 0 || queue_counts(q, counts, &e) < 0) {
+	if (queue_list(q, lo, &set, &e) < 0 || queue_counts(q, counts, &e) < 0) {
 		queue_set_free(&set);
 		return q_fail("cannot list the queue", &e);
 	}
 	if (json) {
 		arr = json_array();
-		for (i = 0; (size_t)i < set.n; i++)
+		for (i = 0; i < set.n; i++)
 			json_array_append_new(arr, msg_json(&set.msgs[i]));
 		cj = json_object();
 		for (k = 0; k < QUEUE_MSG_NSTATES; k++)
@@ -354,18 +367,14 @@ q_list(struct queue *q, int argc, char **argv)
 		j = json_object();
 		json_object_set_new(j, "messages", arr);
 		json_object_set_new(j, "counts", cj);
-		json_object_set_new(j, "more", json_boolean(set.n == lo.limit));
+		json_object_set_new(j, "more", json_boolean(set.n == lo->limit));
 		rc = print_json(j);
 	} else {
-		list_table(&set, counts, &lo);
+		list_table(&set, counts, lo);
 		rc = 0;
 	}
 	queue_set_free(&set);
 	return rc;
-usage:
-	log_sanitize(sh, sizeof(sh), argv[i]);
-	fprintf(stderr, Q_PREFIX "list: unexpected argument %s\n", sh);
-	return cli_usage(QUEUE_USAGE);
 }
 
 /* ---- show ---- */
@@ -598,6 +607,7 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct conf *conf = NULL;
 	struct queue *q = NULL;
+	struct queue_list_opts lo = { .state = -1, .limit = LIST_LIMIT_DEFAULT };
 	struct op_err e;
 	const char *sub, *id = NULL;
 	int rc, i, json = 0;
@@ -618,7 +628,10 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, Q_PREFIX "unknown subcommand '%s'\n", sh);
 		return cli_usage(QUEUE_USAGE);
 	}
-	if (strcmp(sub, "list") != 0) {
+	if (strcmp(sub, "list") == 0) {
+		if ((rc = q_list_parse(argc - 1, argv + 1, &lo, &json)) != 0)
+			return rc;
+	} else {
 		for (i = 2; i < argc; i++) {
 			if (strcmp(argv[i], "--json") == 0 && strcmp(sub, "show") == 0) {
 				json = 1;
@@ -650,7 +663,7 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(sub, "list") == 0)
-		rc = q_list(q, argc - 1, argv + 1);
+		rc = q_list(q, &lo, json);
 	else if (strcmp(sub, "show") == 0)
 		rc = q_show(q, id, json);
 	else if (strcmp(sub, "retry") == 0)

@@ -454,17 +454,20 @@ send_now(const struct conf *conf, struct queue *q, const char *id)
 	smtp_result_init(&res);
 	for (;;) {
 		memset(&set, 0, sizeof(set));
-		if (queue_claim_id(q, id, (int64_t)time(NULL), &set, &e) < 0) {
+		err_clear(&e);
+		if (queue_claim_id(q, id, (int64_t)time(NULL), &set, &e) == 0 &&
+		    set.n == 1)
+			break;
+		queue_set_free(&set);
+		if (e.kind != ERR_DATA && e.kind != ERR_NONE) {
 			fprintf(stderr, SEND_PREFIX "message %s was queued, but "
 			    "cannot be claimed for delivery now: %s; the daemon "
 			    "will deliver it\n", id, e.msg);
 			rc = ERR_TEMP;
 			goto out;
 		}
-		if (set.n == 1)
-			break;
-		queue_set_free(&set);
-		/* not claimable: the daemon is sending it, or has already */
+		/* not claimable (ERR_DATA): the daemon is sending it, or has
+		 * already ended its attempt */
 		memset(&set, 0, sizeof(set));
 		if (queue_get(q, id, &set, &e) < 0 || set.n != 1) {
 			fprintf(stderr, SEND_PREFIX "message %s: %s\n", id,

@@ -58,6 +58,7 @@ def free_port():
 def main():
     work = pathlib.Path(sys.argv[1])
     work.mkdir(parents=True, exist_ok=True)
+    (work / "certs").mkdir(exist_ok=True)
     certs = peers.make_certs(work / "certs")
     peer = peers.AioPeer("starttls", cert=certs.server,
                          users={USERNAME: PASSWORD})

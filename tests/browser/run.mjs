@@ -1,0 +1,355 @@
+// Browser tests of Outpost's settings page, as a person uses it: Debian's
+// Chromium driven by playwright-core, against `outpost serve` and an
+// aiosmtpd peer with STARTTLS and AUTH (both started by launch.py).
+//
+//   node tests/browser/run.mjs          (from the top of the tree)
+//
+// Screenshots go to tests/browser/artifacts/ (desktop and phone width).
+// Exit status 0 when every step passed.
+
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ART = path.join(HERE, 'artifacts');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 900 };
+const TIMEOUT = 30000;
+
+fs.mkdirSync(ART, { recursive: true });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-browser-'));
+
+// ---- the launcher: one JSON line per answer ----
+const launcher = spawn('/usr/bin/python3', [path.join(HERE, 'launch.py'), work],
+  { stdio: ['pipe', 'pipe', 'inherit'] });
+const lines = createInterface({ input: launcher.stdout });
+const waiting = [];
+lines.on('line', (l) => { const w = waiting.shift(); if (w) w(JSON.parse(l)); });
+const nextLine = () => new Promise((resolve) => waiting.push(resolve));
+launcher.on('exit', (code) => {
+  for (const w of waiting.splice(0)) w({ error: 'launch.py exited ' + code, ok: false });
+});
+async function ask(cmd) {
+  const p = nextLine();
+  launcher.stdin.write(cmd + '\n');
+  return p;
+}
+
+let failures = 0;
+let passes = 0;
+let page;
+
+async function step(name, fn) {
+  process.stdout.write('browser: ' + name + ' ... ');
+  try {
+    await fn();
+    passes++;
+    console.log('ok');
+  } catch (err) {
+    failures++;
+    console.log('FAILED');
+    console.log('  ' + String(err && err.stack || err).split('\n').slice(0, 6).join('\n  '));
+    if (page) {
+      const file = path.join(ART, 'failed-' + name.replace(/[^a-z0-9]+/gi, '-') + '.png');
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.log('  screenshot: ' + file);
+    }
+  }
+}
+
+function expect(cond, what) {
+  if (!cond) throw new Error('expected: ' + what);
+}
+
+async function shot(name, phoneToo) {
+  await page.screenshot({ path: path.join(ART, name + '.png'), fullPage: true });
+  if (phoneToo) {
+    await page.setViewportSize(PHONE);
+    await page.waitForTimeout(150);
+    await page.screenshot({ path: path.join(ART, name + '-phone.png'), fullPage: true });
+    await page.setViewportSize(DESKTOP);
+  }
+}
+
+async function waitFor(pred, what, ms = TIMEOUT) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const setup = await nextLine();
+if (setup.error) {
+  console.log('browser: cannot start: ' + setup.error);
+  process.exit(1);
+}
+const profileForm = () => page.locator('#profile-form');
+const formField = (label) => profileForm().getByLabel(label, { exact: true });
+
+const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-chromium-'));
+const context = await chromium.launchPersistentContext(userData, {
+  executablePath: CHROMIUM,
+  headless: true,
+  viewport: DESKTOP,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+page = context.pages()[0] || await context.newPage();
+page.setDefaultTimeout(TIMEOUT);
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+// HTTP errors the page handles (401 before login, 422 of a refused save)
+// are logged by Chromium as "Failed to load resource"; they are not bugs.
+page.on('console', (m) => {
+  if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (401|409|422)/.test(m.text())) {
+    pageErrors.push(m.text());
+  }
+});
+
+async function api(method, p, body) {
+  const r = await fetch(setup.base + p, {
+    method,
+    headers: { Authorization: 'Bearer ' + setup.token, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: r.status, data: await r.json().catch(() => null) };
+}
+
+try {
+  await step('login refuses a wrong token, then logs in', async () => {
+    await page.goto(setup.base + '/');
+    await page.getByLabel('API token').fill('not-the-token');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText('That is not the API token.').waitFor();
+    await shot('01-login-wrong', true);
+    await page.getByLabel('API token').fill(setup.token);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Profiles' }).waitFor();
+    await page.getByText('No profile yet').waitFor();
+    // the session survives a reload (cookie + GET /api/session)
+    await page.reload();
+    await page.getByRole('heading', { name: 'Profiles' }).waitFor();
+    await shot('02-profiles-empty', true);
+  });
+
+  await step('the form marks invalid fields at once, with the reason', async () => {
+    await page.getByRole('button', { name: 'Add profile' }).click();
+    await profileForm().waitFor();
+    for (const label of ['Host', 'Port', 'Security', 'Use authentication', 'Username',
+      'Password', 'Sender address', 'Verify TLS certificate', 'Enabled']) {
+      expect(await formField(label).count() === 1, 'one field labelled "' + label + '"');
+    }
+    await formField('Name').fill('primary');
+    await formField('Host').fill('bad host name');
+    await formField('Port').fill('99999');
+    await formField('Sender address').fill('nobody');
+    await formField('Username').click();
+    await profileForm().getByText('This is not a host name or IP address.').waitFor();
+    await profileForm().getByText('Enter a port from 1 to 65535').waitFor();
+    await profileForm().getByText('Enter an address like noreply@example.com.').waitFor();
+    expect(await formField('Port').getAttribute('aria-invalid') === 'true', 'port marked invalid');
+    // picking a security mode proposes its usual port
+    await formField('Port').fill('587');
+    await formField('Security').selectOption('tls');
+    expect(await formField('Port').inputValue() === '465', 'TLS proposes 465');
+    await formField('Security').selectOption('starttls');
+    expect(await formField('Port').inputValue() === '587', 'STARTTLS proposes 587');
+    const options = await page.locator('#port-choices option').evaluateAll(
+      (os) => os.map((o) => o.value));
+    expect(JSON.stringify(options) === '["587","465","25"]', 'port suggestions 587/465/25');
+    await shot('03-form-invalid', true);
+  });
+
+  await step('create a profile: Save stores it and every diagnostic step succeeds', async () => {
+    await formField('Host').fill('127.0.0.1');
+    await formField('Security').selectOption('starttls');
+    await formField('Port').fill(String(setup.peer_port));
+    await formField('Use authentication').check();
+    await formField('Username').fill(setup.username);
+    await formField('Password').fill(setup.password);
+    await formField('Sender address').fill('noreply@example.com');
+    await formField('Verify TLS certificate').check();
+    await formField('Enabled').check();
+    await profileForm().getByText('More settings').click();
+    await formField('Extra CA certificate file').fill(setup.ca_file);
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await page.locator('#diagnosis.ok').waitFor();
+    const steps = await page.locator('#diagnosis-steps li').evaluateAll(
+      (ls) => ls.map((l) => [l.dataset.step, l.className]));
+    const names = steps.map((s) => s[0]);
+    for (const want of ['resolve', 'connect', 'greeting', 'ehlo', 'starttls', 'tls',
+      'certificate', 'auth', 'sender']) {
+      expect(names.includes(want), 'a step "' + want + '" in ' + names.join(','));
+    }
+    for (const [name, cls] of steps) expect(cls === 'step ok', name + ' succeeded (' + cls + ')');
+    await page.getByText('Everything works').waitFor();
+    await page.locator('#profile-list li[data-name="primary"]').waitFor();
+    const r = await api('GET', '/api/profiles/primary');
+    expect(r.data.profile.has_password === true && !('password' in r.data.profile), 'password stored, not shown');
+    await shot('04-saved-all-green', true);
+  });
+
+  await step('a wrong password: Save shows the AUTH step failing with its hint', async () => {
+    await formField('Password').fill('wrong password');
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await page.locator('#diagnosis.failed').waitFor();
+    const auth = page.locator('#diagnosis-steps li[data-step="auth"]');
+    expect(await auth.getAttribute('class') === 'step failed', 'auth step failed');
+    const hint = (await auth.locator('.hint').textContent()) || '';
+    expect(hint.length > 10, 'the AUTH step has a hint: ' + hint);
+    expect(await auth.locator('.icon').textContent() === '✗', 'a red cross');
+    for (const s of ['resolve', 'connect', 'starttls', 'certificate']) {
+      expect(await page.locator('#diagnosis-steps li[data-step="' + s + '"]').first()
+        .getAttribute('class') === 'step ok', s + ' still ok');
+    }
+    await page.getByText('The check failed at “Authentication (AUTH)”').waitFor();
+    await shot('05-auth-failed', true);
+    // put the right one back
+    await formField('Password').fill(setup.password);
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await page.locator('#diagnosis.ok').waitFor();
+  });
+
+  await step('a failed save keeps everything typed', async () => {
+    await profileForm().getByText('More settings').click({ trial: true }).catch(() => {});
+    await formField('Extra CA certificate file').fill('/nonexistent/ca.pem');
+    await formField('Username').fill('someone-else');
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await profileForm().getByText('cannot read /nonexistent/ca.pem', { exact: false }).first().waitFor();
+    expect(await formField('Username').inputValue() === 'someone-else', 'username kept');
+    expect(await formField('Extra CA certificate file').inputValue() === '/nonexistent/ca.pem', 'path kept');
+    expect(await formField('Extra CA certificate file').getAttribute('aria-invalid') === 'true', 'marked');
+    await shot('06-save-failed-input-kept');
+    await formField('Extra CA certificate file').fill(setup.ca_file);
+    await formField('Username').fill(setup.username);
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await page.locator('#diagnosis.ok').waitFor();
+  });
+
+  await step('send a test email: the server\'s reply is shown and it arrives', async () => {
+    await profileForm().getByRole('button', { name: 'Send test email' }).click();
+    const dialog = page.locator('#test-dialog');
+    await dialog.getByLabel('Send to').fill('admin@example.com');
+    await dialog.getByRole('button', { name: 'Send' }).click();
+    await dialog.locator('.result.ok').waitFor();
+    const reply = await dialog.locator('.reply').textContent();
+    expect(/^250 /.test(reply), 'a 250 reply: ' + reply);
+    await shot('07-test-email-sent', true);
+    const got = await waitFor(async () => {
+      const m = (await ask('messages')).messages;
+      return m.length ? m : null;
+    }, 'the test email at the peer');
+    expect(got[0].to[0] === 'admin@example.com' && got[0].tls && got[0].login === setup.username,
+      'delivered over TLS with login: ' + JSON.stringify(got[0]));
+    expect(/Outpost test email/.test(got[0].subject), 'its subject');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+  });
+
+  await step('the delivery log shows it, with the server\'s reply', async () => {
+    await page.getByRole('link', { name: 'Delivery log' }).click();
+    await page.locator('#log-rows tr').first().waitFor();
+    const row = page.locator('#log-rows tr').first();
+    expect((await row.textContent()).includes('sent'), 'state sent');
+    await row.click();
+    const panel = page.locator('#message-panel');
+    await panel.waitFor();
+    await panel.getByText('Outpost test email', { exact: false }).first().waitFor();
+    await panel.getByText('admin@example.com', { exact: true }).waitFor();
+    const reply = await panel.locator('.rcpt .reply').textContent();
+    expect(/^250 /.test(reply), 'reply shown: ' + reply);
+    expect(await page.locator('.count.sent .n').textContent() === '1', 'count of sent is 1');
+    await shot('08-delivery-log', true);
+  });
+
+  await step('a message submitted over the API, retried and deleted from the page', async () => {
+    const r = await api('POST', '/api/messages', {
+      from: 'app@example.com', to: ['customer@example.com'], subject: 'Your receipt \u2713',
+      text: 'Thank you.' });
+    expect(r.status === 202, 'queued: ' + r.status);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await waitFor(async () => (await page.locator('#log-rows tr').count()) >= 2, 'two rows');
+    await page.locator('#log-rows tr[data-id="' + r.data.id + '"]').click();
+    await page.locator('#m-title', { hasText: 'Your receipt ✓' }).waitFor();
+    await waitFor(async () => (await page.locator('#m-facts').textContent()).includes('sent'), 'sent', 20000);
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.locator('#confirm-dialog').getByRole('button', { name: 'Delete' }).click();
+    await waitFor(async () => (await page.locator('#log-rows tr[data-id="' + r.data.id + '"]').count()) === 0,
+      'the row gone');
+  });
+
+  await step('profiles: reorder with the buttons, switch one off', async () => {
+    const r = await api('PUT', '/api/profiles/backup', { host: '127.0.0.1', port: setup.peer_port,
+      security: 'starttls', auth: false, from: 'b@example.com', tls_ca_file: setup.ca_file, enabled: false });
+    expect(r.status === 201, 'backup created: ' + r.status);
+    await page.getByRole('link', { name: 'Profiles' }).click();
+    await page.locator('#profile-list li[data-name="backup"]').waitFor();
+    const order = async () => page.locator('#profile-list li').evaluateAll((ls) => ls.map((l) => l.dataset.name));
+    expect(JSON.stringify(await order()) === '["primary","backup"]', 'file order');
+    await page.getByRole('button', { name: 'Move backup up' }).click();
+    await waitFor(async () => JSON.stringify(await order()) === '["backup","primary"]', 'new order');
+    const t = await api('GET', '/api/profiles');
+    expect(t.data.profiles[0].name === 'backup', 'saved order');
+    await page.getByRole('switch', { name: 'Enabled: backup' }).check();
+    await waitFor(async () => (await api('GET', '/api/profiles/backup')).data.profile.enabled === true, 'enabled');
+    await shot('09-profiles-list', true);
+  });
+
+  await step('redirect: add a report address, switch on, the banner shows everywhere', async () => {
+    await page.getByRole('link', { name: 'Redirect' }).click();
+    await page.getByLabel('New report address').fill('qa@example.com');
+    await page.getByRole('button', { name: 'Add' }).click();
+    await page.getByLabel('Redirect all mail to the report addresses').check();
+    await page.locator('#redirect-form').getByRole('button', { name: 'Save' }).click();
+    await page.locator('#redirect-status', { hasText: 'Saved.' }).waitFor();
+    await page.locator('#redirect-banner').waitFor({ state: 'visible' });
+    const r = await api('GET', '/api/redirect');
+    expect(r.data.enabled === true && r.data.reports[0].email === 'qa@example.com', 'saved');
+    await shot('10-redirect-on', true);
+    for (const view of ['Profiles', 'Delivery log']) {
+      await page.getByRole('link', { name: view }).click();
+      expect(await page.locator('#redirect-banner').isVisible(), 'banner on ' + view);
+    }
+    await page.reload();
+    await page.locator('#redirect-banner').waitFor({ state: 'visible' });
+    await shot('11-banner-after-reload', true);
+  });
+
+  await step('log out', async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API token').waitFor();
+    await page.reload();
+    await page.getByLabel('API token').waitFor();
+  });
+
+  await step('no script errors on the page', async () => {
+    expect(pageErrors.length === 0, 'no errors: ' + pageErrors.join(' | '));
+  });
+
+  await step('the password never reached the page or the log', async () => {
+    const log = (await ask('log')).log;
+    expect(!log.includes(setup.password), 'not in the log');
+    expect(!log.includes('wrong password'), 'the wrong one neither');
+  });
+} finally {
+  await context.close().catch(() => {});
+  fs.rmSync(userData, { recursive: true, force: true });
+  const end = await ask('stop');
+  if (!end.ok) {
+    failures++;
+    console.log('browser: outpost serve did not stop cleanly: ' + JSON.stringify(end));
+  }
+  launcher.stdin.end();
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+console.log('browser: ' + passes + ' passed, ' + failures + ' failed');
+process.exit(failures ? 1 : 0);
