@@ -73,10 +73,18 @@ build/asan/tools/%: build/asan/obj/tests/tools/%.o build/asan/liboutpost.a
 build/obj/src/http/assets.o build/asan/obj/src/http/assets.o: $(ASSETS)
 
 # Benchmarks: bench/<name>.c -> build/bench/<name>, optimised, linked
-# against an archive of the library objects.  `make bench` builds them all.
+# against an archive of the library objects.  `make bench` builds them all
+# and runs the benchmark (bench/run; see bench/README.md).
 BENCH_BIN := $(patsubst bench/%.c,build/bench/%,$(sort $(wildcard bench/*.c)))
 
-bench: $(BENCH_BIN)
+bench: all $(BENCH_BIN)
+	bench/run
+
+# bench/spawn times one command for the one-shot figures: libc only, so
+# that its own size stays out of the peak RSS it measures.
+build/bench/spawn: bench/spawn.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
 
 build/liboutpost.a: $(LIB_OBJ)
 	@rm -f $@
@@ -106,3 +114,47 @@ clean:
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(UNIT_BIN:build/asan/tests/%=build/asan/obj/tests/unit/%.d) \
 	$(TOOL_BIN:build/asan/tools/%=build/asan/obj/tests/tools/%.d)
+
+# Fuzzing (tests/fuzz/README.md, docs/security.md): libFuzzer targets
+# tests/fuzz/fuzz_<name>.c, built with clang against the library compiled
+# by clang with the same sanitizers (never the gcc objects).
+# `make fuzz` runs each target for FUZZ_TIME seconds (default 60);
+# `make fuzz-smoke` runs each briefly over its seed corpus (CI).
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+
+.PHONY: fuzz-build fuzz-smoke
+
+# The library under clang: clang warns about things gcc does not, and this
+# build must not break on them (gcc's -Werror build is the gate).
+build/fuzz/obj/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(filter-out -Werror,$(WARN)) $(DEFS) -Isrc $(PKG_CFLAGS) \
+		$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+build/fuzz/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS) $(FUZZ_FLAGS) \
+		-fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+build/fuzz/liboutpost.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o build/fuzz/liboutpost.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@scripts/run-fuzz --time "$${FUZZ_TIME:-60}"
+
+fuzz-smoke: fuzz-build
+	@scripts/run-fuzz --smoke
+
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_BIN:build/fuzz/%=build/fuzz/obj/tests/fuzz/%.d)

@@ -19,15 +19,18 @@
  *
  * Exit codes (sysexits.h): 0 ok; 64 usage (unknown subcommand, option or
  * status); 65 retry refused (nothing to retry: every recipient was
- * delivered); 66 no message with that id; 74 the queue database is
- * damaged; 75 the store is busy (locked by another process, disk full, or
- * the message is being sent right now: try again); 78 configuration.
+ * delivered); 66 no message with that id; 74 the queue cannot be used
+ * (data_dir cannot be created, the database is damaged or is not a queue
+ * database); 75 the store is busy (locked by another process, disk full,
+ * or the message is being sent right now: try again); 78 configuration
+ * (or a database made by a newer Outpost).
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,7 +51,7 @@
 #define Q_PREFIX "outpost queue: "
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_ERROR_COLS 60         /* last error when not on a terminal */
-#define LIST_ERROR_MIN_COLS 20     /* ... and at least this on a terminal */
+#define LIST_ERROR_MIN_COLS 16     /* ... and at least this on a terminal */
 #define LIST_SENDER_MAX_COLS 40
 #define SUBJECT_SCAN_MAX (64 * 1024) /* header bytes read for the Subject */
 #define SHOW_ARG_MAX 64
@@ -121,21 +124,13 @@ iso(int64_t t, char *dst, size_t dstsz)
 		clock_iso8601(t, dst, dstsz);
 }
 
-/* The exit code for a failed queue call, after printing why. */
+/* The exit code for a failed queue call (its op_err kind, a sysexits
+ * value), after printing why. */
 static int
 q_fail(const char *what, const struct op_err *e)
 {
 	fprintf(stderr, Q_PREFIX "%s%s%s\n", what, what[0] ? ": " : "", e->msg);
-	switch (e->kind) {
-	case ERR_NOINPUT:
-	case ERR_DATA:
-	case ERR_IO:
-	case ERR_TEMP:
-	case ERR_CONFIG:
-		return e->kind;
-	default:
-		return ERR_TEMP;
-	}
+	return e->kind != ERR_NONE ? e->kind : ERR_SOFTWARE;
 }
 
 /* The message id argument: 0, or an exit code after printing why. */
@@ -379,6 +374,125 @@ q_list(struct queue *q, const struct queue_list_opts *lo, int json)
 
 /* ---- show ---- */
 
+/* Value of a hex digit, or -1. */
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode one encoded-word "=?charset?E?text?=" (RFC 2047 section 2),
+ * s[0..n), into out when its charset is UTF-8 or US-ASCII.  -1 if it is
+ * not such a word or does not decode; out is then unchanged. */
+static int
+decode_word(const char *s, size_t n, struct buf *out)
+{
+	const char *cs, *q, *text;
+	size_t tlen, i, mark = out->len;
+	int hi, lo, enc;
+	char c;
+
+	if (n < 8 || s[0] != '=' || s[1] != '?' || s[n - 2] != '?' ||
+	    s[n - 1] != '=')
+		return -1;
+	cs = s + 2;
+	q = memchr(cs, '?', n - 4);
+	if (q == NULL || q + 3 > s + n - 2 || q[2] != '?')
+		return -1;
+	if (!((q - cs == 5 && strncasecmp(cs, "utf-8", 5) == 0) ||
+	    (q - cs == 8 && strncasecmp(cs, "us-ascii", 8) == 0)))
+		return -1;
+	enc = q[1];
+	text = q + 3;
+	tlen = (size_t)(s + n - 2 - text);
+	if (enc == 'B' || enc == 'b') {
+		if (enc_base64_decode(out, text, tlen, NULL) < 0)
+			goto bad;
+		return 0;
+	}
+	if (enc != 'Q' && enc != 'q')
+		return -1;
+	for (i = 0; i < tlen; i++) {
+		c = text[i];
+		if (c == '_') {
+			c = ' ';
+		} else if (c == '=') {
+			if (i + 2 >= tlen)
+				goto bad;
+			hi = hexval((unsigned char)text[i + 1]);
+			lo = hexval((unsigned char)text[i + 2]);
+			if (hi < 0 || lo < 0)
+				goto bad;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (buf_append(out, &c, 1, NULL) < 0)
+			goto bad;
+	}
+	return 0;
+bad:
+	out->len = mark;
+	if (out->data != NULL)
+		out->data[mark] = '\0';
+	return -1;
+}
+
+/* The length of the encoded-word candidate at p ("=?cs?E?...?="), or 0. */
+static size_t
+word_len(const char *p)
+{
+	const char *q, *end;
+
+	if (p[0] != '=' || p[1] != '?')
+		return 0;
+	q = strchr(p + 2, '?');
+	if (q == NULL || q[1] == '\0' || q[2] != '?')
+		return 0;
+	end = strstr(q + 3, "?=");
+	return end != NULL ? (size_t)(end + 2 - p) : 0;
+}
+
+/*
+ * A header value for people, into dst (cut to dstsz): RFC 2047
+ * encoded-words in UTF-8 or US-ASCII decoded, white space between two
+ * decoded words dropped (section 6.2), everything else as written.  The
+ * value as written if the result is not UTF-8.
+ */
+static void
+header_text(const char *v, char *dst, size_t dstsz)
+{
+	struct buf out;
+	const char *p = v;
+	size_t n, ws;
+	int after_word = 0;
+
+	buf_init(&out, dstsz > 0 ? dstsz - 1 : 0);
+	while (*p != '\0') {
+		ws = after_word ? strspn(p, " \t") : 0;
+		if ((n = word_len(p + ws)) > 0 &&
+		    decode_word(p + ws, n, &out) == 0) {
+			p += ws + n;
+			after_word = 1;
+			continue;
+		}
+		after_word = 0;
+		if (buf_append(&out, p, 1, NULL) < 0)
+			break;
+		p++;
+	}
+	if (out.len > 0 && enc_utf8_valid(out.data, out.len))
+		str_copy(dst, dstsz, out.data);
+	else
+		str_copy(dst, dstsz, v);
+	buf_free(&out);
+}
+
 /* The Subject field of message id as written (encoded-words are left as
  * they are), into dst; "" if none. */
 static void
@@ -404,7 +518,7 @@ subject_of(struct queue *q, const char *id, char *dst, size_t dstsz)
 	}
 	if (hdr_parse(head, len, &hb, NULL) == 0 &&
 	    (v = hdr_get(&hb, "Subject")) != NULL)
-		str_copy(dst, dstsz, v);
+		header_text(v, dst, dstsz);
 out:
 	hdr_block_free(&hb);
 	free(head);

@@ -77,6 +77,11 @@
 #define SEND_SHOW_MAX 128          /* an argument quoted in a message */
 #define SEND_WAIT_MAX_S 900        /* --now waiting for the daemon's attempt */
 #define SEND_WAIT_STEP_MS 200
+/* Room to compose in: encoded parts grow at most 3.1 times (QP: "=XX" per
+ * octet and a soft break every 76 characters), headers and MIME
+ * boundaries add a bounded amount. */
+#define SEND_COMPOSE_FACTOR 4
+#define SEND_COMPOSE_SLACK (1024 * 1024)
 
 struct send_addr {
 	struct addr_mailbox mb;
@@ -197,6 +202,9 @@ send_parse(int argc, char **argv, struct send_opts *o)
 		} else if (option_value(argc, argv, &i, "--html", &v)) {
 			o->html = v;
 		} else if (option_value(argc, argv, &i, "--attach", &v)) {
+			if (v != NULL && strcmp(v, "-") == 0)
+				return send_usage_error("--attach needs a file: "
+				    "standard input has no file name", NULL, NULL);
 			o->attach[o->natt++] = v;
 		} else if (option_value(argc, argv, &i, "--header", &v)) {
 			o->headers[o->nhdr++] = v;
@@ -599,7 +607,7 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 	const char **rv = NULL;
 	char id[QUEUE_ID_SIZE], sh[SEND_SHOW_MAX];
 	struct op_err e;
-	size_t i, max;
+	size_t i, max, raw;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -615,8 +623,9 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 		rc = rc < 0 ? 0 : rc;
 		goto out;
 	}
+	/* the command reports outcomes itself; the log only for errors */
 	if (ctx->verbose == 0)
-		log_set_level(LOG_WARN);
+		log_set_level(LOG_ERROR);
 	if ((rc = cli_load_conf(ctx, &conf)) != 0)
 		goto out;
 	max = (size_t)conf->server.max_message_size;
@@ -715,14 +724,32 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 	m.nheaders = o.nhdr;
 	m.msgid_domain = NULL;                  /* the From domain */
 	m.date = (int64_t)time(NULL);
-	buf_init(&msg, max);
+	/*
+	 * Encoding only makes content larger, so inputs larger than
+	 * max_message_size together cannot fit.  Inputs that do are composed
+	 * with room for the worst expansion (quoted-printable triples an
+	 * octet, plus soft line breaks), so a failure of mime_compose() is
+	 * about the data, and the size is checked on the result.
+	 */
+	raw = text.len + html.len;
+	for (i = 0; i < o.natt; i++)
+		raw += attbuf[i].len;
+	if (raw > max) {
+		fprintf(stderr, SEND_PREFIX "the message would be larger than "
+		    "max_message_size (%zu bytes): its parts have %zu bytes "
+		    "before encoding\n", max, raw);
+		goto out;
+	}
+	buf_init(&msg, SEND_COMPOSE_FACTOR * max + SEND_COMPOSE_SLACK);
 	if (mime_compose(&m, &msg, &info, &e) < 0) {
-		if (e.kind == ERR_DATA && msg.len + 1024 >= msg.max)
-			fprintf(stderr, SEND_PREFIX "the message is larger than "
-			    "max_message_size (%zu bytes)\n", max);
-		else
-			fprintf(stderr, SEND_PREFIX "%s\n", e.msg);
-		rc = e.kind == ERR_DATA ? ERR_DATA : e.kind;
+		fprintf(stderr, SEND_PREFIX "%s\n", e.msg);
+		rc = e.kind;
+		goto out;
+	}
+	if (msg.len > max) {
+		fprintf(stderr, SEND_PREFIX "the message is larger than "
+		    "max_message_size (%zu bytes) once encoded: %zu bytes\n",
+		    max, msg.len);
 		goto out;
 	}
 	buf_free(&text);

@@ -53,10 +53,10 @@
  *
  * Exit codes (sysexits.h): 0 queued (or nothing to do); 64 usage (unknown
  * option, no recipient, an unsupported -b mode); 65 bad data (an invalid
- * address, a malformed header, a message over max_message_size); 75 not
- * queued (the queue could not be opened or written: not writable, disk
- * full, locked) - the caller still has the message and may try again;
- * 78 configuration error.
+ * address, a malformed header, a message over max_message_size); 74
+ * standard input could not be read; 75 not queued (the queue could not be
+ * opened or written: not writable, disk full, locked) - the caller still
+ * has the message and may try again; 78 configuration error.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -457,8 +457,9 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	buf_init(&msg, 0);
 	buf_init(&out, 0);
 
+	/* the command reports outcomes itself; the log only for errors */
 	if (ctx->verbose == 0)
-		log_set_level(LOG_WARN);
+		log_set_level(LOG_ERROR);
 	if ((rc = cli_load_conf(ctx, &conf)) != 0)
 		goto out;
 

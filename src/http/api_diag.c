@@ -80,35 +80,42 @@ out:
 	free(rep);
 }
 
-/* "250 2.0.0 Ok" -> "2.0.0" into dst (RFC 3463 section 2), or "". */
-static void
-reply_enhanced(const char *reply, char *dst, size_t dstsz)
+/* Split "250 2.0.0 Ok: queued" into the enhanced status code "2.0.0"
+ * (RFC 3463 section 2; "" if none) and the text that follows, as the
+ * queue keeps them (the code is stored on its own).  Returns the text. */
+static const char *
+reply_split(const char *reply, char *enhanced, size_t enhsz)
 {
-	const char *p = reply;
+	const char *p = reply, *text;
 	size_t n = 0, dots = 0, digits = 0;
 
-	dst[0] = '\0';
+	enhanced[0] = '\0';
 	while (*p >= '0' && *p <= '9')
 		p++;
 	if (p == reply || (*p != ' ' && *p != '-'))
-		return;
-	p++;
+		return reply;
+	text = ++p;
 	if (*p < '2' || *p > '5')
-		return;
+		return text;
 	for (; p[n] != '\0' && p[n] != ' '; n++) {
 		if (p[n] == '.') {
 			if (digits == 0)
-				return;
+				return text;
 			dots++;
 			digits = 0;
 		} else if (p[n] >= '0' && p[n] <= '9' && digits < 3) {
 			digits++;
 		} else {
-			return;
+			return text;
 		}
 	}
-	if (dots == 2 && digits > 0 && n < dstsz)
-		snprintf(dst, dstsz, "%.*s", (int)n, p);
+	if (dots != 2 || digits == 0 || n >= enhsz)
+		return text;
+	snprintf(enhanced, enhsz, "%.*s", (int)n, p);
+	p += n;
+	while (*p == ' ')
+		p++;
+	return p;
 }
 
 /* Enter the test email in the delivery log.  Failures are logged only:
@@ -157,13 +164,13 @@ log_test_email(struct http_req *r, const struct conf_profile *p, const char *to,
 	if (queue_submit(q, &qn, id, &e) < 0)
 		goto fail;
 
-	reply_enhanced(res->reply, enhanced, sizeof(enhanced));
 	memset(&rr, 0, sizeof(rr));
 	rr.idx = 0;
 	rr.state = res->ok ? QUEUE_RCPT_SENT : QUEUE_RCPT_FAILED;
 	rr.code = res->code;
-	rr.enhanced = enhanced;
-	rr.reply = res->reply[0] != '\0' ? res->reply : res->msg;
+	rr.reply = res->code != 0 ? reply_split(res->reply, enhanced, sizeof(enhanced)) :
+	    res->msg;
+	rr.enhanced = res->code != 0 ? enhanced : "";
 	ev.kind = "test_email";
 	ev.text = res->ok ? "test email sent from the web page" :
 	    "test email from the web page failed; not retried";

@@ -23,6 +23,7 @@
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
 #define SUBJECT_SCAN_MAX (64 * 1024)    /* header bytes read for Subject */
+#define SUBJECT_SCAN_LIST (8 * 1024)    /* ... per message of a list */
 
 /* Times are shown as ISO 8601 UTC; 0 (never) as null. */
 static json_t *
@@ -81,6 +82,42 @@ msg_json(const struct queue_msg *m)
 	return j;
 }
 
+/* The Subject of message id as written (RFC 2047 words are left for the
+ * page to decode), or null.  Reads only the first scan bytes of the body:
+ * a Subject past them is not found. */
+static json_t *
+subject_json(struct queue *q, const char *id, size_t scan)
+{
+	struct hdr_block hb = { 0 };
+	struct op_err e;
+	char *head = mem_alloc(scan + 1);
+	const char *end, *v;
+	size_t got = 0, len;
+	json_t *j = json_null();
+
+	if (queue_body_read(q, id, 0, head, scan, &got, &e) < 0)
+		goto out;
+	head[got] = '\0';
+	end = strstr(head, "\r\n\r\n");
+	if (end == NULL && got == scan) {
+		/* cut inside the header: parse whole lines only */
+		end = head + got;
+		while (end > head && end[-1] != '\n')
+			end--;
+		len = (size_t)(end - head);
+	} else {
+		len = end != NULL ? (size_t)(end - head) + 4 : got;
+	}
+	if (hdr_parse(head, len, &hb, &e) == 0 && (v = hdr_get(&hb, "Subject")) != NULL) {
+		json_decref(j);
+		j = http_jstr(v);
+	}
+	hdr_block_free(&hb);
+out:
+	free(head);
+	return j;
+}
+
 void
 http_api_messages_list(struct http_req *r)
 {
@@ -129,8 +166,13 @@ http_api_messages_list(struct http_req *r)
 		return;
 	}
 	arr = json_array();
-	for (i = 0; i < set.n; i++)
-		json_array_append_new(arr, msg_json(&set.msgs[i]));
+	for (i = 0; i < set.n; i++) {
+		json_t *m = msg_json(&set.msgs[i]);
+
+		json_object_set_new(m, "subject", subject_json(q, set.msgs[i].id,
+		    SUBJECT_SCAN_LIST));
+		json_array_append_new(arr, m);
+	}
 	cj = json_object();
 	for (k = 0; k < QUEUE_MSG_NSTATES; k++)
 		json_object_set_new(cj, queue_msg_state_name(k), json_integer((json_int_t)counts[k]));
@@ -140,33 +182,6 @@ http_api_messages_list(struct http_req *r)
 	json_object_set_new(j, "more", json_boolean(set.n == o.limit));
 	queue_set_free(&set);
 	http_reply_json(r, 200, j);
-}
-
-/* The Subject of message id as written (RFC 2047 words are left for the
- * page to decode), or NULL.  Reads only the start of the body. */
-static json_t *
-subject_json(struct queue *q, const char *id)
-{
-	struct hdr_block hb = { 0 };
-	struct op_err e;
-	char *head = mem_alloc(SUBJECT_SCAN_MAX + 1);
-	const char *end, *v;
-	size_t got = 0, len;
-	json_t *j = json_null();
-
-	if (queue_body_read(q, id, 0, head, SUBJECT_SCAN_MAX, &got, &e) < 0)
-		goto out;
-	head[got] = '\0';
-	end = strstr(head, "\r\n\r\n");
-	len = end != NULL ? (size_t)(end - head) + 4 : got;
-	if (hdr_parse(head, len, &hb, &e) == 0 && (v = hdr_get(&hb, "Subject")) != NULL) {
-		json_decref(j);
-		j = http_jstr(v);
-	}
-	hdr_block_free(&hb);
-out:
-	free(head);
-	return j;
 }
 
 void
@@ -193,7 +208,7 @@ http_api_message_get(struct http_req *r)
 	}
 	j = msg_json(&set.msgs[0]);
 	json_object_set_new(j, "since", jtime(set.msgs[0].since));
-	json_object_set_new(j, "subject", subject_json(q, set.msgs[0].id));
+	json_object_set_new(j, "subject", subject_json(q, set.msgs[0].id, SUBJECT_SCAN_MAX));
 	rc = json_array();
 	for (i = 0; i < set.msgs[0].nrcpts; i++) {
 		const struct queue_rcpt *x = &set.msgs[0].rcpts[i];

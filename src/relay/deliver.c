@@ -202,14 +202,24 @@ rcpt_state_of(int outcome)
 	}
 }
 
-/* The text kept for a result: the reply, or the local failure. */
+/* The text kept for a result: the reply without its enhanced status code
+ * (stored in a column of its own), or the local failure. */
 static void
 result_text(const struct smtp_result *r, char *dst, size_t dstsz)
 {
-	if (r->reply.code != 0 && r->reply.text != NULL)
-		log_sanitize(dst, dstsz, r->reply.text);
-	else
+	if (r->reply.code != 0 && r->reply.text != NULL) {
+		const char *t = r->reply.text;
+		int c, sub, det;
+		size_t n = r->reply.enh_class != 0 ?
+		    smtp_enh_parse(t, strlen(t), &c, &sub, &det) : 0;
+
+		t += n;
+		while (n > 0 && *t == ' ')
+			t++;
+		log_sanitize(dst, dstsz, t);
+	} else {
 		log_sanitize(dst, dstsz, r->msg);
+	}
 }
 
 static int
@@ -482,8 +492,10 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 			log_result(m, &al, rcpts[i], states[i], &rr[i]);
 		}
 	}
-	if (res->outcome != SMTP_DELIVERED)
-		result_text(res, error, sizeof(error));
+	/* the queue words last_error from the first recipient not sent
+	 * ("550 5.1.1 text"); a local failure has no reply to quote */
+	if (res->outcome != SMTP_DELIVERED && res->reply.code == 0)
+		log_sanitize(error, sizeof(error), res->msg);
 	record(dc, conf, m, p->name, states, texts, codes, enh,
 	    error[0] ? error : NULL);
 out:

@@ -735,12 +735,17 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 	dm = deliver_msg_from_set(&set, 0);
 	queue_set_free(&set);
 
+	/* the profile asked for, if it is there and enabled; else all, in
+	 * order (as the scheduler routes) */
+	const struct conf_profile *only = dm->profile != NULL ?
+	    conf_profile_find(conf, dm->profile) : NULL;
+	if (only != NULL && !only->enabled)
+		only = NULL;
 	for (i = 0; i < conf->nprofiles && !done; i++) {
 		const struct conf_profile *p = &conf->profiles[i];
 		struct smtp_session *s = NULL;
 
-		if (!p->enabled || (dm->profile != NULL && strcmp(dm->profile, p->name) != 0 &&
-		    conf_profile_find(conf, dm->profile) != NULL))
+		if (!p->enabled || (only != NULL && p != only))
 			continue;
 		if (deliver_open(&dc, p, &s, res) < 0) {
 			str_copy(last, sizeof(last), res->msg);

@@ -270,7 +270,7 @@ try {
     await shot('08-delivery-log', true);
   });
 
-  await step('a message submitted over the API, retried and deleted from the page', async () => {
+  await step('a message submitted over the API is shown, then deleted from the page', async () => {
     const r = await api('POST', '/api/messages', {
       from: 'app@example.com', to: ['customer@example.com'], subject: 'Your receipt \u2713',
       text: 'Thank you.' });
@@ -286,7 +286,7 @@ try {
       'the row gone');
   });
 
-  await step('profiles: reorder with the buttons, switch one off', async () => {
+  await step('profiles: reorder with the buttons, switch one on', async () => {
     const r = await api('PUT', '/api/profiles/backup', { host: '127.0.0.1', port: setup.peer_port,
       security: 'starttls', auth: false, from: 'b@example.com', tls_ca_file: setup.ca_file, enabled: false });
     expect(r.status === 201, 'backup created: ' + r.status);

@@ -401,3 +401,58 @@ def test_body_stored_as_given(setup):
     assert r.rc == 0, r
     stored = store.only()[4]
     assert stored.endswith(body.split(b"\n\n", 1)[1])
+
+
+def test_concurrent_submissions_all_committed(setup):
+    """Several sendmail processes at once (as cron jobs do): each one exits
+    0 only with its message stored, none is lost."""
+    conf, store = setup
+    env = dict(os.environ, OUTPOST_CONFIG=str(conf))
+    procs = []
+    for i in range(8):
+        p = subprocess.Popen([OUTPOST_BIN, "sendmail", "-v",
+                              "r%d@example.com" % i],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+        procs.append(p)
+    outs = []
+    for i, p in enumerate(procs):
+        out, err = p.communicate(MSG.replace(b"hello", b"n%d" % i),
+                                 timeout=60)
+        assert p.returncode == 0, (out, err)
+        outs.append(out.decode().split()[-1])
+    msgs = {m[0]: m for m in store.messages()}
+    assert sorted(msgs) == sorted(outs)
+    for i, mid in enumerate(outs):
+        assert msgs[mid][3] == ["r%d@example.com" % i]
+        assert b"Subject: n%d\n" % i in msgs[mid][4]
+
+
+def test_queued_while_the_daemon_is_down_is_delivered_when_it_starts(
+        outpost, peers, tmp_path):
+    from daemon import Daemon, free_port, wait_for
+    peer = peers.aiosmtpd("plain")
+    port = free_port()
+    conf = outpost.conf([("main", profile(peer.port))],
+                        server={"smtp_listen": "127.0.0.1:%d" % port,
+                                "http_listen": ""})
+    store = Store(tmp_path / "data")
+    r = sendmail(conf, "-t", "-i", stdin=MSG.replace(
+        b"Subject", b"Bcc: hidden@example.com\nSubject"))
+    assert r.rc == 0, r
+    assert len(peer.messages) == 0
+    d = Daemon(outpost, conf, port)
+    try:
+        wait_for(lambda: len(peer.messages) == 1, what="delivery")
+        # and what is queued while it runs is delivered too
+        r = sendmail(conf, "late@example.com")
+        assert r.rc == 0, r
+        wait_for(lambda: len(peer.messages) == 2, what="second delivery")
+    finally:
+        d.stop()
+    first, second = peer.messages
+    assert sorted(first.rcpt_tos) == ["alice@example.com",
+                                      "hidden@example.com"]
+    assert b"hidden" not in first.content
+    assert second.rcpt_tos == ["late@example.com"]
+    assert [m[2] for m in store.messages()] == ["sent", "sent"]

@@ -691,11 +691,11 @@
       }
       const t = r.data;
       result.className = 'result ' + (t.ok ? 'ok' : 'failed');
-      result.replaceChildren(
+      result.replaceChildren(...[
         el('p', { class: 'headline', text: t.ok ? 'Sent. The server accepted the test email.' : 'Not sent.' }),
         t.ok ? null : el('p', { text: t.message }),
         t.reply ? el('p', {}, 'Server reply: ', el('code', { class: 'reply', text: t.reply })) : null,
-        t.hint ? el('p', { class: 'hint', text: t.hint }) : null);
+        t.hint ? el('p', { class: 'hint', text: t.hint }) : null].filter(Boolean));
     } catch (e) {
       if (e.status === 401) { $('test-dialog').close(); return; }
       result.className = 'result failed';
@@ -847,6 +847,7 @@
         el('td', { 'data-label': 'Accepted', text: when(m.created) }),
         el('td', { 'data-label': 'State' }, badge(m.state)),
         el('td', { 'data-label': 'From', class: 'addr', text: m.from || '<>' }),
+        el('td', { 'data-label': 'Subject', class: 'subject', text: decodeWords(m.subject) || '' }),
         el('td', { 'data-label': 'Recipients', text: String(m.recipients_total) }),
         el('td', { 'data-label': 'Attempts', text: String(m.attempts) }),
         el('td', { 'data-label': 'Last error', class: 'err', text: m.last_error || '' }));

@@ -1,0 +1,654 @@
+"""bench.py - the Outpost benchmark.  Run it through bench/run (or `make
+bench`), which installs what it needs and builds build/outpost first;
+bench/README.md says what each figure measures and how.
+
+    bench/run [--quick | --smoke] [--runs N] [--only FIGURES] [--keep]
+
+Prints one table (medians over the runs, ratios taken run by run against
+Postfix or msmtp measured in the same invocation, each next to its
+target) and writes it to bench/results/latest.txt, with every raw figure
+in bench/results/latest.json.  Exit status: 0 when every figure was
+measured (whether or not it meets its target), 1 when a figure could not
+be measured, 64 on a usage error.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import latency  # noqa: E402
+from benchlib import (BenchError, Outpost, Postfix, Procs, free_port,  # noqa: E402
+                      median, raise_nofile, run_measured, sink_count, smtp_sink,
+                      smtp_source)
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MODES = {
+    # N: messages per throughput run; N1: the single-session runs;
+    # held: messages held for the memory figure; idle: idle connections;
+    # lat: seconds of steady load at RATE for the latency figure
+    "full": dict(runs=3, n=20000, n1=2000, oneshot=20, held=100000, idle=1000, lat=20.0),
+    "quick": dict(runs=1, n=5000, n1=1000, oneshot=5, held=20000, idle=1000, lat=5.0),
+    "smoke": dict(runs=1, n=300, n1=100, oneshot=3, held=1000, idle=50, lat=1.0),
+}
+FIGURES = ("submission", "e2e", "oneshot", "memory", "idle", "latency")
+SESSIONS = 16
+MSG_SIZE = 1024              # smtp-source -l: body bytes per message
+RATE = 100.0                 # messages/s for the latency figure
+FROM = "app@example.com"
+TO = "to@example.net"
+
+
+def say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Bench:
+    """One invocation: its settings, its processes and its results."""
+
+    def __init__(self, args, mode):
+        self.args = args
+        self.mode = args.mode
+        self.p = dict(mode)
+        if args.runs:
+            self.p["runs"] = args.runs
+        self.binary = args.outpost
+        self.spawn = os.path.join(TOP, "build", "bench", "spawn")
+        self.procs = Procs()
+        self.postfixes = []
+        self.tmp = tempfile.mkdtemp(prefix="outpost-bench.", dir=args.tmpdir)
+        os.chmod(self.tmp, 0o755)
+        self.seq = 0
+        self.raw = {}            # figure -> list of per-run dicts
+        self.errors = {}         # figure -> message
+        ncpu = len(os.sched_getaffinity(0))
+        # single-session runs: client on one CPU, server on another
+        self.client_cpu, self.server_cpu = ("0", "1") if ncpu >= 2 else (None, None)
+
+    # --- helpers -----------------------------------------------------
+
+    def workdir(self, name):
+        self.seq += 1
+        d = os.path.join(self.tmp, f"{self.seq:02d}-{name}")
+        os.makedirs(d)
+        return d
+
+    def outpost(self, name, sink_port, held=False, listen=True, server_extra=None):
+        return Outpost(self.procs, self.binary, self.workdir(name),
+                       free_port() if listen else None, sink_port, held=held,
+                       server_extra=server_extra)
+
+    def postfix(self, name, relay_port=None, hold=False):
+        pf = Postfix(self.workdir(name), free_port(), relay_port=relay_port, hold=hold)
+        self.postfixes.append(pf)
+        return pf
+
+    def stop_postfix(self, pf):
+        pf.stop()
+        if pf in self.postfixes:
+            self.postfixes.remove(pf)
+        shutil.rmtree(pf.root, ignore_errors=True)
+
+    def sink_timeout(self, n):
+        return max(60.0, n / 50.0)
+
+    def wait_sink(self, sink, log, n, t0, what):
+        """Wait until smtp-sink's counter (-c, written to `log` at every
+        final ".") reaches n; return the seconds since t0, then stop the
+        sink.  The counter is polled every 5 ms."""
+        deadline = t0 + self.sink_timeout(n)
+        try:
+            while True:
+                got = sink_count(log)
+                if got >= n:
+                    return time.monotonic() - t0
+                if sink.poll() is not None:
+                    raise BenchError(f"{what}: smtp-sink exited with status {sink.returncode} "
+                                     f"after {got} of {n} messages")
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{what}: the sink had {got} of {n} messages after "
+                                     f"{self.sink_timeout(n):.0f}s")
+                time.sleep(0.005)
+        finally:
+            self.procs.stop(sink)
+
+    def cleanup(self):
+        for pf in list(self.postfixes):
+            try:
+                pf.stop()
+            except Exception as e:  # noqa: BLE001 - best effort on the way out
+                say(f"bench: stopping Postfix under {pf.root}: {e}")
+        self.procs.stop_all()
+        if self.args.keep:
+            say(f"bench: kept {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # --- figures -----------------------------------------------------
+
+    def fig_submission(self):
+        """Acceptance only, both durable, nothing delivered: Outpost with
+        its profile disabled (messages committed and held), Postfix with a
+        HOLD action (cleanup writes and fsyncs each queue file into the
+        hold queue).  16 sessions unpinned; 1 session with the client on
+        one CPU and the server on the other."""
+        runs = []
+        for i in range(self.p["runs"]):
+            r = {}
+            for sessions, n, pin in ((SESSIONS, self.p["n"], False), (1, self.p["n1"], True)):
+                cpus_c = self.client_cpu if pin else None
+                cpus_s = self.server_cpu if pin else None
+                o = self.outpost(f"submit{sessions}-outpost", free_port(), held=True)
+                o.start(cpus=cpus_s)
+                t = smtp_source(o.port, n, sessions, MSG_SIZE, cpus=cpus_c)
+                o.stop()
+                shutil.rmtree(o.root, ignore_errors=True)
+                pf = self.postfix(f"submit{sessions}-postfix", hold=True)
+                pf.start(cpus=cpus_s)
+                tp = smtp_source(pf.port, n, sessions, MSG_SIZE, cpus=cpus_c)
+                held = pf.count("hold")
+                self.stop_postfix(pf)
+                if held != n:
+                    raise BenchError(f"Postfix held {held} of {n} messages")
+                r[f"outpost_{sessions}"] = n / t
+                r[f"postfix_{sessions}"] = n / tp
+                r[f"ratio_{sessions}"] = tp / t
+                say(f"  submission {sessions:2d} session(s), run {i + 1}: "
+                    f"Outpost {n / t:7.0f}/s  Postfix {n / tp:7.0f}/s  ratio {tp / t:.2f}")
+            runs.append(r)
+        self.raw["submission"] = runs
+
+    def fig_e2e(self):
+        """smtp-source -> relay -> smtp-sink; the time from the start of
+        smtp-source until the sink has all N (its -c counter says so).  The
+        loopback limit (smtp-source straight into smtp-sink) is measured
+        in the same run."""
+        n = self.p["n"]
+        runs = []
+        for i in range(self.p["runs"]):
+            r = {}
+            d = self.workdir("limit")
+            port = free_port()
+            log = os.path.join(d, "sink.log")
+            sink = smtp_sink(self.procs, port, log)
+            t0 = time.monotonic()
+            smtp_source(port, n, SESSIONS, MSG_SIZE)
+            r["limit"] = n / self.wait_sink(sink, log, n, t0, "limit")
+
+            sport = free_port()
+            log = os.path.join(d, "sink-outpost.log")
+            o = self.outpost("e2e-outpost", sport)
+            sink = smtp_sink(self.procs, sport, log)
+            o.start()
+            t0 = time.monotonic()
+            ts = smtp_source(o.port, n, SESSIONS, MSG_SIZE)
+            t = self.wait_sink(sink, log, n, t0, "end to end through Outpost")
+            o.stop()
+            shutil.rmtree(o.root, ignore_errors=True)
+            r["outpost"] = n / t
+            r["outpost_accept"] = n / ts
+
+            sport = free_port()
+            log = os.path.join(d, "sink-postfix.log")
+            pf = self.postfix("e2e-postfix", relay_port=sport)
+            sink = smtp_sink(self.procs, sport, log)
+            pf.start()
+            t0 = time.monotonic()
+            ts = smtp_source(pf.port, n, SESSIONS, MSG_SIZE)
+            tp = self.wait_sink(sink, log, n, t0, "end to end through Postfix")
+            self.stop_postfix(pf)
+            r["postfix"] = n / tp
+            r["postfix_accept"] = n / ts
+            r["ratio"] = tp / t
+            r["of_limit"] = r["outpost"] / r["limit"]
+            say(f"  end to end, run {i + 1}: limit {r['limit']:.0f}/s  Outpost {r['outpost']:.0f}/s"
+                f"  Postfix {r['postfix']:.0f}/s  ratio {r['ratio']:.2f}"
+                f"  Outpost/limit {r['of_limit'] * 100:.1f}%")
+            runs.append(r)
+        self.raw["e2e"] = runs
+
+    def fig_oneshot(self):
+        """One message, one process: `outpost send --now` (compose, commit,
+        deliver, wait) and msmtp (send) to smtp-sink, and `outpost sendmail`
+        (commit only).  Wall time and peak RSS (wait4 ru_maxrss) of each,
+        interleaved, after one unmeasured warm-up round."""
+        d = self.workdir("oneshot")
+        sport = free_port()
+        log = os.path.join(d, "sink.log")
+        smtp_sink(self.procs, sport, log)
+        o = self.outpost("oneshot-outpost", sport, listen=False)
+        body = os.path.join(d, "body.txt")
+        with open(body, "w", encoding="ascii") as f:
+            f.write(("y" * 63 + "\n") * 16)
+        msg = os.path.join(d, "message.eml")
+        with open(msg, "w", encoding="ascii") as f:
+            f.write(f"From: {FROM}\nTo: {TO}\nSubject: Benchmark\n"
+                    f"Date: Sun, 22 Nov 2026 12:00:00 +0000\n"
+                    f"Message-ID: <bench.oneshot@localhost>\nMIME-Version: 1.0\n"
+                    f"Content-Type: text/plain; charset=us-ascii\n"
+                    f"Content-Transfer-Encoding: 7bit\n\n")
+            with open(body, encoding="ascii") as b:
+                f.write(b.read())
+        rc = os.path.join(d, "msmtprc")
+        with open(rc, "w", encoding="ascii") as f:
+            f.write(f"defaults\nauth off\ntls off\nsyslog off\n\naccount bench\n"
+                    f"host 127.0.0.1\nport {sport}\nfrom {FROM}\n\naccount default : bench\n")
+        os.chmod(rc, 0o600)
+        env = dict(os.environ)
+        env.pop("OUTPOST_CONFIG", None)
+        cmds = {
+            "send": (o.command("send", "--from", FROM, "--to", TO, "--subject", "Benchmark",
+                               "--text", body, "--now"), None),
+            "msmtp": (["msmtp", "-C", rc, "-f", FROM, TO], msg),
+            "sendmail": (o.command("sendmail", "-i", "-f", FROM, TO), msg),
+            "true": (["/bin/true"], None),
+        }
+        samples = {k: [] for k in cmds}
+        delivered = 0
+        for i in range(self.p["oneshot"] + 1):
+            for name, (argv, stdin) in cmds.items():
+                wall, rss, status, out = run_measured(self.spawn, argv, stdin, env=env, timeout=30)
+                if status != 0:
+                    raise BenchError(f"{shlex.join(argv)} exited with status {status}: "
+                                     f"{out.strip()[-300:]}")
+                if name in ("send", "msmtp"):
+                    delivered += 1
+                if i > 0:
+                    samples[name].append({"wall": wall, "rss": rss})
+        # the sink saw every message sent: send --now delivered for real
+        deadline = time.monotonic() + 5
+        while sink_count(log) < delivered and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = sink_count(log)
+        if got < delivered:
+            raise BenchError(f"the sink got {got} of the {delivered} messages "
+                             f"send --now and msmtp reported as sent")
+        ratios = [m["wall"] / s["wall"] for s, m in zip(samples["send"], samples["msmtp"])]
+        self.raw["oneshot"] = {"samples": samples, "send_speedup": ratios}
+        for name in ("send", "msmtp", "sendmail", "true"):
+            say(f"  one-shot {name:8s}: {median([s['wall'] for s in samples[name]]) * 1000:7.2f} ms"
+                f"  {median([s['rss'] for s in samples[name]]):6.0f} KiB")
+
+    def fig_memory(self):
+        """RSS of `outpost serve` holding N messages (profile disabled),
+        read from /proc/PID/status after the last one was accepted."""
+        n = self.p["held"]
+        runs = []
+        for i in range(self.p["runs"]):
+            o = self.outpost("memory-outpost", free_port(), held=True)
+            o.start()
+            time.sleep(0.3)
+            start = o.rss_kb()
+            t = smtp_source(o.port, n, SESSIONS, MSG_SIZE, timeout=max(120, n / 100))
+            time.sleep(2.0)
+            r = {"start_kb": start, "rss_kb": o.rss_kb(), "hwm_kb": o.rss_kb("VmHWM"),
+                 "n": n, "accept_rate": n / t}
+            o.stop()
+            r["db_bytes"] = sum(os.path.getsize(os.path.join(o.data, f))
+                                for f in os.listdir(o.data)
+                                if os.path.isfile(os.path.join(o.data, f)))
+            shutil.rmtree(o.root, ignore_errors=True)
+            say(f"  memory, run {i + 1}: {n} held: RSS {r['rss_kb'] / 1024:.1f} MiB "
+                f"(peak {r['hwm_kb'] / 1024:.1f}, at start {start / 1024:.1f}), "
+                f"accepted at {n / t:.0f}/s")
+            runs.append(r)
+        self.raw["memory"] = runs
+
+    def fig_idle(self):
+        """VmRSS growth of `outpost serve` while N connections are open and
+        idle (each has read its 220 greeting), divided by N."""
+        n = self.p["idle"]
+        runs = []
+        for i in range(self.p["runs"]):
+            o = self.outpost("idle-outpost", free_port(), held=True,
+                             server_extra=[f"smtp_max_sessions = {max(1000, n + 100)}"])
+            o.start()
+            # one full session first, so one-time allocations are not counted
+            for _ in range(4):
+                with socket.create_connection(("127.0.0.1", o.port), timeout=10) as s:
+                    s.recv(512)
+                    s.sendall(b"EHLO localhost\r\nQUIT\r\n")
+                    while s.recv(4096):
+                        pass
+            time.sleep(0.5)
+            before = o.rss_kb()
+            socks = []
+            try:
+                for _ in range(n):
+                    s = socket.create_connection(("127.0.0.1", o.port), timeout=10)
+                    socks.append(s)
+                    greeting = s.recv(512)
+                    if not greeting.startswith(b"220"):
+                        raise BenchError(f"connection {len(socks)}: no 220 greeting "
+                                         f"({greeting[:80]!r})")
+                time.sleep(1.0)
+                after = o.rss_kb()
+            finally:
+                for s in socks:
+                    s.close()
+            o.stop()
+            shutil.rmtree(o.root, ignore_errors=True)
+            r = {"n": n, "before_kb": before, "after_kb": after,
+                 "per_conn_kb": (after - before) / n}
+            say(f"  idle connections, run {i + 1}: {before} -> {after} KiB for {n}: "
+                f"{r['per_conn_kb']:.1f} KiB each")
+            runs.append(r)
+        self.raw["idle"] = runs
+
+    def fig_latency(self):
+        """A steady RATE messages/s over 4 sessions; per message, the time
+        from the relay's 250 to the submitter until the sink's 250 to the
+        relay (one process, one monotonic clock: bench/latency.py).  The
+        first second is a warm-up, not counted."""
+        runs = []
+        for i in range(self.p["runs"]):
+            r = {}
+            for who in ("outpost", "postfix"):
+                sport = free_port()
+                if who == "outpost":
+                    relay = self.outpost("latency-outpost", sport)
+                    relay.start()
+                else:
+                    relay = self.postfix("latency-postfix", relay_port=sport)
+                    relay.start()
+                try:
+                    lat, missing = latency.run(relay.port, sport, RATE, self.p["lat"])
+                finally:
+                    if who == "outpost":
+                        relay.stop()
+                        shutil.rmtree(relay.root, ignore_errors=True)
+                    else:
+                        self.stop_postfix(relay)
+                if missing:
+                    raise BenchError(f"latency through {who}: {missing} messages "
+                                     f"did not reach the sink within {latency.GRACE:.0f}s")
+                r[who] = {"n": len(lat), "p50": latency.percentile(lat, 50),
+                          "p99": latency.percentile(lat, 99), "max": lat[-1]}
+            say(f"  latency, run {i + 1}: Outpost p50 {r['outpost']['p50'] * 1000:.2f} ms "
+                f"p99 {r['outpost']['p99'] * 1000:.2f} ms; Postfix p50 "
+                f"{r['postfix']['p50'] * 1000:.2f} ms p99 {r['postfix']['p99'] * 1000:.2f} ms")
+            runs.append(r)
+        self.raw["latency"] = runs
+
+
+# --- the table ---------------------------------------------------------
+
+def fmt_rate(v):
+    return f"{v:,.0f}/s"
+
+
+def fmt_ms(v):
+    return f"{v * 1000:.2f} ms" if v < 0.1 else f"{v * 1000:.0f} ms"
+
+
+def spread(values, fmt):
+    if len(values) < 2:
+        return ""
+    return f"{fmt(min(values))} .. {fmt(max(values))}"
+
+
+def met(ok):
+    return "yes" if ok else "NO"
+
+
+def build_rows(b):
+    """(figure, Outpost, reference, ratio, target, met, Outpost's runs)."""
+    rows = []
+    raw = b.raw
+    if "e2e" in raw:
+        v = [r["limit"] for r in raw["e2e"]]
+        rows.append(("limit: smtp-source -> smtp-sink directly", "", fmt_rate(median(v)),
+                     "", "", "", spread(v, fmt_rate)))
+    if "submission" in raw:
+        for s, label in ((SESSIONS, "submission, 16 sessions (Outpost vs Postfix)"),
+                         (1, "submission, 1 session, pinned (vs Postfix)")):
+            o = [r[f"outpost_{s}"] for r in raw["submission"]]
+            p = [r[f"postfix_{s}"] for r in raw["submission"]]
+            q = median([r[f"ratio_{s}"] for r in raw["submission"]])
+            target = ">= 10x" if s == SESSIONS else "-"
+            rows.append((label, fmt_rate(median(o)), fmt_rate(median(p)), f"{q:.1f}x Postfix",
+                         target, met(q >= 10) if s == SESSIONS else "", spread(o, fmt_rate)))
+    if "e2e" in raw:
+        o = [r["outpost"] for r in raw["e2e"]]
+        p = [r["postfix"] for r in raw["e2e"]]
+        q = median([r["ratio"] for r in raw["e2e"]])
+        f = median([r["of_limit"] for r in raw["e2e"]])
+        rows.append(("end to end, 16 sessions (vs Postfix)", fmt_rate(median(o)),
+                     fmt_rate(median(p)), f"{q:.1f}x Postfix", ">= 10x", met(q >= 10),
+                     spread(o, fmt_rate)))
+        rows.append(("end to end, Outpost / loopback limit", "", "", f"{f * 100:.0f}% limit",
+                     ">= 30%", met(f >= 0.30), ""))
+    if "oneshot" in raw:
+        sm = raw["oneshot"]["samples"]
+        w = {k: [s["wall"] for s in v] for k, v in sm.items()}
+        m = {k: [s["rss"] for s in v] for k, v in sm.items()}
+        speed = median(raw["oneshot"]["send_speedup"])
+        rows.append(("one-shot send --now: wall (vs msmtp)", fmt_ms(median(w["send"])),
+                     fmt_ms(median(w["msmtp"])), f"{speed:.1f}x faster", ">= 5x faster",
+                     met(speed >= 5), spread(w["send"], fmt_ms)))
+        rows.append(("one-shot send --now: peak RSS (vs msmtp)", f"{median(m['send']):,.0f} KiB",
+                     f"{median(m['msmtp']):,.0f} KiB",
+                     f"{median(m['send']) / median(m['msmtp']):.2f}x msmtp", "<= msmtp",
+                     met(median(m["send"]) <= median(m["msmtp"])), ""))
+        rows.append(("one-shot sendmail (queue only): wall", fmt_ms(median(w["sendmail"])),
+                     "", "", "< 10 ms", met(median(w["sendmail"]) < 0.010),
+                     spread(w["sendmail"], fmt_ms)))
+        rows.append(("one-shot sendmail: peak RSS (vs msmtp)", f"{median(m['sendmail']):,.0f} KiB",
+                     f"{median(m['msmtp']):,.0f} KiB",
+                     f"{median(m['sendmail']) / median(m['msmtp']):.2f}x msmtp", "<= msmtp",
+                     met(median(m["sendmail"]) <= median(m["msmtp"])), ""))
+        rows.append(("  (floor: /bin/true, same measurement)", fmt_ms(median(w["true"])),
+                     "", "", "", "", f"{median(m['true']):,.0f} KiB"))
+    if "memory" in raw:
+        r = raw["memory"][0]
+        v = median([x["rss_kb"] for x in raw["memory"]])
+        rows.append((f"memory: RSS with {r['n']:,} messages held", f"{v / 1024:.1f} MiB", "", "",
+                     "<= 64 MiB", met(v <= 64 * 1024), f"at start {r['start_kb'] / 1024:.1f} MiB"))
+    if "idle" in raw:
+        r = raw["idle"][0]
+        v = [x["per_conn_kb"] for x in raw["idle"]]
+        rows.append((f"memory: RSS per idle connection ({r['n']:,} open)", f"{median(v):.1f} KiB",
+                     "", "", "<= 50 KiB", met(median(v) <= 50),
+                     spread(v, lambda x: f"{x:.1f} KiB")))
+    if "latency" in raw:
+        L = raw["latency"]
+        for k, label in (("p50", "median"), ("p99", "p99")):
+            o = [r["outpost"][k] for r in L]
+            p = [r["postfix"][k] for r in L]
+            rows.append((f"latency at {RATE:.0f} msg/s: {label} (vs Postfix)", fmt_ms(median(o)),
+                         fmt_ms(median(p)), f"{median(o) / median(p):.2f}x Postfix",
+                         "< 20 ms" if k == "p99" else "", met(median(o) < 0.020) if k == "p99"
+                         else "", spread(o, fmt_ms)))
+    return rows
+
+
+def render(rows):
+    head = ("figure", "Outpost", "opponent", "Outpost is", "target", "met", "Outpost's runs")
+    table = [head] + rows
+    width = [max(len(r[i]) for r in table) for i in range(len(head))]
+    lines = []
+    for j, r in enumerate(table):
+        lines.append("  ".join(c.ljust(width[i]) if i == 0 else c.rjust(width[i]) if i < 4
+                               else c.ljust(width[i]) for i, c in enumerate(r)).rstrip())
+        if j == 0:
+            lines.append("  ".join("-" * w for w in width))
+    return "\n".join(lines)
+
+
+# --- machine facts ---------------------------------------------------
+
+def _first_line(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, check=False, timeout=10)
+        return (r.stdout or r.stderr).decode("utf-8", "replace").strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def _fs_type(path):
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/mounts", encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                mnt = fields[1]
+                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                    best, kind = mnt, f"{fields[2]} on {fields[0]}"
+    except OSError:
+        pass
+    return kind
+
+
+def machine_facts(b):
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo", encoding="utf-8") as f:
+        mem = int(f.readline().split()[1]) / 1024 / 1024
+    os_name = "unknown"
+    try:
+        with open("/etc/os-release", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    os_name = line.split("=", 1)[1].strip().strip('"')
+        with open("/etc/debian_version", encoding="utf-8") as f:
+            os_name += f" ({f.read().strip()})"
+    except OSError:
+        pass
+    virt = _first_line(["systemd-detect-virt"]) if shutil.which("systemd-detect-virt") else "unknown"
+    commit = _first_line(["git", "-C", TOP, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, check=False).stdout.strip()
+    return {
+        "cpus": f"{os.cpu_count()} ({cpu})",
+        "memory": f"{mem:.1f} GiB",
+        "kernel": platform.release(),
+        "os": os_name,
+        "virtualization": virt,
+        "temp dir": f"{b.tmp} ({_fs_type(b.tmp)})",
+        "outpost": f"{_first_line([b.binary, '--version'])}, git {commit}"
+                   + (" with uncommitted changes" if dirty else "")
+                   + f", {os.path.relpath(b.binary, TOP)}",
+        "postfix": _first_line(["postconf", "-d", "-h", "mail_version"]),
+        "msmtp": _first_line(["msmtp", "--version"]),
+        "python": platform.python_version(),
+    }
+
+
+def report(b, started, command, facts):
+    p = b.p
+    out = [f"Outpost benchmark, {started:%Y-%m-%d %H:%M} UTC, mode {b.mode}: {p['runs']} run(s), "
+           f"N = {p['n']:,} messages of {MSG_SIZE} body bytes, {SESSIONS} sessions",
+           f"command: {command}"]
+    out += [f"{k}: {v}" for k, v in facts.items()]
+    out.append("")
+    rows = build_rows(b)
+    out.append(render(rows) if rows else "(no figures)")
+    out.append("")
+    out.append("Figures are medians over the runs; a ratio is taken run by run (Outpost and its "
+               "opponent back to back) and its median shown.")
+    out.append(f"The single-session row pins smtp-source to CPU {b.client_cpu} and the server "
+               f"(outpost serve; Postfix's master and all its children) to CPU {b.server_cpu}."
+               if b.client_cpu else "The single-session row is not pinned (one CPU).")
+    if b.mode != "full":
+        out.append(f"NOTE: {b.mode} mode: figures from small N and few runs; not for comparison.")
+    for fig, msg in b.errors.items():
+        out.append(f"ERROR in {fig}: {msg}")
+    return "\n".join(out) + "\n"
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run", description="the Outpost benchmark")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                   help="smaller N, one run (for development)")
+    g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                   help="tiny N: checks that the benchmark works, in well under a minute")
+    ap.set_defaults(mode="full")
+    ap.add_argument("--runs", type=int, help="runs per figure (full: 3)")
+    ap.add_argument("--only", help="comma list of figures: " + ",".join(FIGURES))
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--tmpdir", default=os.environ.get("TMPDIR", "/var/tmp"),
+                    help="where the throwaway queues go (default $TMPDIR or /var/tmp; "
+                         "not a tmpfs: fsync must cost what it costs)")
+    ap.add_argument("--outpost", default=os.path.join(TOP, "build", "outpost"))
+    ap.add_argument("--results", default=os.path.join(TOP, "bench", "results"))
+    args = ap.parse_args()
+    figures = FIGURES if not args.only else tuple(f.strip() for f in args.only.split(","))
+    for f in figures:
+        if f not in FIGURES:
+            ap.error(f"unknown figure '{f}' (one of {', '.join(FIGURES)})")
+    if args.runs is not None and args.runs < 1:
+        ap.error("--runs must be at least 1")
+    for prog in (args.outpost, os.path.join(TOP, "build", "bench", "spawn")):
+        if not os.access(prog, os.X_OK):
+            ap.error(f"{prog} is not built: run bench/run, which builds it")
+    if os.geteuid() != 0:
+        print("bench/run: run it as root: the private Postfix instance needs it", file=sys.stderr)
+        return 77
+
+    raise_nofile()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    command = "bench/run" + ("".join(" " + shlex.quote(a) for a in sys.argv[1:]))
+    b = Bench(args, MODES[args.mode])
+    # a TERM (or a hang-up) ends the run like ^C: through the cleanup below
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    t0 = time.monotonic()
+    interrupted = False
+    try:
+        facts = machine_facts(b)
+        if "tmpfs" in facts["temp dir"]:
+            say("bench: warning: the temporary directory is on tmpfs: fsync costs nothing "
+                "there; use --tmpdir on a disk")
+        for f in figures:
+            say(f"bench: {f}")
+            try:
+                getattr(b, "fig_" + f)()
+            except BenchError as e:
+                b.errors[f] = str(e)
+                say(f"bench: {f}: {e}")
+                # whatever the failed figure left running goes now
+                for pf in list(b.postfixes):
+                    b.stop_postfix(pf)
+                b.procs.stop_all()
+    except KeyboardInterrupt:
+        interrupted = True
+        say("bench: interrupted; stopping what it started")
+    finally:
+        b.cleanup()
+    if interrupted:
+        return 130
+    text = report(b, started, command, facts)
+    text += f"(the benchmark took {time.monotonic() - t0:.0f} s)\n"
+    print(text, end="")
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "latest.txt"), "w", encoding="utf-8") as f:
+        f.write(text)
+    with open(os.path.join(args.results, "latest.json"), "w", encoding="utf-8") as f:
+        json.dump({"started": started.isoformat(), "command": command, "mode": b.mode,
+                   "params": b.p, "machine": facts, "raw": b.raw, "errors": b.errors},
+                  f, indent=1)
+    return 1 if b.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
