@@ -510,6 +510,13 @@ def _fs_type(path):
     return kind
 
 
+def _loadavg():
+    """The 1/5/15-minute load averages: other work on the machine skews
+    every figure, so the table says how busy it was."""
+    with open("/proc/loadavg", encoding="ascii") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def machine_facts(b):
     cpu = "unknown"
     with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -546,6 +553,7 @@ def machine_facts(b):
         "postfix": _first_line(["postconf", "-d", "-h", "mail_version"]),
         "msmtp": _first_line(["msmtp", "--version"]),
         "python": platform.python_version(),
+        "load average at start": _loadavg(),
     }
 
 
@@ -623,7 +631,7 @@ def main():
             say(f"bench: {f}")
             try:
                 getattr(b, "fig_" + f)()
-            except BenchError as e:
+            except (BenchError, OSError, subprocess.SubprocessError) as e:
                 b.errors[f] = str(e)
                 say(f"bench: {f}: {e}")
                 # whatever the failed figure left running goes now
@@ -637,6 +645,7 @@ def main():
         b.cleanup()
     if interrupted:
         return 130
+    facts["load average at end"] = _loadavg()
     text = report(b, started, command, facts)
     text += f"(the benchmark took {time.monotonic() - t0:.0f} s)\n"
     print(text, end="")

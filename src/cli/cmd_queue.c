@@ -616,12 +616,11 @@ q_show(struct queue *q, const char *id, int json)
 			fputs("    reply: ", stdout);
 			if (x->code != 0)
 				printf("%d ", x->code);
+			if (x->enhanced != NULL && x->enhanced[0] != '\0') {
+				put_cell(stdout, x->enhanced, 0, 0);
+				putchar(' ');
+			}
 			put_cell(stdout, x->reply, 0, 0);
-			putchar('\n');
-		}
-		if (x->enhanced != NULL && x->enhanced[0] != '\0') {
-			fputs("    enhanced status: ", stdout);
-			put_cell(stdout, x->enhanced, 0, 0);
 			putchar('\n');
 		}
 	}

@@ -26,11 +26,10 @@
  * per recipient: "ADDRESS: STATE: REPLY", the server's final reply (or the
  * local failure, such as "connection refused").
  *
- * --now claims the stored message (queue_claim_id()) so the daemon cannot
- * take it too, and delivers it in this process through the profiles, with
- * failover (relay_send_now(): the daemon's own delivery code).  If the
- * daemon claimed it first, the command waits (at most SEND_WAIT_MAX_S) for
- * the daemon's attempt and reports that.  A message not delivered at once
+ * --now stores the message already claimed (state "sending") so the
+ * daemon cannot take it too, and delivers it in this process through the
+ * profiles, with failover (relay_send_now(): the daemon's own delivery
+ * code).  A message not delivered at once
  * stays in the queue: the daemon retries deferred recipients on the retry
  * schedule.
  *
@@ -75,8 +74,6 @@
 #define SEND_PREFIX "outpost send: "
 #define SEND_READ_CHUNK 65536
 #define SEND_SHOW_MAX 128          /* an argument quoted in a message */
-#define SEND_WAIT_MAX_S 900        /* --now waiting for the daemon's attempt */
-#define SEND_WAIT_STEP_MS 200
 /* Room to compose in: encoded parts grow at most 3.1 times (QP: "=XX" per
  * octet and a soft break every 76 characters), headers and MIME
  * boundaries add a bounded amount. */
@@ -352,15 +349,6 @@ out:
 	return rc;
 }
 
-static void
-send_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /*
  * After --now: print each recipient's outcome and return the exit code
  * (see the top of the file).  res is the last SMTP result (may be empty).
@@ -391,6 +379,10 @@ send_report(struct queue *q, const char *id, const struct smtp_result *res)
 		printf(": %s", queue_rcpt_state_name(r->state));
 		if (r->code != 0)
 			printf(": %d", r->code);
+		if (r->code != 0 && r->enhanced != NULL && r->enhanced[0] != '\0') {
+			putchar(' ');
+			put_safe(r->enhanced);
+		}
 		if (r->reply != NULL && r->reply[0] != '\0') {
 			fputs(r->code != 0 ? " " : ": ", stdout);
 			put_safe(r->reply);
@@ -447,64 +439,18 @@ send_report(struct queue *q, const char *id, const struct smtp_result *res)
 }
 
 /*
- * --now: claim message id and deliver it here; if the daemon claimed it
- * first, wait for its attempt.  Returns the exit code.
+ * --now: deliver message id here.  It was stored already claimed
+ * (QUEUE_MSG_SENDING), so the daemon never takes it.  Returns the exit
+ * code.
  */
 static int
 send_now(const struct conf *conf, struct queue *q, const char *id)
 {
-	struct queue_set set;
 	struct smtp_result res;
 	struct op_err e;
-	int64_t deadline = clock_mono_ms() + (int64_t)SEND_WAIT_MAX_S * 1000;
-	int state, rc, waited = 0;
+	int state, rc;
 
 	smtp_result_init(&res);
-	for (;;) {
-		memset(&set, 0, sizeof(set));
-		err_clear(&e);
-		if (queue_claim_id(q, id, (int64_t)time(NULL), &set, &e) == 0 &&
-		    set.n == 1)
-			break;
-		queue_set_free(&set);
-		if (e.kind != ERR_DATA && e.kind != ERR_NONE) {
-			fprintf(stderr, SEND_PREFIX "message %s was queued, but "
-			    "cannot be claimed for delivery now: %s; the daemon "
-			    "will deliver it\n", id, e.msg);
-			rc = ERR_TEMP;
-			goto out;
-		}
-		/* not claimable (ERR_DATA): the daemon is sending it, or has
-		 * already ended its attempt */
-		memset(&set, 0, sizeof(set));
-		if (queue_get(q, id, &set, &e) < 0 || set.n != 1) {
-			fprintf(stderr, SEND_PREFIX "message %s: %s\n", id,
-			    set.n != 1 && e.kind == ERR_NONE ? "it is gone" : e.msg);
-			queue_set_free(&set);
-			rc = ERR_TEMP;
-			goto out;
-		}
-		state = set.msgs[0].state;
-		queue_set_free(&set);
-		if (state != QUEUE_MSG_SENDING && state != QUEUE_MSG_QUEUED) {
-			rc = send_report(q, id, &res);
-			goto out;
-		}
-		if (!waited) {
-			fprintf(stderr, SEND_PREFIX "the daemon is delivering "
-			    "message %s; waiting for its attempt\n", id);
-			waited = 1;
-		}
-		if (clock_mono_ms() >= deadline) {
-			fprintf(stderr, SEND_PREFIX "message %s is still being "
-			    "sent by the daemon (outpost queue show %s)\n", id, id);
-			rc = ERR_TEMP;
-			goto out;
-		}
-		send_sleep_ms(SEND_WAIT_STEP_MS);
-	}
-	queue_set_free(&set);
-
 	state = relay_send_now(conf, q, NULL, id, &res, &e);
 	if (state < 0) {
 		/* give it back to the daemon if it is still ours */
@@ -766,8 +712,10 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 	qn.body = msg.data;
 	qn.len = msg.len;
 	qn.profile = p != NULL ? p->name : NULL;
-	qn.state = conf_profile_first_enabled(conf) != NULL ?
-	    QUEUE_MSG_QUEUED : QUEUE_MSG_HELD;
+	/* with --now the message is stored claimed by us: the daemon, if it
+	 * runs, never races us for it */
+	qn.state = conf_profile_first_enabled(conf) == NULL ? QUEUE_MSG_HELD :
+	    o.now ? QUEUE_MSG_SENDING : QUEUE_MSG_QUEUED;
 	if (queue_open(conf->server.data_dir, 0, &q, &e) < 0) {
 		fprintf(stderr, SEND_PREFIX "the message was not queued: %s\n",
 		    e.msg);

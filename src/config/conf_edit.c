@@ -93,12 +93,19 @@ conf_doc_parse(const char *text, size_t len, struct conf_doc **out,
     struct op_err *e)
 {
 	struct conf_doc *d;
+	const char *nul;
 	size_t pos = 0;
 
 	*out = NULL;
 	if (len > CONF_FILE_MAX)
 		return err_set(e, ERR_DATA, "the settings file is larger than %d "
 		    "bytes", CONF_FILE_MAX);
+	/* The loader refuses such a line (ini.c); kept as a C string it
+	 * would be cut at the NUL and written back as another line. */
+	nul = len > 0 ? memchr(text, '\0', len) : NULL;
+	if (nul != NULL)
+		return err_set(e, ERR_CONFIG, "the settings file holds a NUL byte "
+		    "(at offset %zu); remove it", (size_t)(nul - text));
 	d = mem_alloc(sizeof(*d));
 	while (pos < len) {
 		const char *p = text + pos, *nl = memchr(p, '\n', len - pos);

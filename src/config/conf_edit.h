@@ -53,7 +53,8 @@
 
 struct conf_doc;
 
-/* The document for text (len bytes; may be empty). */
+/* The document for text (len bytes; may be empty).  ERR_CONFIG if the
+ * text holds a NUL byte (the loader refuses such a line too). */
 int conf_doc_parse(const char *text, size_t len, struct conf_doc **out,
     struct op_err *e);
 /* The document for the file at path; ERR_NOINPUT (sys = errno) if it

@@ -160,7 +160,8 @@ log_test_email(struct http_req *r, const struct conf_profile *p, const char *to,
 	qn.body = msg.data;
 	qn.len = msg.len;
 	qn.profile = p->name;
-	qn.state = QUEUE_MSG_HELD;      /* never picked up by the scheduler */
+	qn.state = QUEUE_MSG_SENDING;   /* stored claimed: never picked up by
+	                                 * the scheduler, recorded just below */
 	if (queue_submit(q, &qn, id, &e) < 0)
 		goto fail;
 

@@ -170,8 +170,9 @@ queue_new_check(const struct queue_new *m, struct op_err *e)
 		    "the store's limit of %u bytes", m->len, QUEUE_BODY_MAX);
 	if (m->len > 0 && m->body == NULL)
 		return err_set(e, ERR_DATA, "message body missing");
-	if (m->state != QUEUE_MSG_QUEUED && m->state != QUEUE_MSG_HELD)
-		return err_set(e, ERR_DATA, "a new message is queued or held, "
+	if (m->state != QUEUE_MSG_QUEUED && m->state != QUEUE_MSG_HELD &&
+	    m->state != QUEUE_MSG_SENDING)
+		return err_set(e, ERR_DATA, "a new message is queued, held or sending, "
 		    "not %s", queue_msg_state_name(m->state) != NULL ?
 		    queue_msg_state_name(m->state) : "an unknown state");
 	if (m->profile != NULL && (m->profile[0] == '\0' ||

@@ -120,7 +120,11 @@ struct queue_new {
 	size_t nrcpts;
 	const void *body;              /* the message as received, CRLF lines */
 	size_t len;
-	int state;                     /* QUEUE_MSG_QUEUED or QUEUE_MSG_HELD */
+	int state;                     /* QUEUE_MSG_QUEUED, QUEUE_MSG_HELD, or
+	                                * QUEUE_MSG_SENDING: stored already
+	                                * claimed by the caller, who delivers it
+	                                * at once (send --now, the web page's
+	                                * test email) and then records it */
 	const char *profile;           /* profile asked for (send --profile),
 	                                * NULL = the first enabled one */
 };

@@ -921,7 +921,8 @@ job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
 	}
 	snprintf(text, sizeof(text), "%zu recipient%s, %zu bytes%s", m->nrcpts,
 	    m->nrcpts == 1 ? "" : "s", m->len, m->state == QUEUE_MSG_HELD ?
-	    "; held until a profile is enabled" : "");
+	    "; held until a profile is enabled" : m->state == QUEUE_MSG_SENDING ?
+	    "; being delivered now" : "");
 	return add_event(s, mid, now, "accepted", text, e);
 }
 

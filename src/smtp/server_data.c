@@ -48,12 +48,19 @@ store(struct server_data *d, const void *p, size_t n)
 	(void)buf_append(&d->body, p, n, NULL);
 }
 
-/* Line content (not the terminator). */
+/* Line content (not the terminator).  As if fed byte by byte, so that
+ * the refusal does not depend on how reads cut the input: what still fits
+ * in the line is stored (and counts against the size limit) before the
+ * line is found too long. */
 static void
 store_text(struct server_data *d, const void *p, size_t n)
 {
+	size_t room = d->line_len < DATA_LINE_CONTENT_MAX ?
+	    DATA_LINE_CONTENT_MAX - d->line_len : 0;
+
 	d->line_len += n;
-	if (d->line_len > DATA_LINE_CONTENT_MAX) {
+	if (n > room) {
+		store(d, p, room);
 		refuse(d, SERVER_DATA_LINE_TOO_LONG);
 		return;
 	}

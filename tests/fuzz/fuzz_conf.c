@@ -48,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_assert(conf_show(c, &show, NULL) == 0);
 	if (c->server.api_token != NULL)
 		goto out;
-	if (conf_load_text("show.conf", show.data, show.len, &c2, &diag2, &e) < 0)
+	if (conf_load_text("fuzz.conf", show.data, show.len, &c2, &diag2, &e) < 0)
 		fuzz_fail("config show output does not load: %s\n--- input\n%.*s\n"
 		    "--- shown\n%s", e.msg, (int)size, (const char *)data, show.data);
 	fuzz_assert(c2->nprofiles == c->nprofiles);
