@@ -446,7 +446,14 @@ queue_event_add(struct queue *q, const char *id, int64_t now,
 int
 queue_recover(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
 {
-	return q->ops->recover(q, now, n, e);
+	return q->ops->recover(q, now, INT64_MAX, n, e);
+}
+
+int
+queue_recover_stale(struct queue *q, int64_t now, int64_t max_age_s,
+    uint64_t *n, struct op_err *e)
+{
+	return q->ops->recover(q, now, now - max_age_s, n, e);
 }
 
 int

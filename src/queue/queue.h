@@ -274,8 +274,8 @@ struct queue_ops {
 	    const char *reason, struct op_err *e);
 	int (*event_add)(struct queue *q, const char *id, int64_t now,
 	    const char *kind, const char *text, struct op_err *e);
-	int (*recover)(struct queue *q, int64_t now, uint64_t *n,
-	    struct op_err *e);
+	int (*recover)(struct queue *q, int64_t now, int64_t claimed_before,
+	    uint64_t *n, struct op_err *e);
 	int (*hold_all)(struct queue *q, int64_t now, const char *reason,
 	    uint64_t *n, struct op_err *e);
 	int (*release_held)(struct queue *q, int64_t now, uint64_t *n,
@@ -404,6 +404,12 @@ int queue_event_add(struct queue *q, const char *id, int64_t now,
  * the daemon calls this: a CLI command must not steal live claims. */
 int queue_recover(struct queue *q, int64_t now, uint64_t *n,
     struct op_err *e);
+/* The same for claims older than max_age_s only: a `send --now` that was
+ * interrupted leaves its message "sending"; the daemon gives such stale
+ * claims back while it runs.  No claim of the daemon's lives that long
+ * (an attempt has an overall deadline; quota waits give the claim back). */
+int queue_recover_stale(struct queue *q, int64_t now, int64_t max_age_s,
+    uint64_t *n, struct op_err *e);
 /* Hold every queued and deferred message (no profile is enabled). */
 int queue_hold_all(struct queue *q, int64_t now, const char *reason,
     uint64_t *n, struct op_err *e);

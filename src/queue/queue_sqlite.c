@@ -211,10 +211,10 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RECOVER_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
 	    " SELECT mid, ?1, 'recovered', 'the attempt in progress was"
 	    " interrupted (Outpost stopped); due again' FROM messages"
-	    " WHERE state = 'sending'",
+	    " WHERE state = 'sending' AND updated <= ?2",
 	[W_RECOVER] = "UPDATE messages SET state = " BACK_FROM_SENDING ","
 	    " next_attempt = min(next_attempt, ?1), updated = ?1,"
-	    " claimed = NULL WHERE state = 'sending'",
+	    " claimed = NULL WHERE state = 'sending' AND updated <= ?2",
 	[W_HOLD_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
 	    " SELECT mid, ?1, 'held', ?2 FROM messages WHERE " WAITING,
 	[W_HOLD] = "UPDATE messages SET state = 'held', updated = ?1"
@@ -1178,14 +1178,16 @@ job_event(struct sq *s, struct sq_job *j, struct op_err *e)
 	return add_event(s, mid, j->now, j->text, j->text2, e);
 }
 
-/* recover: reads j->now; writes j->n. */
+/* recover: reads j->now, j->when (claims at or before it); writes j->n. */
 static int
 job_recover(struct sq *s, struct sq_job *j, struct op_err *e)
 {
 	sqlite3_bind_int64(s->w[W_RECOVER_EVENTS], 1, j->now);
+	sqlite3_bind_int64(s->w[W_RECOVER_EVENTS], 2, j->when);
 	if (w_exec(s, W_RECOVER_EVENTS, "cannot recover claims", e) < 0)
 		return -1;
 	sqlite3_bind_int64(s->w[W_RECOVER], 1, j->now);
+	sqlite3_bind_int64(s->w[W_RECOVER], 2, j->when);
 	if (w_exec(s, W_RECOVER, "cannot recover claims", e) < 0)
 		return -1;
 	j->n = (uint64_t)sqlite3_changes64(s->wdb);
@@ -1485,9 +1487,20 @@ sq_count_job(struct queue *q, sq_job_fn run, int64_t now, const char *text,
 }
 
 static int
-sq_recover(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
+sq_recover(struct queue *q, int64_t now, int64_t claimed_before, uint64_t *n,
+    struct op_err *e)
 {
-	return sq_count_job(q, job_recover, now, NULL, n, e);
+	struct sq_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.run = job_recover;
+	j.now = now;
+	j.when = claimed_before;
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	if (n != NULL)
+		*n = j.n;
+	return 0;
 }
 
 static int

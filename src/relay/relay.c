@@ -21,6 +21,13 @@
 #include "util/log.h"
 #include "util/net.h"
 
+/* A quota or pause longer than this gives the work back (to another
+ * profile, or to the queue until then) instead of holding it. */
+#define RELAY_HOLD_MAX_MS 2000
+/* Claims older than this were left by an interrupted `send --now`. */
+#define RELAY_STALE_CLAIM_S 3600
+#define RELAY_STALE_EVERY_MS 300000
+
 struct job {
 	struct deliver_msg *m;
 	char last_error[QUEUE_TEXT_MAX];
@@ -390,9 +397,25 @@ worker_main(void *arg)
 		}
 		if (ps->head == NULL || r->stopping)
 			break;
-		/* paused by the provider: wait here, the jobs keep their order */
+		/* paused (the provider asked to slow down, or a quota is
+		 * full): a short pause is waited out here, the jobs keep their
+		 * order; for a long one they go elsewhere or back to the queue */
 		if (ps->pause_until_ms > clock_mono_ms()) {
-			nap_locked(r, &ps->cond, ps->pause_until_ms - clock_mono_ms());
+			int64_t left = ps->pause_until_ms - clock_mono_ms();
+
+			if (left <= RELAY_HOLD_MAX_MS) {
+				nap_locked(r, &ps->cond, left);
+				continue;
+			}
+			struct job *list = take_jobs_locked(ps), *next;
+			pthread_mutex_unlock(&r->lock);
+			const struct conf *pc = settings_get(r->settings);
+			for (; list != NULL; list = next) {
+				next = list->next;
+				route(r, pc, list);
+			}
+			settings_put(r->settings, pc);
+			pthread_mutex_lock(&r->lock);
 			continue;
 		}
 		j = ps->head;
@@ -436,6 +459,21 @@ worker_main(void *arg)
 		int64_t taken = clock_mono_ms(), wait;
 		while ((wait = ratelimit_take(ps->rl, taken = clock_mono_ms())) > 0) {
 			metrics_add(r->metrics, METRIC_RATE_LIMIT_WAITS, ps->name, 1);
+			if (wait > RELAY_HOLD_MAX_MS) {
+				/* a quota that frees up only later (N/h, N/d): the
+				 * profile pauses; this message goes to the next
+				 * profile, or back to the queue until then */
+				char w[32];
+
+				pthread_mutex_lock(&r->lock);
+				if (ps->pause_until_ms < clock_mono_ms() + wait)
+					ps->pause_until_ms = clock_mono_ms() + wait;
+				pthread_mutex_unlock(&r->lock);
+				snprintf(w, sizeof(w), "%llds", (long long)(wait + 999) / 1000);
+				log_event(LOG_INFO, "quota", "profile", ps->name,
+				    "full_for", w, NULL);
+				break;
+			}
 			pthread_mutex_lock(&r->lock);
 			if (!r->stopping)
 				nap_locked(r, &ps->cond, wait);
@@ -443,6 +481,12 @@ worker_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 			if (stop)
 				break;
+		}
+		if (wait > RELAY_HOLD_MAX_MS) {
+			route(r, conf, j);
+			settings_put(r->settings, conf);
+			pthread_mutex_lock(&r->lock);
+			continue;
 		}
 		if (wait > 0) {         /* stopping: give it back untouched */
 			queue_unclaim(r->queue, j->m->id, clock_wall_ms() / 1000,
@@ -517,6 +561,7 @@ scheduler_main(void *arg)
 	struct relay *r = arg;
 	unsigned gen = (unsigned)-1;
 	int held = 0;
+	int64_t stale_check = clock_mono_ms();
 	struct op_err e;
 
 	for (;;) {
@@ -534,6 +579,19 @@ scheduler_main(void *arg)
 		room = RELAY_INFLIGHT_MAX - r->inflight;
 		pthread_mutex_unlock(&r->lock);
 
+		if (clock_mono_ms() - stale_check >= RELAY_STALE_EVERY_MS) {
+			uint64_t n = 0;
+
+			stale_check = clock_mono_ms();
+			if (queue_recover_stale(r->queue, clock_wall_ms() / 1000,
+			    RELAY_STALE_CLAIM_S, &n, &e) < 0)
+				log_event(LOG_ERROR, "recover", "error", e.msg, NULL);
+			else if (n > 0) {
+				char nb[24];
+				snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
+				log_event(LOG_WARN, "recover", "stale_claims", nb, NULL);
+			}
+		}
 		conf = settings_get(r->settings);
 		if (settings_generation(r->settings) != gen) {
 			gen = settings_generation(r->settings);

@@ -411,3 +411,46 @@ def test_kill9_during_submission_loses_no_acknowledged_message(outpost, peers):
     finally:
         d.stop()
     assert len(acked) > 0
+
+
+def test_full_hourly_quota_fails_over_to_the_next_profile(outpost, peers, daemons):
+    first = peers.aiosmtpd("plain")
+    second = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [
+        ("quota", peers_mod.profile(first.port, limits="1/h")),
+        ("backup", peers_mod.profile(second.port))])
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    ids = [queue_id(d.send("app@example.com", ["r%d@example.com" % i],
+                           message("q%d" % i))) for i in range(3)]
+    for mid in ids:
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    assert len(first.messages) == 1
+    assert len(second.messages) == 2
+    for mid in ids:
+        assert msg_row(d, data_dir, mid)[1] == 1   # no attempt lost
+    assert "event=quota profile=quota" in d.log()
+
+
+def test_full_quota_waits_without_burning_attempts(outpost, peers, daemons):
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("only", peers_mod.profile(
+        peer.port, limits="2/h"))])
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    ids = [queue_id(d.send("app@example.com", ["r%d@example.com" % i],
+                           message("w%d" % i))) for i in range(3)]
+    wait_for(lambda: len(peer.messages) == 2, what="two deliveries")
+    time.sleep(1.0)
+    assert len(peer.messages) == 2
+    rows = [msg_row(d, data_dir, mid) for mid in ids]
+    waiting = [r for r in rows if r[0] != "sent"]
+    assert len(waiting) == 1
+    assert waiting[0][0] == "queued" and waiting[0][1] == 0, waiting
+    con = d.db(data_dir)
+    try:
+        due = con.execute("SELECT next_attempt - strftime('%s','now') FROM "
+                          "messages WHERE state = 'queued'").fetchone()[0]
+    finally:
+        con.close()
+    assert due > 3000        # about an hour away, not retried in a loop

@@ -874,6 +874,30 @@ test_claim_id(void **state)
 }
 
 static void
+test_recover_stale_only(void **state)
+{
+	struct fixture *f = *state;
+	char a[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	uint64_t n = 99;
+
+	submit(f->q, "a\r\n", 1, QUEUE_MSG_QUEUED, a);
+	assert_int_equal(queue_claim(f->q, now(), 10, &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	queue_set_free(&set);
+	/* a fresh claim is left alone ... */
+	assert_int_equal(queue_recover_stale(f->q, now(), 3600, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENDING), 1);
+	/* ... one older than the age limit is given back */
+	assert_int_equal(queue_recover_stale(f->q, now() + 7200, 3600, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENDING), 0);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 1);
+}
+
+static void
 test_recover_sending(void **state)
 {
 	struct fixture *f = *state;
@@ -1421,6 +1445,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_and_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_stale_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_and_delete, setup, teardown),
