@@ -89,6 +89,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	struct op_err e;
 	sigset_t set;
 	char token[HTTP_TOKEN_MAX];
+	char broken[ERR_MSG_MAX];
 	const char *path;
 	int rc, sig, created = 0, stuck = 0;
 
@@ -115,9 +116,17 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		return 73;
 	}
 	if (queue_open(conf->server.data_dir, QUEUE_OPEN_CHECK, &q, &e) < 0) {
+		/* Never start an empty queue in place of a damaged one, and
+		 * never say 250 for mail that cannot be stored: run, but
+		 * answer every SMTP client 421 with the reason (they keep
+		 * their mail and retry), until an operator fixes it. */
 		fprintf(stderr, "outpost: %s\n", e.msg);
-		conf_free(conf);
-		return e.kind == ERR_CONFIG ? 78 : 75;
+		if (conf->server.smtp_listen[0] == '\0') {
+			conf_free(conf);
+			return e.kind == ERR_CONFIG ? 78 : 75;
+		}
+		str_copy(broken, sizeof(broken), e.msg);
+		q = NULL;
 	}
 	metrics = metrics_new();
 	d.settings = settings_new(path, conf);
@@ -126,17 +135,29 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	rd.settings = d.settings;
 	rd.queue = q;
 	rd.metrics = metrics;
-	if (relay_start(&rd, &d.relay, &e) < 0) {
+	if (q == NULL) {
+		struct listener_deps ld = { d.settings, NULL, NULL, NULL, broken };
+
+		if (listener_start(&ld, &lst, &e) < 0) {
+			fprintf(stderr, "outpost: SMTP listener: %s\n", e.msg);
+			rc = e.kind == ERR_CONFIG ? 78 : 69;
+			goto out;
+		}
+		log_event(LOG_ERROR, "start", "mode", "refusing mail",
+		    "reason", broken, "note",
+		    "SMTP clients get 421 and keep their mail; the web page is off; "
+		    "fix or move the database, then restart", NULL);
+	} else if (relay_start(&rd, &d.relay, &e) < 0) {
 		fprintf(stderr, "outpost: %s\n", e.msg);
 		rc = e.kind ? e.kind : 70;
 		goto out;
 	}
-	{
+	if (q != NULL) {
 		const struct conf *c = settings_get(d.settings);
 		int fail = 0;
 
 		if (c->server.smtp_listen[0] != '\0') {
-			struct listener_deps ld = { d.settings, q, wake, &d };
+			struct listener_deps ld = { d.settings, q, wake, &d, NULL };
 
 			if (listener_start(&ld, &lst, &e) < 0) {
 				fprintf(stderr, "outpost: SMTP listener: %s\n", e.msg);

@@ -83,6 +83,7 @@ struct listener {
 	unsigned nslots, nopen;
 	uint32_t next_gen;
 	unsigned commits_owed;
+	char *refuse;                /* the queue is unusable: why */
 	pthread_mutex_t lock;        /* guards done list, stopping */
 	struct ticket *done;
 };
@@ -577,6 +578,17 @@ conn_accept(struct listener *l)
 			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
 			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		if (l->refuse != NULL) {
+			char line[600];
+			int n = snprintf(line, sizeof(line), "421 4.3.5 Cannot store mail now: %s\r\n",
+			    l->refuse);
+			ssize_t w = send(fd, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n :
+			    strlen(line), MSG_NOSIGNAL);
+			(void)w;
+			close(fd);
+			log_event(LOG_WARN, "smtp_refused", "peer", addr, "reason", l->refuse, NULL);
+			continue;
+		}
 		if (l->nopen >= l->nslots || l->stopping) {
 			static const char busy[] = "421 4.3.2 Too many connections, try again later\r\n";
 			ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
@@ -809,6 +821,12 @@ listener_start(const struct listener_deps *d, struct listener **out,
 	l->queue = d->queue;
 	l->on_queued = d->on_queued;
 	l->arg = d->arg;
+	if (d->refuse != NULL) {
+		char clean[400];
+
+		log_sanitize(clean, sizeof(clean), d->refuse);
+		l->refuse = str_dup(clean);
+	}
 	l->lfd = l->efd = l->wakefd = -1;
 	pthread_mutex_init(&l->lock, NULL);
 	l->nslots = conf->server.smtp_max_sessions ? conf->server.smtp_max_sessions : 1000;
@@ -867,6 +885,7 @@ out:
 		if (l->gsasl != NULL)
 			gsasl_done(l->gsasl);
 		pthread_mutex_destroy(&l->lock);
+		free(l->refuse);
 		free(l->conns);
 		free(l);
 	}
@@ -913,6 +932,7 @@ listener_free(struct listener *l)
 	if (l->gsasl != NULL)
 		gsasl_done(l->gsasl);
 	pthread_mutex_destroy(&l->lock);
+	free(l->refuse);
 	free(l->conns);
 	free(l);
 }

@@ -26,9 +26,13 @@ struct listener;
 
 struct listener_deps {
 	struct settings *settings;
-	struct queue *queue;
+	struct queue *queue;              /* NULL with refuse set */
 	void (*on_queued)(void *arg);     /* a message was committed */
 	void *arg;
+	/* Not NULL: the queue cannot be used; every connection is answered
+	 * "421 4.3.5 <refuse>" and closed, so clients keep their mail and
+	 * retry (the daemon never accepts what it cannot store). */
+	const char *refuse;
 };
 
 /* Bind smtp_listen of the current settings and start the loop thread.

@@ -454,3 +454,19 @@ def test_full_quota_waits_without_burning_attempts(outpost, peers, daemons):
     finally:
         con.close()
     assert due > 3000        # about an hour away, not retried in a loop
+
+
+def test_corrupt_database_refuses_mail_with_421_and_says_why(outpost, daemons):
+    data_dir = outpost.tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "queue.db").write_bytes(os.urandom(64 * 1024))
+    conf, port = serve_conf(outpost, [])
+    d = start(outpost, daemons, conf, port)
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    greeting = s.recv(1024).decode()
+    s.close()
+    assert greeting.startswith("421 4.3.5 Cannot store mail now: "), greeting
+    assert "queue.db" in greeting
+    assert "event=start mode=\"refusing mail\"" in d.log()
+    # the damaged file is kept as it was, never replaced by an empty queue
+    assert (data_dir / "queue.db").stat().st_size == 64 * 1024
