@@ -38,6 +38,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "http/msg_json.h"
 #include "mail/encode.h"
 #include "mail/header.h"
 #include "queue/queue.h"
@@ -148,50 +149,6 @@ q_check_id(const char *id)
 }
 
 /* ---- JSON, as the HTTP API shows messages ---- */
-
-static json_t *
-jstr(const char *s)
-{
-	json_t *j;
-
-	if (s == NULL)
-		return json_null();
-	j = json_string(s);
-	return j != NULL ? j : json_null();
-}
-
-static json_t *
-jtime(int64_t t)
-{
-	char s[32];
-
-	if (t <= 0)
-		return json_null();
-	clock_iso8601(t, s, sizeof(s));
-	return json_string(s);
-}
-
-static json_t *
-msg_json(const struct queue_msg *m)
-{
-	json_t *j = json_object();
-
-	json_object_set_new(j, "id", json_string(m->id));
-	json_object_set_new(j, "state", json_string(queue_msg_state_name(m->state)));
-	json_object_set_new(j, "from", jstr(m->sender));
-	json_object_set_new(j, "recipients_total", json_integer((json_int_t)m->nrcpts_total));
-	json_object_set_new(j, "size", json_integer((json_int_t)m->size));
-	json_object_set_new(j, "attempts", json_integer(m->attempts));
-	json_object_set_new(j, "created", jtime(m->created));
-	json_object_set_new(j, "updated", jtime(m->updated));
-	json_object_set_new(j, "next_attempt",
-	    m->state == QUEUE_MSG_QUEUED || m->state == QUEUE_MSG_DEFERRED ?
-	    jtime(m->next_attempt) : json_null());
-	json_object_set_new(j, "profile", jstr(m->profile));
-	json_object_set_new(j, "profile_used", jstr(m->profile_used));
-	json_object_set_new(j, "last_error", jstr(m->last_error));
-	return j;
-}
 
 static int
 print_json(json_t *j)
@@ -354,7 +311,7 @@ q_list(struct queue *q, const struct queue_list_opts *lo, int json)
 	if (json) {
 		arr = json_array();
 		for (i = 0; i < set.n; i++)
-			json_array_append_new(arr, msg_json(&set.msgs[i]));
+			json_array_append_new(arr, msg_json_summary(&set.msgs[i]));
 		cj = json_object();
 		for (k = 0; k < QUEUE_MSG_NSTATES; k++)
 			json_object_set_new(cj, queue_msg_state_name(k),
@@ -531,7 +488,7 @@ q_show(struct queue *q, const char *id, int json)
 	const struct queue_msg *m;
 	struct op_err e;
 	char t[32], num[64], subject[1024];
-	json_t *j, *rc, *ev;
+	json_t *j;
 	size_t i;
 
 	memset(&set, 0, sizeof(set));
@@ -544,34 +501,7 @@ q_show(struct queue *q, const char *id, int json)
 	m = &set.msgs[0];
 	subject_of(q, m->id, subject, sizeof(subject));
 	if (json) {
-		j = msg_json(m);
-		json_object_set_new(j, "since", jtime(m->since));
-		json_object_set_new(j, "subject", subject[0] ? jstr(subject) : json_null());
-		rc = json_array();
-		for (i = 0; i < m->nrcpts; i++) {
-			const struct queue_rcpt *x = &m->rcpts[i];
-			json_t *o = json_object();
-
-			json_object_set_new(o, "address", jstr(x->address));
-			json_object_set_new(o, "state", json_string(queue_rcpt_state_name(x->state)));
-			json_object_set_new(o, "code", x->code != 0 ? json_integer(x->code) : json_null());
-			json_object_set_new(o, "enhanced", x->enhanced != NULL && x->enhanced[0] ? jstr(x->enhanced) : json_null());
-			json_object_set_new(o, "reply", x->reply != NULL && x->reply[0] ? jstr(x->reply) : json_null());
-			json_object_set_new(o, "attempts", json_integer(x->attempts));
-			json_object_set_new(o, "updated", jtime(x->updated));
-			json_array_append_new(rc, o);
-		}
-		ev = json_array();
-		for (i = 0; i < set.nevents; i++) {
-			json_t *o = json_object();
-
-			json_object_set_new(o, "at", jtime(set.events[i].at));
-			json_object_set_new(o, "kind", jstr(set.events[i].kind));
-			json_object_set_new(o, "text", jstr(set.events[i].text));
-			json_array_append_new(ev, o);
-		}
-		json_object_set_new(j, "recipients", rc);
-		json_object_set_new(j, "events", ev);
+		j = msg_json_detail(&set, subject[0] ? msg_json_str(subject) : NULL);
 		queue_set_free(&set);
 		return print_json(j);
 	}

@@ -9,6 +9,7 @@
  * api_submit.c.)
  */
 #include "http/http_int.h"
+#include "http/msg_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +25,6 @@
 #define LIST_LIMIT_MAX 1000
 #define SUBJECT_SCAN_MAX (64 * 1024)    /* header bytes read for Subject */
 #define SUBJECT_SCAN_LIST (8 * 1024)    /* ... per message of a list */
-
-/* Times are shown as ISO 8601 UTC; 0 (never) as null. */
-static json_t *
-jtime(int64_t t)
-{
-	char s[32];
-
-	if (t <= 0)
-		return json_null();
-	clock_iso8601(t, s, sizeof(s));
-	return json_string(s);
-}
 
 /* The reply status for a failed queue call, and the reply. */
 static void
@@ -58,28 +47,6 @@ need_queue(struct http_req *r)
 	if (r->srv->deps.queue == NULL)
 		http_reply_error(r, 503, "the queue is not open in this process");
 	return r->srv->deps.queue;
-}
-
-static json_t *
-msg_json(const struct queue_msg *m)
-{
-	json_t *j = json_object();
-
-	json_object_set_new(j, "id", json_string(m->id));
-	json_object_set_new(j, "state", json_string(queue_msg_state_name(m->state)));
-	json_object_set_new(j, "from", http_jstr(m->sender));
-	json_object_set_new(j, "recipients_total", json_integer((json_int_t)m->nrcpts_total));
-	json_object_set_new(j, "size", json_integer((json_int_t)m->size));
-	json_object_set_new(j, "attempts", json_integer(m->attempts));
-	json_object_set_new(j, "created", jtime(m->created));
-	json_object_set_new(j, "updated", jtime(m->updated));
-	json_object_set_new(j, "next_attempt",
-	    m->state == QUEUE_MSG_QUEUED || m->state == QUEUE_MSG_DEFERRED ?
-	    jtime(m->next_attempt) : json_null());
-	json_object_set_new(j, "profile", http_jstr(m->profile));
-	json_object_set_new(j, "profile_used", http_jstr(m->profile_used));
-	json_object_set_new(j, "last_error", http_jstr(m->last_error));
-	return j;
 }
 
 /* The Subject of message id as written (RFC 2047 words are left for the
@@ -167,7 +134,7 @@ http_api_messages_list(struct http_req *r)
 	}
 	arr = json_array();
 	for (i = 0; i < set.n; i++) {
-		json_t *m = msg_json(&set.msgs[i]);
+		json_t *m = msg_json_summary(&set.msgs[i]);
 
 		json_object_set_new(m, "subject", subject_json(q, set.msgs[i].id,
 		    SUBJECT_SCAN_LIST));
@@ -190,8 +157,7 @@ http_api_message_get(struct http_req *r)
 	struct queue *q = need_queue(r);
 	struct queue_set set = { 0 };
 	struct op_err e = { 0 };
-	json_t *j, *rc, *ev;
-	size_t i;
+	json_t *j;
 
 	if (q == NULL)
 		return;
@@ -206,30 +172,7 @@ http_api_message_get(struct http_req *r)
 		reply_queue_error(r, &e);
 		return;
 	}
-	j = msg_json(&set.msgs[0]);
-	json_object_set_new(j, "since", jtime(set.msgs[0].since));
-	json_object_set_new(j, "subject", subject_json(q, set.msgs[0].id, SUBJECT_SCAN_MAX));
-	rc = json_array();
-	for (i = 0; i < set.msgs[0].nrcpts; i++) {
-		const struct queue_rcpt *x = &set.msgs[0].rcpts[i];
-
-		json_array_append_new(rc, json_pack("{s:o,s:s,s:o,s:o,s:o,s:i,s:o}",
-		    "address", http_jstr(x->address),
-		    "state", queue_rcpt_state_name(x->state),
-		    "code", x->code != 0 ? json_integer(x->code) : json_null(),
-		    "enhanced", x->enhanced != NULL && *x->enhanced ? http_jstr(x->enhanced) : json_null(),
-		    "reply", x->reply != NULL && *x->reply ? http_jstr(x->reply) : json_null(),
-		    "attempts", (int)x->attempts,
-		    "updated", jtime(x->updated)));
-	}
-	ev = json_array();
-	for (i = 0; i < set.nevents; i++)
-		json_array_append_new(ev, json_pack("{s:o,s:o,s:o}",
-		    "at", jtime(set.events[i].at),
-		    "kind", http_jstr(set.events[i].kind),
-		    "text", http_jstr(set.events[i].text)));
-	json_object_set_new(j, "recipients", rc);
-	json_object_set_new(j, "events", ev);
+	j = msg_json_detail(&set, subject_json(q, set.msgs[0].id, SUBJECT_SCAN_MAX));
 	queue_set_free(&set);
 	http_reply_json(r, 200, j);
 }

@@ -8,6 +8,7 @@
  * docs/check.md lists what it says.
  */
 #include "relay/diag.h"
+#include "relay/deliver.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -95,25 +96,6 @@ diag_profile(const struct conf *c, const char *name, struct op_err *e)
 	    shown, names.data != NULL ? names.data : "");
 	buf_free(&names);
 	return NULL;
-}
-
-static void
-params_from_profile(const struct conf_profile *p, const char *helo,
-    struct smtp_params *sp)
-{
-	smtp_params_init(sp);
-	sp->host = p->host;
-	sp->port = p->port;
-	sp->security = p->security;
-	sp->tls_verify = p->tls_verify;
-	sp->tls_ca_file = p->tls_ca_file;
-	sp->auth = p->auth;
-	sp->username = p->username;
-	sp->password = p->password;
-	sp->allow_plaintext_auth = p->allow_plaintext_auth;
-	sp->helo_name = helo;
-	sp->timeout_s = p->timeout_s;
-	sp->log_name = p->name;
 }
 
 /* ---- building a report ---- */
@@ -852,7 +834,7 @@ diag_run(const struct conf_profile *p, const char *helo,
 		    "host = the provider's SMTP server name",
 		    p != NULL && p->name != NULL ? p->name : "(none)");
 	}
-	params_from_profile(p, helo, &sp);
+	deliver_params(p, helo, &sp);
 	smtp_result_init(&res);
 
 	rc = smtp_client_open(&sp, &s, &res);
@@ -1109,7 +1091,7 @@ diag_test_email(const struct conf_profile *p, const char *helo,
 	    info.message_id);
 	rc = 0;
 
-	params_from_profile(p, helo, &sp);
+	deliver_params(p, helo, &sp);
 	if (smtp_client_open(&sp, &s, &r) < 0) {
 		send_failed(res, &sp, s, &r, from_mb.addr, to_mb.addr);
 		goto out;
