@@ -395,6 +395,13 @@ queue_claim(struct queue *q, int64_t now, size_t max, struct queue_set *out,
 }
 
 int
+queue_record_async(struct queue *q, const struct queue_outcome *o,
+    queue_record_cb cb, void *arg, struct op_err *e)
+{
+	return q->ops->record_async(q, o, cb, arg, e);
+}
+
+int
 queue_claim_id(struct queue *q, const char *id, int64_t now,
     struct queue_set *out, struct op_err *e)
 {

@@ -248,6 +248,12 @@ struct queue_stats {
 typedef void (*queue_submit_cb)(void *arg, int rc, const char *id,
     const struct op_err *e);
 
+/* The same for queue_record_async(): rc 0 and the message's new state, or
+ * rc -1 and e.  Runs on the store's committer thread; the same rules as
+ * for queue_submit_cb. */
+typedef void (*queue_record_cb)(void *arg, int rc, int state,
+    const struct op_err *e);
+
 /* ---- The interface a backend implements ---- */
 
 struct queue;
@@ -268,6 +274,8 @@ struct queue_ops {
 	    void *dst, size_t n, size_t *got, struct op_err *e);
 	int (*record)(struct queue *q, const struct queue_outcome *o,
 	    int *state, struct op_err *e);
+	int (*record_async)(struct queue *q, const struct queue_outcome *o,
+	    queue_record_cb cb, void *arg, struct op_err *e);
 	int (*unclaim)(struct queue *q, const char *id, int64_t next_attempt,
 	    const char *reason, struct op_err *e);
 	int (*fail)(struct queue *q, const char *id, int64_t now,
@@ -385,6 +393,15 @@ int queue_body_read(struct queue *q, const char *id, uint64_t off,
  */
 int queue_record(struct queue *q, const struct queue_outcome *o,
     int *state, struct op_err *e);
+/* The same without waiting for the commit: 0 if taken (cb runs exactly
+ * once, after the commit returned or failed), -1 if refused at once (cb
+ * will not run).  o and everything it points to must stay valid until cb
+ * runs.  The delivery workers use it so that the next message does not
+ * wait for the last one's fsync: if Outpost stops before the commit, the
+ * message is still "sending" and is recovered and sent again (at least
+ * once). */
+int queue_record_async(struct queue *q, const struct queue_outcome *o,
+    queue_record_cb cb, void *arg, struct op_err *e);
 /* Give a claimed message back without an attempt (a quota was full, the
  * daemon is stopping): deferred if it was attempted before, else queued,
  * due at next_attempt.  reason (may be NULL) is logged as an event. */

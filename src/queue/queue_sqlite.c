@@ -253,6 +253,7 @@ struct sq_job {
 	pthread_cond_t cv;             /* the waiter of a synchronous job */
 	struct op_err err;
 	queue_submit_cb cb;            /* asynchronous submit */
+	queue_record_cb rcb;           /* asynchronous record */
 	void *cb_arg;
 	const struct queue_new *m;
 	const struct queue_outcome *o;
@@ -763,7 +764,7 @@ committer(void *arg)
 			next = j->next;
 			if (j->rc == 0 && j->m != NULL)
 				ok_submits++;
-			if (j->cb != NULL) {
+			if (j->cb != NULL || j->rcb != NULL) {
 				j->next = async;
 				async = j;
 			} else {
@@ -785,8 +786,12 @@ committer(void *arg)
 
 		for (j = async; j != NULL; j = next) {
 			next = j->next;
-			j->cb(j->cb_arg, j->rc, j->rc == 0 ? j->id : NULL,
-			    j->rc == 0 ? NULL : &j->err);
+			if (j->rcb != NULL)
+				j->rcb(j->cb_arg, j->rc, j->state,
+				    j->rc == 0 ? NULL : &j->err);
+			else
+				j->cb(j->cb_arg, j->rc, j->rc == 0 ? j->id : NULL,
+				    j->rc == 0 ? NULL : &j->err);
 			free(j);
 		}
 		pthread_mutex_lock(&s->mu);
@@ -1425,6 +1430,35 @@ sq_record(struct queue *q, const struct queue_outcome *o, int *state,
 	return 0;
 }
 
+static int
+sq_record_async(struct queue *q, const struct queue_outcome *o,
+    queue_record_cb cb, void *arg, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_job *j;
+
+	if (cb == NULL)
+		return err_set(e, ERR_SOFTWARE, "queue_record_async without a "
+		    "callback");
+	if (o == NULL || queue_id_check(o->id, e) < 0 || check_results(o, e) < 0)
+		return -1;
+	j = mem_alloc(sizeof(*j));
+	j->run = job_record;
+	j->o = o;
+	j->now = o->now != 0 ? o->now : now_s();
+	j->rcb = cb;
+	j->cb_arg = arg;
+	pthread_mutex_lock(&s->mu);
+	if (s->tail != NULL)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	pthread_cond_signal(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
 /* A job on one message id: copy the id in. */
 
 static int
@@ -1656,6 +1690,7 @@ static const struct queue_ops sq_ops = {
 	.body_get = sq_body_get,
 	.body_read = sq_body_read,
 	.record = sq_record,
+	.record_async = sq_record_async,
 	.unclaim = sq_unclaim,
 	.fail = sq_fail,
 	.event_add = sq_event_add,

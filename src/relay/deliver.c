@@ -275,58 +275,123 @@ log_result(const struct deliver_msg *m, const struct attempt_log *al,
  * Write the outcome: results[i] for m->rcpts[i].  Deferred recipients
  * whose message outlived queue_lifetime fail for good instead.
  */
+/* What an asynchronous record needs until its commit returns. */
+struct pending {
+	struct queue_outcome o;
+	struct metrics *metrics;
+	char id[QUEUE_ID_SIZE];
+	char *profile;
+	char *error;
+	int64_t created;
+	struct queue_rcpt_result *qr;
+	char (*texts)[QUEUE_REPLY_MAX];
+	char (*enh)[16];
+};
+
+static void
+pending_free(struct pending *p)
+{
+	free(p->profile);
+	free(p->error);
+	free(p->qr);
+	free(p->texts);
+	free(p->enh);
+	free(p);
+}
+
+static void
+count(struct metrics *metrics, const char *profile, int state, int64_t created)
+{
+	enum metric_id id = state == QUEUE_MSG_SENT ? METRIC_SENT :
+	    state == QUEUE_MSG_FAILED ? METRIC_FAILED : METRIC_DEFERRED;
+
+	if (profile == NULL)
+		return;
+	metrics_add(metrics, id, profile, 1);
+	if (state == QUEUE_MSG_SENT)
+		metrics_observe_ms(metrics, METRIC_DELIVERY_LATENCY, profile,
+		    clock_wall_ms() - created * 1000);
+}
+
+/* On the store's committer thread, once the record is on disk. */
+static void
+recorded(void *arg, int rc, int state, const struct op_err *e)
+{
+	struct pending *p = arg;
+
+	if (rc < 0)
+		log_event(LOG_ERROR, "record", "id", p->id, "error",
+		    e != NULL ? e->msg : "?", NULL);
+	else
+		count(p->metrics, p->profile, state, p->created);
+	pending_free(p);
+}
+
+/*
+ * Write the outcome: results[i] for m->rcpts[i].  Deferred recipients
+ * whose message outlived queue_lifetime fail for good instead.  The
+ * daemon's workers do not wait for the commit (dc->async_record): the
+ * message stays "sending" until it is on disk, and is sent again after a
+ * crash before that (at least once).
+ */
 static int
 record(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, int *states,
     char (*texts)[QUEUE_REPLY_MAX], const int *codes, char (*enh)[16],
     const char *error)
 {
-	struct queue_rcpt_result *qr = mem_alloc(sizeof(*qr) * (m->nrcpts ? m->nrcpts : 1));
-	struct queue_outcome o;
-	struct op_err e;
+	struct pending *p = mem_alloc(sizeof(*p));
+	size_t n = m->nrcpts ? m->nrcpts : 1, i, sent = 0;
 	int64_t now = clock_wall_ms() / 1000, next;
-	size_t i, sent = 0;
+	struct op_err e;
 	int state, rc, expired = 0;
 
+	p->metrics = dc->metrics;
+	memcpy(p->id, m->id, sizeof(p->id));
+	p->profile = profile != NULL ? str_dup(profile) : NULL;
+	p->created = m->created;
+	p->qr = mem_alloc(sizeof(*p->qr) * n);
+	p->texts = mem_alloc(sizeof(*p->texts) * n);
+	p->enh = mem_alloc(sizeof(*p->enh) * n);
+	memcpy(p->texts, texts, sizeof(*p->texts) * m->nrcpts);
+	memcpy(p->enh, enh, sizeof(*p->enh) * m->nrcpts);
 	next = policy_next_attempt(now, m->since, conf->server.queue_lifetime_s,
 	    conf->server.retry_s, conf->server.nretry, m->attempts + 1);
 	for (i = 0; i < m->nrcpts; i++) {
-		qr[i].idx = m->rcpt_idx[i];
-		qr[i].state = states[i];
+		p->qr[i].idx = m->rcpt_idx[i];
+		p->qr[i].state = states[i];
 		if (states[i] == QUEUE_RCPT_DEFERRED && next < 0) {
-			qr[i].state = QUEUE_RCPT_FAILED;
+			p->qr[i].state = QUEUE_RCPT_FAILED;
 			expired = 1;
 		}
-		qr[i].code = codes[i];
-		qr[i].enhanced = enh[i];
-		qr[i].reply = texts[i];
+		p->qr[i].code = codes[i];
+		p->qr[i].enhanced = p->enh[i];
+		p->qr[i].reply = p->texts[i];
 		if (states[i] == QUEUE_RCPT_SENT)
 			sent++;
 	}
-	memset(&o, 0, sizeof(o));
-	o.id = m->id;
-	o.now = now;
-	o.profile_used = profile;
-	o.results = qr;
-	o.nresults = m->nrcpts;
-	o.next_attempt = next < 0 ? now : next;
-	o.error = expired ? "gave up: the queue lifetime (queue_lifetime) is over" : error;
-	o.sends = sent > 0 && profile != NULL ? 1 : 0;
-	rc = queue_record(dc->queue, &o, &state, &e);
-	free(qr);
-	if (rc < 0) {
+	if (expired)
+		p->error = str_dup("gave up: the queue lifetime (queue_lifetime) is over");
+	else if (error != NULL)
+		p->error = str_dup(error);
+	p->o.id = p->id;
+	p->o.now = now;
+	p->o.profile_used = p->profile;
+	p->o.results = p->qr;
+	p->o.nresults = m->nrcpts;
+	p->o.next_attempt = next < 0 ? now : next;
+	p->o.error = p->error;
+	p->o.sends = sent > 0 && profile != NULL ? 1 : 0;
+	if (dc->async_record) {
+		if (queue_record_async(dc->queue, &p->o, recorded, p, &e) == 0)
+			return 0;
 		log_event(LOG_ERROR, "record", "id", m->id, "error", e.msg, NULL);
+		pending_free(p);
 		return -1;
 	}
-	if (profile != NULL) {
-		enum metric_id id = state == QUEUE_MSG_SENT ? METRIC_SENT :
-		    state == QUEUE_MSG_FAILED ? METRIC_FAILED : METRIC_DEFERRED;
-		metrics_add(dc->metrics, id, profile, 1);
-		if (state == QUEUE_MSG_SENT)
-			metrics_observe_ms(dc->metrics, METRIC_DELIVERY_LATENCY, profile,
-			    clock_wall_ms() - m->created * 1000);
-	}
-	return 0;
+	rc = queue_record(dc->queue, &p->o, &state, &e);
+	recorded(p, rc, state, &e);
+	return rc;
 }
 
 int

@@ -55,6 +55,8 @@ struct deliver_ctx {
 	struct queue *queue;
 	struct metrics *metrics;   /* may be NULL */
 	const char *helo_name;
+	int async_record;          /* record outcomes without waiting for
+	                            * the commit (the daemon's workers) */
 };
 
 /* smtp_params for a profile (pointers into p, which must outlive them). */

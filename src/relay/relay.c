@@ -252,7 +252,7 @@ job_finish(struct relay *r, struct job *j)
 static void
 route(struct relay *r, const struct conf *conf, struct job *j)
 {
-	struct deliver_ctx dc = { r->queue, r->metrics, r->helo };
+	struct deliver_ctx dc = { r->queue, r->metrics, r->helo, 1 };
 	int64_t until = 0;
 	struct op_err e;
 	int action;
@@ -373,7 +373,7 @@ worker_main(void *arg)
 	struct worker_arg *wa = arg;
 	struct relay *r = wa->r;
 	struct pstate *ps = wa->ps;
-	struct deliver_ctx dc = { r->queue, r->metrics, r->helo };
+	struct deliver_ctx dc = { r->queue, r->metrics, r->helo, 1 };
 	struct smtp_session *s = NULL;
 	unsigned session_gen = 0;
 	int64_t idle_since = clock_mono_ms();
@@ -770,7 +770,7 @@ int
 relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
     const char *id, struct smtp_result *res, struct op_err *e)
 {
-	struct deliver_ctx dc = { q, m, conf->server.hostname };
+	struct deliver_ctx dc = { q, m, conf->server.hostname, 0 };
 	struct queue_set set;
 	struct deliver_msg *dm;
 	char last[ERR_MSG_MAX] = "no enabled profile";
