@@ -42,6 +42,26 @@ wake(void *arg)
 		relay_wake(d->relay);
 }
 
+static int
+reserve(void *arg, size_t len)
+{
+	return relay_reserve(((struct daemon *)arg)->relay, len);
+}
+
+static void
+unreserve(void *arg, size_t len)
+{
+	relay_unreserve(((struct daemon *)arg)->relay, len);
+}
+
+static void
+handoff(void *arg, const char *id, const char *sender, char *const *rcpts,
+    size_t nrcpts, char *body, size_t len)
+{
+	relay_handoff(((struct daemon *)arg)->relay, id, sender, rcpts, nrcpts,
+	    body, len);
+}
+
 static const struct conf *
 conf_get(void *arg)
 {
@@ -136,7 +156,8 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	rd.queue = q;
 	rd.metrics = metrics;
 	if (q == NULL) {
-		struct listener_deps ld = { d.settings, NULL, NULL, NULL, broken };
+		struct listener_deps ld = { d.settings, NULL, NULL, NULL, broken,
+		    NULL, NULL, NULL };
 
 		if (listener_start(&ld, &lst, &e) < 0) {
 			fprintf(stderr, "outpost: SMTP listener: %s\n", e.msg);
@@ -157,7 +178,8 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		int fail = 0;
 
 		if (c->server.smtp_listen[0] != '\0') {
-			struct listener_deps ld = { d.settings, q, wake, &d, NULL };
+			struct listener_deps ld = { d.settings, q, wake, &d, NULL,
+			    reserve, unreserve, handoff };
 
 			if (listener_start(&ld, &lst, &e) < 0) {
 				fprintf(stderr, "outpost: SMTP listener: %s\n", e.msg);

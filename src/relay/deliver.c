@@ -63,6 +63,7 @@ deliver_msg_free(struct deliver_msg *m)
 	free(m->rcpt_idx);
 	free(m->sender);
 	free(m->profile);
+	free(m->body);
 	free(m);
 }
 
@@ -458,7 +459,8 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	const char *const *rcpts;
 	size_t nr, i, n = m->nrcpts ? m->nrcpts : 1;
 	char *raw = NULL;
-	size_t rawlen = 0;
+	const char *wire = NULL;
+	size_t rawlen = 0, wirelen = 0;
 	struct buf body;
 	struct op_err e;
 	struct smtp_envelope env;
@@ -485,13 +487,25 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 		rcpts = (const char *const *)m->rcpts;
 		nr = m->nrcpts;
 	}
-	if (queue_body_get(dc->queue, m->id, &raw, &rawlen, &e) < 0) {
+	if (m->body != NULL) {
+		/* handed over by the listener: no need to read it back */
+		wire = m->body;
+		wirelen = m->body_len;
+	} else if (queue_body_get(dc->queue, m->id, &raw, &rawlen, &e) < 0) {
 		log_event(LOG_ERROR, "body", "id", m->id, "error", e.msg, NULL);
 		unclaim(dc, m, 60, e.msg);
 		kind = DELIVER_NOT_READY;
 		goto out;
+	} else {
+		wire = raw;
+		wirelen = rawlen;
 	}
-	if (build_body(conf, p, m, raw, rawlen, &body, &e) < 0) {
+	if (!conf->redirect_enabled && !p->force_from) {
+		/* sent as stored: no copy */
+	} else if (build_body(conf, p, m, wire, wirelen, &body, &e) == 0) {
+		wire = body.data;
+		wirelen = body.len;
+	} else {
 		/* the stored message cannot be rewritten: that will not change */
 		states = mem_alloc(sizeof(int) * n);
 		codes = mem_alloc(sizeof(int) * n);
@@ -509,7 +523,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	env.rcpts = rcpts;
 	env.nrcpts = nr;
 	env.deadline_ms = clock_mono_ms() + (int64_t)(p->timeout_s ? p->timeout_s : 30) * 1000 * 4;
-	smtp_body_from_mem(&src, &mem, body.data, body.len);
+	smtp_body_from_mem(&src, &mem, wire, wirelen);
 	rr = mem_alloc(sizeof(*rr) * nr);
 	for (i = 0; i < nr; i++)
 		smtp_result_init(&rr[i]);

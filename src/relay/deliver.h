@@ -32,6 +32,9 @@ struct deliver_msg {
 	char *profile;         /* asked for (send --profile), or NULL */
 	char **tried;          /* profiles that failed for it in this round */
 	size_t ntried;
+	char *body;            /* the message, when the listener handed it
+	                        * over (else read from the queue); owned */
+	size_t body_len;
 };
 
 /* Copy message i of a claim set.  Free with deliver_msg_free(). */

@@ -61,6 +61,7 @@ struct ticket {
 	uint32_t gen;
 	struct server_message *msg;
 	struct queue_new qn;
+	int fast;                    /* stored claimed, to be handed over */
 	int rc;
 	char id[QUEUE_ID_SIZE];
 	char error[ERR_MSG_MAX];
@@ -72,6 +73,10 @@ struct listener {
 	struct queue *queue;
 	void (*on_queued)(void *arg);
 	void *arg;
+	int (*reserve)(void *arg, size_t len);
+	void (*unreserve)(void *arg, size_t len);
+	void (*handoff)(void *arg, const char *id, const char *sender,
+	    char *const *rcpts, size_t nrcpts, char *body, size_t len);
 	int lfd, efd, wakefd;
 	int loopback;
 	struct tls_ctx *tls;
@@ -316,13 +321,16 @@ cb_message(void *arg, struct server_message *m)
 	}
 	t->qn.body = m->body;
 	t->qn.len = m->body_len;
-	t->qn.state = QUEUE_MSG_QUEUED;
+	t->fast = c->l->reserve != NULL && c->l->reserve(c->l->arg, m->body_len);
+	t->qn.state = t->fast ? QUEUE_MSG_SENDING : QUEUE_MSG_QUEUED;
 	t->qn.profile = NULL;
 	c->l->commits_owed++;
 	if (queue_submit_async(c->l->queue, &t->qn, commit_done, t, &e) < 0) {
 		struct server_reply fail;
 
 		c->l->commits_owed--;
+		if (t->fast)
+			c->l->unreserve(c->l->arg, m->body_len);
 		memset(&fail, 0, sizeof(fail));
 		fail.code = e.kind == ERR_DATA ? 554 : 451;
 		str_copy(fail.enh, sizeof(fail.enh), e.kind == ERR_DATA ? "5.3.0" : "4.3.0");
@@ -681,8 +689,8 @@ drain_commits(struct listener *l)
 
 		next = t->next;
 		l->commits_owed--;
-		if (t->rc == 0)
-			any = 1;
+		if (t->rc == 0 && !t->fast)
+			any = 1;        /* queued the ordinary way: wake the scheduler */
 		if (c != NULL) {
 			if (t->rc == 0) {
 				server_message_done(c->srv, t->id, NULL, NULL);
@@ -698,6 +706,16 @@ drain_commits(struct listener *l)
 			}
 			conn_touch(c);
 			conn_run(l, c);
+		}
+		if (t->fast && t->rc == 0) {
+			/* delivery takes the body; the session is done with it */
+			struct server_message *m = t->msg;
+
+			l->handoff(l->arg, t->id, m->sender, m->rcpts, m->nrcpts,
+			    m->body, m->body_len);
+			m->body = NULL;
+		} else if (t->fast) {
+			l->unreserve(l->arg, t->msg->body_len);
 		}
 		server_message_free(t->msg);
 		free(t);
@@ -821,6 +839,11 @@ listener_start(const struct listener_deps *d, struct listener **out,
 	l->queue = d->queue;
 	l->on_queued = d->on_queued;
 	l->arg = d->arg;
+	if (d->reserve != NULL && d->unreserve != NULL && d->handoff != NULL) {
+		l->reserve = d->reserve;
+		l->unreserve = d->unreserve;
+		l->handoff = d->handoff;
+	}
 	if (d->refuse != NULL) {
 		char clean[400];
 

@@ -63,6 +63,8 @@ struct relay {
 	int stopping;
 	int woken;
 	size_t inflight;
+	size_t inflight_bytes;         /* bodies held in memory (fast path) */
+	int any_enabled;               /* as of the last settings seen */
 	unsigned workers;              /* all profiles */
 	struct pstate *profiles;
 };
@@ -240,10 +242,13 @@ route_locked(struct relay *r, const struct conf *conf, struct job *j,
 static void
 job_finish(struct relay *r, struct job *j)
 {
+	size_t bytes = j->m->body != NULL ? j->m->body_len : 0;
+
 	deliver_msg_free(j->m);
 	free(j);
 	pthread_mutex_lock(&r->lock);
 	r->inflight--;
+	r->inflight_bytes -= bytes;
 	pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 }
@@ -597,6 +602,7 @@ scheduler_main(void *arg)
 			gen = settings_generation(r->settings);
 			pthread_mutex_lock(&r->lock);
 			reconcile(r, conf);
+			r->any_enabled = any_enabled(conf);
 			pthread_mutex_unlock(&r->lock);
 			if (any_enabled(conf)) {
 				uint64_t n = 0;
@@ -736,10 +742,12 @@ relay_stop(struct relay *r, int grace_ms)
 			pthread_mutex_unlock(&r->lock);
 			queue_unclaim(r->queue, list->m->id, clock_wall_ms() / 1000,
 			    "daemon stopping", NULL);
+			size_t bytes = list->m->body != NULL ? list->m->body_len : 0;
 			deliver_msg_free(list->m);
 			free(list);
 			pthread_mutex_lock(&r->lock);
 			r->inflight--;
+			r->inflight_bytes -= bytes;
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -764,6 +772,60 @@ relay_free(struct relay *r)
 	pthread_cond_destroy(&r->done);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+int
+relay_reserve(struct relay *r, size_t len)
+{
+	int ok;
+
+	pthread_mutex_lock(&r->lock);
+	ok = !r->stopping && r->any_enabled && r->inflight < RELAY_INFLIGHT_MAX &&
+	    len <= RELAY_FAST_BYTES_MAX - r->inflight_bytes;
+	if (ok) {
+		r->inflight++;
+		r->inflight_bytes += len;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ok;
+}
+
+void
+relay_unreserve(struct relay *r, size_t len)
+{
+	pthread_mutex_lock(&r->lock);
+	r->inflight--;
+	r->inflight_bytes -= len;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+relay_handoff(struct relay *r, const char *id, const char *sender,
+    char *const *rcpts, size_t nrcpts, char *body, size_t len)
+{
+	struct job *j = mem_alloc(sizeof(*j));
+	struct deliver_msg *m = mem_alloc(sizeof(*m));
+	const struct conf *conf;
+	size_t i;
+
+	str_copy(m->id, sizeof(m->id), id);
+	m->sender = str_dup(sender);
+	m->nrcpts = nrcpts;
+	m->rcpts = mem_alloc(sizeof(char *) * (nrcpts ? nrcpts : 1));
+	m->rcpt_idx = mem_alloc(sizeof(unsigned) * (nrcpts ? nrcpts : 1));
+	for (i = 0; i < nrcpts; i++) {
+		m->rcpts[i] = str_dup(rcpts[i]);
+		m->rcpt_idx[i] = (unsigned)i;
+	}
+	m->created = m->since = clock_wall_ms() / 1000;
+	m->size = len;
+	m->body = body;
+	m->body_len = len;
+	j->m = m;
+	conf = settings_get(r->settings);
+	route(r, conf, j);
+	settings_put(r->settings, conf);
 }
 
 int

@@ -63,6 +63,23 @@ void relay_free(struct relay *r);
  * Returns the message's queue state afterwards (enum queue_msg_state) or
  * -1 with e set.
  */
+/*
+ * The fast path for mail accepted by this process's listener: instead of
+ * being queued and claimed again, a message is stored already claimed and
+ * handed over with its body in memory, so it goes out without another
+ * database round trip.  relay_reserve() says whether the relay takes a
+ * message of len bytes now (an enabled profile, room for it: at most
+ * RELAY_INFLIGHT_MAX messages and RELAY_FAST_BYTES_MAX body bytes in
+ * memory); 1 reserves its place.  After the commit, relay_handoff() gives
+ * it over (the relay takes the body, malloc'ed); if the commit failed,
+ * relay_unreserve() gives the place back.
+ */
+#define RELAY_FAST_BYTES_MAX (64u << 20)
+int relay_reserve(struct relay *r, size_t len);
+void relay_unreserve(struct relay *r, size_t len);
+void relay_handoff(struct relay *r, const char *id, const char *sender,
+    char *const *rcpts, size_t nrcpts, char *body, size_t len);
+
 int relay_send_now(const struct conf *conf, struct queue *q,
     struct metrics *m, const char *id, struct smtp_result *res,
     struct op_err *e);
