@@ -7,7 +7,9 @@
 CC      ?= cc
 PKGS    := openssl libgsasl sqlite3 libmicrohttpd jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libmicrohttpd is not linked: `outpost serve` loads it (src/http/mhd.c),
+# so short commands do not pay for GnuTLS at every start.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libmicrohttpd,$(PKGS)) 2>/dev/null)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \

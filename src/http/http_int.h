@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+
+#include "http/mhd.h"
 #include <pthread.h>
 #include <stdint.h>
 

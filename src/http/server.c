@@ -78,13 +78,13 @@ static const char *const security_headers[][2] = {
 const char *
 http_header(struct http_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+	return mhd.lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *
 http_query(struct http_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	return mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 const struct conf *
@@ -273,7 +273,7 @@ authenticate(struct http_req *r, const struct conf *c)
 		r->auth = HTTP_AUTH_BEARER;
 		return;
 	}
-	cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, HTTP_COOKIE_NAME);
+	cookie = mhd.lookup_connection_value(r->conn, MHD_COOKIE_KIND, HTTP_COOKIE_NAME);
 	if (cookie != NULL &&
 	    http_session_check(r->srv->sessions, cookie, token, r->csrf) == 0) {
 		str_copy(r->session_id, sizeof(r->session_id), cookie);
@@ -353,34 +353,34 @@ send_reply(struct http_req *r)
 	if (r->status == 0)
 		http_reply_error(r, 500, "internal error: the request got no reply");
 	if (r->out_static)
-		resp = MHD_create_response_from_buffer(r->out_len, r->out,
+		resp = mhd.create_response_from_buffer(r->out_len, r->out,
 		    MHD_RESPMEM_PERSISTENT);
 	else
-		resp = MHD_create_response_from_buffer_with_free_callback(r->out_len,
+		resp = mhd.create_response_from_buffer_with_free_callback(r->out_len,
 		    r->out, free);
 	if (resp == NULL)
 		return MHD_NO;
 	if (!r->out_static)
 		r->out = NULL;          /* the response owns it now */
 	for (i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++)
-		MHD_add_response_header(resp, security_headers[i][0], security_headers[i][1]);
+		mhd.add_response_header(resp, security_headers[i][0], security_headers[i][1]);
 	if (r->ctype != NULL)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
 	if (r->set_cookie[0] != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
 	if (r->status == 405 && r->allow[0] != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->status == 401)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    "Bearer realm=\"outpost\"");
 	if (r->etag[0] != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 	if (r->location[0] != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (r->close)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	ret = MHD_queue_response(r->conn, r->status, resp);
-	MHD_destroy_response(resp);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = mhd.queue_response(r->conn, r->status, resp);
+	mhd.destroy_response(resp);
 	r->phase = HTTP_PH_SENT;
 	snprintf(code, sizeof(code), "%u", r->status);
 	metrics_add(r->srv->deps.metrics, METRIC_HTTP_REQUESTS, code, 1);
@@ -398,7 +398,7 @@ job_main(void *arg)
 	r->route->fn(r);
 	pthread_mutex_lock(&s->jobs_mu);
 	r->phase = HTTP_PH_JOB_DONE;
-	MHD_resume_connection(r->conn);
+	mhd.resume_connection(r->conn);
 	s->jobs--;
 	pthread_cond_broadcast(&s->jobs_cv);
 	pthread_mutex_unlock(&s->jobs_mu);
@@ -418,11 +418,11 @@ job_start(struct http_req *r)
 	if (!busy) {
 		s->jobs++;
 		r->phase = HTTP_PH_JOB;
-		MHD_suspend_connection(r->conn);
+		mhd.suspend_connection(r->conn);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &attr, job_main, r) != 0) {
-			MHD_resume_connection(r->conn);
+			mhd.resume_connection(r->conn);
 			r->phase = HTTP_PH_READING;
 			s->jobs--;
 			busy = 1;
@@ -593,10 +593,12 @@ http_start(const char *listen_spec, const struct http_deps *deps,
 	for (char *p = s->listen_host; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p + 32);
+	if (mhd_load(e) < 0)
+		goto fail;
 	if (net_listen(listen_spec, 128, &fd, e) < 0)
 		goto fail;
 
-	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	s->mhd = mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, on_request, s,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
@@ -637,7 +639,7 @@ http_stop(struct http_server *s)
 	while (s->jobs > 0)
 		pthread_cond_wait(&s->jobs_cv, &s->jobs_mu);
 	pthread_mutex_unlock(&s->jobs_mu);
-	MHD_stop_daemon(s->mhd);
+	mhd.stop_daemon(s->mhd);
 	http_sessions_free(s->sessions);
 	pthread_mutex_destroy(&s->jobs_mu);
 	pthread_cond_destroy(&s->jobs_cv);
