@@ -623,7 +623,7 @@ scheduler_main(void *arg)
 			if (queue_hold_all(r->queue, clock_wall_ms() / 1000,
 			    "no enabled profile: enable one in outpost.conf or the web page", &n, &e) < 0)
 				log_event(LOG_ERROR, "hold", "error", e.msg, NULL);
-			else if (n > 0 || !held) {
+			else if (n > 0) {
 				char nb[24];
 				snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
 				log_event(LOG_WARN, "hold", "messages", nb,
