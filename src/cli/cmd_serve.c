@@ -135,7 +135,8 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		conf_free(conf);
 		return 73;
 	}
-	if (queue_open(conf->server.data_dir, QUEUE_OPEN_CHECK, &q, &e) < 0) {
+	if (queue_open(conf->server.data_dir, QUEUE_OPEN_CHECK | QUEUE_OPEN_DAEMON,
+	    &q, &e) < 0) {
 		/* Never start an empty queue in place of a damaged one, and
 		 * never say 250 for mail that cannot be stored: run, but
 		 * answer every SMTP client 421 with the reason (they keep

@@ -237,6 +237,8 @@ struct queue_stats {
 	uint64_t submitted;            /* messages accepted */
 	uint64_t failed_batches;       /* transactions that failed as a whole */
 	uint64_t max_batch;            /* most operations in one commit */
+	uint64_t checkpoints;          /* background WAL checkpoints
+	                                * (QUEUE_OPEN_DAEMON) */
 };
 
 /* Called from the store's committer thread once the submission is
@@ -318,6 +320,9 @@ struct queue {
 #define QUEUE_OPEN_CHECK 0x1      /* run PRAGMA quick_check: reads the whole
                                    * file; the daemon does it at start, the
                                    * short-lived CLI commands do not */
+#define QUEUE_OPEN_DAEMON 0x2     /* a long-lived handle: WAL checkpoints
+                                   * run in a thread of their own, so no
+                                   * commit (and no 250) waits for one */
 
 /*
  * Open (creating if missing) the queue at path: a directory (data_dir,

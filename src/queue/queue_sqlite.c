@@ -108,6 +108,8 @@
 #define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
 #define WRITER_CACHE_KIB 8192
 #define WAL_LIMIT_BYTES (64 << 20)     /* journal_size_limit */
+#define CKPT_FRAMES 1000               /* WAL frames before a checkpoint
+                                        * (SQLite's own default) */
 #define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
 #define RATE_PRUNE_EVERY_S 3600
 #define ID_TRIES 8                     /* new ids tried on a collision */
@@ -1609,26 +1611,99 @@ sq_stats(struct queue *q, struct queue_stats *st)
 
 	pthread_mutex_lock(&s->mu);
 	*st = s->stats;
+	st->checkpoints = s->checkpoints;
 	pthread_mutex_unlock(&s->mu);
 }
 
 
+/* After each commit of the writer: ask for a checkpoint once the WAL is
+ * long.  Replaces SQLite's automatic checkpoint, which would run inside
+ * the commit and hold every waiting submission. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq *s = arg;
+
+	(void)db;
+	(void)name;
+	if (frames >= CKPT_FRAMES) {
+		pthread_mutex_lock(&s->mu);
+		s->ckpt_wanted = 1;
+		pthread_cond_signal(&s->ckpt_cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return SQLITE_OK;
+}
+
+/* The checkpointer thread: PASSIVE checkpoints never wait for the writer
+ * or the readers, so commits go on while it copies pages. */
+static void *
+checkpointer(void *arg)
+{
+	struct sq *s = arg;
+	int log, done, rc;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->ckpt_wanted && !s->stop)
+			pthread_cond_wait(&s->ckpt_cv, &s->mu);
+		if (s->stop)
+			break;
+		s->ckpt_wanted = 0;
+		pthread_mutex_unlock(&s->mu);
+		rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			log_event(LOG_WARN, "queue_checkpoint", "file", s->path,
+			    "error", sqlite3_errstr(rc), NULL);
+		pthread_mutex_lock(&s->mu);
+		s->checkpoints++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int
+checkpointer_start(struct sq *s, struct op_err *e)
+{
+	int rc;
+
+	if (sq_db_connect(s, &s->cdb, 64, e) < 0)
+		return -1;
+	sqlite3_wal_hook(s->wdb, wal_hook, s);
+	rc = pthread_create(&s->cthread, NULL, checkpointer, s);
+	if (rc != 0) {
+		sqlite3_wal_autocheckpoint(s->wdb, CKPT_FRAMES);
+		return err_set(e, ERR_OSERR, "cannot start the queue's "
+		    "checkpoint thread: %s", strerror(rc));
+	}
+	s->cthread_started = 1;
+	return 0;
+}
+
 static void
 sq_free(struct sq *s)
 {
-	if (s->thread_started) {
+	if (s->thread_started || s->cthread_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = 1;
 		pthread_cond_signal(&s->work_cv);
+		pthread_cond_signal(&s->ckpt_cv);
 		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->thread, NULL);
+		if (s->thread_started)
+			pthread_join(s->thread, NULL);
+		if (s->cthread_started)
+			pthread_join(s->cthread, NULL);
 	}
+	if (s->cdb != NULL)
+		sqlite3_close(s->cdb);
 	sq_readers_close(s);
 	sq_finalize_all(s->w, W__COUNT);
 	if (s->wdb != NULL)
 		sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->ckpt_cv);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rcv);
 	free(s->path);
@@ -1656,6 +1731,7 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 	s->path = str_dup(db_path);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->ckpt_cv, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rcv, NULL);
 
@@ -1679,6 +1755,8 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 			goto fail;
 	}
 	if (sq_prepare_all(s, s->wdb, w_sql, s->w, W__COUNT, e) < 0)
+		goto fail;
+	if ((flags & QUEUE_OPEN_DAEMON) && checkpointer_start(s, e) < 0)
 		goto fail;
 	rc = pthread_create(&s->thread, NULL, committer, s);
 	if (rc != 0) {

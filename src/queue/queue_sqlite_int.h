@@ -71,6 +71,14 @@ struct sq {
 	pthread_t thread;
 	struct queue_stats stats;
 
+	/* QUEUE_OPEN_DAEMON: checkpoints run here, off the commit path */
+	sqlite3 *cdb;                  /* the checkpointer's connection */
+	pthread_t cthread;
+	int cthread_started;
+	pthread_cond_t ckpt_cv;        /* under mu: a checkpoint is wanted */
+	int ckpt_wanted;
+	uint64_t checkpoints;
+
 	pthread_mutex_t rmu;           /* the reader pool */
 	pthread_cond_t rcv;
 	struct sq_reader readers[READERS_MAX];

@@ -898,6 +898,42 @@ test_recover_stale_only(void **state)
 }
 
 static void
+test_background_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	struct queue_stats st;
+	struct op_err e;
+	char id[QUEUE_ID_SIZE], body[3000];
+	int i;
+
+	queue_close(f->q);
+	f->q = NULL;
+	assert_int_equal(queue_open(f->dir, QUEUE_OPEN_DAEMON, &q, &e), 0);
+	memset(body, 'x', sizeof(body));
+	memcpy(body + sizeof(body) - 2, "\r\n", 2);
+	/* about 1500 WAL pages: past the checkpoint threshold */
+	for (i = 0; i < 1500; i++) {
+		const char *r[] = { "a@example.org" };
+		struct queue_new m = { "s@example.org", r, 1, body, sizeof(body),
+		    QUEUE_MSG_QUEUED, NULL };
+
+		assert_int_equal(queue_submit(q, &m, id, &e), 0);
+	}
+	for (i = 0; i < 200; i++) {
+		queue_stats(q, &st);
+		if (st.checkpoints > 0)
+			break;
+		usleep(10000);
+	}
+	assert_true(st.checkpoints > 0);
+	queue_close(q);
+	/* everything is there after the background checkpoints */
+	assert_int_equal(queue_open(f->dir, 0, &f->q, &e), 0);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 1500);
+}
+
+static void
 test_recover_sending(void **state)
 {
 	struct fixture *f = *state;
@@ -1445,6 +1481,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_and_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_stale_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
