@@ -467,12 +467,15 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	struct smtp_body src;
 	struct smtp_mem_body mem;
 	struct smtp_result *rr = NULL;
-	struct attempt_log al = { p, smtp_client_peer(s), clock_mono_ms() };
+	char relay[320];
+	struct attempt_log al = { p, relay, clock_mono_ms() };
 	int *states = NULL, *codes = NULL, kind = DELIVER_DONE;
 	char (*texts)[QUEUE_REPLY_MAX] = NULL;
 	char (*enh)[16] = NULL;
 	char error[QUEUE_TEXT_MAX] = "";
 
+	/* as Postfix logs it: relay=host[address]:port */
+	snprintf(relay, sizeof(relay), "%s[%s]:%u", p->host, smtp_client_peer(s), p->port);
 	buf_init(&body, conf->server.max_message_size + DELIVER_BODY_EXTRA + m->size);
 	if (conf->redirect_enabled) {
 		nr = report_addresses(conf, reports, sizeof(reports) / sizeof(reports[0]));
