@@ -9,7 +9,8 @@ Postfix or msmtp measured in the same invocation, each next to its
 target) and writes it to bench/results/latest.txt, with every raw figure
 in bench/results/latest.json.  Exit status: 0 when every figure was
 measured (whether or not it meets its target), 1 when a figure could not
-be measured, 64 on a usage error.
+be measured, 64 on a usage error, 77 when not run as root, 130 when
+interrupted.
 """
 import argparse
 import datetime
@@ -72,6 +73,7 @@ class Bench:
         self.seq = 0
         self.raw = {}            # figure -> list of per-run dicts
         self.errors = {}         # figure -> message
+        self.loads = []          # 1-minute load average before each figure
         ncpu = len(os.sched_getaffinity(0))
         # single-session runs: client on one CPU, server on another
         self.client_cpu, self.server_cpu = ("0", "1") if ncpu >= 2 else (None, None)
@@ -94,11 +96,17 @@ class Bench:
         self.postfixes.append(pf)
         return pf
 
+    def discard(self, path):
+        """Remove a finished run's directory (a queue of 100,000 messages
+        is large), unless --keep asked to keep everything."""
+        if not self.args.keep:
+            shutil.rmtree(path, ignore_errors=True)
+
     def stop_postfix(self, pf):
         pf.stop()
         if pf in self.postfixes:
             self.postfixes.remove(pf)
-        shutil.rmtree(pf.root, ignore_errors=True)
+        self.discard(pf.root)
 
     def sink_timeout(self, n):
         return max(60.0, n / 50.0)
@@ -153,7 +161,7 @@ class Bench:
                 o.start(cpus=cpus_s)
                 t = smtp_source(o.port, n, sessions, MSG_SIZE, cpus=cpus_c)
                 o.stop()
-                shutil.rmtree(o.root, ignore_errors=True)
+                self.discard(o.root)
                 pf = self.postfix(f"submit{sessions}-postfix", hold=True)
                 pf.start(cpus=cpus_s)
                 tp = smtp_source(pf.port, n, sessions, MSG_SIZE, cpus=cpus_c)
@@ -195,7 +203,7 @@ class Bench:
             ts = smtp_source(o.port, n, SESSIONS, MSG_SIZE)
             t = self.wait_sink(sink, log, n, t0, "end to end through Outpost")
             o.stop()
-            shutil.rmtree(o.root, ignore_errors=True)
+            self.discard(o.root)
             r["outpost"] = n / t
             r["outpost_accept"] = n / ts
 
@@ -298,7 +306,7 @@ class Bench:
             r["db_bytes"] = sum(os.path.getsize(os.path.join(o.data, f))
                                 for f in os.listdir(o.data)
                                 if os.path.isfile(os.path.join(o.data, f)))
-            shutil.rmtree(o.root, ignore_errors=True)
+            self.discard(o.root)
             say(f"  memory, run {i + 1}: {n} held: RSS {r['rss_kb'] / 1024:.1f} MiB "
                 f"(peak {r['hwm_kb'] / 1024:.1f}, at start {start / 1024:.1f}), "
                 f"accepted at {n / t:.0f}/s")
@@ -338,7 +346,7 @@ class Bench:
                 for s in socks:
                     s.close()
             o.stop()
-            shutil.rmtree(o.root, ignore_errors=True)
+            self.discard(o.root)
             r = {"n": n, "before_kb": before, "after_kb": after,
                  "per_conn_kb": (after - before) / n}
             say(f"  idle connections, run {i + 1}: {before} -> {after} KiB for {n}: "
@@ -367,7 +375,7 @@ class Bench:
                 finally:
                     if who == "outpost":
                         relay.stop()
-                        shutil.rmtree(relay.root, ignore_errors=True)
+                        self.discard(relay.root)
                     else:
                         self.stop_postfix(relay)
                 if missing:
@@ -517,6 +525,26 @@ def _loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def fsync_latency(directory, samples=200):
+    """p50 and p90 of a 4 KiB pwrite + fdatasync in `directory`: what one
+    durable commit costs on this disk, now."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    lat = []
+    try:
+        for i in range(samples):
+            os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+            t = time.monotonic()
+            os.fdatasync(fd)
+            lat.append(time.monotonic() - t)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    lat.sort()
+    return (f"p50 {lat[len(lat) // 2] * 1000:.2f} ms, p90 {lat[len(lat) * 9 // 10] * 1000:.2f} ms "
+            f"({samples} x 4 KiB pwrite + fdatasync in the temp dir)")
+
+
 def machine_facts(b):
     cpu = "unknown"
     with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -547,13 +575,13 @@ def machine_facts(b):
         "os": os_name,
         "virtualization": virt,
         "temp dir": f"{b.tmp} ({_fs_type(b.tmp)})",
+        "fdatasync": fsync_latency(b.tmp),
         "outpost": f"{_first_line([b.binary, '--version'])}, git {commit}"
                    + (" with uncommitted changes" if dirty else "")
                    + f", {os.path.relpath(b.binary, TOP)}",
         "postfix": _first_line(["postconf", "-d", "-h", "mail_version"]),
         "msmtp": _first_line(["msmtp", "--version"]),
         "python": platform.python_version(),
-        "load average at start": _loadavg(),
     }
 
 
@@ -628,6 +656,7 @@ def main():
             say("bench: warning: the temporary directory is on tmpfs: fsync costs nothing "
                 "there; use --tmpdir on a disk")
         for f in figures:
+            b.loads.append(_loadavg().split()[0])
             say(f"bench: {f}")
             try:
                 getattr(b, "fig_" + f)()
@@ -645,7 +674,10 @@ def main():
         b.cleanup()
     if interrupted:
         return 130
-    facts["load average at end"] = _loadavg()
+    b.loads.append(_loadavg().split()[0])
+    facts["load average"] = ("1-minute load at the start of each figure and at the end: "
+                             + ", ".join(b.loads) + " (more than the benchmark's own ~2 means "
+                             "other work shared the machine)")
     text = report(b, started, command, facts)
     text += f"(the benchmark took {time.monotonic() - t0:.0f} s)\n"
     print(text, end="")
