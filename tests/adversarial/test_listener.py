@@ -300,7 +300,7 @@ def _drip(port, stop, sent):
 
 
 def test_silent_and_dripping_clients_do_not_stop_others(outpost, daemons):
-    d = start(outpost, daemons, server={"smtp_timeout": "3s"})
+    d = start(outpost, daemons, server={"smtp_timeout": "5s"})
     silent = [RawSMTP(d.smtp_port) for _ in range(20)]
     stop = threading.Event()
     sent = []
@@ -546,3 +546,54 @@ def test_starttls_injection_in_a_later_packet_before_the_handshake(
     s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10)
     assert s.noop()[0] == 250
     s.quit()
+
+
+# ---------------------------------------------------------------------------
+# AUTH (smtp_auth = yes): hostile SASL exchanges through GNU SASL
+
+CLIENT_RAW = "\n[client billing]\npassword = \"s3cret pass\"\n" \
+             "allowed_from = *@example.com\n"
+
+
+def test_hostile_auth_exchanges_fail_cleanly(outpost, daemons):
+    import base64
+    d = start(outpost, daemons, server={"smtp_auth": True}, raw=CLIENT_RAW)
+    c = RawSMTP(d.smtp_port)
+    code, ehlo = c.expect("EHLO client.example", 250)
+    assert any(l.startswith("AUTH ") for l in ehlo), ehlo
+    # mail before AUTH is refused
+    assert c.cmd("MAIL FROM:<%s>" % SENDER)[0] == 530
+    hostile = [
+        "AUTH PLAIN !!!not-base64!!!",
+        "AUTH PLAIN " + base64.b64encode(b"\0billing\0wrong").decode(),
+        "AUTH PLAIN " + base64.b64encode(b"other\0billing\0s3cret pass").decode(),
+        "AUTH PLAIN " + base64.b64encode(b"\0nobody\0s3cret pass").decode(),
+        "AUTH PLAIN " + base64.b64encode(b"\0\0\0\0").decode(),
+        "AUTH SCRAM-SHA-256 " + base64.b64encode(b"garbage").decode(),
+        "AUTH SCRAM-SHA-256 " + base64.b64encode(b"n,,n=billing,r=" + b"A" * 3000).decode(),
+        "AUTH CRAM-MD5 =",
+        "AUTH X-UNKNOWN",
+        "AUTH",
+    ]
+    for line in hostile:
+        code, _ = c.cmd(line)
+        if code == 334:                       # a challenge: answer rubbish
+            code, _ = c.cmd(base64.b64encode(b"\xff" * 200).decode())
+        assert code in (501, 504, 535, 454, 500), (line, code)
+    # none of them logged in (each error counts: 20 end the session)
+    assert c.cmd("MAIL FROM:<%s>" % SENDER)[0] == 530
+    # an over-long response line to a 334 challenge (RFC 4954: 12288)
+    assert c.cmd("AUTH LOGIN")[0] == 334
+    c.send("A" * 20000 + "\r\n")
+    assert c.reply()[0] == 500
+    # a cancelled exchange
+    assert c.cmd("AUTH LOGIN")[0] == 334
+    assert c.cmd("*")[0] == 501
+    # and then the real credentials work, and allowed_from applies
+    good = base64.b64encode(b"\0billing\0s3cret pass").decode()
+    assert c.cmd("AUTH PLAIN " + good)[0] == 235
+    assert c.cmd("MAIL FROM:<app@elsewhere.example>")[0] == 550
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("QUIT", 221)
+    log = d.log()
+    assert "s3cret" not in log and "d3Jvbmc" not in log
