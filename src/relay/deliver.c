@@ -205,8 +205,8 @@ rcpt_state_of(int outcome)
 
 /* The text kept for a result: the reply without its enhanced status code
  * (stored in a column of its own), or the local failure. */
-static void
-result_text(const struct smtp_result *r, char *dst, size_t dstsz)
+static const char *
+result_raw(const struct smtp_result *r)
 {
 	if (r->reply.code != 0 && r->reply.text != NULL) {
 		const char *t = r->reply.text;
@@ -217,10 +217,15 @@ result_text(const struct smtp_result *r, char *dst, size_t dstsz)
 		t += n;
 		while (n > 0 && *t == ' ')
 			t++;
-		log_sanitize(dst, dstsz, t);
-	} else {
-		log_sanitize(dst, dstsz, r->msg);
+		return t;
 	}
+	return r->msg;
+}
+
+static void
+result_text(const struct smtp_result *r, char *dst, size_t dstsz)
+{
+	log_sanitize(dst, dstsz, result_raw(r));
 }
 
 static int
@@ -258,17 +263,17 @@ static void
 log_result(const struct deliver_msg *m, const struct attempt_log *al,
     const char *rcpt, int state, const struct smtp_result *r)
 {
-	char code[8], enh[16], delay[32], attempt[16], text[QUEUE_REPLY_MAX];
+	char code[8], enh[16], delay[32], attempt[16];
 
 	snprintf(code, sizeof(code), "%d", r->reply.code);
 	smtp_reply_enh_text(&r->reply, enh, sizeof(enh));
 	snprintf(delay, sizeof(delay), "%.3f", (double)(clock_mono_ms() - al->start_ms) / 1000.0);
 	snprintf(attempt, sizeof(attempt), "%u", m->attempts + 1);
-	result_text(r, text, sizeof(text));
+	/* log_event escapes peer text itself: give it the raw reply */
 	log_event(state == QUEUE_RCPT_SENT ? LOG_INFO : LOG_WARN, "delivery",
 	    "id", m->id, "profile", al->p->name, "relay", al->relay,
 	    "rcpt", rcpt, "state", queue_rcpt_state_name(state),
-	    "code", code, "enhanced", enh[0] ? enh : "-", "reply", text,
+	    "code", code, "enhanced", enh[0] ? enh : "-", "reply", result_raw(r),
 	    "delay", delay, "attempt", attempt, NULL);
 }
 

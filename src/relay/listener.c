@@ -698,9 +698,12 @@ drain_commits(struct listener *l)
 				struct server_reply fail;
 
 				memset(&fail, 0, sizeof(fail));
+				/* the client is told to retry; the details (file
+				 * names, the disk) are for the log only */
 				fail.code = 451;
 				str_copy(fail.enh, sizeof(fail.enh), "4.3.0");
-				str_copy(fail.text, sizeof(fail.text), t->error);
+				str_copy(fail.text, sizeof(fail.text),
+				    "Cannot store the message now, try again later");
 				log_event(LOG_ERROR, "smtp_queue", "peer", c->peer, "error", t->error, NULL);
 				server_message_done(c->srv, NULL, &fail, NULL);
 			}

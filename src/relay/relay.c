@@ -135,6 +135,10 @@ reconcile(struct relay *r, const struct conf *conf)
 			ps->next = r->profiles;
 			r->profiles = ps;
 		} else if (strcmp(ps->limits_sig, sig) == 0) {
+			/* settings changed: a broken profile gets a fresh
+			 * chance at once (the admin may just have fixed it) */
+			ps->cooldown_until_ms = 0;
+			ps->failures = 0;
 			continue;
 		}
 		ratelimit_free(ps->rl);

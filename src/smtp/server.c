@@ -531,8 +531,9 @@ cmd_helo(struct server *s, char *args)
 }
 
 /*
- * "<[A-d-l:]mailbox>" at p (RFC 5321 section 4.1.2).  The source route, if
- * any, is ignored (section 3.6.1 / appendix C).  Only the bracket structure
+ * "<[A-d-l:]mailbox>" at p (RFC 5321 section 4.1.2).  A source route is
+ * refused (-3): section 4.1.1.3 lets a server decline the relaying it
+ * implies, and Outpost is no relay for routed mail.  Only the bracket structure
  * is read here, honouring quoted strings; the mailbox itself is judged by
  * the validator.  On success *mailbox is the NUL-terminated mailbox inside
  * p and *rest what follows ">".
@@ -545,12 +546,8 @@ parse_path(char *p, char **mailbox, char **rest)
 
 	if (*p++ != '<')
 		return -1;
-	if (*p == '@') {
-		q = p + strcspn(p, ":>");
-		if (*q != ':')
-			return -1;
-		p = q + 1;
-	}
+	if (*p == '@')
+		return strchr(p, ':') != NULL ? -3 : -1;
 	for (q = p; *q != '\0'; q++) {
 		if (quoted) {
 			if (*q == '\\' && q[1] != '\0')
@@ -747,6 +744,10 @@ cmd_mail(struct server *s, char *args)
 		fail(s, 553, "5.1.7", "Sender address too long");
 		return;
 	}
+	if (rc == -3) {
+		fail(s, 553, "5.1.7", "Source routes are not accepted");
+		return;
+	}
 	if (rc < 0) {
 		fail(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
@@ -795,6 +796,10 @@ cmd_rcpt(struct server *s, char *args)
 	rc = parse_path(args, &mailbox, &rest);
 	if (rc == -2) {
 		fail(s, 553, "5.1.3", "Recipient address too long");
+		return;
+	}
+	if (rc == -3) {
+		fail(s, 553, "5.1.3", "Source routes are not accepted");
 		return;
 	}
 	if (rc < 0 || (*rest != '\0' && *rest != ' ')) {
