@@ -48,6 +48,8 @@ struct conn {
 	short tls_want;              /* POLLIN/POLLOUT the TLS layer waits for */
 	struct buf pending;          /* read but not consumed by the session */
 	int64_t deadline_ms;
+	int64_t data_cap_ms;         /* the whole body must arrive by then */
+	int in_data;
 	uint32_t events;             /* registered epoll events */
 	const struct conf *conf;     /* settings this session started with */
 	Gsasl_session *sasl;
@@ -461,6 +463,36 @@ conn_touch(struct conn *c)
 	c->deadline_ms = t > 0 ? clock_mono_ms() + (int64_t)t * 1000 : 0;
 }
 
+/*
+ * The deadline after input was fed.  A command must be complete within
+ * the command timeout of its first byte: bytes that end no command do not
+ * extend it, so a client dripping a byte at a time cannot hold a session
+ * (and a place under smtp_max_sessions) for ever.  While a body arrives,
+ * each read extends it (RFC 5321 4.5.3.2.5 is per data block), but the
+ * whole body must arrive within LISTENER_DATA_CAP timeouts.
+ */
+#define LISTENER_DATA_CAP 4
+
+static void
+conn_progress(struct conn *c, size_t out_before)
+{
+	size_t out_after;
+	int in_data = server_in_data(c->srv);
+	unsigned t = server_timeout_s(c->srv);
+	int64_t now = clock_mono_ms();
+
+	server_output(c->srv, &out_after);
+	if (in_data && !c->in_data)
+		c->data_cap_ms = now + (int64_t)t * 1000 * LISTENER_DATA_CAP;
+	if (out_after != out_before || in_data != c->in_data) {
+		conn_touch(c);          /* a command was answered: a new one */
+	} else if (in_data && t > 0) {
+		int64_t d = now + (int64_t)t * 1000;
+		c->deadline_ms = d < c->data_cap_ms ? d : c->data_cap_ms;
+	}
+	c->in_data = in_data;
+}
+
 /* Feed pending input to the session; drop what it consumed. */
 static void
 conn_feed_pending(struct conn *c)
@@ -529,11 +561,12 @@ conn_run(struct listener *l, struct conn *c)
 			continue;
 		}
 		if (c->pending.len > 0) {
-			size_t before = c->pending.len;
+			size_t before = c->pending.len, out_before;
 
+			server_output(c->srv, &out_before);
 			conn_feed_pending(c);
 			if (c->pending.len != before) {
-				conn_touch(c);
+				conn_progress(c, out_before);
 				progress = 1;
 			}
 			continue;
@@ -547,12 +580,17 @@ conn_run(struct listener *l, struct conn *c)
 		}
 		if (rc == 0)
 			break;
-		used = server_feed(c->srv, in, got);
-		if (used < got && buf_append(&c->pending, in + used, got - used, NULL) < 0) {
-			conn_close(l, c);
-			return;
+		{
+			size_t out_before;
+
+			server_output(c->srv, &out_before);
+			used = server_feed(c->srv, in, got);
+			if (used < got && buf_append(&c->pending, in + used, got - used, NULL) < 0) {
+				conn_close(l, c);
+				return;
+			}
+			conn_progress(c, out_before);
 		}
-		conn_touch(c);
 		progress = 1;
 	} while (progress);
 	conn_arm(l, c);

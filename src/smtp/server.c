@@ -1341,6 +1341,12 @@ server_timeout_s(const struct server *s)
 	}
 }
 
+int
+server_in_data(const struct server *s)
+{
+	return s->state == ST_DATA;
+}
+
 size_t
 server_memory(const struct server *s)
 {

@@ -277,6 +277,11 @@ unsigned server_timeout_s(const struct server *s);
 int server_timeout(struct server *s, struct op_err *e);
 int server_shutdown(struct server *s, struct op_err *e);
 
+/* 1 while the session reads a message body (between 354 and the end of
+ * data): the embedder's deadline then runs per read (RFC 5321 4.5.3.2.5,
+ * "data block"), not per command. */
+int server_in_data(const struct server *s);
+
 /* Bytes of memory the session holds now (struct, buffers, envelope). */
 size_t server_memory(const struct server *s);
 

@@ -470,3 +470,32 @@ def test_corrupt_database_refuses_mail_with_421_and_says_why(outpost, daemons):
     assert "event=start mode=\"refusing mail\"" in d.log()
     # the damaged file is kept as it was, never replaced by an empty queue
     assert (data_dir / "queue.db").stat().st_size == 64 * 1024
+
+
+def test_a_dripping_client_is_timed_out_per_command(outpost, daemons):
+    """Bytes that complete no command do not extend the command timeout:
+    a client dripping one byte every 0.4 s with smtp_timeout = 2s is cut
+    off with 421 after about 2 s, not kept for ever."""
+    conf, port = serve_conf(outpost, [], server={"smtp_timeout": "2s"})
+    start(outpost, daemons, conf, port)
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    assert s.recv(512).startswith(b"220 ")
+    got = b""
+    s.settimeout(0.4)
+    for ch in b"EHLO drip.example.with.a.long.name.to.send.slowly\r\n":
+        try:
+            s.send(bytes([ch]))
+        except OSError:
+            break
+        try:
+            part = s.recv(512)
+        except socket.timeout:
+            continue
+        if not part:
+            break
+        got += part
+        if b"421" in got:
+            break
+    s.close()
+    # cut off before the line was complete (it takes ~20 s to drip)
+    assert b"421 4.4.2" in got, got
