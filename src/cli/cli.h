@@ -29,6 +29,11 @@ int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
  * print problems and warnings to stderr.  Returns 0 or an exit code (78). */
 int cli_load_conf(struct cli_ctx *ctx, struct conf **out);
 
+/* "--opt VALUE" or "--opt=VALUE": 1 if argv[*i] is opt (its value in
+ * *val, NULL when missing; *i moves past it), 0 if not. */
+int cli_option_value(int argc, char **argv, int *i, const char *opt,
+    const char **val);
+
 /* Print "outpost: usage: ..." to stderr and return 64. */
 int cli_usage(const char *line);
 

@@ -111,25 +111,6 @@ put_safe(const char *s)
 		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
-/* "--opt VALUE" or "--opt=VALUE": 1 if argv[*i] is opt (value in *val,
- * NULL when missing), 0 if not. */
-static int
-option_value(int argc, char **argv, int *i, const char *opt,
-    const char **val)
-{
-	size_t n = strlen(opt);
-
-	if (strncmp(argv[*i], opt, n) != 0)
-		return 0;
-	if (argv[*i][n] == '=') {
-		*val = argv[*i] + n + 1;
-		return 1;
-	}
-	if (argv[*i][n] != '\0')
-		return 0;
-	*val = *i + 1 < argc ? argv[++*i] : NULL;
-	return 1;
-}
 
 static void
 send_help(void)
@@ -182,30 +163,30 @@ send_parse(int argc, char **argv, struct send_opts *o)
 		} else if (strcmp(argv[i], "--now") == 0) {
 			o->now = 1;
 			continue;
-		} else if (option_value(argc, argv, &i, "--from", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--from", &v)) {
 			if (v != NULL && o->from != NULL)
 				return send_usage_error("--from is given twice", NULL, NULL);
 			o->from = v;
-		} else if (option_value(argc, argv, &i, "--to", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--to", &v)) {
 			o->to[o->nto++] = v;
-		} else if (option_value(argc, argv, &i, "--cc", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--cc", &v)) {
 			o->cc[o->ncc++] = v;
-		} else if (option_value(argc, argv, &i, "--bcc", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--bcc", &v)) {
 			o->bcc[o->nbcc++] = v;
-		} else if (option_value(argc, argv, &i, "--subject", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--subject", &v)) {
 			o->subject = v;
-		} else if (option_value(argc, argv, &i, "--text", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--text", &v)) {
 			o->text = v;
-		} else if (option_value(argc, argv, &i, "--html", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--html", &v)) {
 			o->html = v;
-		} else if (option_value(argc, argv, &i, "--attach", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--attach", &v)) {
 			if (v != NULL && strcmp(v, "-") == 0)
 				return send_usage_error("--attach needs a file: "
 				    "standard input has no file name", NULL, NULL);
 			o->attach[o->natt++] = v;
-		} else if (option_value(argc, argv, &i, "--header", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--header", &v)) {
 			o->headers[o->nhdr++] = v;
-		} else if (option_value(argc, argv, &i, "--profile", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--profile", &v)) {
 			o->profile = v;
 		} else if (argv[i][0] == '-') {
 			return send_usage_error("unknown option ", argv[i], NULL);

@@ -20,25 +20,6 @@
 
 #define TEST_EMAIL_USAGE "test-email --to ADDR [--profile P]"
 
-/* "--opt VALUE" or "--opt=VALUE": 1 if argv[*i] is opt (value in *val,
- * NULL when missing), 0 if not. */
-static int
-option_value(int argc, char **argv, int *i, const char *opt,
-    const char **val)
-{
-	size_t n = strlen(opt);
-
-	if (strncmp(argv[*i], opt, n) != 0)
-		return 0;
-	if (argv[*i][n] == '=') {
-		*val = argv[*i] + n + 1;
-		return 1;
-	}
-	if (argv[*i][n] != '\0')
-		return 0;
-	*val = *i + 1 < argc ? argv[++*i] : NULL;
-	return 1;
-}
 
 int
 cmd_test_email(struct cli_ctx *ctx, int argc, char **argv)
@@ -62,14 +43,14 @@ cmd_test_email(struct cli_ctx *ctx, int argc, char **argv)
 			    "failure, 77 login refused, 78 configuration "
 			    "error.\n");
 			return 0;
-		} else if (option_value(argc, argv, &i, "--to", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--to", &v)) {
 			if (v == NULL || v[0] == '\0') {
 				fprintf(stderr, "outpost: test-email: --to "
 				    "needs an address\n");
 				return cli_usage(TEST_EMAIL_USAGE);
 			}
 			to = v;
-		} else if (option_value(argc, argv, &i, "--profile", &v)) {
+		} else if (cli_option_value(argc, argv, &i, "--profile", &v)) {
 			if (v == NULL || v[0] == '\0') {
 				fprintf(stderr, "outpost: test-email: "
 				    "--profile needs a profile name\n");

@@ -1,5 +1,6 @@
 /* common.c - what every command shares: loading the settings. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "util/buf.h"
@@ -20,4 +21,22 @@ cli_load_conf(struct cli_ctx *ctx, struct conf **out)
 		fprintf(stderr, "%s\n", e.msg);
 	buf_free(&diag);
 	return rc < 0 ? 78 : 0;
+}
+
+int
+cli_option_value(int argc, char **argv, int *i, const char *opt,
+    const char **val)
+{
+	size_t n = strlen(opt);
+
+	if (strncmp(argv[*i], opt, n) != 0)
+		return 0;
+	if (argv[*i][n] == '=') {
+		*val = argv[*i] + n + 1;
+		return 1;
+	}
+	if (argv[*i][n] != '\0')
+		return 0;
+	*val = *i + 1 < argc ? argv[++*i] : NULL;
+	return 1;
 }

@@ -817,6 +817,21 @@ in_committer(struct sq *s)
 	return s->thread_started && pthread_equal(pthread_self(), s->thread);
 }
 
+/* Hand an asynchronous job to the committer (it frees j after the
+ * callback). */
+static void
+enqueue(struct sq *s, struct sq_job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->tail != NULL)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	pthread_cond_signal(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Hand j to the committer and wait for it to be done. */
 static int
 sq_exec(struct sq *s, struct sq_job *j, struct op_err *e)
@@ -1330,14 +1345,7 @@ sq_submit_async(struct queue *q, const struct queue_new *m,
 	j->weight = m->len;
 	j->cb = cb;
 	j->cb_arg = arg;
-	pthread_mutex_lock(&s->mu);
-	if (s->tail != NULL)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	pthread_cond_signal(&s->work_cv);
-	pthread_mutex_unlock(&s->mu);
+	enqueue(s, j);
 	return 0;
 }
 
@@ -1459,14 +1467,7 @@ sq_record_async(struct queue *q, const struct queue_outcome *o,
 	j->now = o->now != 0 ? o->now : now_s();
 	j->rcb = cb;
 	j->cb_arg = arg;
-	pthread_mutex_lock(&s->mu);
-	if (s->tail != NULL)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	pthread_cond_signal(&s->work_cv);
-	pthread_mutex_unlock(&s->mu);
+	enqueue(s, j);
 	return 0;
 }
 
