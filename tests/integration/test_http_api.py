@@ -878,3 +878,32 @@ def test_token_in_the_settings_wins_and_rotating_it_ends_sessions(outpost):
         assert api.get("/api/profiles", token=None, headers=jar).status == 401
     finally:
         d.stop()
+
+
+def test_header_injection_in_every_compose_field_is_refused(served):
+    """CR or LF in any field that ends up in a header (issue 6): from, to,
+    cc, bcc, subject, custom headers, attachment name and type.  Each is
+    refused with 400 naming the field; nothing is queued."""
+    api = served.api
+    evil = "x\r\nBcc: stolen@example.org"
+    base = {"from": "app@example.com", "to": ["a@example.com"],
+            "subject": "s", "text": "x"}
+    att = {"filename": "a.txt", "content_type": "text/plain",
+           "content_base64": "aGk="}
+    variants = [
+        ("from", dict(base, **{"from": "app@example.com" + evil})),
+        ("to[0]", dict(base, to=["a@example.com" + evil])),
+        ("cc[0]", dict(base, cc=["c@example.com" + evil])),
+        ("bcc[0]", dict(base, bcc=["b@example.com" + evil])),
+        ("subject", dict(base, subject="s" + evil)),
+        ("headers", dict(base, headers={"X-Tag": "t" + evil})),
+        ("attachments[0]", dict(base, attachments=[dict(att, filename="a" + evil)])),
+        ("attachments[0]", dict(base, attachments=[dict(att, content_type="text/plain" + evil)])),
+    ]
+    for field, body in variants:
+        r = api.post("/api/messages", body)
+        assert r.status == 400, (field, r)
+        fields = r.json.get("fields") or {}
+        assert any(k.startswith(field.split("[")[0]) for k in fields), (field, r.json)
+    assert api.get("/api/messages").json["messages"] == []
+    assert served.peer.messages == []
