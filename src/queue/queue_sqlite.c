@@ -1515,15 +1515,17 @@ sq_event_add(struct queue *q, const char *id, int64_t now, const char *kind,
 	return sq_exec(to_sq(q), &j, e);
 }
 
+/* A job over many messages that reports how many it changed. */
 static int
-sq_count_job(struct queue *q, sq_job_fn run, int64_t now, const char *text,
-    uint64_t *n, struct op_err *e)
+sq_count_job(struct queue *q, sq_job_fn run, int64_t now, int64_t when,
+    const char *text, uint64_t *n, struct op_err *e)
 {
 	struct sq_job j;
 
 	memset(&j, 0, sizeof(j));
 	j.run = run;
 	j.now = now;
+	j.when = when;
 	j.text = text;
 	if (sq_exec(to_sq(q), &j, e) < 0)
 		return -1;
@@ -1536,30 +1538,20 @@ static int
 sq_recover(struct queue *q, int64_t now, int64_t claimed_before, uint64_t *n,
     struct op_err *e)
 {
-	struct sq_job j;
-
-	memset(&j, 0, sizeof(j));
-	j.run = job_recover;
-	j.now = now;
-	j.when = claimed_before;
-	if (sq_exec(to_sq(q), &j, e) < 0)
-		return -1;
-	if (n != NULL)
-		*n = j.n;
-	return 0;
+	return sq_count_job(q, job_recover, now, claimed_before, NULL, n, e);
 }
 
 static int
 sq_hold_all(struct queue *q, int64_t now, const char *reason, uint64_t *n,
     struct op_err *e)
 {
-	return sq_count_job(q, job_hold, now, reason, n, e);
+	return sq_count_job(q, job_hold, now, 0, reason, n, e);
 }
 
 static int
 sq_release_held(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
 {
-	return sq_count_job(q, job_release, now, NULL, n, e);
+	return sq_count_job(q, job_release, now, 0, NULL, n, e);
 }
 
 static int
