@@ -7,7 +7,8 @@ bench/README.md says what each figure measures and how.
 Prints one table (medians over the runs, ratios taken run by run against
 Postfix or msmtp measured in the same invocation, each next to its
 target) and writes it to bench/results/latest.txt, with every raw figure
-in bench/results/latest.json.  Exit status: 0 when every figure was
+in bench/results/latest.json (and to copies named after the start time
+and mode, which later runs do not overwrite).  Exit status: 0 when every figure was
 measured (whether or not it meets its target), 1 when a figure could not
 be measured, 64 on a usage error, 77 when not run as root, 130 when
 interrupted.
@@ -525,6 +526,13 @@ def _loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def _cpu_ticks():
+    """(steal, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[7] if len(v) > 7 else 0), sum(v[:8])
+
+
 def fsync_latency(directory, samples=200):
     """p50 and p90 of a 4 KiB pwrite + fdatasync in `directory`: what one
     durable commit costs on this disk, now."""
@@ -649,6 +657,7 @@ def main():
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     t0 = time.monotonic()
+    ticks0 = _cpu_ticks()
     interrupted = False
     try:
         facts = machine_facts(b)
@@ -675,6 +684,9 @@ def main():
     if interrupted:
         return 130
     b.loads.append(_loadavg().split()[0])
+    ticks1 = _cpu_ticks()
+    facts["cpu steal"] = (f"{100.0 * (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]):.1f}% "
+                          "of the CPU time during the run (taken by the hypervisor)")
     facts["load average"] = ("1-minute load at the start of each figure and at the end: "
                              + ", ".join(b.loads) + " (more than the benchmark's own ~2 means "
                              "other work shared the machine)")
@@ -682,12 +694,15 @@ def main():
     text += f"(the benchmark took {time.monotonic() - t0:.0f} s)\n"
     print(text, end="")
     os.makedirs(args.results, exist_ok=True)
-    with open(os.path.join(args.results, "latest.txt"), "w", encoding="utf-8") as f:
-        f.write(text)
-    with open(os.path.join(args.results, "latest.json"), "w", encoding="utf-8") as f:
-        json.dump({"started": started.isoformat(), "command": command, "mode": b.mode,
-                   "params": b.p, "machine": facts, "raw": b.raw, "errors": b.errors},
-                  f, indent=1)
+    stamp = f"{started:%Y%m%d-%H%M%S}-{b.mode}"
+    record = {"started": started.isoformat(), "command": command, "mode": b.mode,
+              "params": b.p, "machine": facts, "raw": b.raw, "errors": b.errors}
+    # latest.* is overwritten by every run; the stamped copies keep each one
+    for name in ("latest", stamp):
+        with open(os.path.join(args.results, name + ".txt"), "w", encoding="utf-8") as f:
+            f.write(text)
+        with open(os.path.join(args.results, name + ".json"), "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
     return 1 if b.errors else 0
 
 
