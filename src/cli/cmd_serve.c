@@ -49,9 +49,9 @@ reserve(void *arg, size_t len)
 }
 
 static void
-unreserve(void *arg, size_t len)
+unreserve(void *arg, int how, size_t len)
 {
-	relay_unreserve(((struct daemon *)arg)->relay, len);
+	relay_unreserve(((struct daemon *)arg)->relay, how, len);
 }
 
 static void

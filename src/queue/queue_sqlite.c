@@ -96,6 +96,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
@@ -108,8 +109,11 @@
 #define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
 #define WRITER_CACHE_KIB 8192
 #define WAL_LIMIT_BYTES (64 << 20)     /* journal_size_limit */
-#define CKPT_FRAMES 1000               /* WAL frames before a checkpoint
-                                        * (SQLite's own default) */
+#define CKPT_FRAMES 4000               /* new WAL frames between
+                                        * checkpoints (16 MiB at 4 KiB) */
+#define CKPT_CATCHUP_FRAMES 16000      /* past this, one after each commit
+                                        * until the WAL starts over */
+#define CKPT_IDLE_MS 1000              /* and one once writes pause */
 #define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
 #define RATE_PRUNE_EVERY_S 3600
 #define ID_TRIES 8                     /* new ids tried on a collision */
@@ -1609,22 +1613,43 @@ sq_stats(struct queue *q, struct queue_stats *st)
 }
 
 
-/* After each commit of the writer: ask for a checkpoint once the WAL is
- * long.  Replaces SQLite's automatic checkpoint, which would run inside
- * the commit and hold every waiting submission. */
+/*
+ * When to checkpoint.  A checkpoint copies the newest version of each page
+ * written since the last one into the database file and fsyncs it; pages
+ * that many commits rewrite (the last leaf of each table and index, page 1)
+ * are copied once however often they were written, so the longer the
+ * stretch, the less is copied per message.  Hence one checkpoint per
+ * CKPT_FRAMES new frames, and one once writes pause for CKPT_IDLE_MS, so
+ * that the WAL starts over from its beginning at the next write.  Under a
+ * sustained load the checkpoints never catch up fully and the WAL would
+ * only grow: past CKPT_CATCHUP_FRAMES one is asked after every commit
+ * until one finds nothing left to copy and the WAL starts over.
+ */
+
+/* After each commit of the writer (frames: the WAL's length).  Replaces
+ * SQLite's automatic checkpoint, which would run inside the commit and
+ * hold every waiting submission. */
 static int
 wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct sq *s = arg;
+	int want;
 
 	(void)db;
 	(void)name;
-	if (frames >= CKPT_FRAMES) {
-		pthread_mutex_lock(&s->mu);
+	if (frames < s->ckpt_mark)
+		s->ckpt_mark = 0;              /* the WAL started over */
+	want = frames - s->ckpt_mark >= CKPT_FRAMES ||
+	    frames >= CKPT_CATCHUP_FRAMES;
+	pthread_mutex_lock(&s->mu);
+	s->ckpt_pending = frames > s->ckpt_mark;
+	if (want) {
+		s->ckpt_mark = frames;
+		s->ckpt_pending = 0;
 		s->ckpt_wanted = 1;
 		pthread_cond_signal(&s->ckpt_cv);
-		pthread_mutex_unlock(&s->mu);
 	}
+	pthread_mutex_unlock(&s->mu);
 	return SQLITE_OK;
 }
 
@@ -1634,15 +1659,22 @@ static void *
 checkpointer(void *arg)
 {
 	struct sq *s = arg;
+	struct timespec until;
 	int log, done, rc;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->ckpt_wanted && !s->stop)
-			pthread_cond_wait(&s->ckpt_cv, &s->mu);
+		while (!s->ckpt_wanted && !s->stop) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += CKPT_IDLE_MS / 1000;
+			rc = pthread_cond_timedwait(&s->ckpt_cv, &s->mu, &until);
+			if (rc == ETIMEDOUT && s->ckpt_pending)
+				break;         /* writes paused with frames to copy */
+		}
 		if (s->stop)
 			break;
 		s->ckpt_wanted = 0;
+		s->ckpt_pending = 0;
 		pthread_mutex_unlock(&s->mu);
 		rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &log, &done);
@@ -1724,7 +1756,14 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 	s->path = str_dup(db_path);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
-	pthread_cond_init(&s->ckpt_cv, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->ckpt_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rcv, NULL);
 

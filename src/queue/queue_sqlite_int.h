@@ -77,6 +77,10 @@ struct sq {
 	int cthread_started;
 	pthread_cond_t ckpt_cv;        /* under mu: a checkpoint is wanted */
 	int ckpt_wanted;
+	int ckpt_pending;              /* under mu: frames written since the
+	                                * last checkpoint request */
+	int ckpt_mark;                 /* committer: WAL frames at the last
+	                                * checkpoint request */
 	uint64_t checkpoints;
 
 	pthread_mutex_t rmu;           /* the reader pool */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mail/addr.h"
+#include "relay/relay.h"
 #include "smtp/server.h"
 #include "smtp/tls.h"
 #include "util/buf.h"
@@ -63,7 +64,7 @@ struct ticket {
 	uint32_t gen;
 	struct server_message *msg;
 	struct queue_new qn;
-	int fast;                    /* stored claimed, to be handed over */
+	int how;                     /* enum relay_how */
 	int rc;
 	char id[QUEUE_ID_SIZE];
 	char error[ERR_MSG_MAX];
@@ -76,7 +77,7 @@ struct listener {
 	void (*on_queued)(void *arg);
 	void *arg;
 	int (*reserve)(void *arg, size_t len);
-	void (*unreserve)(void *arg, size_t len);
+	void (*unreserve)(void *arg, int how, size_t len);
 	void (*handoff)(void *arg, const char *id, const char *sender,
 	    char *const *rcpts, size_t nrcpts, char *body, size_t len);
 	int lfd, efd, wakefd;
@@ -250,6 +251,7 @@ commit_done(void *arg, int rc, const char *id, const struct op_err *e)
 	struct listener *l = t->l;
 	uint64_t one = 1;
 	ssize_t w;
+	int first;
 
 	t->rc = rc;
 	if (rc == 0)
@@ -257,11 +259,16 @@ commit_done(void *arg, int rc, const char *id, const struct op_err *e)
 	else
 		str_copy(t->error, sizeof(t->error), e != NULL ? e->msg : "queue write failed");
 	pthread_mutex_lock(&l->lock);
+	first = l->done == NULL;
 	t->next = l->done;
 	l->done = t;
 	pthread_mutex_unlock(&l->lock);
-	w = write(l->wakefd, &one, sizeof(one));
-	(void)w;
+	/* one wake-up per batch: the listener takes the whole list after
+	 * reading the eventfd, so only the ticket that finds it empty calls */
+	if (first) {
+		w = write(l->wakefd, &one, sizeof(one));
+		(void)w;
+	}
 }
 
 /*
@@ -323,16 +330,18 @@ cb_message(void *arg, struct server_message *m)
 	}
 	t->qn.body = m->body;
 	t->qn.len = m->body_len;
-	t->fast = c->l->reserve != NULL && c->l->reserve(c->l->arg, m->body_len);
-	t->qn.state = t->fast ? QUEUE_MSG_SENDING : QUEUE_MSG_QUEUED;
+	t->how = c->l->reserve != NULL ? c->l->reserve(c->l->arg, m->body_len) :
+	    RELAY_QUEUE;
+	t->qn.state = t->how == RELAY_TAKE ? QUEUE_MSG_SENDING :
+	    t->how == RELAY_HOLD ? QUEUE_MSG_HELD : QUEUE_MSG_QUEUED;
 	t->qn.profile = NULL;
 	c->l->commits_owed++;
 	if (queue_submit_async(c->l->queue, &t->qn, commit_done, t, &e) < 0) {
 		struct server_reply fail;
 
 		c->l->commits_owed--;
-		if (t->fast)
-			c->l->unreserve(c->l->arg, m->body_len);
+		if (t->how != RELAY_QUEUE)
+			c->l->unreserve(c->l->arg, t->how, m->body_len);
 		memset(&fail, 0, sizeof(fail));
 		fail.code = e.kind == ERR_DATA ? 554 : 451;
 		str_copy(fail.enh, sizeof(fail.enh), e.kind == ERR_DATA ? "5.3.0" : "4.3.0");
@@ -727,7 +736,7 @@ drain_commits(struct listener *l)
 
 		next = t->next;
 		l->commits_owed--;
-		if (t->rc == 0 && !t->fast)
+		if (t->rc == 0 && t->how == RELAY_QUEUE)
 			any = 1;        /* queued the ordinary way: wake the scheduler */
 		if (c != NULL) {
 			if (t->rc == 0) {
@@ -748,15 +757,15 @@ drain_commits(struct listener *l)
 			conn_touch(c);
 			conn_run(l, c);
 		}
-		if (t->fast && t->rc == 0) {
+		if (t->how == RELAY_TAKE && t->rc == 0) {
 			/* delivery takes the body; the session is done with it */
 			struct server_message *m = t->msg;
 
 			l->handoff(l->arg, t->id, m->sender, m->rcpts, m->nrcpts,
 			    m->body, m->body_len);
 			m->body = NULL;
-		} else if (t->fast) {
-			l->unreserve(l->arg, t->msg->body_len);
+		} else if (t->how != RELAY_QUEUE) {
+			l->unreserve(l->arg, t->how, t->msg->body_len);
 		}
 		server_message_free(t->msg);
 		free(t);

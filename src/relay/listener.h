@@ -33,12 +33,14 @@ struct listener_deps {
 	 * "421 4.3.5 <refuse>" and closed, so clients keep their mail and
 	 * retry (the daemon never accepts what it cannot store). */
 	const char *refuse;
-	/* The fast path to delivery (may be NULL; see relay_reserve()):
-	 * reserve(arg, len) 1 = store the message already claimed and hand
-	 * it over after its commit with handoff(), which takes the body;
-	 * unreserve(arg, len) if the commit failed. */
+	/* How to store a message (may be NULL: queue it; see
+	 * relay_reserve()): reserve(arg, len) says enum relay_how:
+	 * RELAY_TAKE = store it already claimed and hand it over after its
+	 * commit with handoff(), which takes the body; RELAY_HOLD = store it
+	 * held.  unreserve(arg, how, len) after a RELAY_TAKE commit failed or
+	 * a RELAY_HOLD commit ended. */
 	int (*reserve)(void *arg, size_t len);
-	void (*unreserve)(void *arg, size_t len);
+	void (*unreserve)(void *arg, int how, size_t len);
 	void (*handoff)(void *arg, const char *id, const char *sender,
 	    char *const *rcpts, size_t nrcpts, char *body, size_t len);
 };

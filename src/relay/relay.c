@@ -65,6 +65,8 @@ struct relay {
 	size_t inflight;
 	size_t inflight_bytes;         /* bodies held in memory (fast path) */
 	int any_enabled;               /* as of the last settings seen */
+	unsigned held_pending;         /* RELAY_HOLD commits not ended yet */
+	int release_owed;              /* release held ones once they end */
 	unsigned workers;              /* all profiles */
 	struct pstate *profiles;
 };
@@ -586,6 +588,10 @@ scheduler_main(void *arg)
 		}
 		r->woken = 0;
 		room = RELAY_INFLIGHT_MAX - r->inflight;
+		if (r->release_owed && r->held_pending == 0) {
+			r->release_owed = 0;
+			gen = (unsigned)-1;    /* release below, as on a reload */
+		}
 		pthread_mutex_unlock(&r->lock);
 
 		if (clock_mono_ms() - stale_check >= RELAY_STALE_EVERY_MS) {
@@ -607,6 +613,9 @@ scheduler_main(void *arg)
 			pthread_mutex_lock(&r->lock);
 			reconcile(r, conf);
 			r->any_enabled = any_enabled(conf);
+			/* listener messages decided held before this are
+			 * released once all of them are stored */
+			r->release_owed = r->any_enabled && r->held_pending > 0;
 			pthread_mutex_unlock(&r->lock);
 			if (any_enabled(conf)) {
 				uint64_t n = 0;
@@ -688,6 +697,7 @@ relay_start(const struct relay_deps *d, struct relay **out, struct op_err *e)
 	r->metrics = d->metrics;
 	conf = settings_get(r->settings);
 	str_copy(r->helo, sizeof(r->helo), conf->server.hostname);
+	r->any_enabled = any_enabled(conf);
 	settings_put(r->settings, conf);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
@@ -781,26 +791,35 @@ relay_free(struct relay *r)
 int
 relay_reserve(struct relay *r, size_t len)
 {
-	int ok;
+	int how = RELAY_QUEUE;
 
 	pthread_mutex_lock(&r->lock);
-	ok = !r->stopping && r->any_enabled && r->inflight < RELAY_INFLIGHT_MAX &&
-	    len <= RELAY_FAST_BYTES_MAX - r->inflight_bytes;
-	if (ok) {
+	if (!r->any_enabled) {
+		how = RELAY_HOLD;
+		r->held_pending++;
+	} else if (!r->stopping && r->inflight < RELAY_INFLIGHT_MAX &&
+	    len <= RELAY_FAST_BYTES_MAX - r->inflight_bytes) {
+		how = RELAY_TAKE;
 		r->inflight++;
 		r->inflight_bytes += len;
 	}
 	pthread_mutex_unlock(&r->lock);
-	return ok;
+	return how;
 }
 
 void
-relay_unreserve(struct relay *r, size_t len)
+relay_unreserve(struct relay *r, int how, size_t len)
 {
 	pthread_mutex_lock(&r->lock);
-	r->inflight--;
-	r->inflight_bytes -= len;
-	pthread_cond_signal(&r->cond);
+	if (how == RELAY_TAKE) {
+		r->inflight--;
+		r->inflight_bytes -= len;
+		pthread_cond_signal(&r->cond);
+	} else if (how == RELAY_HOLD && --r->held_pending == 0 &&
+	    r->release_owed) {
+		r->woken = 1;
+		pthread_cond_signal(&r->cond);
+	}
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -70,13 +70,18 @@ void relay_free(struct relay *r);
  * database round trip.  relay_reserve() says whether the relay takes a
  * message of len bytes now (an enabled profile, room for it: at most
  * RELAY_INFLIGHT_MAX messages and RELAY_FAST_BYTES_MAX body bytes in
- * memory); 1 reserves its place.  After the commit, relay_handoff() gives
- * it over (the relay takes the body, malloc'ed); if the commit failed,
- * relay_unreserve() gives the place back.
+ * memory): RELAY_TAKE reserves its place.  After the commit,
+ * relay_handoff() gives it over (the relay takes the body, malloc'ed).
+ * With no enabled profile it says RELAY_HOLD: store the message held, as
+ * the scheduler would make it at once; otherwise RELAY_QUEUE.  When a
+ * RELAY_TAKE commit failed, or a RELAY_HOLD commit ended either way,
+ * relay_unreserve() gives back what was reserved (a held message decided
+ * just before a profile was enabled is released once it is stored).
  */
 #define RELAY_FAST_BYTES_MAX (64u << 20)
+enum relay_how { RELAY_QUEUE, RELAY_TAKE, RELAY_HOLD };
 int relay_reserve(struct relay *r, size_t len);
-void relay_unreserve(struct relay *r, size_t len);
+void relay_unreserve(struct relay *r, int how, size_t len);
 void relay_handoff(struct relay *r, const char *id, const char *sender,
     char *const *rcpts, size_t nrcpts, char *body, size_t len);
 
