@@ -42,8 +42,10 @@
  * events - what happened to each message, in order
  *   eid           INTEGER PRIMARY KEY
  *   mid           INTEGER              -> messages.mid, ON DELETE CASCADE
- *   at, kind, text                     kind: accepted held sent deferred
- *                                      failed retry recovered released ...
+ *   at, kind, text                     kind: held sent deferred failed
+ *                                      retry recovered released ...; the
+ *                                      first, "accepted", is not stored but
+ *                                      made from the message row when read
  * sends - sends per profile and minute, for provider quotas across
  * restarts (WITHOUT ROWID, pruned after two days)
  *   profile, minute  PRIMARY KEY       minute = time / 60
@@ -910,7 +912,6 @@ job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
 	const struct queue_new *m = j->m;
 	sqlite3_stmt *st;
 	unsigned char rnd[5];
-	char text[128];
 	int64_t mid, ms = clock_wall_ms(), now = ms / 1000;
 	size_t i;
 	int rc = SQLITE_CONSTRAINT, tries;
@@ -954,11 +955,7 @@ job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
 		if (w_exec(s, W_RCPT_INSERT, "cannot store the message", e) < 0)
 			return -1;
 	}
-	snprintf(text, sizeof(text), "%zu recipient%s, %zu bytes%s", m->nrcpts,
-	    m->nrcpts == 1 ? "" : "s", m->len, m->state == QUEUE_MSG_HELD ?
-	    "; held until a profile is enabled" : m->state == QUEUE_MSG_SENDING ?
-	    "; being delivered now" : "");
-	return add_event(s, mid, now, "accepted", text, e);
+	return 0;                      /* "accepted" is made when read */
 }
 
 /* claim: reads j->now, j->max, and j->id for claim_id (j->max 1);

@@ -520,7 +520,7 @@ conn_run(struct listener *l, struct conn *c)
 {
 	char in[LISTENER_READ_CHUNK];
 	size_t got, used;
-	int rc, progress;
+	int rc, progress, drained = 0;
 	struct op_err e;
 
 	do {
@@ -580,7 +580,9 @@ conn_run(struct listener *l, struct conn *c)
 			}
 			continue;
 		}
-		if (!server_want_input(c->srv))
+		/* a short plain read emptied the socket: another would only
+		 * say EAGAIN (epoll is level-triggered and tells of more) */
+		if (!server_want_input(c->srv) || drained)
 			break;
 		rc = conn_read(c, in, sizeof(in), &got);
 		if (rc < 0) {
@@ -589,6 +591,7 @@ conn_run(struct listener *l, struct conn *c)
 		}
 		if (rc == 0)
 			break;
+		drained = c->tls == NULL && got < sizeof(in);
 		{
 			size_t out_before;
 

@@ -1084,11 +1084,38 @@ test_retry_and_delete(void **state)
 		    " FROM recipients) + (SELECT count(*) FROM events) +"
 		    " (SELECT count(*) FROM bodies)", -1, &s, NULL), SQLITE_OK);
 		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-		/* only the other message's rows are left: 1 + 2 events + 1 */
-		assert_int_equal(sqlite3_column_int(s, 0), 4);
+		/* only the other message's rows are left: 1 recipient + 1
+		 * event ("accepted" is not stored) + 1 body */
+		assert_int_equal(sqlite3_column_int(s, 0), 3);
 		sqlite3_finalize(s);
 		sqlite3_close(db);
 	}
+}
+
+/* "accepted" is made when read; a file written when it was stored keeps
+ * its row, which is not repeated. */
+static void
+test_accepted_not_repeated(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	sqlite3 *db;
+	char sql[256];
+
+	submit(f->q, "x\r\n", 1, QUEUE_MSG_QUEUED, id);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, created, 'accepted', 'stored row' FROM messages"
+	    " WHERE id = '%s'", id);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.nevents, 1);
+	assert_string_equal(set.events[0].kind, "accepted");
+	assert_string_equal(set.events[0].text, "stored row");
+	queue_set_free(&set);
 }
 
 static void
@@ -1488,6 +1515,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_retry_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accepted_not_repeated, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_rate_buckets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_middle_refused, setup, teardown),
