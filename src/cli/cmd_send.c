@@ -60,6 +60,7 @@
 #include "mail/addr.h"
 #include "mail/mime.h"
 #include "queue/queue.h"
+#include "relay/deliver.h"
 #include "relay/relay.h"
 #include "smtp/client.h"
 #include "util/buf.h"
@@ -420,31 +421,21 @@ send_report(struct queue *q, const char *id, const struct smtp_result *res)
 }
 
 /*
- * --now: deliver message id here.  It was stored already claimed
- * (QUEUE_MSG_SENDING), so the daemon never takes it.  Returns the exit
- * code.
+ * --now: deliver message dm (taken) here.  It was stored already claimed
+ * (QUEUE_MSG_SENDING), so the daemon never takes it, and its body is still
+ * in memory.  Returns the exit code.
  */
 static int
-send_now(const struct conf *conf, struct queue *q, const char *id)
+send_now(const struct conf *conf, struct queue *q, struct deliver_msg *dm)
 {
 	struct smtp_result res;
-	struct op_err e;
-	int state, rc;
+	char id[QUEUE_ID_SIZE];
+	int rc;
 
+	str_copy(id, sizeof(id), dm->id);
 	smtp_result_init(&res);
-	state = relay_send_now(conf, q, NULL, id, &res, &e);
-	if (state < 0) {
-		/* give it back to the daemon if it is still ours */
-		queue_unclaim(q, id, (int64_t)time(NULL), "send --now failed",
-		    NULL);
-		fprintf(stderr, SEND_PREFIX "message %s was queued, but "
-		    "delivering it now failed: %s; the daemon will retry\n", id,
-		    e.msg);
-		rc = ERR_TEMP;
-		goto out;
-	}
+	relay_send_now(conf, q, NULL, dm, &res);
 	rc = send_report(q, id, &res);
-out:
 	smtp_result_free(&res);
 	return rc;
 }
@@ -531,6 +522,7 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 	struct mime_msg m;
 	struct mime_info info;
 	struct queue_new qn;
+	struct deliver_msg *dm = NULL;
 	const char **rv = NULL;
 	char id[QUEUE_ID_SIZE], sh[SEND_SHOW_MAX];
 	struct op_err e;
@@ -709,6 +701,14 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 		rc = e.kind == ERR_DATA ? ERR_DATA : ERR_TEMP;
 		goto out;
 	}
+	if (qn.state == QUEUE_MSG_SENDING) {
+		/* delivered from memory: the body is not read back */
+		size_t len;
+		char *body = buf_detach(&msg, &len);
+
+		dm = deliver_msg_new(id, qn.sender, qn.rcpts, qn.nrcpts,
+		    qn.profile, body, len);
+	}
 	buf_free(&msg);
 	{
 		char nr[16];
@@ -727,7 +727,8 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 			    "is enabled; it is delivered once one is\n", id);
 			rc = ERR_TEMP;
 		} else {
-			rc = send_now(conf, q, id);
+			rc = send_now(conf, q, dm);
+			dm = NULL;
 		}
 	} else if (qn.state == QUEUE_MSG_HELD) {
 		fprintf(stderr, SEND_PREFIX "note: message %s is held until a "
@@ -740,6 +741,7 @@ file_error:
 	rc = e.kind;
 out:
 	fflush(stdout);
+	deliver_msg_free(dm);
 	queue_close(q);
 	free(rv);
 	buf_free(&msg);

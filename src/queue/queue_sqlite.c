@@ -116,6 +116,8 @@
 #define CKPT_CATCHUP_FRAMES 16000      /* past this, one after each commit
                                         * until the WAL starts over */
 #define CKPT_IDLE_MS 1000              /* and one once writes pause */
+#define CLOSE_CKPT_FRAMES 64           /* a command's close checkpoints a
+                                        * WAL longer than this */
 #define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
 #define RATE_PRUNE_EVERY_S 3600
 #define ID_TRIES 8                     /* new ids tried on a collision */
@@ -1685,6 +1687,26 @@ checkpointer(void *arg)
 	return NULL;
 }
 
+/*
+ * A short-lived command (no checkpointer thread) checkpoints inline once
+ * the WAL passes CKPT_FRAMES, as SQLite's automatic checkpoint would, and
+ * remembers its length for the close: the next process to open the file
+ * alone (no daemon running) reads the whole WAL back to rebuild its index,
+ * so a command that leaves more than CLOSE_CKPT_FRAMES checkpoints when
+ * it closes as the last user.  Closing is otherwise free of fsyncs.
+ */
+static int
+cli_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq *s = arg;
+
+	s->wal_frames = frames;
+	if (frames >= CKPT_FRAMES)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+	return SQLITE_OK;
+}
+
 static int
 checkpointer_start(struct sq *s, struct op_err *e)
 {
@@ -1719,6 +1741,10 @@ sq_free(struct sq *s)
 	}
 	if (s->cdb != NULL)
 		sqlite3_close(s->cdb);
+	if (s->wdb != NULL && !s->cthread_started &&
+	    s->wal_frames > CLOSE_CKPT_FRAMES)
+		sqlite3_db_config(s->wdb, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0,
+		    NULL);
 	sq_readers_close(s);
 	sq_finalize_all(s->w, W__COUNT);
 	if (s->wdb != NULL)
@@ -1766,10 +1792,12 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 
 	if (sq_db_connect(s, &s->wdb, WRITER_CACHE_KIB, e) < 0)
 		goto fail;
-	/* A short-lived command leaves checkpoints to the daemon (or to
-	 * SQLite's automatic ones): closing is then free of fsyncs. */
+	/* A short-lived command leaves checkpoints to the daemon, or makes
+	 * them itself (cli_wal_hook) */
 	if (!(flags & QUEUE_OPEN_CHECK))
 		sqlite3_db_config(s->wdb, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	if (!(flags & QUEUE_OPEN_DAEMON))
+		sqlite3_wal_hook(s->wdb, cli_wal_hook, s);
 	if (setup_schema(s, e) < 0)
 		goto fail;
 	if ((flags & QUEUE_OPEN_CHECK) && quick_check(s, e) < 0)

@@ -82,6 +82,8 @@ struct sq {
 	int ckpt_mark;                 /* committer: WAL frames at the last
 	                                * checkpoint request */
 	uint64_t checkpoints;
+	int wal_frames;                /* committer, commands only: the WAL's
+	                                * length after the last commit */
 
 	pthread_mutex_t rmu;           /* the reader pool */
 	pthread_cond_t rcv;

@@ -47,6 +47,31 @@ deliver_msg_from_set(const struct queue_set *set, size_t i)
 	return m;
 }
 
+struct deliver_msg *
+deliver_msg_new(const char *id, const char *sender, const char *const *rcpts,
+    size_t nrcpts, const char *profile, char *body, size_t len)
+{
+	struct deliver_msg *m = mem_alloc(sizeof(*m));
+	size_t i;
+
+	str_copy(m->id, sizeof(m->id), id);
+	m->sender = str_dup(sender);
+	m->nrcpts = nrcpts;
+	m->rcpts = mem_alloc(sizeof(char *) * (nrcpts ? nrcpts : 1));
+	m->rcpt_idx = mem_alloc(sizeof(unsigned) * (nrcpts ? nrcpts : 1));
+	for (i = 0; i < nrcpts; i++) {
+		m->rcpts[i] = str_dup(rcpts[i]);
+		m->rcpt_idx[i] = (unsigned)i;
+	}
+	m->created = m->since = clock_wall_ms() / 1000;
+	m->size = len;
+	m->profile = profile != NULL && profile[0] != '\0' ? str_dup(profile) :
+	    NULL;
+	m->body = body;
+	m->body_len = len;
+	return m;
+}
+
 void
 deliver_msg_free(struct deliver_msg *m)
 {

@@ -37,6 +37,13 @@ struct deliver_msg {
 	size_t body_len;
 };
 
+/* A message just stored already claimed by this process, with its body
+ * in memory (the listener's hand-off, `send --now`): copies id, sender,
+ * the recipients and profile (may be NULL); takes body (malloc'ed).
+ * Free with deliver_msg_free(). */
+struct deliver_msg *deliver_msg_new(const char *id, const char *sender,
+    const char *const *rcpts, size_t nrcpts, const char *profile,
+    char *body, size_t len);
 /* Copy message i of a claim set.  Free with deliver_msg_free(). */
 struct deliver_msg *deliver_msg_from_set(const struct queue_set *set,
     size_t i);

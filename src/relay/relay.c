@@ -828,55 +828,23 @@ relay_handoff(struct relay *r, const char *id, const char *sender,
     char *const *rcpts, size_t nrcpts, char *body, size_t len)
 {
 	struct job *j = mem_alloc(sizeof(*j));
-	struct deliver_msg *m = mem_alloc(sizeof(*m));
 	const struct conf *conf;
-	size_t i;
 
-	str_copy(m->id, sizeof(m->id), id);
-	m->sender = str_dup(sender);
-	m->nrcpts = nrcpts;
-	m->rcpts = mem_alloc(sizeof(char *) * (nrcpts ? nrcpts : 1));
-	m->rcpt_idx = mem_alloc(sizeof(unsigned) * (nrcpts ? nrcpts : 1));
-	for (i = 0; i < nrcpts; i++) {
-		m->rcpts[i] = str_dup(rcpts[i]);
-		m->rcpt_idx[i] = (unsigned)i;
-	}
-	m->created = m->since = clock_wall_ms() / 1000;
-	m->size = len;
-	m->body = body;
-	m->body_len = len;
-	j->m = m;
+	j->m = deliver_msg_new(id, sender, (const char *const *)rcpts, nrcpts,
+	    NULL, body, len);
 	conf = settings_get(r->settings);
 	route(r, conf, j);
 	settings_put(r->settings, conf);
 }
 
-int
+void
 relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
-    const char *id, struct smtp_result *res, struct op_err *e)
+    struct deliver_msg *dm, struct smtp_result *res)
 {
 	struct deliver_ctx dc = { q, m, conf->server.hostname, 0 };
-	struct queue_set set;
-	struct deliver_msg *dm;
 	char last[ERR_MSG_MAX] = "no enabled profile";
 	size_t i;
-	int state = -1, done = 0;
-
-	memset(&set, 0, sizeof(set));
-	if (queue_get(q, id, &set, e) < 0)
-		return -1;
-	/* queue_get lists every recipient; keep those still to deliver */
-	{
-		struct queue_msg *qm = &set.msgs[0];
-		size_t k = 0;
-		for (i = 0; i < qm->nrcpts; i++)
-			if (qm->rcpts[i].state == QUEUE_RCPT_PENDING ||
-			    qm->rcpts[i].state == QUEUE_RCPT_DEFERRED)
-				qm->rcpts[k++] = qm->rcpts[i];
-		qm->nrcpts = k;
-	}
-	dm = deliver_msg_from_set(&set, 0);
-	queue_set_free(&set);
+	int done = 0;
 
 	/* the profile asked for, if it is there and enabled; else all, in
 	 * order (as the scheduler routes) */
@@ -924,10 +892,4 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 		}
 	}
 	deliver_msg_free(dm);
-	memset(&set, 0, sizeof(set));
-	if (queue_get(q, id, &set, e) < 0)
-		return -1;
-	state = set.msgs[0].state;
-	queue_set_free(&set);
-	return state;
 }

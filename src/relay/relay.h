@@ -32,6 +32,8 @@
 #include "util/err.h"
 #include "util/metrics.h"
 
+struct deliver_msg;
+
 #define RELAY_INFLIGHT_MAX 4096    /* messages claimed and not finished */
 #define RELAY_IDLE_MS 5000         /* an idle upstream connection closes */
 #define RELAY_POLL_MS 1000         /* look for mail queued by other processes */
@@ -57,13 +59,6 @@ int relay_stop(struct relay *r, int grace_ms);
 void relay_free(struct relay *r);
 
 /*
- * Deliver the stored message id now, in the calling thread, through the
- * profiles of conf with failover (`outpost send --now`).  The message must
- * be claimed by the caller (queue_claim_id).  res gets the last result.
- * Returns the message's queue state afterwards (enum queue_msg_state) or
- * -1 with e set.
- */
-/*
  * The fast path for mail accepted by this process's listener: instead of
  * being queued and claimed again, a message is stored already claimed and
  * handed over with its body in memory, so it goes out without another
@@ -85,8 +80,15 @@ void relay_unreserve(struct relay *r, int how, size_t len);
 void relay_handoff(struct relay *r, const char *id, const char *sender,
     char *const *rcpts, size_t nrcpts, char *body, size_t len);
 
-int relay_send_now(const struct conf *conf, struct queue *q,
-    struct metrics *m, const char *id, struct smtp_result *res,
-    struct op_err *e);
+/*
+ * Deliver message dm now, in the calling thread, through the profiles of
+ * conf with failover (`outpost send --now`), and record the outcome in q
+ * as the daemon would.  The message was stored already claimed by the
+ * caller (QUEUE_MSG_SENDING), and dm (deliver_msg_new(), with its body)
+ * is taken.  res gets the last result; the recipients' outcomes are in
+ * the queue.
+ */
+void relay_send_now(const struct conf *conf, struct queue *q,
+    struct metrics *m, struct deliver_msg *dm, struct smtp_result *res);
 
 #endif

@@ -78,6 +78,12 @@ net_resolve(const char *host, const char *port, struct addrinfo **res,
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
+	/* an address literal first: no name service is asked, and no
+	 * AI_ADDRCONFIG, which lists the host's addresses over netlink */
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, res) == 0)
+		return 0;
+	*res = NULL;
 	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(host, port, &hints, res);
 	if (rc == EAI_ADDRFAMILY || rc == EAI_NONAME) {
