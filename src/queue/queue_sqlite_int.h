@@ -18,6 +18,7 @@
 #define BUSY_TIMEOUT_MS 5000
 #define READERS_MAX 4
 #define READER_CACHE_KIB 2048
+#define SQ_RATES_MAX 8        /* profiles and minutes per batch */
 
 /* The columns read into a struct queue_msg (sq_row_msg()), in this order. */
 #define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
@@ -32,7 +33,8 @@
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_MSG_INSERT, W_BODY_INSERT, W_RCPT_INSERT, W_EVENT_INSERT, W_FIND,
-	W_CLAIM, W_CLAIM_ID, W_RCPTS_OF, W_RCPT_RESULT, W_RCPT_TALLY, W_MSG_RESULT,
+	W_CLAIM, W_CLAIM_ID, W_RCPTS_OF, W_RCPT_RESULT, W_RCPT_ADDR, W_RCPT_TALLY,
+	W_MSG_RESULT,
 	W_RCPT_FAIL_OPEN, W_MSG_FAIL, W_UNCLAIM, W_RECOVER_EVENTS, W_RECOVER,
 	W_HOLD_EVENTS, W_HOLD, W_RELEASE_EVENTS, W_RELEASE_HELD,
 	W_RETRY_RCPTS, W_RETRY_MSG, W_DELETE, W_RATE_ADD, W_RATE_PRUNE,
@@ -62,6 +64,14 @@ struct sq {
 	sqlite3_stmt *w[W__COUNT];
 	int fatal;                     /* the current transaction is lost */
 	int64_t last_prune;
+	/* sends recorded by the jobs of the current batch, written once per
+	 * profile and minute before its COMMIT (committer only) */
+	struct sq_rate {
+		char profile[QUEUE_PROFILE_MAX + 1];
+		int64_t at;
+		unsigned n;
+	} rates[SQ_RATES_MAX];
+	size_t nrates;
 
 	pthread_mutex_t mu;            /* jobs list, stop, stats */
 	pthread_cond_t work_cv;        /* committer: jobs arrived or stop */
