@@ -241,8 +241,8 @@ struct queue_stats {
 	                                * (QUEUE_OPEN_DAEMON) */
 };
 
-/* Called from the store's committer thread once the submission is
- * durable (rc 0, id set) or has failed (rc -1, e set).  It must be quick
+/* Called from the store's committer (or sync) thread once the submission
+ * is durable (rc 0, id set) or has failed (rc -1, e set).  It must be quick
  * and must not call queue functions on the same handle (they would wait
  * for the thread that runs the callback); post to the caller's event loop
  * (an eventfd or a pipe) instead.  id and e are valid only during the
@@ -251,7 +251,7 @@ typedef void (*queue_submit_cb)(void *arg, int rc, const char *id,
     const struct op_err *e);
 
 /* The same for queue_record_async(): rc 0 and the message's new state, or
- * rc -1 and e.  Runs on the store's committer thread; the same rules as
+ * rc -1 and e.  Runs on the same thread; the same rules as
  * for queue_submit_cb. */
 typedef void (*queue_record_cb)(void *arg, int rc, int state,
     const struct op_err *e);

@@ -69,9 +69,13 @@
  * them and about BATCH_BYTES of message bodies), runs them in ONE
  * transaction (BEGIN IMMEDIATE ... COMMIT: one fsync with synchronous=FULL
  * in WAL mode), and then wakes every waiter and runs the asynchronous
- * callbacks.  While it commits, new jobs gather for the next transaction:
+ * callbacks.  The daemon's handle (QUEUE_OPEN_DAEMON) commits with
+ * synchronous=NORMAL instead and leaves the fsync, and the waking, to its
+ * syncer thread (syncer()), so the next transaction runs while the disk
+ * works.  While it commits, new jobs gather for the next transaction:
  * the busier the store, the larger the batches.  Each waiter sleeps on
- * its own condition variable, so a commit wakes only its own waiters.  Each job runs inside its
+ * its own condition variable, so a commit wakes only its own waiters.
+ * Each job runs inside its
  * own SAVEPOINT, so a job that fails alone (no such message) is rolled
  * back alone; a failure of the whole transaction (disk full, I/O error,
  * locked too long) rolls everything back and every job in it fails with
@@ -819,13 +823,59 @@ run_batch(struct sq *s, struct sq_job *batch)
 	return -1;
 }
 
+/*
+ * The end of a batch: wake the waiters of its synchronous jobs and run the
+ * callbacks of its asynchronous ones (freeing them), in order.  rc -1:
+ * the jobs not failed on their own fail with e.
+ */
+static void
+finish_batch(struct sq *s, struct sq_job *batch, int rc,
+    const struct op_err *e)
+{
+	struct sq_job *j, *next, *async = NULL, **tail = &async;
+
+	pthread_mutex_lock(&s->mu);
+	for (j = batch; j != NULL; j = next) {
+		next = j->next;
+		if (rc < 0 && j->rc == 0) {
+			j->rc = -1;
+			j->err = *e;
+			if (j->set != NULL)
+				queue_set_free(j->set);
+		}
+		if (j->cb != NULL || j->rcb != NULL) {
+			j->next = NULL;
+			*tail = j;
+			tail = &j->next;
+		} else {
+			/* wake only this waiter (not every waiter of the
+			 * handle); once it runs it may free j */
+			j->done = 1;
+			pthread_cond_signal(&j->cv);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+
+	for (j = async; j != NULL; j = next) {
+		next = j->next;
+		if (j->rcb != NULL)
+			j->rcb(j->cb_arg, j->rc, j->state,
+			    j->rc == 0 ? NULL : &j->err);
+		else
+			j->cb(j->cb_arg, j->rc, j->rc == 0 ? j->id : NULL,
+			    j->rc == 0 ? NULL : &j->err);
+		free(j);
+	}
+}
+
 static void *
 committer(void *arg)
 {
 	struct sq *s = arg;
-	struct sq_job *batch, *j, *last, *async, *next;
+	struct sq_job *batch, *j, *last;
+	struct op_err serr;
 	size_t n, bytes, ok_submits;
-	int rc;
+	int rc, sync_failed;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -847,27 +897,26 @@ committer(void *arg)
 		if (s->head == NULL)
 			s->tail = NULL;
 		last->next = NULL;
+		sync_failed = s->sync_failed;
+		serr = s->sync_err;
 		pthread_mutex_unlock(&s->mu);
 
+		if (sync_failed) {
+			/* the disk failed an fsync: nothing is acknowledged
+			 * any more (see syncer()) */
+			for (j = batch; j != NULL; j = j->next)
+				j->rc = 0;
+			finish_batch(s, batch, -1, &serr);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
 		rc = run_batch(s, batch);
 
 		pthread_mutex_lock(&s->mu);
 		ok_submits = 0;
-		async = NULL;
-		for (j = batch; j != NULL; j = next) {
-			next = j->next;
+		for (j = batch; j != NULL; j = j->next)
 			if (j->rc == 0 && j->m != NULL)
 				ok_submits++;
-			if (j->cb != NULL || j->rcb != NULL) {
-				j->next = async;
-				async = j;
-			} else {
-				/* wake only this waiter (not every waiter of the
-				 * handle); once it runs it may free j */
-				j->done = 1;
-				pthread_cond_signal(&j->cv);
-			}
-		}
 		if (rc == 0)
 			s->stats.commits++;
 		else
@@ -876,28 +925,137 @@ committer(void *arg)
 		s->stats.submitted += ok_submits;
 		if (n > s->stats.max_batch)
 			s->stats.max_batch = n;
+		if (rc == 0 && s->sthread_started) {
+			/* durable once the syncer's next fsync returns */
+			if (s->sync_tail != NULL)
+				s->sync_tail->next = batch;
+			else
+				s->sync_head = batch;
+			s->sync_tail = last;
+			pthread_cond_signal(&s->sync_cv);
+			continue;
+		}
+		pthread_mutex_unlock(&s->mu);
+		/* synchronous=FULL: durable, or failed, already */
+		finish_batch(s, batch, 0, NULL);
+		pthread_mutex_lock(&s->mu);
+	}
+	s->committer_done = 1;
+	pthread_cond_signal(&s->sync_cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/*
+ * The syncer (QUEUE_OPEN_DAEMON): the writer commits with
+ * synchronous=NORMAL, which in WAL mode appends a transaction's frames to
+ * the -wal file without an fsync, and hands the batch here.  One
+ * fdatasync() of the -wal file (through a descriptor of our own: a sync
+ * covers the file, whoever wrote it) makes every transaction committed
+ * before it durable; only then are their jobs acknowledged.  So the next
+ * batch runs while this one's fsync is under way, and one fsync covers
+ * every batch that committed while the last was running.  SQLite's frame
+ * checksums keep an unsynced tail from being replayed half; its own
+ * checkpoints sync the -wal file before they copy from it.
+ *
+ * If the fsync fails, the disk's state is unknown (the kernel may have
+ * dropped the pages): the jobs waiting fail, and so does every later one
+ * until the daemon restarts, so no further mail is acknowledged.
+ */
+static void *
+syncer(void *arg)
+{
+	struct sq *s = arg;
+	struct sq_job *batch;
+	struct op_err e;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->sync_head == NULL && !s->committer_done)
+			pthread_cond_wait(&s->sync_cv, &s->mu);
+		if (s->sync_head == NULL)
+			break;
+		batch = s->sync_head;
+		s->sync_head = s->sync_tail = NULL;
 		pthread_mutex_unlock(&s->mu);
 
-		for (j = async; j != NULL; j = next) {
-			next = j->next;
-			if (j->rcb != NULL)
-				j->rcb(j->cb_arg, j->rc, j->state,
-				    j->rc == 0 ? NULL : &j->err);
-			else
-				j->cb(j->cb_arg, j->rc, j->rc == 0 ? j->id : NULL,
-				    j->rc == 0 ? NULL : &j->err);
-			free(j);
+		rc = 0;
+		err_clear(&e);
+		while (fdatasync(s->wal_fd) < 0) {
+			int sys = errno;
+
+			if (sys == EINTR)
+				continue;
+			rc = -1;
+			err_set(&e, ERR_IO, "cannot sync %s-wal: %s; check the disk "
+			    "and its free space, then restart Outpost (nothing more "
+			    "is accepted until then)", s->path, strerror(sys));
+			e.sys = sys;
+			log_event(LOG_ERROR, "queue_sync", "file", s->path,
+			    "error", strerror(sys), NULL);
+			pthread_mutex_lock(&s->mu);
+			s->sync_err = e;
+			s->sync_failed = 1;
+			pthread_mutex_unlock(&s->mu);
+			break;
 		}
+		finish_batch(s, batch, rc, &e);
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
+/* Open the -wal file for syncer() and start it; the directory is synced
+ * once, so the file's own entry is durable too. */
+static int
+syncer_start(struct sq *s, struct op_err *e)
+{
+	char wal[4096], dir[4096], *slash;
+	int dfd, rc;
+
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", s->path) >= sizeof(wal))
+		return err_set(e, ERR_CONFIG, "the queue's path is too long: %s",
+		    s->path);
+	s->wal_fd = open(wal, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (s->wal_fd < 0)
+		return err_set(e, ERR_IO, "cannot open %s: %s", wal,
+		    strerror(errno));
+	str_copy(dir, sizeof(dir), s->path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		str_copy(dir, sizeof(dir), ".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) < 0 && errno != EINVAL)
+			log_event(LOG_WARN, "queue_sync", "file", s->path,
+			    "error", strerror(errno), NULL);
+		close(dfd);
+	}
+	if (sq_db_exec(s, s->wdb, "PRAGMA synchronous = NORMAL",
+	    "cannot set up the queue database", e) < 0)
+		return -1;
+	rc = pthread_create(&s->sthread, NULL, syncer, s);
+	if (rc != 0) {
+		sq_db_exec(s, s->wdb, "PRAGMA synchronous = FULL", "", NULL);
+		return err_set(e, ERR_OSERR, "cannot start the queue's sync "
+		    "thread: %s", strerror(rc));
+	}
+	s->sthread_started = 1;
+	return 0;
+}
+
 static int
 in_committer(struct sq *s)
 {
-	return s->thread_started && pthread_equal(pthread_self(), s->thread);
+	/* callbacks run on the committer, or on the syncer once it runs */
+	return (s->thread_started && pthread_equal(pthread_self(), s->thread)) ||
+	    (s->sthread_started && pthread_equal(pthread_self(), s->sthread));
 }
 
 /* Hand an asynchronous job to the committer (it frees j after the
@@ -1793,7 +1951,7 @@ checkpointer_start(struct sq *s, struct op_err *e)
 static void
 sq_free(struct sq *s)
 {
-	if (s->thread_started || s->cthread_started) {
+	if (s->thread_started || s->cthread_started || s->sthread_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = 1;
 		pthread_cond_signal(&s->work_cv);
@@ -1801,9 +1959,19 @@ sq_free(struct sq *s)
 		pthread_mutex_unlock(&s->mu);
 		if (s->thread_started)
 			pthread_join(s->thread, NULL);
+		/* the committer is gone: the syncer ends once it has
+		 * finished the batches it was given */
+		pthread_mutex_lock(&s->mu);
+		s->committer_done = 1;
+		pthread_cond_signal(&s->sync_cv);
+		pthread_mutex_unlock(&s->mu);
+		if (s->sthread_started)
+			pthread_join(s->sthread, NULL);
 		if (s->cthread_started)
 			pthread_join(s->cthread, NULL);
 	}
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
 	if (s->cdb != NULL)
 		sqlite3_close(s->cdb);
 	if (s->wdb != NULL && !s->cthread_started &&
@@ -1817,6 +1985,7 @@ sq_free(struct sq *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->ckpt_cv);
+	pthread_cond_destroy(&s->sync_cv);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rcv);
 	free(s->path);
@@ -1842,8 +2011,10 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 	s = mem_alloc(sizeof(*s));
 	s->base.ops = &sq_ops;
 	s->path = str_dup(db_path);
+	s->wal_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->sync_cv, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -1885,7 +2056,8 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 		goto fail;
 	if (sq_prepare_all(s, s->wdb, w_sql, s->w, W__COUNT, e) < 0)
 		goto fail;
-	if ((flags & QUEUE_OPEN_DAEMON) && checkpointer_start(s, e) < 0)
+	if ((flags & QUEUE_OPEN_DAEMON) && (checkpointer_start(s, e) < 0 ||
+	    syncer_start(s, e) < 0))
 		goto fail;
 	rc = pthread_create(&s->thread, NULL, committer, s);
 	if (rc != 0) {

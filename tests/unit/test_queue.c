@@ -68,6 +68,27 @@ setup(void **state)
 	return 0;
 }
 
+/* The daemon's handle: background checkpoints, and commits made durable
+ * by the syncer thread (synchronous=NORMAL plus its own fdatasync). */
+static int
+setup_daemon(void **state)
+{
+	struct fixture *f;
+	struct op_err e;
+	char dir[sizeof(f->dir) + 8];
+
+	if (setup(state) < 0)
+		return -1;
+	f = *state;
+	queue_close(f->q);
+	snprintf(dir, sizeof(dir), "%s/data", f->dir);
+	if (queue_open(dir, QUEUE_OPEN_DAEMON, &f->q, &e) < 0) {
+		fprintf(stderr, "queue_open: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 teardown(void **state)
 {
@@ -1504,6 +1525,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_async_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_after_commit,
+		    setup_daemon, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_unique, setup_daemon,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup_daemon,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_claim_no_double, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_and_states, setup, teardown),
