@@ -173,6 +173,8 @@ struct queue_rcpt {
 	const char *reply;             /* last reply text, "" if none */
 	unsigned attempts;
 	int64_t updated;               /* time of the last result, 0 if none */
+	const char *profile;           /* the profile that delivered it, if
+	                                * sent (NULL if not known) */
 };
 
 struct queue_msg {

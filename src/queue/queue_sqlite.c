@@ -1,7 +1,7 @@
 /*
  * queue_sqlite.c - the SQLite backend of the message store (queue.h).
  *
- * ===== Schema (PRAGMA user_version 1, PRAGMA application_id 'OPST') =====
+ * ===== Schema (PRAGMA user_version 2, PRAGMA application_id 'OPST') =====
  *
  * Times are Unix seconds.  States are stored as their names (queue.h) so
  * the file reads well in the sqlite3 shell; CHECK constraints keep them
@@ -39,13 +39,22 @@
  *   reply         TEXT                 last reply text (sanitised)
  *   attempts      INTEGER
  *   updated       INTEGER              time of the last result
+ *   profile       TEXT                 set with a "sent" result: the profile
+ *                                      that delivered it; its event is then
+ *                                      not stored but made from this row
+ *                                      (version 2; NULL in rows of 1)
  * events - what happened to each message, in order
  *   eid           INTEGER PRIMARY KEY
  *   mid           INTEGER              -> messages.mid, ON DELETE CASCADE
  *   at, kind, text                     kind: held sent deferred failed
  *                                      retry recovered released ...; the
  *                                      first, "accepted", is not stored but
- *                                      made from the message row when read
+ *                                      made from the message row when read,
+ *                                      nor are "sent" results (made from
+ *                                      the recipient rows)
+ *
+ * Version 2 added recipients.profile (ALTER TABLE, when a file of version
+ * 1 is opened).
  * sends - sends per profile and minute, for provider quotas across
  * restarts (WITHOUT ROWID, pruned after two days)
  *   profile, minute  PRIMARY KEY       minute = time / 60
@@ -109,7 +118,7 @@
 #include "util/log.h"
 #include "util/net.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x4f505354      /* "OPST" */
 #define BATCH_JOBS 512                 /* operations per transaction */
 #define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
@@ -160,6 +169,7 @@ static const char schema_sql[] =
 	" reply TEXT,"
 	" attempts INTEGER NOT NULL DEFAULT 0,"
 	" updated INTEGER,"
+	" profile TEXT,"
 	" PRIMARY KEY (mid, idx)) WITHOUT ROWID;"
 	"CREATE TABLE events ("
 	" eid INTEGER PRIMARY KEY,"
@@ -204,8 +214,8 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RCPTS_OF] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
 	    " ORDER BY idx",
 	[W_RCPT_RESULT] = "UPDATE recipients SET state = ?3, code = ?4,"
-	    " enhanced = ?5, reply = ?6, attempts = attempts + 1, updated = ?7"
-	    " WHERE mid = ?1 AND idx = ?2",
+	    " enhanced = ?5, reply = ?6, attempts = attempts + 1, updated = ?7,"
+	    " profile = ?8 WHERE mid = ?1 AND idx = ?2",
 	/* (not RETURNING: SQLite keeps its rows in a new temporary b-tree) */
 	[W_RCPT_ADDR] = "SELECT address FROM recipients WHERE mid = ?1"
 	    " AND idx = ?2",
@@ -480,6 +490,7 @@ sq_row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st)
 	r->reply = reply != NULL ? reply : queue_set_strndup(set, "", 0);
 	r->attempts = (unsigned)sqlite3_column_int(st, 6);
 	r->updated = sqlite3_column_int64(st, 7);
+	r->profile = sq_set_col(set, st, 8);
 }
 
 /* ---- Opening connections ---- */
@@ -656,6 +667,13 @@ setup_schema(struct sq *s, struct op_err *e)
 	} else if (version < 1) {
 		corrupt_err(s->path, "schema version missing", e);
 		goto fail;
+	} else if (version == 1) {
+		if (sq_db_exec(s, s->wdb, "ALTER TABLE recipients ADD COLUMN"
+		    " profile TEXT; PRAGMA user_version = 2;", "cannot upgrade "
+		    "the queue's tables", e) < 0)
+			goto fail;
+		log_event(LOG_INFO, "queue_upgrade", "file", s->path, "schema",
+		    "2", NULL);
 	}
 	if (sq_db_exec(s, s->wdb, "COMMIT", "cannot create the queue's tables",
 	    e) < 0)
@@ -1268,14 +1286,33 @@ derive_state(struct sq *s, int64_t mid, int *state, struct op_err *e)
 static void
 format_result(char *dst, size_t dstsz, const struct queue_rcpt_result *r)
 {
-	const char *enh = r->enhanced != NULL ? r->enhanced : "";
-	const char *reply = r->reply != NULL ? r->reply : "";
+	sq_format_result(dst, dstsz, r->code, r->enhanced, r->reply);
+}
 
-	if (r->code == 0)
+void
+sq_format_result(char *dst, size_t dstsz, int code, const char *enh,
+    const char *reply)
+{
+	if (enh == NULL)
+		enh = "";
+	if (reply == NULL)
+		reply = "";
+	if (code == 0)
 		snprintf(dst, dstsz, "%.*s", QUEUE_REPLY_MAX, reply);
 	else
-		snprintf(dst, dstsz, "%d%s%s %.*s", r->code, enh[0] ? " " : "",
+		snprintf(dst, dstsz, "%d%s%s %.*s", code, enh[0] ? " " : "",
 		    enh, QUEUE_REPLY_MAX, reply);
+}
+
+void
+sq_format_event(char *dst, size_t dstsz, const char *addr,
+    const char *profile, const char *result)
+{
+	if (profile != NULL)
+		snprintf(dst, dstsz, "<%.*s> via %.*s: %s", QUEUE_ADDR_MAX, addr,
+		    QUEUE_PROFILE_MAX, profile, result);
+	else
+		snprintf(dst, dstsz, "<%.*s>: %s", QUEUE_ADDR_MAX, addr, result);
 }
 
 
@@ -1288,6 +1325,7 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 	const struct queue_rcpt_result *first_bad = NULL;
 	char text[QUEUE_TEXT_MAX + 512], err_text[QUEUE_TEXT_MAX];
 	sqlite3_stmt *st, *ast;
+	int quiet;
 	int64_t mid, now;
 	size_t i;
 	int rc, state;
@@ -1298,7 +1336,6 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 	st = s->w[W_RCPT_RESULT];
 	for (i = 0; i < o->nresults; i++) {
 		const struct queue_rcpt_result *r = &o->results[i];
-		const char *addr;
 
 		sqlite3_bind_int64(st, 1, mid);
 		sqlite3_bind_int64(st, 2, r->idx);
@@ -1309,6 +1346,11 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		    r->enhanced : NULL, QUEUE_ENHANCED_MAX);
 		bind_text(st, 6, r->reply, QUEUE_REPLY_MAX);
 		sqlite3_bind_int64(st, 7, now);
+		/* a sent result's event is made from its row when read: the
+		 * row keeps it for good (sent recipients are never retried) */
+		quiet = r->state == QUEUE_RCPT_SENT && o->profile_used != NULL;
+		bind_text(st, 8, quiet ? o->profile_used : NULL,
+		    QUEUE_PROFILE_MAX);
 		rc = sqlite3_step(st);
 		st_reset(st);
 		if (rc != SQLITE_DONE)
@@ -1316,30 +1358,27 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		if (sqlite3_changes(s->wdb) == 0)
 			return err_set(e, ERR_DATA, "message %s has no recipient %u",
 			    o->id, r->idx);
-		ast = s->w[W_RCPT_ADDR];
-		sqlite3_bind_int64(ast, 1, mid);
-		sqlite3_bind_int64(ast, 2, r->idx);
-		rc = sqlite3_step(ast);
-		if (rc != SQLITE_ROW) {
-			st_reset(ast);
-			if (rc == SQLITE_DONE)
-				return err_set(e, ERR_DATA, "message %s has no "
-				    "recipient %u", o->id, r->idx);
-			return sq_err(s, s->wdb, rc, "cannot record a result", e);
-		}
-		addr = sq_col_text(ast, 0);
-		format_result(err_text, sizeof(err_text), r);
-		if (o->profile_used != NULL)
-			snprintf(text, sizeof(text), "<%.*s> via %.*s: %s",
-			    QUEUE_ADDR_MAX, addr, QUEUE_PROFILE_MAX,
+		if (!quiet) {
+			ast = s->w[W_RCPT_ADDR];
+			sqlite3_bind_int64(ast, 1, mid);
+			sqlite3_bind_int64(ast, 2, r->idx);
+			rc = sqlite3_step(ast);
+			if (rc != SQLITE_ROW) {
+				st_reset(ast);
+				if (rc == SQLITE_DONE)
+					return err_set(e, ERR_DATA, "message %s has no "
+					    "recipient %u", o->id, r->idx);
+				return sq_err(s, s->wdb, rc, "cannot record a result",
+				    e);
+			}
+			format_result(err_text, sizeof(err_text), r);
+			sq_format_event(text, sizeof(text), sq_col_text(ast, 0),
 			    o->profile_used, err_text);
-		else
-			snprintf(text, sizeof(text), "<%.*s>: %s", QUEUE_ADDR_MAX,
-			    addr, err_text);
-		st_reset(ast);
-		if (add_event(s, mid, now, queue_rcpt_state_name(r->state),
-		    text, e) < 0)
-			return -1;
+			st_reset(ast);
+			if (add_event(s, mid, now, queue_rcpt_state_name(r->state),
+			    text, e) < 0)
+				return -1;
+		}
 		if (first_bad == NULL && r->state != QUEUE_RCPT_SENT)
 			first_bad = r;
 	}

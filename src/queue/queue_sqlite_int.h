@@ -24,7 +24,8 @@
 #define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
 	" next_attempt, updated, profile, profile_used, last_error," \
 	" (SELECT count(*) FROM recipients AS r WHERE r.mid = messages.mid)"
-#define RCPT_COLS "idx, address, state, code, enhanced, reply, attempts, updated"
+#define RCPT_COLS "idx, address, state, code, enhanced, reply, attempts," \
+	" updated, profile"
 #define WAITING "state IN ('queued', 'deferred')"
 #define BACK_FROM_SENDING \
 	"CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END"
@@ -122,6 +123,12 @@ const char *sq_col_text(sqlite3_stmt *st, int i);
 const char *sq_set_col(struct queue_set *set, sqlite3_stmt *st, int i);
 /* A row of MSG_COLS into a new message of set; returns its mid. */
 int64_t sq_row_msg(struct queue_set *set, sqlite3_stmt *st);
+/* A result as the events show it: "550 5.1.1 text", and the event's text
+ * "<addr> via profile: result" (profile may be NULL). */
+void sq_format_result(char *dst, size_t dstsz, int code, const char *enh,
+    const char *reply);
+void sq_format_event(char *dst, size_t dstsz, const char *addr,
+    const char *profile, const char *result);
 /* A row of RCPT_COLS into a new recipient of message m. */
 void sq_row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st);
 

@@ -1346,6 +1346,48 @@ sql_on(const char *path, const char *sql)
 	sqlite3_close(db);
 }
 
+/* A file of schema version 1 (no recipients.profile, "sent" events stored)
+ * is upgraded when opened, and its stored events are shown once. */
+static void
+test_upgrade_from_1(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE], sql[512];
+	struct queue_set set;
+	struct op_err e;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	submit(f->q, "m\r\n", 1, QUEUE_MSG_QUEUED, id);
+	queue_close(f->q);
+	f->q = NULL;
+	/* what version 1 wrote for a delivered message */
+	snprintf(sql, sizeof(sql), "ALTER TABLE recipients DROP COLUMN profile;"
+	    " UPDATE messages SET state = 'sent', attempts = 1 WHERE id = '%s';"
+	    " UPDATE recipients SET state = 'sent', code = 250, reply = 'ok',"
+	    " attempts = 1, updated = 5;"
+	    " INSERT INTO events (mid, at, kind, text) SELECT mid, 5, 'sent',"
+	    " '<a@example.org> via old: 250 ok' FROM messages;"
+	    " PRAGMA user_version = 1;", id);
+	sql_on(f->db, sql);
+	reopen(f);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.nevents, 2);
+	assert_string_equal(set.events[0].kind, "accepted");
+	assert_string_equal(set.events[1].text, "<a@example.org> via old: 250 ok");
+	assert_null(set.msgs[0].rcpts[0].profile);
+	queue_set_free(&set);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM"
+	    " pragma_user_version), (SELECT count(*) FROM pragma_table_info("
+	    "'recipients') WHERE name = 'profile')", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 1), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
 static void
 test_newer_or_foreign_refused(void **state)
 {
@@ -1361,7 +1403,7 @@ test_newer_or_foreign_refused(void **state)
 	assert_int_equal(e.kind, ERR_CONFIG);
 	assert_non_null(strstr(e.msg, "newer Outpost"));
 	assert_non_null(strstr(e.msg, "99"));
-	sql_on(f->db, "PRAGMA user_version = 1");
+	sql_on(f->db, "PRAGMA user_version = 2");
 	reopen(f);
 
 	snprintf(path, sizeof(path), "%s/other.db", f->dir);
@@ -1543,6 +1585,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_list_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_not_repeated, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_1, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rate_buckets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_file_refused, setup, teardown),
