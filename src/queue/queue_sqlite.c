@@ -897,7 +897,11 @@ committer(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (s->head == NULL && !s->stop)
+		/* With a syncer: while one batch is being synced, one more may
+		 * wait for it; the jobs after that gather for the next batch
+		 * (its acknowledgement would wait for the sync anyway, and a
+		 * larger batch writes fewer pages per job). */
+		while ((s->head == NULL || s->sync_head != NULL) && !s->stop)
 			pthread_cond_wait(&s->work_cv, &s->mu);
 		if (s->head == NULL)
 			break;
@@ -996,6 +1000,7 @@ syncer(void *arg)
 			break;
 		batch = s->sync_head;
 		s->sync_head = s->sync_tail = NULL;
+		pthread_cond_signal(&s->work_cv);   /* the committer may go on */
 		pthread_mutex_unlock(&s->mu);
 
 		rc = 0;

@@ -85,6 +85,8 @@ struct smtp_session {
 	unsigned char first[4];       /* first bytes of the connection */
 	size_t nfirst;
 	uint64_t bytes_in;
+	int sent;                     /* sent since the last read: the reply
+	                               * cannot be there yet, wait first */
 
 	struct smtp_caps caps;
 	struct smtp_reply greeting;
@@ -389,6 +391,7 @@ flush_out(struct smtp_session *s, int phase, int64_t deadline,
 			return io_fail(s, r, phase, &e, "sending");
 	}
 	buf_reset(&s->out);
+	s->sent = 1;
 	return 0;
 }
 
@@ -409,6 +412,11 @@ read_more(struct smtp_session *s, int phase, int64_t deadline,
 		if (tls_read(s->tls, tmp, sizeof(tmp), &got, deadline, &e) < 0)
 			return io_fail(s, r, phase, &e, "waiting for the server");
 	} else {
+		/* a reply to what was just sent takes a round trip: poll
+		 * first rather than hear EAGAIN from recv */
+		if (s->sent && net_wait(s->fd, POLLIN, deadline, &e) < 0)
+			return io_fail(s, r, phase, &e, "waiting for the server");
+		s->sent = 0;
 		for (;;) {
 			ssize_t n = recv(s->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
 
