@@ -566,6 +566,23 @@ any_enabled(const struct conf *conf)
 	return conf_profile_first_enabled(conf) != NULL;
 }
 
+/* A profile is enabled (again): what was held is queued. */
+static void
+release_held(struct relay *r)
+{
+	struct op_err e;
+	uint64_t n = 0;
+
+	if (queue_release_held(r->queue, clock_wall_ms() / 1000, &n, &e) < 0) {
+		log_event(LOG_ERROR, "release", "error", e.msg, NULL);
+	} else if (n > 0) {
+		char nb[24];
+
+		snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
+		log_event(LOG_INFO, "release", "messages", nb, NULL);
+	}
+}
+
 static void *
 scheduler_main(void *arg)
 {
@@ -579,6 +596,7 @@ scheduler_main(void *arg)
 		const struct conf *conf;
 		struct queue_set set;
 		size_t room, i, claimed = 0;
+		int release;
 		int64_t now, sleep_ms = RELAY_POLL_MS;
 
 		pthread_mutex_lock(&r->lock);
@@ -588,10 +606,9 @@ scheduler_main(void *arg)
 		}
 		r->woken = 0;
 		room = RELAY_INFLIGHT_MAX - r->inflight;
-		if (r->release_owed && r->held_pending == 0) {
+		release = r->release_owed && r->held_pending == 0;
+		if (release)
 			r->release_owed = 0;
-			gen = (unsigned)-1;    /* release below, as on a reload */
-		}
 		pthread_mutex_unlock(&r->lock);
 
 		if (clock_mono_ms() - stale_check >= RELAY_STALE_EVERY_MS) {
@@ -617,18 +634,11 @@ scheduler_main(void *arg)
 			 * released once all of them are stored */
 			r->release_owed = r->any_enabled && r->held_pending > 0;
 			pthread_mutex_unlock(&r->lock);
-			if (any_enabled(conf)) {
-				uint64_t n = 0;
-
-				if (queue_release_held(r->queue, clock_wall_ms() / 1000, &n, &e) < 0)
-					log_event(LOG_ERROR, "release", "error", e.msg, NULL);
-				else if (n > 0) {
-					char nb[24];
-					snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
-					log_event(LOG_INFO, "release", "messages", nb, NULL);
-				}
-				held = 0;
-			}
+			release = any_enabled(conf);
+		}
+		if (release && any_enabled(conf)) {
+			release_held(r);
+			held = 0;
 		}
 		if (!any_enabled(conf)) {
 			uint64_t n = 0;

@@ -46,6 +46,33 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+static void
+sql_on(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* The one integer a query on the file at path returns. */
+static int
+sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
 static int
 setup(void **state)
 {
@@ -1096,21 +1123,11 @@ test_retry_and_delete(void **state)
 	assert_int_equal(e.kind, ERR_NOINPUT);
 	assert_int_equal(queue_retry(f->q, id, t, &e), -1);
 	assert_int_equal(e.kind, ERR_NOINPUT);
-	{
-		sqlite3 *db;
-		sqlite3_stmt *s;
-
-		assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*)"
-		    " FROM recipients) + (SELECT count(*) FROM events) +"
-		    " (SELECT count(*) FROM bodies)", -1, &s, NULL), SQLITE_OK);
-		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-		/* only the other message's rows are left: 1 recipient + 1
-		 * event ("accepted" is not stored) + 1 body */
-		assert_int_equal(sqlite3_column_int(s, 0), 3);
-		sqlite3_finalize(s);
-		sqlite3_close(db);
-	}
+	/* only the other message's rows are left: 1 recipient + 1 event
+	 * ("accepted" is not stored) + 1 body */
+	assert_int_equal(sql_int(f->db, "SELECT (SELECT count(*) FROM recipients)"
+	    " + (SELECT count(*) FROM events) + (SELECT count(*) FROM bodies)"),
+	    3);
 }
 
 /* "accepted" is made when read; a file written when it was stored keeps
@@ -1122,16 +1139,13 @@ test_accepted_not_repeated(void **state)
 	char id[QUEUE_ID_SIZE];
 	struct queue_set set;
 	struct op_err e;
-	sqlite3 *db;
 	char sql[256];
 
 	submit(f->q, "x\r\n", 1, QUEUE_MSG_QUEUED, id);
-	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "INSERT INTO events (mid, at, kind, text)"
 	    " SELECT mid, created, 'accepted', 'stored row' FROM messages"
 	    " WHERE id = '%s'", id);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	sql_on(f->db, sql);
 	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
 	assert_int_equal(set.nevents, 1);
 	assert_string_equal(set.events[0].kind, "accepted");
@@ -1336,16 +1350,6 @@ test_corrupt_middle_refused(void **state)
 	/* the fixture reopens nothing: teardown only removes files */
 }
 
-static void
-sql_on(const char *path, const char *sql)
-{
-	sqlite3 *db;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-}
-
 /* A file of schema version 1 (no recipients.profile, "sent" events stored)
  * is upgraded when opened, and its stored events are shown once. */
 static void
@@ -1355,8 +1359,6 @@ test_upgrade_from_1(void **state)
 	char id[QUEUE_ID_SIZE], sql[512];
 	struct queue_set set;
 	struct op_err e;
-	sqlite3 *db;
-	sqlite3_stmt *st;
 
 	submit(f->q, "m\r\n", 1, QUEUE_MSG_QUEUED, id);
 	queue_close(f->q);
@@ -1377,15 +1379,9 @@ test_upgrade_from_1(void **state)
 	assert_string_equal(set.events[1].text, "<a@example.org> via old: 250 ok");
 	assert_null(set.msgs[0].rcpts[0].profile);
 	queue_set_free(&set);
-	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM"
-	    " pragma_user_version), (SELECT count(*) FROM pragma_table_info("
-	    "'recipients') WHERE name = 'profile')", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
-	assert_int_equal(sqlite3_column_int(st, 1), 1);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM"
+	    " pragma_table_info('recipients') WHERE name = 'profile'"), 1);
 }
 
 static void
