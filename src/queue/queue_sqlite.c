@@ -895,6 +895,8 @@ committer(void *arg)
 	size_t n, bytes, ok_submits;
 	int rc, sync_failed;
 
+	pthread_setname_np(pthread_self(), "op-commit");
+
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		/* With a syncer: while one batch is being synced, one more may
@@ -991,6 +993,8 @@ syncer(void *arg)
 	struct sq_job *batch;
 	struct op_err e;
 	int rc;
+
+	pthread_setname_np(pthread_self(), "op-sync");
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -1927,6 +1931,8 @@ checkpointer(void *arg)
 	struct sq *s = arg;
 	struct timespec until;
 	int log, done, rc;
+
+	pthread_setname_np(pthread_self(), "op-checkpoint");
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {

@@ -827,6 +827,8 @@ loop_main(void *arg)
 	int64_t last_tick = clock_mono_ms();
 	int stopping_seen = 0;
 
+	pthread_setname_np(pthread_self(), "op-listener");
+
 	for (;;) {
 		int n, i, stopping;
 

@@ -62,6 +62,7 @@ struct relay {
 	pthread_t scheduler;
 	int stopping;
 	int woken;
+	int want_room;                 /* the scheduler found no room to claim */
 	size_t inflight;
 	size_t inflight_bytes;         /* bodies held in memory (fast path) */
 	int any_enabled;               /* as of the last settings seen */
@@ -245,6 +246,19 @@ route_locked(struct relay *r, const struct conf *conf, struct job *j,
 	return ROUTE_WAIT;
 }
 
+/* Wake the scheduler when it last found no room and now there is: not on
+ * every finished message, which would make it look for due mail (a query)
+ * once per delivery. */
+static void
+room_freed_locked(struct relay *r)
+{
+	if (r->want_room && RELAY_INFLIGHT_MAX - r->inflight >= RELAY_CLAIM_ROOM) {
+		r->want_room = 0;
+		r->woken = 1;
+		pthread_cond_signal(&r->cond);
+	}
+}
+
 static void
 job_finish(struct relay *r, struct job *j)
 {
@@ -255,7 +269,7 @@ job_finish(struct relay *r, struct job *j)
 	pthread_mutex_lock(&r->lock);
 	r->inflight--;
 	r->inflight_bytes -= bytes;
-	pthread_cond_signal(&r->cond);
+	room_freed_locked(r);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -389,6 +403,8 @@ worker_main(void *arg)
 	unsigned session_gen = 0;
 	int64_t idle_since = clock_mono_ms();
 	struct smtp_result res;
+
+	pthread_setname_np(pthread_self(), "op-worker");
 
 	free(wa);
 	smtp_result_init(&res);
@@ -592,6 +608,8 @@ scheduler_main(void *arg)
 	int64_t stale_check = clock_mono_ms();
 	struct op_err e;
 
+	pthread_setname_np(pthread_self(), "op-scheduler");
+
 	for (;;) {
 		const struct conf *conf;
 		struct queue_set set;
@@ -606,6 +624,7 @@ scheduler_main(void *arg)
 		}
 		r->woken = 0;
 		room = RELAY_INFLIGHT_MAX - r->inflight;
+		r->want_room = room < RELAY_CLAIM_ROOM;
 		release = r->release_owed && r->held_pending == 0;
 		if (release)
 			r->release_owed = 0;
@@ -653,7 +672,7 @@ scheduler_main(void *arg)
 				    "reason", "no enabled profile", NULL);
 			}
 			held = 1;
-		} else if (room >= 16) {
+		} else if (room >= RELAY_CLAIM_ROOM) {
 			now = clock_wall_ms() / 1000;
 			memset(&set, 0, sizeof(set));
 			if (queue_claim(r->queue, now, room < QUEUE_CLAIM_MAX ? room : QUEUE_CLAIM_MAX,
@@ -824,7 +843,7 @@ relay_unreserve(struct relay *r, int how, size_t len)
 	if (how == RELAY_TAKE) {
 		r->inflight--;
 		r->inflight_bytes -= len;
-		pthread_cond_signal(&r->cond);
+		room_freed_locked(r);
 	} else if (how == RELAY_HOLD && --r->held_pending == 0 &&
 	    r->release_owed) {
 		r->woken = 1;

@@ -35,6 +35,7 @@
 struct deliver_msg;
 
 #define RELAY_INFLIGHT_MAX 4096    /* messages claimed and not finished */
+#define RELAY_CLAIM_ROOM 16        /* claim from the queue only with this much room */
 #define RELAY_IDLE_MS 5000         /* an idle upstream connection closes */
 #define RELAY_POLL_MS 1000         /* look for mail queued by other processes */
 
