@@ -78,10 +78,7 @@
  * them and about BATCH_BYTES of message bodies), runs them in ONE
  * transaction (BEGIN IMMEDIATE ... COMMIT: one fsync with synchronous=FULL
  * in WAL mode), and then wakes every waiter and runs the asynchronous
- * callbacks.  The daemon's handle (QUEUE_OPEN_DAEMON) commits with
- * synchronous=NORMAL instead and leaves the fsync, and the waking, to its
- * syncer thread (syncer()), so the next transaction runs while the disk
- * works.  While it commits, new jobs gather for the next transaction:
+ * callbacks.  While it commits, new jobs gather for the next transaction:
  * the busier the store, the larger the batches.  Each waiter sleeps on
  * its own condition variable, so a commit wakes only its own waiters.
  * Each job runs inside its
@@ -842,25 +839,18 @@ run_batch(struct sq *s, struct sq_job *batch)
 }
 
 /*
- * The end of a batch: wake the waiters of its synchronous jobs and run the
- * callbacks of its asynchronous ones (freeing them), in order.  rc -1:
- * the jobs not failed on their own fail with e.
+ * The end of a batch (committed or rolled back: each job's rc says): wake
+ * the waiters of its synchronous jobs and run the callbacks of its
+ * asynchronous ones (freeing them), in order.
  */
 static void
-finish_batch(struct sq *s, struct sq_job *batch, int rc,
-    const struct op_err *e)
+finish_batch(struct sq *s, struct sq_job *batch)
 {
 	struct sq_job *j, *next, *async = NULL, **tail = &async;
 
 	pthread_mutex_lock(&s->mu);
 	for (j = batch; j != NULL; j = next) {
 		next = j->next;
-		if (rc < 0 && j->rc == 0) {
-			j->rc = -1;
-			j->err = *e;
-			if (j->set != NULL)
-				queue_set_free(j->set);
-		}
 		if (j->cb != NULL || j->rcb != NULL) {
 			j->next = NULL;
 			*tail = j;
@@ -891,19 +881,16 @@ committer(void *arg)
 {
 	struct sq *s = arg;
 	struct sq_job *batch, *j, *last;
-	struct op_err serr;
 	size_t n, bytes, ok_submits;
-	int rc, sync_failed;
+	int rc;
 
 	pthread_setname_np(pthread_self(), "op-commit");
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		/* With a syncer: while one batch is being synced, one more may
-		 * wait for it; the jobs after that gather for the next batch
-		 * (its acknowledgement would wait for the sync anyway, and a
-		 * larger batch writes fewer pages per job). */
-		while ((s->head == NULL || s->sync_head != NULL) && !s->stop)
+		/* jobs that come while a batch commits (and its fsync runs)
+		 * gather for the next one */
+		while (s->head == NULL && !s->stop)
 			pthread_cond_wait(&s->work_cv, &s->mu);
 		if (s->head == NULL)
 			break;
@@ -921,19 +908,8 @@ committer(void *arg)
 		if (s->head == NULL)
 			s->tail = NULL;
 		last->next = NULL;
-		sync_failed = s->sync_failed;
-		serr = s->sync_err;
 		pthread_mutex_unlock(&s->mu);
 
-		if (sync_failed) {
-			/* the disk failed an fsync: nothing is acknowledged
-			 * any more (see syncer()) */
-			for (j = batch; j != NULL; j = j->next)
-				j->rc = 0;
-			finish_batch(s, batch, -1, &serr);
-			pthread_mutex_lock(&s->mu);
-			continue;
-		}
 		rc = run_batch(s, batch);
 
 		pthread_mutex_lock(&s->mu);
@@ -949,140 +925,20 @@ committer(void *arg)
 		s->stats.submitted += ok_submits;
 		if (n > s->stats.max_batch)
 			s->stats.max_batch = n;
-		if (rc == 0 && s->sthread_started) {
-			/* durable once the syncer's next fsync returns */
-			if (s->sync_tail != NULL)
-				s->sync_tail->next = batch;
-			else
-				s->sync_head = batch;
-			s->sync_tail = last;
-			pthread_cond_signal(&s->sync_cv);
-			continue;
-		}
 		pthread_mutex_unlock(&s->mu);
 		/* synchronous=FULL: durable, or failed, already */
-		finish_batch(s, batch, 0, NULL);
-		pthread_mutex_lock(&s->mu);
-	}
-	s->committer_done = 1;
-	pthread_cond_signal(&s->sync_cv);
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-/*
- * The syncer (QUEUE_OPEN_DAEMON): the writer commits with
- * synchronous=NORMAL, which in WAL mode appends a transaction's frames to
- * the -wal file without an fsync, and hands the batch here.  One
- * fdatasync() of the -wal file (through a descriptor of our own: a sync
- * covers the file, whoever wrote it) makes every transaction committed
- * before it durable; only then are their jobs acknowledged.  So the next
- * batch runs while this one's fsync is under way, and one fsync covers
- * every batch that committed while the last was running.  SQLite's frame
- * checksums keep an unsynced tail from being replayed half; its own
- * checkpoints sync the -wal file before they copy from it.
- *
- * If the fsync fails, the disk's state is unknown (the kernel may have
- * dropped the pages): the jobs waiting fail, and so does every later one
- * until the daemon restarts, so no further mail is acknowledged.
- */
-static void *
-syncer(void *arg)
-{
-	struct sq *s = arg;
-	struct sq_job *batch;
-	struct op_err e;
-	int rc;
-
-	pthread_setname_np(pthread_self(), "op-sync");
-
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		while (s->sync_head == NULL && !s->committer_done)
-			pthread_cond_wait(&s->sync_cv, &s->mu);
-		if (s->sync_head == NULL)
-			break;
-		batch = s->sync_head;
-		s->sync_head = s->sync_tail = NULL;
-		pthread_cond_signal(&s->work_cv);   /* the committer may go on */
-		pthread_mutex_unlock(&s->mu);
-
-		rc = 0;
-		err_clear(&e);
-		while (fdatasync(s->wal_fd) < 0) {
-			int sys = errno;
-
-			if (sys == EINTR)
-				continue;
-			rc = -1;
-			err_set(&e, ERR_IO, "cannot sync %s-wal: %s; check the disk "
-			    "and its free space, then restart Outpost (nothing more "
-			    "is accepted until then)", s->path, strerror(sys));
-			e.sys = sys;
-			log_event(LOG_ERROR, "queue_sync", "file", s->path,
-			    "error", strerror(sys), NULL);
-			pthread_mutex_lock(&s->mu);
-			s->sync_err = e;
-			s->sync_failed = 1;
-			pthread_mutex_unlock(&s->mu);
-			break;
-		}
-		finish_batch(s, batch, rc, &e);
+		finish_batch(s, batch);
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
-}
-
-/* Open the -wal file for syncer() and start it; the directory is synced
- * once, so the file's own entry is durable too. */
-static int
-syncer_start(struct sq *s, struct op_err *e)
-{
-	char wal[4096], dir[4096], *slash;
-	int dfd, rc;
-
-	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", s->path) >= sizeof(wal))
-		return err_set(e, ERR_CONFIG, "the queue's path is too long: %s",
-		    s->path);
-	s->wal_fd = open(wal, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (s->wal_fd < 0)
-		return err_set(e, ERR_IO, "cannot open %s: %s", wal,
-		    strerror(errno));
-	str_copy(dir, sizeof(dir), s->path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		str_copy(dir, sizeof(dir), ".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) < 0 && errno != EINVAL)
-			log_event(LOG_WARN, "queue_sync", "file", s->path,
-			    "error", strerror(errno), NULL);
-		close(dfd);
-	}
-	if (sq_db_exec(s, s->wdb, "PRAGMA synchronous = NORMAL",
-	    "cannot set up the queue database", e) < 0)
-		return -1;
-	rc = pthread_create(&s->sthread, NULL, syncer, s);
-	if (rc != 0) {
-		sq_db_exec(s, s->wdb, "PRAGMA synchronous = FULL", "", NULL);
-		return err_set(e, ERR_OSERR, "cannot start the queue's sync "
-		    "thread: %s", strerror(rc));
-	}
-	s->sthread_started = 1;
-	return 0;
 }
 
 static int
 in_committer(struct sq *s)
 {
-	/* callbacks run on the committer, or on the syncer once it runs */
-	return (s->thread_started && pthread_equal(pthread_self(), s->thread)) ||
-	    (s->sthread_started && pthread_equal(pthread_self(), s->sthread));
+	/* callbacks run on the committer */
+	return s->thread_started && pthread_equal(pthread_self(), s->thread);
 }
 
 /* Hand an asynchronous job to the committer (it frees j after the
@@ -2001,7 +1857,7 @@ checkpointer_start(struct sq *s, struct op_err *e)
 static void
 sq_free(struct sq *s)
 {
-	if (s->thread_started || s->cthread_started || s->sthread_started) {
+	if (s->thread_started || s->cthread_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = 1;
 		pthread_cond_signal(&s->work_cv);
@@ -2009,19 +1865,9 @@ sq_free(struct sq *s)
 		pthread_mutex_unlock(&s->mu);
 		if (s->thread_started)
 			pthread_join(s->thread, NULL);
-		/* the committer is gone: the syncer ends once it has
-		 * finished the batches it was given */
-		pthread_mutex_lock(&s->mu);
-		s->committer_done = 1;
-		pthread_cond_signal(&s->sync_cv);
-		pthread_mutex_unlock(&s->mu);
-		if (s->sthread_started)
-			pthread_join(s->sthread, NULL);
 		if (s->cthread_started)
 			pthread_join(s->cthread, NULL);
 	}
-	if (s->wal_fd >= 0)
-		close(s->wal_fd);
 	if (s->cdb != NULL)
 		sqlite3_close(s->cdb);
 	if (s->wdb != NULL && !s->cthread_started &&
@@ -2035,7 +1881,6 @@ sq_free(struct sq *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->ckpt_cv);
-	pthread_cond_destroy(&s->sync_cv);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rcv);
 	free(s->path);
@@ -2061,10 +1906,8 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 	s = mem_alloc(sizeof(*s));
 	s->base.ops = &sq_ops;
 	s->path = str_dup(db_path);
-	s->wal_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
-	pthread_cond_init(&s->sync_cv, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -2106,8 +1949,7 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 		goto fail;
 	if (sq_prepare_all(s, s->wdb, w_sql, s->w, W__COUNT, e) < 0)
 		goto fail;
-	if ((flags & QUEUE_OPEN_DAEMON) && (checkpointer_start(s, e) < 0 ||
-	    syncer_start(s, e) < 0))
+	if ((flags & QUEUE_OPEN_DAEMON) && checkpointer_start(s, e) < 0)
 		goto fail;
 	rc = pthread_create(&s->thread, NULL, committer, s);
 	if (rc != 0) {

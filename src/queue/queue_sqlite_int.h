@@ -94,16 +94,6 @@ struct sq {
 	                                * checkpoint request */
 	uint64_t checkpoints;
 
-	/* QUEUE_OPEN_DAEMON: commits are made durable here (syncer()) */
-	int wal_fd;                    /* the -wal file, for fdatasync */
-	pthread_t sthread;
-	int sthread_started;
-	pthread_cond_t sync_cv;        /* under mu: batches to sync, or the
-	                                * committer is done */
-	struct sq_job *sync_head, *sync_tail;  /* committed, not yet synced */
-	int committer_done;
-	int sync_failed;               /* an fsync failed: fail every job */
-	struct op_err sync_err;
 	int wal_frames;                /* committer, commands only: the WAL's
 	                                * length after the last commit */
 

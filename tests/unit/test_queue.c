@@ -95,8 +95,7 @@ setup(void **state)
 	return 0;
 }
 
-/* The daemon's handle: background checkpoints, and commits made durable
- * by the syncer thread (synchronous=NORMAL plus its own fdatasync). */
+/* The daemon's handle: checkpoints in a thread of their own. */
 static int
 setup_daemon(void **state)
 {
