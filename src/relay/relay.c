@@ -106,7 +106,8 @@ preload(struct relay *r, struct pstate *ps)
 	struct queue_rate_bucket *b = NULL;
 	size_t n = 0, i;
 	struct op_err e;
-	int64_t since = clock_wall_ms() / 1000 - ratelimit_horizon_s(ps->rl) - 60;
+	int64_t wall = clock_wall_ms(), mono = clock_mono_ms();
+	int64_t since = wall / 1000 - ratelimit_horizon_s(ps->rl) - 60;
 
 	if (ratelimit_horizon_s(ps->rl) == 0)
 		return;
@@ -114,8 +115,12 @@ preload(struct relay *r, struct pstate *ps)
 		log_event(LOG_WARN, "quota", "profile", ps->name, "error", e.msg, NULL);
 		return;
 	}
+	/* the queue dates sends by the wall clock, to the second; the limiter
+	 * counts on the monotonic one (ratelimit_take): converted, and dated
+	 * at the end of their second (a later date only overestimates use) */
 	for (i = 0; i < n; i++)
-		ratelimit_preload(ps->rl, b[i].at * 1000, b[i].count);
+		ratelimit_preload(ps->rl, b[i].at * 1000 + 999, wall, mono,
+		    b[i].count);
 	free(b);
 }
 

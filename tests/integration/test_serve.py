@@ -498,3 +498,61 @@ def test_a_dripping_client_is_timed_out_per_command(outpost, daemons):
     s.close()
     # cut off before the line was complete (it takes ~20 s to drip)
     assert b"421 4.4.2" in got, got
+
+
+def no_more_than(times, n, window=1.0, slack=0.1):
+    """Assert no n+1 arrivals fall inside one window (seconds)."""
+    t = sorted(times)
+    for i in range(len(t) - n):
+        assert t[i + n] - t[i] >= window - slack, t
+
+
+def test_rate_limit_survives_a_restart(outpost, peers, daemons):
+    """Sends preloaded after a restart count on the same clock as new ones:
+    they leave the window a second later, not in decades."""
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, limits="2/s"))], server={"retry": "1h"})
+    data_dir = outpost.tmp_path / "data"
+    d = start(outpost, daemons, conf, port)
+    first = [queue_id(d.send("app@example.com", ["a%d@example.com" % i],
+                             message("before%d" % i))) for i in range(2)]
+    for mid in first:
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    d.stop()
+    d = start(outpost, daemons, conf, port)
+    later = [queue_id(d.send("app@example.com", ["b%d@example.com" % i],
+                             message("after%d" % i))) for i in range(3)]
+    for mid in later:
+        wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    assert len(peer.handler.times) == 5
+    no_more_than(peer.handler.times, 2)
+    for mid in first + later:
+        assert msg_row(d, data_dir, mid)[1] == 1     # no attempt lost
+    assert "full_for" not in d.log()                 # never a long wait
+
+
+def test_rate_limit_change_on_sighup_keeps_counting(outpost, peers, daemons):
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, limits="2/s"))], server={"retry": "1h"})
+    data_dir = outpost.tmp_path / "data"
+    d = start(outpost, daemons, conf, port)
+    first = [queue_id(d.send("app@example.com", ["a%d@example.com" % i],
+                             message("before%d" % i))) for i in range(2)]
+    for mid in first:
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    conf.write_text(conf.read_text().replace("limits = 2/s", "limits = 3/s"))
+    d.hup()
+    wait_for(lambda: d.log().count("event=reload result=ok") >= 1,
+             what="reload")
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    later = [queue_id(d.send("app@example.com", ["b%d@example.com" % i],
+                             message("after%d" % i), session=s))
+             for i in range(4)]
+    s.quit()
+    for mid in later:
+        wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    assert len(peer.handler.times) == 6
+    no_more_than(peer.handler.times, 3)
+    assert "full_for" not in d.log()
