@@ -729,3 +729,42 @@ def test_sigterm_during_a_tarpitted_delivery_exits_within_grace(
     d = start(outpost, daemons, conf, port)
     wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
     assert [m.rcpt_tos for m in peer.messages] == [["slow@example.com"]]
+
+
+def test_queue_lifetime_over_fails_the_message(outpost, peers, daemons):
+    peer = fault_peer(peers, data_script=["451 4.3.0 Temporary local problem"] * 50)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))],
+                            server={"retry": "1s", "queue_lifetime": "3s"})
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("old")))
+    wait_for(state_is(d, data_dir, mid, "failed"), timeout=30)
+    state, attempts, _, last_error = msg_row(d, data_dir, mid)
+    assert attempts >= 2, attempts
+    assert "queue lifetime" in last_error, last_error
+    rows = rcpt_rows(d, data_dir, mid)
+    assert [r[1] for r in rows] == ["failed"]
+    assert rows[0][2] == 451
+    assert peer.messages == []
+    time.sleep(1.5)          # no attempt after it failed
+    assert msg_row(d, data_dir, mid)[1] == attempts
+
+
+def test_max_messages_per_connection_opens_a_new_connection(outpost, peers,
+                                                            daemons):
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, max_connections=1, max_messages_per_connection=2))])
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    ids = [queue_id(d.send("app@example.com", ["r%d@example.com" % i],
+                           message("rot%d" % i), session=s)) for i in range(5)]
+    s.quit()
+    for mid in ids:
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    assert len(peer.messages) == 5
+    per_session = [sess.commands().count("DATA") for sess in peer.sessions()]
+    assert all(n <= 2 for n in per_session), per_session
+    assert sum(per_session) == 5
+    assert peer.handler.connections >= 3
