@@ -24,8 +24,21 @@
 #include "relay/settings.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/net.h"
 
+/* SIGTERM: the listener and then the deliveries share one deadline; the
+ * deliveries always get at least SERVE_GRACE_MIN_MS of it. */
 #define SERVE_GRACE_MS 5000
+#define SERVE_GRACE_MIN_MS 500
+
+/* What a delivery thread still running at exit may use (through the
+ * relay), and the listener (whose commits may still be owed): not freed
+ * under it, and kept reachable here until the process ends. */
+static struct {
+	struct listener *volatile listener;     /* volatile: stores are kept */
+	struct queue *volatile queue;
+	struct relay *volatile relay;
+} kept;
 
 struct daemon {
 	struct settings *settings;
@@ -112,6 +125,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	char broken[ERR_MSG_MAX];
 	const char *path;
 	int rc, sig, created = 0, stuck = 0;
+	int64_t grace_end, left;
 
 	(void)argv;
 	if (argc > 1)
@@ -258,16 +272,23 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	rc = 0;
 out:
+	grace_end = clock_mono_ms() + SERVE_GRACE_MS;
 	if (lst != NULL)
 		listener_stop(lst, SERVE_GRACE_MS);
 	http_stop(http);
-	if (d.relay != NULL && relay_stop(d.relay, SERVE_GRACE_MS) < 0) {
+	left = grace_end - clock_mono_ms();
+	if (left < SERVE_GRACE_MIN_MS)
+		left = SERVE_GRACE_MIN_MS;
+	if (d.relay != NULL && relay_stop(d.relay, (int)left) < 0) {
 		/* a delivery still in progress: its message stays claimed and
 		 * is recovered at the next start; leave without freeing what
 		 * its thread may still use */
 		log_event(LOG_WARN, "stop", "note",
 		    "a delivery was still in progress; it will be retried at the next start", NULL);
 		stuck = 1;
+		kept.listener = lst;
+		kept.queue = q;
+		kept.relay = d.relay;
 	}
 	if (!stuck) {
 		relay_free(d.relay);

@@ -284,22 +284,71 @@ struct attempt_log {
 	int64_t start_ms;
 };
 
+/* One event=delivery line: r is the reply or local failure (NULL: reason,
+ * with no reply); profile and relay may be NULL. */
+static void
+log_line(const struct deliver_msg *m, const char *profile, const char *relay,
+    const char *rcpt, int state, const struct smtp_result *r,
+    const char *reason, int64_t start_ms)
+{
+	char code[8], enh[16] = "", delay[32], attempt[16];
+
+	snprintf(code, sizeof(code), "%d", r != NULL ? r->reply.code : 0);
+	if (r != NULL)
+		smtp_reply_enh_text(&r->reply, enh, sizeof(enh));
+	snprintf(delay, sizeof(delay), "%.3f", (double)(clock_mono_ms() - start_ms) / 1000.0);
+	snprintf(attempt, sizeof(attempt), "%u", m->attempts + 1);
+	/* log_event escapes peer text itself: give it the raw reply */
+	log_event(state == QUEUE_RCPT_SENT ? LOG_INFO : LOG_WARN, "delivery",
+	    "id", m->id, "profile", profile != NULL ? profile : "-",
+	    "relay", relay != NULL ? relay : "-",
+	    "rcpt", rcpt, "state", queue_rcpt_state_name(state),
+	    "code", code, "enhanced", enh[0] ? enh : "-",
+	    "reply", r != NULL ? result_raw(r) : reason,
+	    "delay", delay, "attempt", attempt, NULL);
+}
+
 static void
 log_result(const struct deliver_msg *m, const struct attempt_log *al,
     const char *rcpt, int state, const struct smtp_result *r)
 {
-	char code[8], enh[16], delay[32], attempt[16];
+	log_line(m, al->p->name, al->relay, rcpt, state, r, NULL, al->start_ms);
+}
 
-	snprintf(code, sizeof(code), "%d", r->reply.code);
-	smtp_reply_enh_text(&r->reply, enh, sizeof(enh));
-	snprintf(delay, sizeof(delay), "%.3f", (double)(clock_mono_ms() - al->start_ms) / 1000.0);
-	snprintf(attempt, sizeof(attempt), "%u", m->attempts + 1);
-	/* log_event escapes peer text itself: give it the raw reply */
-	log_event(state == QUEUE_RCPT_SENT ? LOG_INFO : LOG_WARN, "delivery",
-	    "id", m->id, "profile", al->p->name, "relay", al->relay,
-	    "rcpt", rcpt, "state", queue_rcpt_state_name(state),
-	    "code", code, "enhanced", enh[0] ? enh : "-", "reply", result_raw(r),
-	    "delay", delay, "attempt", attempt, NULL);
+void
+deliver_log_deferred(const struct deliver_msg *m, const char *profile,
+    const char *relay, const struct smtp_result *r, int64_t start_ms)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpts; i++)
+		log_line(m, profile, relay, m->rcpts[i], QUEUE_RCPT_DEFERRED, r,
+		    NULL, start_ms);
+}
+
+/* The reply that ended an attempt early (a 421 or "slow down"). */
+static const struct smtp_result *
+abort_result(const struct smtp_result *rr, size_t n,
+    const struct smtp_result *res, int (*pred)(const struct smtp_reply *))
+{
+	size_t i;
+
+	if (pred(&res->reply))
+		return res;
+	for (i = 0; i < n; i++)
+		if (pred(&rr[i].reply))
+			return &rr[i];
+	return res;
+}
+
+static void
+log_aborted(const struct deliver_msg *m, const struct attempt_log *al,
+    const char *const *rcpts, size_t nr, const struct smtp_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++)
+		log_result(m, al, rcpts[i], QUEUE_RCPT_DEFERRED, r);
 }
 
 /*
@@ -454,9 +503,16 @@ deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
 	char (*enh)[16] = mem_alloc(sizeof(*enh) * n);
 	int rc;
 
+	int gave_up = policy_next_attempt(clock_wall_ms() / 1000, m->since,
+	    conf->server.queue_lifetime_s, conf->server.retry_s,
+	    conf->server.nretry, m->attempts + 1) < 0;
+
 	for (i = 0; i < m->nrcpts; i++) {
 		states[i] = QUEUE_RCPT_DEFERRED;
 		log_sanitize(texts[i], sizeof(texts[i]), reason);
+		log_line(m, profile, NULL, m->rcpts[i],
+		    gave_up ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED, NULL,
+		    reason, clock_mono_ms());
 	}
 	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason);
 	free(states);
@@ -564,10 +620,12 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 
 	/* Faults of the profile, not of this message. */
 	if (any_reply(rr, nr, res, is_421)) {
+		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_421));
 		kind = DELIVER_PROFILE_DOWN;
 		goto out;
 	}
 	if (any_reply(rr, nr, res, is_slow)) {
+		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_slow));
 		kind = DELIVER_SLOWDOWN;
 		goto out;
 	}

@@ -94,6 +94,14 @@ int deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 int deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, const char *reason);
 
+/* An attempt that ended before any recipient had a reply of its own (the
+ * session through profile could not be opened): one event=delivery line
+ * per recipient, state deferred, with r's reply or failure.  relay
+ * ("host[address]:port") may be NULL.  start_ms: clock_mono_ms() when the
+ * attempt began. */
+void deliver_log_deferred(const struct deliver_msg *m, const char *profile,
+    const char *relay, const struct smtp_result *r, int64_t start_ms);
+
 /* 1 (and the message failed for good in the queue) if m outlived
  * queue_lifetime. */
 int deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,

@@ -14,6 +14,7 @@ struct window {
 	/* bucketed: counts per bucket, bucket index = time / bucket_ms */
 	uint64_t *buckets;
 	int64_t bucket_ms;
+	int started;           /* last_bucket is set */
 	int64_t last_bucket;   /* absolute index of the newest bucket written */
 	uint64_t total;        /* sum of live buckets */
 };
@@ -46,7 +47,6 @@ ratelimit_new(const struct conf_limit *limits, size_t n)
 			w->bucket_ms = w->period_ms / RATELIMIT_BUCKETS;
 			if (w->bucket_ms < 1)
 				w->bucket_ms = 1;
-			w->last_bucket = -1;
 		}
 	}
 	return rl;
@@ -68,6 +68,27 @@ ratelimit_free(struct ratelimit *rl)
 	free(rl);
 }
 
+/* The bucket of time t: floor division, as t may be negative. */
+static int64_t
+bucket_of(const struct window *w, int64_t t)
+{
+	int64_t b = t / w->bucket_ms;
+
+	if (t % w->bucket_ms < 0)
+		b--;
+	return b;
+}
+
+static uint64_t *
+slot_of(struct window *w, int64_t b)
+{
+	int64_t i = b % RATELIMIT_BUCKETS;
+
+	if (i < 0)
+		i += RATELIMIT_BUCKETS;
+	return &w->buckets[i];
+}
+
 /* Drop what fell out of the window. */
 static void
 expire(struct window *w, int64_t now)
@@ -79,15 +100,16 @@ expire(struct window *w, int64_t now)
 		}
 		return;
 	}
-	int64_t cur = now / w->bucket_ms;
-	if (w->last_bucket < 0) {
+	int64_t cur = bucket_of(w, now);
+	if (!w->started) {
+		w->started = 1;
 		w->last_bucket = cur;
 		return;
 	}
 	/* zero the buckets between last_bucket+1 and cur (they are reused) */
 	int64_t b;
 	for (b = w->last_bucket + 1; b <= cur && b <= w->last_bucket + RATELIMIT_BUCKETS; b++) {
-		uint64_t *slot = &w->buckets[b % RATELIMIT_BUCKETS];
+		uint64_t *slot = slot_of(w, b);
 		w->total -= *slot;
 		*slot = 0;
 	}
@@ -97,7 +119,7 @@ expire(struct window *w, int64_t now)
 
 /* ms until this window has room, 0 if it has room now. */
 static int64_t
-wait_for(const struct window *w, int64_t now)
+wait_for(struct window *w, int64_t now)
 {
 	if (w->count == 0)
 		return w->period_ms;
@@ -111,7 +133,7 @@ wait_for(const struct window *w, int64_t now)
 	/* the oldest live bucket leaves the window at its end + period */
 	int64_t b;
 	for (b = w->last_bucket - RATELIMIT_BUCKETS + 1; b <= w->last_bucket; b++)
-		if (b >= 0 && w->buckets[b % RATELIMIT_BUCKETS] > 0)
+		if (*slot_of(w, b) > 0)
 			return (b + 1) * w->bucket_ms + w->period_ms - now;
 	return w->bucket_ms;
 }
@@ -130,12 +152,12 @@ record(struct window *w, int64_t at, uint64_t count)
 		}
 		return;
 	}
-	int64_t b = at / w->bucket_ms;
+	int64_t b = bucket_of(w, at);
+	if (!w->started || b > w->last_bucket)
+		expire(w, at);
 	if (b <= w->last_bucket - RATELIMIT_BUCKETS)
 		return;
-	if (b > w->last_bucket)
-		expire(w, at);
-	w->buckets[b % RATELIMIT_BUCKETS] += count;
+	*slot_of(w, b) += count;
 	w->total += count;
 }
 
@@ -184,9 +206,10 @@ ratelimit_untake(struct ratelimit *rl, int64_t taken_ms)
 				}
 			}
 		} else {
-			int64_t b = taken_ms / w->bucket_ms;
-			uint64_t *slot = &w->buckets[b % RATELIMIT_BUCKETS];
-			if (b > w->last_bucket - RATELIMIT_BUCKETS && *slot > 0) {
+			int64_t b = bucket_of(w, taken_ms);
+			uint64_t *slot = slot_of(w, b);
+			if (w->started && b <= w->last_bucket &&
+			    b > w->last_bucket - RATELIMIT_BUCKETS && *slot > 0) {
 				(*slot)--;
 				w->total--;
 			}
@@ -196,10 +219,14 @@ ratelimit_untake(struct ratelimit *rl, int64_t taken_ms)
 }
 
 void
-ratelimit_preload(struct ratelimit *rl, int64_t at_ms, uint64_t count)
+ratelimit_preload(struct ratelimit *rl, int64_t at_wall_ms,
+    int64_t wall_now_ms, int64_t now_ms, uint64_t count)
 {
+	int64_t at_ms = at_wall_ms - wall_now_ms + now_ms;
 	size_t i;
 
+	if (at_ms > now_ms)             /* the wall clock went back */
+		at_ms = now_ms;
 	pthread_mutex_lock(&rl->lock);
 	for (i = 0; i < rl->n; i++) {
 		expire(&rl->w[i], at_ms);

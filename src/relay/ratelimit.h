@@ -9,6 +9,11 @@
  * never allow more than the quota.  A restart does not reset quotas: the
  * daemon preloads the sends it recorded (ratelimit_preload).
  *
+ * Clock: the limiter counts on the caller's clock (the daemon's monotonic
+ * clock, which cannot jump); every now_ms/taken_ms must come from it.
+ * Times may be negative (sends preloaded from before the clock's start).
+ * Recorded sends are dated by the wall clock: ratelimit_preload converts.
+ *
  * Ownership: the limiter owns its memory; free with ratelimit_free().
  */
 #ifndef OUTPOST_RELAY_RATELIMIT_H
@@ -36,8 +41,12 @@ int64_t ratelimit_take(struct ratelimit *rl, int64_t now_ms);
 /* Give back a send taken but not made (the connection failed before it). */
 void ratelimit_untake(struct ratelimit *rl, int64_t taken_ms);
 
-/* Count `count` sends made at time at_ms (before a restart). */
-void ratelimit_preload(struct ratelimit *rl, int64_t at_ms, uint64_t count);
+/* Count `count` sends made at wall-clock time at_wall_ms (before a restart
+ * or a change of limits), given that the wall clock reads wall_now_ms while
+ * the limiter's clock reads now_ms: the send is dated at_wall_ms -
+ * wall_now_ms + now_ms on the limiter's clock (never later than now_ms). */
+void ratelimit_preload(struct ratelimit *rl, int64_t at_wall_ms,
+    int64_t wall_now_ms, int64_t now_ms, uint64_t count);
 
 /* The longest window, in seconds (how far back preloading must look). */
 uint32_t ratelimit_horizon_s(const struct ratelimit *rl);

@@ -106,7 +106,8 @@ preload(struct relay *r, struct pstate *ps)
 	struct queue_rate_bucket *b = NULL;
 	size_t n = 0, i;
 	struct op_err e;
-	int64_t since = clock_wall_ms() / 1000 - ratelimit_horizon_s(ps->rl) - 60;
+	int64_t wall = clock_wall_ms(), mono = clock_mono_ms();
+	int64_t since = wall / 1000 - ratelimit_horizon_s(ps->rl) - 60;
 
 	if (ratelimit_horizon_s(ps->rl) == 0)
 		return;
@@ -114,8 +115,12 @@ preload(struct relay *r, struct pstate *ps)
 		log_event(LOG_WARN, "quota", "profile", ps->name, "error", e.msg, NULL);
 		return;
 	}
+	/* the queue dates sends by the wall clock, to the second; the limiter
+	 * counts on the monotonic one (ratelimit_take): converted, and dated
+	 * at the end of their second (a later date only overestimates use) */
 	for (i = 0; i < n; i++)
-		ratelimit_preload(ps->rl, b[i].at * 1000, b[i].count);
+		ratelimit_preload(ps->rl, b[i].at * 1000 + 999, wall, mono,
+		    b[i].count);
 	free(b);
 }
 
@@ -185,14 +190,15 @@ enum route_action { ROUTE_QUEUED, ROUTE_HOLD, ROUTE_DEFER, ROUTE_WAIT };
  * profile's workers (the job is theirs now).  Otherwise the caller acts on
  * the queue: ROUTE_HOLD (no enabled profile), ROUTE_DEFER (every profile
  * failed for it: one attempt), ROUTE_WAIT (every profile is cooling down
- * or paused: give it back until *until_ms, no attempt).
+ * or paused, or the ones that failed for it only asked to slow down (421,
+ * "rate limit"): give it back until *until_ms, no attempt).
  */
 static int
 route_locked(struct relay *r, const struct conf *conf, struct job *j,
     int64_t *until_ms)
 {
 	const struct conf_profile *only = NULL;
-	int64_t now = clock_mono_ms(), soonest = 0;
+	int64_t now = clock_mono_ms(), soonest = 0, paused = 0;
 	size_t i;
 	int enabled = 0;
 
@@ -208,10 +214,17 @@ route_locked(struct relay *r, const struct conf *conf, struct job *j,
 		if (!p->enabled || (only != NULL && p != only))
 			continue;
 		enabled++;
-		if (deliver_msg_tried(j->m, p->name))
-			continue;
 		ps = pstate_find(r, p->name);
 		if (ps == NULL)
+			continue;
+		if (ps->cooldown_until_ms <= now) {
+			/* not broken, at most paused: worth waiting for, even
+			 * if it just answered this message 421 */
+			int64_t t = ps->pause_until_ms > now ? ps->pause_until_ms : now;
+			if (paused == 0 || t < paused)
+				paused = t;
+		}
+		if (deliver_msg_tried(j->m, p->name))
 			continue;
 		if (ps->cooldown_until_ms > now || ps->pause_until_ms > now) {
 			int64_t t = ps->cooldown_until_ms > ps->pause_until_ms ?
@@ -236,14 +249,18 @@ route_locked(struct relay *r, const struct conf *conf, struct job *j,
 	}
 	if (enabled == 0)
 		return ROUTE_HOLD;
-	if (j->m->ntried > 0 && soonest == 0)
-		return ROUTE_DEFER;
-	if (j->m->ntried > 0) {
-		/* some failed, the rest are cooling down: that was an attempt */
-		return ROUTE_DEFER;
+	if (j->m->ntried == 0) {
+		*until_ms = soonest;
+		return ROUTE_WAIT;
 	}
-	*until_ms = soonest;
-	return ROUTE_WAIT;
+	if (paused != 0) {
+		/* a profile that failed for it only asked to slow down (or
+		 * one not tried is paused): adaptive backoff, not a retry */
+		*until_ms = paused;
+		return ROUTE_WAIT;
+	}
+	/* every profile failed for it (or is broken): that was an attempt */
+	return ROUTE_DEFER;
 }
 
 /* Wake the scheduler when it last found no room and now there is: not on
@@ -392,6 +409,23 @@ close_session(struct relay *r, const char *profile, struct smtp_session **s)
 	metrics_add(r->metrics, METRIC_CONNECTIONS_OPEN, profile, -1);
 }
 
+/* A session through p could not be opened for m (connect, TLS, AUTH, or a
+ * 421 before any command): the attempt's event=delivery lines. */
+static void
+log_open_failure(const struct conf_profile *p, struct smtp_session *s,
+    const struct deliver_msg *m, const struct smtp_result *res,
+    int64_t start_ms)
+{
+	const char *peer = s != NULL ? smtp_client_peer(s) : "";
+	char relay[320];
+
+	if (peer[0] != '\0')
+		snprintf(relay, sizeof(relay), "%s[%s]:%u", p->host, peer, p->port);
+	else
+		snprintf(relay, sizeof(relay), "%s:%u", p->host, p->port);
+	deliver_log_deferred(m, p->name, relay, res, start_ms);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -472,11 +506,18 @@ worker_main(void *arg)
 			continue;
 		}
 		if (s == NULL) {
+			int64_t t0 = clock_mono_ms();
+
 			session_gen = settings_generation(r->settings);
 			if (deliver_open(&dc, p, &s, &res) < 0) {
+				/* a 421 (busy) pauses the profile, as one later
+				 * in the session does; anything else breaks it */
+				int busy = res.reply.code == 421;
+
+				log_open_failure(p, s, j->m, &res, t0);
 				smtp_client_free(s);
 				s = NULL;
-				profile_down(r, conf, ps, j, res.msg, 0);
+				profile_down(r, conf, ps, j, res.msg, busy);
 				settings_put(r->settings, conf);
 				pthread_mutex_lock(&r->lock);
 				break;
@@ -885,9 +926,12 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 		const struct conf_profile *p = &conf->profiles[i];
 		struct smtp_session *s = NULL;
 
+		int64_t t0 = clock_mono_ms();
+
 		if (!p->enabled || (only != NULL && p != only))
 			continue;
 		if (deliver_open(&dc, p, &s, res) < 0) {
+			log_open_failure(p, s, dm, res, t0);
 			str_copy(last, sizeof(last), res->msg);
 			deliver_msg_add_tried(dm, p->name);
 			queue_event_add(q, dm->id, clock_wall_ms() / 1000, "failover", res->msg, NULL);

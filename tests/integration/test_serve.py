@@ -2,6 +2,7 @@
 delivery together (issue 3).  Peers: aiosmtpd with fault injection, and
 Postfix's smtp-sink."""
 
+import asyncio
 import email
 import email.policy
 import json
@@ -24,12 +25,34 @@ from daemon import Daemon, free_port, message, queue_id, wait_for
 class FaultHandler(peers_mod.PeerHandler):
     """aiosmtpd handler that answers DATA from a script of replies
     ("451 ...", "drop" = close the connection after the final dot without
-    a reply, None = accept), then accepts; records arrival times."""
+    a reply, "tarpit" = no reply for TARPIT_S, then 451, None = accept),
+    then accepts; records arrival times."""
 
-    def __init__(self, data_script=(), **kw):
+    TARPIT_S = 15
+
+    def __init__(self, data_script=(), mail_script=(), **kw):
         super().__init__(**kw)
         self.data_script = list(data_script)
+        self.mail_script = list(mail_script)   # replies to MAIL, then accept
         self.times = []
+        self.connections = 0
+        self.tarpitted = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        with self.lock:
+            self.connections += 1
+        return await super().handle_EHLO(server, session, envelope, hostname,
+                                         responses)
+
+    async def handle_MAIL(self, server, session, envelope, address,
+                          mail_options):
+        with self.lock:
+            step = self.mail_script.pop(0) if self.mail_script else None
+        if step is not None:
+            return step
+        return await super().handle_MAIL(server, session, envelope, address,
+                                         mail_options)
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -42,6 +65,11 @@ class FaultHandler(peers_mod.PeerHandler):
                     envelope.original_content or envelope.content, False, None))
             server.transport.abort()
             return "250 2.0.0 never sent"
+        if step == "tarpit":
+            with self.lock:
+                self.tarpitted += 1
+            await asyncio.sleep(self.TARPIT_S)
+            return "451 4.3.0 Tarpit over"
         if step is not None:
             return step
         with self.lock:
@@ -498,3 +526,245 @@ def test_a_dripping_client_is_timed_out_per_command(outpost, daemons):
     s.close()
     # cut off before the line was complete (it takes ~20 s to drip)
     assert b"421 4.4.2" in got, got
+
+
+def no_more_than(times, n, window=1.0, slack=0.1):
+    """Assert no n+1 arrivals fall inside one window (seconds)."""
+    t = sorted(times)
+    for i in range(len(t) - n):
+        assert t[i + n] - t[i] >= window - slack, t
+
+
+def test_rate_limit_survives_a_restart(outpost, peers, daemons):
+    """Sends preloaded after a restart count on the same clock as new ones:
+    they leave the window a second later, not in decades."""
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, limits="2/s"))], server={"retry": "1h"})
+    data_dir = outpost.tmp_path / "data"
+    d = start(outpost, daemons, conf, port)
+    first = [queue_id(d.send("app@example.com", ["a%d@example.com" % i],
+                             message("before%d" % i))) for i in range(2)]
+    for mid in first:
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    d.stop()
+    d = start(outpost, daemons, conf, port)
+    later = [queue_id(d.send("app@example.com", ["b%d@example.com" % i],
+                             message("after%d" % i))) for i in range(3)]
+    for mid in later:
+        wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    assert len(peer.handler.times) == 5
+    no_more_than(peer.handler.times, 2)
+    for mid in first + later:
+        assert msg_row(d, data_dir, mid)[1] == 1     # no attempt lost
+    assert "full_for" not in d.log()                 # never a long wait
+
+
+def test_rate_limit_change_on_sighup_keeps_counting(outpost, peers, daemons):
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, limits="2/s"))], server={"retry": "1h"})
+    data_dir = outpost.tmp_path / "data"
+    d = start(outpost, daemons, conf, port)
+    first = [queue_id(d.send("app@example.com", ["a%d@example.com" % i],
+                             message("before%d" % i))) for i in range(2)]
+    for mid in first:
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    conf.write_text(conf.read_text().replace("limits = 2/s", "limits = 3/s"))
+    d.hup()
+    wait_for(lambda: d.log().count("event=reload result=ok") >= 1,
+             what="reload")
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    later = [queue_id(d.send("app@example.com", ["b%d@example.com" % i],
+                             message("after%d" % i), session=s))
+             for i in range(4)]
+    s.quit()
+    for mid in later:
+        wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    assert len(peer.handler.times) == 6
+    no_more_than(peer.handler.times, 3)
+    assert "full_for" not in d.log()
+
+
+def delivery_lines(log, mid):
+    return [line for line in log.splitlines()
+            if "event=delivery id=%s " % mid in line]
+
+
+def test_421_on_data_fails_over_without_burning_an_attempt(outpost, peers,
+                                                          daemons):
+    busy = fault_peer(peers, data_script=["421 4.7.0 Too busy, come back later"])
+    live = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [
+        ("busy", peers_mod.profile(busy.port)),
+        ("live", peers_mod.profile(live.port))], server={"retry": "1h"})
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("421")))
+    wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    state, attempts, used, _ = msg_row(d, data_dir, mid)
+    assert used == "live" and attempts == 1
+    assert len(live.messages) == 1 and busy.messages == []
+    lines = delivery_lines(d.log(), mid)
+    assert any("profile=busy" in l and "state=deferred code=421 "
+               "enhanced=4.7.0" in l for l in lines), lines
+    assert any("profile=live" in l and "state=sent" in l for l in lines), lines
+
+
+@pytest.mark.parametrize("where", ["mail", "data"])
+def test_421_through_the_only_profile_waits_instead_of_retrying(
+        outpost, peers, daemons, where):
+    """A 421 pauses the profile for seconds (adaptive backoff); it is not a
+    deferred attempt, which with retry = 1h would wait an hour."""
+    reply = "421 4.3.2 Service busy, try later"
+    peer = fault_peer(peers, **{where + "_script": [reply]})
+    conf, port = serve_conf(outpost, [("only", peers_mod.profile(peer.port))],
+                            server={"retry": "1h"})
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("421")))
+    wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    assert msg_row(d, data_dir, mid)[1] == 1
+    assert len(peer.messages) == 1
+    assert peer.handler.connections >= 2
+    lines = delivery_lines(d.log(), mid)
+    assert any("state=deferred code=421 enhanced=4.3.2" in l for l in lines), lines
+    assert "deferred" not in events(d, data_dir, mid)
+
+
+def test_failed_connect_logs_a_delivery_line_per_recipient(outpost, peers,
+                                                           daemons):
+    dead = peers.refused_port()
+    conf, port = serve_conf(outpost, [("dead", peers_mod.profile(dead))],
+                            server={"retry": "1h"})
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    rcpts = ["a@example.com", "b@example.com"]
+    mid = queue_id(d.send("app@example.com", rcpts, message("dead")))
+    wait_for(state_is(d, data_dir, mid, "deferred"))
+    wait_for(lambda: len(delivery_lines(d.log(), mid)) >= 4,
+             what="delivery lines")
+    lines = delivery_lines(d.log(), mid)
+    for r in rcpts:
+        mine = [l for l in lines if " rcpt=%s " % r in l]
+        # the failed session (with its relay), then the deferral recorded
+        assert len(mine) == 2, lines
+        assert all(" profile=dead " in l and " state=deferred code=0 " in l
+                   and " attempt=1" in l and " delay=" in l for l in mine), mine
+        assert sum(" relay=127.0.0.1" in l and ":%d " % dead in l
+                   for l in mine) == 1, mine
+        assert all("reply=" in l and "refused" in l.lower() for l in mine), mine
+    assert msg_row(d, data_dir, mid)[1] == 1
+
+
+def recv_until(s, marker, timeout=10):
+    s.settimeout(timeout)
+    got = b""
+    while marker not in got:
+        part = s.recv(4096)
+        if not part:
+            break
+        got += part
+    return got
+
+
+def test_sigterm_mid_data_loses_nothing_acknowledged(outpost, peers, daemons):
+    """A client in the middle of DATA at SIGTERM gets 421 and its message
+    (never acknowledged) is not stored nor sent; one acknowledged before is
+    delivered; the daemon exits at once, not after its grace."""
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    data_dir = outpost.tmp_path / "data"
+    d = Daemon(outpost, conf, port)
+    acked = queue_id(d.send("app@example.com", ["acked@example.com"],
+                            message("acked")))
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    assert recv_until(s, b"\r\n").startswith(b"220 ")
+    s.sendall(b"EHLO localhost\r\n")
+    recv_until(s, b"250 ")
+    s.sendall(b"MAIL FROM:<app@example.com>\r\n")
+    assert recv_until(s, b"\r\n").startswith(b"250")
+    s.sendall(b"RCPT TO:<partial@example.com>\r\n")
+    assert recv_until(s, b"\r\n").startswith(b"250")
+    s.sendall(b"DATA\r\n")
+    assert recv_until(s, b"\r\n").startswith(b"354")
+    s.sendall(message("partial").encode() + b"more of the body, no end yet\r\n")
+    time.sleep(0.3)
+    elapsed = d.stop()
+    assert elapsed < 4, elapsed
+    rest = recv_until(s, b"\r\n")
+    assert rest.startswith(b"421 4.3.2"), rest
+    s.close()
+    d = start(outpost, daemons, conf, port)
+    after = queue_id(d.send("app@example.com", ["after@example.com"],
+                            message("after")))
+    for mid in (acked, after):
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    rcpts = sorted(r for m in peer.messages for r in m.rcpt_tos)
+    assert rcpts == ["acked@example.com", "after@example.com"], rcpts
+    con = d.db(data_dir)
+    try:
+        n = con.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        con.close()
+    assert n == 2
+
+
+def test_sigterm_during_a_tarpitted_delivery_exits_within_grace(
+        outpost, peers, daemons):
+    """The upstream holds the final dot unanswered: SIGTERM still ends the
+    daemon within its grace (5 s), and the acknowledged message, still
+    being sent, is delivered after the restart (at least once)."""
+    peer = fault_peer(peers, data_script=["tarpit"])
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, timeout="30s"))])
+    data_dir = outpost.tmp_path / "data"
+    d = Daemon(outpost, conf, port)
+    mid = queue_id(d.send("app@example.com", ["slow@example.com"],
+                          message("tarpit")))
+    wait_for(lambda: peer.handler.tarpitted == 1, what="the tarpit")
+    elapsed = d.stop()
+    assert elapsed < 8, elapsed           # grace 5 s, plus slack
+    assert "event=stopped" in d.log()
+    d = start(outpost, daemons, conf, port)
+    wait_for(state_is(d, data_dir, mid, "sent"), timeout=30)
+    assert [m.rcpt_tos for m in peer.messages] == [["slow@example.com"]]
+
+
+def test_queue_lifetime_over_fails_the_message(outpost, peers, daemons):
+    peer = fault_peer(peers, data_script=["451 4.3.0 Temporary local problem"] * 50)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))],
+                            server={"retry": "1s", "queue_lifetime": "3s"})
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("old")))
+    wait_for(state_is(d, data_dir, mid, "failed"), timeout=30)
+    state, attempts, _, last_error = msg_row(d, data_dir, mid)
+    assert attempts >= 2, attempts
+    assert "queue lifetime" in last_error, last_error
+    rows = rcpt_rows(d, data_dir, mid)
+    assert [r[1] for r in rows] == ["failed"]
+    assert rows[0][2] == 451
+    assert peer.messages == []
+    time.sleep(1.5)          # no attempt after it failed
+    assert msg_row(d, data_dir, mid)[1] == attempts
+
+
+def test_max_messages_per_connection_opens_a_new_connection(outpost, peers,
+                                                            daemons):
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        peer.port, max_connections=1, max_messages_per_connection=2))])
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    ids = [queue_id(d.send("app@example.com", ["r%d@example.com" % i],
+                           message("rot%d" % i), session=s)) for i in range(5)]
+    s.quit()
+    for mid in ids:
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    assert len(peer.messages) == 5
+    per_session = [sess.commands().count("DATA") for sess in peer.sessions()]
+    assert all(n <= 2 for n in per_session), per_session
+    assert sum(per_session) == 5
+    assert peer.handler.connections >= 3

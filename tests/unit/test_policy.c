@@ -95,18 +95,51 @@ test_ratelimit_all_windows(void **state)
 	ratelimit_free(rl);
 }
 
+/* As the daemon runs: sends were recorded by the wall clock (before a
+ * restart), the limiter counts on the monotonic clock, which reads far
+ * less (it starts at boot). */
+#define WALL_NOW 1795345171000LL
+#define MONO_NOW 5000LL
+
 static void
 test_ratelimit_untake_and_preload(void **state)
 {
 	struct conf_limit l[] = { { 2, 60 } };
 	struct ratelimit *rl = ratelimit_new(l, 1);
+	int64_t wait;
 	(void)state;
 
-	ratelimit_preload(rl, 1000, 1);
-	assert_int_equal(ratelimit_take(rl, 2000), 0);
-	assert_true(ratelimit_take(rl, 3000) > 0);
-	ratelimit_untake(rl, 2000);
-	assert_int_equal(ratelimit_take(rl, 3000), 0);
+	/* one send 30 s ago by the wall clock */
+	ratelimit_preload(rl, WALL_NOW - 30000, WALL_NOW, MONO_NOW, 1);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 1000), 0);
+	/* full until the preloaded send is 60 s old: 29 s more, not years */
+	wait = ratelimit_take(rl, MONO_NOW + 2000);
+	assert_int_equal(wait, 28000);
+	ratelimit_untake(rl, MONO_NOW + 1000);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 2000), 0);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 2500), 28000 - 500);
+	/* once it left the window, there is room again */
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 30000), 0);
+	ratelimit_free(rl);
+}
+
+static void
+test_ratelimit_preload_old_sends_expire(void **state)
+{
+	struct conf_limit l[] = { { 2, 1 } };
+	struct ratelimit *rl = ratelimit_new(l, 1);
+	(void)state;
+
+	/* two sends a few seconds before a restart: a 2/s window is free */
+	ratelimit_preload(rl, WALL_NOW - 3000, WALL_NOW, MONO_NOW, 2);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW), 0);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 1), 0);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 2), 998);
+	/* a send dated after now (the wall clock went back) counts as now */
+	ratelimit_free(rl);
+	rl = ratelimit_new(l, 1);
+	ratelimit_preload(rl, WALL_NOW + 60000, WALL_NOW, MONO_NOW, 2);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 1000), 0);
 	ratelimit_free(rl);
 }
 
@@ -118,11 +151,32 @@ test_ratelimit_bucketed(void **state)
 	int64_t t = 1000000;
 	(void)state;
 
-	ratelimit_preload(rl, t, 199999);
+	ratelimit_preload(rl, t, t, t, 199999);
 	assert_int_equal(ratelimit_take(rl, t + 10), 0);
 	assert_true(ratelimit_take(rl, t + 20) > 0);
 	/* a day later the window is empty again */
 	assert_int_equal(ratelimit_take(rl, t + 86400000LL + 120000), 0);
+	ratelimit_free(rl);
+}
+
+static void
+test_ratelimit_bucketed_preload_before_clock_start(void **state)
+{
+	struct conf_limit l[] = { { 200000, 86400 } };
+	struct ratelimit *rl = ratelimit_new(l, 1);
+	int64_t wait;
+	(void)state;
+
+	/* sent an hour ago by the wall clock: before the monotonic clock's
+	 * zero (negative times), and still counted */
+	ratelimit_preload(rl, WALL_NOW - 3600000, WALL_NOW, MONO_NOW, 199999);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW), 0);
+	wait = ratelimit_take(rl, MONO_NOW + 10);
+	/* free once the hour-old bucket leaves the day: in about 23 h */
+	assert_true(wait > 22 * 3600000LL && wait <= 23 * 3600000LL + 60000);
+	ratelimit_untake(rl, MONO_NOW);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 20), 0);
+	assert_int_equal(ratelimit_take(rl, MONO_NOW + 23 * 3600000LL + 120000), 0);
 	ratelimit_free(rl);
 }
 
@@ -148,7 +202,9 @@ main(void)
 		cmocka_unit_test(test_ratelimit_per_second),
 		cmocka_unit_test(test_ratelimit_all_windows),
 		cmocka_unit_test(test_ratelimit_untake_and_preload),
+		cmocka_unit_test(test_ratelimit_preload_old_sends_expire),
 		cmocka_unit_test(test_ratelimit_bucketed),
+		cmocka_unit_test(test_ratelimit_bucketed_preload_before_clock_start),
 		cmocka_unit_test(test_ratelimit_zero_limits),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
