@@ -898,10 +898,16 @@ finish_profile(struct lstate *st)
 		if (!seen_at(st, "username"))
 			cerr(st, la, "auth", "auth = yes needs a username; add "
 			    "username = the login the provider gave you");
+		/* Not an error: a change of server over the web page or the
+		 * API clears the password (CONTRACT.md), and the profile is
+		 * kept until the password is entered again.  It cannot log in
+		 * meanwhile; `outpost check` says why. */
 		if (nsrc == 0)
-			cerr(st, la ? la : seen_at(st, "username"), la ? "auth" :
-			    "username", "authentication needs a password; add "
-			    "password, password_file or password_command");
+			cwarn(st, "%s:%u: %s: authentication needs a password; add "
+			    "password, password_file or password_command (until "
+			    "then profile %s cannot send)", st->file,
+			    la ? la : seen_at(st, "username"), la ? "auth" :
+			    "username", p->name);
 		if (p->security == CONF_SEC_NONE && !p->allow_plaintext_auth)
 			cerr(st, seen_at(st, "security"), "security", "security = "
 			    "none with authentication would send the password "

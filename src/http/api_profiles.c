@@ -16,16 +16,20 @@
  * save it atomically and have the daemon reload it.  Any problem: 422 with
  * per-field errors, and the file is untouched.
  *
- * "version" (also the ETag) is a hash of the file as it is on disk; a
- * write that sends If-Match with an older version gets 409, so two people
- * editing at once cannot overwrite each other without noticing.
+ * "version" (also the ETag) identifies one write of the file on disk
+ * (see version_of(): never derived from a secret); a write that sends
+ * If-Match with an older version gets 409, so two people editing at once
+ * cannot overwrite each other without noticing.
  *
  * Passwords are write-only: never returned (only "has_password"), never
  * logged.  A PUT that changes host, port or security without a password
  * clears the stored one (password, password_file, password_command), so
  * settings changed through a stolen session cannot send the old password
- * to a new server.  password_file and password_command cannot be set over
- * HTTP: they would let the web page read files or run commands.
+ * to a new server; a profile that logs in is then left without a password
+ * ("has_password": false), which the loader accepts with a warning and
+ * the check reports, until one is entered.  password_file and
+ * password_command cannot be set over HTTP: they would let the web page
+ * read files or run commands.
  */
 #include "http/http_int.h"
 
@@ -41,6 +45,7 @@
 
 #include "config/conf.h"
 #include "config/conf_edit.h"
+#include "config/ini.h"
 #include "util/log.h"
 
 #define VERSION_HEX 32          /* 16 bytes of SHA-256, in hex */
@@ -77,6 +82,81 @@ static const char *const security_names[] = { "none", "starttls", "tls" };
 
 /* ---- reading the file ---- */
 
+/* Keys whose values are secrets: they never enter the version. */
+static int
+secret_key(const char *key)
+{
+	return strcmp(key, "password") == 0 || strcmp(key, "password_command") == 0 ||
+	    strcmp(key, "api_token") == 0;
+}
+
+/*
+ * The version of the settings file: 16 bytes of SHA-256 over what
+ * identifies this write of the file (device, inode, modification and
+ * change times: a save through the API renames a new file into place, an
+ * editor's write moves the times) and over its text with every secret
+ * value masked.  Nothing in it is derived from a password or the token,
+ * so a version cannot be used to test guesses of them offline; a change
+ * of only a password still changes it (new inode or new times).  Lines
+ * the lexer cannot take apart are hashed as a mark only: they might hold
+ * a secret.
+ */
+static int
+version_of(const struct stat *st, const char *text, size_t len,
+    char version[VERSION_HEX + 1])
+{
+	static const char tag[] = "outpost settings version 2";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int64_t id[6] = { 0 };
+	size_t off = 0, n;
+	int ok;
+
+	if (ctx == NULL)
+		return -1;
+	if (st != NULL) {
+		id[0] = (int64_t)st->st_dev;
+		id[1] = (int64_t)st->st_ino;
+		id[2] = (int64_t)st->st_mtim.tv_sec;
+		id[3] = (int64_t)st->st_mtim.tv_nsec;
+		id[4] = (int64_t)st->st_ctim.tv_sec;
+		id[5] = (int64_t)st->st_ctim.tv_nsec;
+	}
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, tag, sizeof(tag)) == 1 &&
+	    EVP_DigestUpdate(ctx, id, sizeof(id)) == 1;
+	while (ok && off < len) {
+		const char *line = text + off, *nl = memchr(line, '\n', len - off);
+		struct ini_line l;
+
+		n = nl != NULL ? (size_t)(nl - line) : len - off;
+		off += n + (nl != NULL);
+		memset(&l, 0, sizeof(l));
+		if (ini_parse_line(line, n, &l) < 0) {
+			ok = EVP_DigestUpdate(ctx, "\001bad\001\n", 7) == 1;
+		} else if (l.kind == INI_KEY && secret_key(l.name)) {
+			ok = EVP_DigestUpdate(ctx, line, l.vstart) == 1 &&
+			    EVP_DigestUpdate(ctx, "\001secret\001", 8) == 1 &&
+			    EVP_DigestUpdate(ctx, line + l.vend, n - l.vend) == 1 &&
+			    EVP_DigestUpdate(ctx, "\n", 1) == 1;
+		} else {
+			ok = EVP_DigestUpdate(ctx, line, n) == 1 &&
+			    EVP_DigestUpdate(ctx, "\n", 1) == 1;
+		}
+		if (l.arg != NULL)
+			explicit_bzero(l.arg, strlen(l.arg));
+		ini_line_free(&l);
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= VERSION_HEX / 2;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -1;
+	for (i = 0; i < VERSION_HEX / 2; i++)
+		snprintf(version + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
 /* The settings file's text (malloc'd; "" if it does not exist yet) and
  * its version.  -1 with a reply set on failure. */
 static int
@@ -84,12 +164,11 @@ file_read(struct http_req *r, char **text, size_t *len,
     char version[VERSION_HEX + 1])
 {
 	const char *path = r->srv->deps.conf_path;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	struct stat st;
 	struct buf b;
 	char chunk[8192];
 	ssize_t n;
-	int fd;
+	int fd, have_st = 0;
 
 	*text = NULL;
 	*len = 0;
@@ -98,6 +177,13 @@ file_read(struct http_req *r, char **text, size_t *len,
 	if (fd < 0 && errno != ENOENT) {
 		http_reply_error(r, 500, "cannot read %s: %s", path, strerror(errno));
 		return -1;
+	}
+	if (fd >= 0) {
+		if (fstat(fd, &st) < 0) {
+			http_reply_error(r, 500, "cannot read %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		have_st = 1;
 	}
 	while (fd >= 0) {
 		n = read(fd, chunk, sizeof(chunk));
@@ -116,20 +202,19 @@ file_read(struct http_req *r, char **text, size_t *len,
 	}
 	if (fd >= 0)
 		close(fd);
-	if (buf_append(&b, "", 0, NULL) < 0 || EVP_Digest(b.data != NULL ? b.data : "",
-	    b.len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+	fd = -1;
+	if (version_of(have_st ? &st : NULL, b.data != NULL ? b.data : "", b.len,
+	    version) < 0) {
 		http_reply_error(r, 500, "cannot hash the settings file");
-		buf_free(&b);
-		return -1;
+		goto fail;
 	}
-	for (i = 0; i < VERSION_HEX / 2; i++)
-		snprintf(version + 2 * i, 3, "%02x", md[i]);
 	*text = buf_detach(&b, len);
 	if (*text == NULL)
 		*text = str_dup("");
 	return 0;
 fail:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	explicit_bzero(b.data, b.len);
 	buf_free(&b);
 	return -1;
@@ -404,15 +489,20 @@ map_load_errors(const char *diag, const char *const *keys, json_t *fields)
 	}
 }
 
+/* A rule of one request on top of the loader's: -1 with a reply set if
+ * the loaded settings (check) must not be saved. */
+typedef int (*edit_rule)(struct http_req *r, const struct conf *check,
+    const void *arg);
+
 /*
- * Check the edited text with the loader, save it, reload.  keys are the
- * keys this request set (for mapping errors to fields); if the check
- * fails and hint_key is not NULL, fields[hint_key] = hint is added.  -1
- * with a reply set (422 if the settings are wrong; the file is untouched).
+ * Check the edited text with the loader (and rule, if not NULL), save it,
+ * reload.  keys are the keys this request set (for mapping errors to
+ * fields).  -1 with a reply set (422 if the settings are wrong; the file
+ * is untouched).
  */
 static int
 edit_commit(struct http_req *r, struct edit *ed, const char *const *keys,
-    const char *hint_key, const char *hint)
+    edit_rule rule, const void *rule_arg)
 {
 	const char *path = r->srv->deps.conf_path;
 	struct conf *check = NULL;
@@ -431,9 +521,11 @@ edit_commit(struct http_req *r, struct edit *ed, const char *const *keys,
 	    &diag, &e) < 0) {
 		fields = json_object();
 		map_load_errors(diag.data, keys, fields);
-		if (hint_key != NULL && json_object_get(fields, hint_key) == NULL)
-			json_object_set_new(fields, hint_key, json_string(hint));
 		http_reply_fields(r, 422, e.msg, fields);
+		goto out;
+	}
+	if (rule != NULL && rule(r, check, rule_arg) < 0) {
+		conf_free(check);
 		goto out;
 	}
 	conf_free(check);
@@ -551,6 +643,46 @@ moves_server(const struct conf_profile *old, const char *host, const char *port,
 	return 0;
 }
 
+/* The profile logs in but has no password from any source: what a change
+ * of server without the password leaves (CONTRACT.md).  It cannot send
+ * until one is entered; `outpost check` and the delivery log say so. */
+static int
+lacks_password(const struct conf_profile *p)
+{
+	return p != NULL && p->auth && p->password == NULL &&
+	    p->password_file == NULL && p->password_command == NULL;
+}
+
+static int
+has_password_source(const struct conf_profile *p)
+{
+	return p != NULL && (p->password != NULL || p->password_file != NULL ||
+	    p->password_command != NULL);
+}
+
+struct put_rule {
+	const char *name;       /* the profile's name after the PUT */
+	int lacked;             /* it lacked a password before */
+	int cleared;            /* this PUT cleared it: the server moved */
+};
+
+/* A PUT may leave a profile without the password it needs only when that
+ * is the clearing the contract asks for (or it lacked one already); a new
+ * profile, or "password": "" on one that logs in, is refused. */
+static int
+put_rule(struct http_req *r, const struct conf *check, const void *arg)
+{
+	const struct put_rule *pr = arg;
+
+	if (!lacks_password(conf_profile_find(check, pr->name)) || pr->lacked ||
+	    pr->cleared)
+		return 0;
+	http_reply_fields(r, 422, "authentication needs a password",
+	    json_pack("{s:s}", "password", "enter the password (or turn "
+	    "authentication off)"));
+	return -1;
+}
+
 void
 http_api_profile_put(struct http_req *r)
 {
@@ -561,6 +693,7 @@ http_api_profile_put(struct http_req *r)
 	const struct conf *c;
 	const struct conf_profile *old;
 	struct edit ed = { 0 };
+	struct put_rule rule = { NULL, 0, 0 };
 	struct op_err e;
 	json_t *body, *v, *fields = NULL, *j;
 	size_t i, nkeys = 0;
@@ -658,6 +791,9 @@ http_api_profile_put(struct http_req *r)
 	old = conf_profile_find(c, name);
 	moved = exists && (host != NULL || port != NULL || security != NULL) &&
 	    moves_server(old, host, port, security);
+	rule.name = newname != NULL ? newname : name;
+	rule.lacked = exists && lacks_password(old);
+	rule.cleared = moved && !has_password && has_password_source(old);
 	http_conf_put(r, c);
 	if (!exists && conf_edit_add_section(ed.doc, section, &e) < 0) {
 		http_reply_error(r, 422, "%s", e.msg);
@@ -689,15 +825,13 @@ http_api_profile_put(struct http_req *r)
 	}
 	if (json_object_size(fields) > 0)
 		goto invalid;
-	if (edit_commit(r, &ed, keys, moved && !has_password ? "password" : NULL,
-	    "enter the password again: changing the host, port or security "
-	    "clears the stored one") < 0)
+	if (edit_commit(r, &ed, keys, put_rule, &rule) < 0)
 		goto out;
 	edit_end(&ed, r);
 
 	log_event(LOG_INFO, "http_profile_saved", "profile", newname != NULL ? newname : name,
-	    "created", exists ? "no" : "yes", "login_cleared",
-	    moved && !has_password ? "yes" : "no", NULL);
+	    "created", exists ? "no" : "yes", "password_cleared",
+	    rule.cleared ? "yes" : "no", NULL);
 	c = http_conf_get(r);
 	old = conf_profile_find(c, newname != NULL ? newname : name);
 	j = old != NULL ? profile_json(old) : json_null();
@@ -706,7 +840,7 @@ http_api_profile_put(struct http_req *r)
 	if (!exists)
 		snprintf(r->location, sizeof(r->location), "/api/profiles/%s", name);
 	reply_versioned(r, status, json_pack("{s:o,s:b}", "profile", j,
-	    "password_cleared", moved && !has_password));
+	    "password_cleared", rule.cleared));
 	goto out;
 
 invalid:

@@ -393,17 +393,46 @@ count(struct metrics *metrics, const char *profile, int state, int64_t created)
 		    clock_wall_ms() - created * 1000);
 }
 
+/* One count per recipient result as recorded (a deferral past
+ * queue_lifetime already turned into a failure). */
+static void
+count_rcpts(struct metrics *metrics, const char *profile,
+    const struct queue_rcpt_result *qr, size_t n)
+{
+	int64_t sent = 0, deferred = 0, failed = 0;
+	size_t i;
+
+	if (profile == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (qr[i].state == QUEUE_RCPT_SENT)
+			sent++;
+		else if (qr[i].state == QUEUE_RCPT_FAILED)
+			failed++;
+		else if (qr[i].state == QUEUE_RCPT_DEFERRED)
+			deferred++;
+	}
+	if (sent > 0)
+		metrics_add(metrics, METRIC_RCPT_SENT, profile, sent);
+	if (deferred > 0)
+		metrics_add(metrics, METRIC_RCPT_DEFERRED, profile, deferred);
+	if (failed > 0)
+		metrics_add(metrics, METRIC_RCPT_FAILED, profile, failed);
+}
+
 /* On the store's committer thread, once the record is on disk. */
 static void
 recorded(void *arg, int rc, int state, const struct op_err *e)
 {
 	struct pending *p = arg;
 
-	if (rc < 0)
+	if (rc < 0) {
 		log_event(LOG_ERROR, "record", "id", p->id, "error",
 		    e != NULL ? e->msg : "?", NULL);
-	else
+	} else {
 		count(p->metrics, p->profile, state, p->created);
+		count_rcpts(p->metrics, p->profile, p->qr, p->o.nresults);
+	}
 	pending_free(p);
 }
 
@@ -489,6 +518,8 @@ deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,
 	else
 		log_event(LOG_WARN, "expired", "id", m->id, NULL);
 	metrics_add(dc->metrics, METRIC_FAILED, "-", 1);
+	if (m->nrcpts > 0)
+		metrics_add(dc->metrics, METRIC_RCPT_FAILED, "-", (int64_t)m->nrcpts);
 	return 1;
 }
 

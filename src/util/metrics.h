@@ -13,6 +13,9 @@
  *                              the queue's counts at each scrape
  *   METRIC_SENT / _DEFERRED /  counter {profile}: delivery, once per
  *   _FAILED                    message and attempt outcome
+ *   METRIC_RCPT_SENT /         counter {profile}: delivery, once per
+ *   _DEFERRED / _FAILED        recipient result recorded (a message to
+ *                              three addresses counts three)
  *   METRIC_DELIVERY_LATENCY    histogram {profile}: delivery, seconds from
  *                              acceptance to the final 250 (observe_ms)
  *   METRIC_CONNECTIONS_OPEN    gauge {profile}: delivery, +1 on connect,
@@ -46,6 +49,9 @@ enum metric_id {
 	METRIC_SENT,
 	METRIC_DEFERRED,
 	METRIC_FAILED,
+	METRIC_RCPT_SENT,
+	METRIC_RCPT_DEFERRED,
+	METRIC_RCPT_FAILED,
 	METRIC_DELIVERY_LATENCY,
 	METRIC_CONNECTIONS_OPEN,
 	METRIC_RATE_LIMIT_WAITS,

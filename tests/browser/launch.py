@@ -15,6 +15,8 @@ each with one JSON line:
     messages   -> {"messages": [{"from", "to": [...], "tls", "login",
                    "subject"}]}
     log        -> {"log": "the daemon's log so far"}
+    reject A   -> the peer refuses recipient A (550 5.1.1): {"ok": true}
+    accept     -> the peer takes every recipient again: {"ok": true}
     stop       -> stops everything, checks the daemon exits 0 without a
                   sanitizer report, answers {"ok": true, "rc": 0}, exits.
 """
@@ -114,6 +116,12 @@ def main():
             elif cmd == "log":
                 print(json.dumps({"log": log_path.read_text(errors="replace")}),
                       flush=True)
+            elif cmd.startswith("reject "):
+                peer.handler.reject_rcpts.add(cmd.split(" ", 1)[1])
+                print(json.dumps({"ok": True}), flush=True)
+            elif cmd == "accept":
+                peer.handler.reject_rcpts.clear()
+                print(json.dumps({"ok": True}), flush=True)
             elif cmd == "stop":
                 break
             else:

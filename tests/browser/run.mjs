@@ -286,6 +286,37 @@ try {
       'the row gone');
   });
 
+  await step('a failed message: the reply is shown, Retry sends it', async () => {
+    expect((await ask('reject bounce@example.com')).ok, 'the peer refuses bounce@');
+    const r = await api('POST', '/api/messages', {
+      from: 'app@example.com', to: ['bounce@example.com'], subject: 'Try again', text: 'x' });
+    expect(r.status === 202, 'queued: ' + r.status);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const row = page.locator('#log-rows tr[data-id="' + r.data.id + '"]');
+    await row.click();
+    await page.locator('#m-title', { hasText: 'Try again' }).waitFor();
+    const panel = page.locator('#message-panel');
+    await waitFor(async () => (await page.locator('#m-facts').textContent()).includes('failed'),
+      'the message failed', 20000);
+    await panel.locator('.rcpt .reply', { hasText: '550' }).waitFor();
+    const reply = await panel.locator('.rcpt .reply').textContent();
+    expect(/^550 5\.1\.1 .*User unknown/.test(reply), 'the refusal shown: ' + reply);
+    expect(await page.locator('#m-retry').isEnabled(), 'Retry is offered');
+    await shot('08b-message-failed', true);
+    expect((await ask('accept')).ok, 'the peer takes it now');
+    await page.locator('#m-retry').click();
+    await page.locator('#m-status', { hasText: 'Queued again.' }).waitFor();
+    await waitFor(async () => (await page.locator('#m-facts').textContent()).includes('sent'),
+      'sent after Retry', 20000);
+    await panel.locator('.rcpt .reply', { hasText: '250' }).waitFor();
+    const m = (await api('GET', '/api/messages/' + r.data.id)).data;
+    expect(m.state === 'sent' && m.recipients[0].state === 'sent' && m.attempts === 2,
+      'sent at the second attempt: ' + JSON.stringify(m.recipients[0]));
+    const got = (await ask('messages')).messages.filter((x) => x.to.includes('bounce@example.com'));
+    expect(got.length === 1, 'delivered once: ' + got.length);
+    await shot('08c-message-retried');
+  });
+
   await step('profiles: reorder with the buttons, switch one on', async () => {
     const r = await api('PUT', '/api/profiles/backup', { host: '127.0.0.1', port: setup.peer_port,
       security: 'starttls', auth: false, from: 'b@example.com', tls_ca_file: setup.ca_file, enabled: false });
@@ -301,6 +332,27 @@ try {
     await page.getByRole('switch', { name: 'Enabled: backup' }).check();
     await waitFor(async () => (await api('GET', '/api/profiles/backup')).data.profile.enabled === true, 'enabled');
     await shot('09-profiles-list', true);
+  });
+
+  await step('a profile moved without its password says so; Delete removes it', async () => {
+    let r = await api('PUT', '/api/profiles/backup', { auth: true, username: 'u', password: 'backup-pw' });
+    expect(r.status === 200 && r.data.profile.has_password, 'backup logs in: ' + r.status);
+    r = await api('PUT', '/api/profiles/backup', { port: setup.peer_port + 1 });
+    expect(r.status === 200 && r.data.password_cleared && !r.data.profile.has_password,
+      'moving it cleared the password: ' + JSON.stringify(r.data));
+    await page.getByRole('link', { name: 'Delivery log' }).click();
+    await page.getByRole('link', { name: 'Profiles' }).click();
+    const item = page.locator('#profile-list li[data-name="backup"]');
+    await item.locator('.meta', { hasText: 'password needed' }).waitFor();
+    await shot('09b-password-needed');
+    await item.getByRole('button', { name: 'Delete' }).click();
+    await page.locator('#confirm-dialog').getByRole('button', { name: 'Delete' }).click();
+    await waitFor(async () => (await page.locator('#profile-list li[data-name="backup"]').count()) === 0,
+      'backup gone from the list');
+    expect((await api('GET', '/api/profiles/backup')).status === 404, 'deleted: 404');
+    const names = (await api('GET', '/api/profiles')).data.profiles.map((p) => p.name);
+    expect(JSON.stringify(names) === '["primary"]', 'only primary left: ' + names);
+    await shot('09c-profile-deleted', true);
   });
 
   await step('redirect: add a report address, switch on, the banner shows everywhere', async () => {

@@ -985,12 +985,20 @@ test_error_cross_checks(void **state)
 	expect_error("[profile a]\nhost = h\nauth = yes\n",
 	    "outpost.conf:3: auth: auth = yes needs a username; add username = "
 	    "the login the provider gave you");
-	expect_error("[profile a]\nhost = h\nusername = u\n",
-	    "outpost.conf:3: username: authentication needs a password; add "
-	    "password, password_file or password_command");
-	expect_error("[profile a]\nhost = h\nauth = yes\nusername = u\n",
-	    "outpost.conf:3: auth: authentication needs a password; add "
-	    "password, password_file or password_command");
+	/* A profile that logs in without a password is kept (a change of
+	 * server over the API clears the password), with a warning. */
+	c = expect_ok("[profile a]\nhost = h\nusername = u\n",
+	    "warning: outpost.conf:3: username: authentication needs a "
+	    "password; add password, password_file or password_command "
+	    "(until then profile a cannot send)\n");
+	assert_true(c->profiles[0].auth);
+	assert_null(c->profiles[0].password);
+	conf_free(c);
+	c = expect_ok("[profile a]\nhost = h\nauth = yes\nusername = u\n",
+	    "warning: outpost.conf:3: auth: authentication needs a password; "
+	    "add password, password_file or password_command (until then "
+	    "profile a cannot send)\n");
+	conf_free(c);
 	expect_error("[profile a]\nhost = h\nusername = u\npassword = p\n"
 	    "password_command = /bin/echo p\n",
 	    "outpost.conf:5: password_command: [profile a] sets more than one "

@@ -39,8 +39,17 @@ test_counters_and_labels(void **state)
 	metrics_add(m, METRIC_SENT, "primary", 3);
 	metrics_add(m, METRIC_SENT, "backup", 1);
 	metrics_add(m, METRIC_FAILED, "primary", 1);
+	metrics_add(m, METRIC_RCPT_SENT, "primary", 3);
+	metrics_add(m, METRIC_RCPT_FAILED, "primary", 2);
 	assert_int_equal(metric_value(a), 5);
 	text = render(m);
+	assert_non_null(strstr(text, "# TYPE outpost_recipients_sent_total counter\n"
+	    "outpost_recipients_sent_total{profile=\"primary\"} 3\n"));
+	/* no recipient deferred yet: HELP and TYPE, no series */
+	assert_non_null(strstr(text, "# TYPE outpost_recipients_deferred_total counter\n"
+	    "# HELP outpost_recipients_failed_total "));
+	assert_non_null(strstr(text,
+	    "outpost_recipients_failed_total{profile=\"primary\"} 2\n"));
 	assert_non_null(strstr(text, "# HELP outpost_delivery_sent_total "));
 	assert_non_null(strstr(text, "# TYPE outpost_delivery_sent_total counter\n"
 	    "outpost_delivery_sent_total{profile=\"primary\"} 5\n"

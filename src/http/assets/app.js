@@ -294,6 +294,7 @@
       toggle.checked = p.enabled;
       const meta = [p.host + ':' + p.port, securityLabel(p.security)];
       if (p.auth) meta.push(p.username ? 'login ' + p.username : 'login');
+      if (p.auth && !p.has_password) meta.push('password needed');
       if (!p.tls_verify && p.security !== 'none') meta.push('certificate not verified');
       const li = el('li', { class: 'profile' + (p.enabled ? '' : ' disabled'), 'data-name': p.name, draggable: 'true' },
         el('span', { class: 'order', 'aria-hidden': 'true', text: String(i + 1) }),
