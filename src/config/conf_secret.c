@@ -280,7 +280,8 @@ conf_secret_command(const char *cmd, int timeout_ms, char **secret,
 	if (timed_out) {
 		if (timeout_ms % 1000 == 0)
 			err_set(e, ERR_CONFIG, "'%s' did not finish within %d "
-			    "seconds (it was stopped)", shown, timeout_ms / 1000);
+			    "second%s (it was stopped)", shown, timeout_ms / 1000,
+			    timeout_ms == 1000 ? "" : "s");
 		else
 			err_set(e, ERR_CONFIG, "'%s' did not finish within %d ms "
 			    "(it was stopped)", shown, timeout_ms);

@@ -478,9 +478,12 @@ tls_client_handshake(struct tls_ctx *ctx, int fd, const char *host,
     struct op_err *e)
 {
 	struct tls_conn *c = NULL;
-	char why[256];
+	char why[256], bare[64];
 	int rc, w;
 
+	/* "[::1]" is the address ::1: no SNI, and the certificate must name
+	 * the address (RFC 6066 section 3 allows no literal in SNI) */
+	host = net_host_bare(host, bare, sizeof(bare));
 	*out = NULL;
 	memset(info, 0, sizeof(*info));
 	info->verify_enabled = ctx->verify;

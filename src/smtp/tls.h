@@ -81,10 +81,11 @@ int tls_client_ctx_new(const char *ca_file, int verify, struct tls_ctx **out,
 /*
  * Handshake as a client on the connected socket fd, within deadline_ms
  * (monotonic, clock_mono_ms()).  host is the server's name, or an IP
- * literal (then no SNI, and the certificate must name the address).  The
- * socket is switched to non-blocking mode and stays so.  info (not NULL)
- * is filled as far as the handshake got.  On success *out is the caller's
- * (tls_conn_free).  On failure e->sys is an enum tls_fail.
+ * literal, IPv6 with or without brackets ("[::1]"): then no SNI, and the
+ * certificate must name the address.  The socket is switched to
+ * non-blocking mode and stays so.  info (not NULL) is filled as far as the
+ * handshake got.  On success *out is the caller's (tls_conn_free).  On
+ * failure e->sys is an enum tls_fail.
  */
 int tls_client_handshake(struct tls_ctx *ctx, int fd, const char *host,
     int64_t deadline_ms, struct tls_conn **out, struct tls_info *info,

@@ -61,15 +61,32 @@ is_invalid_tld(const char *host)
 	return n > 8 && strncasecmp(host + n - 8, ".invalid", 8) == 0;
 }
 
+const char *
+net_host_bare(const char *host, char *dst, size_t dstsz)
+{
+	size_t n = strlen(host);
+	struct in6_addr a6;
+
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= dstsz)
+		return host;
+	memcpy(dst, host + 1, n - 2);
+	dst[n - 2] = '\0';
+	if (inet_pton(AF_INET6, dst, &a6) != 1)
+		return host;
+	return dst;
+}
+
 int
 net_resolve(const char *host, const char *port, struct addrinfo **res,
     struct op_err *e)
 {
 	struct addrinfo hints;
+	char bare[INET6_ADDRSTRLEN + 1];
+	const char *name = net_host_bare(host, bare, sizeof(bare));
 	int rc;
 
 	*res = NULL;
-	if (is_invalid_tld(host)) {
+	if (is_invalid_tld(name)) {
 		err_set(e, ERR_UNAVAILABLE, "the name %s does not resolve (.invalid names never exist)", host);
 		if (e != NULL)
 			e->sys = EAI_NONAME;
@@ -81,16 +98,16 @@ net_resolve(const char *host, const char *port, struct addrinfo **res,
 	/* an address literal first: no name service is asked, and no
 	 * AI_ADDRCONFIG, which lists the host's addresses over netlink */
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, res) == 0)
+	if (getaddrinfo(name, port, &hints, res) == 0)
 		return 0;
 	*res = NULL;
 	hints.ai_flags = AI_ADDRCONFIG;
-	rc = getaddrinfo(host, port, &hints, res);
+	rc = getaddrinfo(name, port, &hints, res);
 	if (rc == EAI_ADDRFAMILY || rc == EAI_NONAME) {
 		/* AI_ADDRCONFIG hides ::1/127.0.0.1 on hosts without other
 		 * addresses; try once more without it. */
 		hints.ai_flags = 0;
-		rc = getaddrinfo(host, port, &hints, res);
+		rc = getaddrinfo(name, port, &hints, res);
 	}
 	if (rc != 0) {
 		err_set(e, ERR_UNAVAILABLE, "the name %s does not resolve: %s", host,

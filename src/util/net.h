@@ -21,7 +21,14 @@
 int net_split_hostport(const char *spec, char *host, size_t hostsz,
     char *port, size_t portsz, struct op_err *e);
 
-/* getaddrinfo for a TCP client; *res freed with freeaddrinfo(). */
+/* An IPv6 literal written in brackets, as outpost.conf allows ("[::1]"):
+ * the address without them ("::1", copied to dst).  Anything else,
+ * including brackets around what is not an IPv6 address, is returned as
+ * it is.  The result is dst or host. */
+const char *net_host_bare(const char *host, char *dst, size_t dstsz);
+
+/* getaddrinfo for a TCP client; *res freed with freeaddrinfo().  host may
+ * be a name, an address, or a bracketed IPv6 literal ("[::1]"). */
 int net_resolve(const char *host, const char *port, struct addrinfo **res,
     struct op_err *e);
 

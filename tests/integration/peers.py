@@ -1,12 +1,13 @@
 """Independent SMTP peers for Outpost's integration tests.
 
-Everything here listens on 127.0.0.1 only, on ports the kernel picks, and
-is stopped by the fixture that started it (conftest.py), so no test leaves
+Everything here listens on 127.0.0.1 only (an AioPeer on ::1 when a test
+asks for IPv6), on ports the kernel picks, and is stopped by the fixture that started it (conftest.py), so no test leaves
 a process or a thread behind.
 
 - Certificates: make_certs() runs the `openssl` command to make a private
-  CA, a server certificate for localhost/127.0.0.1 signed by it, a
-  self-signed one, an expired one and one for another name.
+  CA, a server certificate for localhost/127.0.0.1 signed by it, one for
+  the address ::1, a self-signed one, an expired one and one for another
+  name.
 - AioPeer: aiosmtpd (an SMTP server nobody here wrote) in plain, STARTTLS or
   implicit-TLS mode, with AUTH PLAIN/LOGIN, fault injection (refused
   sender, refused recipient, refused credentials, EHLO keywords removed or
@@ -71,6 +72,7 @@ class Certs:
         self.selfsigned = (d / "self.pem", d / "self.key")     # localhost
         self.expired = (d / "expired.pem", d / "expired.key")  # localhost
         self.other = (d / "other.pem", d / "other.key")        # other.example
+        self.ipv6 = (d / "ipv6.pem", d / "ipv6.key")           # IP ::1 only
         self.expired_not_after = "2020-01-02"
 
 
@@ -110,6 +112,7 @@ def make_certs(d):
            ("-days", "825"))
     signed(c.expired, "localhost", "DNS:localhost,IP:127.0.0.1",
            ("-startdate", "20200101000000Z", "-enddate", "20200102000000Z"))
+    signed(c.ipv6, "ipv6-loopback", "IP:::1", ("-days", "825"))
     signed(c.other, "other.example",
            "DNS:other.example,DNS:www.other.example", ("-days", "825"))
     _openssl("req", "-x509", *_newkey_args(c.selfsigned[1]),
@@ -284,9 +287,9 @@ class _RecordingSMTP(SMTP):
 class _PeerController(Controller):
     """Controller on an ephemeral port (aiosmtpd 1.4 wants a fixed one)."""
 
-    def __init__(self, handler, transcripts, **kwargs):
+    def __init__(self, handler, transcripts, host=HOST, **kwargs):
         self._transcripts = transcripts
-        super().__init__(handler, hostname=HOST, port=0, **kwargs)
+        super().__init__(handler, hostname=host, port=0, **kwargs)
 
     def factory(self):
         return _RecordingSMTP(self.handler, self._transcripts,
@@ -305,10 +308,11 @@ class AioPeer:
     cert: a (pem, key) pair for starttls/tls.
     users: {login: password} to offer AUTH PLAIN and LOGIN (only over TLS
     unless auth_require_tls is False); None offers AUTH that always fails.
+    host: the address to listen on, 127.0.0.1 or "::1".
     """
 
     def __init__(self, mode="plain", cert=None, users=None,
-                 auth_require_tls=True, **handler_kwargs):
+                 auth_require_tls=True, host=HOST, **handler_kwargs):
         self.mode = mode
         self.handler = PeerHandler(**handler_kwargs)
         self.transcripts = []
@@ -327,7 +331,7 @@ class AioPeer:
         elif mode != "plain":
             raise ValueError(mode)
         self.controller = _PeerController(self.handler, self.transcripts,
-                                          **kwargs)
+                                          host=host, **kwargs)
         self.controller.start()
         self.port = self.controller.port
         # The controller's own readiness probe is a connection too.

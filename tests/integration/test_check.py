@@ -134,6 +134,37 @@ def test_smtp_sink_plain_ok(outpost, peers):
     assert not sink.messages()
 
 
+def test_ipv6_literal_host(outpost, peers, certs):
+    """host = [::1], as outpost.conf allows an IPv6 address: resolved
+    without the brackets, reached over IPv6, and the certificate checked
+    against the address ::1 (the one peer certificate naming it)."""
+    peer = peers.aiosmtpd("starttls", cert=certs.ipv6, users=USERS,
+                          host="::1")
+    prof = profile(peer.port, host="[::1]", security="starttls",
+                   tls_ca_file=certs.ca, **auth_keys())
+    res, doc = check_json(outpost, prof)
+    assert res.rc == 0, res
+    assert doc["ok"] is True
+    steps = {s["step"]: s for s in doc["steps"]}
+    assert "does not resolve" not in res.text
+    assert "::1" in steps["resolve"]["detail"], steps["resolve"]
+    assert "::1" in steps["connect"]["detail"], steps["connect"]
+    assert "verified" in steps["certificate"]["detail"]
+    assert "CN=ipv6-loopback" in steps["certificate"]["detail"]
+    assert ("AUTH", True) in only_session(peer).commands_with_tls()
+
+    # The same peer is not valid for 127.0.0.1's certificate, and the
+    # name check really uses the address: localhost's certificate fails.
+    peer2 = peers.aiosmtpd("tls", cert=certs.server, host="::1")
+    res, doc = check_json(outpost, profile(peer2.port, host="[::1]",
+                                           security="tls",
+                                           tls_ca_file=certs.ca))
+    assert res.rc != 0, res
+    step = failed_step(doc)
+    assert step["step"] == "certificate", step
+    assert "::1" in step["detail"] + (step["hint"] or ""), step
+
+
 def test_first_enabled_profile_is_default(outpost, peers):
     sink = peers.sink()
     dead = peers.refused_port()
@@ -256,23 +287,44 @@ def test_plaintext_answered_on_tls_port(outpost, peers):
         assert not {"EHLO", "HELO", "AUTH", "MAIL"} & set(t.commands()), t
 
 
-def test_tls_answered_on_starttls_port(outpost, peers, certs):
-    peer = peers.aiosmtpd("tls", cert=certs.server)
-    res, doc = check_json(outpost, profile(peer.port, security="starttls",
-                                           timeout="3s"))
+IMPLICIT_TLS_HINT = ("This port expects implicit TLS: set security = tls "
+                     "(port 465 is implicit TLS, 587 is STARTTLS).")
+
+
+def assert_tls_answered(res, doc):
+    """A TLS server where the profile expected a greeting in clear: it
+    fails at the greeting (the server waits in silence for a ClientHello),
+    the detail says a TLS handshake worked, and the hint names
+    security = tls on 465, not STARTTLS on 587."""
     assert res.rc == 69, res
     step = failed_step(doc)
-    assert "security = tls" in step["hint"]
-    assert "465" in step["hint"] and "587" in step["hint"]
+    assert step["step"] == "greeting", step
+    assert [s["step"] for s in doc["steps"]] == ["resolve", "connect",
+                                                 "greeting"], doc
+    assert "did not greet within 3 s" in step["detail"], step
+    assert "a TLS handshake on the same port worked (TLSv1." \
+        in step["detail"], step
+    assert step["hint"] == IMPLICIT_TLS_HINT, step
+
+
+def test_tls_answered_on_starttls_port(outpost, peers, certs):
+    peer = peers.aiosmtpd("tls", cert=certs.server)
+    prof = profile(peer.port, security="starttls", timeout="3s")
+    res, doc = check_json(outpost, prof)
+    assert_tls_answered(res, doc)
+    # the text form names the failed step and the same fix
+    res = check(outpost, prof)
+    assert res.rc == 69, res
+    assert "FAIL  greeting" in res.out, res
+    assert "set security = tls (port 465 is" in res.out, res
+    assert "Check failed at greeting (exit 69)." in res.out, res
 
 
 def test_tls_answered_on_plain_port(outpost, peers, certs):
     peer = peers.aiosmtpd("tls", cert=certs.server)
     res, doc = check_json(outpost, profile(peer.port, security="none",
                                            timeout="3s"))
-    assert res.rc == 69, res
-    step = failed_step(doc)
-    assert "security = tls" in step["hint"]
+    assert_tls_answered(res, doc)
 
 
 def test_starttls_not_offered_sends_nothing_in_clear(outpost, peers):

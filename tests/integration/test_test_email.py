@@ -8,6 +8,8 @@ and a text/plain UTF-8 body that says which profile sent it.
 import email
 import email.policy
 import email.utils
+import re
+import time
 
 from peers import profile, script_greet_421
 
@@ -50,11 +52,24 @@ def assert_well_formed(msg_bytes, profile_name, sender, to, port):
     return msg, body
 
 
+def assert_sent_at(msg, body, before, after):
+    """The body says when it was sent: the Date header's time, within the
+    run of the command (whole seconds)."""
+    m = re.search(r"^Sent at: +(.+)$", body, re.M)
+    assert m, body
+    sent = email.utils.parsedate_to_datetime(m.group(1).strip())
+    assert sent.utcoffset() is not None
+    assert int(before) <= sent.timestamp() <= after + 1, (m.group(1), body)
+    assert sent == email.utils.parsedate_to_datetime(msg["Date"])
+
+
 def test_starttls_auth_delivers_one_message(outpost, peers, certs):
     peer = peers.aiosmtpd("starttls", cert=certs.server, users=USERS,
                           queue_id="TEST0001")
     conf = outpost.conf([("primary", starttls_profile(peer, certs))])
+    before = time.time()
     res = outpost.run("test-email", "--to", TO, conf=conf)
+    after = time.time()
     assert res.rc == 0, res
     assert "250 2.0.0 Ok: queued as TEST0001" in res.out
     assert len(peer.messages) == 1
@@ -65,6 +80,9 @@ def test_starttls_auth_delivers_one_message(outpost, peers, certs):
     msg, body = assert_well_formed(m.content, "primary",
                                    "sender@example.com", TO, peer.port)
     assert "localhost" in body
+    assert "Server:   localhost port %d (security = starttls, with login)" \
+        % peer.port in body.splitlines(), body
+    assert_sent_at(msg, body, before, after)
     # AUTH and the message only over TLS.
     (t,) = peer.sessions()
     cmds = t.commands_with_tls()
@@ -120,6 +138,30 @@ def test_implicit_tls(outpost, peers, certs):
     assert len(peer.messages) == 1
     assert_well_formed(peer.messages[0].content, "p465",
                        "sender@example.com", TO, peer.port)
+
+
+def test_ipv6_literal_host(outpost, peers, certs):
+    """host = [::1]: the message goes to a peer listening on IPv6
+    loopback, over STARTTLS verified against the address ::1."""
+    peer = peers.aiosmtpd("starttls", cert=certs.ipv6, users=USERS,
+                          host="::1", queue_id="IPV6TEST")
+    prof = profile(peer.port, host="[::1]", security="starttls",
+                   tls_ca_file=certs.ca, **auth_keys())
+    conf = outpost.conf([("v6", prof)])
+    before = time.time()
+    res = outpost.run("test-email", "--to", TO, conf=conf)
+    after = time.time()
+    assert res.rc == 0, res
+    assert "does not resolve" not in res.text
+    assert "250 2.0.0 Ok: queued as IPV6TEST" in res.out
+    assert len(peer.messages) == 1
+    m = peer.messages[0]
+    assert m.tls and m.login == b"outpost"
+    msg, body = assert_well_formed(m.content, "v6", "sender@example.com",
+                                   TO, peer.port)
+    assert "Server:   [::1] port %d (security = starttls, with login)" \
+        % peer.port in body.splitlines(), body
+    assert_sent_at(msg, body, before, after)
 
 
 def test_refused_recipient(outpost, peers, certs):

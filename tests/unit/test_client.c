@@ -7,7 +7,9 @@
  * client sent, decrypted when TLS is on.  The tests assert the exact
  * transcript, as curl's test suite does, plus the results.
  * TLS uses certificates made here with OpenSSL and the server side of
- * smtp/tls.c.
+ * smtp/tls.c.  The fake server listens on 127.0.0.1, or on ::1 for the
+ * IPv6 tests; a name with two addresses comes from this file's own
+ * getaddrinfo() (see "a name with two addresses" below).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +19,10 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,6 +36,7 @@
 #include <gsasl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -378,14 +383,47 @@ out:
 	return NULL;
 }
 
-static void
-fs_start(struct fake_server *fs, const struct fs_step *script,
-    struct tls_ctx *tctx)
+/* A TCP socket bound to the loopback address of family (AF_INET:
+ * 127.0.0.1, AF_INET6: ::1) and port (0: any), listening if asked; its
+ * port in *port. */
+static int
+loopback_socket(int family, int port, int do_listen, int *bound_port)
 {
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	int one = 1;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int fd, one = 1;
 
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		sin6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*sin6);
+	} else {
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons((uint16_t)port);
+		sl = sizeof(*sin);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(fd, (struct sockaddr *)&ss, sl), 0);
+	if (do_listen)
+		assert_int_equal(listen(fd, 4), 0);
+	sl = sizeof(ss);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
+	*bound_port = ntohs(family == AF_INET6 ? sin6->sin6_port : sin->sin_port);
+	return fd;
+}
+
+/* The fake server on the loopback address of family. */
+static void
+fs_start_af(struct fake_server *fs, const struct fs_step *script,
+    struct tls_ctx *tctx, int family)
+{
 	memset(fs, 0, sizeof(*fs));
 	fs->script = script;
 	fs->tctx = tctx;
@@ -393,17 +431,15 @@ fs_start(struct fake_server *fs, const struct fs_step *script,
 	buf_init(&fs->pend, 1 << 20);
 	buf_init(&fs->got, 1 << 20);
 	buf_appendstr(&fs->got, "", NULL);
-	fs->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fs->lfd >= 0);
-	setsockopt(fs->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fs->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fs->lfd, 4), 0);
-	assert_int_equal(getsockname(fs->lfd, (struct sockaddr *)&sa, &sl), 0);
-	fs->port = ntohs(sa.sin_port);
+	fs->lfd = loopback_socket(family, 0, 1, &fs->port);
 	assert_int_equal(pthread_create(&fs->th, NULL, fs_main, fs), 0);
+}
+
+static void
+fs_start(struct fake_server *fs, const struct fs_step *script,
+    struct tls_ctx *tctx)
+{
+	fs_start_af(fs, script, tctx, AF_INET);
 }
 
 /* Wait for the server to finish its script; the transcript is then
@@ -500,6 +536,7 @@ group_setup(void **state)
 	make_cert("good", "DNS:localhost,IP:127.0.0.1", -3600, 86400 * 30);
 	make_cert("expired", "DNS:localhost,IP:127.0.0.1", -86400 * 10, -86400);
 	make_cert("wrongname", "DNS:mail.example", -3600, 86400 * 30);
+	make_cert("ipv6", "IP:::1", -3600, 86400 * 30);
 	log_set_level(LOG_ERROR);
 	return 0;
 }
@@ -507,11 +544,11 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	static const char *const names[] = { "good", "expired", "wrongname" };
+	static const char *const names[] = { "good", "expired", "wrongname", "ipv6" };
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		unlink(cert_path(names[i], "crt"));
 		unlink(cert_path(names[i], "key"));
 	}
@@ -2009,6 +2046,399 @@ test_connect_failures(void **state)
 	smtp_result_free(&r);
 }
 
+/* ---- IPv6, SNI, and a host with two addresses ---- */
+
+/* A session with a server on ::1, the host written as outpost.conf allows
+ * it ("[::1]") and bare ("::1"): the brackets never reach the resolver. */
+static void
+test_ipv6_session(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, "250-fake.test\r\n250 PIPELINING\r\n", 0 },
+		{ FS_BATCH, NULL, 3 },
+		{ FS_SEND, "250 ok\r\n250 ok\r\n354 go\r\n", 0 },
+		{ FS_DATA, NULL, 0 },
+		{ FS_SEND, "250 2.0.0 queued over IPv6\r\n", 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, "221 bye\r\n", 0 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	static const char *const hosts[] = { "[::1]", "::1" };
+	static const char *const r1[] = { "b@example.net" };
+	struct smtp_envelope env = { "a@example.org", r1, 1, 0 };
+	char want[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct fake_server fs;
+		struct smtp_params p;
+		struct smtp_session *s;
+		struct smtp_result r, rr[1];
+		struct smtp_mem_body mb;
+		struct smtp_body b;
+
+		fs_start_af(&fs, script, NULL, AF_INET6);
+		params_for(&p, &fs, SMTP_SEC_NONE);
+		p.host = hosts[i];
+		smtp_result_init(&r);
+		smtp_result_init(&rr[0]);
+		if (smtp_client_open(&p, &s, &r) != 0) {
+			smtp_client_free(s);
+			fs_join(&fs);           /* the thread uses fs */
+			fail_msg("%s: %s", hosts[i], r.msg);
+		}
+		assert_string_equal(smtp_client_peer(s), "::1");
+		assert_true(smtp_client_nsteps(s) >= 2);
+		assert_int_equal(smtp_client_step(s, 0)->phase, SMTP_PHASE_RESOLVE);
+		snprintf(want, sizeof(want), "%s: 1 address: ::1", hosts[i]);
+		assert_string_equal(smtp_client_step(s, 0)->detail, want);
+		assert_int_equal(smtp_client_step(s, 1)->phase, SMTP_PHASE_CONNECT);
+		snprintf(want, sizeof(want), "connected to ::1 port %d", fs.port);
+		assert_string_equal(smtp_client_step(s, 1)->detail, want);
+		smtp_body_from_mem(&b, &mb, "x\r\n", 3);
+		assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), 0);
+		assert_int_equal(r.outcome, SMTP_DELIVERED);
+		assert_string_equal(r.reply.text, "2.0.0 queued over IPv6");
+		smtp_client_quit(s);
+		smtp_client_free(s);
+		fs_join(&fs);
+		assert_string_equal(fs.got.data,
+		    "EHLO client.test\r\n"
+		    "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+		    "x\r\n.\r\n"
+		    "QUIT\r\n");
+		smtp_result_free(&r);
+		smtp_result_free(&rr[0]);
+		fs_free(&fs);
+	}
+}
+
+/* A bare OpenSSL server (not smtp/tls.c) that records the server_name
+ * extension the client sent, then plays greeting, EHLO and QUIT. */
+struct sni_server {
+	int lfd, port;
+	pthread_t th;
+	char crt[512], key[512];
+	int handshake_ok;
+	int sni_seen;               /* a server_name extension came */
+	char sni[256];
+	char got[256];              /* what the client sent inside TLS */
+};
+
+static int
+sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct sni_server *ss = arg;
+	const char *n = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	if (n != NULL) {
+		ss->sni_seen = 1;
+		snprintf(ss->sni, sizeof(ss->sni), "%s", n);
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Read one line (up to LF) into ss->got; -1 if the client hung up. */
+static int
+sni_read_line(SSL *ssl, struct sni_server *ss)
+{
+	size_t n = strlen(ss->got);
+	char c;
+
+	while (n + 1 < sizeof(ss->got)) {
+		if (SSL_read(ssl, &c, 1) != 1)
+			return -1;
+		ss->got[n++] = c;
+		ss->got[n] = '\0';
+		if (c == '\n')
+			return 0;
+	}
+	return -1;
+}
+
+static int
+sni_write(SSL *ssl, const char *text)
+{
+	return SSL_write(ssl, text, (int)strlen(text)) == (int)strlen(text) ? 0 : -1;
+}
+
+static void *
+sni_main(void *arg)
+{
+	struct sni_server *ss = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL *ssl = NULL;
+	struct timeval tv = { FS_WAIT_MS / 1000, 0 };
+	int fd = -1;
+
+	if (ctx == NULL ||
+	    SSL_CTX_use_certificate_file(ctx, ss->crt, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, ss->key, SSL_FILETYPE_PEM) != 1)
+		goto out;
+	SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx, ss);
+	if (fs_wait(ss->lfd, POLLIN) < 0 || (fd = accept(ss->lfd, NULL, NULL)) < 0)
+		goto out;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1)
+		goto out;
+	ss->handshake_ok = 1;
+	if (sni_write(ssl, GREETING) < 0 || sni_read_line(ssl, ss) < 0 ||
+	    sni_write(ssl, "250 sni.test\r\n") < 0 || sni_read_line(ssl, ss) < 0)
+		goto out;
+	sni_write(ssl, "221 bye\r\n");
+	SSL_shutdown(ssl);
+out:
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/*
+ * Implicit TLS to host on the family's loopback address, the server
+ * showing certificate cert (also the only trust anchor).  want_sni: the
+ * server name the client must send, or NULL for none.  want_ok 0: the
+ * certificate must fail verification on the host name.
+ */
+static void
+run_sni(int family, const char *host, const char *cert, int want_ok,
+    const char *want_sni)
+{
+	struct sni_server ss;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r;
+	const struct tls_info *ti;
+	int rc, done = 0, verify_code = -1;
+
+	memset(&ss, 0, sizeof(ss));
+	snprintf(ss.crt, sizeof(ss.crt), "%s", cert_path(cert, "crt"));
+	snprintf(ss.key, sizeof(ss.key), "%s", cert_path(cert, "key"));
+	ss.lfd = loopback_socket(family, 0, 1, &ss.port);
+	assert_int_equal(pthread_create(&ss.th, NULL, sni_main, &ss), 0);
+	smtp_params_init(&p);
+	p.host = host;
+	p.port = (unsigned)ss.port;
+	p.security = SMTP_SEC_TLS;
+	p.tls_ca_file = ss.crt;
+	p.helo_name = "client.test";
+	p.timeout_s = 5;
+	smtp_result_init(&r);
+	rc = smtp_client_open(&p, &s, &r);
+	ti = smtp_client_tls(s);
+	if (rc == 0) {
+		done = ti->done;
+		verify_code = ti->verify_code;
+		smtp_client_quit(s);
+	}
+	smtp_client_free(s);
+	pthread_join(ss.th, NULL);      /* before any assert: it uses ss */
+	close(ss.lfd);
+	if (want_ok) {
+		if (rc != 0)
+			fail_msg("%s: %s", host, r.msg);
+		assert_true(done);
+		assert_int_equal(verify_code, 0);
+	} else {
+		assert_int_equal(rc, -1);
+		assert_int_equal(r.phase, SMTP_PHASE_TLS);
+		assert_int_equal(r.fail, SMTP_FAIL_TLS_VERIFY);
+		assert_true(tls_verify_is_hostname(r.sys));
+	}
+	if (want_ok) {
+		assert_true(ss.handshake_ok);
+		assert_string_equal(ss.got, "EHLO client.test\r\nQUIT\r\n");
+	}
+	if (want_sni == NULL) {
+		assert_false(ss.sni_seen);
+	} else {
+		assert_true(ss.sni_seen);
+		assert_string_equal(ss.sni, want_sni);
+	}
+	smtp_result_free(&r);
+}
+
+/* An IP literal is never sent as SNI (RFC 6066 section 3), and the
+ * certificate is checked against the address: a certificate for ::1
+ * passes, one for 127.0.0.1 and localhost does not.  A name is sent. */
+static void
+test_tls_ip_literal(void **state)
+{
+	(void)state;
+	run_sni(AF_INET6, "[::1]", "ipv6", 1, NULL);
+	run_sni(AF_INET6, "::1", "ipv6", 1, NULL);
+	run_sni(AF_INET6, "[::1]", "good", 0, NULL);
+	run_sni(AF_INET, "127.0.0.1", "good", 1, NULL);
+	run_sni(AF_INET, "localhost", "good", 1, "localhost");
+}
+
+/*
+ * A name with two addresses, without DNS.  This getaddrinfo() is the
+ * executable's own, so it comes before the C library's for every caller,
+ * net_resolve() included.  It answers TWO_ADDR_NAME itself, with two
+ * loopback addresses, two_addr_first's first (as a name, not for an
+ * AI_NUMERICHOST call); every other call goes to the real function.
+ */
+#define TWO_ADDR_NAME "two-addresses.test"
+static int two_addr_first = AF_INET6;
+
+typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *,
+    struct addrinfo **);
+
+int
+getaddrinfo(const char *node, const char *service,
+    const struct addrinfo *hints, struct addrinfo **res)
+{
+	static gai_fn real;
+	struct addrinfo h, *a = NULL, *b = NULL, *end;
+	int rc;
+
+	if (real == NULL) {
+		void *f = dlsym(RTLD_NEXT, "getaddrinfo");
+
+		memcpy(&real, &f, sizeof(real));
+	}
+	if (node == NULL || strcmp(node, TWO_ADDR_NAME) != 0)
+		return real(node, service, hints, res);
+	if (hints != NULL && (hints->ai_flags & AI_NUMERICHOST))
+		return EAI_NONAME;
+	memset(&h, 0, sizeof(h));
+	h.ai_socktype = SOCK_STREAM;
+	h.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	rc = real(two_addr_first == AF_INET6 ? "::1" : "127.0.0.1", service, &h, &a);
+	if (rc != 0)
+		return rc;
+	rc = real(two_addr_first == AF_INET6 ? "127.0.0.1" : "::1", service, &h, &b);
+	if (rc != 0) {
+		freeaddrinfo(a);
+		return rc;
+	}
+	for (end = a; end->ai_next != NULL; end = end->ai_next)
+		;
+	end->ai_next = b;           /* freeaddrinfo() frees node by node */
+	*res = a;
+	return 0;
+}
+
+/* The first address refuses; the client goes on to the next, and the
+ * steps show both attempts.  Both orders: IPv6 refused then IPv4, and
+ * IPv4 refused then IPv6. */
+static void
+run_fallthrough(int first)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, "250 fake.test\r\n", 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, "221 bye\r\n", 0 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	int second = first == AF_INET6 ? AF_INET : AF_INET6;
+	const char *a1 = first == AF_INET6 ? "::1" : "127.0.0.1";
+	const char *a2 = first == AF_INET6 ? "127.0.0.1" : "::1";
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r;
+	const struct smtp_step *st;
+	char want[256];
+	int refuser, port;
+
+	fs_start_af(&fs, script, NULL, second);
+	/* bound but not listening: a connection to it is refused */
+	refuser = loopback_socket(first, fs.port, 0, &port);
+	assert_int_equal(port, fs.port);
+	two_addr_first = first;
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	p.host = TWO_ADDR_NAME;
+	smtp_result_init(&r);
+	if (smtp_client_open(&p, &s, &r) != 0) {
+		smtp_client_free(s);
+		fs_join(&fs);                   /* the thread uses fs */
+		fail_msg("%s", r.msg);
+	}
+	assert_string_equal(smtp_client_peer(s), a2);
+	assert_true(smtp_client_nsteps(s) >= 3);
+	st = smtp_client_step(s, 0);
+	assert_int_equal(st->phase, SMTP_PHASE_RESOLVE);
+	assert_true(st->ok);
+	snprintf(want, sizeof(want), TWO_ADDR_NAME ": 2 addresses: %s, %s", a1, a2);
+	assert_string_equal(st->detail, want);
+	st = smtp_client_step(s, 1);
+	assert_int_equal(st->phase, SMTP_PHASE_CONNECT);
+	assert_false(st->ok);
+	assert_int_equal(st->fail, SMTP_FAIL_CONNECT);
+	assert_int_equal(st->sys, ECONNREFUSED);
+	snprintf(want, sizeof(want), "%s port %d: connection refused", a1, fs.port);
+	assert_string_equal(st->detail, want);
+	st = smtp_client_step(s, 2);
+	assert_int_equal(st->phase, SMTP_PHASE_CONNECT);
+	assert_true(st->ok);
+	snprintf(want, sizeof(want), "connected to %s port %d", a2, fs.port);
+	assert_string_equal(st->detail, want);
+	smtp_client_quit(s);
+	smtp_client_free(s);
+	fs_join(&fs);
+	close(refuser);
+	assert_string_equal(fs.got.data, "EHLO client.test\r\nQUIT\r\n");
+	smtp_result_free(&r);
+	fs_free(&fs);
+}
+
+static void
+test_connect_next_address(void **state)
+{
+	(void)state;
+	run_fallthrough(AF_INET6);
+	run_fallthrough(AF_INET);
+}
+
+/* Every address refuses: the failure counts them and names the last. */
+static void
+test_connect_all_addresses_refused(void **state)
+{
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r;
+	char want[256];
+	int v4, v6, port, port6;
+
+	(void)state;
+	v4 = loopback_socket(AF_INET, 0, 0, &port);
+	v6 = loopback_socket(AF_INET6, port, 0, &port6);
+	two_addr_first = AF_INET6;
+	smtp_params_init(&p);
+	p.host = TWO_ADDR_NAME;
+	p.port = (unsigned)port;
+	p.security = SMTP_SEC_NONE;
+	p.helo_name = "client.test";
+	smtp_result_init(&r);
+	assert_int_equal(smtp_client_open(&p, &s, &r), -1);
+	assert_int_equal(r.phase, SMTP_PHASE_CONNECT);
+	assert_int_equal(r.fail, SMTP_FAIL_CONNECT);
+	assert_int_equal(r.sys, ECONNREFUSED);
+	snprintf(want, sizeof(want), "cannot connect to " TWO_ADDR_NAME " (2 "
+	    "addresses tried): 127.0.0.1 port %d: connection refused", port);
+	assert_string_equal(r.msg, want);
+	assert_int_equal(smtp_client_nsteps(s), 3);
+	assert_false(smtp_client_step(s, 1)->ok);
+	assert_false(smtp_client_step(s, 2)->ok);
+	smtp_client_free(s);
+	close(v4);
+	close(v6);
+	smtp_result_free(&r);
+}
+
 /* Malformed replies end the session as a protocol error. */
 static void
 test_malformed_reply(void **state)
@@ -2088,6 +2518,10 @@ main(void)
 		cmocka_unit_test(test_body_failure),
 		cmocka_unit_test(test_large_body),
 		cmocka_unit_test(test_connect_failures),
+		cmocka_unit_test(test_ipv6_session),
+		cmocka_unit_test(test_tls_ip_literal),
+		cmocka_unit_test(test_connect_next_address),
+		cmocka_unit_test(test_connect_all_addresses_refused),
 		cmocka_unit_test(test_malformed_reply),
 		cmocka_unit_test(test_names),
 	};

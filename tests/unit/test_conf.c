@@ -868,6 +868,31 @@ test_error_syntax(void **state)
 	    "outpost.conf:1: [profile a: the section header has no closing ']'");
 	expect_error("[server] x\n",
 	    "outpost.conf:1: [server] x: text after the section header's ']'");
+	expect_error("[ ]\n",
+	    "outpost.conf:1: [ ]: the section header has no name");
+	expect_error("[server]\n[]\n",
+	    "outpost.conf:2: []: the section header has no name");
+	expect_error("[server]\nsmtp/auth = no\n",
+	    "outpost.conf:2: smtp: not a valid key name (letters, digits and '_' "
+	    "only) before '='");
+	expect_error("[server]\n= no\n",
+	    "outpost.conf:2: line: the line has no key before '='");
+	{
+		char key[80], text[160], want[200];
+
+		memset(key, 'k', 65);
+		key[65] = '\0';
+		snprintf(text, sizeof(text), "[server]\n%s = 1\n", key);
+		key[64] = '\0';                /* the message names 64 bytes of it */
+		snprintf(want, sizeof(want), "outpost.conf:2: %s: the key name is too "
+		    "long", key);
+		expect_error(text, want);
+		/* 64 bytes is a key name, just not a known one */
+		snprintf(text, sizeof(text), "[server]\n%s = 1\n", key);
+		snprintf(want, sizeof(want), "outpost.conf:2: %s: unknown key in "
+		    "[server]", key);
+		expect_error(text, want);
+	}
 	expect_error("[server]\npassword = \"abc\n",
 	    "outpost.conf:2: password: the quoted value has no closing '\"'");
 	expect_error("[server]\nhostname = \"a\\tb\"\n",
@@ -964,6 +989,22 @@ test_error_values(void **state)
 	    "password_command = /bin/echo \"open\n",
 	    "outpost.conf:4: password_command: the command has a '\"' without its "
 	    "closing '\"'");
+	{
+		char pw[1100], text[1200];
+
+		memset(pw, 'p', 1025);
+		pw[1025] = '\0';
+		snprintf(text, sizeof(text), "[profile a]\nhost = h\nusername = u\n"
+		    "password = %s\n", pw);
+		expect_error(text, "outpost.conf:4: password: the password is longer "
+		    "than 1024 bytes");
+		snprintf(text, sizeof(text), "[client app]\npassword = %s\n", pw);
+		expect_error(text, "outpost.conf:2: password: the password is longer "
+		    "than 1024 bytes");
+		pw[1024] = '\0';                   /* 1024 bytes: accepted */
+		snprintf(text, sizeof(text), "[client app]\npassword = %s\n", pw);
+		conf_free(expect_ok(text, NULL));
+	}
 	expect_error("[redirect]\nenabled = perhaps\n",
 	    "outpost.conf:2: enabled: 'perhaps' is not yes or no (also "
 	    "true/false, on/off)");
@@ -1161,6 +1202,25 @@ test_load_file(void **state)
 	assert_string_equal(e.msg, want);
 	unlink(path);
 
+	/* Larger than CONF_FILE_MAX, handed over as text (the API's path):
+	 * the same check, the file named as given. */
+	big = malloc(CONF_FILE_MAX + 1);
+	memset(big, '\n', CONF_FILE_MAX + 1);
+	buf_reset(&diag);
+	assert_int_equal(conf_load_text("outpost.conf", big, CONF_FILE_MAX + 1, &c,
+	    &diag, &e), -1);
+	assert_null(c);
+	assert_int_equal(e.kind, ERR_CONFIG);
+	assert_string_equal(e.msg, "outpost.conf: file: is larger than 1048576 bytes");
+	assert_string_equal(diag.data, "outpost.conf: file: is larger than 1048576 "
+	    "bytes\n");
+	/* exactly CONF_FILE_MAX (blank lines) is fine */
+	assert_int_equal(conf_load_text("outpost.conf", big, CONF_FILE_MAX, &c,
+	    NULL, &e), 0);
+	conf_free(c);
+	c = NULL;
+	free(big);
+
 	/* NUL bytes. */
 	assert_int_equal(conf_load_text("outpost.conf", "[server]\nhostname = a\0b\n",
 	    22, &c, NULL, &e), -1);
@@ -1211,6 +1271,17 @@ test_password_file(void **state)
 	snprintf(want, sizeof(want), "outpost.conf:4: password_file: %s has an "
 	    "empty first line", pw);
 	expect_error(text, want);
+	write_file("pw", "pass\x01word\n", 0600, pw, sizeof(pw));
+	snprintf(want, sizeof(want), "outpost.conf:4: password_file: %s has a "
+	    "control character in its first line", pw);
+	expect_error(text, want);
+	write_file("pw", "pass\x7fword\n", 0600, pw, sizeof(pw));
+	expect_error(text, want);
+	/* a control character after the first line does not matter */
+	write_file("pw", "password\n\x01\n", 0600, pw, sizeof(pw));
+	c = expect_ok(text, NULL);
+	assert_string_equal(c->profiles[0].password, "password");
+	conf_free(c);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	write_file("pw", big, 0600, pw, sizeof(pw));
@@ -1283,9 +1354,51 @@ test_password_command(void **state)
 	    "password_command = /bin/false\n",
 	    "outpost.conf:4: port: '0' is not a port (1..65535)");
 
-	/* The timeout (short here; 10 s in the loader). */
+	expect_error("[profile a]\nhost = h\nusername = u\n"
+	    "password_command = /bin/sh -c \"kill -TERM $$\"\n",
+	    "outpost.conf:4: password_command: '/bin/sh -c \"kill -TERM $$\"' "
+	    "was killed by signal 15");
+	expect_error("[profile a]\nhost = h\nusername = u\n"
+	    "password_command = /bin/sh -c \"echo gone >&2; kill -KILL $$\"\n",
+	    "outpost.conf:4: password_command: '/bin/sh -c \"echo gone >&2; "
+	    "kill -KILL $$\"' was killed by signal 9: gone");
+	/* (messages show a backslash doubled, as logs do) */
+	expect_error("[profile a]\nhost = h\nusername = u\n"
+	    "password_command = /bin/echo -e pass\\tword\n",
+	    "outpost.conf:4: password_command: the output of '/bin/echo -e "
+	    "pass\\\\tword' has a control character in its first line");
+	{
+		char cmd[1100], text[1200], want[1300];
+
+		memset(cmd, 'x', 1025);
+		memcpy(cmd, "/bin/echo ", 10);
+		cmd[1025] = '\0';
+		snprintf(text, sizeof(text), "[profile a]\nhost = h\nusername = u\n"
+		    "password_command = %s\n", cmd);
+		expect_error(text, "outpost.conf:4: password_command: the command is "
+		    "longer than 1024 bytes");
+		cmd[1024] = '\0';                  /* 1024 bytes: it runs */
+		snprintf(text, sizeof(text), "[profile a]\nhost = h\nusername = u\n"
+		    "password_command = %s\n", cmd);
+		c = expect_ok(text, NULL);
+		snprintf(want, sizeof(want), "%s", cmd + 10);
+		assert_string_equal(c->profiles[0].password, want);
+		conf_free(c);
+	}
+
+	/* The timeout (short here; 10 s in the loader, which says "within 10
+	 * seconds"). */
 	assert_int_equal(conf_secret_command("/bin/sleep 5", 300, &secret, &e), -1);
 	assert_string_equal(e.msg, "'/bin/sleep 5' did not finish within 300 ms "
+	    "(it was stopped)");
+	assert_null(secret);
+	assert_int_equal(conf_secret_command("/bin/sleep 5", 1000, &secret, &e), -1);
+	assert_int_equal(e.kind, ERR_CONFIG);
+	assert_string_equal(e.msg, "'/bin/sleep 5' did not finish within 1 second "
+	    "(it was stopped)");
+	assert_null(secret);
+	assert_int_equal(conf_secret_command("/bin/sleep 5", 2000, &secret, &e), -1);
+	assert_string_equal(e.msg, "'/bin/sleep 5' did not finish within 2 seconds "
 	    "(it was stopped)");
 	assert_null(secret);
 	assert_int_equal(conf_secret_command("/bin/echo ok", 5000, &secret, &e), 0);
@@ -1306,6 +1419,16 @@ test_password_command(void **state)
 	assert_int_equal(conf_command_split("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 "
 	    "17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33", &argv, &e), -1);
 	assert_string_equal(e.msg, "the command has more than 32 words");
+	{
+		char cmd[1100];
+
+		memset(cmd, 'x', 1025);
+		cmd[1025] = '\0';
+		assert_int_equal(conf_command_split(cmd, &argv, &e), -1);
+		assert_null(argv);
+		assert_int_equal(e.kind, ERR_CONFIG);
+		assert_string_equal(e.msg, "the command is longer than 1024 bytes");
+	}
 }
 
 /* ---- warnings ----------------------------------------------------- */
@@ -1515,6 +1638,30 @@ test_check_value(void **state)
 	assert_int_equal(conf_check_value("client", "allowed_from", "*", &e), 0);
 	assert_int_equal(conf_check_value("redirect", "enabled", "yes", &e), 0);
 	assert_int_equal(conf_check_value("report", "enabled", "nah", &e), -1);
+
+	/* A path of PATH_MAX bytes: no line of the file can hold one (lines
+	 * stop at 4096 bytes), but a value handed to the API can. */
+	{
+		char path[PATH_MAX + 2];
+
+		memset(path, 'd', PATH_MAX);
+		path[0] = '/';
+		path[PATH_MAX] = '\0';
+		assert_int_equal(conf_check_value("profile", "tls_ca_file", path, &e), -1);
+		assert_string_equal(e.msg, "the path is longer than 4095 bytes");
+		assert_int_equal(conf_check_value("client", "password_file", path, &e), -1);
+		assert_string_equal(e.msg, "the path is longer than 4095 bytes");
+		path[PATH_MAX - 1] = '\0';
+		assert_int_equal(conf_check_value("profile", "tls_ca_file", path, &e), 0);
+	}
+	{
+		char pw[CONF_SECRET_MAX + 2];
+
+		memset(pw, 'p', CONF_SECRET_MAX + 1);
+		pw[CONF_SECRET_MAX + 1] = '\0';
+		assert_int_equal(conf_check_value("profile", "password", pw, &e), -1);
+		assert_string_equal(e.msg, "the password is longer than 1024 bytes");
+	}
 
 	assert_int_equal(conf_check_section("profile", "primary", &e), 0);
 	assert_int_equal(conf_check_section("report", "qa@example.com", &e), 0);
