@@ -167,7 +167,7 @@ struct smtp_caps {
 };
 
 struct smtp_params {
-	const char *host;            /* name or IP literal (no brackets) */
+	const char *host;            /* name or IP literal; [IPv6] too */
 	unsigned port;               /* 1..65535 */
 	int security;                /* enum smtp_security */
 	int tls_verify;              /* verify chain + host name (default 1) */
