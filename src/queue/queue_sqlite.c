@@ -595,24 +595,126 @@ sq_finalize_all(sqlite3_stmt **st, int n)
 	}
 }
 
-/* Create the file mode 0600 if it does not exist (SQLite would use 0644). */
+/*
+ * A queue file never exists without its tables: a new one is made under
+ * a temporary name (mode 0600; SQLite would use 0644), its schema
+ * committed and synced, and only then linked to its name (link(2), not
+ * rename: a file another process made meanwhile is kept, not replaced).
+ * So a queue.db that is empty, or that holds no tables, was not left
+ * half-made by an Outpost that was stopped: it is a queue that lost its
+ * contents, and open_file() and setup_schema() refuse it rather than
+ * start an empty queue over it.  A crash while making one can leave a
+ * "queue.db.new-XXXXXX" file behind; it holds no mail.
+ */
 static int
-create_file(const char *path, struct op_err *e)
+empty_err(const char *path, const char *detail, struct op_err *e)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-
-	if (fd >= 0) {
-		close(fd);
-		return 0;
-	}
-	if (errno == EEXIST)
-		return 0;
-	return err_set(e, ERR_IO, "cannot create the queue database %s: %s",
-	    path, strerror(errno));
+	return err_set(e, ERR_IO, "the queue database %s is empty (%s) but "
+	    "Outpost did not just create it: the mail it held may be lost. "
+	    "Stop Outpost and restore it and its -wal file from a backup, or "
+	    "delete it to start an empty queue; Outpost will not start one in "
+	    "its place by itself", path, detail);
 }
 
-/* WAL mode, then the schema: created if new, checked if not. */
+static int
+sync_dir_of(const char *path)
+{
+	char *dir = str_dup(path), *slash = strrchr(dir, '/');
+	int fd, rc;
+
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int
+create_db(struct sq *s, struct op_err *e)
+{
+	size_t n = strlen(s->path) + sizeof(".new-XXXXXX");
+	char *tmp = mem_alloc(n), sql[96];
+	sqlite3 *db = NULL;
+	int fd, rc;
+
+	snprintf(tmp, n, "%s.new-XXXXXX", s->path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err_set(e, ERR_IO, "cannot create the queue database %s: %s",
+		    s->path, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		sq_err(s, db, rc, "cannot create the queue database", e);
+		goto fail;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;"
+	    " PRAGMA application_id = %d; COMMIT;", SCHEMA_VERSION,
+	    APPLICATION_ID);
+	if (sq_db_exec(s, db, "PRAGMA synchronous = FULL; BEGIN", "cannot "
+	    "create the queue database", e) < 0 ||
+	    sq_db_exec(s, db, schema_sql, "cannot create the queue's tables",
+	    e) < 0 ||
+	    sq_db_exec(s, db, sql, "cannot create the queue's tables", e) < 0)
+		goto fail;
+	rc = sqlite3_close(db);
+	db = NULL;
+	if (rc != SQLITE_OK || fsync(fd) != 0) {
+		err_set(e, ERR_TEMP, "cannot create the queue database %s: %s",
+		    s->path, rc != SQLITE_OK ? sqlite3_errstr(rc) :
+		    strerror(errno));
+		goto fail;
+	}
+	if (link(tmp, s->path) != 0 && errno != EEXIST) {
+		err_set(e, errno == ENOSPC || errno == EDQUOT ? ERR_TEMP : ERR_IO,
+		    "cannot create the queue database %s: %s", s->path,
+		    strerror(errno));
+		goto fail;
+	}
+	unlink(tmp);
+	close(fd);
+	free(tmp);
+	if (sync_dir_of(s->path) != 0)
+		return err_set(e, ERR_TEMP, "cannot create the queue database "
+		    "%s: cannot sync its directory: %s", s->path,
+		    strerror(errno));
+	return 0;
+fail:
+	if (db != NULL)
+		sqlite3_close(db);
+	unlink(tmp);
+	close(fd);
+	free(tmp);
+	return -1;
+}
+
+/* The file as found, or a new one; never an emptied one. */
+static int
+open_file(struct sq *s, struct op_err *e)
+{
+	struct stat st;
+
+	if (stat(s->path, &st) != 0) {
+		if (errno == ENOENT)
+			return create_db(s, e);
+		return err_set(e, ERR_IO, "cannot use the queue database %s: %s",
+		    s->path, strerror(errno));
+	}
+	if (S_ISREG(st.st_mode) && st.st_size == 0)
+		return empty_err(s->path, "0 bytes", e);
+	return 0;
+}
+
+/* WAL mode, then the schema checked (open_file() made it if new). */
 static int
 setup_schema(struct sq *s, struct op_err *e)
 {
@@ -639,17 +741,9 @@ setup_schema(struct sq *s, struct op_err *e)
 	    db_pragma(s, s->wdb, "SELECT count(*) FROM sqlite_schema", &ntables,
 	    NULL, 0, e) < 0)
 		goto fail;
-	if (version == 0 && ntables == 0) {
-		char sql[96];
-
-		if (sq_db_exec(s, s->wdb, schema_sql, "cannot create the queue's "
-		    "tables", e) < 0)
-			goto fail;
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;"
-		    " PRAGMA application_id = %d;", SCHEMA_VERSION, APPLICATION_ID);
-		if (sq_db_exec(s, s->wdb, sql, "cannot create the queue's tables",
-		    e) < 0)
-			goto fail;
+	if (version == 0 && ntables == 0 && appid == 0) {
+		empty_err(s->path, "an SQLite database without tables", e);
+		goto fail;
 	} else if (appid != APPLICATION_ID) {
 		err_set(e, ERR_IO, "%s is an SQLite database but not an Outpost "
 		    "queue; set data_dir to another directory or move the file "
@@ -1901,8 +1995,6 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 	int rc;
 
 	*out = NULL;
-	if (create_file(db_path, e) < 0)
-		return -1;
 	s = mem_alloc(sizeof(*s));
 	s->base.ops = &sq_ops;
 	s->path = str_dup(db_path);
@@ -1919,7 +2011,8 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rcv, NULL);
 
-	if (sq_db_connect(s, &s->wdb, WRITER_CACHE_KIB, e) < 0)
+	if (open_file(s, e) < 0 ||
+	    sq_db_connect(s, &s->wdb, WRITER_CACHE_KIB, e) < 0)
 		goto fail;
 	/* A short-lived command leaves checkpoints to the daemon, or makes
 	 * them itself (cli_wal_hook) */

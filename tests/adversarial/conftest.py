@@ -7,7 +7,8 @@ fixtures (certs, peers, outpost) serve this directory too.
 
 Added here:
 - daemons: Daemon objects started by a test, stopped (SIGTERM, exit 0, no
-  sanitizer report) when it ends.
+  sanitizer report) when it ends; one already gone by then fails the test
+  unless the test ended it on purpose (Daemon.kill9, Daemon.expect_exit).
 - extra_certs (session): certificates the integration set lacks (one for
   "localhost" without an IP SAN).
 """

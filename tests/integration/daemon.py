@@ -2,7 +2,9 @@
 
 Daemon starts the binary under test on free loopback ports, waits until
 its SMTP listener answers, and stops it with SIGTERM, asserting a clean
-exit (0, no sanitizer report).  The log (stderr) is kept in a file.
+exit (0, no sanitizer report).  A daemon that is gone before the test
+stops it fails the test too, unless the test ended it on purpose
+(kill9(), expect_exit()).  The log (stderr) is kept in a file.
 """
 
 import os
@@ -38,23 +40,32 @@ def wait_for(pred, timeout=20.0, step=0.05, what="condition"):
 
 
 class Daemon:
-    def __init__(self, outpost, conf, smtp_port, http_port=None):
+    def __init__(self, outpost, conf, smtp_port, http_port=None, wait=True):
         self.outpost = outpost
         self.conf = conf
         self.smtp_port = smtp_port
         self.http_port = http_port
         self.log_path = outpost.tmp_path / ("serve-%d.log" % time.monotonic_ns())
         self.proc = None
-        self.start()
+        self.expected_exits = set()
+        self.checked = False
+        self.start(wait)
 
-    def start(self):
+    def start(self, wait=True):
+        """Run `outpost serve`; with wait, return once its SMTP listener
+        answers (without, at once: a crash test kills it while it comes
+        up)."""
         env = dict(os.environ)
         env.pop("OUTPOST_CONFIG", None)
+        self.expected_exits = set()
+        self.checked = False
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.outpost.bin, "-c", str(self.conf), "serve"],
             stdout=self.logf, stderr=self.logf, cwd=self.outpost.tmp_path,
             env=env)
+        if not wait:
+            return
         end = time.monotonic() + 20
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -65,6 +76,9 @@ class Daemon:
                 return
             except OSError:
                 time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait(10)
+        self.logf.close()
         raise AssertionError("outpost serve did not listen:\n" + self.log())
 
     def log(self):
@@ -73,26 +87,67 @@ class Daemon:
     def hup(self):
         self.proc.send_signal(signal.SIGHUP)
 
+    def expect_exit(self, *codes):
+        """Say that the test itself ends the daemon otherwise than with
+        stop()'s SIGTERM: an exit with one of these codes (negative: the
+        signal that killed it, as subprocess reports it) is then no
+        failure.  A sanitizer report in the log still is."""
+        self.expected_exits = set(codes)
+
     def kill9(self):
+        """SIGKILL on purpose (a crash test).  The daemon must still be
+        running until then: one that died by itself before, with a
+        sanitizer report or any other code, fails the test here."""
+        exited_before = self.proc.poll()
+        self.expect_exit(-signal.SIGKILL)
         self.proc.kill()
         self.proc.wait(10)
         self.logf.close()
+        self._check(self.proc.returncode, exited_before)
 
     def stop(self, timeout=15):
-        """SIGTERM; assert exit 0 within timeout and a clean log."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
+        """SIGTERM; assert exit 0 within timeout and a clean log.  Returns
+        the seconds the stop took (0.0 if the daemon had exited already).
+
+        A daemon that exited before (a sanitizer abort, a crash, a fatal
+        error) fails the test here too, unless the test said so with
+        expect_exit() or kill9(); its log is checked in every case."""
+        if self.proc is None:
+            return None
+        if self.checked:
+            return 0.0
+        exited_before = self.proc.poll()
         t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout)
-        elapsed = time.monotonic() - t0
+        if exited_before is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.logf.close()
+            self.checked = True
+            raise AssertionError("serve did not exit within %s s of SIGTERM:"
+                                 "\n%s" % (timeout, self.log()))
+        elapsed = time.monotonic() - t0 if exited_before is None else 0.0
         self.logf.close()
-        log = self.log()
-        assert rc not in conftest.SANITIZER_EXITS, log
-        for mark in conftest.SANITIZER_MARKS:
-            assert mark not in log, log
-        assert rc == 0, "serve exited %d:\n%s" % (rc, log)
+        self._check(rc, exited_before)
         return elapsed
+
+    def _check(self, rc, exited_before):
+        """Fail on a sanitizer report or an exit nobody asked for."""
+        self.checked = True
+        log = self.log()
+        assert rc not in conftest.SANITIZER_EXITS, \
+            "serve exited %d (sanitizer):\n%s" % (rc, log)
+        for mark in conftest.SANITIZER_MARKS:
+            assert mark not in log, "sanitizer report (%s):\n%s" % (mark, log)
+        if rc in self.expected_exits:
+            return
+        if exited_before is not None:
+            raise AssertionError("serve exited %d before the test stopped "
+                                 "it:\n%s" % (rc, log))
+        assert rc == 0, "serve exited %d:\n%s" % (rc, log)
 
     def send(self, sender, rcpts, body, session=None):
         """Hand one message to the listener; returns the 250 reply text."""

@@ -499,6 +499,131 @@ def test_corrupt_database_refuses_mail_with_421_and_says_why(outpost, daemons):
     assert (data_dir / "queue.db").stat().st_size == 64 * 1024
 
 
+def greeting_of(port):
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    try:
+        return s.recv(1024).decode()
+    finally:
+        s.close()
+
+
+def digest(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_empty_database_file_refuses_mail_with_421_and_says_why(outpost,
+                                                                 daemons):
+    """A queue.db of 0 bytes that this start did not create is a queue
+    that lost its contents (truncated, or replaced by an empty file): the
+    daemon must not start an empty queue over it and say 250."""
+    data_dir = outpost.tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    db = data_dir / "queue.db"
+    db.write_bytes(b"")
+    db.chmod(0o600)
+    conf, port = serve_conf(outpost, [])
+    d = start(outpost, daemons, conf, port)
+    greeting = greeting_of(port)
+    assert greeting.startswith("421 4.3.5 Cannot store mail now: "), greeting
+    assert str(db) in greeting
+    assert "is empty (0 bytes)" in greeting                 # the cause
+    assert "restore it" in greeting and "delete it" in greeting  # the fix
+    with pytest.raises(smtplib.SMTPConnectError) as ei:
+        smtplib.SMTP("127.0.0.1", port, timeout=10)
+    assert ei.value.smtp_code == 421
+    assert "event=start mode=\"refusing mail\"" in d.log()
+    # nothing written over it, no queue started beside it
+    assert db.stat().st_size == 0
+    assert sorted(p.name for p in data_dir.iterdir()) == ["queue.db"]
+
+
+def test_new_data_dir_gets_a_queue_and_no_leftovers(outpost, peers, daemons):
+    """The control: with no queue.db, the daemon makes one (mode 0600,
+    tables in it) and takes mail at once."""
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    mid = queue_id(d.send("app@example.com", ["a@example.com"],
+                          message("new")))
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    db = data_dir / "queue.db"
+    assert db.stat().st_mode & 0o777 == 0o600
+    assert not [p.name for p in data_dir.iterdir() if ".new-" in p.name]
+
+
+def test_damaged_pages_behind_a_valid_header_refuse_mail_and_keep_the_file(
+        outpost, peers, daemons):
+    """A real queue whose first page (SQLite header, schema) is intact but
+    whose middle pages are garbage: the daemon checks the file at start,
+    answers every client 421 saying the database is damaged, and leaves
+    the file exactly as it was."""
+    data_dir = outpost.tmp_path / "data"
+    # a queue with mail waiting in it (the profile is off: nothing leaves)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(
+        free_port(), enabled=False))])
+    d = start(outpost, daemons, conf, port)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    for i in range(40):
+        d.send("app@example.com", ["m%d@example.com" % i],
+               message("m%d" % i, body="line of the body\r\n" * 1500),
+               session=s)
+    s.quit()
+    d.stop()
+    db = data_dir / "queue.db"
+    con = d.db(data_dir)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("SELECT count(*) FROM messages").fetchone()[0] == 40
+        page = con.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        con.close()
+    size = db.stat().st_size
+    npages = size // page
+    assert npages > 40, npages
+    # garbage over a run of pages in the middle; page 1 untouched
+    rnd = random.Random(6)
+    with open(db, "r+b") as f:
+        f.seek((npages // 2) * page)
+        f.write(bytes(rnd.getrandbits(8) for _ in range(8 * page)))
+    with open(db, "rb") as f:
+        assert f.read(16) == b"SQLite format 3\0"
+    before = digest(db)
+    d = start(outpost, daemons, conf, port)
+    greeting = greeting_of(port)
+    assert greeting.startswith("421 4.3.5 Cannot store mail now: "), greeting
+    assert str(db) in greeting
+    assert "is damaged" in greeting                          # the cause
+    assert "restore them from a backup" in greeting          # the fix
+    assert "event=start mode=\"refusing mail\"" in d.log()
+    d.stop()
+    assert digest(db) == before
+    assert db.stat().st_size == size
+
+
+def test_harness_fails_on_a_daemon_gone_before_stop(outpost):
+    """daemon.py itself: a daemon that is gone before the test stops it
+    (as one a sanitizer aborts is) fails the test; a test that ends it on
+    purpose says so; a sanitizer report fails even a killed one."""
+    conf, port = serve_conf(outpost, [])
+    d = Daemon(outpost, conf, port)
+    d.proc.kill()                       # not through kill9(): unexpected
+    d.proc.wait(10)
+    with pytest.raises(AssertionError, match="before the test stopped it"):
+        d.stop()
+    d = Daemon(outpost, conf, port)
+    d.expect_exit(-signal.SIGKILL)
+    d.proc.kill()
+    d.proc.wait(10)
+    assert d.stop() == 0.0
+    d = Daemon(outpost, conf, port)
+    with open(d.log_path, "a") as f:
+        f.write("==1==ERROR: AddressSanitizer: heap-use-after-free\n")
+    with pytest.raises(AssertionError, match="sanitizer report"):
+        d.kill9()
+
+
 def test_a_dripping_client_is_timed_out_per_command(outpost, daemons):
     """Bytes that complete no command do not extend the command timeout:
     a client dripping one byte every 0.4 s with smtp_timeout = 2s is cut
