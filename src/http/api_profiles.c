@@ -46,6 +46,7 @@
 #include "config/conf.h"
 #include "config/conf_edit.h"
 #include "config/ini.h"
+#include "http/api_decode.h"
 #include "util/log.h"
 
 #define VERSION_HEX 32          /* 16 bytes of SHA-256, in hex */
@@ -77,6 +78,7 @@ static const struct pkey {
 	{ "timeout", J_DURATION },
 };
 #define NPROFILE_KEYS (sizeof(profile_keys) / sizeof(profile_keys[0]))
+_Static_assert(NPROFILE_KEYS <= API_PROFILE_KEYS_MAX, "api_profile_edit too small");
 
 static const char *const security_names[] = { "none", "starttls", "tls" };
 
@@ -643,6 +645,92 @@ moves_server(const struct conf_profile *old, const char *host, const char *port,
 	return 0;
 }
 
+int
+api_profile_decode(json_t *body, const char *name, struct api_profile_edit *pe,
+    json_t *fields)
+{
+	const char *key, *why;
+	char value[CONF_LINE_MAX];
+	struct op_err e;
+	json_t *v;
+	size_t before = json_object_size(fields);
+
+	memset(pe, 0, sizeof(*pe));
+	if (conf_check_section("profile", name, &e) < 0) {
+		json_object_set_new(fields, "name", http_jstr(e.msg));
+		return -1;
+	}
+	/* Every value is checked as the loader checks it, before any edit. */
+	json_object_foreach(body, key, v) {
+		const struct pkey *k = pkey_find(key);
+
+		if (strcmp(key, "name") == 0) {
+			if (!json_is_string(v) || conf_check_section("profile",
+			    json_string_value(v), &e) < 0)
+				json_object_set_new(fields, "name", http_jstr(json_is_string(v) ?
+				    e.msg : "must be a string"));
+			else if (strcmp(json_string_value(v), name) != 0)
+				pe->newname = json_string_value(v);
+			continue;
+		}
+		if (strcmp(key, "password_file") == 0 || strcmp(key, "password_command") == 0) {
+			json_object_set_new(fields, key, json_string("cannot be set from the "
+			    "web page or the API; edit outpost.conf, or set password"));
+			continue;
+		}
+		if (k == NULL) {
+			/* Read-only keys of GET are accepted back unchanged. */
+			if (strcmp(key, "has_password") != 0 && strcmp(key, "password_source") != 0)
+				json_object_set_new(fields, key, json_string("unknown setting"));
+			continue;
+		}
+		if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0 &&
+		    strcmp(key, "password") != 0)) {
+			pe->keys[pe->n++] = key;        /* unset: back to the default */
+			continue;
+		}
+		if (value_text(k, v, value, sizeof(value), &why) < 0) {
+			json_object_set_new(fields, key, json_string(why));
+			continue;
+		}
+		if (strcmp(key, "password") == 0 && value[0] == '\0') {
+			pe->keys[pe->n++] = key;        /* "" clears the password */
+			continue;
+		}
+		if (conf_check_value("profile", key, value, &e) < 0) {
+			json_object_set_new(fields, key, http_jstr(e.msg));
+			continue;
+		}
+		pe->vals[pe->n] = str_dup(value);
+		if (strcmp(key, "host") == 0)
+			pe->host = pe->vals[pe->n];
+		else if (strcmp(key, "port") == 0)
+			pe->port = pe->vals[pe->n];
+		else if (strcmp(key, "security") == 0)
+			pe->security = pe->vals[pe->n];
+		else if (strcmp(key, "password") == 0)
+			pe->has_password = 1;
+		pe->keys[pe->n++] = key;
+	}
+	pe->keys[pe->n] = NULL;
+	explicit_bzero(value, sizeof(value));
+	return json_object_size(fields) > before ? -1 : 0;
+}
+
+void
+api_profile_edit_free(struct api_profile_edit *pe)
+{
+	size_t i;
+
+	for (i = 0; i < pe->n; i++) {
+		if (pe->vals[i] != NULL) {
+			explicit_bzero(pe->vals[i], strlen(pe->vals[i]));
+			free(pe->vals[i]);
+		}
+	}
+	memset(pe, 0, sizeof(*pe));
+}
+
 /* The profile logs in but has no password from any source: what a change
  * of server without the password leaves (CONTRACT.md).  It cannot send
  * until one is entered; `outpost check` and the delivery log say so. */
@@ -686,83 +774,23 @@ put_rule(struct http_req *r, const struct conf *check, const void *arg)
 void
 http_api_profile_put(struct http_req *r)
 {
-	const char *name = r->param[0], *newname = NULL, *key, *why;
-	char section[PROFILE_SECTION_MAX], *vals[NPROFILE_KEYS];
-	const char *keys[NPROFILE_KEYS + 2];
-	const char *host = NULL, *port = NULL, *security = NULL;
+	const char *name = r->param[0];
+	char section[PROFILE_SECTION_MAX];
 	const struct conf *c;
 	const struct conf_profile *old;
+	struct api_profile_edit pe;
 	struct edit ed = { 0 };
 	struct put_rule rule = { NULL, 0, 0 };
 	struct op_err e;
 	json_t *body, *v, *fields = NULL, *j;
-	size_t i, nkeys = 0;
-	int exists, moved, has_password = 0, status;
-	char value[CONF_LINE_MAX];
+	size_t i;
+	int exists, moved, status;
 
-	memset(vals, 0, sizeof(vals));
+	memset(&pe, 0, sizeof(pe));
 	if ((body = http_body_object(r)) == NULL)
 		return;
 	fields = json_object();
-	if (conf_check_section("profile", name, &e) < 0) {
-		json_object_set_new(fields, "name", http_jstr(e.msg));
-		goto invalid;
-	}
-	/* Every value is checked as the loader checks it, before any edit. */
-	json_object_foreach(body, key, v) {
-		const struct pkey *k = pkey_find(key);
-
-		if (strcmp(key, "name") == 0) {
-			if (!json_is_string(v) || conf_check_section("profile",
-			    json_string_value(v), &e) < 0)
-				json_object_set_new(fields, "name", http_jstr(json_is_string(v) ?
-				    e.msg : "must be a string"));
-			else if (strcmp(json_string_value(v), name) != 0)
-				newname = json_string_value(v);
-			continue;
-		}
-		if (strcmp(key, "password_file") == 0 || strcmp(key, "password_command") == 0) {
-			json_object_set_new(fields, key, json_string("cannot be set from the "
-			    "web page or the API; edit outpost.conf, or set password"));
-			continue;
-		}
-		if (k == NULL) {
-			/* Read-only keys of GET are accepted back unchanged. */
-			if (strcmp(key, "has_password") != 0 && strcmp(key, "password_source") != 0)
-				json_object_set_new(fields, key, json_string("unknown setting"));
-			continue;
-		}
-		if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0 &&
-		    strcmp(key, "password") != 0)) {
-			vals[k - profile_keys] = NULL;  /* unset: back to the default */
-			keys[nkeys++] = key;
-			continue;
-		}
-		if (value_text(k, v, value, sizeof(value), &why) < 0) {
-			json_object_set_new(fields, key, json_string(why));
-			continue;
-		}
-		if (strcmp(key, "password") == 0 && value[0] == '\0') {
-			keys[nkeys++] = key;    /* "" clears the password */
-			continue;
-		}
-		if (conf_check_value("profile", key, value, &e) < 0) {
-			json_object_set_new(fields, key, http_jstr(e.msg));
-			continue;
-		}
-		vals[k - profile_keys] = str_dup(value);
-		keys[nkeys++] = key;
-		if (strcmp(key, "host") == 0)
-			host = vals[k - profile_keys];
-		else if (strcmp(key, "port") == 0)
-			port = vals[k - profile_keys];
-		else if (strcmp(key, "security") == 0)
-			security = vals[k - profile_keys];
-		else if (strcmp(key, "password") == 0)
-			has_password = 1;
-	}
-	keys[nkeys] = NULL;
-	if (json_object_size(fields) > 0)
+	if (api_profile_decode(body, name, &pe, fields) < 0)
 		goto invalid;
 
 	if (edit_begin(r, &ed) < 0)
@@ -774,32 +802,32 @@ http_api_profile_put(struct http_req *r)
 		    "your provider's SMTP server"));
 		goto invalid;
 	}
-	if (newname != NULL) {
+	if (pe.newname != NULL) {
 		if (!exists) {
 			http_reply_error(r, 404, "no profile called %s to rename", name);
 			goto out;
 		}
-		if (conf_edit_rename_profile(ed.doc, name, newname, &e) < 0) {
+		if (conf_edit_rename_profile(ed.doc, name, pe.newname, &e) < 0) {
 			http_reply_fields(r, e.kind == ERR_NOINPUT ? 404 : 409, e.msg,
 			    json_pack("{s:s}", "name", e.msg));
 			goto out;
 		}
-		snprintf(section, sizeof(section), "profile %s", newname);
+		snprintf(section, sizeof(section), "profile %s", pe.newname);
 	}
 
 	c = http_conf_get(r);
 	old = conf_profile_find(c, name);
-	moved = exists && (host != NULL || port != NULL || security != NULL) &&
-	    moves_server(old, host, port, security);
-	rule.name = newname != NULL ? newname : name;
+	moved = exists && (pe.host != NULL || pe.port != NULL || pe.security != NULL) &&
+	    moves_server(old, pe.host, pe.port, pe.security);
+	rule.name = pe.newname != NULL ? pe.newname : name;
 	rule.lacked = exists && lacks_password(old);
-	rule.cleared = moved && !has_password && has_password_source(old);
+	rule.cleared = moved && !pe.has_password && has_password_source(old);
 	http_conf_put(r, c);
 	if (!exists && conf_edit_add_section(ed.doc, section, &e) < 0) {
 		http_reply_error(r, 422, "%s", e.msg);
 		goto out;
 	}
-	if (moved && !has_password) {
+	if (moved && !pe.has_password) {
 		/* CONTRACT.md: a new server does not get the old password. */
 		if (conf_edit_unset(ed.doc, section, "password", NULL, &e) < 0 ||
 		    conf_edit_unset(ed.doc, section, "password_file", NULL, &e) < 0 ||
@@ -808,32 +836,32 @@ http_api_profile_put(struct http_req *r)
 			goto out;
 		}
 	}
-	for (i = 0; i < nkeys; i++) {
-		const struct pkey *k = pkey_find(keys[i]);
-		const char *val = vals[k - profile_keys];
+	for (i = 0; i < pe.n; i++) {
+		const char *val = pe.vals[i];
 		int rc;
 
-		if (has_password && strcmp(keys[i], "password") == 0) {
+		if (pe.has_password && strcmp(pe.keys[i], "password") == 0) {
 			/* one source of the password at a time */
 			conf_edit_unset(ed.doc, section, "password_file", NULL, NULL);
 			conf_edit_unset(ed.doc, section, "password_command", NULL, NULL);
 		}
-		rc = val != NULL ? conf_edit_set(ed.doc, section, keys[i], val, &e) :
-		    conf_edit_unset(ed.doc, section, keys[i], NULL, &e);
+		rc = val != NULL ? conf_edit_set(ed.doc, section, pe.keys[i], val, &e) :
+		    conf_edit_unset(ed.doc, section, pe.keys[i], NULL, &e);
 		if (rc < 0)
-			json_object_set_new(fields, keys[i], http_jstr(e.msg));
+			json_object_set_new(fields, pe.keys[i], http_jstr(e.msg));
 	}
 	if (json_object_size(fields) > 0)
 		goto invalid;
-	if (edit_commit(r, &ed, keys, put_rule, &rule) < 0)
+	if (edit_commit(r, &ed, pe.keys, put_rule, &rule) < 0)
 		goto out;
 	edit_end(&ed, r);
 
-	log_event(LOG_INFO, "http_profile_saved", "profile", newname != NULL ? newname : name,
+	log_event(LOG_INFO, "http_profile_saved", "profile",
+	    pe.newname != NULL ? pe.newname : name,
 	    "created", exists ? "no" : "yes", "password_cleared",
 	    rule.cleared ? "yes" : "no", NULL);
 	c = http_conf_get(r);
-	old = conf_profile_find(c, newname != NULL ? newname : name);
+	old = conf_profile_find(c, pe.newname != NULL ? pe.newname : name);
 	j = old != NULL ? profile_json(old) : json_null();
 	http_conf_put(r, c);
 	status = exists ? 200 : 201;
@@ -849,13 +877,7 @@ invalid:
 out:
 	edit_end(&ed, r);
 	json_decref(fields);
-	for (i = 0; i < NPROFILE_KEYS; i++) {
-		if (vals[i] != NULL) {
-			explicit_bzero(vals[i], strlen(vals[i]));
-			free(vals[i]);
-		}
-	}
-	explicit_bzero(value, sizeof(value));
+	api_profile_edit_free(&pe);
 }
 
 void
@@ -933,30 +955,28 @@ out:
 
 /* ---- PUT /api/redirect ---- */
 
-void
-http_api_redirect_put(struct http_req *r)
+int
+api_redirect_decode(json_t *body, json_t **enabled, json_t **reports,
+    size_t *nenabled, json_t *fields)
 {
-	static const char *const keys[] = { "enabled", NULL };
-	char section[CONF_ADDRESS_MAX + 16], field[48];
-	const struct conf *c = NULL;
-	struct edit ed = { 0 };
+	char field[48];
 	struct op_err e;
-	json_t *body, *en, *reports, *x, *fields = json_object(), *j;
+	json_t *en, *rs, *x;
 	const char *email;
-	size_t i, k, nenabled = 0;
-	int found;
+	size_t i, k, before = json_object_size(fields);
 
-	if ((body = http_body_object(r)) == NULL)
-		goto out;
-	en = json_object_get(body, "enabled");
-	reports = json_object_get(body, "reports");
+	en = *enabled = json_object_get(body, "enabled");
+	rs = *reports = json_object_get(body, "reports");
+	*nenabled = 0;
 	if (en != NULL && !json_is_boolean(en))
 		json_object_set_new(fields, "enabled", json_string("must be true or false"));
-	if (reports != NULL && (!json_is_array(reports) ||
-	    json_array_size(reports) > REPORTS_MAX))
+	if (rs != NULL && (!json_is_array(rs) ||
+	    json_array_size(rs) > REPORTS_MAX)) {
 		json_object_set_new(fields, "reports", json_string("a list of "
 		    "{\"email\": ..., \"enabled\": true|false}"));
-	json_array_foreach(reports, i, x) {
+		return -1;
+	}
+	json_array_foreach(rs, i, x) {
 		json_t *xe = json_object_get(x, "enabled");
 
 		snprintf(field, sizeof(field), "reports[%zu]", i);
@@ -975,15 +995,32 @@ http_api_redirect_put(struct http_req *r)
 		}
 		for (k = 0; k < i; k++) {
 			const char *other = json_string_value(json_object_get(
-			    json_array_get(reports, k), "email"));
+			    json_array_get(rs, k), "email"));
 
 			if (other != NULL && strcasecmp(other, email) == 0)
 				json_object_set_new(fields, field, json_string("listed twice"));
 		}
 		if (xe == NULL || json_is_true(xe))
-			nenabled++;
+			(*nenabled)++;
 	}
-	if (json_object_size(fields) > 0)
+	return json_object_size(fields) > before ? -1 : 0;
+}
+
+void
+http_api_redirect_put(struct http_req *r)
+{
+	static const char *const keys[] = { "enabled", NULL };
+	char section[CONF_ADDRESS_MAX + 16], field[48];
+	const struct conf *c = NULL;
+	struct edit ed = { 0 };
+	struct op_err e;
+	json_t *body, *en, *reports, *x, *fields = json_object(), *j;
+	size_t i, k, nenabled = 0;
+	int found;
+
+	if ((body = http_body_object(r)) == NULL)
+		goto out;
+	if (api_redirect_decode(body, &en, &reports, &nenabled, fields) < 0)
 		goto invalid;
 
 	c = http_conf_get(r);

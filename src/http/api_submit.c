@@ -10,7 +10,9 @@
  *    "profile": "primary"}
  *
  * Every field is checked before anything is composed, so a 400 names the
- * field: {"error": ..., "fields": {"to[1]": "..."}}.  No input can add a
+ * field: {"error": ..., "fields": {"to[1]": "..."}}.  The checking is
+ * api_submit_decode() (api_decode.h), which touches nothing, so that it
+ * can be fuzzed on its own (tests/fuzz/fuzz_submit.c).  No input can add a
  * header or a recipient: CR and LF are refused in every header-bound field
  * (mime.h), and Bcc addresses only reach the envelope.
  */
@@ -22,68 +24,111 @@
 #include <time.h>
 
 #include "config/conf.h"
+#include "http/api_decode.h"
 #include "mail/addr.h"
 #include "mail/encode.h"
 #include "mail/mime.h"
 #include "queue/queue.h"
 #include "util/log.h"
 
-struct submit {
-	struct mime_msg m;
-	struct mime_addr *to, *cc;
-	struct mime_header *hdrs;
-	struct mime_attachment *att;
-	struct buf *att_data;
-	size_t natt_data;
-	struct addr_list rcpts;         /* envelope: to + cc + bcc, unique */
-	json_t *fields;                 /* field -> why, for the 400 */
+/* Room to try one header field the way mime_compose() writes it. */
+#define PROBE_MAX (64 * 1024)
+
+struct decode {
+	struct api_submit *s;
+	json_t *fields;         /* field -> why, for the 400 */
+	struct buf probe;       /* scratch for the header checks */
 };
 
 static void
-field_error(struct submit *s, const char *field, const char *why)
+field_error(struct decode *d, const char *field, const char *why)
 {
-	if (json_object_get(s->fields, field) == NULL)
-		json_object_set_new(s->fields, field, http_jstr(why));
+	if (json_object_get(d->fields, field) == NULL)
+		json_object_set_new(d->fields, field, http_jstr(why));
+}
+
+/*
+ * The checks mime_compose() makes of a header field, made here on one
+ * field at a time by the same code (mime_write_*_header), so the refusal
+ * can name the field.  0, or -1 with a field error.
+ */
+static int
+probe_addr(struct decode *d, const char *field, const char *header,
+    const struct mime_addr *a)
+{
+	struct op_err e;
+
+	buf_reset(&d->probe);
+	if (mime_write_addr_header(&d->probe, header, a, 1, NULL, &e) < 0) {
+		field_error(d, field, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+probe_text(struct decode *d, const char *field, const char *name,
+    const char *value, size_t max)
+{
+	struct op_err e;
+	char why[ERR_MSG_MAX];
+
+	if (strlen(value) > max) {
+		snprintf(why, sizeof(why), "must be at most %zu bytes", max);
+		field_error(d, field, why);
+		return -1;
+	}
+	buf_reset(&d->probe);
+	if (mime_write_text_header(&d->probe, name, value, &e) < 0) {
+		field_error(d, field, e.msg);
+		return -1;
+	}
+	return 0;
 }
 
 /* One address: "a@b" or {"email": "a@b", "name": "A"}.  Adds it to the
- * envelope if rcpt is set.  0, or -1 with a field error. */
+ * envelope if rcpt is set; header names the field it is written in (NULL:
+ * envelope only).  0, or -1 with a field error. */
 static int
-take_addr(struct submit *s, json_t *v, const char *field, struct mime_addr *out,
-    int rcpt)
+take_addr(struct decode *d, json_t *v, const char *field, struct mime_addr *out,
+    int rcpt, const char *header)
 {
 	struct addr_mailbox mb;
 	struct op_err e;
 	const char *email = NULL, *name = NULL;
 
+	out->addr = NULL;
+	out->name = NULL;
 	if (json_is_string(v)) {
 		email = json_string_value(v);
 	} else if (json_is_object(v)) {
 		if (http_jget_str(v, "email", &email) < 0 || http_jget_str(v, "name", &name) < 0) {
-			field_error(s, field, "email and name must be strings");
+			field_error(d, field, "email and name must be strings");
 			return -1;
 		}
 	} else {
-		field_error(s, field, "an address: \"user@example.org\" or "
+		field_error(d, field, "an address: \"user@example.org\" or "
 		    "{\"email\": ..., \"name\": ...}");
 		return -1;
 	}
 	if (email == NULL || *email == '\0') {
-		field_error(s, field, "the address is missing");
+		field_error(d, field, "the address is missing");
 		return -1;
 	}
 	if (addr_parse_mailbox(email, &mb, &e) < 0) {
-		field_error(s, field, e.msg);
+		field_error(d, field, e.msg);
 		return -1;
 	}
 	if (name != NULL && (strpbrk(name, "\r\n") != NULL || strlen(name) > MIME_NAME_MAX)) {
-		field_error(s, field, "the name must be one line of at most 256 bytes");
+		field_error(d, field, "the name must be one line of at most 256 bytes");
 		return -1;
 	}
 	out->addr = email;
 	out->name = name;
-	if (rcpt && addr_list_add(&s->rcpts, &mb, 1, &e) < 0) {
-		field_error(s, field, e.msg);
+	if (header != NULL && probe_addr(d, field, header, out) < 0)
+		return -1;
+	if (rcpt && addr_list_add(&d->s->rcpts, &mb, 1, &e) < 0) {
+		field_error(d, field, e.msg);
 		return -1;
 	}
 	return 0;
@@ -91,8 +136,8 @@ take_addr(struct submit *s, json_t *v, const char *field, struct mime_addr *out,
 
 /* A list of addresses (or one); *out is allocated (free it). */
 static int
-take_addr_list(struct submit *s, json_t *body, const char *key,
-    struct mime_addr **out, size_t *n, int header)
+take_addr_list(struct decode *d, json_t *body, const char *key,
+    struct mime_addr **out, size_t *n, const char *header)
 {
 	json_t *v = json_object_get(body, key), *x;
 	char field[32];
@@ -104,32 +149,29 @@ take_addr_list(struct submit *s, json_t *body, const char *key,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_array(v)) {
-		struct mime_addr one;
-
-		if (take_addr(s, v, key, &one, 1) < 0)
-			return -1;
 		*out = mem_alloc(sizeof(**out));
-		(*out)[0] = one;
-		*n = header ? 1 : 0;
+		if (take_addr(d, v, key, &(*out)[0], 1, header) < 0)
+			return -1;
+		*n = header != NULL ? 1 : 0;
 		return 0;
 	}
 	cnt = json_array_size(v);
 	if (cnt > MIME_ADDRS_MAX) {
-		field_error(s, key, "too many addresses");
+		field_error(d, key, "too many addresses");
 		return -1;
 	}
 	*out = mem_alloc((cnt ? cnt : 1) * sizeof(**out));
 	json_array_foreach(v, i, x) {
 		snprintf(field, sizeof(field), "%s[%zu]", key, i);
-		if (take_addr(s, x, field, &(*out)[i], 1) < 0)
+		if (take_addr(d, x, field, &(*out)[i], 1, header) < 0)
 			rc = -1;
 	}
-	*n = header ? cnt : 0;
+	*n = header != NULL ? cnt : 0;
 	return rc;
 }
 
 static int
-take_text(struct submit *s, json_t *body, const char *key, const char **out,
+take_text(struct decode *d, json_t *body, const char *key, const char **out,
     size_t *len)
 {
 	json_t *v = json_object_get(body, key);
@@ -140,7 +182,7 @@ take_text(struct submit *s, json_t *body, const char *key, const char **out,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_string(v)) {
-		field_error(s, key, "must be a string");
+		field_error(d, key, "must be a string");
 		return -1;
 	}
 	*out = json_string_value(v);
@@ -150,8 +192,9 @@ take_text(struct submit *s, json_t *body, const char *key, const char **out,
 }
 
 static int
-take_headers(struct submit *s, json_t *body)
+take_headers(struct decode *d, json_t *body)
 {
+	struct api_submit *s = d->s;
 	json_t *v = json_object_get(body, "headers"), *x;
 	const char *name;
 	char field[MIME_NAME_MAX + 16];
@@ -162,28 +205,33 @@ take_headers(struct submit *s, json_t *body)
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_object(v)) {
-		field_error(s, "headers", "an object of \"Name\": \"value\"");
+		field_error(d, "headers", "an object of \"Name\": \"value\"");
 		return -1;
 	}
 	if (json_object_size(v) > MIME_HEADERS_MAX) {
-		field_error(s, "headers", "too many headers");
+		field_error(d, "headers", "too many headers");
 		return -1;
 	}
 	s->hdrs = mem_alloc((json_object_size(v) + 1) * sizeof(*s->hdrs));
 	json_object_foreach(v, name, x) {
 		snprintf(field, sizeof(field), "headers.%s", name);
 		if (mime_header_allowed(name, &e) < 0) {
-			field_error(s, field, e.msg);
+			field_error(d, field, e.msg);
 			rc = -1;
 			continue;
 		}
 		if (!json_is_string(x)) {
-			field_error(s, field, "must be a string");
+			field_error(d, field, "must be a string");
 			rc = -1;
 			continue;
 		}
 		if (strpbrk(json_string_value(x), "\r\n") != NULL) {
-			field_error(s, field, "must be one line (no CR or LF)");
+			field_error(d, field, "must be one line (no CR or LF)");
+			rc = -1;
+			continue;
+		}
+		if (probe_text(d, field, name, json_string_value(x),
+		    MIME_HEADER_VALUE_MAX) < 0) {
 			rc = -1;
 			continue;
 		}
@@ -196,9 +244,35 @@ take_headers(struct submit *s, json_t *body)
 	return rc;
 }
 
+/* An attachment's file name and content type, as mime_compose() checks
+ * them: a message of that attachment alone (one byte of data) is composed
+ * into the scratch buffer. */
 static int
-take_attachments(struct submit *s, json_t *body, size_t max_size)
+probe_attachment(struct decode *d, const char *field, const char *fn,
+    const char *ct)
 {
+	struct mime_attachment a = { fn, ct, "x", 1 };
+	struct mime_msg m;
+	struct op_err e;
+
+	memset(&m, 0, sizeof(m));
+	m.from.addr = "probe@example.org";
+	m.att = &a;
+	m.natt = 1;
+	buf_reset(&d->probe);
+	if (mime_compose(&m, &d->probe, NULL, &e) < 0) {
+		/* "attachment 1: ..." names the probe's; the field says which */
+		field_error(d, field, strncmp(e.msg, "attachment 1: ", 14) == 0 ?
+		    e.msg + 14 : e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+take_attachments(struct decode *d, json_t *body, size_t max_size)
+{
+	struct api_submit *s = d->s;
 	json_t *v = json_object_get(body, "attachments"), *x;
 	const char *fn, *ct, *b64;
 	char field[48];
@@ -209,13 +283,13 @@ take_attachments(struct submit *s, json_t *body, size_t max_size)
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_array(v)) {
-		field_error(s, "attachments", "an array of {\"filename\", "
+		field_error(d, "attachments", "an array of {\"filename\", "
 		    "\"content_type\", \"content_base64\"}");
 		return -1;
 	}
 	n = json_array_size(v);
 	if (n > MIME_ATTACH_MAX) {
-		field_error(s, "attachments", "too many attachments");
+		field_error(d, "attachments", "too many attachments");
 		return -1;
 	}
 	s->att = mem_alloc((n ? n : 1) * sizeof(*s->att));
@@ -228,7 +302,7 @@ take_attachments(struct submit *s, json_t *body, size_t max_size)
 		if (!json_is_object(x) || http_jget_str(x, "filename", &fn) < 0 ||
 		    http_jget_str(x, "content_type", &ct) < 0 ||
 		    http_jget_str(x, "content_base64", &b64) < 0 || b64 == NULL) {
-			field_error(s, field, "needs \"content_base64\" (a string), and "
+			field_error(d, field, "needs \"content_base64\" (a string), and "
 			    "optionally \"filename\" and \"content_type\" (strings)");
 			rc = -1;
 			continue;
@@ -236,18 +310,24 @@ take_attachments(struct submit *s, json_t *body, size_t max_size)
 		if ((fn != NULL && (strpbrk(fn, "\r\n/\\") != NULL ||
 		    strlen(fn) > MIME_FILENAME_MAX)) ||
 		    (ct != NULL && (strpbrk(ct, "\r\n") != NULL || strlen(ct) > MIME_CTYPE_MAX))) {
-			field_error(s, field, "filename and content_type must be one line; "
+			field_error(d, field, "filename and content_type must be one line; "
 			    "a filename has no / or \\");
 			rc = -1;
 			continue;
 		}
-		if (enc_base64_decode(&s->att_data[i], b64, strlen(b64), &e) < 0) {
-			field_error(s, field, e.msg);
+		fn = fn != NULL && *fn != '\0' ? fn : NULL;
+		ct = ct != NULL && *ct != '\0' ? ct : NULL;
+		if ((fn != NULL || ct != NULL) && probe_attachment(d, field, fn, ct) < 0) {
 			rc = -1;
 			continue;
 		}
-		s->att[i].filename = fn != NULL && *fn != '\0' ? fn : NULL;
-		s->att[i].content_type = ct != NULL && *ct != '\0' ? ct : NULL;
+		if (enc_base64_decode(&s->att_data[i], b64, strlen(b64), &e) < 0) {
+			field_error(d, field, e.msg);
+			rc = -1;
+			continue;
+		}
+		s->att[i].filename = fn;
+		s->att[i].content_type = ct;
 		s->att[i].data = s->att_data[i].data != NULL ? s->att_data[i].data : "";
 		s->att[i].len = s->att_data[i].len;
 	}
@@ -256,8 +336,79 @@ take_attachments(struct submit *s, json_t *body, size_t max_size)
 	return rc;
 }
 
-static void
-submit_free(struct submit *s)
+static const char *const known_keys[] = {
+	"from", "to", "cc", "bcc", "subject", "text", "html", "headers",
+	"attachments", "profile", NULL,
+};
+
+int
+api_submit_decode(json_t *body, size_t att_max, size_t rcpts_max,
+    struct api_submit *s, json_t *fields)
+{
+	struct decode d;
+	struct mime_addr *bcc = NULL;
+	size_t nbcc = 0, k;
+	const char *key;
+	json_t *v;
+	int bad = 0;
+
+	memset(s, 0, sizeof(*s));
+	addr_list_init(&s->rcpts, rcpts_max);
+	d.s = s;
+	d.fields = fields;
+	buf_init(&d.probe, PROBE_MAX);
+	json_object_foreach(body, key, v) {
+		for (k = 0; known_keys[k] != NULL && strcmp(known_keys[k], key) != 0; k++)
+			;
+		if (known_keys[k] == NULL) {
+			field_error(&d, key, "unknown field");
+			bad = 1;
+		}
+	}
+	v = json_object_get(body, "from");
+	if (v == NULL || json_is_null(v)) {
+		field_error(&d, "from", "the sender address is required");
+		bad = 1;
+	} else if (take_addr(&d, v, "from", &s->m.from, 0, "From") < 0) {
+		bad = 1;
+	}
+	bad |= take_addr_list(&d, body, "to", &s->to, &s->m.nto, "To") < 0;
+	bad |= take_addr_list(&d, body, "cc", &s->cc, &s->m.ncc, "Cc") < 0;
+	bad |= take_addr_list(&d, body, "bcc", &bcc, &nbcc, NULL) < 0;
+	free(bcc);      /* envelope only: already in s->rcpts */
+	s->m.to = s->to;
+	s->m.cc = s->cc;
+	if (!bad && s->m.nto + s->m.ncc > MIME_ADDRS_MAX) {
+		field_error(&d, "cc", "at most 1000 To and Cc addresses in all "
+		    "(use bcc for more)");
+		bad = 1;
+	}
+	if (!bad && s->rcpts.n == 0) {
+		field_error(&d, "to", "at least one recipient (to, cc or bcc) is required");
+		bad = 1;
+	}
+	if (take_text(&d, body, "subject", &s->m.subject, NULL) < 0)
+		bad = 1;
+	else if (s->m.subject != NULL && strpbrk(s->m.subject, "\r\n") != NULL) {
+		field_error(&d, "subject", "the subject must be one line (no CR or LF)");
+		bad = 1;
+	} else if (s->m.subject != NULL &&
+	    probe_text(&d, "subject", "Subject", s->m.subject, MIME_SUBJECT_MAX) < 0) {
+		bad = 1;
+	}
+	bad |= take_text(&d, body, "text", &s->m.text, &s->m.text_len) < 0;
+	bad |= take_text(&d, body, "html", &s->m.html, &s->m.html_len) < 0;
+	bad |= take_text(&d, body, "profile", &s->profile, NULL) < 0;
+	if (s->profile != NULL && *s->profile == '\0')
+		s->profile = NULL;
+	bad |= take_headers(&d, body) < 0;
+	bad |= take_attachments(&d, body, att_max) < 0;
+	buf_free(&d.probe);
+	return bad ? -1 : 0;
+}
+
+void
+api_submit_free(struct api_submit *s)
 {
 	size_t i;
 
@@ -269,32 +420,25 @@ submit_free(struct submit *s)
 		buf_free(&s->att_data[i]);
 	free(s->att_data);
 	addr_list_free(&s->rcpts);
-	json_decref(s->fields);
+	memset(s, 0, sizeof(*s));
 }
-
-static const char *const known_keys[] = {
-	"from", "to", "cc", "bcc", "subject", "text", "html", "headers",
-	"attachments", "profile", NULL,
-};
 
 void
 http_api_messages_post(struct http_req *r)
 {
-	struct submit s;
+	struct api_submit s;
 	struct queue *q = r->srv->deps.queue;
 	const struct conf *c = NULL;
 	const struct conf_profile *p = NULL;
-	struct mime_addr *bcc = NULL;
-	size_t nbcc = 0, i, k;
-	const char *profile = NULL, *key;
+	size_t i;
 	const char **rcpts = NULL;
 	struct queue_new qn;
 	char id[QUEUE_ID_SIZE];
 	struct mime_info info;
 	struct op_err e;
 	struct buf msg;
-	json_t *body, *v;
-	int bad = 0;
+	json_t *body, *fields = NULL;
+	int bad;
 
 	memset(&s, 0, sizeof(s));
 	buf_init(&msg, 0);
@@ -304,54 +448,18 @@ http_api_messages_post(struct http_req *r)
 		http_reply_error(r, 503, "the queue is not open in this process");
 		return;
 	}
-	s.fields = json_object();
-	addr_list_init(&s.rcpts, QUEUE_RCPTS_MAX);
-	json_object_foreach(body, key, v) {
-		for (k = 0; known_keys[k] != NULL && strcmp(known_keys[k], key) != 0; k++)
-			;
-		if (known_keys[k] == NULL) {
-			field_error(&s, key, "unknown field");
-			bad = 1;
-		}
-	}
-	v = json_object_get(body, "from");
-	if (v == NULL || json_is_null(v)) {
-		field_error(&s, "from", "the sender address is required");
-		bad = 1;
-	} else if (take_addr(&s, v, "from", &s.m.from, 0) < 0) {
-		bad = 1;
-	}
-	bad |= take_addr_list(&s, body, "to", &s.to, &s.m.nto, 1) < 0;
-	bad |= take_addr_list(&s, body, "cc", &s.cc, &s.m.ncc, 1) < 0;
-	bad |= take_addr_list(&s, body, "bcc", &bcc, &nbcc, 0) < 0;
-	free(bcc);      /* envelope only: already in s.rcpts */
-	s.m.to = s.to;
-	s.m.cc = s.cc;
-	if (!bad && s.rcpts.n == 0) {
-		field_error(&s, "to", "at least one recipient (to, cc or bcc) is required");
-		bad = 1;
-	}
-	if (take_text(&s, body, "subject", &s.m.subject, NULL) < 0)
-		bad = 1;
-	else if (s.m.subject != NULL && strpbrk(s.m.subject, "\r\n") != NULL) {
-		field_error(&s, "subject", "the subject must be one line (no CR or LF)");
-		bad = 1;
-	}
-	bad |= take_text(&s, body, "text", &s.m.text, &s.m.text_len) < 0;
-	bad |= take_text(&s, body, "html", &s.m.html, &s.m.html_len) < 0;
-	bad |= take_text(&s, body, "profile", &profile, NULL) < 0;
-	bad |= take_headers(&s, body) < 0;
-
 	c = http_conf_get(r);
-	bad |= take_attachments(&s, body, (size_t)c->server.max_message_size) < 0;
-	if (profile != NULL && *profile != '\0' &&
-	    (p = conf_profile_find(c, profile)) == NULL) {
-		field_error(&s, "profile", "no such profile");
+	fields = json_object();
+	bad = api_submit_decode(body, (size_t)c->server.max_message_size,
+	    QUEUE_RCPTS_MAX, &s, fields) < 0;
+	if (s.profile != NULL && (p = conf_profile_find(c, s.profile)) == NULL) {
+		if (json_object_get(fields, "profile") == NULL)
+			json_object_set_new(fields, "profile", json_string("no such profile"));
 		bad = 1;
 	}
 	if (bad) {
-		http_reply_fields(r, 400, "the message has invalid fields", s.fields);
-		s.fields = NULL;
+		http_reply_fields(r, 400, "the message has invalid fields", fields);
+		fields = NULL;
 		goto out;
 	}
 
@@ -396,7 +504,8 @@ http_api_messages_post(struct http_req *r)
 out:
 	if (c != NULL)
 		http_conf_put(r, c);
+	json_decref(fields);
 	free(rcpts);
 	buf_free(&msg);
-	submit_free(&s);
+	api_submit_free(&s);
 }

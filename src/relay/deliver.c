@@ -128,6 +128,10 @@ deliver_params(const struct conf_profile *p, const char *helo_name,
 	out->allow_plaintext_auth = p->allow_plaintext_auth;
 	out->helo_name = helo_name;
 	out->timeout_s = p->timeout_s;
+	/* An attempt's overall deadline: 4 x the per-phase timeout, from
+	 * connect on (the first message on a session shares it with the
+	 * connect, greeting, EHLO, STARTTLS, TLS and AUTH; see client.h). */
+	out->deadline_s = (p->timeout_s ? p->timeout_s : 30) * 4;
 	out->log_name = p->name;
 }
 
@@ -642,7 +646,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	env.sender = p->force_from && p->from != NULL ? p->from : m->sender;
 	env.rcpts = rcpts;
 	env.nrcpts = nr;
-	env.deadline_ms = clock_mono_ms() + (int64_t)(p->timeout_s ? p->timeout_s : 30) * 1000 * 4;
+	env.deadline_ms = 0;    /* the session's deadline_s (deliver_params) */
 	smtp_body_from_mem(&src, &mem, wire, wirelen);
 	rr = mem_alloc(sizeof(*rr) * nr);
 	for (i = 0; i < nr; i++)

@@ -9,7 +9,12 @@
  *     and writing the socket happen between them (flush_out, read_reply),
  *     so the same judges serve lock-step and pipelined (RFC 2920) use.
  *   - Every read and write has a deadline: the phase's RFC 5321 4.5.3.2
- *     timeout, capped by params.timeout_s and the message's deadline.
+ *     timeout, capped by params.timeout_s, and the attempt's overall
+ *     deadline (params.deadline_s, env.deadline_ms) when one is running:
+ *     from the start of smtp_client_open() (connect, greeting, EHLO,
+ *     STARTTLS, TLS, AUTH) through the first message's transaction, then
+ *     per message.  A phase that ends because the overall deadline passed
+ *     says so ("the attempt's overall deadline ... passed").
  *
  * The socket is non-blocking from connect on; waits are poll() (net_wait).
  */
@@ -97,7 +102,14 @@ struct smtp_session {
 	int rset_next;          /* a transaction completed: the next one
 	                          * starts with RSET (pipelined with MAIL) */
 	unsigned messages;
-	int64_t msg_deadline;         /* 0: none */
+	int64_t deadline;             /* the overall deadline in force
+	                               * (clock_mono_ms()); 0: none */
+	unsigned deadline_secs;       /* its length, for messages; 0: the
+	                               * caller's env.deadline_ms */
+	int64_t open_spent_ms;        /* what smtp_client_open() took ... */
+	int fresh;                    /* ... and no message was sent yet:
+	                               * the first one's deadline is what
+	                               * the open left of deadline_s */
 	char *chunk;                  /* SMTP_BODY_CHUNK bytes for the body */
 };
 
@@ -297,9 +309,17 @@ phase_deadline(const struct smtp_session *s, unsigned rfc_s)
 	if (s->p.timeout_s > 0 && s->p.timeout_s < t)
 		t = s->p.timeout_s;
 	d = clock_mono_ms() + (int64_t)t * 1000;
-	if (s->msg_deadline > 0 && s->msg_deadline < d)
-		d = s->msg_deadline;
+	if (s->deadline > 0 && s->deadline < d)
+		d = s->deadline;
 	return d;
+}
+
+/* 1 once the overall deadline in force has passed: a timeout then is the
+ * deadline's, not the phase's. */
+static int
+deadline_passed(const struct smtp_session *s)
+{
+	return s->deadline > 0 && clock_mono_ms() >= s->deadline;
 }
 
 static unsigned
@@ -328,6 +348,22 @@ session_break(struct smtp_session *s)
 	smtp_state(s, ST_BROKEN);
 }
 
+/* The overall deadline ended the attempt: TEMPORARY, SMTP_FAIL_TIMEOUT,
+ * and a message that names the deadline, not the phase's timeout. */
+static int
+deadline_fail(struct smtp_session *s, struct smtp_result *r, int phase,
+    const char *doing)
+{
+	if (s->deadline_secs > 0)
+		return res_local(r, SMTP_TEMPORARY, phase, SMTP_FAIL_TIMEOUT,
+		    ETIMEDOUT, "the attempt's overall deadline (%u s) passed "
+		    "while %s (%s phase)", s->deadline_secs, doing,
+		    smtp_phase_name(phase));
+	return res_local(r, SMTP_TEMPORARY, phase, SMTP_FAIL_TIMEOUT, ETIMEDOUT,
+	    "the message's overall deadline passed while %s (%s phase)", doing,
+	    smtp_phase_name(phase));
+}
+
 static int
 io_fail(struct smtp_session *s, struct smtp_result *r, int phase,
     const struct op_err *e, const char *doing)
@@ -346,6 +382,8 @@ io_fail(struct smtp_session *s, struct smtp_result *r, int phase,
 		fail = SMTP_FAIL_TIMEOUT;
 	}
 	session_break(s);
+	if (fail == SMTP_FAIL_TIMEOUT && deadline_passed(s))
+		return deadline_fail(s, r, phase, doing);
 	if (fail == SMTP_FAIL_TIMEOUT)
 		return res_local(r, SMTP_TEMPORARY, phase, fail, ETIMEDOUT,
 		    "timed out %s (%s phase)", doing, smtp_phase_name(phase));
@@ -709,12 +747,14 @@ connect_run(struct smtp_session *s, struct smtp_result *r)
 	for (ai = res; ai != NULL && tried < SMTP_CONNECT_ADDRS_MAX; ai = ai->ai_next) {
 		int64_t left;
 
+		if (tried > 0 && deadline_passed(s))
+			break;          /* no time left for the next address */
 		t0 = clock_mono_ms();
 		tried++;
 		net_addr_text(ai->ai_addr, a, sizeof(a));
 		left = (int64_t)ct * 1000;
-		if (s->msg_deadline > 0 && s->msg_deadline - t0 < left)
-			left = s->msg_deadline - t0 > 0 ? s->msg_deadline - t0 : 1;
+		if (s->deadline > 0 && s->deadline - t0 < left)
+			left = s->deadline - t0 > 0 ? s->deadline - t0 : 1;
 		if (net_connect_addr(ai, (int)left, &fd, &e) == 0) {
 			step_add(s, SMTP_PHASE_CONNECT, 1, 0, 0, 0, t0,
 			    "connected to %s port %s", a, s->port);
@@ -731,6 +771,12 @@ connect_run(struct smtp_session *s, struct smtp_result *r)
 		step_add(s, SMTP_PHASE_CONNECT, 0, SMTP_FAIL_CONNECT, e.sys, 0, t0, "%s", last);
 	}
 	freeaddrinfo(res);
+	if (s->fd < 0 && deadline_passed(s)) {
+		deadline_fail(s, r, SMTP_PHASE_CONNECT, "connecting");
+		r->fail = SMTP_FAIL_CONNECT;    /* no address answered in time */
+		r->sys = last_sys;
+		return -1;
+	}
 	if (s->fd < 0)
 		return res_local(r, SMTP_TEMPORARY, SMTP_PHASE_CONNECT, SMTP_FAIL_CONNECT,
 		    last_sys, "cannot connect to %s (%zu address%s tried): %s", s->host,
@@ -793,7 +839,7 @@ greeting_run(struct smtp_session *s, struct smtp_result *r)
 			    "of a greeting: it expects implicit TLS here: use "
 			    "security=tls (port 465)");
 		} else if (s->tls == NULL && r->fail == SMTP_FAIL_TIMEOUT &&
-		    s->bytes_in == 0) {
+		    s->bytes_in == 0 && !deadline_passed(s)) {
 			/* A TLS server waits for our ClientHello in silence. */
 			if (s->p.port == 465)
 				r->fail = SMTP_FAIL_TLS_ON_PLAIN_PORT;
@@ -1127,6 +1173,8 @@ tls_run(struct smtp_session *s, struct smtp_result *r)
 			res_local(r, SMTP_TEMPORARY, SMTP_PHASE_TLS, fail, 0,
 			    "server speaks plain SMTP here: use security=starttls "
 			    "(port 587) or none");
+		else if (fail == SMTP_FAIL_TIMEOUT && deadline_passed(s))
+			deadline_fail(s, r, SMTP_PHASE_TLS, "in the TLS handshake");
 		else if (fail == SMTP_FAIL_TLS_VERIFY)
 			res_local(r, SMTP_TEMPORARY, SMTP_PHASE_TLS, fail, sys,
 			    "the server's certificate is not valid for %s: %s%s%s%s",
@@ -1274,9 +1322,17 @@ smtp_client_open(const struct smtp_params *params, struct smtp_session **out,
     struct smtp_result *res)
 {
 	struct smtp_session *s = session_new(params);
+	int64_t t0 = clock_mono_ms();
 
 	*out = s;
 	smtp_result_free(res);
+	/* The attempt's overall deadline runs from here: resolving (which
+	 * cannot be interrupted), connecting, every phase below, and then the
+	 * first message's transaction (smtp_client_send). */
+	if (params->deadline_s > 0) {
+		s->deadline = t0 + (int64_t)params->deadline_s * 1000;
+		s->deadline_secs = params->deadline_s;
+	}
 	if (params_check(s, res) < 0)
 		goto fail;
 	if (connect_run(s, res) < 0)
@@ -1295,6 +1351,9 @@ smtp_client_open(const struct smtp_params *params, struct smtp_session **out,
 	if (s->p.auth && auth_run(s, res) < 0)
 		goto fail;
 	smtp_state(s, ST_READY);
+	s->open_spent_ms = clock_mono_ms() - t0;
+	s->fresh = 1;
+	s->deadline = 0;                /* until a message starts */
 	smtp_result_free(res);
 	snprintf(res->msg, sizeof(res->msg), "connected to %s (%s port %s)%s%s%s%s",
 	    s->host, s->peer, s->port, s->tls != NULL ? ", " : "",
@@ -1312,6 +1371,7 @@ fail:
 	session_close(s);
 	if (s->state != ST_BROKEN)
 		smtp_state(s, ST_CLOSED);
+	s->deadline = 0;
 	return -1;
 }
 
@@ -1755,6 +1815,31 @@ txn_abandon(struct smtp_session *s, int mail_ok, int data_open)
 	smtp_result_free(&tmp);
 }
 
+/*
+ * The overall deadline of this message's transaction: env->deadline_ms,
+ * and deadline_s from now, less what smtp_client_open() took when this is
+ * the session's first message (connect and transaction are one attempt;
+ * a wait between the two, such as a provider quota, is Outpost's own and
+ * does not count), whichever is sooner.
+ */
+static void
+message_deadline(struct smtp_session *s, const struct smtp_envelope *env)
+{
+	int64_t d;
+
+	s->deadline = env->deadline_ms > 0 ? env->deadline_ms : 0;
+	s->deadline_secs = 0;
+	if (s->p.deadline_s > 0) {
+		d = clock_mono_ms() + (int64_t)s->p.deadline_s * 1000 -
+		    (s->fresh ? s->open_spent_ms : 0);
+		if (s->deadline == 0 || d <= s->deadline) {
+			s->deadline = d;
+			s->deadline_secs = s->p.deadline_s;
+		}
+	}
+	s->fresh = 0;
+}
+
 int
 smtp_client_send(struct smtp_session *s, const struct smtp_envelope *env,
     struct smtp_body *body, struct smtp_result *rcpt_res,
@@ -1778,7 +1863,7 @@ smtp_client_send(struct smtp_session *s, const struct smtp_envelope *env,
 		    0, "a message needs at least one recipient");
 	smtp_result_init(&mail_r);
 	smtp_result_init(&data_r);
-	s->msg_deadline = env->deadline_ms;
+	message_deadline(s, env);
 	st = mem_alloc(n * sizeof(*st));
 
 	/* Local checks first: nothing goes out for a message that cannot. */
@@ -1846,7 +1931,7 @@ smtp_client_send(struct smtp_session *s, const struct smtp_envelope *env,
 	s->rset_next = 1;
 	rcpts_fill(st, n, RC_OK, rcpt_res, res);
 out:
-	s->msg_deadline = 0;
+	s->deadline = 0;
 	if (rc < 0)
 		log_fail(s, res);
 	free(st);

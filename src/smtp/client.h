@@ -3,8 +3,9 @@
  *
  * One library for the delivery daemon, `outpost check`, `outpost
  * test-email` and `send --now` (STYLE.md practice 1): a params struct in,
- * a session and results out.  Blocking calls with per-phase deadlines; a
- * session is used by one thread at a time.
+ * a session and results out.  Blocking calls with per-phase deadlines and
+ * an overall deadline per attempt (smtp_params.deadline_s); a session is
+ * used by one thread at a time.
  *
  *   struct smtp_params p;
  *   struct smtp_session *s;
@@ -178,6 +179,8 @@ struct smtp_params {
 	int allow_plaintext_auth;    /* AUTH without TLS: security=none only */
 	const char *helo_name;       /* EHLO name; NULL: gethostname() */
 	unsigned timeout_s;          /* caps every phase; 0 = RFC values */
+	unsigned deadline_s;         /* overall deadline of an attempt, from
+	                              * connect on; 0 = none (see below) */
 	unsigned connect_timeout_s;  /* per address; 0: timeout_s, else 30;
 	                              * at most 300 */
 	const char *log_name;        /* added to log lines (profile name), or NULL */
@@ -241,6 +244,16 @@ struct smtp_session;
  * Returns 0 (res: DELIVERED, phase NONE) or -1 (res says where and why).
  * On failure after the greeting, QUIT is sent when the connection is still
  * sane (never after a protocol violation).
+ *
+ * Deadlines: each phase has its own (the RFC 5321 4.5.3.2 value capped by
+ * params->timeout_s; for a reply, from the command to the reply's last
+ * line, however the server drips it).  With params->deadline_s, an overall
+ * deadline also runs from the start of this call: the resolve (which
+ * cannot be interrupted, but counts), every connect, the greeting, EHLO,
+ * STARTTLS, TLS and AUTH share it, and so does the first message sent on
+ * the session (smtp_client_send).  When it passes, the phase at hand ends
+ * with SMTP_FAIL_TIMEOUT (SMTP_FAIL_CONNECT while connecting) and a msg
+ * that names the overall deadline rather than the phase's timeout.
  */
 int smtp_client_open(const struct smtp_params *params,
     struct smtp_session **out, struct smtp_result *res);
@@ -251,7 +264,9 @@ struct smtp_envelope {
 	const char *const *rcpts;      /* forward-paths without <> */
 	size_t nrcpts;                 /* >= 1 */
 	int64_t deadline_ms;           /* overall deadline for this message
-	                                * (clock_mono_ms() based); 0 = none */
+	                                * (clock_mono_ms() based); 0 = none.
+	                                * params.deadline_s applies too: the
+	                                * sooner of the two is used */
 };
 
 /*
@@ -298,6 +313,13 @@ void smtp_body_from_mem(struct smtp_body *b, struct smtp_mem_body *m,
  * Returns 0 if the message was accepted for at least one recipient, -1
  * otherwise.  After a network or protocol failure the session is not usable
  * (smtp_client_usable() is 0); after refusals it is.
+ *
+ * The overall deadline (params.deadline_s): the first message on a
+ * session gets what smtp_client_open() left of it, so connecting and
+ * sending it are one attempt under one deadline (time between the two
+ * calls, such as a quota wait of the caller's, is not counted); each later
+ * message gets deadline_s from its start.  The lock-step pieces below have
+ * per-phase deadlines only.
  */
 int smtp_client_send(struct smtp_session *s, const struct smtp_envelope *env,
     struct smtp_body *body, struct smtp_result *rcpt_res,

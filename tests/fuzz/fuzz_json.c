@@ -2,8 +2,8 @@
  * fuzz_json.c - decoding an HTTP API request body (http/json.c):
  * http_body_object(), the one function every JSON endpoint calls first
  * (UTF-8 and depth pre-check, then Jansson with duplicate keys refused).
- * The field-by-field decoding of POST /api/messages (api_submit.c) is
- * not separable from its queue and is covered by the HTTP tests.
+ * What the endpoints then make of the object is fuzzed by fuzz_submit
+ * (POST /api/messages) and fuzz_settings (PUT of profiles and redirect).
  *
  * Input: a request body.  Checked: either a JSON object comes back and no
  * reply is set, or no object and a 400 reply whose body is itself valid

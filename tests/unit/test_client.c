@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -62,6 +63,8 @@ enum fs_op {
 	FS_DRAIN,       /* read until the client closes */
 	FS_SASL,        /* play the server side of AUTH with GNU SASL,
 	                 * password "pass"; text: the mechanism expected */
+	FS_DRIP,        /* write text one byte at a time, n ms apart (a
+	                 * tarpit: each byte well within any read timeout) */
 };
 
 struct fs_step {
@@ -315,6 +318,8 @@ fs_main(void *arg)
 	fs->fd = accept(fs->lfd, NULL, NULL);
 	if (fs->fd < 0)
 		return NULL;
+	i = 1;
+	setsockopt(fs->fd, IPPROTO_TCP, TCP_NODELAY, &i, sizeof(i));
 	for (st = fs->script; st->op != FS_END; st++, fs->done_steps++) {
 		switch (st->op) {
 		case FS_SEND:
@@ -362,6 +367,16 @@ fs_main(void *arg)
 			if (fs_sasl(fs, st->text) < 0)
 				goto out;
 			break;
+		case FS_DRIP: {
+			const char *c;
+
+			for (c = st->text; *c != '\0'; c++) {
+				usleep((useconds_t)st->n * 1000);
+				if (fs_write(fs, c, 1) < 0)
+					goto out;
+			}
+			break;
+		}
 		case FS_DRAIN:
 			while (fs_read_some(fs) == 0)
 				;
@@ -1870,6 +1885,204 @@ test_dot_timeout(void **state)
 	fs_free(&fs);
 }
 
+/* ---- deadlines: per phase, and overall from connect on ---- */
+
+/* A server that greets and then says nothing: the per-phase timeout (1 s)
+ * ends the EHLO phase, long before the overall deadline (8 s), and the
+ * result names the phase's timeout, not the deadline. */
+static void
+test_phase_timeout_not_deadline(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r;
+	int64_t t0, took;
+
+	(void)state;
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	p.timeout_s = 1;
+	p.deadline_s = 8;
+	smtp_result_init(&r);
+	t0 = clock_mono_ms();
+	assert_int_equal(smtp_client_open(&p, &s, &r), -1);
+	took = clock_mono_ms() - t0;
+	assert_int_equal(r.phase, SMTP_PHASE_EHLO);
+	assert_int_equal(r.fail, SMTP_FAIL_TIMEOUT);
+	assert_int_equal(r.outcome, SMTP_TEMPORARY);
+	assert_non_null(strstr(r.msg, "timed out"));
+	assert_non_null(strstr(r.msg, "ehlo phase"));
+	assert_null(strstr(r.msg, "deadline"));
+	/* generous bounds: not before the timeout, well before the deadline */
+	assert_true(took >= 1000);
+	assert_true(took < 4000);
+	smtp_client_free(s);
+	fs_join(&fs);
+	assert_string_equal(fs.got.data, "EHLO client.test\r\n");
+	smtp_result_free(&r);
+	fs_free(&fs);
+}
+
+/* A greeting dripped one byte every 100 ms: each byte comes long before
+ * the per-phase timeout (3 s) would matter, the whole greeting would take
+ * 2 s; the overall deadline (1 s) ends the attempt in the greeting. */
+static void
+test_deadline_ends_dripped_greeting(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_DRIP, GREETING, 100 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r;
+	int64_t t0, took;
+
+	(void)state;
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	p.timeout_s = 3;
+	p.deadline_s = 1;
+	smtp_result_init(&r);
+	t0 = clock_mono_ms();
+	assert_int_equal(smtp_client_open(&p, &s, &r), -1);
+	took = clock_mono_ms() - t0;
+	assert_int_equal(r.phase, SMTP_PHASE_GREETING);
+	assert_int_equal(r.fail, SMTP_FAIL_TIMEOUT);
+	assert_int_equal(r.sys, ETIMEDOUT);
+	assert_int_equal(r.outcome, SMTP_TEMPORARY);
+	assert_non_null(strstr(r.msg, "overall deadline (1 s)"));
+	assert_non_null(strstr(r.msg, "greeting phase"));
+	assert_true(took >= 1000);
+	assert_false(smtp_client_usable(s));
+	smtp_client_free(s);
+	fs_join(&fs);
+	assert_string_equal(fs.got.data, "");   /* not even EHLO */
+	smtp_result_free(&r);
+	fs_free(&fs);
+}
+
+/* Connecting and the first message are one attempt: a greeting and an
+ * EHLO reply dripped over about 0.6 s each use up most of a 2 s deadline,
+ * and the MAIL reply, dripped over about 1.7 s (each reply well inside
+ * the 3 s per-phase timeout), runs past what is left of it. */
+static void
+test_deadline_spans_open_and_first_message(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_DRIP, GREETING, 30 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_DRIP, "250 fake.test\r\n", 40 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_DRIP, "250 2.1.0 sender ok, slowly\r\n", 60 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	static const char *const r1[] = { "b@example.net" };
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r, rr[1];
+	struct smtp_envelope env = { "a@example.org", r1, 1, 0 };
+	struct smtp_mem_body mb;
+	struct smtp_body b;
+
+	(void)state;
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	p.timeout_s = 3;
+	p.deadline_s = 2;
+	smtp_result_init(&r);
+	smtp_result_init(&rr[0]);
+	assert_int_equal(smtp_client_open(&p, &s, &r), 0);
+	smtp_body_from_mem(&b, &mb, "x\r\n", 3);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), -1);
+	assert_int_equal(r.phase, SMTP_PHASE_MAIL);
+	assert_int_equal(r.fail, SMTP_FAIL_TIMEOUT);
+	assert_int_equal(r.outcome, SMTP_TEMPORARY);
+	assert_non_null(strstr(r.msg, "overall deadline (2 s)"));
+	assert_int_equal(rr[0].outcome, SMTP_TEMPORARY);
+	assert_non_null(strstr(rr[0].msg, "overall deadline"));
+	assert_false(smtp_client_usable(s));
+	smtp_client_free(s);
+	fs_join(&fs);
+	assert_string_equal(fs.got.data,
+	    "EHLO client.test\r\nMAIL FROM:<a@example.org>\r\n");
+	smtp_result_free(&r);
+	smtp_result_free(&rr[0]);
+	fs_free(&fs);
+}
+
+/* What the open took counts against the first message only, and time
+ * between the open and the first message (a quota wait of the caller's)
+ * not at all: with a 3 s deadline, an open of about 1.2 s, 2 s of idling,
+ * a quick first message and a second one whose replies take about 1.6 s
+ * all succeed, though the whole runs well past 3 s from the connect. */
+static void
+test_deadline_idle_and_later_messages(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_DRIP, GREETING, 30 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_DRIP, "250 fake.test\r\n", 40 },
+		/* message 1: at once */
+		{ FS_LINES, NULL, 1 }, { FS_SEND, "250 ok\r\n", 0 },
+		{ FS_LINES, NULL, 1 }, { FS_SEND, "250 ok\r\n", 0 },
+		{ FS_LINES, NULL, 1 }, { FS_SEND, "354 go\r\n", 0 },
+		{ FS_DATA, NULL, 0 }, { FS_SEND, "250 one\r\n", 0 },
+		/* message 2: RSET with MAIL, then slow replies */
+		{ FS_BATCH, NULL, 2 }, { FS_SEND, "250 reset\r\n", 0 },
+		{ FS_DRIP, "250 2.1.0 ok, slowly\r\n", 35 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_DRIP, "250 2.1.5 ok, slowly\r\n", 35 },
+		{ FS_LINES, NULL, 1 }, { FS_SEND, "354 go\r\n", 0 },
+		{ FS_DATA, NULL, 0 }, { FS_SEND, "250 two\r\n", 0 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	static const char *const r1[] = { "b@example.net" };
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r, rr[1];
+	struct smtp_envelope env = { "a@example.org", r1, 1, 0 };
+	struct smtp_mem_body mb;
+	struct smtp_body b;
+	int64_t t0;
+
+	(void)state;
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	p.timeout_s = 3;
+	p.deadline_s = 3;
+	smtp_result_init(&r);
+	smtp_result_init(&rr[0]);
+	t0 = clock_mono_ms();
+	assert_int_equal(smtp_client_open(&p, &s, &r), 0);
+	usleep(2000 * 1000);
+	smtp_body_from_mem(&b, &mb, "1\r\n", 3);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), 0);
+	assert_string_equal(r.reply.text, "one");
+	smtp_body_from_mem(&b, &mb, "2\r\n", 3);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), 0);
+	assert_string_equal(r.reply.text, "two");
+	assert_true(clock_mono_ms() - t0 > 3000);
+	smtp_client_free(s);
+	fs_join(&fs);
+	assert_int_equal(fs.batch_violations, 0);
+	smtp_result_free(&r);
+	smtp_result_free(&rr[0]);
+	fs_free(&fs);
+}
+
 /* A body source that fails: the dot is never sent. */
 static int
 failing_read(void *arg, char *buf, size_t n, size_t *got, struct op_err *e)
@@ -2515,6 +2728,10 @@ main(void)
 		cmocka_unit_test(test_mail_refused),
 		cmocka_unit_test(test_local_refusals),
 		cmocka_unit_test(test_dot_timeout),
+		cmocka_unit_test(test_phase_timeout_not_deadline),
+		cmocka_unit_test(test_deadline_ends_dripped_greeting),
+		cmocka_unit_test(test_deadline_spans_open_and_first_message),
+		cmocka_unit_test(test_deadline_idle_and_later_messages),
 		cmocka_unit_test(test_body_failure),
 		cmocka_unit_test(test_large_body),
 		cmocka_unit_test(test_connect_failures),
