@@ -39,6 +39,7 @@
 #define DEFAULT_DATA_DIR "./outpost-data"
 #define DEFAULT_MAX_MESSAGE_SIZE (25ULL * 1024 * 1024)
 #define DEFAULT_QUEUE_LIFETIME (5U * 86400)
+#define DEFAULT_RETENTION (30U * 86400)
 #define DEFAULT_SMTP_MAX_SESSIONS 1000
 #define DEFAULT_SMTP_TIMEOUT 300        /* RFC 5321 4.5.3.2.7: 5 minutes */
 #define DEFAULT_MAX_CONNECTIONS 4
@@ -95,6 +96,7 @@ static const struct kdef server_keys[] = {
 	{ "hostname", K_HOSTNAME, SRV(hostname), 0, 0 },
 	{ "max_message_size", K_SIZE, SRV(max_message_size), 1024, 2ULL << 30 },
 	{ "queue_lifetime", K_DURATION, SRV(queue_lifetime_s), 1, 365 * DAY },
+	{ "retention", K_DURATION, SRV(retention_s), 3600, 3650 * DAY },
 	{ "retry", K_RETRY, SRV(retry_s), 1, 7 * DAY },
 	{ "api_token", K_TOKEN, SRV(api_token), 0, 0 },
 	{ "smtp_tls_cert", K_FILE, SRV(smtp_tls_cert), 0, 0 },
@@ -361,6 +363,7 @@ server_defaults(struct conf_server *s)
 	s->data_dir = str_dup(DEFAULT_DATA_DIR);
 	s->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
 	s->queue_lifetime_s = DEFAULT_QUEUE_LIFETIME;
+	s->retention_s = DEFAULT_RETENTION;
 	memcpy(s->retry_s, default_retry, sizeof(default_retry));
 	s->nretry = NKEYS(default_retry);
 	s->smtp_max_sessions = DEFAULT_SMTP_MAX_SESSIONS;

@@ -77,6 +77,7 @@ struct conf_server {
 	char *hostname;         /* default: the machine's FQDN */
 	uint64_t max_message_size;   /* bytes, default 25M */
 	uint32_t queue_lifetime_s;   /* default 5d */
+	uint32_t retention_s;        /* sent/failed messages kept, default 30d */
 	uint32_t retry_s[CONF_MAX_RETRY]; /* default 1m,5m,15m,30m,1h,2h,4h */
 	size_t nretry;
 	char *api_token;        /* NULL: generated into data_dir */

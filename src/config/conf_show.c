@@ -72,7 +72,10 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 	if (show_kv(out, "max_message_size", v, e) < 0)
 		goto out;
 	conf_format_duration(s->queue_lifetime_s, v, sizeof(v));
-	if (show_kv(out, "queue_lifetime", v, e) < 0 ||
+	if (show_kv(out, "queue_lifetime", v, e) < 0)
+		goto out;
+	conf_format_duration(s->retention_s, v, sizeof(v));
+	if (show_kv(out, "retention", v, e) < 0 ||
 	    buf_appendstr(out, "retry = ", e) < 0)
 		goto out;
 	for (i = 0; i < s->nretry; i++) {

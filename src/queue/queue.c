@@ -483,6 +483,13 @@ queue_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
 }
 
 int
+queue_purge(struct queue *q, int64_t before, size_t max, uint64_t *n,
+    struct op_err *e)
+{
+	return q->ops->purge(q, before, max, n, e);
+}
+
+int
 queue_delete(struct queue *q, const char *id, struct op_err *e)
 {
 	return q->ops->del(q, id, e);

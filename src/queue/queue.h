@@ -295,6 +295,8 @@ struct queue_ops {
 	int (*retry)(struct queue *q, const char *id, int64_t now,
 	    struct op_err *e);
 	int (*del)(struct queue *q, const char *id, struct op_err *e);
+	int (*purge)(struct queue *q, int64_t before, size_t max, uint64_t *n,
+	    struct op_err *e);
 	int (*list)(struct queue *q, const struct queue_list_opts *o,
 	    struct queue_set *out, struct op_err *e);
 	int (*get)(struct queue *q, const char *id, struct queue_set *out,
@@ -450,6 +452,11 @@ int queue_retry(struct queue *q, const char *id, int64_t now,
 /* Remove a message with its recipients, body and events.  A message in
  * "sending" may still be delivered by the attempt in progress. */
 int queue_delete(struct queue *q, const char *id, struct op_err *e);
+/* Retention: remove at most max messages that ended (sent or failed)
+ * before `before` (wall-clock seconds), with their recipients, bodies and
+ * events; *n how many (fewer than max: none of them is left). */
+int queue_purge(struct queue *q, int64_t before, size_t max, uint64_t *n,
+    struct op_err *e);
 
 /* Newest first (o NULL: the newest 100 of any state); msgs[i].rcpts is
  * NULL, nrcpts_total is set.  ERR_NOINPUT if o->before is no message. */

@@ -254,6 +254,11 @@ static const char *const w_sql[W__COUNT] = {
 	    " next_attempt = ?2, since = ?2, updated = ?2, claimed = NULL"
 	    " WHERE mid = ?1",
 	[W_DELETE] = "DELETE FROM messages WHERE mid = ?1",
+	/* through the state index (not every message); the LIMIT keeps each
+	 * transaction short */
+	[W_PURGE] = "DELETE FROM messages WHERE mid IN (SELECT mid FROM messages"
+	    " INDEXED BY messages_state WHERE state IN ('sent', 'failed')"
+	    " AND updated < ?1 LIMIT ?2)",
 	[W_RATE_ADD] = "INSERT INTO sends (profile, minute, n, last)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (profile, minute)"
 	    " DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)",
@@ -1789,6 +1794,35 @@ sq_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
 	return sq_exec(to_sq(q), &j, e);
 }
 
+/* purge: reads j->when (before) and j->max; writes j->n.  Recipients,
+ * bodies and events go with their message (ON DELETE CASCADE). */
+static int
+job_purge(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_bind_int64(s->w[W_PURGE], 1, j->when);
+	sqlite3_bind_int64(s->w[W_PURGE], 2, (sqlite3_int64)j->max);
+	if (w_exec(s, W_PURGE, "cannot remove old messages", e) < 0)
+		return -1;
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
+}
+
+static int
+sq_purge(struct queue *q, int64_t before, size_t max, uint64_t *n,
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.run = job_purge;
+	j.when = before;
+	j.max = max;
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	*n = j.n;
+	return 0;
+}
+
 static int
 sq_delete(struct queue *q, const char *id, struct op_err *e)
 {
@@ -2076,6 +2110,7 @@ static const struct queue_ops sq_ops = {
 	.release_held = sq_release_held,
 	.retry = sq_retry,
 	.del = sq_delete,
+	.purge = sq_purge,
 	.list = sq_list,
 	.get = sq_get,
 	.counts = sq_counts,

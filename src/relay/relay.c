@@ -27,6 +27,8 @@
 /* Claims older than this were left by an interrupted `send --now`. */
 #define RELAY_STALE_CLAIM_S 3600
 #define RELAY_STALE_EVERY_MS 300000
+#define RELAY_PURGE_EVERY_MS 600000   /* retention: look for old messages */
+#define RELAY_PURGE_CHUNK 500         /* messages removed per transaction */
 
 struct job {
 	struct deliver_msg *m;
@@ -623,6 +625,32 @@ any_enabled(const struct conf *conf)
 	return conf_profile_first_enabled(conf) != NULL;
 }
 
+/* Retention: remove the messages that ended (sent or failed) more than
+ * `retention` ago, a chunk per transaction so that accepts keep flowing
+ * in between. */
+static void
+purge_old(struct relay *r, const struct conf *conf)
+{
+	int64_t before = clock_wall_ms() / 1000 - (int64_t)conf->server.retention_s;
+	uint64_t n, total = 0;
+	struct op_err e;
+
+	do {
+		if (queue_purge(r->queue, before, RELAY_PURGE_CHUNK, &n, &e) < 0) {
+			log_event(LOG_ERROR, "purge", "error", e.msg, NULL);
+			break;
+		}
+		total += n;
+	} while (n == RELAY_PURGE_CHUNK && !r->stopping);
+	if (total > 0) {
+		char nb[24], kb[24];
+
+		snprintf(nb, sizeof(nb), "%llu", (unsigned long long)total);
+		conf_format_duration(conf->server.retention_s, kb, sizeof(kb));
+		log_event(LOG_INFO, "purge", "messages", nb, "retention", kb, NULL);
+	}
+}
+
 /* A profile is enabled (again): what was held is queued. */
 static void
 release_held(struct relay *r)
@@ -647,6 +675,7 @@ scheduler_main(void *arg)
 	unsigned gen = (unsigned)-1;
 	int held = 0;
 	int64_t stale_check = clock_mono_ms();
+	int64_t purge_check = clock_mono_ms() - RELAY_PURGE_EVERY_MS;  /* at start */
 	struct op_err e;
 
 	pthread_setname_np(pthread_self(), "op-scheduler");
@@ -685,6 +714,10 @@ scheduler_main(void *arg)
 			}
 		}
 		conf = settings_get(r->settings);
+		if (clock_mono_ms() - purge_check >= RELAY_PURGE_EVERY_MS) {
+			purge_check = clock_mono_ms();
+			purge_old(r, conf);
+		}
 		if (settings_generation(r->settings) != gen) {
 			gen = settings_generation(r->settings);
 			pthread_mutex_lock(&r->lock);

@@ -11,6 +11,7 @@ import random
 import signal
 import smtplib
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -893,3 +894,41 @@ def test_max_messages_per_connection_opens_a_new_connection(outpost, peers,
     assert all(n <= 2 for n in per_session), per_session
     assert sum(per_session) == 5
     assert peer.handler.connections >= 3
+
+
+def test_retention_removes_old_finished_messages_at_start(outpost, peers,
+                                                          daemons):
+    peer = fault_peer(peers)
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))],
+                            server={"retention": "7d"})
+    d = start(outpost, daemons, conf, port)
+    data_dir = outpost.tmp_path / "data"
+    old, new = (queue_id(d.send("app@example.com", ["a@example.com"],
+                                message(s))) for s in ("old", "new"))
+    for mid in (old, new):
+        wait_for(state_is(d, data_dir, mid, "sent"))
+    d.stop()
+    # as if the first had ended 8 days ago (unfinished and recent ones are
+    # kept: tests/unit/test_queue.c test_purge)
+    con = sqlite3.connect(str(data_dir / "queue.db"), timeout=10)
+    with con:
+        con.execute("UPDATE messages SET updated = updated - 8 * 86400"
+                    " WHERE id = ?", (old,))
+    con.close()
+    d = start(outpost, daemons, conf, port)
+    wait_for(lambda: "event=purge" in d.log(), what="the purge at start")
+    assert "event=purge messages=1 retention=7d" in d.log(), d.log()
+    con = d.db(data_dir)
+    try:
+        left = [r[0] for r in con.execute("SELECT id FROM messages")]
+        orphans = con.execute(
+            "SELECT (SELECT count(*) FROM recipients WHERE mid NOT IN"
+            " (SELECT mid FROM messages)) + (SELECT count(*) FROM bodies"
+            " WHERE mid NOT IN (SELECT mid FROM messages))").fetchone()[0]
+    finally:
+        con.close()
+    assert left == [new], left
+    assert orphans == 0
+    r = outpost.run("queue", "show", old, conf=conf)
+    assert r.rc != 0 and old in r.err, r
+    assert outpost.run("queue", "show", new, conf=conf).rc == 0

@@ -608,6 +608,7 @@ test_defaults(void **state)
 	assert_string_equal(c->server.hostname, host);
 	assert_int_equal(c->server.max_message_size, 25 * 1024 * 1024);
 	assert_int_equal(c->server.queue_lifetime_s, 5 * 86400);
+	assert_int_equal(c->server.retention_s, 30 * 86400);
 	assert_int_equal(c->server.nretry, 7);
 	assert_int_equal(c->server.retry_s[0], 60);
 	assert_int_equal(c->server.retry_s[1], 300);
@@ -707,6 +708,7 @@ test_full_file(void **state)
 	    "hostname = mail.example.org\r\n"
 	    "max_message_size = 10M\r\n"
 	    "queue_lifetime = 2d\r\n"
+	    "retention = 7d\r\n"
 	    "retry = 30s, 2m\r\n"
 	    "api_token = 0123456789abcdef0123\r\n"
 	    "smtp_tls_cert = %s\r\n"
@@ -750,6 +752,7 @@ test_full_file(void **state)
 	assert_string_equal(c->server.hostname, "mail.example.org");
 	assert_int_equal(c->server.max_message_size, 10 * 1024 * 1024);
 	assert_int_equal(c->server.queue_lifetime_s, 2 * 86400);
+	assert_int_equal(c->server.retention_s, 7 * 86400);
 	assert_int_equal(c->server.nretry, 2);
 	assert_int_equal(c->server.retry_s[0], 30);
 	assert_int_equal(c->server.retry_s[1], 120);
@@ -1544,6 +1547,7 @@ test_show(void **state)
 	assert_non_null(strstr(out.data, "retry = 1m, 5m, 15m, 30m, 1h, 2h, 4h\n"));
 	assert_non_null(strstr(out.data, "max_message_size = 25M\n"));
 	assert_non_null(strstr(out.data, "queue_lifetime = 5d\n"));
+	assert_non_null(strstr(out.data, "retention = 30d\n"));
 	assert_non_null(strstr(out.data, "smtp_timeout = 5m\n"));
 	assert_non_null(strstr(out.data, "[redirect]\nenabled = yes\n"));
 	assert_non_null(strstr(out.data, "[report qa@example.com]\nenabled = yes\n"));

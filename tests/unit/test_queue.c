@@ -1129,6 +1129,58 @@ test_retry_and_delete(void **state)
 	    3);
 }
 
+/* Retention: only messages that ended (sent, failed) before the cut are
+ * removed, at most max per call, with all their rows. */
+static void
+test_purge(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const states[] = {
+		"sent", "failed", "deferred", "sent", "held", "queued", "sending",
+	};
+	char id[7][QUEUE_ID_SIZE], sql[256];
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	uint64_t n = 99;
+	size_t i;
+
+	for (i = 0; i < 7; i++) {
+		submit(f->q, "p\r\n", 2, QUEUE_MSG_QUEUED, id[i]);
+		assert_int_equal(queue_event_add(f->q, id[i], t, "note", "x", &e), 0);
+		/* ended 40 days ago, except the fourth (a minute ago) */
+		snprintf(sql, sizeof(sql), "UPDATE messages SET state = '%s',"
+		    " updated = %lld WHERE id = '%s'", states[i],
+		    (long long)(i == 3 ? t - 60 : t - 40 * 86400), id[i]);
+		sql_on(f->db, sql);
+	}
+	assert_int_equal(queue_purge(f->q, t - 30 * 86400, 1, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM messages"), 6);
+	assert_int_equal(queue_purge(f->q, t - 30 * 86400, 500, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_purge(f->q, t - 30 * 86400, 500, &n, &e), 0);
+	assert_int_equal(n, 0);
+	/* left: deferred, the recent sent one, held, queued, sending; each
+	 * with its 2 recipients, body and event */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(queue_get(f->q, id[i], &set, &e), -1);
+		assert_int_equal(e.kind, ERR_NOINPUT);
+	}
+	for (i = 2; i < 7; i++) {
+		assert_int_equal(queue_get(f->q, id[i], &set, &e), 0);
+		queue_set_free(&set);
+	}
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM messages"), 5);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM recipients"), 10);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM bodies"), 5);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM events"), 5);
+	/* a later cut takes the recent one too */
+	assert_int_equal(queue_purge(f->q, t + 1, 500, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_get(f->q, id[3], &set, &e), -1);
+}
+
 /* "accepted" is made when read; a file written when it was stored keeps
  * its row, which is not repeated. */
 static void
@@ -1577,6 +1629,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_not_repeated, setup,
