@@ -78,7 +78,7 @@ class Outcomes:
 def submit_one(port, tag, out):
     """One message over a new connection, recorded in out."""
     try:
-        s = smtplib.SMTP("127.0.0.1", port, timeout=5)
+        s = smtplib.SMTP("127.0.0.1", port, timeout=5, local_hostname="localhost")
     except (OSError, smtplib.SMTPException):
         return                      # never connected: nothing was sent
     try:
@@ -277,7 +277,7 @@ def test_full_filesystem_gives_4xx_never_250_and_recovers(outpost, peers,
     with open(d.path("ballast"), "wb") as f:
         f.write(b"\0" * (1024 * 1024 + 512 * 1024))
     acked, refused = [], []
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     for i in range(60):
         tag = "full%d" % i
         try:
@@ -289,14 +289,14 @@ def test_full_filesystem_gives_4xx_never_250_and_recovers(outpost, peers,
             if len(refused) >= 3:
                 break
         except smtplib.SMTPServerDisconnected:
-            s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+            s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     s.quit()
     assert acked, "nothing fitted at all"
     assert refused, "the filesystem never filled up"
     assert d.proc.poll() is None, d.log()
     # space comes back: mail is accepted again, and delivered with the rest
     os.unlink(d.path("ballast"))
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     for i in range(3):
         tag = "after%d" % i
         s.sendmail(SENDER, ["%s@example.com" % tag], body(tag, 20000))
@@ -483,7 +483,7 @@ def test_upstream_killed_mid_delivery(outpost, peers, daemons, tmp_path):
             server={"retry": "1s"})
         d = Daemon(outpost, conf, port)
         daemons.append(d)
-        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
         for i in range(60):
             if i == 20:
                 sink.send_signal(signal.SIGKILL)    # gone, mid-stream

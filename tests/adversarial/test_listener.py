@@ -175,7 +175,7 @@ def test_pipelined_flood_without_reading_replies_is_bounded(outpost, daemons):
     sender.start()
     time.sleep(0.5)
     # another client is served while the flood waits
-    other = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10)
+    other = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10, local_hostname="localhost")
     assert other.noop()[0] == 250
     other.quit()
     got = c.replies(n)
@@ -208,7 +208,7 @@ def test_megabyte_command_line_is_refused_and_session_continues(outpost,
     assert c.reply() == (500, ["5.5.2 Line too long"])
     c.expect("MAIL FROM:<%s>" % SENDER, 250)
     # others are served
-    s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10)
+    s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10, local_hostname="localhost")
     assert s.noop()[0] == 250
     s.quit()
 
@@ -310,7 +310,7 @@ def test_silent_and_dripping_clients_do_not_stop_others(outpost, daemons):
         t.start()
     try:
         # a normal client hands over five messages meanwhile
-        s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10)
+        s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10, local_hostname="localhost")
         for i in range(5):
             d.send(SENDER, [RCPT], "Subject: n%d\r\n\r\nhi\r\n" % i, session=s)
         s.quit()
@@ -351,7 +351,7 @@ def test_session_limit_refuses_at_once_and_recovers(outpost, daemons):
     # slots come back: a client is served again
     def served():
         try:
-            s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=5)
+            s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=5, local_hostname="localhost")
         except (smtplib.SMTPException, OSError):
             return False
         ok = s.noop()[0] == 250
@@ -543,7 +543,7 @@ def test_starttls_injection_in_a_later_packet_before_the_handshake(
     assert c.closed()
     assert messages(data_dir(outpost)) == []
     # the daemon goes on serving
-    s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10)
+    s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10, local_hostname="localhost")
     assert s.noop()[0] == 250
     s.quit()
 

@@ -64,7 +64,7 @@ def test_daemon_under_valgrind_has_no_errors_or_leaks(outpost, peers):
         wait_for(listening, timeout=120, step=0.2, what="the listener")
 
         n = 12
-        s = smtplib.SMTP("127.0.0.1", smtp_port, timeout=60)
+        s = smtplib.SMTP("127.0.0.1", smtp_port, timeout=60, local_hostname="localhost")
         for i in range(n):
             s.sendmail("app@example.com", ["r%d@example.com" % i,
                                            "c%d@example.com" % i],

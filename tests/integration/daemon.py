@@ -152,7 +152,7 @@ class Daemon:
     def send(self, sender, rcpts, body, session=None):
         """Hand one message to the listener; returns the 250 reply text."""
         own = session is None
-        s = session or smtplib.SMTP(HOST, self.smtp_port, timeout=30)
+        s = session or smtplib.SMTP(HOST, self.smtp_port, timeout=30, local_hostname="localhost")
         try:
             s.ehlo("localhost")
             s.mail(sender)

@@ -148,7 +148,7 @@ def test_many_messages_over_few_connections(outpost, peers, daemons):
     conf, port = serve_conf(outpost, [("main", peers_mod.profile(
         peer.port, max_connections=2))])
     d = start(outpost, daemons, conf, port)
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     ids = [queue_id(d.send("app@example.com", ["r%d@example.com" % i],
                            message("n%d" % i), session=s)) for i in range(40)]
     s.quit()
@@ -310,7 +310,7 @@ def test_rate_limit_per_second_is_observed_at_the_peer(outpost, peers, daemons):
     conf, port = serve_conf(outpost, [("main", peers_mod.profile(
         peer.port, limits="2/s", max_connections=3))])
     d = start(outpost, daemons, conf, port)
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     for i in range(8):
         d.send("app@example.com", ["r%d@example.com" % i], message("rl%d" % i),
                session=s)
@@ -403,7 +403,7 @@ def test_kill9_during_submission_loses_no_acknowledged_message(outpost, peers):
             i = 0
             while not stop.is_set():
                 try:
-                    s = smtplib.SMTP("127.0.0.1", port, timeout=5)
+                    s = smtplib.SMTP("127.0.0.1", port, timeout=5, local_hostname="localhost")
                     s.ehlo("localhost")
                     tag = "r%d-%d-%d" % (round_, n, i)
                     i += 1
@@ -531,7 +531,7 @@ def test_empty_database_file_refuses_mail_with_421_and_says_why(outpost,
     assert "is empty (0 bytes)" in greeting                 # the cause
     assert "restore it" in greeting and "delete it" in greeting  # the fix
     with pytest.raises(smtplib.SMTPConnectError) as ei:
-        smtplib.SMTP("127.0.0.1", port, timeout=10)
+        smtplib.SMTP("127.0.0.1", port, timeout=10, local_hostname="localhost")
     assert ei.value.smtp_code == 421
     assert "event=start mode=\"refusing mail\"" in d.log()
     # nothing written over it, no queue started beside it
@@ -565,7 +565,7 @@ def test_damaged_pages_behind_a_valid_header_refuse_mail_and_keep_the_file(
     conf, port = serve_conf(outpost, [("main", peers_mod.profile(
         free_port(), enabled=False))])
     d = start(outpost, daemons, conf, port)
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     for i in range(40):
         d.send("app@example.com", ["m%d@example.com" % i],
                message("m%d" % i, body="line of the body\r\n" * 1500),
@@ -700,7 +700,7 @@ def test_rate_limit_change_on_sighup_keeps_counting(outpost, peers, daemons):
     d.hup()
     wait_for(lambda: d.log().count("event=reload result=ok") >= 1,
              what="reload")
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     later = [queue_id(d.send("app@example.com", ["b%d@example.com" % i],
                              message("after%d" % i), session=s))
              for i in range(4)]
@@ -883,7 +883,7 @@ def test_max_messages_per_connection_opens_a_new_connection(outpost, peers,
         peer.port, max_connections=1, max_messages_per_connection=2))])
     d = start(outpost, daemons, conf, port)
     data_dir = outpost.tmp_path / "data"
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30, local_hostname="localhost")
     ids = [queue_id(d.send("app@example.com", ["r%d@example.com" % i],
                            message("rot%d" % i), session=s)) for i in range(5)]
     s.quit()
