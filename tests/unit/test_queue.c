@@ -1129,6 +1129,46 @@ test_retry_and_delete(void **state)
 	    3);
 }
 
+/* The daemon writes its -wal file out to 64 MiB at start; SQLite reads
+ * the zeros past the frames as no frames, also after a crash (the files
+ * copied while the handle is open). */
+static void
+test_wal_preallocated(void **state)
+{
+	struct fixture *f = *state;
+	char id[3][QUEUE_ID_SIZE], wal[320], copy[320], cmd[2048];
+	struct queue *q2;
+	struct queue_set set;
+	struct stat st;
+	struct op_err e;
+	size_t i;
+
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_size, 64 << 20);
+	for (i = 0; i < 3; i++)
+		submit(f->q, "w\r\n", 1, QUEUE_MSG_QUEUED, id[i]);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_size, 64 << 20);   /* written within it */
+	/* a crash now: the database and its log as they are on disk */
+	snprintf(copy, sizeof(copy), "%s/crash", f->dir);
+	snprintf(cmd, sizeof(cmd), "mkdir %s && cp %s %s-wal %s/", copy, f->db,
+	    f->db, copy);
+	assert_int_equal(system(cmd), 0);
+	strncat(copy, "/queue.db", sizeof(copy) - strlen(copy) - 1);
+	assert_int_equal(queue_open(copy, QUEUE_OPEN_CHECK, &q2, &e), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(queue_get(q2, id[i], &set, &e), 0);
+		assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+		queue_set_free(&set);
+	}
+	assert_int_equal(count_of(q2, QUEUE_MSG_QUEUED), 3);
+	queue_close(q2);
+	assert_int_equal(sql_int(copy, "SELECT count(*) FROM messages"), 3);
+	assert_int_equal(sql_int(copy, "SELECT count(*) FROM pragma_integrity_check"
+	    " WHERE integrity_check = 'ok'"), 1);
+}
+
 /* Retention: only messages that ended (sent, failed) before the cut are
  * removed, at most max per call, with all their rows. */
 static void
@@ -1630,6 +1670,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_preallocated, setup_daemon, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_not_repeated, setup,
