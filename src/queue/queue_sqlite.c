@@ -254,11 +254,10 @@ static const char *const w_sql[W__COUNT] = {
 	    " next_attempt = ?2, since = ?2, updated = ?2, claimed = NULL"
 	    " WHERE mid = ?1",
 	[W_DELETE] = "DELETE FROM messages WHERE mid = ?1",
-	/* through the state index (not every message); the LIMIT keeps each
-	 * transaction short */
-	[W_PURGE] = "DELETE FROM messages WHERE mid IN (SELECT mid FROM messages"
-	    " INDEXED BY messages_state WHERE state IN ('sent', 'failed')"
-	    " AND updated < ?1 LIMIT ?2)",
+	/* one state's messages, oldest first (the index holds them in mid
+	 * order): job_purge() stops at the first made after the cut */
+	[W_PURGE_SCAN] = "SELECT mid, created, updated FROM messages"
+	    " INDEXED BY messages_state WHERE state = ?1 ORDER BY mid",
 	[W_RATE_ADD] = "INSERT INTO sends (profile, minute, n, last)"
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (profile, minute)"
 	    " DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)",
@@ -1794,16 +1793,53 @@ sq_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
 	return sq_exec(to_sq(q), &j, e);
 }
 
-/* purge: reads j->when (before) and j->max; writes j->n.  Recipients,
- * bodies and events go with their message (ON DELETE CASCADE). */
+/*
+ * purge: reads j->when (before) and j->max; writes j->n.  Messages are
+ * numbered as they are stored, so a state's rows come oldest first and the
+ * scan stops at the first one stored after the cut (none after it can
+ * have ended before it): the work is what is removed, not the whole
+ * history.  Recipients, bodies and events go with their message (ON
+ * DELETE CASCADE).
+ */
 static int
 job_purge(struct sq *s, struct sq_job *j, struct op_err *e)
 {
-	sqlite3_bind_int64(s->w[W_PURGE], 1, j->when);
-	sqlite3_bind_int64(s->w[W_PURGE], 2, (sqlite3_int64)j->max);
-	if (w_exec(s, W_PURGE, "cannot remove old messages", e) < 0)
-		return -1;
-	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	static const char *const ended[] = { "failed", "sent" };
+	sqlite3_stmt *st = s->w[W_PURGE_SCAN];
+	int64_t *mids;
+	size_t n = 0, i, k;
+	int rc = SQLITE_DONE;
+
+	j->n = 0;
+	if (j->max == 0)
+		return 0;
+	mids = mem_alloc(j->max * sizeof(*mids));
+	for (k = 0; k < 2 && n < j->max; k++) {
+		sqlite3_bind_text(st, 1, ended[k], -1, SQLITE_STATIC);
+		while (n < j->max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (sqlite3_column_int64(st, 1) >= j->when)
+				break;
+			if (sqlite3_column_int64(st, 2) < j->when)
+				mids[n++] = sqlite3_column_int64(st, 0);
+		}
+		st_reset(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			break;
+		rc = SQLITE_DONE;
+	}
+	if (rc != SQLITE_DONE) {
+		free(mids);
+		return sq_err(s, s->wdb, rc, "cannot remove old messages", e);
+	}
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(s->w[W_DELETE], 1, mids[i]);
+		if (w_exec(s, W_DELETE, "cannot remove old messages", e) < 0) {
+			free(mids);
+			return -1;
+		}
+	}
+	free(mids);
+	j->n = n;
 	return 0;
 }
 

@@ -908,12 +908,12 @@ def test_retention_removes_old_finished_messages_at_start(outpost, peers,
     for mid in (old, new):
         wait_for(state_is(d, data_dir, mid, "sent"))
     d.stop()
-    # as if the first had ended 8 days ago (unfinished and recent ones are
-    # kept: tests/unit/test_queue.c test_purge)
+    # as if the first had been stored and sent 8 days ago (unfinished and
+    # recent ones are kept: tests/unit/test_queue.c test_purge)
     con = sqlite3.connect(str(data_dir / "queue.db"), timeout=10)
     with con:
-        con.execute("UPDATE messages SET updated = updated - 8 * 86400"
-                    " WHERE id = ?", (old,))
+        con.execute("UPDATE messages SET created = created - 8 * 86400,"
+                    " updated = updated - 8 * 86400 WHERE id = ?", (old,))
     con.close()
     d = start(outpost, daemons, conf, port)
     wait_for(lambda: "event=purge" in d.log(), what="the purge at start")

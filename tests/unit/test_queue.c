@@ -1188,9 +1188,11 @@ test_purge(void **state)
 	for (i = 0; i < 7; i++) {
 		submit(f->q, "p\r\n", 2, QUEUE_MSG_QUEUED, id[i]);
 		assert_int_equal(queue_event_add(f->q, id[i], t, "note", "x", &e), 0);
-		/* ended 40 days ago, except the fourth (a minute ago) */
+		/* stored 41 days ago, ended 40 days ago, except the fourth
+		 * (it ended a minute ago) */
 		snprintf(sql, sizeof(sql), "UPDATE messages SET state = '%s',"
-		    " updated = %lld WHERE id = '%s'", states[i],
+		    " created = %lld, updated = %lld WHERE id = '%s'", states[i],
+		    (long long)(t - 41 * 86400),
 		    (long long)(i == 3 ? t - 60 : t - 40 * 86400), id[i]);
 		sql_on(f->db, sql);
 	}
