@@ -23,7 +23,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* Bound of the targets' own scratch buffers (struct buf's max; 0 would
  * mean "nothing fits"). */
@@ -114,6 +113,19 @@ fuzz_quiet_logs(void)
 	if (fd >= 0)
 		log_set_fd(fd);
 	log_set_level(LOG_DEBUG);
+}
+
+/* Every target starts with quiet logs (each target is one file that
+ * includes this header once). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_quiet_logs();
+	return 0;
 }
 
 #endif

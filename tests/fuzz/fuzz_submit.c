@@ -30,29 +30,11 @@
 #include "mail/addr.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "mime_fields.h"
 #include "util/buf.h"
 
 #define OUT_MAX (8 * 1024 * 1024)
 #define ATT_MAX (1024 * 1024)
-
-static const char *const own_fields[] = {
-	"Date", "From", "To", "Cc", "Subject", "Message-ID", "MIME-Version",
-	"Content-Type", "Content-Transfer-Encoding", NULL,
-};
-
-static int
-known_field(const char *name, const struct mime_msg *m)
-{
-	size_t i;
-
-	for (i = 0; own_fields[i] != NULL; i++)
-		if (strcasecmp(name, own_fields[i]) == 0)
-			return 1;
-	for (i = 0; i < m->nheaders; i++)
-		if (strcasecmp(name, m->headers[i].name) == 0)
-			return 1;
-	return 0;
-}
 
 /* A field named in a refusal belongs to the request. */
 static int
@@ -154,7 +136,7 @@ check_message(json_t *body, const struct api_submit *s, const struct buf *out,
 		fuzz_fail("the composed header section does not parse");
 	fuzz_assert(b.blank);
 	for (i = 0; i < b.n; i++)
-		if (!known_field(b.v[i].name, m))
+		if (!fuzz_known_field(b.v[i].name, m))
 			fuzz_fail("header field '%s' nobody asked for", b.v[i].name);
 	fuzz_assert(hdr_count(&b, "From") == 1 && hdr_count(&b, "Date") == 1 &&
 	    hdr_count(&b, "Message-ID") == 1 && hdr_count(&b, "MIME-Version") == 1);
@@ -201,15 +183,6 @@ check_message(json_t *body, const struct api_submit *s, const struct buf *out,
 	}
 	addr_list_free(&want);
 	hdr_block_free(&b);
-}
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet_logs();
-	return 0;
 }
 
 int
