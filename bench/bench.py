@@ -30,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import latency  # noqa: E402
-from benchlib import (BenchError, Outpost, Postfix, Procs, free_port,  # noqa: E402
+from benchlib import (BenchError, CpuGroup, Outpost, Postfix, Procs, free_port,  # noqa: E402
                       median, raise_nofile, run_measured, sink_count, smtp_sink,
                       smtp_source)
 
@@ -159,15 +159,24 @@ class Bench:
                 cpus_c = self.client_cpu if pin else None
                 cpus_s = self.server_cpu if pin else None
                 o = self.outpost(f"submit{sessions}-outpost", free_port(), held=True)
-                o.start(cpus=cpus_s)
+                cg = CpuGroup(f"submit{sessions}-outpost")
+                o.start(cpus=cpus_s, cg=cg)
                 t = smtp_source(o.port, n, sessions, MSG_SIZE, cpus=cpus_c)
+                cpu_o = cg.usage_s()
                 o.stop()
+                cg.remove()
                 self.discard(o.root)
                 pf = self.postfix(f"submit{sessions}-postfix", hold=True)
-                pf.start(cpus=cpus_s)
+                cg = CpuGroup(f"submit{sessions}-postfix")
+                pf.start(cpus=cpus_s, cg=cg)
                 tp = smtp_source(pf.port, n, sessions, MSG_SIZE, cpus=cpus_c)
                 held = pf.count("hold")
+                cpu_p = cg.usage_s()
                 self.stop_postfix(pf)
+                cg.remove()
+                if cpu_o is not None and cpu_p is not None:
+                    r[f"outpost_cpu_us_{sessions}"] = cpu_o / n * 1e6
+                    r[f"postfix_cpu_us_{sessions}"] = cpu_p / n * 1e6
                 if held != n:
                     raise BenchError(f"Postfix held {held} of {n} messages")
                 r[f"outpost_{sessions}"] = n / t
@@ -199,11 +208,14 @@ class Bench:
             log = os.path.join(d, "sink-outpost.log")
             o = self.outpost("e2e-outpost", sport)
             sink = smtp_sink(self.procs, sport, log)
-            o.start()
+            cg = CpuGroup("e2e-outpost")
+            o.start(cg=cg)
             t0 = time.monotonic()
             ts = smtp_source(o.port, n, SESSIONS, MSG_SIZE)
             t = self.wait_sink(sink, log, n, t0, "end to end through Outpost")
+            cpu_o = cg.usage_s()
             o.stop()
+            cg.remove()
             self.discard(o.root)
             r["outpost"] = n / t
             r["outpost_accept"] = n / ts
@@ -212,11 +224,17 @@ class Bench:
             log = os.path.join(d, "sink-postfix.log")
             pf = self.postfix("e2e-postfix", relay_port=sport)
             sink = smtp_sink(self.procs, sport, log)
-            pf.start()
+            cg = CpuGroup("e2e-postfix")
+            pf.start(cg=cg)
             t0 = time.monotonic()
             ts = smtp_source(pf.port, n, SESSIONS, MSG_SIZE)
             tp = self.wait_sink(sink, log, n, t0, "end to end through Postfix")
+            cpu_p = cg.usage_s()
             self.stop_postfix(pf)
+            cg.remove()
+            if cpu_o is not None and cpu_p is not None:
+                r["outpost_cpu_us"] = cpu_o / n * 1e6
+                r["postfix_cpu_us"] = cpu_p / n * 1e6
             r["postfix"] = n / tp
             r["postfix_accept"] = n / ts
             r["ratio"] = tp / t
@@ -428,6 +446,8 @@ def build_rows(b):
             target = ">= 10x" if s == SESSIONS else "-"
             rows.append((label, fmt_rate(median(o)), fmt_rate(median(p)), f"{q:.1f}x Postfix",
                          target, met(q >= 10) if s == SESSIONS else "", spread(o, fmt_rate)))
+            rows += cpu_rows(raw["submission"], f"_{s}", f"  CPU per message, submission, {s} "
+                             + ("sessions" if s > 1 else "session"))
     if "e2e" in raw:
         o = [r["outpost"] for r in raw["e2e"]]
         p = [r["postfix"] for r in raw["e2e"]]
@@ -436,6 +456,7 @@ def build_rows(b):
         rows.append(("end to end, 16 sessions (vs Postfix)", fmt_rate(median(o)),
                      fmt_rate(median(p)), f"{q:.1f}x Postfix", ">= 10x", met(q >= 10),
                      spread(o, fmt_rate)))
+        rows += cpu_rows(raw["e2e"], "", "  CPU per message, end to end")
         rows.append(("end to end, Outpost / loopback limit", "", "", f"{f * 100:.0f}% limit",
                      ">= 30%", met(f >= 0.30), ""))
     if "oneshot" in raw:
@@ -480,6 +501,18 @@ def build_rows(b):
                          "< 20 ms" if k == "p99" else "", met(median(o) < 0.020) if k == "p99"
                          else "", spread(o, fmt_ms)))
     return rows
+
+
+def cpu_rows(runs, suffix, label):
+    """A row of CPU time per message (each system's processes counted
+    whole, in a control group), when the runs measured it."""
+    o = [r[f"outpost_cpu_us{suffix}"] for r in runs if f"outpost_cpu_us{suffix}" in r]
+    p = [r[f"postfix_cpu_us{suffix}"] for r in runs if f"postfix_cpu_us{suffix}" in r]
+    if not o or not p:
+        return []
+    us = lambda x: f"{x:.0f} us"  # noqa: E731
+    return [(label, us(median(o)), us(median(p)), f"{median(o) / median(p):.2f}x Postfix",
+             "", "", spread(o, us))]
 
 
 def render(rows):

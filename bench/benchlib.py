@@ -90,16 +90,90 @@ def cpu_prefix(cpus):
     return ["taskset", "-c", cpus] if cpus else []
 
 
+class CpuGroup:
+    """A control group that counts the CPU time of one system under test,
+    every process of it counted whole (Postfix's master, smtpd, cleanup,
+    qmgr, smtp, ...; Outpost's one process with all its threads).
+
+    A command started through prefix() joins the group before it execs,
+    and every process it forks stays in it.  cgroup v1's cpuacct
+    controller where it is mounted, else the cgroup v2 hierarchy (whose
+    cpu.stat counts usage whether or not a controller is enabled).
+    usage_s() is the CPU time (user + system) used so far; None when
+    neither hierarchy can be written here (the figure is then left out).
+    """
+    ROOTS = (("/sys/fs/cgroup/cpuacct", "cpuacct.usage"),
+             ("/sys/fs/cgroup/unified", "cpu.stat"),
+             ("/sys/fs/cgroup", "cpu.stat"))
+
+    def __init__(self, name):
+        self.path = None
+        self.counter = None
+        for root, counter in self.ROOTS:
+            if not os.path.exists(os.path.join(root, "cgroup.procs")):
+                continue
+            path = os.path.join(root, f"outpost-bench-{os.getpid()}-{name}")
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except OSError:
+                continue
+            if os.path.exists(os.path.join(path, counter)):
+                self.path, self.counter = path, counter
+                break
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+    def prefix(self):
+        if self.path is None:
+            return []
+        return ["sh", "-c", 'echo $$ > "$0" && exec "$@"',
+                os.path.join(self.path, "cgroup.procs")]
+
+    def usage_s(self):
+        if self.path is None:
+            return None
+        with open(os.path.join(self.path, self.counter), encoding="ascii") as f:
+            text = f.read()
+        if self.counter == "cpuacct.usage":
+            return int(text.strip()) / 1e9
+        for line in text.splitlines():
+            k, _, v = line.partition(" ")
+            if k == "usage_usec":
+                return int(v) / 1e6
+        return None
+
+    def remove(self):
+        """Remove the group once its processes are gone (waits up to 5 s
+        for stragglers such as Postfix's children to exit)."""
+        if self.path is None:
+            return
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                os.rmdir(self.path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        self.path = None
+
+
 class Procs:
     """The processes this benchmark started; stops them by pid."""
 
     def __init__(self):
         self.live = []
 
-    def start(self, argv, log=None, cpus=None, stdin=None, env=None):
+    def start(self, argv, log=None, cpus=None, stdin=None, env=None, cg=None):
         out = open(log, "ab") if log else subprocess.DEVNULL
         try:
-            p = subprocess.Popen(cpu_prefix(cpus) + list(argv), stdin=stdin or subprocess.DEVNULL,
+            argv = cpu_prefix(cpus) + (cg.prefix() if cg else []) + list(argv)
+            p = subprocess.Popen(argv, stdin=stdin or subprocess.DEVNULL,
                                  stdout=out, stderr=subprocess.STDOUT, env=env)
         finally:
             if log:
@@ -273,16 +347,18 @@ class Postfix:
         self._run(["postfix", "-c", self.etc, "check"])
 
     @staticmethod
-    def _run(argv, cpus=None):
-        r = subprocess.run(cpu_prefix(cpus) + argv, capture_output=True, check=False)
+    def _run(argv, cpus=None, cg=None):
+        r = subprocess.run(cpu_prefix(cpus) + (cg.prefix() if cg else []) + argv,
+                           capture_output=True, check=False)
         if r.returncode != 0:
             why = (r.stderr or r.stdout).decode("utf-8", "replace").strip() or _script_output(argv)
             raise BenchError(f"{' '.join(argv)} failed (status {r.returncode}): {why}")
 
-    def start(self, cpus=None):
+    def start(self, cpus=None, cg=None):
         """Start the instance (pinned to `cpus`: master and every process
-        it spawns inherit the affinity) and wait for its listener."""
-        self._run(["postfix", "-c", self.etc, "start"], cpus=cpus)
+        it spawns inherit the affinity, and the control group `cg`) and
+        wait for its listener."""
+        self._run(["postfix", "-c", self.etc, "start"], cpus=cpus, cg=cg)
         pidfile = os.path.join(self.queue, "pid", "master.pid")
         with open(pidfile, encoding="ascii") as f:
             self.master_pid = int(f.read().strip())
@@ -348,8 +424,8 @@ class Outpost:
     def command(self, *args):
         return [self.binary, "-c", self.conf] + list(args)
 
-    def start(self, cpus=None):
-        self.proc = self.procs.start(self.command("serve"), log=self.log, cpus=cpus)
+    def start(self, cpus=None, cg=None):
+        self.proc = self.procs.start(self.command("serve"), log=self.log, cpus=cpus, cg=cg)
         wait_listening(self.port, proc=self.proc, what="outpost serve")
         return self.proc
 
