@@ -213,6 +213,34 @@ def test_megabyte_command_line_is_refused_and_session_continues(outpost,
     s.quit()
 
 
+def test_long_command_line_answered_at_once_and_three_end_session(outpost,
+                                                                  daemons):
+    """The 500 comes when the limit is passed, before any line end: a
+    client that never sends CRLF still hears why.  The third long line
+    ends the session with 421 (docs/security.md)."""
+    d = start(outpost, daemons)
+    c = RawSMTP(d.smtp_port, timeout=10)
+    c.expect("EHLO client.example", 250)
+    c.send("MAIL FROM:<" + "x" * 600)       # no CRLF (yet)
+    assert c.reply() == (500, ["5.5.2 Line too long"])
+    # the rest of that line is dropped unanswered
+    c.send("y" * 5000 + "@example.com>\r\n")
+    assert c.cmd("NOOP") == (250, ["2.0.0 Ok"])
+    c.send("z" * 513)
+    assert c.reply() == (500, ["5.5.2 Line too long"])
+    c.send("\r\n" + "w" * 513)
+    assert c.replies(2) == [
+        (500, ["5.5.2 Line too long"]),
+        (421, ["4.7.0 %s Too many long lines, closing connection"
+               % c.greeting[1][0].split()[0]])]
+    assert c.closed()
+    # others are served
+    s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10,
+                     local_hostname="localhost")
+    assert s.noop()[0] == 250
+    s.quit()
+
+
 def test_body_line_limit_is_1000_octets(outpost, daemons):
     d = start(outpost, daemons)
     c = open_txn(d.smtp_port)
