@@ -53,7 +53,8 @@
  *
  * Exit codes (sysexits.h): 0 queued (or nothing to do); 64 usage (unknown
  * option, no recipient, an unsupported -b mode); 65 bad data (an invalid
- * address, a malformed header, a message over max_message_size); 74
+ * address, a malformed header, a NUL byte anywhere in the message, a
+ * message over max_message_size); 74
  * standard input could not be read; 75 not queued (the queue could not be
  * opened or written: not writable, disk full, locked) - the caller still
  * has the message and may try again; 78 configuration error.
@@ -73,6 +74,7 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "queue/queue.h"
+#include "smtp/data.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -517,6 +519,12 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	    &e) < 0) {
 		fprintf(stderr, SM_PREFIX "%s\n", e.msg);
 		rc = e.kind == ERR_DATA ? ERR_DATA : ERR_IO;
+		goto out;
+	}
+	/* The listener's rule (smtp/data.h): no NUL, header or body. */
+	if (smtp_data_check_nul(msg.data, msg.len, &e) < 0) {
+		fprintf(stderr, SM_PREFIX "the message was not queued: %s\n",
+		    e.msg);
 		goto out;
 	}
 	if (hdr_parse(msg.len > 0 ? msg.data : "", msg.len, &hb, &e) < 0) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "smtp/data.h"
 #include "smtp/server_data.h"
 #include "util/log.h"
 
@@ -1143,6 +1144,7 @@ static void
 data_end(struct server *s)
 {
 	struct server_message *m;
+	struct op_err e;
 	uint64_t size = s->data.received;
 
 	if (s->data.refusal == SERVER_DATA_TOO_BIG) {
@@ -1155,6 +1157,12 @@ data_end(struct server *s)
 	if (s->data.refusal == SERVER_DATA_LINE_TOO_LONG) {
 		reply(s, 554, "5.6.0",
 		    "Message refused: a line is longer than 1000 octets");
+		log_message(s, "refused", NULL, 554, size);
+		txn_reset(s);
+		return;
+	}
+	if (smtp_data_check_nul(s->data.body.data, s->data.body.len, &e) < 0) {
+		reply(s, 554, "5.6.0", "Message refused: %s", e.msg);
 		log_message(s, "refused", NULL, 554, size);
 		txn_reset(s);
 		return;

@@ -55,7 +55,11 @@
  *     longer than max_message_size does NOT end the session early: the
  *     session keeps reading (without storing) up to <CRLF>.<CRLF> and then
  *     refuses the message with "554 5.6.0" (line) or "552 5.3.4" (size),
- *     so the client and the session stay in step.
+ *     so the client and the session stay in step;
+ *   - a NUL byte anywhere in the message, header or body, refuses it at
+ *     the end of data with "554 5.6.0 Message refused: a NUL byte in the
+ *     header, line N; ..." (smtp_data_check_nul(), the rule `outpost
+ *     sendmail` applies too).
  * Command lines: CRLF, or a bare LF (as Postfix's "normalize"), ends a
  * line; a bare CR inside a command line, or any other control character,
  * gets "500 5.5.2" for that line.  A line longer than SERVER_CMD_LINE_MAX

@@ -241,6 +241,34 @@ def test_long_command_line_answered_at_once_and_three_end_session(outpost,
     s.quit()
 
 
+@pytest.mark.parametrize("where,data", [
+    ("header, line 2", "From: a@example.com\r\nSubject: a\x00b\r\n\r\nhi\r\n"),
+    ("body, line 4", "Subject: x\r\n\r\nline 3\r\nli\x00ne 4\r\n"),
+])
+def test_nul_byte_refused_at_end_of_data(outpost, peers, daemons, where,
+                                         data):
+    """One rule with `outpost sendmail`: a NUL anywhere is refused with
+    5xx at the end of DATA, naming it; nothing stored or relayed; the
+    session stays in step."""
+    peer = peers.aiosmtpd("plain")
+    d = start(outpost, daemons, [("up", peers_mod.profile(peer.port))])
+    c = open_txn(d.smtp_port)
+    c.send(data + ".\r\n")
+    code, text = c.reply()
+    assert code == 554, (code, text)
+    assert text[0].startswith("5.6.0 Message refused: a NUL byte in the %s;"
+                              % where), text
+    assert messages(data_dir(outpost)) == []
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("RCPT TO:<%s>" % RCPT, 250)
+    c.expect("DATA", 354)
+    c.send("Subject: clean\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[0] == 250
+    wait_for(lambda: len(peer.messages) == 1, what="delivery")
+    assert len(peer.messages) == 1
+    assert b"Subject: clean" in peer.messages[0].content
+
+
 def test_body_line_limit_is_1000_octets(outpost, daemons):
     d = start(outpost, daemons)
     c = open_txn(d.smtp_port)

@@ -340,6 +340,21 @@ def test_malformed_header_exits_65(setup):
     assert store.count() == 0
 
 
+@pytest.mark.parametrize("where,stdin", [
+    ("header, line 2", b"To: a@example.com\nSubject: a\x00b\n\nbody\n"),
+    ("body, line 4", b"Subject: x\r\n\r\nline 3\r\nli\x00ne 4\r\n"),
+])
+def test_nul_byte_anywhere_exits_65_naming_it(setup, where, stdin):
+    """The listener's rule: a NUL in the header or the body is refused,
+    and the message says where."""
+    conf, store = setup
+    r = sendmail(conf, "-i", "a@example.com", stdin=stdin)
+    assert r.rc == 65, r
+    assert "a NUL byte in the %s" % where in r.err, r
+    assert "base64" in r.err, r
+    assert store.count() == 0
+
+
 def test_message_over_max_message_size_exits_65(outpost, tmp_path):
     store = Store(tmp_path / "data")
     conf = outpost.conf([("p", profile(1))],

@@ -755,6 +755,31 @@ test_body_line_limit(void **state)
 	rec_free(&r);
 }
 
+/* A NUL anywhere in the message: 554 at the end of DATA naming it, the
+ * message not handed over, the session in step. */
+static void
+test_body_nul(void **state)
+{
+	struct server_settings set;
+	struct rec r;
+	static const char hdr[] = TXN "Subject: a\0b\r\n\r\nhi\r\n.\r\nNOOP\r\n";
+	static const char body[] = TXN "Subject: a\r\n\r\nhi\r\nx\0\r\n.\r\n";
+
+	(void)state;
+	base_settings(&set);
+	run_all(&set, NULL, hdr, sizeof(hdr) - 1, TXN_REPLY
+	    "554 5.6.0 Message refused: a NUL byte in the header, line 1; "
+	    "mail cannot carry NUL bytes (RFC 2045 section 2.8): remove it, "
+	    "or send binary data as a base64 attachment\r\n" OK, &r);
+	assert_int_equal(r.nmsgs, 0);
+	rec_free(&r);
+	run_all(&set, NULL, body, sizeof(body) - 1, NULL, &r);
+	assert_non_null(strstr(r.out.data, "554 5.6.0 Message refused: a NUL "
+	    "byte in the body, line 4;"));
+	assert_int_equal(r.nmsgs, 0);
+	rec_free(&r);
+}
+
 static void
 test_max_recipients(void **state)
 {
@@ -1600,6 +1625,7 @@ main(void)
 		cmocka_unit_test(test_command_line_limit_at_once),
 		cmocka_unit_test(test_command_line_characters),
 		cmocka_unit_test(test_body_line_limit),
+		cmocka_unit_test(test_body_nul),
 		cmocka_unit_test(test_max_recipients),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_starttls_injection),
