@@ -653,3 +653,53 @@ def test_hostile_auth_exchanges_fail_cleanly(outpost, daemons):
     c.expect("QUIT", 221)
     log = d.log()
     assert "s3cret" not in log and "d3Jvbmc" not in log
+
+
+# ---------------------------------------------------------------------------
+# [server] aliases: bare local names (RCPT TO:<root>)
+
+def test_local_name_recipient_goes_to_its_alias_and_reloads(outpost, daemons):
+    path = outpost.tmp_path / "aliases"
+    path.write_text("root: admin@example.com, ops@example.com\n")
+    d = start(outpost, daemons, server={"aliases": str(path)})
+    c = RawSMTP(d.smtp_port)
+    c.expect("EHLO client.example", 250)
+    # a local name is never a sender
+    code, text = c.cmd("MAIL FROM:<root>")
+    assert code == 553, (code, text)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("RCPT TO:<Root>", 250)
+    c.expect("RCPT TO:<ops@example.com>", 250)
+    code, text = c.cmd("RCPT TO:<bob>")     # no entry, no default
+    assert code == 550 and text[0].startswith("5.1.1 "), (code, text)
+    assert "aliases" in text[0] and "default" in text[0], text
+    c.expect("DATA", 354)
+    c.send("To: root\r\nSubject: cron\r\n\r\nout\r\n.\r\n")
+    assert c.reply()[0] == 250
+    (_, _, _, rcpts, _), = messages(data_dir(outpost))
+    assert rcpts == ["admin@example.com", "ops@example.com"]
+    # SIGHUP reloads the file: a new session sees the new mapping
+    path.write_text("root: admin@example.com\ndefault: any@example.com\n")
+    d.hup()
+
+    def bob_accepted():
+        s = RawSMTP(d.smtp_port)
+        s.expect("EHLO client.example", 250)
+        s.expect("MAIL FROM:<%s>" % SENDER, 250)
+        ok = s.cmd("RCPT TO:<bob>")[0] == 250
+        s.cmd("QUIT")
+        s.close()
+        return ok
+    wait_for(bob_accepted, what="the reloaded aliases")
+
+
+def test_local_name_without_aliases_is_refused_naming_aliases(outpost,
+                                                              daemons):
+    d = start(outpost, daemons)
+    c = RawSMTP(d.smtp_port)
+    c.expect("EHLO client.example", 250)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    code, text = c.cmd("RCPT TO:<root>")
+    assert code == 550, (code, text)
+    assert text[0].startswith("5.1.1 ") and "aliases" in text[0], text
+    c.expect("RCPT TO:<%s>" % RCPT, 250)
