@@ -573,9 +573,11 @@ def test_empty_database_file_refuses_mail_with_421_and_says_why(outpost,
         smtplib.SMTP("127.0.0.1", port, timeout=10, local_hostname="localhost")
     assert ei.value.smtp_code == 421
     assert "event=start mode=\"refusing mail\"" in d.log()
-    # nothing written over it, no queue started beside it
+    # nothing written over it, no queue started beside it (outpost.pid is
+    # the daemon's lock: one daemon per data_dir)
     assert db.stat().st_size == 0
-    assert sorted(p.name for p in data_dir.iterdir()) == ["queue.db"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["outpost.pid",
+                                                          "queue.db"]
 
 
 def test_new_data_dir_gets_a_queue_and_no_leftovers(outpost, peers, daemons):
