@@ -37,7 +37,11 @@
  * Recipients given as arguments: one address per argument, validated by
  * addr_parse_mailbox() like every address (invalid ones are refused, never
  * repaired: an argument "`cmd`@x" or "$(cmd)" is data that is checked and
- * refused or stored, never given to a shell).
+ * refused or stored, never given to a shell).  A bare local name ("root",
+ * as cron gives it), as an argument or with -t in a To, Cc or Bcc field,
+ * stands for the addresses of its entry in [server] aliases (else of the
+ * entry "default"); without one it is refused (65) with a hint naming
+ * `aliases` (config/aliases.h).
  *
  * Options of other sendmails are accepted and ignored (see sm_parse()).
  * Those that take an argument (-X LOGFILE, -C CONFIG, -o, -O, -B, -N, -R,
@@ -48,12 +52,15 @@
  *   -bm   deliver (the default)         -bp, mailq   list the queue
  *   -bs   SMTP on stdin: refused (64); use the listener
  *   -bd, -bD   refused (64): the daemon is `outpost serve`
- *   -bi, -I    (newaliases) nothing to do: Outpost has no aliases, exit 0
+ *   -bi, -I    (newaliases) check the settings and [server] aliases: 0,
+ *              or 78 with the problems (the file is read as it is, at
+ *              every use; there is no database to rebuild)
  *   -q[...]    nothing to do: the daemon runs the queue, exit 0
  *
  * Exit codes (sysexits.h): 0 queued (or nothing to do); 64 usage (unknown
  * option, no recipient, an unsupported -b mode); 65 bad data (an invalid
- * address, a malformed header, a message over max_message_size); 74
+ * address, a malformed header, a NUL byte anywhere in the message, a
+ * message over max_message_size); 74
  * standard input could not be read; 75 not queued (the queue could not be
  * opened or written: not writable, disk full, locked) - the caller still
  * has the message and may try again; 78 configuration error.
@@ -69,10 +76,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "config/aliases.h"
 #include "mail/addr.h"
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "queue/queue.h"
+#include "smtp/data.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -92,7 +101,8 @@
 enum sm_mode {
 	SM_DELIVER = 0,            /* -bm: read a message and queue it */
 	SM_LIST,                   /* -bp, mailq */
-	SM_NOTHING,                /* -q, -bi, -I: nothing to do here */
+	SM_NOTHING,                /* -q: nothing to do here */
+	SM_NEWALIASES,             /* -bi, -I: check the aliases file */
 };
 
 struct sm_opts {
@@ -171,7 +181,7 @@ sm_mode_option(struct sm_opts *o, const char *v)
 	} else if (strcmp(v, "p") == 0) {
 		o->mode = SM_LIST;
 	} else if (strcmp(v, "i") == 0) {
-		o->mode = SM_NOTHING;
+		o->mode = SM_NEWALIASES;
 	} else if (strcmp(v, "s") == 0) {
 		fprintf(stderr, SM_PREFIX "-bs (SMTP on standard input) is not "
 		    "supported; hand mail to the SMTP listener ([server] "
@@ -228,7 +238,7 @@ sm_parse(int argc, char **argv, struct sm_opts *o)
 				else if (*p == 'v')
 					o->verbose = 1;
 				else if (*p == 'I')
-					o->mode = SM_NOTHING;
+					o->mode = SM_NEWALIASES;
 				continue;
 			}
 			if (strchr(SM_ARG_OPTS, *p) == NULL) {
@@ -433,6 +443,27 @@ out:
 	return rc;
 }
 
+/* A bare local name (aliases.h): add the addresses it stands for. */
+static int
+sm_local(void *arg, const char *name, struct addr_list *out, struct op_err *e)
+{
+	const struct conf *conf = arg;
+	struct addr_mailbox mb;
+	char *const *t;
+	size_t n, i;
+
+	if (!aliases_is_local(name))
+		return addr_parse_mailbox(name, &mb, e);    /* its error */
+	if (aliases_lookup(conf->alias_map, name, &t, &n, e) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (addr_parse_mailbox(t[i], &mb, e) < 0 ||
+		    addr_list_add(out, &mb, 1, e) < 0)
+			return err_prefix(e, "the alias of '%s' in %s",
+			    name, conf->server.aliases);
+	return 0;
+}
+
 /* Queue the message: returns an exit code. */
 static int
 sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
@@ -494,6 +525,13 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 		goto out;
 	}
 	for (i = 0; i < o->nrcpts; i++) {
+		if (aliases_is_local(o->rcpts[i])) {
+			if (sm_local(conf, o->rcpts[i], &rcpts, &e) < 0) {
+				fprintf(stderr, SM_PREFIX "%s\n", e.msg);
+				goto out;
+			}
+			continue;
+		}
 		if (addr_parse_mailbox(o->rcpts[i], &mb, &e) < 0) {
 			fprintf(stderr, SM_PREFIX "invalid recipient address "
 			    "'%s': %s\n", show(sh, o->rcpts[i]), e.msg);
@@ -519,13 +557,19 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 		rc = e.kind == ERR_DATA ? ERR_DATA : ERR_IO;
 		goto out;
 	}
+	/* The listener's rule (smtp/data.h): no NUL, header or body. */
+	if (smtp_data_check_nul(msg.data, msg.len, &e) < 0) {
+		fprintf(stderr, SM_PREFIX "the message was not queued: %s\n",
+		    e.msg);
+		goto out;
+	}
 	if (hdr_parse(msg.len > 0 ? msg.data : "", msg.len, &hb, &e) < 0) {
 		fprintf(stderr, SM_PREFIX "the message header is malformed: %s\n",
 		    e.msg);
 		goto out;
 	}
 	if (o->extract) {
-		if (hdr_recipients(&hb, &rcpts, &e) < 0) {
+		if (hdr_recipients_local(&hb, sm_local, conf, &rcpts, &e) < 0) {
 			fprintf(stderr, SM_PREFIX "%s\n", e.msg);
 			goto out;
 		}
@@ -619,6 +663,14 @@ cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv)
 	switch (o.mode) {
 	case SM_LIST:
 		return cmd_queue(ctx, 2, list_argv);
+	case SM_NEWALIASES: {
+		struct conf *conf = NULL;
+
+		/* the aliases file is read at every use: only check it */
+		rc = cli_load_conf(ctx, &conf);
+		conf_free(conf);
+		return rc;
+	}
 	case SM_NOTHING:
 		if (o.verbose)
 			printf("nothing to do: the Outpost daemon (outpost serve) "

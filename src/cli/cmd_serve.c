@@ -8,13 +8,24 @@
  * finish for a few seconds, and exit 0.  Nothing accepted is lost: a
  * message is acknowledged only once committed, and one being sent when
  * the grace period ends is recovered at the next start.
+ *
+ * One daemon per data_dir: serve_lock() takes a write lock on
+ * data_dir/outpost.pid (which then holds the daemon's PID) before the
+ * queue is opened, and keeps it for the daemon's life; the kernel drops it
+ * when the process ends, however it ends.  A second `serve` on the same
+ * data_dir exits 75 naming the first one's PID.  The commands that only
+ * write the queue (sendmail, send, queue) never take this lock.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "http/http.h"
@@ -30,6 +41,8 @@
  * deliveries always get at least SERVE_GRACE_MIN_MS of it. */
 #define SERVE_GRACE_MS 5000
 #define SERVE_GRACE_MIN_MS 500
+/* The daemon's lock and PID file, in data_dir. */
+#define SERVE_LOCK_FILE "outpost.pid"
 
 /* What a delivery thread still running at exit may use (through the
  * relay), and the listener (whose commits may still be owed): not freed
@@ -109,6 +122,99 @@ make_data_dir(const char *dir)
 	return -1;
 }
 
+/* The PID in the lock file (the holder's when F_GETLK cannot say), or 0. */
+static long
+lock_file_pid(int fd)
+{
+	char text[32];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	unsigned long v;
+
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	text[strcspn(text, "\n")] = '\0';
+	return str_to_ulong(text, LONG_MAX, &v) == 0 ? (long)v : 0;
+}
+
+/*
+ * Lock data_dir/outpost.pid for this daemon's life (see the top of the
+ * file) and write our PID into it.  Returns the descriptor (kept open:
+ * closing it drops the lock), or -1 after printing why with *rc the exit
+ * code: 75 when another daemon holds the lock, 73 when the file cannot be
+ * made.
+ */
+static int
+serve_lock(const char *dir, int *rc)
+{
+	char path[PATH_MAX], text[32];
+	struct flock fl, who;
+	long other = 0;
+	int fd, n;
+
+	*rc = 73;
+	if ((size_t)snprintf(path, sizeof(path), "%s/" SERVE_LOCK_FILE, dir) >=
+	    sizeof(path)) {
+		fprintf(stderr, "outpost: data_dir %s is too long a path\n", dir);
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+	    0600);
+	if (fd < 0) {
+		fprintf(stderr, "outpost: cannot open the lock file %s: %s; let "
+		    "the user running outpost serve write to data_dir\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &fl) < 0) {
+		if (errno != EACCES && errno != EAGAIN) {
+			fprintf(stderr, "outpost: cannot lock %s: %s\n", path,
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+		who = fl;
+		if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK &&
+		    who.l_pid > 0)
+			other = (long)who.l_pid;
+		else
+			other = lock_file_pid(fd);
+		if (other > 0)
+			fprintf(stderr, "outpost: another outpost serve (PID %ld) "
+			    "already runs on data_dir %s (it holds %s); stop it "
+			    "first (kill %ld), or give this one its own data_dir\n",
+			    other, dir, path, other);
+		else
+			fprintf(stderr, "outpost: another outpost serve already "
+			    "runs on data_dir %s (it holds %s); stop it first, or "
+			    "give this one its own data_dir\n", dir, path);
+		close(fd);
+		*rc = 75;
+		return -1;
+	}
+	n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)n, 0) != n)
+		log_event(LOG_WARN, "start", "lock_file", path, "error",
+		    strerror(errno), "note", "the lock is held; the PID in the "
+		    "file may be missing", NULL);
+	return fd;
+}
+
+/* At a clean exit: empty the PID file while the lock is still held. */
+static void
+serve_unlock(int fd)
+{
+	if (fd < 0)
+		return;
+	if (ftruncate(fd, 0) < 0) {
+		/* nothing to do: the lock goes with the descriptor anyway */
+	}
+	close(fd);
+}
+
 int
 cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -124,7 +230,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	char token[HTTP_TOKEN_MAX];
 	char broken[ERR_MSG_MAX];
 	const char *path;
-	int rc, sig, created = 0, stuck = 0;
+	int rc, sig, created = 0, stuck = 0, lock_fd;
 	int64_t grace_end, left;
 
 	(void)argv;
@@ -149,6 +255,10 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		conf_free(conf);
 		return 73;
 	}
+	if ((lock_fd = serve_lock(conf->server.data_dir, &rc)) < 0) {
+		conf_free(conf);
+		return rc;
+	}
 	if (queue_open(conf->server.data_dir, QUEUE_OPEN_CHECK | QUEUE_OPEN_DAEMON,
 	    &q, &e) < 0) {
 		/* Never start an empty queue in place of a damaged one, and
@@ -158,6 +268,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "outpost: %s\n", e.msg);
 		if (conf->server.smtp_listen[0] == '\0') {
 			conf_free(conf);
+			serve_unlock(lock_fd);
 			return e.kind == ERR_CONFIG ? 78 : 75;
 		}
 		str_copy(broken, sizeof(broken), e.msg);
@@ -296,7 +407,9 @@ out:
 		listener_free(lst);
 		settings_free(d.settings);
 		metrics_free(metrics);
+		serve_unlock(lock_fd);
 	}
+	/* stuck: the lock stays until the process ends */
 	conf_free(conf);
 	if (rc == 0)
 		log_event(LOG_INFO, "stopped", NULL);

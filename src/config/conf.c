@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/aliases.h"
 #include "config/conf_secret.h"
 #include "config/ini.h"
 #include "util/log.h"
@@ -105,6 +106,7 @@ static const struct kdef server_keys[] = {
 	{ "http_allowed_hosts", K_HOSTS, SRV(http_allowed_hosts), 0, 0 },
 	{ "smtp_max_sessions", K_UINT, SRV(smtp_max_sessions), 1, 100000 },
 	{ "smtp_timeout", K_DURATION, SRV(smtp_timeout_s), 1, 3600 },
+	{ "aliases", K_FILE, SRV(aliases), 0, 0 },
 };
 
 static const struct kdef profile_keys[] = {
@@ -292,6 +294,7 @@ server_free(struct conf_server *s)
 	free(s->smtp_tls_cert);
 	free(s->smtp_tls_key);
 	free_list(s->http_allowed_hosts, s->nhttp_allowed_hosts);
+	free(s->aliases);
 }
 
 static void
@@ -334,6 +337,7 @@ conf_free(struct conf *c)
 	for (i = 0; i < c->nreports; i++)
 		free(c->reports[i].email);
 	free(c->reports);
+	aliases_free(c->alias_map);
 	free(c);
 }
 
@@ -1126,6 +1130,25 @@ bad_line(struct lstate *st, unsigned line, const char *p, size_t n,
 	cerr(st, line, l->name != NULL ? l->name : "line", "%s", l->why);
 }
 
+/* [server] aliases: the file's problems, each as "aliases: PATH:LINE: ...". */
+static void
+load_aliases(struct lstate *st, unsigned line)
+{
+	struct buf diag;
+	struct op_err e;
+	const char *p, *nl;
+
+	buf_init(&diag, 64 * 1024);
+	if (aliases_load(st->c->server.aliases, &st->c->alias_map, &diag, &e) < 0) {
+		for (p = diag.data; p != NULL && (nl = strchr(p, '\n')) != NULL;
+		    p = nl + 1)
+			cerr(st, line, "aliases", "%.*s", (int)(nl - p), p);
+		if (diag.len == 0)
+			cerr(st, line, "aliases", "%s", e.msg);
+	}
+	buf_free(&diag);
+}
+
 static void
 final_checks(struct lstate *st)
 {
@@ -1163,6 +1186,8 @@ final_checks(struct lstate *st)
 		    "address as smtp_listen");
 	if (s->hostname == NULL)
 		s->hostname = default_hostname();
+	if (s->aliases != NULL)
+		load_aliases(st, seen_at(st, "aliases"));
 
 	for (i = 0; i < st->c->nreports; i++)
 		nenabled += st->c->reports[i].enabled != 0;

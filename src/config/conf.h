@@ -88,7 +88,10 @@ struct conf_server {
 	size_t nhttp_allowed_hosts;
 	unsigned smtp_max_sessions;     /* default 1000 */
 	unsigned smtp_timeout_s;        /* listener idle/command timeout, default 300 */
+	char *aliases;          /* the aliases file (config/aliases.h); NULL if unset */
 };
+
+struct aliases;
 
 struct conf {
 	char *path;             /* the file loaded; NULL for embedded defaults */
@@ -100,6 +103,7 @@ struct conf {
 	int redirect_enabled;
 	struct conf_report *reports;
 	size_t nreports;
+	struct aliases *alias_map;      /* server.aliases loaded; NULL if unset */
 };
 
 /*

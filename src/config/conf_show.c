@@ -101,6 +101,8 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 	conf_format_duration(s->smtp_timeout_s, v, sizeof(v));
 	if (show_kv(out, "smtp_timeout", v, e) < 0)
 		goto out;
+	if (s->aliases != NULL && show_kv(out, "aliases", s->aliases, e) < 0)
+		goto out;
 
 	for (i = 0; i < c->nclients; i++) {
 		const struct conf_client *cl = &c->clients[i];

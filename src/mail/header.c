@@ -304,9 +304,15 @@ skip_cfws(struct scan *sc, struct op_err *e)
 
 /* Parse s[from..to) as an addr-spec: comments dropped, surrounding
  * whitespace trimmed, then addr_parse_mailbox(); appended to out. */
+/* hdr_recipients_local()'s handler of bare local names; NULL: refused. */
+struct local_cb {
+	hdr_local_fn fn;
+	void *arg;
+};
+
 static int
-add_spec(const char *s, size_t from, size_t to, struct addr_list *out,
-    struct op_err *e)
+add_spec(const char *s, size_t from, size_t to, const struct local_cb *loc,
+    struct addr_list *out, struct op_err *e)
 {
 	char spec[ADDR_PATH_MAX * 2];
 	struct addr_mailbox mb;
@@ -339,6 +345,8 @@ add_spec(const char *s, size_t from, size_t to, struct addr_list *out,
 	spec[o] = '\0';
 	if (o == a)
 		return err_set(e, ERR_DATA, "an address is empty");
+	if (loc != NULL && memchr(spec + a, '@', o - a) == NULL)
+		return loc->fn(loc->arg, spec + a, out, e);
 	if (addr_parse_mailbox(spec + a, &mb, e) < 0)
 		return -1;
 	return addr_list_add(out, &mb, 1, e);
@@ -351,7 +359,7 @@ add_spec(const char *s, size_t from, size_t to, struct addr_list *out,
  */
 static int
 parse_mailbox(struct scan *sc, const char *ends, int in_group, int *group,
-    struct addr_list *out, struct op_err *e)
+    const struct local_cb *loc, struct addr_list *out, struct op_err *e)
 {
 	char stops[8], hit;
 	size_t start = sc->i, lt;
@@ -368,22 +376,22 @@ parse_mailbox(struct scan *sc, const char *ends, int in_group, int *group,
 		return 0;
 	}
 	if (hit != '<')
-		return add_spec(sc->s, start, sc->i, out, e);
+		return add_spec(sc->s, start, sc->i, loc, out, e);
 	/* name-addr: the display name before '<' is not needed */
 	lt = ++sc->i;
 	if (scan_to(sc, ">", &hit, e) < 0)
 		return -1;
 	if (hit != '>')
 		return err_set(e, ERR_DATA, "an address is missing its closing '>'");
-	if (add_spec(sc->s, lt, sc->i, out, e) < 0)
+	if (add_spec(sc->s, lt, sc->i, loc, out, e) < 0)
 		return -1;
 	sc->i++;
 	return skip_cfws(sc, e);
 }
 
-int
-hdr_parse_addr_list(const char *value, struct addr_list *out,
-    struct op_err *e)
+static int
+parse_addr_list(const char *value, const struct local_cb *loc,
+    struct addr_list *out, struct op_err *e)
 {
 	struct scan sc = { value, 0, strlen(value) };
 	int in_group = 0;
@@ -410,7 +418,7 @@ hdr_parse_addr_list(const char *value, struct addr_list *out,
 				return err_set(e, ERR_DATA, "an address list has text after a group's ';'");
 			continue;
 		}
-		if (parse_mailbox(&sc, ",;", in_group, &group, out, e) < 0)
+		if (parse_mailbox(&sc, ",;", in_group, &group, loc, out, e) < 0)
 			return -1;
 		if (group) {
 			in_group = 1;
@@ -427,9 +435,24 @@ hdr_parse_addr_list(const char *value, struct addr_list *out,
 }
 
 int
+hdr_parse_addr_list(const char *value, struct addr_list *out,
+    struct op_err *e)
+{
+	return parse_addr_list(value, NULL, out, e);
+}
+
+int
 hdr_recipients(const struct hdr_block *b, struct addr_list *out,
     struct op_err *e)
 {
+	return hdr_recipients_local(b, NULL, NULL, out, e);
+}
+
+int
+hdr_recipients_local(const struct hdr_block *b, hdr_local_fn local,
+    void *arg, struct addr_list *out, struct op_err *e)
+{
+	struct local_cb loc = { local, arg };
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
@@ -438,7 +461,8 @@ hdr_recipients(const struct hdr_block *b, struct addr_list *out,
 		if (strcasecmp(name, "To") != 0 && strcasecmp(name, "Cc") != 0 &&
 		    strcasecmp(name, "Bcc") != 0)
 			continue;
-		if (hdr_parse_addr_list(b->v[i].value, out, e) < 0)
+		if (parse_addr_list(b->v[i].value, local != NULL ? &loc : NULL,
+		    out, e) < 0)
 			return err_prefix(e, "%s header", name);
 	}
 	return 0;

@@ -83,6 +83,15 @@ int hdr_parse_addr_list(const char *value, struct addr_list *out,
 int hdr_recipients(const struct hdr_block *b, struct addr_list *out,
     struct op_err *e);
 
+/* The same, except that an address without '@' (a bare local name such as
+ * "root", cron's "To: root") is handed to local(arg, name, out, e), which
+ * adds what it stands for to out or fails with e.  local NULL: as
+ * hdr_recipients(). */
+typedef int (*hdr_local_fn)(void *arg, const char *name, struct addr_list *out,
+    struct op_err *e);
+int hdr_recipients_local(const struct hdr_block *b, hdr_local_fn local,
+    void *arg, struct addr_list *out, struct op_err *e);
+
 /*
  * Append to out a copy of msg without the fields whose names are in
  * names[] (NULL-terminated, ignoring case), each removed with its

@@ -5,6 +5,14 @@
  * slot number and a generation, so a commit that completes after its
  * connection closed finds nobody and is dropped (the message is stored:
  * the client, which got no 250, may send it again: at least once).
+ *
+ * A bare local name as recipient (RCPT TO:<root>, what cron's mail says)
+ * is accepted only if [server] aliases maps it (its own entry or
+ * "default"; config/aliases.h), else refused with 550 5.1.1 naming
+ * `aliases`; the stored message goes to the alias's addresses instead
+ * (each address once).  A local name is never a sender.  The mapping is
+ * the one of the settings the session started with (a SIGHUP reload
+ * reaches the sessions that start after it).
  */
 #include "relay/listener.h"
 
@@ -16,11 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/aliases.h"
 #include "mail/addr.h"
 #include "relay/relay.h"
 #include "smtp/server.h"
@@ -104,6 +114,8 @@ cb_validate(void *arg, const char *mailbox, int smtputf8)
 	struct addr_mailbox mb;
 
 	(void)arg;
+	if (aliases_is_local(mailbox))
+		return 0;               /* cb_mail and cb_rcpt decide */
 	if (addr_parse_mailbox(mailbox, &mb, NULL) < 0)
 		return -1;
 	if ((mb.flags & ADDR_F_UTF8) && !smtputf8)
@@ -132,6 +144,13 @@ cb_mail(void *arg, const char *sender, const struct server_mail_params *params,
 	size_t i;
 
 	(void)params;
+	if (sender[0] != '\0' && strchr(sender, '@') == NULL) {
+		r->code = 553;
+		str_copy(r->enh, sizeof(r->enh), "5.1.7");
+		str_copy(r->text, sizeof(r->text), "A sender must be a full "
+		    "address (local@domain); aliases map recipients only");
+		return -1;
+	}
 	if (!c->conf->server.smtp_auth)
 		return 0;
 	cl = find_client(c->conf, c->client);
@@ -145,6 +164,74 @@ cb_mail(void *arg, const char *sender, const struct server_mail_params *params,
 	str_copy(r->enh, sizeof(r->enh), "5.7.1");
 	snprintf(r->text, sizeof(r->text), "Sender address not allowed for client %s", cl->name);
 	return -1;
+}
+
+/* A bare local name must have an alias (see the top of the file). */
+static int
+cb_rcpt(void *arg, const char *rcpt, struct server_reply *r)
+{
+	struct conn *c = arg;
+	char *const *t;
+	size_t n;
+	struct op_err e;
+
+	if (strchr(rcpt, '@') != NULL)
+		return 0;
+	if (aliases_lookup(c->conf->alias_map, rcpt, &t, &n, &e) == 0)
+		return 0;
+	r->code = 550;
+	str_copy(r->enh, sizeof(r->enh), "5.1.1");
+	str_copy(r->text, sizeof(r->text), e.msg);
+	return -1;
+}
+
+/*
+ * Replace the local names among m's recipients by their aliases'
+ * addresses, keeping order and each address once.  cb_rcpt accepted only
+ * names that have one, and the session's settings do not change.
+ */
+static void
+expand_aliases(struct conn *c, struct server_message *m)
+{
+	char **v = NULL, *const *t;
+	size_t i, j, k, nt, n = 0, cap = 0;
+	struct op_err e;
+	int any = 0;
+
+	for (i = 0; i < m->nrcpts && !any; i++)
+		any = strchr(m->rcpts[i], '@') == NULL;
+	if (!any)
+		return;
+	for (i = 0; i < m->nrcpts; i++) {
+		const char *one[1] = { m->rcpts[i] };
+		char *const *list = (char *const *)one;
+
+		nt = 1;
+		if (strchr(m->rcpts[i], '@') == NULL) {
+			if (aliases_lookup(c->conf->alias_map, m->rcpts[i], &t,
+			    &nt, &e) < 0)
+				continue;       /* not reached: cb_rcpt checked */
+			list = t;
+			log_event(LOG_INFO, "smtp_alias", "peer", c->peer, "name",
+			    m->rcpts[i], "to", t[0], NULL);
+		}
+		for (j = 0; j < nt; j++) {
+			for (k = 0; k < n && strcasecmp(v[k], list[j]) != 0; k++)
+				;
+			if (k < n)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 8;
+				v = mem_realloc(v, cap * sizeof(*v));
+			}
+			v[n++] = str_dup(list[j]);
+		}
+	}
+	for (i = 0; i < m->nrcpts; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	m->rcpts = v;
+	m->nrcpts = n;
 }
 
 static int
@@ -314,6 +401,7 @@ cb_message(void *arg, struct server_message *m)
 	t->slot = c->slot;
 	t->gen = c->gen;
 	t->msg = m;
+	expand_aliases(c, m);
 	t->qn.sender = m->sender;
 	t->qn.rcpts = (const char *const *)m->rcpts;
 	t->qn.nrcpts = m->nrcpts;
@@ -680,6 +768,7 @@ conn_accept(struct listener *l)
 		set.arg = c;
 		set.validate_address = cb_validate;
 		set.on_mail = cb_mail;
+		set.on_rcpt = cb_rcpt;
 		set.auth_step = cb_auth_step;
 		set.auth_reset = cb_auth_reset;
 		set.on_message = cb_message;

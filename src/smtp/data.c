@@ -87,3 +87,24 @@ smtp_data_has_8bit(const void *p, size_t n)
 			return 1;
 	return 0;
 }
+
+int
+smtp_data_check_nul(const void *p, size_t n, struct op_err *e)
+{
+	const char *s = p, *nul, *q, *nl;
+	unsigned long line = 1;
+	int header = 1;
+
+	if (n == 0 || (nul = memchr(s, '\0', n)) == NULL)
+		return 0;
+	/* Count the lines before it; the first empty one ends the header. */
+	for (q = s; q < nul && (nl = memchr(q, '\n', (size_t)(nul - q))) != NULL;
+	    q = nl + 1) {
+		if (header && (nl == q || (nl == q + 1 && *q == '\r')))
+			header = 0;
+		line++;
+	}
+	return err_set(e, ERR_DATA, "a NUL byte in the %s, line %lu; mail cannot "
+	    "carry NUL bytes (RFC 2045 section 2.8): remove it, or send binary "
+	    "data as a base64 attachment", header ? "header" : "body", line);
+}

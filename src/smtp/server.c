@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "smtp/data.h"
 #include "smtp/server_data.h"
 #include "util/log.h"
 
@@ -76,6 +77,7 @@ struct server {
 	unsigned max_rcpt;
 	unsigned max_errors;
 	unsigned errors;
+	unsigned long_lines;            /* lines over their limit, answered */
 	unsigned messages;
 	uint64_t tls_discarded;         /* bytes dropped after STARTTLS */
 	const char *end_reason;
@@ -1041,26 +1043,43 @@ command(struct server *s, char *line)
 
 /* ---- input ---- */
 
+/*
+ * The line being read just passed its limit: answer at once, whether or
+ * not its end ever comes (the rest of it is then read and dropped without
+ * a second reply), and end the session at the SERVER_LONG_LINES_MAX-th.
+ */
+static void
+line_too_long(struct server *s)
+{
+	if (s->state == ST_AUTH) {
+		auth_abort(s);
+		auth_log(s, "failed");
+		/* RFC 4954 section 6. */
+		fail(s, 500, "5.5.6", "Authentication Exchange line is too long");
+	} else {
+		fail(s, 500, "5.5.2", "Line too long");
+	}
+	if (++s->long_lines < SERVER_LONG_LINES_MAX || s->state == ST_CLOSED)
+		return;
+	reply(s, 421, "4.7.0", "%s Too many long lines, closing connection",
+	    s->hostname);
+	close_session(s, "long_lines");
+}
+
 static void
 line_done(struct server *s)
 {
 	char empty[1] = "";
 	char *line = s->line.data != NULL ? s->line.data : empty;
 
-	if (s->line_toolong || s->line_fault != LINE_OK) {
-		int in_auth = s->state == ST_AUTH;
-
-		if (in_auth) {
+	if (s->line_toolong) {
+		/* answered by line_too_long() when the limit was passed */
+	} else if (s->line_fault != LINE_OK) {
+		if (s->state == ST_AUTH) {
 			auth_abort(s);
 			auth_log(s, "failed");
 		}
-		if (s->line_toolong && in_auth)
-			/* RFC 4954 section 6. */
-			fail(s, 500, "5.5.6",
-			    "Authentication Exchange line is too long");
-		else if (s->line_toolong)
-			fail(s, 500, "5.5.2", "Line too long");
-		else if (s->line_fault == LINE_BARE_CR)
+		if (s->line_fault == LINE_BARE_CR)
 			fail(s, 500, "5.5.2", "Bare CR in command line");
 		else
 			fail(s, 500, "5.5.2", "Invalid character in command line");
@@ -1109,7 +1128,11 @@ line_feed(struct server *s, const unsigned char *p, size_t n)
 		if ((c < 0x20 || c == 0x7f) && s->line_fault == LINE_OK)
 			s->line_fault = LINE_CTL;
 		if (s->line.len >= max) {
-			s->line_toolong = 1;
+			if (!s->line_toolong) {
+				s->line_toolong = 1;
+				line_too_long(s);
+				return i + 1;
+			}
 			continue;
 		}
 		(void)buf_append(&s->line, &c, 1, NULL);
@@ -1121,6 +1144,7 @@ static void
 data_end(struct server *s)
 {
 	struct server_message *m;
+	struct op_err e;
 	uint64_t size = s->data.received;
 
 	if (s->data.refusal == SERVER_DATA_TOO_BIG) {
@@ -1133,6 +1157,12 @@ data_end(struct server *s)
 	if (s->data.refusal == SERVER_DATA_LINE_TOO_LONG) {
 		reply(s, 554, "5.6.0",
 		    "Message refused: a line is longer than 1000 octets");
+		log_message(s, "refused", NULL, 554, size);
+		txn_reset(s);
+		return;
+	}
+	if (smtp_data_check_nul(s->data.body.data, s->data.body.len, &e) < 0) {
+		reply(s, 554, "5.6.0", "Message refused: %s", e.msg);
 		log_message(s, "refused", NULL, 554, size);
 		txn_reset(s);
 		return;

@@ -55,10 +55,20 @@
  *     longer than max_message_size does NOT end the session early: the
  *     session keeps reading (without storing) up to <CRLF>.<CRLF> and then
  *     refuses the message with "554 5.6.0" (line) or "552 5.3.4" (size),
- *     so the client and the session stay in step.
+ *     so the client and the session stay in step;
+ *   - a NUL byte anywhere in the message, header or body, refuses it at
+ *     the end of data with "554 5.6.0 Message refused: a NUL byte in the
+ *     header, line N; ..." (smtp_data_check_nul(), the rule `outpost
+ *     sendmail` applies too).
  * Command lines: CRLF, or a bare LF (as Postfix's "normalize"), ends a
  * line; a bare CR inside a command line, or any other control character,
- * gets "500 5.5.2" for that line.
+ * gets "500 5.5.2" for that line.  A line longer than SERVER_CMD_LINE_MAX
+ * (an AUTH response: SERVER_AUTH_LINE_MAX) gets "500 5.5.2 Line too long"
+ * (AUTH: "500 5.5.6") as soon as the octet past the limit arrives, not at
+ * its end; the rest of that line is read and dropped without a second
+ * reply.  The SERVER_LONG_LINES_MAX-th such line also gets
+ * "421 4.7.0 <host> Too many long lines, closing connection", and the
+ * session wants to close.
  *
  * Replies carry RFC 3463 enhanced status codes (RFC 2034), except the 220
  * greeting, the EHLO/HELO replies and 3xx replies, where RFC 2034 section 3
@@ -111,6 +121,10 @@
 /* RFC 5321 section 4.5.3.1.8 asks for at least 100; we default to 1000. */
 #define SERVER_DEFAULT_MAX_RCPT 1000
 #define SERVER_DEFAULT_MAX_ERRORS 20
+/* Command lines over SERVER_CMD_LINE_MAX (or AUTH lines over
+ * SERVER_AUTH_LINE_MAX) a session answers before it ends with 421: a
+ * client that sends them is not speaking SMTP. */
+#define SERVER_LONG_LINES_MAX 3
 #define SERVER_DEFAULT_MAX_MESSAGE (25u * 1024 * 1024)
 /* RFC 5321 section 4.5.3.2.7: a server waits at least 5 minutes for the
  * next command; the same for the next block of DATA. */

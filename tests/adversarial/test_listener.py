@@ -213,6 +213,62 @@ def test_megabyte_command_line_is_refused_and_session_continues(outpost,
     s.quit()
 
 
+def test_long_command_line_answered_at_once_and_three_end_session(outpost,
+                                                                  daemons):
+    """The 500 comes when the limit is passed, before any line end: a
+    client that never sends CRLF still hears why.  The third long line
+    ends the session with 421 (docs/security.md)."""
+    d = start(outpost, daemons)
+    c = RawSMTP(d.smtp_port, timeout=10)
+    c.expect("EHLO client.example", 250)
+    c.send("MAIL FROM:<" + "x" * 600)       # no CRLF (yet)
+    assert c.reply() == (500, ["5.5.2 Line too long"])
+    # the rest of that line is dropped unanswered
+    c.send("y" * 5000 + "@example.com>\r\n")
+    assert c.cmd("NOOP") == (250, ["2.0.0 Ok"])
+    c.send("z" * 513)
+    assert c.reply() == (500, ["5.5.2 Line too long"])
+    c.send("\r\n" + "w" * 513)
+    assert c.replies(2) == [
+        (500, ["5.5.2 Line too long"]),
+        (421, ["4.7.0 %s Too many long lines, closing connection"
+               % c.greeting[1][0].split()[0]])]
+    assert c.closed()
+    # others are served
+    s = smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=10,
+                     local_hostname="localhost")
+    assert s.noop()[0] == 250
+    s.quit()
+
+
+@pytest.mark.parametrize("where,data", [
+    ("header, line 2", "From: a@example.com\r\nSubject: a\x00b\r\n\r\nhi\r\n"),
+    ("body, line 4", "Subject: x\r\n\r\nline 3\r\nli\x00ne 4\r\n"),
+])
+def test_nul_byte_refused_at_end_of_data(outpost, peers, daemons, where,
+                                         data):
+    """One rule with `outpost sendmail`: a NUL anywhere is refused with
+    5xx at the end of DATA, naming it; nothing stored or relayed; the
+    session stays in step."""
+    peer = peers.aiosmtpd("plain")
+    d = start(outpost, daemons, [("up", peers_mod.profile(peer.port))])
+    c = open_txn(d.smtp_port)
+    c.send(data + ".\r\n")
+    code, text = c.reply()
+    assert code == 554, (code, text)
+    assert text[0].startswith("5.6.0 Message refused: a NUL byte in the %s;"
+                              % where), text
+    assert messages(data_dir(outpost)) == []
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("RCPT TO:<%s>" % RCPT, 250)
+    c.expect("DATA", 354)
+    c.send("Subject: clean\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[0] == 250
+    wait_for(lambda: len(peer.messages) == 1, what="delivery")
+    assert len(peer.messages) == 1
+    assert b"Subject: clean" in peer.messages[0].content
+
+
 def test_body_line_limit_is_1000_octets(outpost, daemons):
     d = start(outpost, daemons)
     c = open_txn(d.smtp_port)
@@ -597,3 +653,53 @@ def test_hostile_auth_exchanges_fail_cleanly(outpost, daemons):
     c.expect("QUIT", 221)
     log = d.log()
     assert "s3cret" not in log and "d3Jvbmc" not in log
+
+
+# ---------------------------------------------------------------------------
+# [server] aliases: bare local names (RCPT TO:<root>)
+
+def test_local_name_recipient_goes_to_its_alias_and_reloads(outpost, daemons):
+    path = outpost.tmp_path / "aliases"
+    path.write_text("root: admin@example.com, ops@example.com\n")
+    d = start(outpost, daemons, server={"aliases": str(path)})
+    c = RawSMTP(d.smtp_port)
+    c.expect("EHLO client.example", 250)
+    # a local name is never a sender
+    code, text = c.cmd("MAIL FROM:<root>")
+    assert code == 553, (code, text)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("RCPT TO:<Root>", 250)
+    c.expect("RCPT TO:<ops@example.com>", 250)
+    code, text = c.cmd("RCPT TO:<bob>")     # no entry, no default
+    assert code == 550 and text[0].startswith("5.1.1 "), (code, text)
+    assert "aliases" in text[0] and "default" in text[0], text
+    c.expect("DATA", 354)
+    c.send("To: root\r\nSubject: cron\r\n\r\nout\r\n.\r\n")
+    assert c.reply()[0] == 250
+    (_, _, _, rcpts, _), = messages(data_dir(outpost))
+    assert rcpts == ["admin@example.com", "ops@example.com"]
+    # SIGHUP reloads the file: a new session sees the new mapping
+    path.write_text("root: admin@example.com\ndefault: any@example.com\n")
+    d.hup()
+
+    def bob_accepted():
+        s = RawSMTP(d.smtp_port)
+        s.expect("EHLO client.example", 250)
+        s.expect("MAIL FROM:<%s>" % SENDER, 250)
+        ok = s.cmd("RCPT TO:<bob>")[0] == 250
+        s.cmd("QUIT")
+        s.close()
+        return ok
+    wait_for(bob_accepted, what="the reloaded aliases")
+
+
+def test_local_name_without_aliases_is_refused_naming_aliases(outpost,
+                                                              daemons):
+    d = start(outpost, daemons)
+    c = RawSMTP(d.smtp_port)
+    c.expect("EHLO client.example", 250)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    code, text = c.cmd("RCPT TO:<root>")
+    assert code == 550, (code, text)
+    assert text[0].startswith("5.1.1 ") and "aliases" in text[0], text
+    c.expect("RCPT TO:<%s>" % RCPT, 250)

@@ -245,7 +245,12 @@ def test_invalid_recipient_exits_65_and_queues_nothing(setup, bad):
     conf, store = setup
     r = sendmail(conf, "good@example.com", bad)
     assert r.rc == 65, r
-    assert "invalid recipient address" in r.err
+    if bad == "not-an-address":
+        # a bare local name: refused for want of an alias (no [server]
+        # aliases here), with the hint
+        assert "is a local name" in r.err and "aliases" in r.err, r
+    else:
+        assert "invalid recipient address" in r.err
     assert store.count() == 0
 
 
@@ -337,6 +342,21 @@ def test_malformed_header_exits_65(setup):
     assert r.rc == 65, r
     r = sendmail(conf, "-t", stdin=b"To: <a@b@c>\nSubject: x\n\nbody\n")
     assert r.rc == 65, r
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize("where,stdin", [
+    ("header, line 2", b"To: a@example.com\nSubject: a\x00b\n\nbody\n"),
+    ("body, line 4", b"Subject: x\r\n\r\nline 3\r\nli\x00ne 4\r\n"),
+])
+def test_nul_byte_anywhere_exits_65_naming_it(setup, where, stdin):
+    """The listener's rule: a NUL in the header or the body is refused,
+    and the message says where."""
+    conf, store = setup
+    r = sendmail(conf, "-i", "a@example.com", stdin=stdin)
+    assert r.rc == 65, r
+    assert "a NUL byte in the %s" % where in r.err, r
+    assert "base64" in r.err, r
     assert store.count() == 0
 
 
@@ -456,3 +476,98 @@ def test_queued_while_the_daemon_is_down_is_delivered_when_it_starts(
     assert b"hidden" not in first.content
     assert second.rcpt_tos == ["late@example.com"]
     assert [m[2] for m in store.messages()] == ["sent", "sent"]
+
+
+# ---------------------------------------------------------------------------
+# [server] aliases: bare local names (cron mails "root")
+
+ALIASES = (b"# who gets the machine's mail\n"
+           b"root: admin@example.com\n"
+           b"\n"
+           b"Postmaster: admin@example.com,\n"
+           b"    # a comment inside the entry\n"
+           b"\tops@example.com, admin@example.com\n"
+           b"default: catchall@example.com\n")
+
+
+def aliases_conf(outpost, tmp_path, text=ALIASES):
+    path = tmp_path / "aliases"
+    path.write_bytes(text)
+    conf = outpost.conf([("primary", profile(1))],
+                        server={"aliases": str(path)})
+    return conf, Store(tmp_path / "data"), path
+
+
+def test_local_names_go_to_their_aliases(outpost, tmp_path):
+    conf, store, _ = aliases_conf(outpost, tmp_path)
+    # what cron runs: sendmail root; case does not matter
+    for name, want in (("root", ["admin@example.com"]),
+                       ("ROOT", ["admin@example.com"]),
+                       ("postmaster", ["admin@example.com",
+                                       "ops@example.com"]),
+                       ("www-data", ["catchall@example.com"])):
+        r = sendmail(conf, "-i", name, stdin=b"Subject: cron\n\nout\n")
+        assert r.rc == 0, (name, r)
+        assert store.messages()[-1][3] == want, name
+    # -t: the To/Cc/Bcc fields too, mixed with full addresses, each once
+    r = sendmail(conf, "-t", "root", stdin=b"To: root, bob@example.org\n"
+                 b"Cc: Postmaster\nSubject: x\n\nhi\n")
+    assert r.rc == 0, r
+    assert store.messages()[-1][3] == ["admin@example.com",
+                                       "bob@example.org", "ops@example.com"]
+    # a bare name is never a sender
+    r = sendmail(conf, "-f", "root", "root")
+    assert r.rc == 65, r
+
+
+def test_local_name_without_alias_is_refused_naming_aliases(outpost,
+                                                             tmp_path):
+    store = Store(tmp_path / "data")
+    conf = outpost.conf([("primary", profile(1))])
+    r = sendmail(conf, "root")
+    assert r.rc == 65, r
+    assert "aliases" in r.err and "root: admin@example.com" in r.err, r
+    r = sendmail(conf, "-t", stdin=b"To: root\nSubject: x\n\nhi\n")
+    assert r.rc == 65, r
+    assert "aliases" in r.err, r
+    # a file without the name and without default
+    conf, store, path = aliases_conf(outpost, tmp_path,
+                                     b"root: admin@example.com\n")
+    r = sendmail(conf, "bob")
+    assert r.rc == 65, r
+    assert "'bob'" in r.err and str(path) in r.err and "default" in r.err, r
+    assert store.count() == 0
+
+
+def test_aliases_file_errors_name_file_and_line(outpost, tmp_path):
+    bad = (b"root: |/usr/bin/procmail\n"         # 1 a pipe
+           b"files: /var/mail/x\n"               # 2 a file
+           b"list: :include:/etc/list\n"         # 3 :include:
+           b"local: admin\n"                     # 4 a bare name as target
+           b"bob admin@example.com\n"            # 5 no ':'
+           b"ok: a@example.com\n"
+           b"OK: b@example.com,\n"               # 7 twice (any case)
+           b"   c@example.com\n"                 # continues line 7
+           b"x@y: a@example.com\n")              # 9 not a local name
+    conf, store, path = aliases_conf(outpost, tmp_path, bad)
+    r = outpost.run("config", "check", conf=conf)
+    assert r.rc == 78, r
+    for line, what in ((1, "pipe"), (2, "file"), (3, ":include:"),
+                       (4, "'admin' is a local name"), (5, "no ':'"),
+                       (7, "defined twice (first at line 6)"),
+                       (9, "not a local name")):
+        hit = [x for x in r.err.splitlines()
+               if "aliases: %s:%d: " % (path, line) in x]
+        assert hit and what in hit[0], (line, what, r.err)
+    # sendmail -bi (newaliases) checks the same file
+    r = sendmail(conf, "-bi")
+    assert r.rc == 78, r
+    assert "%s:1:" % path in r.err, r
+    # too large a file
+    path.write_bytes(b"# x\n" * (300 * 1024))
+    r = outpost.run("config", "check", conf=conf)
+    assert r.rc == 78 and "larger than" in r.err, r
+    path.write_bytes(ALIASES)
+    r = outpost.run("config", "check", conf=conf)
+    assert r.rc == 0, r
+    assert sendmail(conf, "-bi").rc == 0

@@ -378,6 +378,45 @@ def test_sigterm_exits_cleanly_and_quickly(outpost, peers, daemons):
     assert "event=stopped" in d.log()
 
 
+def test_second_daemon_on_the_same_data_dir_refuses_naming_the_first(
+        outpost, peers, daemons):
+    """One daemon per data_dir: a second `serve` (other ports, same
+    data_dir) exits 75 naming the first one's PID and the fix; the first
+    keeps serving, and sendmail and send still queue while it runs."""
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = Daemon(outpost, conf, port)
+    daemons.append(d)
+    conf2, port2 = serve_conf(outpost,
+                              [("main", peers_mod.profile(peer.port))])
+    r = outpost.run("serve", conf=conf2, timeout=30)
+    assert r.rc == 75, r
+    assert "PID %d" % d.proc.pid in r.err, r
+    assert "data_dir" in r.err and "outpost.pid" in r.err, r
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port2), 1).close()
+    # the first one is untouched, and the commands that write the queue
+    # work beside it
+    d.send("app@example.com", ["a@example.com"], message("over smtp"))
+    r = outpost.run("sendmail", "b@example.com", conf=conf2,
+                    stdin="Subject: by sendmail\n\nhi\n")
+    assert r.rc == 0, r
+    (outpost.tmp_path / "t.txt").write_text("hi\n")
+    r = outpost.run("send", "--from", "app@example.com", "--to",
+                    "c@example.com", "--subject", "by send", "--text",
+                    str(outpost.tmp_path / "t.txt"), conf=conf2)
+    assert r.rc == 0, r
+    wait_for(lambda: len(peer.messages) == 3, what="three deliveries")
+    with open(outpost.tmp_path / "data" / "outpost.pid") as f:
+        assert f.read().strip() == str(d.proc.pid)
+    # once the first has stopped, the second starts
+    d.stop()
+    d2 = Daemon(outpost, conf2, port2)
+    daemons.append(d2)
+    with open(outpost.tmp_path / "data" / "outpost.pid") as f:
+        assert f.read().strip() == str(d2.proc.pid)
+
+
 def test_non_loopback_listener_without_auth_refuses_to_start(outpost):
     conf = outpost.conf([], server={"smtp_listen": "0.0.0.0:%d" % free_port(),
                                     "http_listen": ""})
@@ -534,9 +573,11 @@ def test_empty_database_file_refuses_mail_with_421_and_says_why(outpost,
         smtplib.SMTP("127.0.0.1", port, timeout=10, local_hostname="localhost")
     assert ei.value.smtp_code == 421
     assert "event=start mode=\"refusing mail\"" in d.log()
-    # nothing written over it, no queue started beside it
+    # nothing written over it, no queue started beside it (outpost.pid is
+    # the daemon's lock: one daemon per data_dir)
     assert db.stat().st_size == 0
-    assert sorted(p.name for p in data_dir.iterdir()) == ["queue.db"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["outpost.pid",
+                                                          "queue.db"]
 
 
 def test_new_data_dir_gets_a_queue_and_no_leftovers(outpost, peers, daemons):

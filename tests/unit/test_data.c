@@ -274,6 +274,33 @@ test_has_8bit(void **state)
 	assert_false(smtp_data_has_8bit("", 0));
 }
 
+/* One rule for every door: a NUL anywhere is refused, and the message
+ * says where (header or body, and the line). */
+static void
+test_check_nul(void **state)
+{
+	struct op_err e;
+	static const char hdr[] = "From: a@b.c\r\nSubject: x\0y\r\n\r\nbody\r\n";
+	static const char body[] = "Subject: x\n\nline 3\nline\0 4\n";
+	static const char first[] = "\0";
+	static const char lfhdr[] = "A: 1\nB: 2\nC: \0\n";
+
+	(void)state;
+	assert_int_equal(smtp_data_check_nul("", 0, &e), 0);
+	assert_int_equal(smtp_data_check_nul(NULL, 0, &e), 0);
+	assert_int_equal(smtp_data_check_nul("a\r\n\r\nb\xff\r\n", 9, &e), 0);
+	assert_int_equal(smtp_data_check_nul(hdr, sizeof(hdr) - 1, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_non_null(strstr(e.msg, "NUL byte in the header, line 2"));
+	assert_non_null(strstr(e.msg, "base64"));
+	assert_int_equal(smtp_data_check_nul(body, sizeof(body) - 1, &e), -1);
+	assert_non_null(strstr(e.msg, "NUL byte in the body, line 4"));
+	assert_int_equal(smtp_data_check_nul(first, 1, &e), -1);
+	assert_non_null(strstr(e.msg, "in the header, line 1"));
+	assert_int_equal(smtp_data_check_nul(lfhdr, sizeof(lfhdr) - 1, &e), -1);
+	assert_non_null(strstr(e.msg, "in the header, line 3"));
+}
+
 int
 main(void)
 {
@@ -284,6 +311,7 @@ main(void)
 		cmocka_unit_test(test_random_against_reference),
 		cmocka_unit_test(test_bounded_output),
 		cmocka_unit_test(test_has_8bit),
+		cmocka_unit_test(test_check_nul),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -646,6 +646,55 @@ test_command_line_limit(void **state)
 	rec_free(&r);
 }
 
+/* The 500 comes as soon as the limit is passed, not at the line's end: a
+ * client that never sends CRLF still hears why.  The rest of the line is
+ * discarded unanswered; SERVER_LONG_LINES_MAX such lines end the session. */
+static void
+test_command_line_limit_at_once(void **state)
+{
+	struct server_settings set;
+	static char in[16384];
+	struct rec r;
+	size_t n;
+
+	(void)state;
+	base_settings(&set);
+	/* 511 octets and no line end yet: refused already. */
+	n = (size_t)snprintf(in, sizeof(in), "NOOP %0506d", 0);
+	assert_int_equal(n, 511);
+	run_str(&set, NULL, in, GREET TOO_LONG, &r);
+	rec_free(&r);
+	/* The rest of that line, however long, gets no second reply. */
+	memset(in, 'A', 3000);
+	memcpy(in + 3000, "\r\nNOOP\r\n", 9);
+	run_str(&set, NULL, in, GREET TOO_LONG OK, &r);
+	rec_free(&r);
+	/* Three long lines end the session; what follows is not read. */
+	n = 0;
+	for (int k = 0; k < SERVER_LONG_LINES_MAX; k++) {
+		memset(in + n, 'B', 600);
+		n += 600;
+		memcpy(in + n, "\r\n", 2);
+		n += 2;
+	}
+	memcpy(in + n, "NOOP\r\n", 7);
+	in[n + 7] = '\0';
+	run_str(&set, NULL, in, GREET TOO_LONG TOO_LONG TOO_LONG
+	    "421 4.7.0 mx.test Too many long lines, closing connection\r\n",
+	    &r);
+	rec_free(&r);
+	/* An AUTH response line: 5.5.6 at once as well. */
+	n = (size_t)snprintf(in, sizeof(in), "EHLO c\r\nAUTH LOGIN\r\n");
+	memset(in + n, 'A', 12400);
+	in[n + 12400] = '\0';
+	set.auth_available = 1;
+	set.auth_plaintext = 1;
+	run_str(&set, NULL, in, NULL, &r);
+	assert_non_null(strstr(r.out.data,
+	    "500 5.5.6 Authentication Exchange line is too long\r\n"));
+	rec_free(&r);
+}
+
 static void
 test_command_line_characters(void **state)
 {
@@ -702,6 +751,31 @@ test_body_line_limit(void **state)
 	run_str(&set, NULL, in, TXN_REPLY
 	    "554 5.6.0 Message refused: a line is longer than 1000 octets\r\n"
 	    "503 5.5.1 Need MAIL command\r\n" OK_MAIL, &r);
+	assert_int_equal(r.nmsgs, 0);
+	rec_free(&r);
+}
+
+/* A NUL anywhere in the message: 554 at the end of DATA naming it, the
+ * message not handed over, the session in step. */
+static void
+test_body_nul(void **state)
+{
+	struct server_settings set;
+	struct rec r;
+	static const char hdr[] = TXN "Subject: a\0b\r\n\r\nhi\r\n.\r\nNOOP\r\n";
+	static const char body[] = TXN "Subject: a\r\n\r\nhi\r\nx\0\r\n.\r\n";
+
+	(void)state;
+	base_settings(&set);
+	run_all(&set, NULL, hdr, sizeof(hdr) - 1, TXN_REPLY
+	    "554 5.6.0 Message refused: a NUL byte in the header, line 1; "
+	    "mail cannot carry NUL bytes (RFC 2045 section 2.8): remove it, "
+	    "or send binary data as a base64 attachment\r\n" OK, &r);
+	assert_int_equal(r.nmsgs, 0);
+	rec_free(&r);
+	run_all(&set, NULL, body, sizeof(body) - 1, NULL, &r);
+	assert_non_null(strstr(r.out.data, "554 5.6.0 Message refused: a NUL "
+	    "byte in the body, line 4;"));
 	assert_int_equal(r.nmsgs, 0);
 	rec_free(&r);
 }
@@ -1548,8 +1622,10 @@ main(void)
 		cmocka_unit_test(test_smuggling),
 		cmocka_unit_test(test_dot_unstuffing),
 		cmocka_unit_test(test_command_line_limit),
+		cmocka_unit_test(test_command_line_limit_at_once),
 		cmocka_unit_test(test_command_line_characters),
 		cmocka_unit_test(test_body_line_limit),
+		cmocka_unit_test(test_body_nul),
 		cmocka_unit_test(test_max_recipients),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_starttls_injection),
