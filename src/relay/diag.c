@@ -331,11 +331,22 @@ classify(const struct smtp_params *sp, const struct smtp_session *s,
 			    "for %s: set host to a name on the certificate "
 			    "(the SMTP host name the provider documents).",
 			    name, host);
+		} else if (tls_verify_is_self_signed(vc)) {
+			textf(hint, hintsz, "The certificate is not trusted: "
+			    "it is self-signed. Set tls_ca_file to the "
+			    "certificate itself if you trust it, or tls_verify "
+			    "= no only for testing.");
 		} else if (tls_verify_is_untrusted(vc)) {
-			textf(hint, hintsz, "The certificate is not trusted "
-			    "(self-signed or from an unknown CA): set "
-			    "tls_ca_file to the CA certificate that signed "
-			    "it, or tls_verify = no only for testing.");
+			char ca[TLS_NAME_MAX * 2];
+
+			log_sanitize(ca, sizeof(ca), ti != NULL &&
+			    ti->untrusted[0] ? ti->untrusted : "its issuer");
+			textf(hint, hintsz, "The certificate is not trusted: "
+			    "it %s %s, which is not a CA this machine trusts. "
+			    "Set tls_ca_file to that CA's certificate (for a "
+			    "private CA), or tls_verify = no only for testing.",
+			    ti != NULL && ti->untrusted_depth > 0 ?
+			    "chains to" : "was issued by", ca);
 		} else {
 			char why[256];
 
@@ -560,6 +571,7 @@ add_tls_steps(struct diag_report *rep, const struct smtp_params *sp,
 {
 	const struct tls_info *ti = smtp_client_tls(s);
 	char cert[DIAG_DETAIL_MAX], host[300], hint[DIAG_HINT_MAX];
+	char reason[DIAG_DETAIL_MAX];
 	struct diag_step *d;
 	int kind;
 
@@ -598,9 +610,19 @@ add_tls_steps(struct diag_report *rep, const struct smtp_params *sp,
 			step_add(rep, "tls", DIAG_OK, "handshake reached the "
 			    "certificate check");
 		cert_text(ti, cert, sizeof(cert));
-		d = step_add(rep, "certificate", DIAG_FAILED, "%s; not valid "
-		    "for %s: %s", cert, host, ti != NULL && ti->verify_text[0]
-		    ? ti->verify_text : "verification failed");
+		if (ti != NULL) {
+			char why[TLS_NAME_MAX * 2 + 128];
+			char bare[300];
+
+			/* what failed, said as itself (tls_verify_reason) */
+			tls_verify_reason(ti, net_host_bare(sp->host, bare,
+			    sizeof(bare)), why, sizeof(why));
+			log_sanitize(reason, sizeof(reason), why);
+		} else {
+			(void)str_copy(reason, sizeof(reason), "is not valid");
+		}
+		d = step_add(rep, "certificate", DIAG_FAILED, "%s; the "
+		    "certificate %s", cert, reason);
 	} else {
 		char detail[DIAG_DETAIL_MAX];
 

@@ -1177,8 +1177,7 @@ tls_run(struct smtp_session *s, struct smtp_result *r)
 			deadline_fail(s, r, SMTP_PHASE_TLS, "in the TLS handshake");
 		else if (fail == SMTP_FAIL_TLS_VERIFY)
 			res_local(r, SMTP_TEMPORARY, SMTP_PHASE_TLS, fail, sys,
-			    "the server's certificate is not valid for %s: %s%s%s%s",
-			    s->host, ti->verify_text,
+			    "%s%s%s%s", e.msg, /* tls_verify_reason()'s text */
 			    ti->have_cert ? " (certificate " : "",
 			    ti->have_cert ? ti->subject : "", ti->have_cert ? ")" : "");
 		else

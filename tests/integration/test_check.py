@@ -7,6 +7,8 @@ TLS, MAIL FROM but no RCPT or DATA (check sends no mail).
 """
 
 import json
+import subprocess
+import time
 
 import pytest
 
@@ -410,6 +412,84 @@ def test_certificate_for_another_name(outpost, peers, certs):
     assert "www.other.example" in step["hint"]   # the subjectAltNames
     assert "localhost" in step["hint"]
     assert "AUTH" not in only_session(peer).commands()
+
+
+def _valid_until(pem):
+    """The certificate's notAfter date as the check shows it (YYYY-MM-DD)."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in",
+                          str(pem)], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    when = time.strptime(out.split("=", 1)[1].replace("  ", " "),
+                         "%b %d %H:%M:%S %Y GMT")
+    return time.strftime("%Y-%m-%d", when)
+
+
+def _cert_step(outpost, prof):
+    res, doc = check_json(outpost, prof)
+    assert res.rc == 69, res
+    step = failed_step(doc)
+    assert step["step"] == "certificate", step
+    return step
+
+
+# Each certificate problem is named for what it is, with the names the
+# certificate holds; never an unknown issuer told as a name mismatch (issue
+# 10) nor the other way round.  Exact texts.
+
+def test_certificate_text_unknown_issuer(outpost, peers, certs):
+    peer = peers.aiosmtpd("starttls", cert=certs.server)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="starttls"))
+    assert step["detail"] == (
+        "CN=localhost issued by CN=Outpost Test CA, valid until %s; the "
+        "certificate is not trusted: its issuer CN=Outpost Test CA is not a "
+        "trusted CA" % _valid_until(certs.server[0])), step
+    assert step["hint"] == (
+        "The certificate is not trusted: it was issued by CN=Outpost Test "
+        "CA, which is not a CA this machine trusts. Set tls_ca_file to that "
+        "CA's certificate (for a private CA), or tls_verify = no only for "
+        "testing."), step
+
+
+def test_certificate_text_name_mismatch(outpost, peers, certs):
+    peer = peers.aiosmtpd("starttls", cert=certs.other)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="starttls",
+                                       tls_ca_file=certs.ca))
+    assert step["detail"] == (
+        "CN=other.example issued by CN=Outpost Test CA, valid until %s; the "
+        "certificate is not valid for localhost: it names other.example, "
+        "www.other.example" % _valid_until(certs.other[0])), step
+    assert step["hint"] == (
+        "The certificate is for other.example, www.other.example, not for "
+        "localhost: set host to a name on the certificate (the SMTP host "
+        "name the provider documents)."), step
+
+
+def test_certificate_text_expired(outpost, peers, certs):
+    peer = peers.aiosmtpd("tls", cert=certs.expired)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="tls", tls_ca_file=certs.ca))
+    assert step["detail"] == (
+        "CN=localhost issued by CN=Outpost Test CA, valid until 2020-01-02; "
+        "the certificate expired on 2020-01-02"), step
+    assert step["hint"] == (
+        "The server's certificate expired on 2020-01-02: the provider must "
+        "renew it (tls_verify = no only for testing)."), step
+
+
+def test_certificate_text_self_signed(outpost, peers, certs):
+    peer = peers.aiosmtpd("tls", cert=certs.selfsigned)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="tls"))
+    assert step["detail"] == (
+        "CN=localhost issued by CN=localhost, valid until %s; the "
+        "certificate is not trusted: it is self-signed"
+        % _valid_until(certs.selfsigned[0])), step
+    assert step["hint"] == (
+        "The certificate is not trusted: it is self-signed. Set tls_ca_file "
+        "to the certificate itself if you trust it, or tls_verify = no only "
+        "for testing."), step
 
 
 def test_tls_verify_no_is_a_warning(outpost, peers, certs):
