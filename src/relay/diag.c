@@ -34,6 +34,11 @@
  * at most this long, to tell the two apart. */
 #define DIAG_PROBE_TIMEOUT_S 5
 
+/* ... and it does not wait the whole timeout for that: when the greeting
+ * is this late, the handshake is tried on a second connection while the
+ * first still waits. */
+#define DIAG_GREETING_LATE_S 3
+
 /* The test message is small; this bounds its composition. */
 #define DIAG_MESSAGE_MAX (16 * 1024)
 
@@ -771,6 +776,7 @@ probe_implicit_tls(const struct smtp_params *sp, char *found, size_t foundsz)
 	int yes = 0;
 
 	pp.security = SMTP_SEC_TLS;
+	pp.greeting_late = NULL;
 	pp.tls_verify = 0;
 	pp.tls_ca_file = NULL;
 	pp.auth = 0;
@@ -789,6 +795,24 @@ probe_implicit_tls(const struct smtp_params *sp, char *found, size_t foundsz)
 	smtp_client_free(ps);
 	smtp_result_free(&pr);
 	return yes;
+}
+
+/* The implicit-TLS probe as the client's greeting_late hook. */
+struct late_probe {
+	const struct smtp_params *sp;
+	int ran;                /* the probe was made */
+	int yes;                /* and TLS answered */
+	char found[128];        /* version and cipher */
+};
+
+static int
+greeting_late(void *arg)
+{
+	struct late_probe *lp = arg;
+
+	lp->ran = 1;
+	lp->yes = probe_implicit_tls(lp->sp, lp->found, sizeof(lp->found));
+	return lp->yes;
 }
 
 static struct diag_step *
@@ -843,6 +867,7 @@ diag_run(const struct conf_profile *p, const char *helo,
 	struct smtp_session *s = NULL;
 	struct smtp_result res;
 	struct diag_step *d;
+	struct late_probe late;
 	char hint[DIAG_HINT_MAX], detail[DIAG_DETAIL_MAX], from[512];
 	int rc;
 
@@ -858,18 +883,25 @@ diag_run(const struct conf_profile *p, const char *helo,
 	}
 	deliver_params(p, helo, &sp);
 	smtp_result_init(&res);
+	memset(&late, 0, sizeof(late));
+	if (sp.security != SMTP_SEC_TLS) {
+		late.sp = &sp;
+		sp.greeting_late_s = DIAG_GREETING_LATE_S;
+		sp.greeting_late = greeting_late;
+		sp.greeting_late_arg = &late;
+	}
 
 	rc = smtp_client_open(&sp, &s, &res);
 	add_open_steps(rep, &sp, s, &res, rc < 0);
 	if (rc < 0 && res.phase == SMTP_PHASE_GREETING &&
-	    res.fail == SMTP_FAIL_TIMEOUT && sp.security != SMTP_SEC_TLS) {
-		char found[128];
-
+	    sp.security != SMTP_SEC_TLS && (res.fail == SMTP_FAIL_TIMEOUT ||
+	    (res.fail == SMTP_FAIL_TLS_ON_PLAIN_PORT && late.ran))) {
 		smtp_client_free(s);
 		s = NULL;
-		found[0] = '\0';
-		mark_probe(rep, &sp, probe_implicit_tls(&sp, found,
-		    sizeof(found)), found);
+		if (!late.ran)          /* the timeout came first */
+			late.yes = probe_implicit_tls(&sp, late.found,
+			    sizeof(late.found));
+		mark_probe(rep, &sp, late.yes, late.found);
 	}
 	if (rc < 0) {
 		if (rep->ok) {          /* cannot happen; never report ok */

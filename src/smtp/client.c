@@ -821,6 +821,26 @@ first_is_tls(const struct smtp_session *s)
 	    s->first[1] == 0x03;
 }
 
+/* 1 if the params' greeting_late hook ran because the greeting was late,
+ * and said to stop waiting (the port speaks implicit TLS). */
+static int
+greeting_is_late(struct smtp_session *s)
+{
+	struct op_err e;
+	int64_t soon;
+
+	if (s->p.greeting_late == NULL || s->p.greeting_late_s == 0 ||
+	    s->in.len > 0)
+		return 0;
+	soon = clock_mono_ms() + (int64_t)s->p.greeting_late_s * 1000;
+	if (soon >= phase_deadline(s, SMTP_TIMEOUT_GREETING_S))
+		return 0;               /* the timeout itself comes first */
+	err_clear(&e);
+	if (net_wait(s->fd, POLLIN, soon, &e) == 0 || e.sys != ETIMEDOUT)
+		return 0;               /* something came: read it as usual */
+	return s->p.greeting_late(s->p.greeting_late_arg) == 1;
+}
+
 static int
 greeting_run(struct smtp_session *s, struct smtp_result *r)
 {
@@ -830,6 +850,14 @@ greeting_run(struct smtp_session *s, struct smtp_result *r)
 
 	smtp_reply_init(&rep);
 	smtp_state(s, ST_GREETING);
+	if (greeting_is_late(s)) {
+		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_GREETING,
+		    SMTP_FAIL_TLS_ON_PLAIN_PORT, 0, "the server did not greet "
+		    "within %u s", s->p.greeting_late_s);
+		step_add(s, SMTP_PHASE_GREETING, 0, r->fail, 0, 0, t0, "%s", r->msg);
+		smtp_reply_free(&rep);
+		return -1;
+	}
 	rc = read_reply(s, SMTP_PHASE_GREETING,
 	    phase_deadline(s, SMTP_TIMEOUT_GREETING_S), &rep, r);
 	if (rc < 0) {

@@ -184,6 +184,16 @@ struct smtp_params {
 	unsigned connect_timeout_s;  /* per address; 0: timeout_s, else 30;
 	                              * at most 300 */
 	const char *log_name;        /* added to log lines (profile name), or NULL */
+	/* For diagnostics (`outpost check`): when no greeting has come
+	 * greeting_late_s seconds after the connection (and the greeting's
+	 * own deadline is later), greeting_late(greeting_late_arg) is called
+	 * once, with the connection still open and waiting.  If it returns 1
+	 * (it found the port speaks implicit TLS), open fails at once at the
+	 * greeting with SMTP_FAIL_TLS_ON_PLAIN_PORT; if 0, the wait goes on
+	 * to the deadline.  NULL (the default): no such call. */
+	unsigned greeting_late_s;
+	int (*greeting_late)(void *arg);
+	void *greeting_late_arg;
 };
 
 /* Defaults: port 587, starttls, tls_verify 1, everything else 0/NULL. */

@@ -329,6 +329,38 @@ def test_tls_answered_on_plain_port(outpost, peers, certs):
     assert_tls_answered(res, doc)
 
 
+def test_tls_port_with_starttls_found_long_before_timeout(outpost, peers,
+                                                          certs):
+    """With a long timeout, the silent implicit-TLS port is still found out
+    within seconds: a TLS handshake is tried on a second connection once
+    the greeting is 3 s late, not after the whole timeout (issue 10)."""
+    peer = peers.aiosmtpd("tls", cert=certs.server)
+    prof = profile(peer.port, security="starttls", timeout="60s")
+    started = time.monotonic()
+    res, doc = check_json(outpost, prof)
+    took = time.monotonic() - started
+    assert_tls_answered(res, doc)
+    assert took < 20, "check took %.1f s with timeout = 60s" % took
+
+
+def test_starttls_port_with_tls_found_long_before_timeout(outpost, peers,
+                                                          certs):
+    """The reverse: security = tls against a port that greets in clear
+    ends at once with the STARTTLS hint, whatever the timeout."""
+    peer = peers.aiosmtpd("starttls", cert=certs.server)
+    started = time.monotonic()
+    res, doc = check_json(outpost, profile(peer.port, security="tls",
+                                           timeout="60s"))
+    took = time.monotonic() - started
+    assert res.rc == 69, res
+    step = failed_step(doc)
+    assert step["step"] == "tls", step
+    assert step["hint"] == ("This port speaks plain SMTP/STARTTLS, not "
+                            "implicit TLS: set security = starttls (port "
+                            "587)."), step
+    assert took < 20, "check took %.1f s with timeout = 60s" % took
+
+
 def test_starttls_not_offered_sends_nothing_in_clear(outpost, peers):
     peer = peers.aiosmtpd("plain")
     prof = profile(peer.port, security="starttls", **auth_keys())
