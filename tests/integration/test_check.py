@@ -343,6 +343,41 @@ def test_tls_port_with_starttls_found_long_before_timeout(outpost, peers,
     assert took < 20, "check took %.1f s with timeout = 60s" % took
 
 
+def _script_slow_greeting(conn):
+    """A plain SMTP server that greets after 4.5 s (later than the 3 s after
+    which check tries TLS on a second connection)."""
+    time.sleep(4.5)
+    conn.send("220 localhost ESMTP slow")
+    while True:
+        line = conn.readline()
+        if line is None:
+            return
+        verb = line.split(" ", 1)[0].upper()
+        if verb in ("EHLO", "HELO"):
+            conn.send("250-localhost", "250 8BITMIME")
+        elif verb in ("MAIL", "RSET"):
+            conn.send("250 2.0.0 Ok")
+        elif verb == "QUIT":
+            conn.send("221 2.0.0 Bye")
+            return
+        else:
+            conn.send("500 5.5.2 What")
+
+
+def test_slow_greeting_is_waited_for_after_the_tls_probe(outpost, peers):
+    """A server that is only slow to greet is checked to the end: the TLS
+    probe on the second connection gets plain SMTP, and the first connection
+    goes on waiting for its greeting."""
+    peer = peers.scripted(_script_slow_greeting)
+    res, doc = check_json(outpost, profile(peer.port, security="none",
+                                           timeout="30s"))
+    assert res.rc == 0, res
+    assert doc["ok"] is True, doc
+    steps = {s["step"]: s for s in doc["steps"]}
+    assert steps["greeting"]["detail"] == "220 localhost ESMTP slow", steps
+    assert len(peer.sessions()) == 2, peer.sessions()   # check + probe
+
+
 def test_starttls_port_with_tls_found_long_before_timeout(outpost, peers,
                                                           certs):
     """The reverse: security = tls against a port that greets in clear
