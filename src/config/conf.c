@@ -904,7 +904,8 @@ finish_profile(struct lstate *st)
 			cerr(st, la, "auth", "auth = yes needs a username; add "
 			    "username = the login the provider gave you");
 		/* Not an error: a change of server over the web page or the
-		 * API clears the password (CONTRACT.md), and the profile is
+		 * API clears the password (a new server never gets the old
+		 * one: docs/security.md), and the profile is
 		 * kept until the password is entered again.  It cannot log in
 		 * meanwhile; `outpost check` says why. */
 		if (nsrc == 0)

@@ -246,7 +246,8 @@ res_refused(struct smtp_result *r, int phase, const struct smtp_reply *rep,
 
 /* ---- state, steps, logging ---- */
 
-/* The only way to change a session's state (STYLE.md practice 2). */
+/* The only way to change a session's state, so that every change is
+ * logged (from -> to). */
 static void
 smtp_state(struct smtp_session *s, int st)
 {

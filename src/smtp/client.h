@@ -2,8 +2,8 @@
  * client.h - the SMTP client: one session with one upstream server.
  *
  * One library for the delivery daemon, `outpost check`, `outpost
- * test-email` and `send --now` (STYLE.md practice 1): a params struct in,
- * a session and results out.  Blocking calls with per-phase deadlines and
+ * test-email` and `send --now` (one client, not one per caller): a params
+ * struct in, a session and results out.  Blocking calls with per-phase deadlines and
  * an overall deadline per attempt (smtp_params.deadline_s); a session is
  * used by one thread at a time.
  *
@@ -31,7 +31,7 @@
  * their PERMANENT outcome for reporting): the delivery code decides
  * whether to fail over or retry; it must not bounce a message for it.
  *
- * Security (CONTRACT.md "Security rules"):
+ * Security (the rules of docs/security.md that concern the client):
  *   - security=starttls: if STARTTLS is not offered, only QUIT is sent and
  *     open fails (SMTP_FAIL_NO_STARTTLS); bytes received after the 220 to
  *     STARTTLS and before the handshake fail the session

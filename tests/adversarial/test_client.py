@@ -1,6 +1,5 @@
 """Outpost's SMTP client against hostile or broken upstream servers, as the
-daemon delivers (issue 6 part 1; CONTRACT.md "Security rules";
-docs/security.md).
+daemon delivers (issue 6 part 1; the rules in docs/security.md).
 
 Every test hands a message to `outpost serve` and lets the delivery path
 (src/relay -> src/smtp/client.c) meet a scripted raw-socket server or an

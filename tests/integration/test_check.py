@@ -35,7 +35,7 @@ def check_json(outpost, prof, name="primary"):
 
 
 def assert_contract_shape(doc):
-    """CONTRACT.md: {"ok":bool,"steps":[{"step","ok","detail","hint"}]}."""
+    """docs/check.md: {"ok":bool,"steps":[{"step","ok","detail","hint"}]}."""
     assert set(doc) == {"ok", "steps"}
     assert isinstance(doc["ok"], bool)
     assert isinstance(doc["steps"], list) and doc["steps"]
