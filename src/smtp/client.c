@@ -825,7 +825,7 @@ first_is_tls(const struct smtp_session *s)
 /* 1 if the params' greeting_late hook ran because the greeting was late,
  * and said to stop waiting (the port speaks implicit TLS). */
 static int
-greeting_is_late(struct smtp_session *s)
+greeting_is_late(struct smtp_session *s, int64_t deadline)
 {
 	struct op_err e;
 	int64_t soon;
@@ -834,7 +834,7 @@ greeting_is_late(struct smtp_session *s)
 	    s->in.len > 0)
 		return 0;
 	soon = clock_mono_ms() + (int64_t)s->p.greeting_late_s * 1000;
-	if (soon >= phase_deadline(s, SMTP_TIMEOUT_GREETING_S))
+	if (soon >= deadline)
 		return 0;               /* the timeout itself comes first */
 	err_clear(&e);
 	if (net_wait(s->fd, POLLIN, soon, &e) == 0 || e.sys != ETIMEDOUT)
@@ -846,12 +846,14 @@ static int
 greeting_run(struct smtp_session *s, struct smtp_result *r)
 {
 	struct smtp_reply rep;
-	int64_t t0 = clock_mono_ms();
+	int64_t t0 = clock_mono_ms(), deadline;
 	int rc;
 
 	smtp_reply_init(&rep);
 	smtp_state(s, ST_GREETING);
-	if (greeting_is_late(s)) {
+	/* one deadline for the greeting, whatever the hook took */
+	deadline = phase_deadline(s, SMTP_TIMEOUT_GREETING_S);
+	if (greeting_is_late(s, deadline)) {
 		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_GREETING,
 		    SMTP_FAIL_TLS_ON_PLAIN_PORT, 0, "the server did not greet "
 		    "within %u s", s->p.greeting_late_s);
@@ -859,8 +861,7 @@ greeting_run(struct smtp_session *s, struct smtp_result *r)
 		smtp_reply_free(&rep);
 		return -1;
 	}
-	rc = read_reply(s, SMTP_PHASE_GREETING,
-	    phase_deadline(s, SMTP_TIMEOUT_GREETING_S), &rep, r);
+	rc = read_reply(s, SMTP_PHASE_GREETING, deadline, &rep, r);
 	if (rc < 0) {
 		if (s->tls == NULL && first_is_tls(s)) {
 			res_local(r, SMTP_TEMPORARY, SMTP_PHASE_GREETING,

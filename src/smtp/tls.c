@@ -604,11 +604,11 @@ tls_client_handshake(struct tls_ctx *ctx, int fd, const char *host,
 			    X509_verify_cert_error_string(info->verify_code));
 		}
 		if (ctx->verify && info->have_cert && info->verify_code != X509_V_OK) {
+			char reason[TLS_NAME_MAX + 128];
+
 			ERR_clear_error();
 			/* the protocol worked up to the certificate */
 			tls_conn_info(c, info);
-			char reason[TLS_NAME_MAX + 128];
-
 			tls_verify_reason(info, host, reason, sizeof(reason));
 			tls_fail(e, ERR_UNAVAILABLE, TLS_FAIL_VERIFY,
 			    "the server's certificate %s", reason);
