@@ -4,7 +4,7 @@
  *
  * Output: one line per step ("ok", "FAIL", "skip", "warn"), the detail, and
  * for a failure or warning the hint indented under it; with --json, only
- * CONTRACT.md's JSON on stdout.  Exit codes (docs/check.md): 0 all ok
+ * the report's JSON (diag.h) on stdout.  Exit codes (docs/check.md): 0 all ok
  * (warnings allowed), 65 sender refused, 69 cannot resolve/connect, no
  * greeting, TLS does not work, 75 temporary (421, 4xx), 77 login refused
  * or impossible, 78 configuration (no such profile, no enabled profile).

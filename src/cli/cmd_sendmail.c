@@ -48,7 +48,7 @@
  * -V, -L, -h, ...) consume it, attached ("-Xfile") or as the next word,
  * so it is never taken for a recipient, and nothing they name is ever
  * opened: Outpost reads its settings from $OUTPOST_CONFIG or the usual
- * places (CONTRACT.md) and logs to stderr.
+ * places (docs/commands.md) and logs to stderr.
  *   -bm   deliver (the default)         -bp, mailq   list the queue
  *   -bs   SMTP on stdin: refused (64); use the listener
  *   -bd, -bD   refused (64): the daemon is `outpost serve`

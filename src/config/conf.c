@@ -193,6 +193,8 @@ struct lstate {
 	unsigned sec_seen[KEYS_MAX];
 	unsigned server_seen[KEYS_MAX]; /* kept for the checks at the end */
 	unsigned server_line, redirect_line;
+	int scratch;                    /* obj is a section that is not kept
+	                                 * (its name was refused) */
 };
 
 static void cerr(struct lstate *st, unsigned line, const char *key,
@@ -906,7 +908,8 @@ finish_profile(struct lstate *st)
 			cerr(st, la, "auth", "auth = yes needs a username; add "
 			    "username = the login the provider gave you");
 		/* Not an error: a change of server over the web page or the
-		 * API clears the password (CONTRACT.md), and the profile is
+		 * API clears the password (a new server never gets the old
+		 * one: docs/security.md), and the profile is
 		 * kept until the password is entered again.  It cannot log in
 		 * meanwhile; `outpost check` says why. */
 		if (nsrc == 0)
@@ -961,6 +964,14 @@ end_section(struct lstate *st)
 		finish_profile(st);
 	else if (st->kind == S_CLIENT)
 		finish_client(st);
+	if (st->scratch) {
+		if (st->kind == S_PROFILE)
+			profile_free(st->obj);
+		else
+			client_free(st->obj);
+		free(st->obj);
+		st->scratch = 0;
+	}
 	st->kind = S_NONE;
 	st->sec = NULL;
 	st->obj = NULL;
@@ -992,6 +1003,10 @@ begin_section(struct lstate *st, unsigned line, const char *type,
 		return;
 	if (conf_check_section(type, arg, &e) < 0) {
 		cerr(st, line, st->header, "%s", e.msg);
+		sec = find_section(type);
+		if (sec != NULL && arg != NULL && arg[0] != '\0' &&
+		    (sec->kind == S_PROFILE || sec->kind == S_CLIENT))
+			goto scratch;
 		return;
 	}
 	sec = find_section(type);
@@ -1020,7 +1035,7 @@ begin_section(struct lstate *st, unsigned line, const char *type,
 				cerr(st, line, st->header, "a profile of this name is "
 				    "already defined at line %u; names must be unique",
 				    c->profiles[i].line);
-				return;
+				goto scratch;
 			}
 		c->profiles = mem_realloc(c->profiles,
 		    (c->nprofiles + 1) * sizeof(*c->profiles));
@@ -1036,7 +1051,7 @@ begin_section(struct lstate *st, unsigned line, const char *type,
 				cerr(st, line, st->header, "a client of this name is "
 				    "already defined at line %u; names must be unique",
 				    c->clients[i].line);
-				return;
+				goto scratch;
 			}
 		c->clients = mem_realloc(c->clients,
 		    (c->nclients + 1) * sizeof(*c->clients));
@@ -1064,6 +1079,27 @@ begin_section(struct lstate *st, unsigned line, const char *type,
 	default:
 		return;
 	}
+	goto keys;
+scratch:
+	/* The name is refused, but the keys are still checked (into a
+	 * section that is not kept), so that the name does not hide the
+	 * section's other problems. */
+	st->scratch = 1;
+	if (sec->kind == S_PROFILE) {
+		struct conf_profile *p = mem_alloc(sizeof(*p));
+
+		profile_defaults(p);
+		p->name = str_dup(sarg);
+		p->line = line;
+		st->obj = p;
+	} else {
+		struct conf_client *cl = mem_alloc(sizeof(*cl));
+
+		cl->name = str_dup(sarg);
+		cl->line = line;
+		st->obj = cl;
+	}
+keys:
 	st->sec = sec;
 	st->kind = sec->kind;
 	st->seen = sec->kind == S_SERVER ? st->server_seen : st->sec_seen;

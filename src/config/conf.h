@@ -1,8 +1,8 @@
 /*
  * conf.h - the settings: outpost.conf loaded, validated, shown and edited.
  *
- * The file format and every key are fixed by CONTRACT.md; docs/config.md is
- * the reference.  conf_load() returns a struct conf the caller owns (free it
+ * The file format and every key are what users write and scripts rely on:
+ * keep them; docs/config.md is the reference.  conf_load() returns a struct conf the caller owns (free it
  * with conf_free()); every string in it is owned by the struct.  A loaded
  * conf is immutable: the daemon swaps in a whole new one on reload.
  * Secrets (profile and client passwords) are resolved at load time from

@@ -732,7 +732,7 @@ api_profile_edit_free(struct api_profile_edit *pe)
 }
 
 /* The profile logs in but has no password from any source: what a change
- * of server without the password leaves (CONTRACT.md).  It cannot send
+ * of server without the password leaves (docs/http.md).  It cannot send
  * until one is entered; `outpost check` and the delivery log say so. */
 static int
 lacks_password(const struct conf_profile *p)
@@ -755,7 +755,7 @@ struct put_rule {
 };
 
 /* A PUT may leave a profile without the password it needs only when that
- * is the clearing the contract asks for (or it lacked one already); a new
+ * is the clearing a change of server causes (or it lacked one already); a new
  * profile, or "password": "" on one that logs in, is refused. */
 static int
 put_rule(struct http_req *r, const struct conf *check, const void *arg)
@@ -828,7 +828,7 @@ http_api_profile_put(struct http_req *r)
 		goto out;
 	}
 	if (moved && !pe.has_password) {
-		/* CONTRACT.md: a new server does not get the old password. */
+		/* A new server does not get the old password. */
 		if (conf_edit_unset(ed.doc, section, "password", NULL, &e) < 0 ||
 		    conf_edit_unset(ed.doc, section, "password_file", NULL, &e) < 0 ||
 		    conf_edit_unset(ed.doc, section, "password_command", NULL, &e) < 0) {

@@ -2,7 +2,7 @@
  * http.h - the web page and JSON API on [server] http_listen.
  *
  * The server (GNU libmicrohttpd, a pool of HTTP_THREADS polling threads)
- * answers the API of CONTRACT.md and docs/http.md, and serves the settings
+ * answers the API of docs/http.md, and serves the settings
  * page embedded in the binary.  It gets everything it uses from the
  * daemon through struct http_deps; it owns no settings and no store.
  *

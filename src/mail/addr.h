@@ -7,7 +7,7 @@
  *
  * Policy, decided once and applied everywhere an address enters Outpost
  * (the listener, the API, the CLI, sendmail -t):
- *   - Invalid addresses are refused, never "repaired" (CONTRACT.md).
+ *   - Invalid addresses are refused, never "repaired" (docs/security.md).
  *   - local-part: RFC 5321 Dot-string or Quoted-string.  Dot-string atoms
  *     use RFC 5322 atext, so ' * + / = ? ^ _ ` { | } ~ # $ & are accepted:
  *     they are legal, and Outpost never hands an address to a shell, so a

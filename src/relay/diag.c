@@ -34,6 +34,11 @@
  * at most this long, to tell the two apart. */
 #define DIAG_PROBE_TIMEOUT_S 5
 
+/* ... and it does not wait the whole timeout for that: when the greeting
+ * is this late, the handshake is tried on a second connection while the
+ * first still waits. */
+#define DIAG_GREETING_LATE_S 3
+
 /* The test message is small; this bounds its composition. */
 #define DIAG_MESSAGE_MAX (16 * 1024)
 
@@ -331,11 +336,22 @@ classify(const struct smtp_params *sp, const struct smtp_session *s,
 			    "for %s: set host to a name on the certificate "
 			    "(the SMTP host name the provider documents).",
 			    name, host);
+		} else if (tls_verify_is_self_signed(vc)) {
+			textf(hint, hintsz, "The certificate is not trusted: "
+			    "it is self-signed. Set tls_ca_file to the "
+			    "certificate itself if you trust it, or tls_verify "
+			    "= no only for testing.");
 		} else if (tls_verify_is_untrusted(vc)) {
-			textf(hint, hintsz, "The certificate is not trusted "
-			    "(self-signed or from an unknown CA): set "
-			    "tls_ca_file to the CA certificate that signed "
-			    "it, or tls_verify = no only for testing.");
+			char ca[TLS_NAME_MAX * 2];
+
+			log_sanitize(ca, sizeof(ca), ti != NULL &&
+			    ti->untrusted[0] ? ti->untrusted : "its issuer");
+			textf(hint, hintsz, "The certificate is not trusted: "
+			    "it %s %s, which is not a CA this machine trusts. "
+			    "Set tls_ca_file to that CA's certificate (for a "
+			    "private CA), or tls_verify = no only for testing.",
+			    ti != NULL && ti->untrusted_depth > 0 ?
+			    "chains to" : "was issued by", ca);
 		} else {
 			char why[256];
 
@@ -560,6 +576,7 @@ add_tls_steps(struct diag_report *rep, const struct smtp_params *sp,
 {
 	const struct tls_info *ti = smtp_client_tls(s);
 	char cert[DIAG_DETAIL_MAX], host[300], hint[DIAG_HINT_MAX];
+	char reason[DIAG_DETAIL_MAX];
 	struct diag_step *d;
 	int kind;
 
@@ -598,9 +615,19 @@ add_tls_steps(struct diag_report *rep, const struct smtp_params *sp,
 			step_add(rep, "tls", DIAG_OK, "handshake reached the "
 			    "certificate check");
 		cert_text(ti, cert, sizeof(cert));
-		d = step_add(rep, "certificate", DIAG_FAILED, "%s; not valid "
-		    "for %s: %s", cert, host, ti != NULL && ti->verify_text[0]
-		    ? ti->verify_text : "verification failed");
+		if (ti != NULL) {
+			char why[TLS_NAME_MAX * 2 + 128];
+			char bare[300];
+
+			/* what failed, said as itself (tls_verify_reason) */
+			tls_verify_reason(ti, net_host_bare(sp->host, bare,
+			    sizeof(bare)), why, sizeof(why));
+			log_sanitize(reason, sizeof(reason), why);
+		} else {
+			(void)str_copy(reason, sizeof(reason), "is not valid");
+		}
+		d = step_add(rep, "certificate", DIAG_FAILED, "%s; the "
+		    "certificate %s", cert, reason);
 	} else {
 		char detail[DIAG_DETAIL_MAX];
 
@@ -749,6 +776,7 @@ probe_implicit_tls(const struct smtp_params *sp, char *found, size_t foundsz)
 	int yes = 0;
 
 	pp.security = SMTP_SEC_TLS;
+	pp.greeting_late = NULL;
 	pp.tls_verify = 0;
 	pp.tls_ca_file = NULL;
 	pp.auth = 0;
@@ -767,6 +795,24 @@ probe_implicit_tls(const struct smtp_params *sp, char *found, size_t foundsz)
 	smtp_client_free(ps);
 	smtp_result_free(&pr);
 	return yes;
+}
+
+/* The implicit-TLS probe as the client's greeting_late hook. */
+struct late_probe {
+	const struct smtp_params *sp;
+	int ran;                /* the probe was made */
+	int yes;                /* and TLS answered */
+	char found[128];        /* version and cipher */
+};
+
+static int
+greeting_late(void *arg)
+{
+	struct late_probe *lp = arg;
+
+	lp->ran = 1;
+	lp->yes = probe_implicit_tls(lp->sp, lp->found, sizeof(lp->found));
+	return lp->yes;
 }
 
 static struct diag_step *
@@ -821,6 +867,7 @@ diag_run(const struct conf_profile *p, const char *helo,
 	struct smtp_session *s = NULL;
 	struct smtp_result res;
 	struct diag_step *d;
+	struct late_probe late;
 	char hint[DIAG_HINT_MAX], detail[DIAG_DETAIL_MAX], from[512];
 	int rc;
 
@@ -836,18 +883,25 @@ diag_run(const struct conf_profile *p, const char *helo,
 	}
 	deliver_params(p, helo, &sp);
 	smtp_result_init(&res);
+	memset(&late, 0, sizeof(late));
+	if (sp.security != SMTP_SEC_TLS) {
+		late.sp = &sp;
+		sp.greeting_late_s = DIAG_GREETING_LATE_S;
+		sp.greeting_late = greeting_late;
+		sp.greeting_late_arg = &late;
+	}
 
 	rc = smtp_client_open(&sp, &s, &res);
 	add_open_steps(rep, &sp, s, &res, rc < 0);
 	if (rc < 0 && res.phase == SMTP_PHASE_GREETING &&
-	    res.fail == SMTP_FAIL_TIMEOUT && sp.security != SMTP_SEC_TLS) {
-		char found[128];
-
+	    sp.security != SMTP_SEC_TLS && (res.fail == SMTP_FAIL_TIMEOUT ||
+	    (res.fail == SMTP_FAIL_TLS_ON_PLAIN_PORT && late.ran))) {
 		smtp_client_free(s);
 		s = NULL;
-		found[0] = '\0';
-		mark_probe(rep, &sp, probe_implicit_tls(&sp, found,
-		    sizeof(found)), found);
+		if (!late.ran)          /* the timeout came first */
+			late.yes = probe_implicit_tls(&sp, late.found,
+			    sizeof(late.found));
+		mark_probe(rep, &sp, late.yes, late.found);
 	}
 	if (rc < 0) {
 		if (rep->ok) {          /* cannot happen; never report ok */

@@ -1,7 +1,7 @@
 /*
  * diag.h - connection diagnostics and the test email, shared by `outpost
  * check`, `outpost test-email`, the HTTP API and the web page's Save
- * button (ARCHITECTURE.md: one diagnostics code for all of them).
+ * button: one diagnostics code for all of them.
  *
  * diag_run() opens a session with the profile's settings through the SMTP
  * client (smtp/client.h, the same session code as the daemon), then tries
@@ -93,7 +93,8 @@ int diag_run(const struct conf_profile *p, const char *helo,
 const char *diag_status_name(int status);
 
 /*
- * The report as CONTRACT.md's JSON:
+ * The report as JSON (docs/check.md; `check --json` and the API's check
+ * give the same document):
  *   {"ok":bool,"steps":[{"step":str,"ok":bool,"detail":str,"hint":str|null}]}
  * A step's "ok" is false only for the failed step (skipped and warning
  * steps are ok); "hint" is null when there is none.

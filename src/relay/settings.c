@@ -98,23 +98,47 @@ settings_put(struct settings *s, const struct conf *c)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* The loader's list (one problem or warning a line, each ending in "\n")
+ * as one log value in out: "a; b", with no newline. */
+static const char *
+one_line(const char *list, struct buf *out)
+{
+	const char *p = list, *nl;
+	size_t n;
+
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (n > 0 && ((out->len > 0 && buf_append(out, "; ", 2, NULL) < 0) ||
+		    buf_append(out, p, n, NULL) < 0))
+			break;
+		p += n + (nl != NULL);
+	}
+	return out->data != NULL ? out->data : "";
+}
+
 int
 settings_reload(struct settings *s, struct op_err *e)
 {
 	struct conf *conf = NULL;
-	struct buf diag;
+	struct buf diag, line;
 	struct held *h, *old;
 
 	buf_init(&diag, 64 * 1024);
+	buf_init(&line, 64 * 1024);
 	/* only the thread that reloads changes the path */
 	if (conf_load(s->path, &conf, &diag, e) < 0) {
 		log_event(LOG_ERROR, "reload", "result", "kept old settings",
-		    "file", s->path, "problems", diag.len ? diag.data : e->msg, NULL);
+		    "file", s->path, "problems", diag.len ? one_line(diag.data,
+		    &line) : e->msg, NULL);
+		buf_free(&line);
 		buf_free(&diag);
 		return -1;
 	}
 	if (diag.len > 0)
-		log_event(LOG_WARN, "reload", "file", s->path, "warnings", diag.data, NULL);
+		log_event(LOG_WARN, "reload", "file", s->path, "warnings",
+		    one_line(diag.data, &line), NULL);
+	buf_free(&line);
 	buf_free(&diag);
 	h = mem_alloc(sizeof(*h));
 	h->conf = conf;

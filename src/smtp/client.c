@@ -246,7 +246,8 @@ res_refused(struct smtp_result *r, int phase, const struct smtp_reply *rep,
 
 /* ---- state, steps, logging ---- */
 
-/* The only way to change a session's state (STYLE.md practice 2). */
+/* The only way to change a session's state, so that every change is
+ * logged (from -> to). */
 static void
 smtp_state(struct smtp_session *s, int st)
 {
@@ -821,17 +822,46 @@ first_is_tls(const struct smtp_session *s)
 	    s->first[1] == 0x03;
 }
 
+/* 1 if the params' greeting_late hook ran because the greeting was late,
+ * and said to stop waiting (the port speaks implicit TLS). */
+static int
+greeting_is_late(struct smtp_session *s, int64_t deadline)
+{
+	struct op_err e;
+	int64_t soon;
+
+	if (s->p.greeting_late == NULL || s->p.greeting_late_s == 0 ||
+	    s->in.len > 0)
+		return 0;
+	soon = clock_mono_ms() + (int64_t)s->p.greeting_late_s * 1000;
+	if (soon >= deadline)
+		return 0;               /* the timeout itself comes first */
+	err_clear(&e);
+	if (net_wait(s->fd, POLLIN, soon, &e) == 0 || e.sys != ETIMEDOUT)
+		return 0;               /* something came: read it as usual */
+	return s->p.greeting_late(s->p.greeting_late_arg) == 1;
+}
+
 static int
 greeting_run(struct smtp_session *s, struct smtp_result *r)
 {
 	struct smtp_reply rep;
-	int64_t t0 = clock_mono_ms();
+	int64_t t0 = clock_mono_ms(), deadline;
 	int rc;
 
 	smtp_reply_init(&rep);
 	smtp_state(s, ST_GREETING);
-	rc = read_reply(s, SMTP_PHASE_GREETING,
-	    phase_deadline(s, SMTP_TIMEOUT_GREETING_S), &rep, r);
+	/* one deadline for the greeting, whatever the hook took */
+	deadline = phase_deadline(s, SMTP_TIMEOUT_GREETING_S);
+	if (greeting_is_late(s, deadline)) {
+		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_GREETING,
+		    SMTP_FAIL_TLS_ON_PLAIN_PORT, 0, "the server did not greet "
+		    "within %u s", s->p.greeting_late_s);
+		step_add(s, SMTP_PHASE_GREETING, 0, r->fail, 0, 0, t0, "%s", r->msg);
+		smtp_reply_free(&rep);
+		return -1;
+	}
+	rc = read_reply(s, SMTP_PHASE_GREETING, deadline, &rep, r);
 	if (rc < 0) {
 		if (s->tls == NULL && first_is_tls(s)) {
 			res_local(r, SMTP_TEMPORARY, SMTP_PHASE_GREETING,
@@ -1177,8 +1207,7 @@ tls_run(struct smtp_session *s, struct smtp_result *r)
 			deadline_fail(s, r, SMTP_PHASE_TLS, "in the TLS handshake");
 		else if (fail == SMTP_FAIL_TLS_VERIFY)
 			res_local(r, SMTP_TEMPORARY, SMTP_PHASE_TLS, fail, sys,
-			    "the server's certificate is not valid for %s: %s%s%s%s",
-			    s->host, ti->verify_text,
+			    "%s%s%s%s", e.msg, /* tls_verify_reason()'s text */
 			    ti->have_cert ? " (certificate " : "",
 			    ti->have_cert ? ti->subject : "", ti->have_cert ? ")" : "");
 		else

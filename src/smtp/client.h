@@ -2,8 +2,8 @@
  * client.h - the SMTP client: one session with one upstream server.
  *
  * One library for the delivery daemon, `outpost check`, `outpost
- * test-email` and `send --now` (STYLE.md practice 1): a params struct in,
- * a session and results out.  Blocking calls with per-phase deadlines and
+ * test-email` and `send --now` (one client, not one per caller): a params
+ * struct in, a session and results out.  Blocking calls with per-phase deadlines and
  * an overall deadline per attempt (smtp_params.deadline_s); a session is
  * used by one thread at a time.
  *
@@ -31,7 +31,7 @@
  * their PERMANENT outcome for reporting): the delivery code decides
  * whether to fail over or retry; it must not bounce a message for it.
  *
- * Security (CONTRACT.md "Security rules"):
+ * Security (the rules of docs/security.md that concern the client):
  *   - security=starttls: if STARTTLS is not offered, only QUIT is sent and
  *     open fails (SMTP_FAIL_NO_STARTTLS); bytes received after the 220 to
  *     STARTTLS and before the handshake fail the session
@@ -184,6 +184,16 @@ struct smtp_params {
 	unsigned connect_timeout_s;  /* per address; 0: timeout_s, else 30;
 	                              * at most 300 */
 	const char *log_name;        /* added to log lines (profile name), or NULL */
+	/* For diagnostics (`outpost check`): when no greeting has come
+	 * greeting_late_s seconds after the connection (and the greeting's
+	 * own deadline is later), greeting_late(greeting_late_arg) is called
+	 * once, with the connection still open and waiting.  If it returns 1
+	 * (it found the port speaks implicit TLS), open fails at once at the
+	 * greeting with SMTP_FAIL_TLS_ON_PLAIN_PORT; if 0, the wait goes on
+	 * to the deadline.  NULL (the default): no such call. */
+	unsigned greeting_late_s;
+	int (*greeting_late)(void *arg);
+	void *greeting_late_arg;
 };
 
 /* Defaults: port 587, starttls, tls_verify 1, everything else 0/NULL. */

@@ -1,8 +1,8 @@
 /*
  * data.h - the DATA body on the wire: CRLF line ends and dot-stuffing,
- * streamed (STYLE.md practice 7; CONTRACT.md: "What Outpost sends upstream
- * contains only CRLF line ends and correct dot-stuffing, whatever the
- * stored body held").
+ * streamed, never the whole body in memory.  What Outpost sends upstream
+ * has only CRLF line ends and correct dot-stuffing, whatever the stored
+ * body held (docs/security.md, "Message ends").
  *
  * Feed stored body bytes in chunks of any size; the encoder keeps the two
  * bits of state that cross chunk boundaries (a CR not yet known to be bare,

@@ -41,7 +41,8 @@
 #define SMTP_REPLY_LINES_MAX 100   /* lines in one reply (EHLO lists ~20) */
 #define SMTP_REPLY_TEXT_MAX 16384  /* joined text kept per reply */
 
-/* The three outcomes, everywhere (ARCHITECTURE.md "Record"). */
+/* The three outcomes, the same everywhere from the socket up to the API:
+ * delivered, temporary failure (retry later), permanent failure. */
 enum smtp_outcome {
 	SMTP_DELIVERED = 0,   /* 2xx/3xx: done, or accepted for this step */
 	SMTP_TEMPORARY = 1,   /* 4xx, or a local/network failure: retry later */

@@ -235,7 +235,7 @@ reply_custom(struct server *s, const struct server_reply *r, unsigned defcode,
 
 /* ---- state ---- */
 
-/* The one place the state changes (STYLE.md practice 2). */
+/* The one place the state changes, so that every change is logged. */
 static void
 set_state(struct server *s, int st)
 {

@@ -35,7 +35,7 @@
  * the session is back in the pre-EHLO state (helo name, authentication and
  * transaction forgotten) and EHLO no longer offers STARTTLS.
  *
- * DATA (CONTRACT.md "Security rules", SMTP smuggling), decided here:
+ * DATA (SMTP smuggling; docs/security.md, "Message ends"), decided here:
  *   - the message ends ONLY at <CRLF>.<CRLF> (the CRLF of the DATA command
  *     line counts as the first CRLF, so ".\r\n" right after 354 is an empty
  *     message);

@@ -189,6 +189,72 @@ tls_verify_is_untrusted(int v)
 	    v == X509_V_ERR_CERT_UNTRUSTED;
 }
 
+int
+tls_verify_is_self_signed(int v)
+{
+	return v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT;
+}
+
+/* The CN of an RFC 2253 name, or the whole name. */
+static void
+subject_cn(const char *name, char *dst, size_t dstsz)
+{
+	const char *p, *cn = NULL;
+	size_t n;
+
+	for (p = name; *p != '\0'; p++)
+		if ((p == name || p[-1] == ',') && strncmp(p, "CN=", 3) == 0) {
+			cn = p;
+			break;
+		}
+	if (cn == NULL) {
+		str_copy(dst, dstsz, name[0] != '\0' ? name : "(no subject)");
+		return;
+	}
+	for (n = 0; cn[n] != '\0' && n + 1 < dstsz; n++) {
+		if (n > 0 && cn[n] == ',' && cn[n - 1] != '\\')
+			break;
+		dst[n] = cn[n];
+	}
+	dst[n] = '\0';
+}
+
+void
+tls_verify_reason(const struct tls_info *ti, const char *host, char *dst,
+    size_t dstsz)
+{
+	int v = ti->verify_code;
+	char cn[TLS_NAME_MAX];
+
+	if (tls_verify_is_self_signed(v)) {
+		snprintf(dst, dstsz, "is not trusted: it is self-signed");
+	} else if (tls_verify_is_untrusted(v) && ti->untrusted[0] != '\0') {
+		if (ti->untrusted_depth == 0)
+			snprintf(dst, dstsz, "is not trusted: its issuer %s is not "
+			    "a trusted CA", ti->untrusted);
+		else
+			snprintf(dst, dstsz, "is not trusted: it chains to %s, "
+			    "which is not a trusted CA", ti->untrusted);
+	} else if (tls_verify_is_hostname(v)) {
+		if (ti->names[0] != '\0') {
+			snprintf(dst, dstsz, "is not valid for %s: it names %s",
+			    host, ti->names);
+		} else {
+			subject_cn(ti->subject, cn, sizeof(cn));
+			snprintf(dst, dstsz, "is not valid for %s: it has no "
+			    "subjectAltName, only the subject %s", host, cn);
+		}
+	} else if (v == X509_V_ERR_CERT_HAS_EXPIRED && ti->not_after[0] != '\0') {
+		snprintf(dst, dstsz, "expired on %.10s", ti->not_after);
+	} else if (v == X509_V_ERR_CERT_NOT_YET_VALID) {
+		snprintf(dst, dstsz, "is not valid yet (check this machine's "
+		    "clock)");
+	} else {
+		snprintf(dst, dstsz, "is not valid: %s", ti->verify_text[0] ?
+		    ti->verify_text : "verification failed");
+	}
+}
+
 /* ---- contexts ---- */
 
 static struct tls_ctx *
@@ -416,8 +482,20 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct tls_conn *c = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
 
-	if (c != NULL && c->info != NULL)
+	if (c != NULL && c->info != NULL) {
 		cert_info(X509_STORE_CTX_get0_cert(xs), c->info);
+		/* The first failure stops the check: if it is an issuer the
+		 * store does not hold, keep that issuer's name. */
+		if (!ok && c->info->untrusted[0] == '\0' &&
+		    tls_verify_is_untrusted(X509_STORE_CTX_get_error(xs)) &&
+		    X509_STORE_CTX_get_current_cert(xs) != NULL) {
+			name_text(X509_get_issuer_name(
+			    X509_STORE_CTX_get_current_cert(xs)),
+			    c->info->untrusted, sizeof(c->info->untrusted));
+			c->info->untrusted_depth =
+			    X509_STORE_CTX_get_error_depth(xs);
+		}
+	}
 	return ok;
 }
 
@@ -526,11 +604,14 @@ tls_client_handshake(struct tls_ctx *ctx, int fd, const char *host,
 			    X509_verify_cert_error_string(info->verify_code));
 		}
 		if (ctx->verify && info->have_cert && info->verify_code != X509_V_OK) {
+			char reason[TLS_NAME_MAX + 128];
+
 			ERR_clear_error();
 			/* the protocol worked up to the certificate */
 			tls_conn_info(c, info);
+			tls_verify_reason(info, host, reason, sizeof(reason));
 			tls_fail(e, ERR_UNAVAILABLE, TLS_FAIL_VERIFY,
-			    "the server's certificate is not valid: %s", info->verify_text);
+			    "the server's certificate %s", reason);
 			goto fail;
 		}
 		ssl_errtext(why, sizeof(why));

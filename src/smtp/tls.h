@@ -56,6 +56,11 @@ struct tls_info {
 	int verify_code;              /* X509_V_OK (0) or X509_V_ERR_*; -1 when
 	                               * no certificate was checked */
 	char verify_text[128];        /* X509_verify_cert_error_string(), or "" */
+	char untrusted[TLS_NAME_MAX]; /* for an issuer the store does not hold:
+	                               * the CA that is not trusted (RFC 2253),
+	                               * else "" */
+	int untrusted_depth;          /* 0: it issued the server's certificate;
+	                               * more: the chain ends at it */
 	int sys;                      /* errno of a socket failure, else 0 */
 };
 
@@ -64,6 +69,18 @@ struct tls_info {
 int tls_verify_is_expired(int verify_code);      /* expired / not yet valid */
 int tls_verify_is_hostname(int verify_code);     /* host name mismatch */
 int tls_verify_is_untrusted(int verify_code);    /* unknown CA, self-signed */
+int tls_verify_is_self_signed(int verify_code);  /* the certificate itself */
+
+/*
+ * What failed in the certificate check of info (verify_code), as the rest
+ * of a sentence that starts "the server's certificate ": "is not trusted:
+ * its issuer CN=x is not a trusted CA", "is not trusted: it is
+ * self-signed", "is not valid for HOST: it names a, b", "expired on
+ * 2020-01-02", "is not valid yet", or "is not valid: OPENSSL'S TEXT".
+ * Never one problem told as another.  host is the name checked.
+ */
+void tls_verify_reason(const struct tls_info *info, const char *host,
+    char *dst, size_t dstsz);
 
 struct tls_ctx;
 struct tls_conn;

@@ -34,14 +34,29 @@ log_set_fd(int fd)
 	log_fd = fd;
 }
 
+/*
+ * The keys whose values are secrets, by their exact names (any case): a
+ * key that merely contains one of them (password_cleared, password_file,
+ * token_type) is not a secret and keeps its value.  The AUTH exchange is
+ * masked where it is logged (smtp/client.c: the "line" of an AUTH command
+ * and the "text" of a 334 challenge), since those keys carry other text
+ * too.
+ */
+static const char *const secret_keys[] = {
+	"password",             /* profile and client passwords, however got */
+	"api_token", "token",
+	"secret", "client_secret",
+	"oauth_client_secret", "access_token", "refresh_token",
+	"auth_data", "credential",
+};
+
 int
 log_key_is_secret(const char *key)
 {
-	static const char *secret[] = { "password", "secret", "token", "auth_data", "credential" };
 	size_t i;
 
-	for (i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
-		if (strcasestr(key, secret[i]) != NULL)
+	for (i = 0; i < sizeof(secret_keys) / sizeof(secret_keys[0]); i++)
+		if (strcasecmp(key, secret_keys[i]) == 0)
 			return 1;
 	return 0;
 }

@@ -7,8 +7,10 @@
  * ended by NULL.  Values are sanitised: anything outside printable ASCII,
  * and the quote and backslash, are escaped (\r \n \t \\ \" \xNN), and a value
  * with a space or '=' is quoted; peer text can never forge a line or a key.
- * A key that names a secret (password, secret, token, auth_data) is masked
- * as ********, whatever the caller passed.  A NULL value is logged as "-".
+ * A key that is exactly the name of a secret (password, api_token, token,
+ * secret, client_secret, oauth_client_secret, access_token, refresh_token,
+ * auth_data, credential; any case) is masked as ********, whatever the
+ * caller passed; other keys are not (password_cleared=yes stays readable).  A NULL value is logged as "-".
  * Thread-safe: a line is written with a single write().
  */
 #ifndef OUTPOST_UTIL_LOG_H
@@ -30,7 +32,7 @@ void log_event(int level, const char *event, ...) __attribute__((sentinel));
  * text in the database or showing it to a user. */
 void log_sanitize(char *dst, size_t dstsz, const char *src);
 
-/* 1 if a key names a secret and must be masked. */
+/* 1 if a key is one of the secret names above and must be masked. */
 int log_key_is_secret(const char *key);
 
 #endif

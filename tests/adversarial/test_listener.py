@@ -1,5 +1,5 @@
 """The SMTP listener against hostile clients: raw bytes over sockets
-(issue 6 part 1; CONTRACT.md "Security rules"; docs/security.md).
+(issue 6 part 1; the rules in docs/security.md).
 
 Each test drives `outpost serve` (the sanitizer build) with RawSMTP, in the
 TCP segments it chooses, and checks three things: the replies, what the

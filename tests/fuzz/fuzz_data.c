@@ -2,8 +2,8 @@
  * fuzz_data.c - the client's DATA encoder (smtp/data.h) against the
  * listener's DATA parser (smtp/server_data.h).
  *
- * CONTRACT.md: "What Outpost sends upstream contains only CRLF line ends
- * and correct dot-stuffing, whatever the stored body held."  The input is
+ * docs/security.md: what Outpost sends upstream has only CRLF line ends
+ * and correct dot-stuffing, whatever the stored body held.  The input is
  * a stored body (any bytes); it is encoded in chunks cut by the first
  * byte.  The wire must:
  *   - have CRLF line ends only (no bare CR or LF);

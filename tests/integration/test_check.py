@@ -7,6 +7,8 @@ TLS, MAIL FROM but no RCPT or DATA (check sends no mail).
 """
 
 import json
+import subprocess
+import time
 
 import pytest
 
@@ -33,7 +35,7 @@ def check_json(outpost, prof, name="primary"):
 
 
 def assert_contract_shape(doc):
-    """CONTRACT.md: {"ok":bool,"steps":[{"step","ok","detail","hint"}]}."""
+    """docs/check.md: {"ok":bool,"steps":[{"step","ok","detail","hint"}]}."""
     assert set(doc) == {"ok", "steps"}
     assert isinstance(doc["ok"], bool)
     assert isinstance(doc["steps"], list) and doc["steps"]
@@ -327,6 +329,73 @@ def test_tls_answered_on_plain_port(outpost, peers, certs):
     assert_tls_answered(res, doc)
 
 
+def test_tls_port_with_starttls_found_long_before_timeout(outpost, peers,
+                                                          certs):
+    """With a long timeout, the silent implicit-TLS port is still found out
+    within seconds: a TLS handshake is tried on a second connection once
+    the greeting is 3 s late, not after the whole timeout (issue 10)."""
+    peer = peers.aiosmtpd("tls", cert=certs.server)
+    prof = profile(peer.port, security="starttls", timeout="60s")
+    started = time.monotonic()
+    res, doc = check_json(outpost, prof)
+    took = time.monotonic() - started
+    assert_tls_answered(res, doc)
+    assert took < 20, "check took %.1f s with timeout = 60s" % took
+
+
+def _script_slow_greeting(conn):
+    """A plain SMTP server that greets after 4.5 s (later than the 3 s after
+    which check tries TLS on a second connection)."""
+    time.sleep(4.5)
+    conn.send("220 localhost ESMTP slow")
+    while True:
+        line = conn.readline()
+        if line is None:
+            return
+        verb = line.split(" ", 1)[0].upper()
+        if verb in ("EHLO", "HELO"):
+            conn.send("250-localhost", "250 8BITMIME")
+        elif verb in ("MAIL", "RSET"):
+            conn.send("250 2.0.0 Ok")
+        elif verb == "QUIT":
+            conn.send("221 2.0.0 Bye")
+            return
+        else:
+            conn.send("500 5.5.2 What")
+
+
+def test_slow_greeting_is_waited_for_after_the_tls_probe(outpost, peers):
+    """A server that is only slow to greet is checked to the end: the TLS
+    probe on the second connection gets plain SMTP, and the first connection
+    goes on waiting for its greeting."""
+    peer = peers.scripted(_script_slow_greeting)
+    res, doc = check_json(outpost, profile(peer.port, security="none",
+                                           timeout="30s"))
+    assert res.rc == 0, res
+    assert doc["ok"] is True, doc
+    steps = {s["step"]: s for s in doc["steps"]}
+    assert steps["greeting"]["detail"] == "220 localhost ESMTP slow", steps
+    assert len(peer.sessions()) == 2, peer.sessions()   # check + probe
+
+
+def test_starttls_port_with_tls_found_long_before_timeout(outpost, peers,
+                                                          certs):
+    """The reverse: security = tls against a port that greets in clear
+    ends at once with the STARTTLS hint, whatever the timeout."""
+    peer = peers.aiosmtpd("starttls", cert=certs.server)
+    started = time.monotonic()
+    res, doc = check_json(outpost, profile(peer.port, security="tls",
+                                           timeout="60s"))
+    took = time.monotonic() - started
+    assert res.rc == 69, res
+    step = failed_step(doc)
+    assert step["step"] == "tls", step
+    assert step["hint"] == ("This port speaks plain SMTP/STARTTLS, not "
+                            "implicit TLS: set security = starttls (port "
+                            "587)."), step
+    assert took < 20, "check took %.1f s with timeout = 60s" % took
+
+
 def test_starttls_not_offered_sends_nothing_in_clear(outpost, peers):
     peer = peers.aiosmtpd("plain")
     prof = profile(peer.port, security="starttls", **auth_keys())
@@ -410,6 +479,84 @@ def test_certificate_for_another_name(outpost, peers, certs):
     assert "www.other.example" in step["hint"]   # the subjectAltNames
     assert "localhost" in step["hint"]
     assert "AUTH" not in only_session(peer).commands()
+
+
+def _valid_until(pem):
+    """The certificate's notAfter date as the check shows it (YYYY-MM-DD)."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in",
+                          str(pem)], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    when = time.strptime(out.split("=", 1)[1].replace("  ", " "),
+                         "%b %d %H:%M:%S %Y GMT")
+    return time.strftime("%Y-%m-%d", when)
+
+
+def _cert_step(outpost, prof):
+    res, doc = check_json(outpost, prof)
+    assert res.rc == 69, res
+    step = failed_step(doc)
+    assert step["step"] == "certificate", step
+    return step
+
+
+# Each certificate problem is named for what it is, with the names the
+# certificate holds; never an unknown issuer told as a name mismatch (issue
+# 10) nor the other way round.  Exact texts.
+
+def test_certificate_text_unknown_issuer(outpost, peers, certs):
+    peer = peers.aiosmtpd("starttls", cert=certs.server)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="starttls"))
+    assert step["detail"] == (
+        "CN=localhost issued by CN=Outpost Test CA, valid until %s; the "
+        "certificate is not trusted: its issuer CN=Outpost Test CA is not a "
+        "trusted CA" % _valid_until(certs.server[0])), step
+    assert step["hint"] == (
+        "The certificate is not trusted: it was issued by CN=Outpost Test "
+        "CA, which is not a CA this machine trusts. Set tls_ca_file to that "
+        "CA's certificate (for a private CA), or tls_verify = no only for "
+        "testing."), step
+
+
+def test_certificate_text_name_mismatch(outpost, peers, certs):
+    peer = peers.aiosmtpd("starttls", cert=certs.other)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="starttls",
+                                       tls_ca_file=certs.ca))
+    assert step["detail"] == (
+        "CN=other.example issued by CN=Outpost Test CA, valid until %s; the "
+        "certificate is not valid for localhost: it names other.example, "
+        "www.other.example" % _valid_until(certs.other[0])), step
+    assert step["hint"] == (
+        "The certificate is for other.example, www.other.example, not for "
+        "localhost: set host to a name on the certificate (the SMTP host "
+        "name the provider documents)."), step
+
+
+def test_certificate_text_expired(outpost, peers, certs):
+    peer = peers.aiosmtpd("tls", cert=certs.expired)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="tls", tls_ca_file=certs.ca))
+    assert step["detail"] == (
+        "CN=localhost issued by CN=Outpost Test CA, valid until 2020-01-02; "
+        "the certificate expired on 2020-01-02"), step
+    assert step["hint"] == (
+        "The server's certificate expired on 2020-01-02: the provider must "
+        "renew it (tls_verify = no only for testing)."), step
+
+
+def test_certificate_text_self_signed(outpost, peers, certs):
+    peer = peers.aiosmtpd("tls", cert=certs.selfsigned)
+    step = _cert_step(outpost, profile(peer.port, host="localhost",
+                                       security="tls"))
+    assert step["detail"] == (
+        "CN=localhost issued by CN=localhost, valid until %s; the "
+        "certificate is not trusted: it is self-signed"
+        % _valid_until(certs.selfsigned[0])), step
+    assert step["hint"] == (
+        "The certificate is not trusted: it is self-signed. Set tls_ca_file "
+        "to the certificate itself if you trust it, or tls_verify = no only "
+        "for testing."), step
 
 
 def test_tls_verify_no_is_a_warning(outpost, peers, certs):

@@ -1,6 +1,6 @@
 """The JSON API and the web page's server, against `outpost serve`.
 
-Every endpoint of CONTRACT.md and docs/http.md, and every refusal: no or
+Every endpoint of docs/http.md, and every refusal: no or
 wrong token (401), a foreign Host (403), a cookie session without its
 CSRF token (403), bodies over their bound (413, the daemon healthy
 afterwards), malformed JSON (400), invalid settings (422, the file
@@ -472,7 +472,7 @@ def test_put_creates_updates_and_keeps_comments(served):
     assert r.status == 200 and r.json["profile"]["username"] == "me@example.net"
 
     # the port moves without the password: the stored one is cleared
-    # (CONTRACT.md security rules); the profile still logs in, so it now
+    # (docs/security.md); the profile still logs in, so it now
     # lacks a password, and says so
     r = api.put("/api/profiles/new-one", {"port": 2465})
     assert r.status == 200 and r.json["profile"]["port"] == 2465
@@ -515,7 +515,7 @@ def test_put_creates_updates_and_keeps_comments(served):
 
 def test_a_move_without_the_password_clears_it_and_the_check_says_so(
         served, peers):
-    """CONTRACT.md: changing host, port or security without entering the
+    """docs/security.md: changing host, port or security without entering the
     password again clears the stored one.  The profile keeps logging in,
     so it is left without a password: visible in the profile, in the
     file's warning, and as the check's failed first step; the new server

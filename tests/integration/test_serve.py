@@ -305,6 +305,27 @@ def test_bad_settings_on_sighup_keep_the_old_ones(outpost, peers, daemons):
     wait_for(state_is(d, outpost.tmp_path / "data", mid, "sent"))
 
 
+def test_reload_refusal_is_one_clean_log_line(outpost, peers, daemons):
+    """The refused reload lists every problem on its line, separated by
+    "; ", with no escaped newline at the end (issue 10)."""
+    peer = peers.aiosmtpd("plain")
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    good = conf.read_text()
+    first = len(good.splitlines()) + 2
+    conf.write_text(good + "\n[profile broken]\nport = notaport\n")
+    d.hup()
+    wait_for(lambda: "kept old settings" in d.log(), what="reload refusal")
+    line = [x for x in d.log().splitlines() if "event=reload" in x][-1]
+    want = ('event=reload result="kept old settings" file=%s problems="'
+            "%s:%d: [profile broken]: has no host; add host = the provider's "
+            "SMTP server (for example smtp.example.com); %s:%d: port: "
+            "'notaport' is not a port (1..65535)\"" % (conf, conf, first, conf,
+                                                     first + 1))
+    assert line.endswith(want), line
+    assert "\\n" not in line, line
+
+
 def test_rate_limit_per_second_is_observed_at_the_peer(outpost, peers, daemons):
     peer = fault_peer(peers)
     conf, port = serve_conf(outpost, [("main", peers_mod.profile(

@@ -1156,8 +1156,11 @@ test_starttls_auth_plain(void **state)
 
 /* Implicit TLS with a certificate nobody trusts: TLS_VERIFY, and the
  * certificate is still described. */
+/* The failure names what failed (tls_verify_reason()): want is the whole
+ * message, or NULL where it holds a date. */
 static void
-run_tls_verify_fail(const char *cert, const char *ca, int (*check)(int))
+run_tls_verify_fail(const char *cert, const char *ca, int (*check)(int),
+    const char *want)
 {
 	static const struct fs_step script[] = {
 		{ FS_TLS, NULL, 0 },
@@ -1179,6 +1182,8 @@ run_tls_verify_fail(const char *cert, const char *ca, int (*check)(int))
 	assert_int_equal(r.fail, SMTP_FAIL_TLS_VERIFY);
 	assert_int_equal(r.outcome, SMTP_TEMPORARY);
 	assert_true(check(r.sys));
+	if (want != NULL)
+		assert_string_equal(r.msg, want);
 	ti = smtp_client_tls(s);
 	assert_non_null(ti);
 	assert_false(ti->done);
@@ -1200,21 +1205,26 @@ static void
 test_tls_untrusted(void **state)
 {
 	(void)state;
-	run_tls_verify_fail("good", NULL, tls_verify_is_untrusted);
+	run_tls_verify_fail("good", NULL, tls_verify_is_untrusted,
+	    "the server's certificate is not trusted: it is self-signed "
+	    "(certificate CN=Outpost Test)");
 }
 
 static void
 test_tls_expired(void **state)
 {
 	(void)state;
-	run_tls_verify_fail("expired", cert_path("expired", "crt"), tls_verify_is_expired);
+	run_tls_verify_fail("expired", cert_path("expired", "crt"),
+	    tls_verify_is_expired, NULL);
 }
 
 static void
 test_tls_wrong_name(void **state)
 {
 	(void)state;
-	run_tls_verify_fail("wrongname", cert_path("wrongname", "crt"), tls_verify_is_hostname);
+	run_tls_verify_fail("wrongname", cert_path("wrongname", "crt"),
+	    tls_verify_is_hostname, "the server's certificate is not valid for "
+	    "127.0.0.1: it names mail.example (certificate CN=Outpost Test)");
 }
 
 /* tls_verify = no: the same untrusted certificate is accepted, and the

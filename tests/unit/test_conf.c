@@ -1158,6 +1158,57 @@ test_error_all_collected(void **state)
 	buf_free(&text);
 }
 
+/* A section whose name is refused still has its keys checked, so that
+ * one bad name does not hide the section's other problems (issue 10). */
+static void
+test_error_bad_name_keeps_checking(void **state)
+{
+	struct conf *c = NULL;
+	struct buf diag;
+	struct op_err e;
+
+	(void)state;
+	assert_int_equal(load("[profile Gmail Work]\n"
+	    "port = 99999\n"
+	    "securty = tls\n"
+	    "auth = yes\n"
+	    "[client app one]\n"
+	    "allowed_from = not an address\n"
+	    "[profile ok]\n"
+	    "host = h\n"
+	    "[profile ok]\n"
+	    "port = 0\n", &c, &diag, &e), -1);
+	assert_null(c);
+	assert_string_equal(diag.data,
+	    "outpost.conf:1: [profile Gmail Work]: the name 'Gmail Work' may "
+	    "hold only letters, digits, '-', '_' and '.'\n"
+	    "outpost.conf:1: [profile Gmail Work]: has no host; add host = the "
+	    "provider's SMTP server (for example smtp.example.com)\n"
+	    "outpost.conf:2: port: '99999' is not a port (1..65535)\n"
+	    "outpost.conf:3: securty: unknown key in [profile Gmail Work]; did "
+	    "you mean 'security'?\n"
+	    "outpost.conf:4: auth: auth = yes needs a username; add username = "
+	    "the login the provider gave you\n"
+	    "outpost.conf:5: [client app one]: the name 'app one' may hold only "
+	    "letters, digits, '-', '_' and '.'\n"
+	    "outpost.conf:5: [client app one]: needs a password: add password = "
+	    "... or password_file = PATH (applications log in with the name of "
+	    "the section and this password)\n"
+	    "outpost.conf:6: allowed_from: 'not an address' is not a valid "
+	    "address: it has a space\n"
+	    "outpost.conf:9: [profile ok]: a profile of this name is already "
+	    "defined at line 7; names must be unique\n"
+	    "outpost.conf:9: [profile ok]: has no host; add host = the "
+	    "provider's SMTP server (for example smtp.example.com)\n"
+	    "outpost.conf:10: port: '0' is not a port (1..65535)\n"
+	    "warning: outpost.conf:4: auth: authentication needs a password; "
+	    "add password, password_file or password_command (until then "
+	    "profile Gmail Work cannot send)\n");
+	assert_string_equal(e.msg, "outpost.conf:1: [profile Gmail Work]: the "
+	    "name 'Gmail Work' may hold only letters, digits, '-', '_' and '.'");
+	buf_free(&diag);
+}
+
 static void
 test_load_file(void **state)
 {
@@ -1696,6 +1747,7 @@ main(void)
 		cmocka_unit_test(test_error_values),
 		cmocka_unit_test(test_error_cross_checks),
 		cmocka_unit_test(test_error_all_collected),
+		cmocka_unit_test(test_error_bad_name_keeps_checking),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_password_command),
