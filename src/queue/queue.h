@@ -394,7 +394,8 @@ int queue_body_read(struct queue *q, const char *id, uint64_t off,
  * enhanced code, reply, attempts + 1) and is logged as an event
  * ("<rcpt> via PROFILE: 550 5.1.1 text"); the message gets attempts + 1,
  * profile_used (if given), last_error (o->error, else the first result
- * not sent; unchanged when every result was sent), its new state by the
+ * not sent; unchanged when every result was sent, and none once every
+ * recipient of the message is delivered), its new state by the
  * rule above (returned in *state if not NULL) and, if deferred,
  * next_attempt.  All in one transaction.  The message need not be
  * "sending" (a test email is recorded right after its submission).

@@ -217,13 +217,15 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RCPT_ADDR] = "SELECT address FROM recipients WHERE mid = ?1"
 	    " AND idx = ?2",
 	[W_RCPT_TALLY] = "SELECT count(*) FILTER (WHERE state IN ('pending',"
-	    " 'deferred')), count(*) FILTER (WHERE state = 'sent')"
+	    " 'deferred')), count(*) FILTER (WHERE state = 'sent'),"
+	    " count(*) FILTER (WHERE state = 'failed')"
 	    " FROM recipients WHERE mid = ?1",
 	[W_MSG_RESULT] = "UPDATE messages SET state = ?2,"
 	    " attempts = attempts + 1,"
 	    " next_attempt = coalesce(?3, next_attempt),"
 	    " profile_used = coalesce(?4, profile_used),"
-	    " last_error = coalesce(?5, last_error), updated = ?6,"
+	    " last_error = CASE WHEN ?7 THEN NULL"
+	    " ELSE coalesce(?5, last_error) END, updated = ?6,"
 	    " claimed = NULL WHERE mid = ?1",
 	[W_RCPT_FAIL_OPEN] = "UPDATE recipients SET state = 'failed',"
 	    " updated = ?2 WHERE mid = ?1 AND state IN ('pending', 'deferred')",
@@ -1220,12 +1222,14 @@ fail_db:
 	return sq_err(s, s->wdb, rc, "cannot claim messages", e);
 }
 
-/* Set the message's state from its recipients (queue.h's rule). */
+/* Set the message's state from its recipients (queue.h's rule); *well
+ * (if not NULL) 1 when every recipient was delivered. */
 static int
-derive_state(struct sq *s, int64_t mid, int *state, struct op_err *e)
+derive_state(struct sq *s, int64_t mid, int *state, int *well,
+    struct op_err *e)
 {
 	sqlite3_stmt *st = s->w[W_RCPT_TALLY];
-	int64_t open_n, sent_n;
+	int64_t open_n, sent_n, failed_n;
 	int rc;
 
 	sqlite3_bind_int64(st, 1, mid);
@@ -1236,7 +1240,10 @@ derive_state(struct sq *s, int64_t mid, int *state, struct op_err *e)
 	}
 	open_n = sqlite3_column_int64(st, 0);
 	sent_n = sqlite3_column_int64(st, 1);
+	failed_n = sqlite3_column_int64(st, 2);
 	st_reset(st);
+	if (well != NULL)
+		*well = open_n == 0 && failed_n == 0 && sent_n > 0;
 	if (open_n > 0)
 		*state = QUEUE_MSG_DEFERRED;
 	else if (sent_n > 0)
@@ -1288,7 +1295,7 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 	const struct queue_rcpt_result *first_bad = NULL;
 	char text[QUEUE_TEXT_MAX + 512], err_text[QUEUE_TEXT_MAX];
 	sqlite3_stmt *st, *ast;
-	int quiet;
+	int quiet, well = 0;
 	int64_t mid, now;
 	size_t i;
 	int rc, state;
@@ -1349,7 +1356,7 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		if (add_event(s, mid, now, o->events[i].kind, o->events[i].text,
 		    e) < 0)
 			return -1;
-	if (derive_state(s, mid, &state, e) < 0)
+	if (derive_state(s, mid, &state, &well, e) < 0)
 		return -1;
 	st = s->w[W_MSG_RESULT];
 	sqlite3_bind_int64(st, 1, mid);
@@ -1368,6 +1375,9 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		sqlite3_bind_null(st, 5);
 	}
 	sqlite3_bind_int64(st, 6, now);
+	/* ended well (every recipient delivered): no last error; the
+	 * events keep the failures on the way */
+	sqlite3_bind_int(st, 7, well);
 	if (w_exec(s, W_MSG_RESULT, "cannot record a result", e) < 0)
 		return -1;
 	if (o->sends > 0 && o->profile_used != NULL) {
@@ -1414,7 +1424,7 @@ job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
 	sqlite3_bind_int64(st, 1, mid);
 	sqlite3_bind_int64(st, 2, j->now);
 	if (w_exec(s, W_RCPT_FAIL_OPEN, "cannot fail the message", e) < 0 ||
-	    derive_state(s, mid, &state, e) < 0)
+	    derive_state(s, mid, &state, NULL, e) < 0)
 		return -1;
 	st = s->w[W_MSG_FAIL];
 	sqlite3_bind_int64(st, 1, mid);

@@ -207,6 +207,28 @@ def test_451_on_first_data_then_retry_succeeds(outpost, peers, daemons):
     assert len(peer.messages) == 1
 
 
+def test_sent_after_a_failed_attempt_has_no_last_error(outpost, peers,
+                                                       daemons):
+    """Issue 10 #4: a message that ended well shows no last error (its
+    history keeps the 451), in the queue, `queue list` and `queue show`."""
+    peer = fault_peer(peers, data_script=["451 4.3.0 Try again later, please"])
+    conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])
+    d = start(outpost, daemons, conf, port)
+    mid = queue_id(d.send("app@example.com", ["a@example.com"], message("451")))
+    data_dir = outpost.tmp_path / "data"
+    wait_for(state_is(d, data_dir, mid, "sent"))
+    assert msg_row(d, data_dir, mid)[3] is None
+    res = outpost.run("queue", "show", mid, "--json", conf=conf)
+    assert res.rc == 0, res.text
+    shown = json.loads(res.out)
+    assert shown["last_error"] is None, shown
+    assert any("451" in (e["text"] or "") for e in shown["events"]), shown
+    res = outpost.run("queue", "list", conf=conf)
+    assert res.rc == 0, res.text
+    row = [l for l in res.out.splitlines() if l.startswith(mid)]
+    assert row and "451" not in row[0], res.out
+
+
 def test_550_for_one_of_three_recipients(outpost, peers, daemons):
     peer = peers.aiosmtpd("plain", reject_rcpts=["nobody@example.com"])
     conf, port = serve_conf(outpost, [("main", peers_mod.profile(peer.port))])

@@ -889,6 +889,45 @@ test_results_and_states(void **state)
 	}
 }
 
+/* Issue 10 #4: a message delivered to every recipient after a failed
+ * attempt has no last error; the events keep the failure. */
+static void
+test_ended_well_has_no_last_error(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	int st;
+	size_t i;
+	struct queue_rcpt_result bad = { 0, QUEUE_RCPT_DEFERRED, 451, "4.3.0",
+	    "try again" };
+	struct queue_rcpt_result good = { 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" };
+	struct queue_outcome o = { .now = t, .profile_used = "p",
+	    .results = &bad, .nresults = 1, .next_attempt = t };
+
+	submit(f->q, "w\r\n", 1, QUEUE_MSG_QUEUED, id);
+	o.id = id;
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_DEFERRED);
+	claim_one(f->q, t, &set, id);
+	assert_string_equal(set.msgs[0].last_error, "451 4.3.0 try again");
+	queue_set_free(&set);
+	o.results = &good;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_SENT);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_null(set.msgs[0].last_error);
+	for (i = 0; i < set.nevents; i++)
+		if (strcmp(set.events[i].kind, "deferred") == 0)
+			break;
+	assert_true(i < set.nevents);
+	queue_set_free(&set);
+}
+
 static void
 test_claim_id(void **state)
 {
@@ -1666,6 +1705,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_and_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ended_well_has_no_last_error,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_stale_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
