@@ -320,11 +320,12 @@ log_result(const struct deliver_msg *m, const struct attempt_log *al,
 }
 
 void
-deliver_log_deferred(const struct deliver_msg *m, const char *profile,
+deliver_log_deferred(struct deliver_msg *m, const char *profile,
     const char *relay, const struct smtp_result *r, int64_t start_ms)
 {
 	size_t i;
 
+	m->logged = 1;
 	for (i = 0; i < m->nrcpts; i++)
 		log_line(m, profile, relay, m->rcpts[i], QUEUE_RCPT_DEFERRED, r,
 		    NULL, start_ms);
@@ -545,9 +546,12 @@ deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
 	for (i = 0; i < m->nrcpts; i++) {
 		states[i] = QUEUE_RCPT_DEFERRED;
 		log_sanitize(texts[i], sizeof(texts[i]), reason);
-		log_line(m, profile, NULL, m->rcpts[i],
-		    gave_up ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED, NULL,
-		    reason, clock_mono_ms());
+		/* one line per recipient and attempt: the failed session
+		 * said it already (with its relay and reply) */
+		if (!m->logged)
+			log_line(m, profile, NULL, m->rcpts[i],
+			    gave_up ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED, NULL,
+			    reason, clock_mono_ms());
 	}
 	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason);
 	free(states);
@@ -656,11 +660,13 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	/* Faults of the profile, not of this message. */
 	if (any_reply(rr, nr, res, is_421)) {
 		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_421));
+		m->logged = 1;
 		kind = DELIVER_PROFILE_DOWN;
 		goto out;
 	}
 	if (any_reply(rr, nr, res, is_slow)) {
 		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_slow));
+		m->logged = 1;
 		kind = DELIVER_SLOWDOWN;
 		goto out;
 	}

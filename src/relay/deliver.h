@@ -32,6 +32,9 @@ struct deliver_msg {
 	char *profile;         /* asked for (send --profile), or NULL */
 	char **tried;          /* profiles that failed for it in this round */
 	size_t ntried;
+	int logged;            /* a failure in this round has logged its
+	                        * event=delivery lines (one per recipient and
+	                        * attempt: deliver_defer_all() adds none) */
 	char *body;            /* the message, when the listener handed it
 	                        * over (else read from the queue); owned */
 	size_t body_len;
@@ -90,7 +93,8 @@ int deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 
 /* The message could not be attempted through any profile: record one
  * deferred attempt for every recipient with reason (a temporary failure),
- * or fail it if its lifetime is over. */
+ * or fail it if its lifetime is over.  Logs the event=delivery lines of
+ * the attempt unless a failure of this round did (m->logged). */
 int deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, const char *reason);
 
@@ -99,7 +103,7 @@ int deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
  * per recipient, state deferred, with r's reply or failure.  relay
  * ("host[address]:port") may be NULL.  start_ms: clock_mono_ms() when the
  * attempt began. */
-void deliver_log_deferred(const struct deliver_msg *m, const char *profile,
+void deliver_log_deferred(struct deliver_msg *m, const char *profile,
     const char *relay, const struct smtp_result *r, int64_t start_ms);
 
 /* 1 (and the message failed for good in the queue) if m outlived

@@ -415,7 +415,7 @@ close_session(struct relay *r, const char *profile, struct smtp_session **s)
  * 421 before any command): the attempt's event=delivery lines. */
 static void
 log_open_failure(const struct conf_profile *p, struct smtp_session *s,
-    const struct deliver_msg *m, const struct smtp_result *res,
+    struct deliver_msg *m, const struct smtp_result *res,
     int64_t start_ms)
 {
 	const char *peer = s != NULL ? smtp_client_peer(s) : "";
