@@ -483,6 +483,20 @@ queue_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
 }
 
 int
+queue_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
+    struct op_err *e)
+{
+	if (state != -1 && state != QUEUE_MSG_QUEUED &&
+	    state != QUEUE_MSG_DEFERRED && state != QUEUE_MSG_FAILED &&
+	    state != QUEUE_MSG_HELD)
+		return err_set(e, ERR_DATA, "only queued, deferred, failed or "
+		    "held messages are retried together, not %s ones",
+		    queue_msg_state_name(state) != NULL ?
+		    queue_msg_state_name(state) : "unknown");
+	return q->ops->retry_all(q, state, now, n, e);
+}
+
+int
 queue_purge(struct queue *q, int64_t before, size_t max, uint64_t *n,
     struct op_err *e)
 {

@@ -294,6 +294,8 @@ struct queue_ops {
 	    struct op_err *e);
 	int (*retry)(struct queue *q, const char *id, int64_t now,
 	    struct op_err *e);
+	int (*retry_all)(struct queue *q, int state, int64_t now, uint64_t *n,
+	    struct op_err *e);
 	int (*del)(struct queue *q, const char *id, struct op_err *e);
 	int (*purge)(struct queue *q, int64_t before, size_t max, uint64_t *n,
 	    struct op_err *e);
@@ -449,6 +451,13 @@ int queue_release_held(struct queue *q, int64_t now, uint64_t *n,
  * restarted; its failed and deferred recipients become pending.
  * ERR_DATA if there is nothing to retry (all sent) or it is being sent. */
 int queue_retry(struct queue *q, const char *id, int64_t now,
+    struct op_err *e);
+/* `outpost queue retry --all | --status S`: queue_retry() for every
+ * message in state (QUEUE_MSG_QUEUED, _DEFERRED, _FAILED or _HELD), or
+ * with state -1 in any of those four, in one transaction; *n how many.
+ * Messages being sent are left alone, and so are sent ones (retry a sent
+ * message's failed recipients by its id).  ERR_DATA for another state. */
+int queue_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
     struct op_err *e);
 /* Remove a message with its recipients, body and events.  A message in
  * "sending" may still be delivered by the attempt in progress. */

@@ -184,6 +184,10 @@ static const char schema_sql[] =
 
 /* ---- Statements of the writing connection (committer thread only) ---- */
 
+/* The messages `queue retry --all | --status S` takes (?2: S or NULL). */
+#define RETRYABLE "(state = ?2 OR (?2 IS NULL AND state IN ('queued'," \
+	" 'deferred', 'failed', 'held')))"
+
 static const char *const w_sql[W__COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
@@ -255,6 +259,16 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RETRY_MSG] = "UPDATE messages SET state = 'queued',"
 	    " next_attempt = ?2, since = ?2, updated = ?2, claimed = NULL"
 	    " WHERE mid = ?1",
+	/* bulk retry: ?2 one state, or NULL for every retryable one */
+	[W_RETRY_ALL_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, ?1, 'retry', 'queued again by an operator'"
+	    " FROM messages WHERE " RETRYABLE,
+	[W_RETRY_ALL_RCPTS] = "UPDATE recipients SET state = 'pending'"
+	    " WHERE state IN ('failed', 'deferred') AND mid IN"
+	    " (SELECT mid FROM messages WHERE " RETRYABLE ")",
+	[W_RETRY_ALL] = "UPDATE messages SET state = 'queued',"
+	    " next_attempt = ?1, since = ?1, updated = ?1, claimed = NULL"
+	    " WHERE " RETRYABLE,
 	[W_DELETE] = "DELETE FROM messages WHERE mid = ?1",
 	/* one state's messages, oldest first (the index holds them in mid
 	 * order): job_purge() stops at the first made after the cut */
@@ -1519,6 +1533,31 @@ job_retry(struct sq *s, struct sq_job *j, struct op_err *e)
 	    e);
 }
 
+/* retry_all: reads j->now, j->state (-1: every retryable state);
+ * writes j->n. */
+static int
+job_retry_all(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	static const int order[] = { W_RETRY_ALL_EVENTS, W_RETRY_ALL_RCPTS,
+		W_RETRY_ALL };
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		sqlite3_stmt *st = s->w[order[i]];
+
+		sqlite3_bind_int64(st, 1, j->now);
+		if (j->state < 0)
+			sqlite3_bind_null(st, 2);
+		else
+			sqlite3_bind_text(st, 2, queue_msg_state_name(j->state), -1,
+			    SQLITE_STATIC);
+		if (w_exec(s, order[i], "cannot retry the messages", e) < 0)
+			return -1;
+	}
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
+}
+
 /* delete: reads j->id. */
 static int
 job_delete(struct sq *s, struct sq_job *j, struct op_err *e)
@@ -1801,6 +1840,22 @@ sq_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
 		return -1;
 	j.now = now;
 	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.run = job_retry_all;
+	j.now = now;
+	j.state = state;
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	*n = j.n;
+	return 0;
 }
 
 /*
@@ -2203,6 +2258,7 @@ static const struct queue_ops sq_ops = {
 	.hold_all = sq_hold_all,
 	.release_held = sq_release_held,
 	.retry = sq_retry,
+	.retry_all = sq_retry_all,
 	.del = sq_delete,
 	.purge = sq_purge,
 	.list = sq_list,
