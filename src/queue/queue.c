@@ -437,6 +437,21 @@ queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
 }
 
 int
+queue_wait(struct queue *q, const struct queue_wait *w, struct op_err *e)
+{
+	if (w == NULL || w->id == NULL)
+		return err_set(e, ERR_DATA, "a wait without a message id");
+	return q->ops->wait(q, w, e);
+}
+
+int
+queue_advance(struct queue *q, int64_t now, int64_t until, uint64_t *n,
+    struct op_err *e)
+{
+	return q->ops->advance(q, now, until, n, e);
+}
+
+int
 queue_fail(struct queue *q, const char *id, int64_t now, const char *reason,
     struct op_err *e)
 {

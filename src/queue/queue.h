@@ -162,6 +162,24 @@ struct queue_outcome {
 	size_t nevents;
 };
 
+/* A claimed message that waits without an attempt: the profiles that
+ * would take it answered 421 or asked to slow down, are paused or cooling
+ * down.  No attempt is counted and no event logged (the caller logs what
+ * happened once, not at every pass of the scheduler). */
+struct queue_wait {
+	const char *id;
+	int64_t now;
+	int64_t next_attempt;          /* due again then */
+	const char *error;             /* why it waits: last_error; NULL:
+	                                * unchanged */
+	int code;                      /* > 0: the reply that made it wait (a
+	                                * 421), given to every recipient not yet
+	                                * ended as its last result (state
+	                                * deferred, attempts unchanged) */
+	const char *enhanced;          /* "4.3.2", NULL or "" if none */
+	const char *reply;             /* sanitised, without the codes */
+};
+
 /* ---- What comes back ---- */
 
 struct queue_rcpt {
@@ -284,6 +302,10 @@ struct queue_ops {
 	    const char *reason, struct op_err *e);
 	int (*fail)(struct queue *q, const char *id, int64_t now,
 	    const char *reason, struct op_err *e);
+	int (*wait)(struct queue *q, const struct queue_wait *w,
+	    struct op_err *e);
+	int (*advance)(struct queue *q, int64_t now, int64_t until,
+	    uint64_t *n, struct op_err *e);
 	int (*event_add)(struct queue *q, const char *id, int64_t now,
 	    const char *kind, const char *text, struct op_err *e);
 	int (*recover)(struct queue *q, int64_t now, int64_t claimed_before,
@@ -419,6 +441,16 @@ int queue_record_async(struct queue *q, const struct queue_outcome *o,
  * due at next_attempt.  reason (may be NULL) is logged as an event. */
 int queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
     const char *reason, struct op_err *e);
+/* Give the message back as w says (struct queue_wait above): deferred
+ * when it was attempted or a recipient is deferred (by this reply or an
+ * earlier one), else queued, due at w->next_attempt.  ERR_DATA if it is
+ * not being sent. */
+int queue_wait(struct queue *q, const struct queue_wait *w, struct op_err *e);
+/* Every queued or deferred message due after now and at or before until
+ * becomes due now (a profile the messages waited for was changed); *n how
+ * many. */
+int queue_advance(struct queue *q, int64_t now, int64_t until, uint64_t *n,
+    struct op_err *e);
 /* Fail every recipient not yet ended, for good (queue lifetime exceeded):
  * reason becomes last_error and an event; the message becomes failed, or
  * sent if some recipient was delivered before (the rule above). */

@@ -238,6 +238,19 @@ static const char *const w_sql[W__COUNT] = {
 	[W_UNCLAIM] = "UPDATE messages SET state = " BACK_FROM_SENDING ","
 	    " next_attempt = ?2, updated = ?3, claimed = NULL"
 	    " WHERE mid = ?1 AND state = 'sending'",
+	[W_WAIT_RCPTS] = "UPDATE recipients SET state = 'deferred', code = ?2,"
+	    " enhanced = ?3, reply = ?4, updated = ?5"
+	    " WHERE mid = ?1 AND state IN ('pending', 'deferred')",
+	/* deferred once attempted or a recipient had a reply (a 421): a
+	 * full quota alone keeps a new message queued */
+	[W_WAIT] = "UPDATE messages SET last_error = coalesce(?4, last_error),"
+	    " state = CASE WHEN attempts > 0 OR EXISTS (SELECT 1 FROM recipients"
+	    " AS r WHERE r.mid = ?1 AND r.state = 'deferred') THEN 'deferred'"
+	    " ELSE 'queued' END,"
+	    " next_attempt = ?2, updated = ?3, claimed = NULL"
+	    " WHERE mid = ?1 AND state = 'sending'",
+	[W_ADVANCE] = "UPDATE messages SET next_attempt = ?1 WHERE " WAITING
+	    " AND next_attempt > ?1 AND next_attempt <= ?2",
 	[W_RECOVER_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
 	    " SELECT mid, ?1, 'recovered', 'the attempt in progress was"
 	    " interrupted (Outpost stopped); due again' FROM messages"
@@ -301,6 +314,7 @@ struct sq_job {
 	void *cb_arg;
 	const struct queue_new *m;
 	const struct queue_outcome *o;
+	const struct queue_wait *w;
 	struct queue_set *set;
 	char id[QUEUE_ID_SIZE];
 	int64_t now;
@@ -1424,6 +1438,50 @@ job_unclaim(struct sq *s, struct sq_job *j, struct op_err *e)
 	return 0;
 }
 
+/* wait: reads j->id, j->w. */
+static int
+job_wait(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	const struct queue_wait *w = j->w;
+	sqlite3_stmt *st;
+	int64_t mid;
+	int state;
+
+	if (find_msg(s, j->id, &mid, &state, e) < 0)
+		return -1;
+	if (state != QUEUE_MSG_SENDING)
+		return err_set(e, ERR_DATA, "message %s is not being sent", j->id);
+	if (w->code > 0) {
+		st = s->w[W_WAIT_RCPTS];
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_int(st, 2, w->code);
+		bind_text(st, 3, w->enhanced != NULL && w->enhanced[0] != '\0' ?
+		    w->enhanced : NULL, QUEUE_ENHANCED_MAX);
+		bind_text(st, 4, w->reply != NULL ? w->reply : "", QUEUE_REPLY_MAX);
+		sqlite3_bind_int64(st, 5, w->now);
+		if (w_exec(s, W_WAIT_RCPTS, "cannot give the message back", e) < 0)
+			return -1;
+	}
+	st = s->w[W_WAIT];
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int64(st, 2, w->next_attempt);
+	sqlite3_bind_int64(st, 3, w->now);
+	bind_text(st, 4, w->error, QUEUE_TEXT_MAX);
+	return w_exec(s, W_WAIT, "cannot give the message back", e);
+}
+
+/* advance: reads j->now, j->when (until); writes j->n. */
+static int
+job_advance(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_bind_int64(s->w[W_ADVANCE], 1, j->now);
+	sqlite3_bind_int64(s->w[W_ADVANCE], 2, j->when);
+	if (w_exec(s, W_ADVANCE, "cannot make waiting messages due", e) < 0)
+		return -1;
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
+}
+
 /* fail: reads j->id, j->now, j->text (reason). */
 static int
 job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
@@ -1761,6 +1819,27 @@ sq_unclaim(struct queue *q, const char *id, int64_t next_attempt,
 	j.when = next_attempt;
 	j.text = reason;
 	return sq_exec(to_sq(q), &j, e);
+}
+
+static int sq_count_job(struct queue *q, sq_job_fn run, int64_t now,
+    int64_t when, const char *text, uint64_t *n, struct op_err *e);
+
+static int
+sq_wait(struct queue *q, const struct queue_wait *w, struct op_err *e)
+{
+	struct sq_job j;
+
+	if (id_job(&j, job_wait, w->id, e) < 0)
+		return -1;
+	j.w = w;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_advance(struct queue *q, int64_t now, int64_t until, uint64_t *n,
+    struct op_err *e)
+{
+	return sq_count_job(q, job_advance, now, until, NULL, n, e);
 }
 
 static int
@@ -2253,6 +2332,8 @@ static const struct queue_ops sq_ops = {
 	.record_async = sq_record_async,
 	.unclaim = sq_unclaim,
 	.fail = sq_fail,
+	.wait = sq_wait,
+	.advance = sq_advance,
 	.event_add = sq_event_add,
 	.recover = sq_recover,
 	.hold_all = sq_hold_all,

@@ -89,6 +89,7 @@ deliver_msg_free(struct deliver_msg *m)
 	free(m->sender);
 	free(m->profile);
 	free(m->body);
+	free(m->waited);
 	free(m);
 }
 
@@ -452,7 +453,7 @@ static int
 record(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, int *states,
     char (*texts)[QUEUE_REPLY_MAX], const int *codes, char (*enh)[16],
-    const char *error)
+    const char *error, int give_up)
 {
 	struct pending *p = mem_alloc(sizeof(*p));
 	size_t n = m->nrcpts ? m->nrcpts : 1, i, sent = 0;
@@ -474,7 +475,7 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 	for (i = 0; i < m->nrcpts; i++) {
 		p->qr[i].idx = m->rcpt_idx[i];
 		p->qr[i].state = states[i];
-		if (states[i] == QUEUE_RCPT_DEFERRED && next < 0) {
+		if (states[i] == QUEUE_RCPT_DEFERRED && (next < 0 || give_up)) {
 			p->qr[i].state = QUEUE_RCPT_FAILED;
 			expired = 1;
 		}
@@ -484,7 +485,13 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 		if (states[i] == QUEUE_RCPT_SENT)
 			sent++;
 	}
-	if (expired)
+	if (expired && error != NULL) {
+		char t[QUEUE_TEXT_MAX];
+
+		snprintf(t, sizeof(t), "gave up: the queue lifetime "
+		    "(queue_lifetime) is over; the last reply: %s", error);
+		p->error = str_dup(t);
+	} else if (expired)
 		p->error = str_dup("gave up: the queue lifetime (queue_lifetime) is over");
 	else if (error != NULL)
 		p->error = str_dup(error);
@@ -493,7 +500,7 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 	p->o.profile_used = p->profile;
 	p->o.results = p->qr;
 	p->o.nresults = m->nrcpts;
-	p->o.next_attempt = next < 0 ? now : next;
+	p->o.next_attempt = next < 0 || expired ? now : next;
 	p->o.error = p->error;
 	p->o.sends = sent > 0 && profile != NULL ? 1 : 0;
 	if (dc->async_record) {
@@ -515,7 +522,10 @@ deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,
 	int64_t now = clock_wall_ms() / 1000;
 	struct op_err e;
 
-	if (now - m->since <= (int64_t)conf->server.queue_lifetime_s)
+	/* never failed without an attempt: the first one's result ends it
+	 * (record(), deliver_wait()) */
+	if (m->attempts == 0 ||
+	    now - m->since <= (int64_t)conf->server.queue_lifetime_s)
 		return 0;
 	if (queue_fail(dc->queue, m->id, now,
 	    "gave up: the queue lifetime (queue_lifetime) is over", &e) < 0)
@@ -553,12 +563,99 @@ deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
 			    gave_up ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED, NULL,
 			    reason, clock_mono_ms());
 	}
-	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason);
+	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason, 0);
 	free(states);
 	free(codes);
 	free(texts);
 	free(enh);
 	return rc;
+}
+
+void
+deliver_msg_set_waited(struct deliver_msg *m, const struct smtp_result *r)
+{
+	if (r == NULL || r->reply.code == 0)
+		return;
+	if (m->waited == NULL)
+		m->waited = mem_alloc(sizeof(*m->waited));
+	deliver_reply_set(m->waited, r);
+}
+
+void
+deliver_reply_set(struct deliver_reply *dr, const struct smtp_result *r)
+{
+	dr->code = r->reply.code;
+	smtp_reply_enh_text(&r->reply, dr->enhanced, sizeof(dr->enhanced));
+	result_text(r, dr->text, sizeof(dr->text));
+	if (dr->enhanced[0] != '\0')
+		snprintf(dr->line, sizeof(dr->line), "%d %s %.*s", dr->code,
+		    dr->enhanced, QUEUE_REPLY_MAX - 32, dr->text);
+	else
+		snprintf(dr->line, sizeof(dr->line), "%d %.*s", dr->code,
+		    QUEUE_REPLY_MAX - 32, dr->text);
+}
+
+int
+deliver_wait(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m, const char *profile, const char *why,
+    int64_t wait_ms)
+{
+	const struct deliver_reply *dr = m->waited;
+	const char *error = dr != NULL ? dr->line :
+	    why != NULL && why[0] != '\0' ? why : NULL;
+	int64_t wall = clock_wall_ms(), now = wall / 1000, due;
+	struct queue_wait w;
+	struct op_err e;
+
+	/* due once the wait is over, not up to a second before (the queue
+	 * counts whole seconds) */
+	due = (wall + (wait_ms > 0 ? wait_ms : 0) + 999) / 1000;
+	if (due <= now)
+		due = now + 1;
+	if (due - m->since > (int64_t)conf->server.queue_lifetime_s) {
+		/* waiting would outlive the message: this was its last
+		 * chance, an attempt that failed for good, with its reason */
+		size_t n = m->nrcpts ? m->nrcpts : 1, i;
+		int *states = mem_alloc(sizeof(int) * n);
+		int *codes = mem_alloc(sizeof(int) * n);
+		char (*texts)[QUEUE_REPLY_MAX] = mem_alloc(sizeof(*texts) * n);
+		char (*enh)[16] = mem_alloc(sizeof(*enh) * n);
+		int rc;
+
+		if (error == NULL)
+			error = "every enabled profile is paused or cooling down";
+		for (i = 0; i < m->nrcpts; i++) {
+			states[i] = QUEUE_RCPT_DEFERRED;
+			codes[i] = dr != NULL ? dr->code : 0;
+			str_copy(enh[i], sizeof(enh[i]), dr != NULL ? dr->enhanced : "");
+			log_sanitize(texts[i], sizeof(texts[i]),
+			    dr != NULL ? dr->text : error);
+			if (!m->logged)
+				log_line(m, profile, NULL, m->rcpts[i],
+				    QUEUE_RCPT_FAILED, NULL, error, clock_mono_ms());
+		}
+		rc = record(dc, conf, m, profile, states, texts, codes, enh, error, 1);
+		free(states);
+		free(codes);
+		free(texts);
+		free(enh);
+		return rc;
+	}
+	memset(&w, 0, sizeof(w));
+	w.id = m->id;
+	w.now = now;
+	w.next_attempt = due;
+	w.error = error;
+	if (dr != NULL) {
+		w.code = dr->code;
+		w.enhanced = dr->enhanced;
+		w.reply = dr->text;
+	}
+	if (queue_wait(dc->queue, &w, &e) < 0) {
+		log_event(LOG_ERROR, "unclaim", "id", m->id, "error", e.msg, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -643,7 +740,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 			states[i] = QUEUE_RCPT_FAILED;
 			log_sanitize(texts[i], sizeof(texts[i]), e.msg);
 		}
-		record(dc, conf, m, p->name, states, texts, codes, enh, e.msg);
+		record(dc, conf, m, p->name, states, texts, codes, enh, e.msg, 0);
 		goto out;
 	}
 
@@ -659,14 +756,22 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 
 	/* Faults of the profile, not of this message. */
 	if (any_reply(rr, nr, res, is_421)) {
-		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_421));
+		const struct smtp_result *ar = abort_result(rr, nr, res, is_421);
+
+		log_aborted(m, &al, rcpts, nr, ar);
 		m->logged = 1;
+		if (ar != res)          /* the caller sees the reply that ended it */
+			smtp_result_copy(res, ar);
 		kind = DELIVER_PROFILE_DOWN;
 		goto out;
 	}
 	if (any_reply(rr, nr, res, is_slow)) {
-		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_slow));
+		const struct smtp_result *ar = abort_result(rr, nr, res, is_slow);
+
+		log_aborted(m, &al, rcpts, nr, ar);
 		m->logged = 1;
+		if (ar != res)          /* the caller sees the reply that ended it */
+			smtp_result_copy(res, ar);
 		kind = DELIVER_SLOWDOWN;
 		goto out;
 	}
@@ -708,7 +813,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	if (res->outcome != SMTP_DELIVERED && res->reply.code == 0)
 		log_sanitize(error, sizeof(error), res->msg);
 	record(dc, conf, m, p->name, states, texts, codes, enh,
-	    error[0] ? error : NULL);
+	    error[0] ? error : NULL, 0);
 out:
 	if (rr != NULL) {
 		for (i = 0; i < nr; i++)

@@ -928,6 +928,115 @@ test_ended_well_has_no_last_error(void **state)
 	queue_set_free(&set);
 }
 
+/* Issue 10 #2, #3: a wait gives the message back without an attempt or
+ * an event, with the reply as its and its open recipients' last result;
+ * queue_advance makes what waits due now. */
+static void
+test_wait_and_advance(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	uint64_t n;
+	struct queue_wait w = { .now = t, .next_attempt = t + 300,
+	    .error = "421 4.3.2 busy", .code = 421, .enhanced = "4.3.2",
+	    .reply = "busy" };
+
+	submit(f->q, "w\r\n", 2, QUEUE_MSG_QUEUED, id);
+	w.id = id;
+	assert_int_equal(queue_wait(f->q, &w, &e), -1);     /* not claimed */
+	assert_int_equal(e.kind, ERR_DATA);
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	assert_int_equal(queue_wait(f->q, &w, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_DEFERRED);
+	assert_int_equal(set.msgs[0].attempts, 0);
+	assert_int_equal(set.msgs[0].next_attempt, t + 300);
+	assert_string_equal(set.msgs[0].last_error, "421 4.3.2 busy");
+	assert_int_equal(set.msgs[0].rcpts[1].state, QUEUE_RCPT_DEFERRED);
+	assert_int_equal(set.msgs[0].rcpts[1].code, 421);
+	assert_string_equal(set.msgs[0].rcpts[1].enhanced, "4.3.2");
+	assert_string_equal(set.msgs[0].rcpts[1].reply, "busy");
+	assert_int_equal(set.msgs[0].rcpts[1].attempts, 0);
+	assert_int_equal(set.nevents, 1);                    /* accepted */
+	queue_set_free(&set);
+
+	/* a later wait without a reply keeps them */
+	assert_int_equal(queue_advance(f->q, t, t + 299, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_advance(f->q, t, t + 600, &n, &e), 0);
+	assert_int_equal(n, 1);
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	memset(&w, 0, sizeof(w));
+	w.id = id;
+	w.now = t;
+	w.next_attempt = t + 5;
+	assert_int_equal(queue_wait(f->q, &w, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_DEFERRED);
+	assert_string_equal(set.msgs[0].last_error, "421 4.3.2 busy");
+	assert_int_equal(set.msgs[0].rcpts[0].code, 421);
+	assert_int_equal(set.nevents, 1);
+	queue_set_free(&set);
+
+	/* a wait without a reply (a full quota) keeps a new message queued,
+	 * with the reason */
+	submit(f->q, "q\r\n", 1, QUEUE_MSG_QUEUED, id);
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	w.id = id;
+	w.error = "quota full";
+	assert_int_equal(queue_wait(f->q, &w, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+	assert_string_equal(set.msgs[0].last_error, "quota full");
+	assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_PENDING);
+	queue_set_free(&set);
+}
+
+static void
+test_retry_all(void **state)
+{
+	struct fixture *f = *state;
+	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE], c[QUEUE_ID_SIZE];
+	struct queue_rcpt_result r = { 0, QUEUE_RCPT_DEFERRED, 451, NULL, "later" };
+	struct queue_outcome o = { .results = &r, .nresults = 1 };
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	uint64_t n;
+	int st;
+
+	submit(f->q, "a\r\n", 1, QUEUE_MSG_QUEUED, a);
+	claim_one(f->q, t, &set, a);
+	queue_set_free(&set);
+	o.id = a;
+	o.now = t;
+	o.next_attempt = t + 3600;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_DEFERRED);
+	submit(f->q, "b\r\n", 1, QUEUE_MSG_HELD, b);
+	submit(f->q, "c\r\n", 1, QUEUE_MSG_QUEUED, c);
+	assert_int_equal(queue_retry_all(f->q, QUEUE_MSG_SENT, t, &n, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_int_equal(queue_retry_all(f->q, QUEUE_MSG_DEFERRED, t + 1, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_get(f->q, a, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+	assert_int_equal(set.msgs[0].next_attempt, t + 1);
+	assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_PENDING);
+	assert_string_equal(set.events[set.nevents - 1].kind, "retry");
+	queue_set_free(&set);
+	assert_int_equal(queue_retry_all(f->q, -1, t + 2, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 3);
+	(void)c;
+}
+
 static void
 test_claim_id(void **state)
 {
@@ -1707,6 +1816,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_claim_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ended_well_has_no_last_error,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_and_advance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_stale_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
