@@ -437,6 +437,15 @@ queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
 }
 
 int
+queue_counters(struct queue *q, struct queue_counter **out, size_t *n,
+    struct op_err *e)
+{
+	*out = NULL;
+	*n = 0;
+	return q->ops->counters(q, out, n, e);
+}
+
+int
 queue_wait(struct queue *q, const struct queue_wait *w, struct op_err *e)
 {
 	if (w == NULL || w->id == NULL)

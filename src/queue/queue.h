@@ -251,6 +251,24 @@ struct queue_rate_bucket {
 	uint64_t count;                /* sends in the bucket's minute */
 };
 
+/* Delivery outcomes, counted by the store as they are recorded, by
+ * whichever process recorded them (the daemon, `send --now`, the page's
+ * test email), kept in the database: totals since the queue was made. */
+enum queue_count {
+	QUEUE_COUNT_SENT = 0,          /* attempts that left the message sent */
+	QUEUE_COUNT_DEFERRED,          /* ... deferred */
+	QUEUE_COUNT_FAILED,            /* ... failed (also queue_fail()) */
+	QUEUE_COUNT_RCPT_SENT,         /* recipient results, by state */
+	QUEUE_COUNT_RCPT_DEFERRED,
+	QUEUE_COUNT_RCPT_FAILED,
+	QUEUE_COUNT_N
+};
+
+struct queue_counter {
+	char profile[QUEUE_PROFILE_MAX + 1];   /* "-": no profile (expiry) */
+	uint64_t n[QUEUE_COUNT_N];
+};
+
 struct queue_stats {
 	uint64_t commits;              /* transactions committed */
 	uint64_t jobs;                 /* operations committed (one per call) */
@@ -328,6 +346,8 @@ struct queue_ops {
 	int (*counts)(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
 	    struct op_err *e);
 	int (*next_due)(struct queue *q, int64_t *when, int *found,
+	    struct op_err *e);
+	int (*counters)(struct queue *q, struct queue_counter **out, size_t *n,
 	    struct op_err *e);
 	int (*rate_add)(struct queue *q, const char *profile, int64_t now,
 	    unsigned n, struct op_err *e);
@@ -514,6 +534,13 @@ int queue_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
 /* The earliest next_attempt of a queued or deferred message (*found 1),
  * so the scheduler can sleep until then; *found 0 if there is none. */
 int queue_next_due(struct queue *q, int64_t *when, int *found,
+    struct op_err *e);
+
+/* The delivery counters (enum queue_count) per profile, in the order of
+ * the profiles' names; *out is malloc'ed (NULL when *n is 0), the caller
+ * frees it.  queue_record() and queue_fail() add to them in their own
+ * transaction. */
+int queue_counters(struct queue *q, struct queue_counter **out, size_t *n,
     struct op_err *e);
 
 /*

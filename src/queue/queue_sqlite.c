@@ -1,7 +1,7 @@
 /*
  * queue_sqlite.c - the SQLite backend of the message store (queue.h).
  *
- * ===== Schema (PRAGMA user_version 2, PRAGMA application_id 'OPST') =====
+ * ===== Schema (PRAGMA user_version 3, PRAGMA application_id 'OPST') =====
  *
  * Times are Unix seconds.  States are stored as their names (queue.h) so
  * the file reads well in the sqlite3 shell; CHECK constraints keep them
@@ -54,12 +54,21 @@
  *                                      the recipient rows)
  *
  * Version 2 added recipients.profile (ALTER TABLE, when a file of version
- * 1 is opened).
+ * 1 is opened); version 3 the counters table.
  * sends - sends per profile and minute, for provider quotas across
  * restarts (WITHOUT ROWID, pruned after two days)
  *   profile, minute  PRIMARY KEY       minute = time / 60
  *   n             INTEGER              sends in that minute
  *   last          INTEGER              time of the latest of them
+ * counters - delivery outcomes per profile ('-': none, an expiry), added
+ * by every process that records one (the daemon, `send --now`, test
+ * emails), once per profile and transaction (WITHOUT ROWID); GET /metrics
+ * shows them, so they count every delivery whoever made it
+ *   profile       TEXT PRIMARY KEY
+ *   sent, deferred, failed              attempts by the state they left
+ *                                       the message in (failed: also
+ *                                       queue_fail())
+ *   rcpt_sent, rcpt_deferred, rcpt_failed  recipient results by state
  *
  * Indexes: messages(id) UNIQUE; messages(state) for counts and filtered
  * lists (newest first by the implied mid); messages(next_attempt) WHERE
@@ -115,7 +124,7 @@
 #include "util/log.h"
 #include "util/net.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define APPLICATION_ID 0x4f505354      /* "OPST" */
 #define BATCH_JOBS 512                 /* operations per transaction */
 #define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
@@ -131,6 +140,13 @@
 #define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
 #define RATE_PRUNE_EVERY_S 3600
 #define ID_TRIES 8                     /* new ids tried on a collision */
+
+#define COUNTERS_SQL "CREATE TABLE IF NOT EXISTS counters (" \
+	" profile TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0," \
+	" deferred INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0," \
+	" rcpt_sent INTEGER NOT NULL DEFAULT 0," \
+	" rcpt_deferred INTEGER NOT NULL DEFAULT 0," \
+	" rcpt_failed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
 
 static const char schema_sql[] =
 	"CREATE TABLE messages ("
@@ -180,7 +196,8 @@ static const char schema_sql[] =
 	" minute INTEGER NOT NULL,"
 	" n INTEGER NOT NULL,"
 	" last INTEGER NOT NULL,"
-	" PRIMARY KEY (profile, minute)) WITHOUT ROWID;";
+	" PRIMARY KEY (profile, minute)) WITHOUT ROWID;"
+	COUNTERS_SQL;
 
 /* ---- Statements of the writing connection (committer thread only) ---- */
 
@@ -291,6 +308,15 @@ static const char *const w_sql[W__COUNT] = {
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (profile, minute)"
 	    " DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)",
 	[W_RATE_PRUNE] = "DELETE FROM sends WHERE minute < ?1",
+	[W_COUNT_ADD] = "INSERT INTO counters (profile, sent, deferred, failed,"
+	    " rcpt_sent, rcpt_deferred, rcpt_failed)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (profile) DO UPDATE"
+	    " SET sent = sent + excluded.sent,"
+	    " deferred = deferred + excluded.deferred,"
+	    " failed = failed + excluded.failed,"
+	    " rcpt_sent = rcpt_sent + excluded.rcpt_sent,"
+	    " rcpt_deferred = rcpt_deferred + excluded.rcpt_deferred,"
+	    " rcpt_failed = rcpt_failed + excluded.rcpt_failed",
 };
 
 typedef int (*sq_job_fn)(struct sq *s, struct sq_job *j, struct op_err *e);
@@ -327,6 +353,8 @@ struct sq_job {
 	int state;
 	unsigned sends;                /* set by a job: sends to count for */
 	const char *sends_profile;     /* this profile if it stands */
+	const char *cnt_profile;       /* set by a job: delivery counters to */
+	unsigned cnt[QUEUE_COUNT_N];   /* add for this profile if it stands */
 };
 
 static const struct queue_ops sq_ops;
@@ -792,13 +820,22 @@ setup_schema(struct sq *s, struct op_err *e)
 	} else if (version < 1) {
 		corrupt_err(s->path, "schema version missing", e);
 		goto fail;
-	} else if (version == 1) {
+	}
+	if (version == 1) {
 		if (sq_db_exec(s, s->wdb, "ALTER TABLE recipients ADD COLUMN"
 		    " profile TEXT; PRAGMA user_version = 2;", "cannot upgrade "
 		    "the queue's tables", e) < 0)
 			goto fail;
 		log_event(LOG_INFO, "queue_upgrade", "file", s->path, "schema",
 		    "2", NULL);
+		version = 2;
+	}
+	if (version == 2) {
+		if (sq_db_exec(s, s->wdb, COUNTERS_SQL " PRAGMA user_version = 3;",
+		    "cannot upgrade the queue's tables", e) < 0)
+			goto fail;
+		log_event(LOG_INFO, "queue_upgrade", "file", s->path, "schema",
+		    "3", NULL);
 	}
 	if (sq_db_exec(s, s->wdb, "COMMIT", "cannot create the queue's tables",
 	    e) < 0)
@@ -907,6 +944,53 @@ rates_note(struct sq *s, const char *profile, int64_t at, unsigned n,
 	return 0;
 }
 
+/*
+ * The delivery counters (the counters table): summed over the batch per
+ * profile and written once per profile, in the same transaction, before
+ * its COMMIT, like the sends.
+ */
+static int
+counts_flush(struct sq *s, struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_COUNT_ADD];
+	size_t i;
+	int k;
+
+	for (i = 0; i < s->ncounts; i++) {
+		bind_text(st, 1, s->counts[i].profile, QUEUE_PROFILE_MAX);
+		for (k = 0; k < QUEUE_COUNT_N; k++)
+			sqlite3_bind_int64(st, k + 2, (int64_t)s->counts[i].n[k]);
+		if (w_exec(s, W_COUNT_ADD, "cannot count a delivery", e) < 0) {
+			s->ncounts = 0;
+			return -1;
+		}
+	}
+	s->ncounts = 0;
+	return 0;
+}
+
+static int
+counts_note(struct sq *s, const struct sq_job *j, struct op_err *e)
+{
+	struct sq_count *c = NULL;
+	size_t i;
+	int k;
+
+	for (i = 0; i < s->ncounts && c == NULL; i++)
+		if (strcmp(s->counts[i].profile, j->cnt_profile) == 0)
+			c = &s->counts[i];
+	if (c == NULL) {
+		if (s->ncounts == SQ_RATES_MAX && counts_flush(s, e) < 0)
+			return -1;
+		c = &s->counts[s->ncounts++];
+		memset(c, 0, sizeof(*c));
+		str_copy(c->profile, sizeof(c->profile), j->cnt_profile);
+	}
+	for (k = 0; k < QUEUE_COUNT_N; k++)
+		c->n[k] += j->cnt[k];
+	return 0;
+}
+
 /* Run the batch in one transaction; 0 if it committed. */
 static int
 run_batch(struct sq *s, struct sq_job *batch)
@@ -928,11 +1012,13 @@ run_batch(struct sq *s, struct sq_job *batch)
 		}
 		err_clear(&j->err);
 		j->sends = 0;
+		j->cnt_profile = NULL;
 		j->rc = j->run(s, j, &j->err) < 0 ? -1 : 0;
 		if (j->rc == 0) {
 			if (w_exec(s, W_RELEASE, "cannot store", &berr) < 0 ||
 			    (j->sends > 0 && rates_note(s, j->sends_profile,
-			    j->now, j->sends, &berr) < 0))
+			    j->now, j->sends, &berr) < 0) ||
+			    (j->cnt_profile != NULL && counts_note(s, j, &berr) < 0))
 				failed = 1;
 			continue;
 		}
@@ -946,9 +1032,11 @@ run_batch(struct sq *s, struct sq_job *batch)
 			failed = 1;
 	}
 	if (!failed && (rates_flush(s, &berr) < 0 ||
+	    counts_flush(s, &berr) < 0 ||
 	    w_exec(s, W_COMMIT, "cannot commit", &berr) < 0))
 		failed = 1;
 	s->nrates = 0;
+	s->ncounts = 0;
 	if (!failed)
 		return 0;
 	if (!sqlite3_get_autocommit(s->wdb)) {
@@ -1413,6 +1501,16 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		j->sends_profile = o->profile_used;
 		j->sends = o->sends;
 	}
+	/* the delivery counters, also once the job stands */
+	memset(j->cnt, 0, sizeof(j->cnt));
+	j->cnt_profile = o->profile_used != NULL ? o->profile_used : "-";
+	j->cnt[state == QUEUE_MSG_SENT ? QUEUE_COUNT_SENT :
+	    state == QUEUE_MSG_FAILED ? QUEUE_COUNT_FAILED :
+	    QUEUE_COUNT_DEFERRED]++;
+	for (i = 0; i < o->nresults; i++)
+		j->cnt[o->results[i].state == QUEUE_RCPT_SENT ?
+		    QUEUE_COUNT_RCPT_SENT : o->results[i].state == QUEUE_RCPT_FAILED ?
+		    QUEUE_COUNT_RCPT_FAILED : QUEUE_COUNT_RCPT_DEFERRED]++;
 	j->state = state;
 	return 0;
 }
@@ -1495,9 +1593,15 @@ job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
 	st = s->w[W_RCPT_FAIL_OPEN];
 	sqlite3_bind_int64(st, 1, mid);
 	sqlite3_bind_int64(st, 2, j->now);
-	if (w_exec(s, W_RCPT_FAIL_OPEN, "cannot fail the message", e) < 0 ||
-	    derive_state(s, mid, &state, NULL, e) < 0)
+	if (w_exec(s, W_RCPT_FAIL_OPEN, "cannot fail the message", e) < 0)
 		return -1;
+	memset(j->cnt, 0, sizeof(j->cnt));
+	j->cnt[QUEUE_COUNT_RCPT_FAILED] = (unsigned)sqlite3_changes(s->wdb);
+	if (derive_state(s, mid, &state, NULL, e) < 0)
+		return -1;
+	j->cnt_profile = "-";
+	if (state == QUEUE_MSG_FAILED)
+		j->cnt[QUEUE_COUNT_FAILED] = 1;
 	st = s->w[W_MSG_FAIL];
 	sqlite3_bind_int64(st, 1, mid);
 	sqlite3_bind_text(st, 2, queue_msg_state_name(state), -1, SQLITE_STATIC);
@@ -2346,6 +2450,7 @@ static const struct queue_ops sq_ops = {
 	.get = sq_get,
 	.counts = sq_counts,
 	.next_due = sq_next_due,
+	.counters = sq_counters,
 	.rate_add = sq_rate_add,
 	.rate_load = sq_rate_load,
 	.stats = sq_stats,

@@ -385,45 +385,52 @@ pending_free(struct pending *p)
 	free(p);
 }
 
+/*
+ * The sent/deferred/failed counters are not counted here but by the
+ * queue, in the transaction that records each outcome (queue_counters()):
+ * `send --now` is another process, and its deliveries must show in the
+ * daemon's GET /metrics as well as the daemon's own and the page's test
+ * emails.  deliver_metrics_load() copies them into the registry at each
+ * scrape.  The latency histogram stays in memory: it observes the
+ * deliveries of this process (the daemon's workers and test emails).
+ */
 static void
-count(struct metrics *metrics, const char *profile, int state, int64_t created)
+observe_latency(struct metrics *metrics, const char *profile, int state,
+    int64_t created)
 {
-	enum metric_id id = state == QUEUE_MSG_SENT ? METRIC_SENT :
-	    state == QUEUE_MSG_FAILED ? METRIC_FAILED : METRIC_DEFERRED;
-
-	if (profile == NULL)
-		return;
-	metrics_add(metrics, id, profile, 1);
-	if (state == QUEUE_MSG_SENT)
+	if (profile != NULL && state == QUEUE_MSG_SENT)
 		metrics_observe_ms(metrics, METRIC_DELIVERY_LATENCY, profile,
 		    clock_wall_ms() - created * 1000);
 }
 
-/* One count per recipient result as recorded (a deferral past
- * queue_lifetime already turned into a failure). */
-static void
-count_rcpts(struct metrics *metrics, const char *profile,
-    const struct queue_rcpt_result *qr, size_t n)
+void
+deliver_metrics_load(struct queue *q, struct metrics *m)
 {
-	int64_t sent = 0, deferred = 0, failed = 0;
-	size_t i;
+	static const enum metric_id ids[QUEUE_COUNT_N] = {
+		[QUEUE_COUNT_SENT] = METRIC_SENT,
+		[QUEUE_COUNT_DEFERRED] = METRIC_DEFERRED,
+		[QUEUE_COUNT_FAILED] = METRIC_FAILED,
+		[QUEUE_COUNT_RCPT_SENT] = METRIC_RCPT_SENT,
+		[QUEUE_COUNT_RCPT_DEFERRED] = METRIC_RCPT_DEFERRED,
+		[QUEUE_COUNT_RCPT_FAILED] = METRIC_RCPT_FAILED,
+	};
+	struct queue_counter *c = NULL;
+	size_t n = 0, i;
+	struct op_err e;
+	int k;
 
-	if (profile == NULL)
+	if (m == NULL)
 		return;
-	for (i = 0; i < n; i++) {
-		if (qr[i].state == QUEUE_RCPT_SENT)
-			sent++;
-		else if (qr[i].state == QUEUE_RCPT_FAILED)
-			failed++;
-		else if (qr[i].state == QUEUE_RCPT_DEFERRED)
-			deferred++;
+	if (queue_counters(q, &c, &n, &e) < 0) {
+		log_event(LOG_WARN, "metrics", "error", e.msg, NULL);
+		return;
 	}
-	if (sent > 0)
-		metrics_add(metrics, METRIC_RCPT_SENT, profile, sent);
-	if (deferred > 0)
-		metrics_add(metrics, METRIC_RCPT_DEFERRED, profile, deferred);
-	if (failed > 0)
-		metrics_add(metrics, METRIC_RCPT_FAILED, profile, failed);
+	for (i = 0; i < n; i++)
+		for (k = 0; k < QUEUE_COUNT_N; k++)
+			if (c[i].n[k] > 0)
+				metric_set(metrics_get(m, ids[k], c[i].profile),
+				    (int64_t)c[i].n[k]);
+	free(c);
 }
 
 /* On the store's committer thread, once the record is on disk. */
@@ -436,8 +443,7 @@ recorded(void *arg, int rc, int state, const struct op_err *e)
 		log_event(LOG_ERROR, "record", "id", p->id, "error",
 		    e != NULL ? e->msg : "?", NULL);
 	} else {
-		count(p->metrics, p->profile, state, p->created);
-		count_rcpts(p->metrics, p->profile, p->qr, p->o.nresults);
+		observe_latency(p->metrics, p->profile, state, p->created);
 	}
 	pending_free(p);
 }
@@ -532,9 +538,6 @@ deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,
 		log_event(LOG_ERROR, "record", "id", m->id, "error", e.msg, NULL);
 	else
 		log_event(LOG_WARN, "expired", "id", m->id, NULL);
-	metrics_add(dc->metrics, METRIC_FAILED, "-", 1);
-	if (m->nrcpts > 0)
-		metrics_add(dc->metrics, METRIC_RCPT_FAILED, "-", (int64_t)m->nrcpts);
 	return 1;
 }
 

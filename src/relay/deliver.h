@@ -135,6 +135,11 @@ int deliver_wait(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, const char *why,
     int64_t wait_ms);
 
+/* GET /metrics: set the registry's sent/deferred/failed counters (of
+ * messages and of recipients, by profile) from the queue's, which count
+ * every outcome recorded by any process (`send --now` too). */
+void deliver_metrics_load(struct queue *q, struct metrics *m);
+
 /* 1 (and the message failed for good in the queue) if m outlived
  * queue_lifetime.  A message never attempted is not failed here: it gets
  * its one attempt first (whose result ends it). */

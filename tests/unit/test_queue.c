@@ -1620,9 +1620,63 @@ test_upgrade_from_1(void **state)
 	assert_string_equal(set.events[1].text, "<a@example.org> via old: 250 ok");
 	assert_null(set.msgs[0].rcpts[0].profile);
 	queue_set_free(&set);
-	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM"
 	    " pragma_table_info('recipients') WHERE name = 'profile'"), 1);
+
+	/* version 2 gets the counters table (version 3) */
+	queue_close(f->q);
+	f->q = NULL;
+	sql_on(f->db, "DROP TABLE counters; PRAGMA user_version = 2;");
+	reopen(f);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM counters"), 0);
+}
+
+/* Issue 10 #9: every outcome recorded, by any handle, adds to the
+ * delivery counters of its profile, once per commit. */
+static void
+test_counters(void **state)
+{
+	struct fixture *f = *state;
+	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE];
+	struct queue_rcpt_result r[2] = {
+		{ 0, QUEUE_RCPT_SENT, 250, NULL, "ok" },
+		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "unknown" },
+	};
+	struct queue_outcome o = { .profile_used = "p1", .results = r,
+	    .nresults = 2 };
+	struct queue_counter *c;
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	size_t n;
+	int st;
+
+	assert_int_equal(queue_counters(f->q, &c, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_null(c);
+	submit(f->q, "a\r\n", 2, QUEUE_MSG_SENDING, a);
+	o.id = a;
+	o.now = t;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	/* a test email: recorded right after its submission, no claim */
+	submit(f->q, "b\r\n", 1, QUEUE_MSG_QUEUED, b);
+	claim_one(f->q, t, &set, b);
+	queue_set_free(&set);
+	assert_int_equal(queue_fail(f->q, b, t, "gave up", &e), 0);
+	reopen(f);              /* kept in the file */
+	assert_int_equal(queue_counters(f->q, &c, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(c[0].profile, "-");
+	assert_int_equal(c[0].n[QUEUE_COUNT_FAILED], 1);
+	assert_int_equal(c[0].n[QUEUE_COUNT_RCPT_FAILED], 1);
+	assert_string_equal(c[1].profile, "p1");
+	assert_int_equal(c[1].n[QUEUE_COUNT_SENT], 1);
+	assert_int_equal(c[1].n[QUEUE_COUNT_DEFERRED], 0);
+	assert_int_equal(c[1].n[QUEUE_COUNT_RCPT_SENT], 1);
+	assert_int_equal(c[1].n[QUEUE_COUNT_RCPT_FAILED], 1);
+	free(c);
 }
 
 static void
@@ -1818,6 +1872,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_and_advance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_stale_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
