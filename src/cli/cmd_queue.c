@@ -2,7 +2,7 @@
  * cmd_queue.c - the queue from the command line:
  *   outpost queue list [--status S] [--limit N] [--json]
  *   outpost queue show ID [--json]
- *   outpost queue retry ID
+ *   outpost queue retry ID | --all | --status S
  *   outpost queue delete ID
  * (`sendmail -bp` and `mailq` run `queue list`.)
  *
@@ -48,7 +48,7 @@
 
 #define QUEUE_USAGE \
 	"queue list [--status S] [--limit N] [--json] | show ID [--json] | " \
-	"retry ID | delete ID"
+	"retry ID | retry --all | retry --status S | delete ID"
 #define Q_PREFIX "outpost queue: "
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_ERROR_COLS 60         /* last error when not on a terminal */
@@ -609,6 +609,60 @@ q_retry(struct queue *q, const char *id)
 	return 0;
 }
 
+/* Bulk retry: every queued, deferred, failed and held message (state
+ * -1), or those of one state. */
+static int
+q_retry_all(struct queue *q, int state)
+{
+	struct op_err e;
+	uint64_t n = 0;
+	char nb[24];
+
+	if (queue_retry_all(q, state, (int64_t)time(NULL), &n, &e) < 0)
+		return q_fail("cannot retry", &e);
+	snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
+	log_event(LOG_INFO, "cli_retry", "messages", nb, "status",
+	    state < 0 ? "all" : queue_msg_state_name(state), NULL);
+	if (n == 0)
+		printf("no %s message to retry\n", state < 0 ?
+		    "queued, deferred, failed or held" : queue_msg_state_name(state));
+	else
+		printf("%llu message%s queued again; the daemon delivers %s now\n",
+		    (unsigned long long)n, n == 1 ? " is" : "s are",
+		    n == 1 ? "it" : "them");
+	return 0;
+}
+
+/* retry's --all / --status S into *state (-1: all): 0, or an exit code. */
+static int
+q_retry_parse(const char *opt, const char *v, int *state)
+{
+	char sh[SHOW_ARG_MAX];
+
+	if (strcmp(opt, "--all") == 0) {
+		*state = -1;
+		return 0;
+	}
+	if (v == NULL) {
+		fprintf(stderr, Q_PREFIX "retry --status needs a state\n");
+		return cli_usage(QUEUE_USAGE);
+	}
+	if (strcmp(v, "all") == 0) {
+		*state = -1;
+		return 0;
+	}
+	*state = queue_msg_state_parse(v);
+	if (*state != QUEUE_MSG_QUEUED && *state != QUEUE_MSG_DEFERRED &&
+	    *state != QUEUE_MSG_FAILED && *state != QUEUE_MSG_HELD) {
+		log_sanitize(sh, sizeof(sh), v);
+		fprintf(stderr, Q_PREFIX "retry --status takes queued, deferred, "
+		    "failed or held (or all), not '%s'; retry a sent message's "
+		    "failed recipients by its id\n", sh);
+		return cli_usage(QUEUE_USAGE);
+	}
+	return 0;
+}
+
 static int
 q_delete(struct queue *q, const char *id)
 {
@@ -632,13 +686,15 @@ q_help(void)
 {
 	printf("usage: outpost queue list [--status S] [--limit N] [--json]\n"
 	    "       outpost queue show ID [--json]\n"
-	    "       outpost queue retry ID\n"
+	    "       outpost queue retry ID | --all | --status S\n"
 	    "       outpost queue delete ID\n\n"
 	    "list    messages, newest first (S: queued, sending, deferred, sent,\n"
 	    "        failed, held or all; N: 1 to %d, default %d)\n"
 	    "show    a message: sender, state, attempts, each recipient's reply,\n"
 	    "        and its events\n"
-	    "retry   queue a message again now (failed and deferred recipients)\n"
+	    "retry   queue a message again now (failed and deferred recipients);\n"
+	    "        --all: every queued, deferred, failed and held message;\n"
+	    "        --status S: those in state S (one of these four)\n"
 	    "delete  remove a message\n\n"
 	    "Exit codes: 0 ok, 64 usage, 65 nothing to retry, 66 no such message,\n"
 	    "75 busy (try again), 78 configuration error.\n",
@@ -653,7 +709,7 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 	struct queue_list_opts lo = { .state = -1, .limit = LIST_LIMIT_DEFAULT };
 	struct op_err e;
 	const char *sub, *id = NULL;
-	int rc, i, json = 0;
+	int rc, i, json = 0, bulk = 0, bulk_state = -1;
 
 	if (argc < 2)
 		return cli_usage(QUEUE_USAGE);
@@ -678,6 +734,20 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 		for (i = 2; i < argc; i++) {
 			if (strcmp(argv[i], "--json") == 0 && strcmp(sub, "show") == 0) {
 				json = 1;
+			} else if (strcmp(sub, "retry") == 0 && !bulk && id == NULL &&
+			    (strcmp(argv[i], "--all") == 0 ||
+			    strcmp(argv[i], "--status") == 0 ||
+			    strncmp(argv[i], "--status=", 9) == 0)) {
+				const char *v = NULL;
+
+				if (strncmp(argv[i], "--status=", 9) == 0)
+					v = argv[i] + 9;
+				else if (strcmp(argv[i], "--status") == 0 && i + 1 < argc)
+					v = argv[++i];
+				if ((rc = q_retry_parse(argv[i][2] == 'a' ? "--all" :
+				    "--status", v, &bulk_state)) != 0)
+					return rc;
+				bulk = 1;
 			} else if (argv[i][0] != '-' && id == NULL) {
 				id = argv[i];
 			} else {
@@ -689,11 +759,18 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 				return cli_usage(QUEUE_USAGE);
 			}
 		}
-		if (id == NULL) {
-			fprintf(stderr, Q_PREFIX "%s needs a message id\n", sub);
+		if (bulk && id != NULL) {
+			fprintf(stderr, Q_PREFIX "retry takes a message id or "
+			    "--all / --status S, not both\n");
 			return cli_usage(QUEUE_USAGE);
 		}
-		if ((rc = q_check_id(id)) != 0)
+		if (id == NULL && !bulk) {
+			fprintf(stderr, Q_PREFIX "%s needs a message id%s\n", sub,
+			    strcmp(sub, "retry") == 0 ? " (or --all, or --status S)" :
+			    "");
+			return cli_usage(QUEUE_USAGE);
+		}
+		if (!bulk && (rc = q_check_id(id)) != 0)
 			return rc;
 	}
 
@@ -709,6 +786,8 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 		rc = q_list(q, &lo, json);
 	else if (strcmp(sub, "show") == 0)
 		rc = q_show(q, id, json);
+	else if (strcmp(sub, "retry") == 0 && bulk)
+		rc = q_retry_all(q, bulk_state);
 	else if (strcmp(sub, "retry") == 0)
 		rc = q_retry(q, id);
 	else

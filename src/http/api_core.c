@@ -10,6 +10,7 @@
 
 #include "config/conf.h"
 #include "queue/queue.h"
+#include "relay/deliver.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -146,6 +147,8 @@ http_api_metrics(struct http_req *r)
 			metric_set(metrics_get(m, METRIC_QUEUE_MESSAGES, queue_msg_state_name(i)),
 			    (int64_t)counts[i]);
 	}
+	/* counted by the queue, whichever process delivered */
+	deliver_metrics_load(r->srv->deps.queue, m);
 	buf_init(&out, METRICS_TEXT_MAX);
 	if (metrics_render(m, &out, &e) < 0) {
 		buf_free(&out);

@@ -437,6 +437,30 @@ queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
 }
 
 int
+queue_counters(struct queue *q, struct queue_counter **out, size_t *n,
+    struct op_err *e)
+{
+	*out = NULL;
+	*n = 0;
+	return q->ops->counters(q, out, n, e);
+}
+
+int
+queue_wait(struct queue *q, const struct queue_wait *w, struct op_err *e)
+{
+	if (w == NULL || w->id == NULL)
+		return err_set(e, ERR_DATA, "a wait without a message id");
+	return q->ops->wait(q, w, e);
+}
+
+int
+queue_advance(struct queue *q, int64_t now, int64_t until, uint64_t *n,
+    struct op_err *e)
+{
+	return q->ops->advance(q, now, until, n, e);
+}
+
+int
 queue_fail(struct queue *q, const char *id, int64_t now, const char *reason,
     struct op_err *e)
 {
@@ -480,6 +504,20 @@ int
 queue_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
 {
 	return q->ops->retry(q, id, now, e);
+}
+
+int
+queue_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
+    struct op_err *e)
+{
+	if (state != -1 && state != QUEUE_MSG_QUEUED &&
+	    state != QUEUE_MSG_DEFERRED && state != QUEUE_MSG_FAILED &&
+	    state != QUEUE_MSG_HELD)
+		return err_set(e, ERR_DATA, "only queued, deferred, failed or "
+		    "held messages are retried together, not %s ones",
+		    queue_msg_state_name(state) != NULL ?
+		    queue_msg_state_name(state) : "unknown");
+	return q->ops->retry_all(q, state, now, n, e);
 }
 
 int

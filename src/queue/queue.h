@@ -162,6 +162,24 @@ struct queue_outcome {
 	size_t nevents;
 };
 
+/* A claimed message that waits without an attempt: the profiles that
+ * would take it answered 421 or asked to slow down, are paused or cooling
+ * down.  No attempt is counted and no event logged (the caller logs what
+ * happened once, not at every pass of the scheduler). */
+struct queue_wait {
+	const char *id;
+	int64_t now;
+	int64_t next_attempt;          /* due again then */
+	const char *error;             /* why it waits: last_error; NULL:
+	                                * unchanged */
+	int code;                      /* > 0: the reply that made it wait (a
+	                                * 421), given to every recipient not yet
+	                                * ended as its last result (state
+	                                * deferred, attempts unchanged) */
+	const char *enhanced;          /* "4.3.2", NULL or "" if none */
+	const char *reply;             /* sanitised, without the codes */
+};
+
 /* ---- What comes back ---- */
 
 struct queue_rcpt {
@@ -233,6 +251,24 @@ struct queue_rate_bucket {
 	uint64_t count;                /* sends in the bucket's minute */
 };
 
+/* Delivery outcomes, counted by the store as they are recorded, by
+ * whichever process recorded them (the daemon, `send --now`, the page's
+ * test email), kept in the database: totals since the queue was made. */
+enum queue_count {
+	QUEUE_COUNT_SENT = 0,          /* attempts that left the message sent */
+	QUEUE_COUNT_DEFERRED,          /* ... deferred */
+	QUEUE_COUNT_FAILED,            /* ... failed (also queue_fail()) */
+	QUEUE_COUNT_RCPT_SENT,         /* recipient results, by state */
+	QUEUE_COUNT_RCPT_DEFERRED,
+	QUEUE_COUNT_RCPT_FAILED,
+	QUEUE_COUNT_N
+};
+
+struct queue_counter {
+	char profile[QUEUE_PROFILE_MAX + 1];   /* "-": no profile (expiry) */
+	uint64_t n[QUEUE_COUNT_N];
+};
+
 struct queue_stats {
 	uint64_t commits;              /* transactions committed */
 	uint64_t jobs;                 /* operations committed (one per call) */
@@ -284,6 +320,10 @@ struct queue_ops {
 	    const char *reason, struct op_err *e);
 	int (*fail)(struct queue *q, const char *id, int64_t now,
 	    const char *reason, struct op_err *e);
+	int (*wait)(struct queue *q, const struct queue_wait *w,
+	    struct op_err *e);
+	int (*advance)(struct queue *q, int64_t now, int64_t until,
+	    uint64_t *n, struct op_err *e);
 	int (*event_add)(struct queue *q, const char *id, int64_t now,
 	    const char *kind, const char *text, struct op_err *e);
 	int (*recover)(struct queue *q, int64_t now, int64_t claimed_before,
@@ -293,6 +333,8 @@ struct queue_ops {
 	int (*release_held)(struct queue *q, int64_t now, uint64_t *n,
 	    struct op_err *e);
 	int (*retry)(struct queue *q, const char *id, int64_t now,
+	    struct op_err *e);
+	int (*retry_all)(struct queue *q, int state, int64_t now, uint64_t *n,
 	    struct op_err *e);
 	int (*del)(struct queue *q, const char *id, struct op_err *e);
 	int (*purge)(struct queue *q, int64_t before, size_t max, uint64_t *n,
@@ -304,6 +346,8 @@ struct queue_ops {
 	int (*counts)(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
 	    struct op_err *e);
 	int (*next_due)(struct queue *q, int64_t *when, int *found,
+	    struct op_err *e);
+	int (*counters)(struct queue *q, struct queue_counter **out, size_t *n,
 	    struct op_err *e);
 	int (*rate_add)(struct queue *q, const char *profile, int64_t now,
 	    unsigned n, struct op_err *e);
@@ -394,7 +438,8 @@ int queue_body_read(struct queue *q, const char *id, uint64_t off,
  * enhanced code, reply, attempts + 1) and is logged as an event
  * ("<rcpt> via PROFILE: 550 5.1.1 text"); the message gets attempts + 1,
  * profile_used (if given), last_error (o->error, else the first result
- * not sent; unchanged when every result was sent), its new state by the
+ * not sent; unchanged when every result was sent, and none once every
+ * recipient of the message is delivered), its new state by the
  * rule above (returned in *state if not NULL) and, if deferred,
  * next_attempt.  All in one transaction.  The message need not be
  * "sending" (a test email is recorded right after its submission).
@@ -416,6 +461,16 @@ int queue_record_async(struct queue *q, const struct queue_outcome *o,
  * due at next_attempt.  reason (may be NULL) is logged as an event. */
 int queue_unclaim(struct queue *q, const char *id, int64_t next_attempt,
     const char *reason, struct op_err *e);
+/* Give the message back as w says (struct queue_wait above): deferred
+ * when it was attempted or a recipient is deferred (by this reply or an
+ * earlier one), else queued, due at w->next_attempt.  ERR_DATA if it is
+ * not being sent. */
+int queue_wait(struct queue *q, const struct queue_wait *w, struct op_err *e);
+/* Every queued or deferred message due after now and at or before until
+ * becomes due now (a profile the messages waited for was changed); *n how
+ * many. */
+int queue_advance(struct queue *q, int64_t now, int64_t until, uint64_t *n,
+    struct op_err *e);
 /* Fail every recipient not yet ended, for good (queue lifetime exceeded):
  * reason becomes last_error and an event; the message becomes failed, or
  * sent if some recipient was delivered before (the rule above). */
@@ -449,6 +504,13 @@ int queue_release_held(struct queue *q, int64_t now, uint64_t *n,
  * ERR_DATA if there is nothing to retry (all sent) or it is being sent. */
 int queue_retry(struct queue *q, const char *id, int64_t now,
     struct op_err *e);
+/* `outpost queue retry --all | --status S`: queue_retry() for every
+ * message in state (QUEUE_MSG_QUEUED, _DEFERRED, _FAILED or _HELD), or
+ * with state -1 in any of those four, in one transaction; *n how many.
+ * Messages being sent are left alone, and so are sent ones (retry a sent
+ * message's failed recipients by its id).  ERR_DATA for another state. */
+int queue_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
+    struct op_err *e);
 /* Remove a message with its recipients, body and events.  A message in
  * "sending" may still be delivered by the attempt in progress. */
 int queue_delete(struct queue *q, const char *id, struct op_err *e);
@@ -472,6 +534,13 @@ int queue_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
 /* The earliest next_attempt of a queued or deferred message (*found 1),
  * so the scheduler can sleep until then; *found 0 if there is none. */
 int queue_next_due(struct queue *q, int64_t *when, int *found,
+    struct op_err *e);
+
+/* The delivery counters (enum queue_count) per profile, in the order of
+ * the profiles' names; *out is malloc'ed (NULL when *n is 0), the caller
+ * frees it.  queue_record() and queue_fail() add to them in their own
+ * transaction. */
+int queue_counters(struct queue *q, struct queue_counter **out, size_t *n,
     struct op_err *e);
 
 /*

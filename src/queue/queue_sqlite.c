@@ -1,7 +1,7 @@
 /*
  * queue_sqlite.c - the SQLite backend of the message store (queue.h).
  *
- * ===== Schema (PRAGMA user_version 2, PRAGMA application_id 'OPST') =====
+ * ===== Schema (PRAGMA user_version 3, PRAGMA application_id 'OPST') =====
  *
  * Times are Unix seconds.  States are stored as their names (queue.h) so
  * the file reads well in the sqlite3 shell; CHECK constraints keep them
@@ -54,12 +54,21 @@
  *                                      the recipient rows)
  *
  * Version 2 added recipients.profile (ALTER TABLE, when a file of version
- * 1 is opened).
+ * 1 is opened); version 3 the counters table.
  * sends - sends per profile and minute, for provider quotas across
  * restarts (WITHOUT ROWID, pruned after two days)
  *   profile, minute  PRIMARY KEY       minute = time / 60
  *   n             INTEGER              sends in that minute
  *   last          INTEGER              time of the latest of them
+ * counters - delivery outcomes per profile ('-': none, an expiry), added
+ * by every process that records one (the daemon, `send --now`, test
+ * emails), once per profile and transaction (WITHOUT ROWID); GET /metrics
+ * shows them, so they count every delivery whoever made it
+ *   profile       TEXT PRIMARY KEY
+ *   sent, deferred, failed              attempts by the state they left
+ *                                       the message in (failed: also
+ *                                       queue_fail())
+ *   rcpt_sent, rcpt_deferred, rcpt_failed  recipient results by state
  *
  * Indexes: messages(id) UNIQUE; messages(state) for counts and filtered
  * lists (newest first by the implied mid); messages(next_attempt) WHERE
@@ -115,7 +124,7 @@
 #include "util/log.h"
 #include "util/net.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define APPLICATION_ID 0x4f505354      /* "OPST" */
 #define BATCH_JOBS 512                 /* operations per transaction */
 #define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
@@ -131,6 +140,13 @@
 #define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
 #define RATE_PRUNE_EVERY_S 3600
 #define ID_TRIES 8                     /* new ids tried on a collision */
+
+#define COUNTERS_SQL "CREATE TABLE IF NOT EXISTS counters (" \
+	" profile TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0," \
+	" deferred INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0," \
+	" rcpt_sent INTEGER NOT NULL DEFAULT 0," \
+	" rcpt_deferred INTEGER NOT NULL DEFAULT 0," \
+	" rcpt_failed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
 
 static const char schema_sql[] =
 	"CREATE TABLE messages ("
@@ -180,9 +196,14 @@ static const char schema_sql[] =
 	" minute INTEGER NOT NULL,"
 	" n INTEGER NOT NULL,"
 	" last INTEGER NOT NULL,"
-	" PRIMARY KEY (profile, minute)) WITHOUT ROWID;";
+	" PRIMARY KEY (profile, minute)) WITHOUT ROWID;"
+	COUNTERS_SQL;
 
 /* ---- Statements of the writing connection (committer thread only) ---- */
+
+/* The messages `queue retry --all | --status S` takes (?2: S or NULL). */
+#define RETRYABLE "(state = ?2 OR (?2 IS NULL AND state IN ('queued'," \
+	" 'deferred', 'failed', 'held')))"
 
 static const char *const w_sql[W__COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
@@ -217,13 +238,15 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RCPT_ADDR] = "SELECT address FROM recipients WHERE mid = ?1"
 	    " AND idx = ?2",
 	[W_RCPT_TALLY] = "SELECT count(*) FILTER (WHERE state IN ('pending',"
-	    " 'deferred')), count(*) FILTER (WHERE state = 'sent')"
+	    " 'deferred')), count(*) FILTER (WHERE state = 'sent'),"
+	    " count(*) FILTER (WHERE state = 'failed')"
 	    " FROM recipients WHERE mid = ?1",
 	[W_MSG_RESULT] = "UPDATE messages SET state = ?2,"
 	    " attempts = attempts + 1,"
 	    " next_attempt = coalesce(?3, next_attempt),"
 	    " profile_used = coalesce(?4, profile_used),"
-	    " last_error = coalesce(?5, last_error), updated = ?6,"
+	    " last_error = CASE WHEN ?7 THEN NULL"
+	    " ELSE coalesce(?5, last_error) END, updated = ?6,"
 	    " claimed = NULL WHERE mid = ?1",
 	[W_RCPT_FAIL_OPEN] = "UPDATE recipients SET state = 'failed',"
 	    " updated = ?2 WHERE mid = ?1 AND state IN ('pending', 'deferred')",
@@ -232,6 +255,19 @@ static const char *const w_sql[W__COUNT] = {
 	[W_UNCLAIM] = "UPDATE messages SET state = " BACK_FROM_SENDING ","
 	    " next_attempt = ?2, updated = ?3, claimed = NULL"
 	    " WHERE mid = ?1 AND state = 'sending'",
+	[W_WAIT_RCPTS] = "UPDATE recipients SET state = 'deferred', code = ?2,"
+	    " enhanced = ?3, reply = ?4, updated = ?5"
+	    " WHERE mid = ?1 AND state IN ('pending', 'deferred')",
+	/* deferred once attempted or a recipient had a reply (a 421): a
+	 * full quota alone keeps a new message queued */
+	[W_WAIT] = "UPDATE messages SET last_error = coalesce(?4, last_error),"
+	    " state = CASE WHEN attempts > 0 OR EXISTS (SELECT 1 FROM recipients"
+	    " AS r WHERE r.mid = ?1 AND r.state = 'deferred') THEN 'deferred'"
+	    " ELSE 'queued' END,"
+	    " next_attempt = ?2, updated = ?3, claimed = NULL"
+	    " WHERE mid = ?1 AND state = 'sending'",
+	[W_ADVANCE] = "UPDATE messages SET next_attempt = ?1 WHERE " WAITING
+	    " AND next_attempt > ?1 AND next_attempt <= ?2",
 	[W_RECOVER_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
 	    " SELECT mid, ?1, 'recovered', 'the attempt in progress was"
 	    " interrupted (Outpost stopped); due again' FROM messages"
@@ -253,6 +289,16 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RETRY_MSG] = "UPDATE messages SET state = 'queued',"
 	    " next_attempt = ?2, since = ?2, updated = ?2, claimed = NULL"
 	    " WHERE mid = ?1",
+	/* bulk retry: ?2 one state, or NULL for every retryable one */
+	[W_RETRY_ALL_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, ?1, 'retry', 'queued again by an operator'"
+	    " FROM messages WHERE " RETRYABLE,
+	[W_RETRY_ALL_RCPTS] = "UPDATE recipients SET state = 'pending'"
+	    " WHERE state IN ('failed', 'deferred') AND mid IN"
+	    " (SELECT mid FROM messages WHERE " RETRYABLE ")",
+	[W_RETRY_ALL] = "UPDATE messages SET state = 'queued',"
+	    " next_attempt = ?1, since = ?1, updated = ?1, claimed = NULL"
+	    " WHERE " RETRYABLE,
 	[W_DELETE] = "DELETE FROM messages WHERE mid = ?1",
 	/* one state's messages, oldest first (the index holds them in mid
 	 * order): job_purge() stops at the first made after the cut */
@@ -262,6 +308,15 @@ static const char *const w_sql[W__COUNT] = {
 	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (profile, minute)"
 	    " DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)",
 	[W_RATE_PRUNE] = "DELETE FROM sends WHERE minute < ?1",
+	[W_COUNT_ADD] = "INSERT INTO counters (profile, sent, deferred, failed,"
+	    " rcpt_sent, rcpt_deferred, rcpt_failed)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (profile) DO UPDATE"
+	    " SET sent = sent + excluded.sent,"
+	    " deferred = deferred + excluded.deferred,"
+	    " failed = failed + excluded.failed,"
+	    " rcpt_sent = rcpt_sent + excluded.rcpt_sent,"
+	    " rcpt_deferred = rcpt_deferred + excluded.rcpt_deferred,"
+	    " rcpt_failed = rcpt_failed + excluded.rcpt_failed",
 };
 
 typedef int (*sq_job_fn)(struct sq *s, struct sq_job *j, struct op_err *e);
@@ -285,6 +340,7 @@ struct sq_job {
 	void *cb_arg;
 	const struct queue_new *m;
 	const struct queue_outcome *o;
+	const struct queue_wait *w;
 	struct queue_set *set;
 	char id[QUEUE_ID_SIZE];
 	int64_t now;
@@ -297,6 +353,8 @@ struct sq_job {
 	int state;
 	unsigned sends;                /* set by a job: sends to count for */
 	const char *sends_profile;     /* this profile if it stands */
+	const char *cnt_profile;       /* set by a job: delivery counters to */
+	unsigned cnt[QUEUE_COUNT_N];   /* add for this profile if it stands */
 };
 
 static const struct queue_ops sq_ops;
@@ -762,13 +820,22 @@ setup_schema(struct sq *s, struct op_err *e)
 	} else if (version < 1) {
 		corrupt_err(s->path, "schema version missing", e);
 		goto fail;
-	} else if (version == 1) {
+	}
+	if (version == 1) {
 		if (sq_db_exec(s, s->wdb, "ALTER TABLE recipients ADD COLUMN"
 		    " profile TEXT; PRAGMA user_version = 2;", "cannot upgrade "
 		    "the queue's tables", e) < 0)
 			goto fail;
 		log_event(LOG_INFO, "queue_upgrade", "file", s->path, "schema",
 		    "2", NULL);
+		version = 2;
+	}
+	if (version == 2) {
+		if (sq_db_exec(s, s->wdb, COUNTERS_SQL " PRAGMA user_version = 3;",
+		    "cannot upgrade the queue's tables", e) < 0)
+			goto fail;
+		log_event(LOG_INFO, "queue_upgrade", "file", s->path, "schema",
+		    "3", NULL);
 	}
 	if (sq_db_exec(s, s->wdb, "COMMIT", "cannot create the queue's tables",
 	    e) < 0)
@@ -877,6 +944,53 @@ rates_note(struct sq *s, const char *profile, int64_t at, unsigned n,
 	return 0;
 }
 
+/*
+ * The delivery counters (the counters table): summed over the batch per
+ * profile and written once per profile, in the same transaction, before
+ * its COMMIT, like the sends.
+ */
+static int
+counts_flush(struct sq *s, struct op_err *e)
+{
+	sqlite3_stmt *st = s->w[W_COUNT_ADD];
+	size_t i;
+	int k;
+
+	for (i = 0; i < s->ncounts; i++) {
+		bind_text(st, 1, s->counts[i].profile, QUEUE_PROFILE_MAX);
+		for (k = 0; k < QUEUE_COUNT_N; k++)
+			sqlite3_bind_int64(st, k + 2, (int64_t)s->counts[i].n[k]);
+		if (w_exec(s, W_COUNT_ADD, "cannot count a delivery", e) < 0) {
+			s->ncounts = 0;
+			return -1;
+		}
+	}
+	s->ncounts = 0;
+	return 0;
+}
+
+static int
+counts_note(struct sq *s, const struct sq_job *j, struct op_err *e)
+{
+	struct sq_count *c = NULL;
+	size_t i;
+	int k;
+
+	for (i = 0; i < s->ncounts && c == NULL; i++)
+		if (strcmp(s->counts[i].profile, j->cnt_profile) == 0)
+			c = &s->counts[i];
+	if (c == NULL) {
+		if (s->ncounts == SQ_RATES_MAX && counts_flush(s, e) < 0)
+			return -1;
+		c = &s->counts[s->ncounts++];
+		memset(c, 0, sizeof(*c));
+		str_copy(c->profile, sizeof(c->profile), j->cnt_profile);
+	}
+	for (k = 0; k < QUEUE_COUNT_N; k++)
+		c->n[k] += j->cnt[k];
+	return 0;
+}
+
 /* Run the batch in one transaction; 0 if it committed. */
 static int
 run_batch(struct sq *s, struct sq_job *batch)
@@ -898,11 +1012,13 @@ run_batch(struct sq *s, struct sq_job *batch)
 		}
 		err_clear(&j->err);
 		j->sends = 0;
+		j->cnt_profile = NULL;
 		j->rc = j->run(s, j, &j->err) < 0 ? -1 : 0;
 		if (j->rc == 0) {
 			if (w_exec(s, W_RELEASE, "cannot store", &berr) < 0 ||
 			    (j->sends > 0 && rates_note(s, j->sends_profile,
-			    j->now, j->sends, &berr) < 0))
+			    j->now, j->sends, &berr) < 0) ||
+			    (j->cnt_profile != NULL && counts_note(s, j, &berr) < 0))
 				failed = 1;
 			continue;
 		}
@@ -916,9 +1032,11 @@ run_batch(struct sq *s, struct sq_job *batch)
 			failed = 1;
 	}
 	if (!failed && (rates_flush(s, &berr) < 0 ||
+	    counts_flush(s, &berr) < 0 ||
 	    w_exec(s, W_COMMIT, "cannot commit", &berr) < 0))
 		failed = 1;
 	s->nrates = 0;
+	s->ncounts = 0;
 	if (!failed)
 		return 0;
 	if (!sqlite3_get_autocommit(s->wdb)) {
@@ -1220,12 +1338,14 @@ fail_db:
 	return sq_err(s, s->wdb, rc, "cannot claim messages", e);
 }
 
-/* Set the message's state from its recipients (queue.h's rule). */
+/* Set the message's state from its recipients (queue.h's rule); *well
+ * (if not NULL) 1 when every recipient was delivered. */
 static int
-derive_state(struct sq *s, int64_t mid, int *state, struct op_err *e)
+derive_state(struct sq *s, int64_t mid, int *state, int *well,
+    struct op_err *e)
 {
 	sqlite3_stmt *st = s->w[W_RCPT_TALLY];
-	int64_t open_n, sent_n;
+	int64_t open_n, sent_n, failed_n;
 	int rc;
 
 	sqlite3_bind_int64(st, 1, mid);
@@ -1236,7 +1356,10 @@ derive_state(struct sq *s, int64_t mid, int *state, struct op_err *e)
 	}
 	open_n = sqlite3_column_int64(st, 0);
 	sent_n = sqlite3_column_int64(st, 1);
+	failed_n = sqlite3_column_int64(st, 2);
 	st_reset(st);
+	if (well != NULL)
+		*well = open_n == 0 && failed_n == 0 && sent_n > 0;
 	if (open_n > 0)
 		*state = QUEUE_MSG_DEFERRED;
 	else if (sent_n > 0)
@@ -1288,7 +1411,7 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 	const struct queue_rcpt_result *first_bad = NULL;
 	char text[QUEUE_TEXT_MAX + 512], err_text[QUEUE_TEXT_MAX];
 	sqlite3_stmt *st, *ast;
-	int quiet;
+	int quiet, well = 0;
 	int64_t mid, now;
 	size_t i;
 	int rc, state;
@@ -1349,7 +1472,7 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		if (add_event(s, mid, now, o->events[i].kind, o->events[i].text,
 		    e) < 0)
 			return -1;
-	if (derive_state(s, mid, &state, e) < 0)
+	if (derive_state(s, mid, &state, &well, e) < 0)
 		return -1;
 	st = s->w[W_MSG_RESULT];
 	sqlite3_bind_int64(st, 1, mid);
@@ -1368,6 +1491,9 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		sqlite3_bind_null(st, 5);
 	}
 	sqlite3_bind_int64(st, 6, now);
+	/* ended well (every recipient delivered): no last error; the
+	 * events keep the failures on the way */
+	sqlite3_bind_int(st, 7, well);
 	if (w_exec(s, W_MSG_RESULT, "cannot record a result", e) < 0)
 		return -1;
 	if (o->sends > 0 && o->profile_used != NULL) {
@@ -1375,6 +1501,16 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 		j->sends_profile = o->profile_used;
 		j->sends = o->sends;
 	}
+	/* the delivery counters, also once the job stands */
+	memset(j->cnt, 0, sizeof(j->cnt));
+	j->cnt_profile = o->profile_used != NULL ? o->profile_used : "-";
+	j->cnt[state == QUEUE_MSG_SENT ? QUEUE_COUNT_SENT :
+	    state == QUEUE_MSG_FAILED ? QUEUE_COUNT_FAILED :
+	    QUEUE_COUNT_DEFERRED]++;
+	for (i = 0; i < o->nresults; i++)
+		j->cnt[o->results[i].state == QUEUE_RCPT_SENT ?
+		    QUEUE_COUNT_RCPT_SENT : o->results[i].state == QUEUE_RCPT_FAILED ?
+		    QUEUE_COUNT_RCPT_FAILED : QUEUE_COUNT_RCPT_DEFERRED]++;
 	j->state = state;
 	return 0;
 }
@@ -1400,6 +1536,50 @@ job_unclaim(struct sq *s, struct sq_job *j, struct op_err *e)
 	return 0;
 }
 
+/* wait: reads j->id, j->w. */
+static int
+job_wait(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	const struct queue_wait *w = j->w;
+	sqlite3_stmt *st;
+	int64_t mid;
+	int state;
+
+	if (find_msg(s, j->id, &mid, &state, e) < 0)
+		return -1;
+	if (state != QUEUE_MSG_SENDING)
+		return err_set(e, ERR_DATA, "message %s is not being sent", j->id);
+	if (w->code > 0) {
+		st = s->w[W_WAIT_RCPTS];
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_int(st, 2, w->code);
+		bind_text(st, 3, w->enhanced != NULL && w->enhanced[0] != '\0' ?
+		    w->enhanced : NULL, QUEUE_ENHANCED_MAX);
+		bind_text(st, 4, w->reply != NULL ? w->reply : "", QUEUE_REPLY_MAX);
+		sqlite3_bind_int64(st, 5, w->now);
+		if (w_exec(s, W_WAIT_RCPTS, "cannot give the message back", e) < 0)
+			return -1;
+	}
+	st = s->w[W_WAIT];
+	sqlite3_bind_int64(st, 1, mid);
+	sqlite3_bind_int64(st, 2, w->next_attempt);
+	sqlite3_bind_int64(st, 3, w->now);
+	bind_text(st, 4, w->error, QUEUE_TEXT_MAX);
+	return w_exec(s, W_WAIT, "cannot give the message back", e);
+}
+
+/* advance: reads j->now, j->when (until); writes j->n. */
+static int
+job_advance(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	sqlite3_bind_int64(s->w[W_ADVANCE], 1, j->now);
+	sqlite3_bind_int64(s->w[W_ADVANCE], 2, j->when);
+	if (w_exec(s, W_ADVANCE, "cannot make waiting messages due", e) < 0)
+		return -1;
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
+}
+
 /* fail: reads j->id, j->now, j->text (reason). */
 static int
 job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
@@ -1413,9 +1593,15 @@ job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
 	st = s->w[W_RCPT_FAIL_OPEN];
 	sqlite3_bind_int64(st, 1, mid);
 	sqlite3_bind_int64(st, 2, j->now);
-	if (w_exec(s, W_RCPT_FAIL_OPEN, "cannot fail the message", e) < 0 ||
-	    derive_state(s, mid, &state, e) < 0)
+	if (w_exec(s, W_RCPT_FAIL_OPEN, "cannot fail the message", e) < 0)
 		return -1;
+	memset(j->cnt, 0, sizeof(j->cnt));
+	j->cnt[QUEUE_COUNT_RCPT_FAILED] = (unsigned)sqlite3_changes(s->wdb);
+	if (derive_state(s, mid, &state, NULL, e) < 0)
+		return -1;
+	j->cnt_profile = "-";
+	if (state == QUEUE_MSG_FAILED)
+		j->cnt[QUEUE_COUNT_FAILED] = 1;
 	st = s->w[W_MSG_FAIL];
 	sqlite3_bind_int64(st, 1, mid);
 	sqlite3_bind_text(st, 2, queue_msg_state_name(state), -1, SQLITE_STATIC);
@@ -1507,6 +1693,31 @@ job_retry(struct sq *s, struct sq_job *j, struct op_err *e)
 		return -1;
 	return add_event(s, mid, j->now, "retry", "queued again by an operator",
 	    e);
+}
+
+/* retry_all: reads j->now, j->state (-1: every retryable state);
+ * writes j->n. */
+static int
+job_retry_all(struct sq *s, struct sq_job *j, struct op_err *e)
+{
+	static const int order[] = { W_RETRY_ALL_EVENTS, W_RETRY_ALL_RCPTS,
+		W_RETRY_ALL };
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		sqlite3_stmt *st = s->w[order[i]];
+
+		sqlite3_bind_int64(st, 1, j->now);
+		if (j->state < 0)
+			sqlite3_bind_null(st, 2);
+		else
+			sqlite3_bind_text(st, 2, queue_msg_state_name(j->state), -1,
+			    SQLITE_STATIC);
+		if (w_exec(s, order[i], "cannot retry the messages", e) < 0)
+			return -1;
+	}
+	j->n = (uint64_t)sqlite3_changes64(s->wdb);
+	return 0;
 }
 
 /* delete: reads j->id. */
@@ -1714,6 +1925,27 @@ sq_unclaim(struct queue *q, const char *id, int64_t next_attempt,
 	return sq_exec(to_sq(q), &j, e);
 }
 
+static int sq_count_job(struct queue *q, sq_job_fn run, int64_t now,
+    int64_t when, const char *text, uint64_t *n, struct op_err *e);
+
+static int
+sq_wait(struct queue *q, const struct queue_wait *w, struct op_err *e)
+{
+	struct sq_job j;
+
+	if (id_job(&j, job_wait, w->id, e) < 0)
+		return -1;
+	j.w = w;
+	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_advance(struct queue *q, int64_t now, int64_t until, uint64_t *n,
+    struct op_err *e)
+{
+	return sq_count_job(q, job_advance, now, until, NULL, n, e);
+}
+
 static int
 sq_fail(struct queue *q, const char *id, int64_t now, const char *reason,
     struct op_err *e)
@@ -1791,6 +2023,22 @@ sq_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
 		return -1;
 	j.now = now;
 	return sq_exec(to_sq(q), &j, e);
+}
+
+static int
+sq_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
+    struct op_err *e)
+{
+	struct sq_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.run = job_retry_all;
+	j.now = now;
+	j.state = state;
+	if (sq_exec(to_sq(q), &j, e) < 0)
+		return -1;
+	*n = j.n;
+	return 0;
 }
 
 /*
@@ -2188,17 +2436,21 @@ static const struct queue_ops sq_ops = {
 	.record_async = sq_record_async,
 	.unclaim = sq_unclaim,
 	.fail = sq_fail,
+	.wait = sq_wait,
+	.advance = sq_advance,
 	.event_add = sq_event_add,
 	.recover = sq_recover,
 	.hold_all = sq_hold_all,
 	.release_held = sq_release_held,
 	.retry = sq_retry,
+	.retry_all = sq_retry_all,
 	.del = sq_delete,
 	.purge = sq_purge,
 	.list = sq_list,
 	.get = sq_get,
 	.counts = sq_counts,
 	.next_due = sq_next_due,
+	.counters = sq_counters,
 	.rate_add = sq_rate_add,
 	.rate_load = sq_rate_load,
 	.stats = sq_stats,

@@ -36,16 +36,18 @@ enum {
 	W_MSG_INSERT, W_BODY_INSERT, W_RCPT_INSERT, W_EVENT_INSERT, W_FIND,
 	W_CLAIM, W_CLAIM_ID, W_RCPTS_OF, W_RCPT_RESULT, W_RCPT_ADDR, W_RCPT_TALLY,
 	W_MSG_RESULT,
-	W_RCPT_FAIL_OPEN, W_MSG_FAIL, W_UNCLAIM, W_RECOVER_EVENTS, W_RECOVER,
+	W_RCPT_FAIL_OPEN, W_MSG_FAIL, W_UNCLAIM, W_WAIT_RCPTS, W_WAIT, W_ADVANCE, W_RECOVER_EVENTS, W_RECOVER,
 	W_HOLD_EVENTS, W_HOLD, W_RELEASE_EVENTS, W_RELEASE_HELD,
-	W_RETRY_RCPTS, W_RETRY_MSG, W_DELETE, W_PURGE_SCAN, W_RATE_ADD, W_RATE_PRUNE,
+	W_RETRY_RCPTS, W_RETRY_MSG, W_RETRY_ALL_EVENTS, W_RETRY_ALL_RCPTS,
+	W_RETRY_ALL, W_DELETE, W_PURGE_SCAN, W_RATE_ADD, W_RATE_PRUNE,
+	W_COUNT_ADD,
 	W__COUNT
 };
 
 /* Statements of a reading connection. */
 enum {
 	R_BEGIN, R_END, R_FIND, R_LIST, R_LIST_STATE, R_GET, R_RCPTS,
-	R_EVENTS, R_COUNTS, R_NEXT_DUE, R_RATE,
+	R_EVENTS, R_COUNTS, R_NEXT_DUE, R_RATE, R_COUNTERS,
 	R__COUNT
 };
 
@@ -73,6 +75,13 @@ struct sq {
 		unsigned n;
 	} rates[SQ_RATES_MAX];
 	size_t nrates;
+	/* delivery counters added by the jobs of the current batch, written
+	 * once per profile before its COMMIT (committer only) */
+	struct sq_count {
+		char profile[QUEUE_PROFILE_MAX + 1];
+		uint64_t n[QUEUE_COUNT_N];
+	} counts[SQ_RATES_MAX];
+	size_t ncounts;
 
 	pthread_mutex_t mu;            /* jobs list, stop, stats */
 	pthread_cond_t work_cv;        /* committer: jobs arrived or stop */
@@ -144,6 +153,8 @@ int sq_get(struct queue *q, const char *id, struct queue_set *out,
 int sq_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
     struct op_err *e);
 int sq_next_due(struct queue *q, int64_t *when, int *found,
+    struct op_err *e);
+int sq_counters(struct queue *q, struct queue_counter **out, size_t *n,
     struct op_err *e);
 int sq_rate_load(struct queue *q, const char *profile, int64_t since,
     struct queue_rate_bucket **out, size_t *n, struct op_err *e);

@@ -36,6 +36,8 @@ static const char *const r_sql[R__COUNT] = {
 	    " INDEXED BY messages_due WHERE " WAITING,
 	[R_RATE] = "SELECT last, n FROM sends WHERE profile = ?1"
 	    " AND minute >= ?2 ORDER BY minute",
+	[R_COUNTERS] = "SELECT profile, sent, deferred, failed, rcpt_sent,"
+	    " rcpt_deferred, rcpt_failed FROM counters ORDER BY profile",
 };
 
 static struct sq *
@@ -528,6 +530,43 @@ sq_rate_load(struct queue *q, const char *profile, int64_t since,
 	}
 	reader_put(s, r);
 	*out = b;
+	*n = len;
+	return 0;
+}
+
+int
+sq_counters(struct queue *q, struct queue_counter **out, size_t *n,
+    struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	struct queue_counter *c = NULL;
+	sqlite3_stmt *st;
+	size_t len = 0, cap = 0;
+	int rc, k;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	st = r->st[R_COUNTERS];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 8;
+			c = mem_realloc(c, cap * sizeof(*c));
+		}
+		str_copy(c[len].profile, sizeof(c[len].profile), sq_col_text(st, 0));
+		for (k = 0; k < QUEUE_COUNT_N; k++)
+			c[len].n[k] = (uint64_t)sqlite3_column_int64(st, k + 1);
+		len++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		sq_err(s, r->db, rc, "cannot read the delivery counters", e);
+		free(c);
+		reader_put(s, r);
+		return -1;
+	}
+	reader_put(s, r);
+	*out = c;
 	*n = len;
 	return 0;
 }

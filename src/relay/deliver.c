@@ -89,6 +89,7 @@ deliver_msg_free(struct deliver_msg *m)
 	free(m->sender);
 	free(m->profile);
 	free(m->body);
+	free(m->waited);
 	free(m);
 }
 
@@ -320,11 +321,12 @@ log_result(const struct deliver_msg *m, const struct attempt_log *al,
 }
 
 void
-deliver_log_deferred(const struct deliver_msg *m, const char *profile,
+deliver_log_deferred(struct deliver_msg *m, const char *profile,
     const char *relay, const struct smtp_result *r, int64_t start_ms)
 {
 	size_t i;
 
+	m->logged = 1;
 	for (i = 0; i < m->nrcpts; i++)
 		log_line(m, profile, relay, m->rcpts[i], QUEUE_RCPT_DEFERRED, r,
 		    NULL, start_ms);
@@ -383,45 +385,52 @@ pending_free(struct pending *p)
 	free(p);
 }
 
+/*
+ * The sent/deferred/failed counters are not counted here but by the
+ * queue, in the transaction that records each outcome (queue_counters()):
+ * `send --now` is another process, and its deliveries must show in the
+ * daemon's GET /metrics as well as the daemon's own and the page's test
+ * emails.  deliver_metrics_load() copies them into the registry at each
+ * scrape.  The latency histogram stays in memory: it observes the
+ * deliveries of this process (the daemon's workers and test emails).
+ */
 static void
-count(struct metrics *metrics, const char *profile, int state, int64_t created)
+observe_latency(struct metrics *metrics, const char *profile, int state,
+    int64_t created)
 {
-	enum metric_id id = state == QUEUE_MSG_SENT ? METRIC_SENT :
-	    state == QUEUE_MSG_FAILED ? METRIC_FAILED : METRIC_DEFERRED;
-
-	if (profile == NULL)
-		return;
-	metrics_add(metrics, id, profile, 1);
-	if (state == QUEUE_MSG_SENT)
+	if (profile != NULL && state == QUEUE_MSG_SENT)
 		metrics_observe_ms(metrics, METRIC_DELIVERY_LATENCY, profile,
 		    clock_wall_ms() - created * 1000);
 }
 
-/* One count per recipient result as recorded (a deferral past
- * queue_lifetime already turned into a failure). */
-static void
-count_rcpts(struct metrics *metrics, const char *profile,
-    const struct queue_rcpt_result *qr, size_t n)
+void
+deliver_metrics_load(struct queue *q, struct metrics *m)
 {
-	int64_t sent = 0, deferred = 0, failed = 0;
-	size_t i;
+	static const enum metric_id ids[QUEUE_COUNT_N] = {
+		[QUEUE_COUNT_SENT] = METRIC_SENT,
+		[QUEUE_COUNT_DEFERRED] = METRIC_DEFERRED,
+		[QUEUE_COUNT_FAILED] = METRIC_FAILED,
+		[QUEUE_COUNT_RCPT_SENT] = METRIC_RCPT_SENT,
+		[QUEUE_COUNT_RCPT_DEFERRED] = METRIC_RCPT_DEFERRED,
+		[QUEUE_COUNT_RCPT_FAILED] = METRIC_RCPT_FAILED,
+	};
+	struct queue_counter *c = NULL;
+	size_t n = 0, i;
+	struct op_err e;
+	int k;
 
-	if (profile == NULL)
+	if (m == NULL)
 		return;
-	for (i = 0; i < n; i++) {
-		if (qr[i].state == QUEUE_RCPT_SENT)
-			sent++;
-		else if (qr[i].state == QUEUE_RCPT_FAILED)
-			failed++;
-		else if (qr[i].state == QUEUE_RCPT_DEFERRED)
-			deferred++;
+	if (queue_counters(q, &c, &n, &e) < 0) {
+		log_event(LOG_WARN, "metrics", "error", e.msg, NULL);
+		return;
 	}
-	if (sent > 0)
-		metrics_add(metrics, METRIC_RCPT_SENT, profile, sent);
-	if (deferred > 0)
-		metrics_add(metrics, METRIC_RCPT_DEFERRED, profile, deferred);
-	if (failed > 0)
-		metrics_add(metrics, METRIC_RCPT_FAILED, profile, failed);
+	for (i = 0; i < n; i++)
+		for (k = 0; k < QUEUE_COUNT_N; k++)
+			if (c[i].n[k] > 0)
+				metric_set(metrics_get(m, ids[k], c[i].profile),
+				    (int64_t)c[i].n[k]);
+	free(c);
 }
 
 /* On the store's committer thread, once the record is on disk. */
@@ -434,8 +443,7 @@ recorded(void *arg, int rc, int state, const struct op_err *e)
 		log_event(LOG_ERROR, "record", "id", p->id, "error",
 		    e != NULL ? e->msg : "?", NULL);
 	} else {
-		count(p->metrics, p->profile, state, p->created);
-		count_rcpts(p->metrics, p->profile, p->qr, p->o.nresults);
+		observe_latency(p->metrics, p->profile, state, p->created);
 	}
 	pending_free(p);
 }
@@ -451,7 +459,7 @@ static int
 record(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, int *states,
     char (*texts)[QUEUE_REPLY_MAX], const int *codes, char (*enh)[16],
-    const char *error)
+    const char *error, int give_up)
 {
 	struct pending *p = mem_alloc(sizeof(*p));
 	size_t n = m->nrcpts ? m->nrcpts : 1, i, sent = 0;
@@ -473,7 +481,7 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 	for (i = 0; i < m->nrcpts; i++) {
 		p->qr[i].idx = m->rcpt_idx[i];
 		p->qr[i].state = states[i];
-		if (states[i] == QUEUE_RCPT_DEFERRED && next < 0) {
+		if (states[i] == QUEUE_RCPT_DEFERRED && (next < 0 || give_up)) {
 			p->qr[i].state = QUEUE_RCPT_FAILED;
 			expired = 1;
 		}
@@ -483,7 +491,13 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 		if (states[i] == QUEUE_RCPT_SENT)
 			sent++;
 	}
-	if (expired)
+	if (expired && error != NULL) {
+		char t[QUEUE_TEXT_MAX];
+
+		snprintf(t, sizeof(t), "gave up: the queue lifetime "
+		    "(queue_lifetime) is over; the last reply: %s", error);
+		p->error = str_dup(t);
+	} else if (expired)
 		p->error = str_dup("gave up: the queue lifetime (queue_lifetime) is over");
 	else if (error != NULL)
 		p->error = str_dup(error);
@@ -492,7 +506,7 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 	p->o.profile_used = p->profile;
 	p->o.results = p->qr;
 	p->o.nresults = m->nrcpts;
-	p->o.next_attempt = next < 0 ? now : next;
+	p->o.next_attempt = next < 0 || expired ? now : next;
 	p->o.error = p->error;
 	p->o.sends = sent > 0 && profile != NULL ? 1 : 0;
 	if (dc->async_record) {
@@ -514,16 +528,16 @@ deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,
 	int64_t now = clock_wall_ms() / 1000;
 	struct op_err e;
 
-	if (now - m->since <= (int64_t)conf->server.queue_lifetime_s)
+	/* never failed without an attempt: the first one's result ends it
+	 * (record(), deliver_wait()) */
+	if (m->attempts == 0 ||
+	    now - m->since <= (int64_t)conf->server.queue_lifetime_s)
 		return 0;
 	if (queue_fail(dc->queue, m->id, now,
 	    "gave up: the queue lifetime (queue_lifetime) is over", &e) < 0)
 		log_event(LOG_ERROR, "record", "id", m->id, "error", e.msg, NULL);
 	else
 		log_event(LOG_WARN, "expired", "id", m->id, NULL);
-	metrics_add(dc->metrics, METRIC_FAILED, "-", 1);
-	if (m->nrcpts > 0)
-		metrics_add(dc->metrics, METRIC_RCPT_FAILED, "-", (int64_t)m->nrcpts);
 	return 1;
 }
 
@@ -545,16 +559,106 @@ deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
 	for (i = 0; i < m->nrcpts; i++) {
 		states[i] = QUEUE_RCPT_DEFERRED;
 		log_sanitize(texts[i], sizeof(texts[i]), reason);
-		log_line(m, profile, NULL, m->rcpts[i],
-		    gave_up ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED, NULL,
-		    reason, clock_mono_ms());
+		/* one line per recipient and attempt: the failed session
+		 * said it already (with its relay and reply) */
+		if (!m->logged)
+			log_line(m, profile, NULL, m->rcpts[i],
+			    gave_up ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED, NULL,
+			    reason, clock_mono_ms());
 	}
-	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason);
+	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason, 0);
 	free(states);
 	free(codes);
 	free(texts);
 	free(enh);
 	return rc;
+}
+
+void
+deliver_msg_set_waited(struct deliver_msg *m, const struct smtp_result *r)
+{
+	if (r == NULL || r->reply.code == 0)
+		return;
+	if (m->waited == NULL)
+		m->waited = mem_alloc(sizeof(*m->waited));
+	deliver_reply_set(m->waited, r);
+}
+
+void
+deliver_reply_set(struct deliver_reply *dr, const struct smtp_result *r)
+{
+	dr->code = r->reply.code;
+	smtp_reply_enh_text(&r->reply, dr->enhanced, sizeof(dr->enhanced));
+	result_text(r, dr->text, sizeof(dr->text));
+	if (dr->enhanced[0] != '\0')
+		snprintf(dr->line, sizeof(dr->line), "%d %s %.*s", dr->code,
+		    dr->enhanced, QUEUE_REPLY_MAX - 32, dr->text);
+	else
+		snprintf(dr->line, sizeof(dr->line), "%d %.*s", dr->code,
+		    QUEUE_REPLY_MAX - 32, dr->text);
+}
+
+int
+deliver_wait(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m, const char *profile, const char *why,
+    int64_t wait_ms)
+{
+	const struct deliver_reply *dr = m->waited;
+	const char *error = dr != NULL ? dr->line :
+	    why != NULL && why[0] != '\0' ? why : NULL;
+	int64_t wall = clock_wall_ms(), now = wall / 1000, due;
+	struct queue_wait w;
+	struct op_err e;
+
+	/* due once the wait is over, not up to a second before (the queue
+	 * counts whole seconds) */
+	due = (wall + (wait_ms > 0 ? wait_ms : 0) + 999) / 1000;
+	if (due <= now)
+		due = now + 1;
+	if (due - m->since > (int64_t)conf->server.queue_lifetime_s) {
+		/* waiting would outlive the message: this was its last
+		 * chance, an attempt that failed for good, with its reason */
+		size_t n = m->nrcpts ? m->nrcpts : 1, i;
+		int *states = mem_alloc(sizeof(int) * n);
+		int *codes = mem_alloc(sizeof(int) * n);
+		char (*texts)[QUEUE_REPLY_MAX] = mem_alloc(sizeof(*texts) * n);
+		char (*enh)[16] = mem_alloc(sizeof(*enh) * n);
+		int rc;
+
+		if (error == NULL)
+			error = "every enabled profile is paused or cooling down";
+		for (i = 0; i < m->nrcpts; i++) {
+			states[i] = QUEUE_RCPT_DEFERRED;
+			codes[i] = dr != NULL ? dr->code : 0;
+			str_copy(enh[i], sizeof(enh[i]), dr != NULL ? dr->enhanced : "");
+			log_sanitize(texts[i], sizeof(texts[i]),
+			    dr != NULL ? dr->text : error);
+			if (!m->logged)
+				log_line(m, profile, NULL, m->rcpts[i],
+				    QUEUE_RCPT_FAILED, NULL, error, clock_mono_ms());
+		}
+		rc = record(dc, conf, m, profile, states, texts, codes, enh, error, 1);
+		free(states);
+		free(codes);
+		free(texts);
+		free(enh);
+		return rc;
+	}
+	memset(&w, 0, sizeof(w));
+	w.id = m->id;
+	w.now = now;
+	w.next_attempt = due;
+	w.error = error;
+	if (dr != NULL) {
+		w.code = dr->code;
+		w.enhanced = dr->enhanced;
+		w.reply = dr->text;
+	}
+	if (queue_wait(dc->queue, &w, &e) < 0) {
+		log_event(LOG_ERROR, "unclaim", "id", m->id, "error", e.msg, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -639,7 +743,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 			states[i] = QUEUE_RCPT_FAILED;
 			log_sanitize(texts[i], sizeof(texts[i]), e.msg);
 		}
-		record(dc, conf, m, p->name, states, texts, codes, enh, e.msg);
+		record(dc, conf, m, p->name, states, texts, codes, enh, e.msg, 0);
 		goto out;
 	}
 
@@ -655,12 +759,22 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 
 	/* Faults of the profile, not of this message. */
 	if (any_reply(rr, nr, res, is_421)) {
-		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_421));
+		const struct smtp_result *ar = abort_result(rr, nr, res, is_421);
+
+		log_aborted(m, &al, rcpts, nr, ar);
+		m->logged = 1;
+		if (ar != res)          /* the caller sees the reply that ended it */
+			smtp_result_copy(res, ar);
 		kind = DELIVER_PROFILE_DOWN;
 		goto out;
 	}
 	if (any_reply(rr, nr, res, is_slow)) {
-		log_aborted(m, &al, rcpts, nr, abort_result(rr, nr, res, is_slow));
+		const struct smtp_result *ar = abort_result(rr, nr, res, is_slow);
+
+		log_aborted(m, &al, rcpts, nr, ar);
+		m->logged = 1;
+		if (ar != res)          /* the caller sees the reply that ended it */
+			smtp_result_copy(res, ar);
 		kind = DELIVER_SLOWDOWN;
 		goto out;
 	}
@@ -702,7 +816,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	if (res->outcome != SMTP_DELIVERED && res->reply.code == 0)
 		log_sanitize(error, sizeof(error), res->msg);
 	record(dc, conf, m, p->name, states, texts, codes, enh,
-	    error[0] ? error : NULL);
+	    error[0] ? error : NULL, 0);
 out:
 	if (rr != NULL) {
 		for (i = 0; i < nr; i++)

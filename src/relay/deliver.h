@@ -19,6 +19,15 @@
 #include "smtp/client.h"
 #include "util/metrics.h"
 
+/* The reply that made a message wait in this round (a 421, "slow down"):
+ * for its recipients' last result and its last error (deliver_wait()). */
+struct deliver_reply {
+	int code;
+	char enhanced[QUEUE_ENHANCED_MAX];
+	char text[QUEUE_REPLY_MAX];    /* sanitised, without the codes */
+	char line[QUEUE_TEXT_MAX];     /* "421 4.3.2 text", sanitised */
+};
+
 struct deliver_msg {
 	char id[QUEUE_ID_SIZE];
 	char *sender;
@@ -32,6 +41,10 @@ struct deliver_msg {
 	char *profile;         /* asked for (send --profile), or NULL */
 	char **tried;          /* profiles that failed for it in this round */
 	size_t ntried;
+	struct deliver_reply *waited; /* NULL, or why it waits (owned) */
+	int logged;            /* a failure in this round has logged its
+	                        * event=delivery lines (one per recipient and
+	                        * attempt: deliver_defer_all() adds none) */
 	char *body;            /* the message, when the listener handed it
 	                        * over (else read from the queue); owned */
 	size_t body_len;
@@ -90,7 +103,8 @@ int deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 
 /* The message could not be attempted through any profile: record one
  * deferred attempt for every recipient with reason (a temporary failure),
- * or fail it if its lifetime is over. */
+ * or fail it if its lifetime is over.  Logs the event=delivery lines of
+ * the attempt unless a failure of this round did (m->logged). */
 int deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, const char *reason);
 
@@ -99,11 +113,36 @@ int deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
  * per recipient, state deferred, with r's reply or failure.  relay
  * ("host[address]:port") may be NULL.  start_ms: clock_mono_ms() when the
  * attempt began. */
-void deliver_log_deferred(const struct deliver_msg *m, const char *profile,
+void deliver_log_deferred(struct deliver_msg *m, const char *profile,
     const char *relay, const struct smtp_result *r, int64_t start_ms);
 
+/* Fill dr from r's reply (code != 0). */
+void deliver_reply_set(struct deliver_reply *dr, const struct smtp_result *r);
+/* Keep r's reply (if it has one: code != 0) as what made m wait. */
+void deliver_msg_set_waited(struct deliver_msg *m, const struct smtp_result *r);
+
+/*
+ * No profile takes m now, and no attempt was made: they are paused (a
+ * 421, a provider asking to slow down, a full quota) or cooling down.  m
+ * is given back, due in wait_ms, with m->waited (else why, which
+ * may be NULL) as its last error and m->waited as its open recipients'
+ * last result; nothing is counted as an attempt and no event is logged.
+ * Unless the wait would outlive queue_lifetime: then this was its last
+ * chance, and it is recorded as an attempt that failed for good, with
+ * that reason (profile: the last one tried, may be NULL).
+ */
+int deliver_wait(const struct deliver_ctx *dc, const struct conf *conf,
+    const struct deliver_msg *m, const char *profile, const char *why,
+    int64_t wait_ms);
+
+/* GET /metrics: set the registry's sent/deferred/failed counters (of
+ * messages and of recipients, by profile) from the queue's, which count
+ * every outcome recorded by any process (`send --now` too). */
+void deliver_metrics_load(struct queue *q, struct metrics *m);
+
 /* 1 (and the message failed for good in the queue) if m outlived
- * queue_lifetime. */
+ * queue_lifetime.  A message never attempted is not failed here: it gets
+ * its one attempt first (whose result ends it). */
 int deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m);
 

@@ -29,6 +29,11 @@
 #define RELAY_STALE_EVERY_MS 300000
 #define RELAY_PURGE_EVERY_MS 600000   /* retention: look for old messages */
 #define RELAY_PURGE_CHUNK 500         /* messages removed per transaction */
+/* The longest a message waits for a profile without an attempt: its
+ * cool-down (policy_cooldown_s) or 421 pause (policy_backoff_ms) at most.
+ * When a change to a profile lifts one, the messages due within this are
+ * made due at once (queue_advance). */
+#define RELAY_WAIT_MAX_S 600
 
 struct job {
 	struct deliver_msg *m;
@@ -45,6 +50,9 @@ struct pstate {
 	unsigned failures;             /* consecutive open failures */
 	int64_t pause_until_ms;        /* provider asked to slow down */
 	unsigned slowdowns;
+	uint64_t conn_sig;             /* host, port, security, credentials */
+	char why[QUEUE_TEXT_MAX];      /* why it is cooling down or paused */
+	struct deliver_reply *reply;   /* the reply that paused it, or NULL */
 	struct job *head, *tail;       /* waiting for a worker */
 	size_t njobs;
 	unsigned workers;              /* threads running for it */
@@ -90,6 +98,34 @@ limits_sig(const struct conf_profile *p, char *dst, size_t dstsz)
 		    (unsigned long long)p->limits[i].count, p->limits[i].period_s);
 }
 
+/* FNV-1a over what decides where and as whom a profile connects (no
+ * secret kept: only this hash of it). */
+static uint64_t
+fnv(uint64_t h, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	h ^= 0xff;               /* end of field: "ab","c" != "a","bc" */
+	return h * 1099511628211ULL;
+}
+
+static uint64_t
+conn_sig(const struct conf_profile *p)
+{
+	char nums[64];
+	uint64_t h = 14695981039346656037ULL;
+
+	snprintf(nums, sizeof(nums), "%u/%d/%d/%d/%d", p->port, p->security,
+	    p->tls_verify, p->auth, p->allow_plaintext_auth);
+	h = fnv(h, nums);
+	h = fnv(h, p->host);
+	h = fnv(h, p->tls_ca_file);
+	h = fnv(h, p->username);
+	return fnv(h, p->password);
+}
+
 static struct pstate *
 pstate_find(struct relay *r, const char *name)
 {
@@ -126,11 +162,41 @@ preload(struct relay *r, struct pstate *ps)
 	free(b);
 }
 
-/* Make the profile table match conf (under r->lock). */
-static void
+static void pstate_note_locked(struct pstate *ps, const char *why,
+    const struct smtp_result *res);
+
+/* Settings changed: a broken profile gets a fresh chance at once (the
+ * admin may just have fixed it); one whose host, port, security or
+ * credentials changed starts fresh, its 421 pause ended too (a pause the
+ * provider asked for otherwise stays).  1 if a cool-down or pause in
+ * force was lifted.  Under r->lock. */
+static int
+fresh_chance(struct pstate *ps, const struct conf_profile *p)
+{
+	int64_t now = clock_mono_ms();
+	uint64_t sig = conn_sig(p);
+	int lifted = ps->cooldown_until_ms > now;
+
+	ps->cooldown_until_ms = 0;
+	ps->failures = 0;
+	if (sig != ps->conn_sig) {
+		lifted |= ps->pause_until_ms > now;
+		ps->pause_until_ms = 0;
+		ps->slowdowns = 0;
+		ps->conn_sig = sig;
+	}
+	if (lifted)
+		pstate_note_locked(ps, "", NULL);
+	return lifted;
+}
+
+/* Make the profile table match conf (under r->lock); 1 if a profile's
+ * cool-down or pause was lifted (fresh_chance). */
+static int
 reconcile(struct relay *r, const struct conf *conf)
 {
 	size_t i;
+	int lifted = 0;
 
 	for (i = 0; i < conf->nprofiles; i++) {
 		const struct conf_profile *p = &conf->profiles[i];
@@ -141,24 +207,21 @@ reconcile(struct relay *r, const struct conf *conf)
 		if (ps == NULL) {
 			ps = mem_alloc(sizeof(*ps));
 			ps->name = str_dup(p->name);
+			ps->conn_sig = conn_sig(p);
 			pthread_cond_init(&ps->cond, NULL);
 			ps->next = r->profiles;
 			r->profiles = ps;
 		} else if (strcmp(ps->limits_sig, sig) == 0) {
-			/* settings changed: a broken profile gets a fresh
-			 * chance at once (the admin may just have fixed it) */
-			ps->cooldown_until_ms = 0;
-			ps->failures = 0;
+			lifted |= fresh_chance(ps, p);
 			continue;
 		}
 		ratelimit_free(ps->rl);
 		ps->rl = ratelimit_new(p->limits, p->nlimits);
 		str_copy(ps->limits_sig, sizeof(ps->limits_sig), sig);
 		preload(r, ps);
-		/* a changed profile gets a fresh chance */
-		ps->cooldown_until_ms = 0;
-		ps->failures = 0;
+		lifted |= fresh_chance(ps, p);
 	}
+	return lifted;
 }
 
 static void *worker_main(void *arg);
@@ -197,8 +260,9 @@ enum route_action { ROUTE_QUEUED, ROUTE_HOLD, ROUTE_DEFER, ROUTE_WAIT };
  */
 static int
 route_locked(struct relay *r, const struct conf *conf, struct job *j,
-    int64_t *until_ms)
+    int64_t *until_ms, char *why, size_t whysz)
 {
+	const struct pstate *waiting = NULL;     /* the one it waits for */
 	const struct conf_profile *only = NULL;
 	int64_t now = clock_mono_ms(), soonest = 0, paused = 0;
 	size_t i;
@@ -223,16 +287,21 @@ route_locked(struct relay *r, const struct conf *conf, struct job *j,
 			/* not broken, at most paused: worth waiting for, even
 			 * if it just answered this message 421 */
 			int64_t t = ps->pause_until_ms > now ? ps->pause_until_ms : now;
-			if (paused == 0 || t < paused)
+			if (paused == 0 || t < paused) {
 				paused = t;
+				waiting = ps;
+			}
 		}
 		if (deliver_msg_tried(j->m, p->name))
 			continue;
 		if (ps->cooldown_until_ms > now || ps->pause_until_ms > now) {
 			int64_t t = ps->cooldown_until_ms > ps->pause_until_ms ?
 			    ps->cooldown_until_ms : ps->pause_until_ms;
-			if (soonest == 0 || t < soonest)
+			if (soonest == 0 || t < soonest) {
 				soonest = t;
+				if (j->m->ntried == 0)
+					waiting = ps;
+			}
 			continue;
 		}
 		j->next = NULL;
@@ -251,6 +320,12 @@ route_locked(struct relay *r, const struct conf *conf, struct job *j,
 	}
 	if (enabled == 0)
 		return ROUTE_HOLD;
+	str_copy(why, whysz, waiting != NULL ? waiting->why : "");
+	if (waiting != NULL && waiting->reply != NULL && j->m->waited == NULL) {
+		/* never tried in this round: it waits for that reply too */
+		j->m->waited = mem_alloc(sizeof(*j->m->waited));
+		*j->m->waited = *waiting->reply;
+	}
 	if (j->m->ntried == 0) {
 		*until_ms = soonest;
 		return ROUTE_WAIT;
@@ -300,9 +375,10 @@ route(struct relay *r, const struct conf *conf, struct job *j)
 	int64_t until = 0;
 	struct op_err e;
 	int action;
+	char why[QUEUE_TEXT_MAX];
 
 	pthread_mutex_lock(&r->lock);
-	action = route_locked(r, conf, j, &until);
+	action = route_locked(r, conf, j, &until, why, sizeof(why));
 	pthread_mutex_unlock(&r->lock);
 	switch (action) {
 	case ROUTE_QUEUED:
@@ -323,16 +399,34 @@ route(struct relay *r, const struct conf *conf, struct job *j)
 			    j->m->ntried > 0 ? j->m->tried[j->m->ntried - 1] : NULL,
 			    j->last_error[0] ? j->last_error : "no profile could take the message");
 		break;
-	case ROUTE_WAIT: {
-		int64_t wait_s = (until - clock_mono_ms() + 999) / 1000;
-
-		if (queue_unclaim(r->queue, j->m->id, clock_wall_ms() / 1000 + wait_s,
-		    "every enabled profile is cooling down or paused", &e) < 0)
-			log_event(LOG_ERROR, "unclaim", "id", j->m->id, "error", e.msg, NULL);
+	case ROUTE_WAIT:
+		/* no attempt and no event (one per scheduler pass would fill
+		 * the history): the reply that made it wait, else why the
+		 * profile waited for is paused, is its last error */
+		deliver_wait(&dc, conf, j->m,
+		    j->m->ntried > 0 ? j->m->tried[j->m->ntried - 1] : NULL,
+		    j->last_error[0] ? j->last_error : why,
+		    until - clock_mono_ms());
 		break;
 	}
-	}
 	job_finish(r, j);
+}
+
+/* Why ps is paused or cooling down: why, and res's reply if it has one
+ * (for the messages that wait for it).  Under r->lock. */
+static void
+pstate_note_locked(struct pstate *ps, const char *why,
+    const struct smtp_result *res)
+{
+	log_sanitize(ps->why, sizeof(ps->why), why);
+	if (res != NULL && res->reply.code != 0) {
+		if (ps->reply == NULL)
+			ps->reply = mem_alloc(sizeof(*ps->reply));
+		deliver_reply_set(ps->reply, res);
+	} else {
+		free(ps->reply);
+		ps->reply = NULL;
+	}
 }
 
 /* Take all jobs waiting for ps (under r->lock). */
@@ -349,7 +443,8 @@ take_jobs_locked(struct pstate *ps)
 /* The profile is broken: cool it down and move its work elsewhere. */
 static void
 profile_down(struct relay *r, const struct conf *conf, struct pstate *ps,
-    struct job *j, const char *why, int pause_only)
+    struct job *j, const char *why, int pause_only,
+    const struct smtp_result *res)
 {
 	struct job *list, *next;
 	char cool[16];
@@ -365,11 +460,13 @@ profile_down(struct relay *r, const struct conf *conf, struct pstate *ps,
 		    (int64_t)policy_cooldown_s(ps->failures) * 1000;
 		snprintf(cool, sizeof(cool), "%us", policy_cooldown_s(ps->failures));
 	}
+	pstate_note_locked(ps, why, res);
 	list = take_jobs_locked(ps);
 	pthread_mutex_unlock(&r->lock);
 	log_event(LOG_WARN, "failover", "profile", ps->name, "reason", why,
 	    "cooldown", cool, NULL);
 	if (j != NULL) {
+		deliver_msg_set_waited(j->m, res);
 		j->next = list;
 		list = j;
 	}
@@ -415,7 +512,7 @@ close_session(struct relay *r, const char *profile, struct smtp_session **s)
  * 421 before any command): the attempt's event=delivery lines. */
 static void
 log_open_failure(const struct conf_profile *p, struct smtp_session *s,
-    const struct deliver_msg *m, const struct smtp_result *res,
+    struct deliver_msg *m, const struct smtp_result *res,
     int64_t start_ms)
 {
 	const char *peer = s != NULL ? smtp_client_peer(s) : "";
@@ -519,7 +616,7 @@ worker_main(void *arg)
 				log_open_failure(p, s, j->m, &res, t0);
 				smtp_client_free(s);
 				s = NULL;
-				profile_down(r, conf, ps, j, res.msg, busy);
+				profile_down(r, conf, ps, j, res.msg, busy, &res);
 				settings_put(r->settings, conf);
 				pthread_mutex_lock(&r->lock);
 				break;
@@ -535,11 +632,16 @@ worker_main(void *arg)
 				 * profile, or back to the queue until then */
 				char w[32];
 
+				snprintf(w, sizeof(w), "%llds", (long long)(wait + 999) / 1000);
 				pthread_mutex_lock(&r->lock);
 				if (ps->pause_until_ms < clock_mono_ms() + wait)
 					ps->pause_until_ms = clock_mono_ms() + wait;
+				char full[QUEUE_PROFILE_MAX + 64];
+
+				snprintf(full, sizeof(full), "the quota of profile "
+				    "%s (limits) is full for %s", ps->name, w);
+				pstate_note_locked(ps, full, NULL);
 				pthread_mutex_unlock(&r->lock);
-				snprintf(w, sizeof(w), "%llds", (long long)(wait + 999) / 1000);
 				log_event(LOG_INFO, "quota", "profile", ps->name,
 				    "full_for", w, NULL);
 				break;
@@ -572,6 +674,8 @@ worker_main(void *arg)
 			pthread_mutex_lock(&r->lock);
 			ps->failures = 0;
 			ps->slowdowns = 0;
+			if (ps->why[0] != '\0' || ps->reply != NULL)
+				pstate_note_locked(ps, "", NULL);
 			pthread_mutex_unlock(&r->lock);
 			job_finish(r, j);
 			break;
@@ -590,11 +694,13 @@ worker_main(void *arg)
 				pthread_mutex_lock(&r->lock);
 				ps->slowdowns++;
 				ps->pause_until_ms = clock_mono_ms() + policy_backoff_ms(ps->slowdowns);
+				pstate_note_locked(ps, why, &res);
 				pthread_mutex_unlock(&r->lock);
 				log_event(LOG_WARN, "slowdown", "profile", ps->name, "reply", why, NULL);
+				deliver_msg_set_waited(j->m, &res);
 				route(r, conf, j);
 			} else {
-				profile_down(r, conf, ps, j, why, 1);
+				profile_down(r, conf, ps, j, why, 1, &res);
 			}
 			break;
 		}
@@ -648,6 +754,26 @@ purge_old(struct relay *r, const struct conf *conf)
 		snprintf(nb, sizeof(nb), "%llu", (unsigned long long)total);
 		conf_format_duration(conf->server.retention_s, kb, sizeof(kb));
 		log_event(LOG_INFO, "purge", "messages", nb, "retention", kb, NULL);
+	}
+}
+
+/* A profile's cool-down or pause was lifted by a change to it: what
+ * waited for it is due now, not when the pause would have ended. */
+static void
+advance_waiting(struct relay *r)
+{
+	int64_t now = clock_wall_ms() / 1000;
+	struct op_err e;
+	uint64_t n = 0;
+
+	if (queue_advance(r->queue, now, now + RELAY_WAIT_MAX_S, &n, &e) < 0) {
+		log_event(LOG_ERROR, "advance", "error", e.msg, NULL);
+	} else if (n > 0) {
+		char nb[24];
+
+		snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
+		log_event(LOG_INFO, "advance", "messages", nb, "reason",
+		    "a profile changed: its pause or cool-down is over", NULL);
 	}
 }
 
@@ -719,15 +845,19 @@ scheduler_main(void *arg)
 			purge_old(r, conf);
 		}
 		if (settings_generation(r->settings) != gen) {
+			int lifted;
+
 			gen = settings_generation(r->settings);
 			pthread_mutex_lock(&r->lock);
-			reconcile(r, conf);
+			lifted = reconcile(r, conf);
 			r->any_enabled = any_enabled(conf);
 			/* listener messages decided held before this are
 			 * released once all of them are stored */
 			r->release_owed = r->any_enabled && r->held_pending > 0;
 			pthread_mutex_unlock(&r->lock);
 			release = any_enabled(conf);
+			if (lifted)
+				advance_waiting(r);
 		}
 		if (release && any_enabled(conf)) {
 			release_held(r);
@@ -881,6 +1011,7 @@ relay_free(struct relay *r)
 	for (ps = r->profiles; ps != NULL; ps = next) {
 		next = ps->next;
 		ratelimit_free(ps->rl);
+		free(ps->reply);
 		pthread_cond_destroy(&ps->cond);
 		free(ps->name);
 		free(ps);

@@ -11,13 +11,17 @@
  * Who counts what:
  *   METRIC_QUEUE_MESSAGES      gauge {state}: set by the HTTP server from
  *                              the queue's counts at each scrape
- *   METRIC_SENT / _DEFERRED /  counter {profile}: delivery, once per
- *   _FAILED                    message and attempt outcome
- *   METRIC_RCPT_SENT /         counter {profile}: delivery, once per
+ *   METRIC_SENT / _DEFERRED /  counter {profile}: once per message and
+ *   _FAILED                    attempt outcome; set at each scrape from
+ *                              the queue's counters (queue_counters()),
+ *                              which every process that records an
+ *                              outcome adds to (send --now included)
+ *   METRIC_RCPT_SENT /         counter {profile}: the same, once per
  *   _DEFERRED / _FAILED        recipient result recorded (a message to
  *                              three addresses counts three)
- *   METRIC_DELIVERY_LATENCY    histogram {profile}: delivery, seconds from
- *                              acceptance to the final 250 (observe_ms)
+ *   METRIC_DELIVERY_LATENCY    histogram {profile}: delivery in this
+ *                              process, seconds from acceptance to the
+ *                              final 250 (observe_ms)
  *   METRIC_CONNECTIONS_OPEN    gauge {profile}: delivery, +1 on connect,
  *                              -1 on close
  *   METRIC_RATE_LIMIT_WAITS    counter {profile}: delivery, each time a

@@ -1322,3 +1322,55 @@ def test_header_injection_in_every_compose_field_is_refused(served):
     counts = api.get("/api/health", token=None).json["queue"]
     assert sum(counts.values()) == 0, counts
     assert served.peer.messages == []
+
+
+def test_metrics_count_send_now_and_test_emails(outpost, peers):
+    """Issue 10 #9: every delivery is counted, whoever made it: `send
+    --now` (another process) and the page's test email (inside the daemon)
+    as well as the daemon's own deliveries."""
+    peer = peers.aiosmtpd("plain", reject_rcpts={"nobody@example.com"})
+    d, api, conf = start_serve(
+        outpost, [("main", peers_mod.profile(peer.port))],
+        server={"api_token": TOKEN})
+    prof = {"profile": "main"}
+    try:
+        res = outpost.run("send", "--from", "app@example.com", "--to",
+                          "a@example.com", "--cc", "nobody@example.com",
+                          "--subject", "now", "--now", conf=conf)
+        assert res.rc == 65, res           # one recipient refused
+        r = api.post("/api/test-email", {"to": "me@example.com",
+                                         "profile": "main"})
+        assert r.status == 200, r
+        assert len(peer.messages) == 2
+        m = parse_metrics(api.get("/metrics").text)
+        assert metric(m, "outpost_delivery_sent_total", **prof) == 2, m
+        assert metric(m, "outpost_recipients_sent_total", **prof) == 2, m
+        assert metric(m, "outpost_recipients_failed_total", **prof) == 1, m
+        # and the daemon's own delivery adds to the same counters
+        r = api.post("/api/messages", {"from": "app@example.com",
+                                       "to": ["b@example.com"], "text": "x"})
+        assert r.status == 202, r
+        wait_state(api, r.json["id"], ("sent",))
+
+        def counted():
+            m = parse_metrics(api.get("/metrics").text)
+            return m if metric(m, "outpost_delivery_sent_total",
+                               **prof) == 3 else None
+        m = wait_for(counted, what="three messages counted")
+        assert metric(m, "outpost_recipients_sent_total", **prof) == 3, m
+    finally:
+        d.stop()
+    # counted once: a restart shows the same totals
+    d, api, conf = start_serve_again(outpost, conf, d)
+    try:
+        m = parse_metrics(api.get("/metrics").text)
+        assert metric(m, "outpost_delivery_sent_total", **prof) == 3, m
+    finally:
+        d.stop()
+
+
+def start_serve_again(outpost, conf, old):
+    d = Daemon(outpost, conf, old.smtp_port, old.http_port)
+    api = Api(old.http_port)
+    wait_for(lambda: _health_ok(api), what="the HTTP server")
+    return d, api, conf

@@ -185,3 +185,54 @@ def test_control_characters_never_reach_the_terminal(outpost, world):
     out = outpost.run("queue", "show", mid, conf=conf).out
     assert re.search(r"^  subject: +a\?\]0;owned\?b\?\[2J$", out, re.M), out
     assert "\x1b" not in out and "\x07" not in out
+
+
+def test_retry_all_and_by_status(outpost, peers):
+    """Issue 10 #15: `queue retry --all` and `--status S` retry in bulk:
+    every deferred (or every queued, deferred, failed and held) message is
+    queued again, due now, its failed and deferred recipients pending;
+    sent ones and other states are left alone."""
+    peer = peers.aiosmtpd("plain", reject_rcpts=["bad@example.net"])
+    dead = outpost.conf([("primary", profile(peers.refused_port()))],
+                        server={"retry": "1h"})
+    live = outpost.conf([("primary", profile(peer.port))],
+                        server={"retry": "1h"})
+    d1 = send(outpost, dead, "--to", "x@example.net", now=True, rc=69)
+    d2 = send(outpost, dead, "--to", "y@example.net", now=True, rc=69)
+    failed = send(outpost, live, "--to", "bad@example.net", now=True, rc=65)
+    sent = send(outpost, live, "--to", "ok@example.net", now=True)
+    for mid, st in ((d1, "deferred"), (d2, "deferred"), (failed, "failed"),
+                    (sent, "sent")):
+        assert show_json(outpost, dead, mid)["state"] == st
+
+    res = outpost.run("queue", "retry", "--status", "deferred", conf=dead)
+    assert res.rc == 0, res
+    assert res.out == "2 messages are queued again; the daemon delivers " \
+                      "them now\n", res
+    for mid in (d1, d2):
+        j = show_json(outpost, dead, mid)
+        assert j["state"] == "queued", j
+        assert j["recipients"][0]["state"] == "pending", j
+        assert j["events"][-1]["kind"] == "retry", j
+    assert show_json(outpost, dead, failed)["state"] == "failed"
+
+    res = outpost.run("queue", "retry", "--status=deferred", conf=dead)
+    assert res.rc == 0, res
+    assert res.out == "no deferred message to retry\n", res
+
+    res = outpost.run("queue", "retry", "--all", conf=dead)
+    assert res.rc == 0, res
+    assert res.out.startswith("3 messages are queued again"), res
+    assert show_json(outpost, dead, failed)["state"] == "queued"
+    assert show_json(outpost, dead, sent)["state"] == "sent"
+    assert [e["kind"] for e in show_json(outpost, dead, sent)["events"]] \
+        .count("retry") == 0
+
+    for args, text in ((["--status", "sent"], "queued, deferred, failed or held"),
+                       (["--status", "bogus"], "queued, deferred, failed or held"),
+                       (["--status"], "needs a state"),
+                       (["--all", d1], "not both"),
+                       ([], "--all")):
+        res = outpost.run("queue", "retry", *args, conf=dead)
+        assert res.rc == 64, (args, res)
+        assert text in res.err, (args, res)

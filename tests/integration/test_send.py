@@ -302,6 +302,16 @@ def test_now_unreachable_stays_queued(outpost, peers, tmp_path):
     mid = the_id(res)
     assert "b@example.net: deferred" in res.out
     assert "stays queued" in res.err
+
+    # with -v, one event=delivery line per recipient and attempt (issue 10
+    # #15), not a second one with relay=- code=0
+    res = outpost.run("-v", "send", "--from", "a@example.com", "--to",
+                      "b@example.net", "--subject", "later", "--now",
+                      conf=conf)
+    assert res.rc == 69, res
+    lines = [l for l in res.err.splitlines() if "event=delivery " in l]
+    assert len(lines) == 1, res.err
+    assert " relay=127.0.0.1:" in lines[0] and " state=deferred " in lines[0]
     j = show(outpost, conf, mid)
     assert j["state"] == "deferred"
     assert j["next_attempt"] is not None

@@ -889,6 +889,154 @@ test_results_and_states(void **state)
 	}
 }
 
+/* Issue 10 #4: a message delivered to every recipient after a failed
+ * attempt has no last error; the events keep the failure. */
+static void
+test_ended_well_has_no_last_error(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	int st;
+	size_t i;
+	struct queue_rcpt_result bad = { 0, QUEUE_RCPT_DEFERRED, 451, "4.3.0",
+	    "try again" };
+	struct queue_rcpt_result good = { 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" };
+	struct queue_outcome o = { .now = t, .profile_used = "p",
+	    .results = &bad, .nresults = 1, .next_attempt = t };
+
+	submit(f->q, "w\r\n", 1, QUEUE_MSG_QUEUED, id);
+	o.id = id;
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_DEFERRED);
+	claim_one(f->q, t, &set, id);
+	assert_string_equal(set.msgs[0].last_error, "451 4.3.0 try again");
+	queue_set_free(&set);
+	o.results = &good;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_SENT);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_null(set.msgs[0].last_error);
+	for (i = 0; i < set.nevents; i++)
+		if (strcmp(set.events[i].kind, "deferred") == 0)
+			break;
+	assert_true(i < set.nevents);
+	queue_set_free(&set);
+}
+
+/* Issue 10 #2, #3: a wait gives the message back without an attempt or
+ * an event, with the reply as its and its open recipients' last result;
+ * queue_advance makes what waits due now. */
+static void
+test_wait_and_advance(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	uint64_t n;
+	struct queue_wait w = { .now = t, .next_attempt = t + 300,
+	    .error = "421 4.3.2 busy", .code = 421, .enhanced = "4.3.2",
+	    .reply = "busy" };
+
+	submit(f->q, "w\r\n", 2, QUEUE_MSG_QUEUED, id);
+	w.id = id;
+	assert_int_equal(queue_wait(f->q, &w, &e), -1);     /* not claimed */
+	assert_int_equal(e.kind, ERR_DATA);
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	assert_int_equal(queue_wait(f->q, &w, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_DEFERRED);
+	assert_int_equal(set.msgs[0].attempts, 0);
+	assert_int_equal(set.msgs[0].next_attempt, t + 300);
+	assert_string_equal(set.msgs[0].last_error, "421 4.3.2 busy");
+	assert_int_equal(set.msgs[0].rcpts[1].state, QUEUE_RCPT_DEFERRED);
+	assert_int_equal(set.msgs[0].rcpts[1].code, 421);
+	assert_string_equal(set.msgs[0].rcpts[1].enhanced, "4.3.2");
+	assert_string_equal(set.msgs[0].rcpts[1].reply, "busy");
+	assert_int_equal(set.msgs[0].rcpts[1].attempts, 0);
+	assert_int_equal(set.nevents, 1);                    /* accepted */
+	queue_set_free(&set);
+
+	/* a later wait without a reply keeps them */
+	assert_int_equal(queue_advance(f->q, t, t + 299, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_advance(f->q, t, t + 600, &n, &e), 0);
+	assert_int_equal(n, 1);
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	memset(&w, 0, sizeof(w));
+	w.id = id;
+	w.now = t;
+	w.next_attempt = t + 5;
+	assert_int_equal(queue_wait(f->q, &w, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_DEFERRED);
+	assert_string_equal(set.msgs[0].last_error, "421 4.3.2 busy");
+	assert_int_equal(set.msgs[0].rcpts[0].code, 421);
+	assert_int_equal(set.nevents, 1);
+	queue_set_free(&set);
+
+	/* a wait without a reply (a full quota) keeps a new message queued,
+	 * with the reason */
+	submit(f->q, "q\r\n", 1, QUEUE_MSG_QUEUED, id);
+	claim_one(f->q, t, &set, id);
+	queue_set_free(&set);
+	w.id = id;
+	w.error = "quota full";
+	assert_int_equal(queue_wait(f->q, &w, &e), 0);
+	assert_int_equal(queue_get(f->q, id, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+	assert_string_equal(set.msgs[0].last_error, "quota full");
+	assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_PENDING);
+	queue_set_free(&set);
+}
+
+static void
+test_retry_all(void **state)
+{
+	struct fixture *f = *state;
+	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE], c[QUEUE_ID_SIZE];
+	struct queue_rcpt_result r = { 0, QUEUE_RCPT_DEFERRED, 451, NULL, "later" };
+	struct queue_outcome o = { .results = &r, .nresults = 1 };
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	uint64_t n;
+	int st;
+
+	submit(f->q, "a\r\n", 1, QUEUE_MSG_QUEUED, a);
+	claim_one(f->q, t, &set, a);
+	queue_set_free(&set);
+	o.id = a;
+	o.now = t;
+	o.next_attempt = t + 3600;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	assert_int_equal(st, QUEUE_MSG_DEFERRED);
+	submit(f->q, "b\r\n", 1, QUEUE_MSG_HELD, b);
+	submit(f->q, "c\r\n", 1, QUEUE_MSG_QUEUED, c);
+	assert_int_equal(queue_retry_all(f->q, QUEUE_MSG_SENT, t, &n, &e), -1);
+	assert_int_equal(e.kind, ERR_DATA);
+	assert_int_equal(queue_retry_all(f->q, QUEUE_MSG_DEFERRED, t + 1, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_get(f->q, a, &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_QUEUED);
+	assert_int_equal(set.msgs[0].next_attempt, t + 1);
+	assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_PENDING);
+	assert_string_equal(set.events[set.nevents - 1].kind, "retry");
+	queue_set_free(&set);
+	assert_int_equal(queue_retry_all(f->q, -1, t + 2, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 3);
+	(void)c;
+}
+
 static void
 test_claim_id(void **state)
 {
@@ -1472,9 +1620,63 @@ test_upgrade_from_1(void **state)
 	assert_string_equal(set.events[1].text, "<a@example.org> via old: 250 ok");
 	assert_null(set.msgs[0].rcpts[0].profile);
 	queue_set_free(&set);
-	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM"
 	    " pragma_table_info('recipients') WHERE name = 'profile'"), 1);
+
+	/* version 2 gets the counters table (version 3) */
+	queue_close(f->q);
+	f->q = NULL;
+	sql_on(f->db, "DROP TABLE counters; PRAGMA user_version = 2;");
+	reopen(f);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM counters"), 0);
+}
+
+/* Issue 10 #9: every outcome recorded, by any handle, adds to the
+ * delivery counters of its profile, once per commit. */
+static void
+test_counters(void **state)
+{
+	struct fixture *f = *state;
+	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE];
+	struct queue_rcpt_result r[2] = {
+		{ 0, QUEUE_RCPT_SENT, 250, NULL, "ok" },
+		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "unknown" },
+	};
+	struct queue_outcome o = { .profile_used = "p1", .results = r,
+	    .nresults = 2 };
+	struct queue_counter *c;
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	size_t n;
+	int st;
+
+	assert_int_equal(queue_counters(f->q, &c, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_null(c);
+	submit(f->q, "a\r\n", 2, QUEUE_MSG_SENDING, a);
+	o.id = a;
+	o.now = t;
+	assert_int_equal(queue_record(f->q, &o, &st, &e), 0);
+	/* a test email: recorded right after its submission, no claim */
+	submit(f->q, "b\r\n", 1, QUEUE_MSG_QUEUED, b);
+	claim_one(f->q, t, &set, b);
+	queue_set_free(&set);
+	assert_int_equal(queue_fail(f->q, b, t, "gave up", &e), 0);
+	reopen(f);              /* kept in the file */
+	assert_int_equal(queue_counters(f->q, &c, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(c[0].profile, "-");
+	assert_int_equal(c[0].n[QUEUE_COUNT_FAILED], 1);
+	assert_int_equal(c[0].n[QUEUE_COUNT_RCPT_FAILED], 1);
+	assert_string_equal(c[1].profile, "p1");
+	assert_int_equal(c[1].n[QUEUE_COUNT_SENT], 1);
+	assert_int_equal(c[1].n[QUEUE_COUNT_DEFERRED], 0);
+	assert_int_equal(c[1].n[QUEUE_COUNT_RCPT_SENT], 1);
+	assert_int_equal(c[1].n[QUEUE_COUNT_RCPT_FAILED], 1);
+	free(c);
 }
 
 static void
@@ -1666,6 +1868,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_and_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ended_well_has_no_last_error,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_and_advance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_stale_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_sending, setup, teardown),
