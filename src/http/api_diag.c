@@ -144,6 +144,7 @@ log_test_email(struct http_req *r, const struct conf_profile *p, const char *to,
 	    "the web page through the profile \"%s\".\n", p->name);
 	memset(&m, 0, sizeof(m));
 	m.from.addr = p->from;
+	m.from.name = p->from_name;
 	m.to = &to_addr;
 	m.nto = 1;
 	m.subject = subject;

@@ -270,6 +270,7 @@ duration_json(uint32_t sec)
 static json_t *
 profile_json(const struct conf_profile *p)
 {
+	char from[CONF_FROM_TEXT_MAX];
 	json_t *j = json_object();
 
 	json_object_set_new(j, "name", http_jstr(p->name));
@@ -288,7 +289,8 @@ profile_json(const struct conf_profile *p)
 	    p->password_command != NULL ? "command" : p->password_file != NULL ? "file" :
 	    p->password != NULL ? "inline" : "none"));
 	json_object_set_new(j, "allow_plaintext_auth", json_boolean(p->allow_plaintext_auth));
-	json_object_set_new(j, "from", http_jstr(p->from));
+	conf_profile_from_text(p, from, sizeof(from));
+	json_object_set_new(j, "from", p->from != NULL ? http_jstr(from) : json_null());
 	json_object_set_new(j, "force_from", json_boolean(p->force_from));
 	json_object_set_new(j, "limits", limits_json(p));
 	json_object_set_new(j, "max_connections", json_integer(p->max_connections));

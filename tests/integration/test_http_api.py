@@ -1322,3 +1322,75 @@ def test_header_injection_in_every_compose_field_is_refused(served):
     counts = api.get("/api/health", token=None).json["queue"]
     assert sum(counts.values()) == 0, counts
     assert served.peer.messages == []
+
+
+def test_display_names_are_taken_in_the_usual_string_form(served):
+    """Issue 10 point 11: "Name <addr>" strings for from, to, cc, bcc and
+    reply_to (as `outpost send` takes them), next to {"email", "name"};
+    the envelope gets the bare addresses, the headers the names; CR or LF
+    in a name is refused as before."""
+    api = served.api
+    r = api.post("/api/messages", {
+        "from": "Survey Team <noreply@example.com>",
+        "to": ["\"Doe, Jane\" <jane@example.com>", "Bob <bob@example.com>"],
+        "cc": "Carol <carol@example.com>",
+        "bcc": ["Audit Log <audit@example.com>"],
+        "reply_to": "Help Desk <help@example.com>",
+        "subject": "Survey", "text": "x"})
+    assert r.status == 202, r
+    wait_state(api, r.json["id"], ("sent",))
+    got = served.peer.messages[-1]
+    assert got.mail_from == "noreply@example.com"
+    assert sorted(got.rcpt_tos) == ["audit@example.com", "bob@example.com",
+                                    "carol@example.com", "jane@example.com"]
+    msg = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert msg["From"].addresses[0].display_name == "Survey Team"
+    assert msg["From"].addresses[0].addr_spec == "noreply@example.com"
+    assert [(a.display_name, a.addr_spec) for a in msg["To"].addresses] == [
+        ("Doe, Jane", "jane@example.com"), ("Bob", "bob@example.com")]
+    assert msg["Cc"].addresses[0].display_name == "Carol"
+    assert msg["Reply-To"].addresses[0].display_name == "Help Desk"
+    assert msg["Reply-To"].addresses[0].addr_spec == "help@example.com"
+    assert "Audit" not in got.content.decode("utf-8", "replace")
+    # the same header-injection rules for the string form
+    base = {"from": "app@example.com", "to": ["a@example.com"], "text": "x"}
+    for field, body in [
+            ("from", dict(base, **{"from": "X\r\nBcc: e@example.org <a@example.com>"})),
+            ("to[0]", dict(base, to=["Y\nBcc: e@example.org <b@example.com>"])),
+            ("reply_to", dict(base, reply_to="Z\r <c@example.com>")),
+            ("to[0]", dict(base, to=["Survey Team noreply@example.com"])),
+            ("reply_to", dict(base, reply_to="h@example.com",
+                              headers={"Reply-To": "h@example.com"}))]:
+        r = api.post("/api/messages", body)
+        assert r.status == 400 and field in r.json["fields"], (field, r)
+    assert "Name <user@example.org>" in api.post("/api/messages", dict(
+        base, to=["Survey Team noreply@example.com"])).json["fields"]["to[0]"]
+
+
+def test_a_profile_from_may_carry_a_display_name(served):
+    """Issue 10 point 11: a profile's from "Name <addr>": the envelope of a
+    test email uses the address, its From: field the name."""
+    api = served.api
+    r = api.put("/api/profiles/main", {"from": "Survey Team <noreply@example.com>"})
+    assert r.status == 200, r
+    assert r.json["profile"]["from"] == "Survey Team <noreply@example.com>"
+    assert "from = Survey Team <noreply@example.com>" in file_text(served)
+    assert api.get("/api/profiles/main").json["profile"]["from"] == \
+        "Survey Team <noreply@example.com>"
+    r = api.post("/api/test-email", {"to": "me@example.com", "profile": "main"})
+    assert r.status == 200 and r.json["ok"], r
+    got = served.peer.messages[-1]
+    assert got.mail_from == "noreply@example.com"
+    msg = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert msg["From"].addresses[0].display_name == "Survey Team"
+    assert msg["From"].addresses[0].addr_spec == "noreply@example.com"
+    # a name with a comma reads back quoted, and loads again
+    r = api.put("/api/profiles/main", {"from": "\"Doe, Jane\" <jane@example.com>"})
+    assert r.status == 200, r
+    assert r.json["profile"]["from"] == "\"Doe, Jane\" <jane@example.com>"
+    before = file_text(served)
+    for bad in ("X\nBcc: e@example.org <a@example.com>", "Team <not an address>",
+                "Survey Team noreply@example.com"):
+        r = api.put("/api/profiles/main", {"from": bad})
+        assert r.status in (400, 422) and "from" in r.json["fields"], (bad, r)
+    assert file_text(served) == before
