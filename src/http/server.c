@@ -38,7 +38,8 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/profiles", 0, http_api_profiles_list },
 	{ "POST", "/api/profiles/order", 0, http_api_profiles_order },
 	{ "GET", "/api/profiles/{}", 0, http_api_profile_get },
-	{ "PUT", "/api/profiles/{}", 0, http_api_profile_put },
+	{ "POST", "/api/profiles", HTTP_R_SLOW_CHECK, http_api_profile_create },
+	{ "PUT", "/api/profiles/{}", HTTP_R_SLOW_CHECK, http_api_profile_put },
 	{ "DELETE", "/api/profiles/{}", 0, http_api_profile_delete },
 	{ "POST", "/api/profiles/{}/check", HTTP_R_SLOW, http_api_profile_check },
 	{ "POST", "/api/test-email", HTTP_R_SLOW, http_api_test_email },
@@ -85,6 +86,15 @@ const char *
 http_query(struct http_req *r, const char *name)
 {
 	return mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int
+http_query_check(struct http_req *r)
+{
+	const char *v = http_query(r, "check");
+
+	return v != NULL && strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 &&
+	    strcasecmp(v, "false") != 0;
 }
 
 const struct conf *
@@ -501,7 +511,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return send_reply(r);
 	if (r->phase == HTTP_PH_JOB)
 		return MHD_YES;         /* resumed early; the job is not done */
-	if (r->route->flags & HTTP_R_SLOW)
+	if ((r->route->flags & HTTP_R_SLOW) ||
+	    ((r->route->flags & HTTP_R_SLOW_CHECK) && http_query_check(r)))
 		return job_start(r);
 	r->route->fn(r);
 	return send_reply(r);

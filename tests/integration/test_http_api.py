@@ -1394,3 +1394,68 @@ def test_a_profile_from_may_carry_a_display_name(served):
         r = api.put("/api/profiles/main", {"from": bad})
         assert r.status in (400, 422) and "from" in r.json["fields"], (bad, r)
     assert file_text(served) == before
+
+
+def test_create_refuses_a_name_already_taken(served):
+    """Issue 10 point 1: creating a profile never overwrites one: PUT with
+    If-None-Match: * is 412 and POST /api/profiles is 409 when the name is
+    taken, and outpost.conf does not change."""
+    api = served.api
+    before = file_text(served)
+    new = {"host": "127.0.0.1", "port": 2500, "security": "none",
+           "from": "x@example.com"}
+    r = api.put("/api/profiles/main", new, headers={"If-None-Match": "*"})
+    assert r.status == 412, r
+    assert "already exists" in r.json["fields"]["name"]
+    r = api.post("/api/profiles", dict(new, name="main"))
+    assert r.status == 409, r
+    assert "already exists" in r.json["fields"]["name"]
+    assert file_text(served) == before
+    # free names are created, once
+    r = api.put("/api/profiles/third", new, headers={"If-None-Match": "*"})
+    assert r.status == 201, r
+    r = api.post("/api/profiles", dict(new, name="fourth"))
+    assert r.status == 201 and r.headers["Location"] == "/api/profiles/fourth", r
+    assert r.json["profile"]["name"] == "fourth"
+    after = file_text(served)
+    assert api.post("/api/profiles", dict(new, name="fourth")).status == 409
+    assert api.put("/api/profiles/third", {"port": 1},
+                   headers={"If-None-Match": "*"}).status == 412
+    assert file_text(served) == after
+    r = api.post("/api/profiles", new)
+    assert r.status == 422 and "name" in r.json["fields"], r
+    # a plain PUT still creates or updates
+    assert api.put("/api/profiles/third", {"port": 2501}).status == 200
+
+
+def test_test_first_save_stores_only_what_passes_the_check(served, peers):
+    """Issue 10 point 14: PUT ?check=yes runs the diagnostics of `outpost
+    check` on the candidate settings and stores them only when every step
+    passes; a plain PUT stores at once."""
+    api = served.api
+    dead = peers.refused_port()
+    before = file_text(served)
+    r = api.put("/api/profiles/main?check=yes", {"port": dead})
+    assert r.status == 422, r
+    assert r.json["saved"] is False and r.json["check"]["ok"] is False
+    failed = [s for s in r.json["check"]["steps"] if not s["ok"]]
+    assert failed[0]["step"] == "connect" and failed[0]["hint"], r.json
+    assert "nothing was saved" in r.json["error"]
+    assert file_text(served) == before
+    assert api.get("/api/profiles/main").json["profile"]["port"] == served.peer.port
+    # a new profile is checked too, and not created
+    r = api.put("/api/profiles/cand?check=1", {"host": "127.0.0.1", "port": dead,
+                                              "security": "none",
+                                              "from": "c@example.com"})
+    assert r.status == 422 and r.json["check"]["ok"] is False, r
+    assert api.get("/api/profiles/cand").status == 404
+    assert file_text(served) == before
+    # settings that work are stored, with the check's report
+    r = api.put("/api/profiles/main?check=yes", {"timeout": "20s"})
+    assert r.status == 200, r
+    assert r.json["check"]["ok"] is True and r.json["profile"]["timeout"] == "20s"
+    assert "sender" in [s["step"] for s in r.json["check"]["steps"]]
+    # the plain PUT stores without a check ("save anyway"; scripts)
+    r = api.put("/api/profiles/main", {"port": dead})
+    assert r.status == 200 and "check" not in r.json, r
+    assert api.get("/api/profiles/main").json["profile"]["port"] == dead
