@@ -137,6 +137,10 @@ struct http_req {
 /* Request helpers. */
 const char *http_header(struct http_req *r, const char *name);
 const char *http_query(struct http_req *r, const char *name);
+/* 1 and its name (sanitised) in name[HTTP_PARAM_MAX] if the query has a
+ * parameter not in known (NULL-terminated); 0 if every one is known. */
+int http_query_unknown(struct http_req *r, const char *const *known,
+    char name[HTTP_PARAM_MAX]);
 /* The current settings (never NULL); give back with http_conf_put(). */
 const struct conf *http_conf_get(struct http_req *r);
 void http_conf_put(struct http_req *r, const struct conf *c);

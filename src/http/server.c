@@ -88,6 +88,41 @@ http_query(struct http_req *r, const char *name)
 	return mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct query_scan {
+	const char *const *known;
+	char *unknown;
+	int found;
+};
+
+static enum MHD_Result
+query_scan_one(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct query_scan *qs = cls;
+	size_t i;
+
+	(void)kind;
+	(void)value;
+	for (i = 0; qs->known[i] != NULL; i++)
+		if (key != NULL && strcmp(qs->known[i], key) == 0)
+			return MHD_YES;
+	log_sanitize(qs->unknown, HTTP_PARAM_MAX, key != NULL && *key != '\0' ?
+	    key : "(a parameter without a name)");
+	qs->found = 1;
+	return MHD_NO;
+}
+
+int
+http_query_unknown(struct http_req *r, const char *const *known,
+    char name[HTTP_PARAM_MAX])
+{
+	struct query_scan qs = { known, name, 0 };
+
+	name[0] = '\0';
+	mhd.get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_scan_one, &qs);
+	return qs.found;
+}
+
 int
 http_query_check(struct http_req *r)
 {

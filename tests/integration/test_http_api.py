@@ -1459,3 +1459,17 @@ def test_test_first_save_stores_only_what_passes_the_check(served, peers):
     r = api.put("/api/profiles/main", {"port": dead})
     assert r.status == 200 and "check" not in r.json, r
     assert api.get("/api/profiles/main").json["profile"]["port"] == dead
+
+
+def test_message_list_refuses_unknown_query_parameters(served):
+    """Issue 10 point 15: GET /api/messages refuses a parameter it does not
+    know (a typo such as ?stauts=failed would otherwise list everything)."""
+    api = served.api
+    for q in ("stauts=failed", "status=sent&limt=5", "page=2", "x"):
+        r = api.get("/api/messages?" + q)
+        assert r.status == 400, (q, r)
+        assert r.json["fields"] and "status, limit" in r.json["error"], (q, r)
+    r = api.get("/api/messages?stauts=failed")
+    assert list(r.json["fields"]) == ["stauts"]
+    assert api.get("/api/messages?status=all&limit=5&before=").status == 200
+    assert api.get("/api/messages").status == 200
