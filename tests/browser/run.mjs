@@ -243,7 +243,7 @@ try {
     await profileForm().getByRole('button', { name: 'Save' }).click();
     await page.locator('#diagnosis.failed').waitFor();
     const text = await page.locator('#diagnosis').textContent();
-    expect(!/\b(security|tls_verify|tls_ca_file|allow_plaintext_auth|auth) = |\btls_ca_file\b|\btls_verify\b/.test(text),
+    expect(!/\b(security|tls_verify|tls_ca_file|allow_plaintext_auth|auth) ?=|\btls_ca_file\b|\btls_verify\b/.test(text),
       'no config keys in: ' + text);
     await shot('05c-tls-mismatch-labels');
     const r = await api('GET', '/api/profiles/primary');
@@ -281,6 +281,10 @@ try {
     expect(before.includes('[profile primary]'), 'primary in the file');
     expect((await api('DELETE', '/api/profiles/later')).status === 204, 'later removed');
     await profileForm().getByRole('button', { name: 'Close' }).click();
+    await page.getByRole('link', { name: 'Delivery log' }).click();
+    await page.getByRole('link', { name: 'Profiles' }).click();
+    await waitFor(async () => (await page.locator('#profile-list li[data-name="later"]').count()) === 0,
+      'the list reloaded');
     await page.locator('#profile-list li[data-name="primary"]').getByRole('button', { name: 'Edit' }).click();
     await formField('Host').waitFor();
   });

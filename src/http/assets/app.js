@@ -176,7 +176,7 @@
     const val = (k, v) => (VALUE_LABELS[k] && VALUE_LABELS[k][v] ? '“' + VALUE_LABELS[k][v] + '”' : v);
     return String(text)
       .replace(/\boutpost\.conf:\d+: /g, '')
-      .replace(new RegExp('(\\bset )?\\b(' + keys + ') = ([\\w-]+)( or (tls|starttls|none)\\b)?', 'g'),
+      .replace(new RegExp('(\\bset )?\\b(' + keys + ') ?= ?([\\w-]+)( or (tls|starttls|none)\\b)?', 'g'),
         (all, set, k, v, or, v2) => {
           const label = '“' + LABELS[k] + '”';
           if (BOOL_KEYS.includes(k) && ON_OFF[v]) return (set ? 'turn ' + ON_OFF[v] + ' ' + label : label + ' ' + ON_OFF[v]);
@@ -658,7 +658,9 @@
     }
     try {
       const r = await api('PUT', '/api/profiles/' + encodeURIComponent(name) + (testFirst ? '?check=yes' : ''), body,
-        { ifMatch: state.version, createOnly: creating, accept: [409, 412, 422] });
+        /* a new profile changes nothing else in the file: its only
+         * precondition is that the name is free */
+        { ifMatch: creating ? null : state.version, createOnly: creating, accept: [409, 412, 422] });
       if (r.status === 422 && r.data && r.data.check) {
         renderDiagnosis(r.data.check);
         show($('save-anyway-box'), true);
@@ -689,7 +691,7 @@
         return;
       }
       if (r.status === 409) {
-        showAlert($('form-error'), 'Not saved: ' + r.data.error + ' Your input is still here; ' +
+        showAlert($('form-error'), 'Not saved: ' + r.data.error + '. Your input is still here; ' +
           'open the profile again from the list to see the current settings.');
         loadProfiles();
         return;
