@@ -1384,6 +1384,17 @@ def test_a_profile_from_may_carry_a_display_name(served):
     msg = email.message_from_bytes(got.content, policy=email.policy.default)
     assert msg["From"].addresses[0].display_name == "Survey Team"
     assert msg["From"].addresses[0].addr_spec == "noreply@example.com"
+    # force_from: every message is sent as the profile's from, name included
+    assert api.put("/api/profiles/main", {"force_from": True}).status == 200
+    r = api.post("/api/messages", {"from": "app@example.com", "to": "b@example.com",
+                                   "subject": "forced", "text": "x"})
+    assert r.status == 202, r
+    wait_state(api, r.json["id"], ("sent",))
+    got = served.peer.messages[-1]
+    assert got.mail_from == "noreply@example.com"
+    msg = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert (msg["From"].addresses[0].display_name,
+            msg["From"].addresses[0].addr_spec) == ("Survey Team", "noreply@example.com")
     # a name with a comma reads back quoted, and loads again
     r = api.put("/api/profiles/main", {"from": "\"Doe, Jane\" <jane@example.com>"})
     assert r.status == 200, r
