@@ -32,6 +32,7 @@
 #include "config/aliases.h"
 #include "config/conf_secret.h"
 #include "config/ini.h"
+#include "mail/addr.h"
 #include "util/log.h"
 #include "util/net.h"
 
@@ -74,6 +75,7 @@ enum ktype {
 	K_COMMAND,      /* password_command */
 	K_TEXT,         /* a user name */
 	K_ADDRESS,      /* an email address */
+	K_SENDER,       /* a profile's from: address, or "Name <address>" */
 	K_HOSTS,        /* conf_server.http_allowed_hosts */
 	K_FROMLIST,     /* conf_client.allowed_from */
 };
@@ -122,7 +124,7 @@ static const struct kdef profile_keys[] = {
 	{ "password_file", K_PATH, PRF(password_file), 0, 0 },
 	{ "password_command", K_COMMAND, PRF(password_command), 0, 0 },
 	{ "allow_plaintext_auth", K_BOOL, PRF(allow_plaintext_auth), 0, 0 },
-	{ "from", K_ADDRESS, PRF(from), 0, 0 },
+	{ "from", K_SENDER, PRF(from), 0, 0 },
 	{ "force_from", K_BOOL, PRF(force_from), 0, 0 },
 	{ "limits", K_LIMITS, PRF(limits), 0, 0 },
 	{ "max_connections", K_UINT, PRF(max_connections), 1, 100 },
@@ -310,6 +312,7 @@ profile_free(struct conf_profile *p)
 	free(p->password_file);
 	free(p->password_command);
 	free(p->from);
+	free(p->from_name);
 }
 
 static void
@@ -692,6 +695,32 @@ set_value(const struct kdef *k, void *obj, const char *v, int open_files,
 		if (conf_check_address(v, e) < 0)
 			return -1;
 		return set_string((char **)field, v);
+	case K_SENDER: {
+		struct conf_profile *p = obj;
+		struct addr_mailbox mb;
+		char name[ADDR_NAME_MAX + 1], addr[CONF_ADDRESS_MAX + 1];
+		const char *lt = strrchr(v, '<');
+
+		/* "Name <address>": the name as addr_parse_display() takes it
+		 * apart (no CR, LF or control characters), the address as
+		 * strictly as a bare one */
+		if (lt != NULL && addr_parse_display(v, &mb, name, sizeof(name), e) < 0) {
+			if (e != NULL)
+				e->kind = ERR_CONFIG;
+			return -1;
+		}
+		if (lt != NULL) {
+			str_copy(addr, sizeof(addr), lt + 1);
+			addr[strcspn(addr, ">")] = '\0';
+		}
+		if (conf_check_address(lt != NULL ? addr : v, e) < 0)
+			return -1;
+		if (set_string((char **)field, lt != NULL ? addr : v) < 0)
+			return -1;
+		free(p->from_name);
+		p->from_name = lt != NULL && name[0] != '\0' ? str_dup(name) : NULL;
+		return 0;
+	}
 	case K_HOSTS: {
 		struct conf_server *s = obj;
 		char **items;

@@ -46,7 +46,9 @@ struct conf_profile {
 	char *password_file;    /* as written, NULL if unset */
 	char *password_command; /* as written, NULL if unset */
 	int allow_plaintext_auth; /* default no */
-	char *from;             /* NULL if unset */
+	char *from;             /* the address (envelope), NULL if unset */
+	char *from_name;        /* its display name ("Name <address>" in the
+	                         * file; the From: field), NULL if none */
 	int force_from;         /* default no */
 	struct conf_limit limits[CONF_MAX_LIMITS];
 	size_t nlimits;
@@ -183,6 +185,13 @@ int conf_parse_retry(const char *s, uint32_t *out, size_t max, size_t *n,
  * most 64 bytes, a domain of LDH labels, at most CONF_ADDRESS_MAX bytes;
  * no quotes, spaces, control characters or non-ASCII.  Strict on purpose. */
 int conf_check_address(const char *s, struct op_err *e);
+/* A profile's from as the file writes it: "address", or "Name <address>"
+ * (the name in double quotes, with \" and \\ escaped, when it holds
+ * anything but letters, digits, spaces and . - _ ' or non-ASCII), "" if
+ * unset.  Truncated to dstsz. */
+#define CONF_FROM_TEXT_MAX 1024
+void conf_profile_from_text(const struct conf_profile *p, char *dst,
+    size_t dstsz);
 /* A host name of LDH labels (at most 253 bytes), or an IPv4/IPv6 literal
  * (IPv6 with or without brackets). */
 int conf_check_host(const char *s, struct op_err *e);

@@ -119,6 +119,7 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 	for (i = 0; i < c->nprofiles; i++) {
 		const struct conf_profile *p = &c->profiles[i];
 		static const char *const sec[] = { "none", "starttls", "tls" };
+		char from[CONF_FROM_TEXT_MAX];
 
 		if (buf_printf(out, e, "\n[profile %s]\n", p->name) < 0 ||
 		    show_kv(out, "enabled", yn(p->enabled), e) < 0 ||
@@ -143,9 +144,10 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 		if (rc < 0)
 			goto out;
 		rc = -1;
+		conf_profile_from_text(p, from, sizeof(from));
 		if (show_kv(out, "allow_plaintext_auth",
 		    yn(p->allow_plaintext_auth), e) < 0 ||
-		    (p->from != NULL && show_kv(out, "from", p->from, e) < 0) ||
+		    (p->from != NULL && show_kv(out, "from", from, e) < 0) ||
 		    show_kv(out, "force_from", yn(p->force_from), e) < 0)
 			goto out;
 		if (p->nlimits > 0 && buf_appendstr(out, "limits = ", e) < 0)

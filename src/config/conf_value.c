@@ -9,6 +9,7 @@
 #include "config/conf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -489,4 +490,38 @@ conf_format_size(uint64_t b, char *dst, size_t n)
 		snprintf(dst, n, "%lluK", (unsigned long long)(b >> 10));
 	else
 		snprintf(dst, n, "%llu", (unsigned long long)b);
+}
+
+void
+conf_profile_from_text(const struct conf_profile *p, char *dst, size_t dstsz)
+{
+	const unsigned char *c;
+	size_t o = 0;
+	int quote = 0;
+
+	if (dstsz == 0)
+		return;
+	dst[0] = '\0';
+	if (p->from == NULL)
+		return;
+	if (p->from_name == NULL || p->from_name[0] == '\0') {
+		(void)str_copy(dst, dstsz, p->from);
+		return;
+	}
+	for (c = (const unsigned char *)p->from_name; *c != '\0'; c++)
+		if (!(isalnum(*c) || *c >= 0x80 || strchr(" .-_'", *c) != NULL))
+			quote = 1;
+	if (p->from_name[0] == ' ' || p->from_name[strlen(p->from_name) - 1] == ' ')
+		quote = 1;
+	if (quote && o + 1 < dstsz)
+		dst[o++] = '"';
+	for (c = (const unsigned char *)p->from_name; *c != '\0' && o + 2 < dstsz; c++) {
+		if (quote && (*c == '"' || *c == '\\'))
+			dst[o++] = '\\';
+		dst[o++] = (char)*c;
+	}
+	if (quote && o + 1 < dstsz)
+		dst[o++] = '"';
+	dst[o] = '\0';
+	snprintf(dst + o, dstsz - o, " <%s>", p->from);
 }

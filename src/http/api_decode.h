@@ -29,6 +29,9 @@
  * A message to compose.  m is mime_compose()'s input except m.date and
  * m.msgid_domain (the caller's); rcpts is the envelope: the To, Cc and
  * Bcc addresses, normalised and unique (Bcc only ever reaches it).
+ * An address is "user@example.org", "Name <user@example.org>" (what
+ * addr_parse_display() takes) or {"email": "user@example.org", "name":
+ * "Name"}; "reply_to" (one or a list) becomes the Reply-To field.
  * Everything mime_compose() checks per field is checked here, so a
  * decoded message composes unless it is too big for the caller's buffer.
  */
@@ -39,7 +42,10 @@ struct api_submit {
 	                                 * whether it exists is the caller's
 	                                 * to check */
 	/* storage behind m */
-	struct mime_addr *to, *cc;
+	struct mime_addr *to, *cc, *reply_to;
+	char **owned;                   /* addresses and names taken apart
+	                                 * from "Name <addr>" strings */
+	size_t nowned, capowned;
 	struct mime_header *hdrs;
 	struct mime_attachment *att;
 	struct buf *att_data;

@@ -34,8 +34,8 @@
 
 /* diag_report_to_json() plus each step's status word ("ok", "failed",
  * "skipped", "warning") for the page's icons. */
-static json_t *
-report_json(const struct diag_report *rep)
+json_t *
+http_diag_report_json(const struct diag_report *rep)
 {
 	json_t *j = diag_report_to_json(rep), *steps;
 	size_t i;
@@ -72,7 +72,7 @@ http_api_profile_check(struct http_req *r)
 	http_conf_put(r, c);
 	log_event(LOG_INFO, "http_check", "profile", r->param[0], "ok",
 	    rep->ok ? "yes" : "no", "failed_step", rep->ok ? NULL : rep->failed_step, NULL);
-	j = report_json(rep);
+	j = http_diag_report_json(rep);
 	if (j != NULL)
 		json_object_set_new(j, "profile", http_jstr(r->param[0]));
 	http_reply_json(r, 200, j);
@@ -144,6 +144,7 @@ log_test_email(struct http_req *r, const struct conf_profile *p, const char *to,
 	    "the web page through the profile \"%s\".\n", p->name);
 	memset(&m, 0, sizeof(m));
 	m.from.addr = p->from;
+	m.from.name = p->from_name;
 	m.to = &to_addr;
 	m.nto = 1;
 	m.subject = subject;

@@ -92,6 +92,8 @@ http_api_messages_list(struct http_req *r)
 	const char *status = http_query(r, "status");
 	const char *limit = http_query(r, "limit");
 	const char *before = http_query(r, "before");
+	static const char *const known[] = { "status", "limit", "before", NULL };
+	char unknown[HTTP_PARAM_MAX];
 	struct queue_list_opts o = { .state = -1, .limit = LIST_LIMIT_DEFAULT };
 	struct queue_set set = { 0 };
 	uint64_t counts[QUEUE_MSG_NSTATES];
@@ -103,6 +105,12 @@ http_api_messages_list(struct http_req *r)
 
 	if (q == NULL)
 		return;
+	if (http_query_unknown(r, known, unknown)) {
+		http_reply_fields(r, 400, "unknown query parameter; this list takes "
+		    "status, limit and before", json_pack("{s:s}", unknown,
+		    "not a parameter of this list; use status, limit or before"));
+		return;
+	}
 	if (status != NULL && *status != '\0' && strcmp(status, "all") != 0) {
 		o.state = queue_msg_state_parse(status);
 		if (o.state < 0) {

@@ -47,6 +47,7 @@
 #include "config/conf_edit.h"
 #include "config/ini.h"
 #include "http/api_decode.h"
+#include "relay/diag.h"
 #include "util/log.h"
 
 #define VERSION_HEX 32          /* 16 bytes of SHA-256, in hex */
@@ -270,6 +271,7 @@ duration_json(uint32_t sec)
 static json_t *
 profile_json(const struct conf_profile *p)
 {
+	char from[CONF_FROM_TEXT_MAX];
 	json_t *j = json_object();
 
 	json_object_set_new(j, "name", http_jstr(p->name));
@@ -288,7 +290,8 @@ profile_json(const struct conf_profile *p)
 	    p->password_command != NULL ? "command" : p->password_file != NULL ? "file" :
 	    p->password != NULL ? "inline" : "none"));
 	json_object_set_new(j, "allow_plaintext_auth", json_boolean(p->allow_plaintext_auth));
-	json_object_set_new(j, "from", http_jstr(p->from));
+	conf_profile_from_text(p, from, sizeof(from));
+	json_object_set_new(j, "from", p->from != NULL ? http_jstr(from) : json_null());
 	json_object_set_new(j, "force_from", json_boolean(p->force_from));
 	json_object_set_new(j, "limits", limits_json(p));
 	json_object_set_new(j, "max_connections", json_integer(p->max_connections));
@@ -752,6 +755,8 @@ struct put_rule {
 	const char *name;       /* the profile's name after the PUT */
 	int lacked;             /* it lacked a password before */
 	int cleared;            /* this PUT cleared it: the server moved */
+	int test_first;         /* ?check: store only if the check passes */
+	json_t *check;          /* the check's report, when it ran */
 };
 
 /* A PUT may leave a profile without the password it needs only when that
@@ -760,33 +765,78 @@ struct put_rule {
 static int
 put_rule(struct http_req *r, const struct conf *check, const void *arg)
 {
-	const struct put_rule *pr = arg;
+	struct put_rule *pr = (struct put_rule *)arg;
+	const struct conf_profile *p = conf_profile_find(check, pr->name);
+	struct diag_report *rep;
+	struct op_err e;
+	json_t *j;
+	int rc = -1;
 
-	if (!lacks_password(conf_profile_find(check, pr->name)) || pr->lacked ||
-	    pr->cleared)
+	if (lacks_password(p) && !pr->lacked && !pr->cleared) {
+		http_reply_fields(r, 422, "authentication needs a password",
+		    json_pack("{s:s}", "password", "enter the password (or turn "
+		    "authentication off)"));
+		return -1;
+	}
+	if (!pr->test_first || p == NULL)
 		return 0;
-	http_reply_fields(r, 422, "authentication needs a password",
-	    json_pack("{s:s}", "password", "enter the password (or turn "
-	    "authentication off)"));
-	return -1;
+	/* Test first: the diagnostics of `outpost check` on the candidate
+	 * settings, as they would be stored; nothing is stored if a step
+	 * fails. */
+	rep = mem_alloc(sizeof(*rep));
+	if (diag_run(p, check->server.hostname, rep, &e) < 0) {
+		http_reply_fields(r, 422, e.msg, NULL);
+		goto out;
+	}
+	log_event(LOG_INFO, "http_check", "profile", pr->name, "ok",
+	    rep->ok ? "yes" : "no", "failed_step", rep->ok ? NULL : rep->failed_step,
+	    "stored", rep->ok ? "yes" : "no", NULL);
+	if ((j = http_diag_report_json(rep)) == NULL) {
+		http_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	json_object_set_new(j, "profile", http_jstr(pr->name));
+	if (!rep->ok) {
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "the connection check failed at step \"%s\", "
+		    "so nothing was saved; fix the settings, or save them without "
+		    "the check", rep->failed_step);
+		http_reply_json(r, 422, json_pack("{s:s,s:b,s:o}", "error", msg,
+		    "saved", 0, "check", j));
+		goto out;
+	}
+	pr->check = j;
+	rc = 0;
+out:
+	free(rep);
+	return rc;
 }
 
-void
-http_api_profile_put(struct http_req *r)
+/*
+ * Create or update [profile NAME] (NAME is r->param[0]).  taken_status:
+ * 0 to update an existing profile too (a plain PUT); else the status that
+ * refuses a name already taken (409 for POST /api/profiles, 412 for a PUT
+ * with If-None-Match: *), leaving the file untouched.
+ */
+static void
+profile_save(struct http_req *r, unsigned taken_status)
 {
 	const char *name = r->param[0];
+	const char *none_match = http_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	char section[PROFILE_SECTION_MAX];
 	const struct conf *c;
 	const struct conf_profile *old;
 	struct api_profile_edit pe;
 	struct edit ed = { 0 };
-	struct put_rule rule = { NULL, 0, 0 };
+	struct put_rule rule = { NULL, 0, 0, 0, NULL };
 	struct op_err e;
 	json_t *body, *v, *fields = NULL, *j;
 	size_t i;
 	int exists, moved, status;
 
 	memset(&pe, 0, sizeof(pe));
+	rule.test_first = http_query_check(r);
 	if ((body = http_body_object(r)) == NULL)
 		return;
 	fields = json_object();
@@ -797,6 +847,19 @@ http_api_profile_put(struct http_req *r)
 		goto out;
 	snprintf(section, sizeof(section), "profile %s", name);
 	exists = conf_doc_has_section(ed.doc, section);
+	/* If-None-Match (RFC 9110 section 13.1.2): "*" means "only if there
+	 * is no such profile yet"; a list of versions, "not this one" */
+	if (taken_status == 0 && none_match != NULL && (strchr(none_match, '*') != NULL ?
+	    exists : version_matches(none_match, ed.version)))
+		taken_status = 412;
+	if (exists && taken_status != 0) {
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "a profile called %s already exists; "
+		    "choose another name, or edit that profile", name);
+		http_reply_fields(r, taken_status, msg, json_pack("{s:s}", "name", msg));
+		goto out;
+	}
 	if (!exists && (v = json_object_get(body, "host"), v == NULL || json_is_null(v))) {
 		json_object_set_new(fields, "host", json_string("required: the name of "
 		    "your provider's SMTP server"));
@@ -867,8 +930,12 @@ http_api_profile_put(struct http_req *r)
 	status = exists ? 200 : 201;
 	if (!exists)
 		snprintf(r->location, sizeof(r->location), "/api/profiles/%s", name);
-	reply_versioned(r, status, json_pack("{s:o,s:b}", "profile", j,
-	    "password_cleared", rule.cleared));
+	j = json_pack("{s:o,s:b}", "profile", j, "password_cleared", rule.cleared);
+	if (rule.check != NULL) {
+		json_object_set_new(j, "check", rule.check);
+		rule.check = NULL;
+	}
+	reply_versioned(r, status, j);
 	goto out;
 
 invalid:
@@ -877,7 +944,34 @@ invalid:
 out:
 	edit_end(&ed, r);
 	json_decref(fields);
+	json_decref(rule.check);
 	api_profile_edit_free(&pe);
+}
+
+void
+http_api_profile_put(struct http_req *r)
+{
+	profile_save(r, 0);
+}
+
+/* POST /api/profiles {"name": ..., settings}: create only (409 if the
+ * name is taken). */
+void
+http_api_profile_create(struct http_req *r)
+{
+	json_t *body;
+	const char *name = NULL;
+
+	if ((body = http_body_object(r)) == NULL)
+		return;
+	if (http_jget_str(body, "name", &name) < 0 || name == NULL || *name == '\0' ||
+	    str_copy(r->param[0], sizeof(r->param[0]), name) < 0) {
+		http_reply_fields(r, 422, "the new profile needs a name",
+		    json_pack("{s:s}", "name", "give the profile a name: letters, "
+		    "digits, '-', '_' and '.'"));
+		return;
+	}
+	profile_save(r, 409);
 }
 
 void

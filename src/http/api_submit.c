@@ -2,8 +2,10 @@
  * api_submit.c - POST /api/messages: compose a message (mail/mime.h) and
  * queue it; 202 {"id": ...} once it is on disk.
  *
- *   {"from": "a@example.org" | {"email": ..., "name": ...},
+ *   {"from": "a@example.org" | "Name <a@example.org>" |
+ *            {"email": ..., "name": ...},
  *    "to": [address, ...], "cc": [...], "bcc": [...],   (or one address)
+ *    "reply_to": address or [address, ...],
  *    "subject": "...", "text": "...", "html": "...",
  *    "headers": {"Reply-To": "..."},
  *    "attachments": [{"filename", "content_type", "content_base64"}],
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "config/conf.h"
@@ -86,7 +89,20 @@ probe_text(struct decode *d, const char *field, const char *name,
 	return 0;
 }
 
-/* One address: "a@b" or {"email": "a@b", "name": "A"}.  Adds it to the
+/* A copy of str kept with the message (freed by api_submit_free()). */
+static const char *
+keep(struct api_submit *s, const char *str)
+{
+	if (s->nowned == s->capowned) {
+		s->capowned = s->capowned ? s->capowned * 2 : 8;
+		s->owned = mem_realloc(s->owned, s->capowned * sizeof(*s->owned));
+	}
+	s->owned[s->nowned] = str_dup(str);
+	return s->owned[s->nowned++];
+}
+
+/* One address: "a@b", "Name <a@b>" (addr_parse_display(), as `outpost
+ * send` takes it) or {"email": "a@b", "name": "A"}.  Adds it to the
  * envelope if rcpt is set; header names the field it is written in (NULL:
  * envelope only).  0, or -1 with a field error. */
 static int
@@ -95,6 +111,7 @@ take_addr(struct decode *d, json_t *v, const char *field, struct mime_addr *out,
 {
 	struct addr_mailbox mb;
 	struct op_err e;
+	char dname[ADDR_NAME_MAX + 1];
 	const char *email = NULL, *name = NULL;
 
 	out->addr = NULL;
@@ -107,15 +124,25 @@ take_addr(struct decode *d, json_t *v, const char *field, struct mime_addr *out,
 			return -1;
 		}
 	} else {
-		field_error(d, field, "an address: \"user@example.org\" or "
-		    "{\"email\": ..., \"name\": ...}");
+		field_error(d, field, "an address: \"user@example.org\", "
+		    "\"Name <user@example.org>\" or {\"email\": ..., \"name\": ...}");
 		return -1;
 	}
 	if (email == NULL || *email == '\0') {
 		field_error(d, field, "the address is missing");
 		return -1;
 	}
-	if (addr_parse_mailbox(email, &mb, &e) < 0) {
+	if (json_is_string(v)) {
+		if (addr_parse_display(email, &mb, dname, sizeof(dname), &e) < 0) {
+			field_error(d, field, e.msg);
+			return -1;
+		}
+		if (strcmp(email, mb.addr) != 0) {
+			/* "Name <a@b>": the parts, kept with the message */
+			email = keep(d->s, mb.addr);
+			name = dname[0] != '\0' ? keep(d->s, dname) : NULL;
+		}
+	} else if (addr_parse_mailbox(email, &mb, &e) < 0) {
 		field_error(d, field, e.msg);
 		return -1;
 	}
@@ -137,7 +164,7 @@ take_addr(struct decode *d, json_t *v, const char *field, struct mime_addr *out,
 /* A list of addresses (or one); *out is allocated (free it). */
 static int
 take_addr_list(struct decode *d, json_t *body, const char *key,
-    struct mime_addr **out, size_t *n, const char *header)
+    struct mime_addr **out, size_t *n, int rcpt, const char *header)
 {
 	json_t *v = json_object_get(body, key), *x;
 	char field[32];
@@ -150,7 +177,7 @@ take_addr_list(struct decode *d, json_t *body, const char *key,
 		return 0;
 	if (!json_is_array(v)) {
 		*out = mem_alloc(sizeof(**out));
-		if (take_addr(d, v, key, &(*out)[0], 1, header) < 0)
+		if (take_addr(d, v, key, &(*out)[0], rcpt, header) < 0)
 			return -1;
 		*n = header != NULL ? 1 : 0;
 		return 0;
@@ -163,7 +190,7 @@ take_addr_list(struct decode *d, json_t *body, const char *key,
 	*out = mem_alloc((cnt ? cnt : 1) * sizeof(**out));
 	json_array_foreach(v, i, x) {
 		snprintf(field, sizeof(field), "%s[%zu]", key, i);
-		if (take_addr(d, x, field, &(*out)[i], 1, header) < 0)
+		if (take_addr(d, x, field, &(*out)[i], rcpt, header) < 0)
 			rc = -1;
 	}
 	*n = header != NULL ? cnt : 0;
@@ -338,7 +365,7 @@ take_attachments(struct decode *d, json_t *body, size_t max_size)
 
 static const char *const known_keys[] = {
 	"from", "to", "cc", "bcc", "subject", "text", "html", "headers",
-	"attachments", "profile", NULL,
+	"attachments", "profile", "reply_to", NULL,
 };
 
 int
@@ -372,12 +399,15 @@ api_submit_decode(json_t *body, size_t att_max, size_t rcpts_max,
 	} else if (take_addr(&d, v, "from", &s->m.from, 0, "From") < 0) {
 		bad = 1;
 	}
-	bad |= take_addr_list(&d, body, "to", &s->to, &s->m.nto, "To") < 0;
-	bad |= take_addr_list(&d, body, "cc", &s->cc, &s->m.ncc, "Cc") < 0;
-	bad |= take_addr_list(&d, body, "bcc", &bcc, &nbcc, NULL) < 0;
+	bad |= take_addr_list(&d, body, "to", &s->to, &s->m.nto, 1, "To") < 0;
+	bad |= take_addr_list(&d, body, "cc", &s->cc, &s->m.ncc, 1, "Cc") < 0;
+	bad |= take_addr_list(&d, body, "bcc", &bcc, &nbcc, 1, NULL) < 0;
 	free(bcc);      /* envelope only: already in s->rcpts */
+	bad |= take_addr_list(&d, body, "reply_to", &s->reply_to, &s->m.nreply_to, 0,
+	    "Reply-To") < 0;
 	s->m.to = s->to;
 	s->m.cc = s->cc;
+	s->m.reply_to = s->reply_to;
 	if (!bad && s->m.nto + s->m.ncc > MIME_ADDRS_MAX) {
 		field_error(&d, "cc", "at most 1000 To and Cc addresses in all "
 		    "(use bcc for more)");
@@ -402,6 +432,13 @@ api_submit_decode(json_t *body, size_t att_max, size_t rcpts_max,
 	if (s->profile != NULL && *s->profile == '\0')
 		s->profile = NULL;
 	bad |= take_headers(&d, body) < 0;
+	for (k = 0; k < s->m.nheaders && s->m.nreply_to > 0; k++) {
+		if (strcasecmp(s->m.headers[k].name, "Reply-To") == 0) {
+			field_error(&d, "reply_to", "Reply-To is given twice: use "
+			    "reply_to or headers, not both");
+			bad = 1;
+		}
+	}
 	bad |= take_attachments(&d, body, att_max) < 0;
 	buf_free(&d.probe);
 	return bad ? -1 : 0;
@@ -414,6 +451,10 @@ api_submit_free(struct api_submit *s)
 
 	free(s->to);
 	free(s->cc);
+	free(s->reply_to);
+	for (i = 0; i < s->nowned; i++)
+		free(s->owned[i]);
+	free(s->owned);
 	free(s->hdrs);
 	free(s->att);
 	for (i = 0; i < s->natt_data; i++)

@@ -65,6 +65,7 @@ typedef void (*http_handler)(struct http_req *r);
 #define HTTP_R_PUBLIC 1     /* no authentication */
 #define HTTP_R_SLOW 2       /* run the handler on a job thread */
 #define HTTP_R_BIG_BODY 4   /* the POST /api/messages body bound */
+#define HTTP_R_SLOW_CHECK 8 /* HTTP_R_SLOW when the query asks for ?check */
 
 struct http_route {
 	const char *method;
@@ -136,6 +137,10 @@ struct http_req {
 /* Request helpers. */
 const char *http_header(struct http_req *r, const char *name);
 const char *http_query(struct http_req *r, const char *name);
+/* 1 and its name (sanitised) in name[HTTP_PARAM_MAX] if the query has a
+ * parameter not in known (NULL-terminated); 0 if every one is known. */
+int http_query_unknown(struct http_req *r, const char *const *known,
+    char name[HTTP_PARAM_MAX]);
 /* The current settings (never NULL); give back with http_conf_put(). */
 const struct conf *http_conf_get(struct http_req *r);
 void http_conf_put(struct http_req *r, const struct conf *c);
@@ -237,7 +242,16 @@ void http_api_profiles_order(struct http_req *r);
 void http_api_redirect_get(struct http_req *r);
 void http_api_redirect_put(struct http_req *r);
 
+void http_api_profile_create(struct http_req *r);
+
 void http_api_profile_check(struct http_req *r);
+/* ---- api_diag.c ---- */
+struct diag_report;
+/* The check's JSON ({"ok", "steps": [{"step", "ok", "status", "detail",
+ * "hint"}]}); NULL if out of memory. */
+json_t *http_diag_report_json(const struct diag_report *rep);
+/* 1 if the request's query asks to test first (?check, ?check=yes/1/true). */
+int http_query_check(struct http_req *r);
 void http_api_test_email(struct http_req *r);
 
 void http_api_messages_post(struct http_req *r);

@@ -19,6 +19,7 @@ static const struct {
 	{ "MHD_start_daemon", offsetof(struct mhd_api, start_daemon) },
 	{ "MHD_stop_daemon", offsetof(struct mhd_api, stop_daemon) },
 	{ "MHD_lookup_connection_value", offsetof(struct mhd_api, lookup_connection_value) },
+	{ "MHD_get_connection_values", offsetof(struct mhd_api, get_connection_values) },
 	{ "MHD_queue_response", offsetof(struct mhd_api, queue_response) },
 	{ "MHD_suspend_connection", offsetof(struct mhd_api, suspend_connection) },
 	{ "MHD_resume_connection", offsetof(struct mhd_api, resume_connection) },

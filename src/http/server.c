@@ -38,7 +38,8 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/profiles", 0, http_api_profiles_list },
 	{ "POST", "/api/profiles/order", 0, http_api_profiles_order },
 	{ "GET", "/api/profiles/{}", 0, http_api_profile_get },
-	{ "PUT", "/api/profiles/{}", 0, http_api_profile_put },
+	{ "POST", "/api/profiles", HTTP_R_SLOW_CHECK, http_api_profile_create },
+	{ "PUT", "/api/profiles/{}", HTTP_R_SLOW_CHECK, http_api_profile_put },
 	{ "DELETE", "/api/profiles/{}", 0, http_api_profile_delete },
 	{ "POST", "/api/profiles/{}/check", HTTP_R_SLOW, http_api_profile_check },
 	{ "POST", "/api/test-email", HTTP_R_SLOW, http_api_test_email },
@@ -85,6 +86,50 @@ const char *
 http_query(struct http_req *r, const char *name)
 {
 	return mhd.lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_scan {
+	const char *const *known;
+	char *unknown;
+	int found;
+};
+
+static enum MHD_Result
+query_scan_one(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct query_scan *qs = cls;
+	size_t i;
+
+	(void)kind;
+	(void)value;
+	for (i = 0; qs->known[i] != NULL; i++)
+		if (key != NULL && strcmp(qs->known[i], key) == 0)
+			return MHD_YES;
+	log_sanitize(qs->unknown, HTTP_PARAM_MAX, key != NULL && *key != '\0' ?
+	    key : "(a parameter without a name)");
+	qs->found = 1;
+	return MHD_NO;
+}
+
+int
+http_query_unknown(struct http_req *r, const char *const *known,
+    char name[HTTP_PARAM_MAX])
+{
+	struct query_scan qs = { known, name, 0 };
+
+	name[0] = '\0';
+	mhd.get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_scan_one, &qs);
+	return qs.found;
+}
+
+int
+http_query_check(struct http_req *r)
+{
+	const char *v = http_query(r, "check");
+
+	return v != NULL && strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 &&
+	    strcasecmp(v, "false") != 0;
 }
 
 const struct conf *
@@ -501,7 +546,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return send_reply(r);
 	if (r->phase == HTTP_PH_JOB)
 		return MHD_YES;         /* resumed early; the job is not done */
-	if (r->route->flags & HTTP_R_SLOW)
+	if ((r->route->flags & HTTP_R_SLOW) ||
+	    ((r->route->flags & HTTP_R_SLOW_CHECK) && http_query_check(r)))
 		return job_start(r);
 	r->route->fn(r);
 	return send_reply(r);

@@ -652,3 +652,77 @@ addr_list_add(struct addr_list *l, const struct addr_mailbox *mb, int unique,
 	l->v[l->n++] = *mb;
 	return 0;
 }
+
+int
+addr_parse_display(const char *text, struct addr_mailbox *mb, char *name,
+    size_t namesz, struct op_err *e)
+{
+	char sh[SHOW_MAX], addr[ADDR_INPUT_MAX + 1];
+	const char *s = text, *lt, *p;
+	size_t n, k, i = 0;
+
+	if (namesz <= ADDR_NAME_MAX)
+		return err_set(e, ERR_SOFTWARE, "display name buffer too small");
+	name[0] = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0 || s[n - 1] != '>') {
+		if (n > ADDR_INPUT_MAX)
+			return err_set(e, ERR_DATA, "the address is longer than %d "
+			    "octets", ADDR_MAILBOX_MAX);
+		memcpy(addr, s, n);
+		addr[n] = '\0';
+		if (addr_parse_mailbox(addr, mb, e) == 0)
+			return 0;
+		if (memchr(s, ' ', n) != NULL && memchr(s, '<', n) == NULL)
+			return err_set(e, ERR_DATA, "\"%s\" is not an address; write a "
+			    "name with its address as Name <user@example.org>",
+			    show(sh, text));
+		return -1;
+	}
+	if ((lt = memrchr(s, '<', n)) == NULL)
+		return err_set(e, ERR_DATA, "\"%s\" has a '>' without '<'", show(sh, text));
+	if ((size_t)(s + n - 1 - (lt + 1)) > ADDR_INPUT_MAX)
+		return err_set(e, ERR_DATA, "the address is longer than %d octets",
+		    ADDR_MAILBOX_MAX);
+	memcpy(addr, lt + 1, (size_t)(s + n - 1 - (lt + 1)));
+	addr[s + n - 1 - (lt + 1)] = '\0';
+	if (addr_parse_mailbox(addr, mb, e) < 0)
+		return -1;
+	/* the display name: what comes before '<', trimmed */
+	k = (size_t)(lt - s);
+	while (k > 0 && (s[k - 1] == ' ' || s[k - 1] == '\t'))
+		k--;
+	if (k >= 2 && s[0] == '"' && s[k - 1] == '"') {
+		/* a quoted string: drop the quotes and the backslashes of
+		 * quoted pairs (RFC 5322 section 3.2.4) */
+		for (p = s + 1; p < s + k - 1 && i < ADDR_NAME_MAX + 1; p++) {
+			if (*p == '\\' && p + 1 < s + k - 1)
+				p++;
+			name[i++] = *p;
+		}
+		if (p < s + k - 1)
+			i = ADDR_NAME_MAX + 1;
+	} else {
+		i = k > ADDR_NAME_MAX ? ADDR_NAME_MAX + 1 : k;
+		memcpy(name, s, i);
+	}
+	if (i > ADDR_NAME_MAX) {
+		name[0] = '\0';
+		return err_set(e, ERR_DATA, "the display name is longer than %d "
+		    "octets", ADDR_NAME_MAX);
+	}
+	name[i] = '\0';
+	if (enc_check_text(name, "the display name", e) < 0) {
+		name[0] = '\0';
+		return -1;
+	}
+	if (strchr(name, '\t') != NULL) {
+		name[0] = '\0';
+		return err_set(e, ERR_DATA, "the display name contains a tab");
+	}
+	return 0;
+}

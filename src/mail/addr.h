@@ -44,6 +44,7 @@
 #define ADDR_PATH_MAX 256      /* RFC 5321 section 4.5.3.1.3, with "<>" */
 #define ADDR_MAILBOX_MAX (ADDR_PATH_MAX - 2)
 #define ADDR_LABEL_MAX 63      /* RFC 1035 section 2.3.4 */
+#define ADDR_NAME_MAX 256      /* a display name, octets (MIME_NAME_MAX) */
 
 /* SMTP command parameters (RFC 5321 section 4.1.2 Mail-parameters): the
  * whole command line is bounded by section 4.5.3.1.4 (512 octets). */
@@ -73,6 +74,24 @@ struct addr_mailbox {
  */
 int addr_parse_mailbox(const char *text, struct addr_mailbox *out,
     struct op_err *e);
+
+/*
+ * An address as people write it (RFC 5322 section 3.4 name-addr, the way
+ * `outpost send`, POST /api/messages and a profile's `from` take it):
+ *   "user@example.org", "<user@example.org>",
+ *   "Display Name <user@example.org>", "\"Name, Jr.\" <user@example.org>"
+ * The mailbox (between the last '<' and a final '>', or the whole text)
+ * is checked by addr_parse_mailbox() into *mb.  The display name is what
+ * comes before the '<', trimmed, without its surrounding double quotes
+ * and the backslashes of quoted pairs; it is copied to name (namesz >
+ * ADDR_NAME_MAX; "" when there is none).  It must be valid UTF-8 without
+ * control characters (CR and LF included: it can never start a header
+ * field) and at most ADDR_NAME_MAX octets.  Writing it into a header is
+ * the composer's (mime_write_addr_header quotes or encodes it).
+ * Errors: ERR_DATA with a sentence that says what is wrong.
+ */
+int addr_parse_display(const char *text, struct addr_mailbox *mb,
+    char *name, size_t namesz, struct op_err *e);
 
 /* The domain part of a parsed mailbox (points into mb->addr). */
 const char *addr_domain(const struct addr_mailbox *mb);

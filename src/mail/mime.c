@@ -560,12 +560,15 @@ check_msg(const struct mime_msg *m, struct op_err *e)
 	size_t i;
 
 	if ((m->nto > 0 && m->to == NULL) || (m->ncc > 0 && m->cc == NULL) ||
-	    (m->natt > 0 && m->att == NULL) || (m->nheaders > 0 && m->headers == NULL))
+	    (m->natt > 0 && m->att == NULL) || (m->nheaders > 0 && m->headers == NULL) ||
+	    (m->nreply_to > 0 && m->reply_to == NULL))
 		return err_set(e, ERR_SOFTWARE, "a message part count is set without its array");
 	if (m->from.addr == NULL || m->from.addr[0] == '\0')
 		return err_set(e, ERR_DATA, "a sender address (from) is required");
 	if (m->nto + m->ncc > MIME_ADDRS_MAX)
 		return err_set(e, ERR_DATA, "more than %d To and Cc addresses", MIME_ADDRS_MAX);
+	if (m->nreply_to > MIME_ADDRS_MAX)
+		return err_set(e, ERR_DATA, "more than %d Reply-To addresses", MIME_ADDRS_MAX);
 	if (m->natt > MIME_ATTACH_MAX)
 		return err_set(e, ERR_DATA, "more than %d attachments", MIME_ATTACH_MAX);
 	if (m->nheaders > MIME_HEADERS_MAX)
@@ -666,6 +669,9 @@ mime_compose(const struct mime_msg *m, struct buf *out,
 		goto out;
 	}
 	if (m->ncc > 0 && mime_write_addr_header(out, "Cc", m->cc, m->ncc, &utf8, e) < 0)
+		goto out;
+	if (m->nreply_to > 0 &&
+	    mime_write_addr_header(out, "Reply-To", m->reply_to, m->nreply_to, &utf8, e) < 0)
 		goto out;
 	if (m->subject != NULL && mime_write_text_header(out, "Subject", m->subject, e) < 0)
 		goto out;

@@ -4,7 +4,8 @@
  * hand to the queue.
  *
  * The message written:
- *   Date, From, To (or "To: undisclosed-recipients:;"), Cc, Subject,
+ *   Date, From, To (or "To: undisclosed-recipients:;"), Cc, Reply-To,
+ *   Subject,
  *   Message-ID (<32 random hex digits@domain>), the extra headers,
  *   MIME-Version: 1.0, then the content:
  *     text only            text/plain; charset=utf-8
@@ -74,6 +75,8 @@ struct mime_msg {
 	size_t nto;
 	const struct mime_addr *cc;
 	size_t ncc;
+	const struct mime_addr *reply_to; /* Reply-To; none if nreply_to is 0 */
+	size_t nreply_to;
 	const char *subject;       /* NULL: no Subject field */
 	const char *text;          /* UTF-8 text body, NULL: none */
 	size_t text_len;

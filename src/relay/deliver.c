@@ -198,7 +198,7 @@ build_body(const struct conf *conf, const struct conf_profile *p,
 	}
 	if (p->force_from && p->from != NULL) {
 		static const char *const drop[] = { "From", "Sender", NULL };
-		struct mime_addr from = { p->from, NULL };
+		struct mime_addr from = { p->from, p->from_name };
 		const char *orig, *reply_to;
 
 		if (hdr_parse(raw, len, &hb, e) < 0)

@@ -1060,6 +1060,7 @@ compose_test(const struct conf_profile *p, const struct addr_mailbox *from,
 
 	memset(&m, 0, sizeof(m));
 	m.from.addr = from->addr;
+	m.from.name = p->from_name;
 	m.to = &to_addr;
 	m.nto = 1;
 	m.subject = subject;

@@ -113,6 +113,9 @@ def main():
                     out.append({"from": m.mail_from, "to": m.rcpt_tos, "tls": m.tls,
                                 "login": login, "subject": str(msg["Subject"])})
                 print(json.dumps({"messages": out}), flush=True)
+            elif cmd == "conf":
+                print(json.dumps({"text": conf.read_text(errors="replace")}),
+                      flush=True)
             elif cmd == "log":
                 print(json.dumps({"log": log_path.read_text(errors="replace")}),
                       flush=True)

@@ -107,10 +107,10 @@ page = context.pages()[0] || await context.newPage();
 page.setDefaultTimeout(TIMEOUT);
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
-// HTTP errors the page handles (401 before login, 422 of a refused save)
+// HTTP errors the page handles (401 before login, 412/422 of a refused save)
 // are logged by Chromium as "Failed to load resource"; they are not bugs.
 page.on('console', (m) => {
-  if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (401|409|422)/.test(m.text())) {
+  if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (401|409|412|422)/.test(m.text())) {
     pageErrors.push(m.text());
   }
 });
@@ -155,7 +155,7 @@ try {
     await formField('Username').click();
     await profileForm().getByText('This is not a host name or IP address.').waitFor();
     await profileForm().getByText('Enter a port from 1 to 65535').waitFor();
-    await profileForm().getByText('Enter an address like noreply@example.com.').waitFor();
+    await profileForm().getByText('Enter an address like noreply@example.com').waitFor();
     expect(await formField('Port').getAttribute('aria-invalid') === 'true', 'port marked invalid');
     // picking a security mode proposes its usual port
     await formField('Port').fill('587');
@@ -198,7 +198,8 @@ try {
     await shot('04-saved-all-green', true);
   });
 
-  await step('a wrong password: Save shows the AUTH step failing with its hint', async () => {
+  await step('a wrong password: Save tests first, stores nothing, offers Save anyway', async () => {
+    const before = (await ask('conf')).text;
     await formField('Password').fill('wrong password');
     await profileForm().getByRole('button', { name: 'Save' }).click();
     await page.locator('#diagnosis.failed').waitFor();
@@ -212,11 +213,80 @@ try {
         .getAttribute('class') === 'step ok', s + ' still ok');
     }
     await page.getByText('The check failed at “Authentication (AUTH)”').waitFor();
-    await shot('05-auth-failed', true);
+    const anyway = profileForm().getByRole('button', { name: 'Save anyway' });
+    expect(await anyway.isVisible(), 'Save anyway is offered');
+    await page.locator('#save-status', { hasText: 'Not saved' }).waitFor();
+    // nothing stored: the file is the same and the working password still works
+    expect((await ask('conf')).text === before, 'outpost.conf unchanged');
+    const c = await api('POST', '/api/profiles/primary/check');
+    expect(c.data.ok === true, 'the stored settings still pass: ' + JSON.stringify(c.data.steps.filter((s) => !s.ok)));
+    await shot('05-auth-failed-not-saved', true);
+    // "Save anyway" stores it, and says so
+    await anyway.click();
+    await page.locator('#save-status', { hasText: 'Saved without a passing check.' }).waitFor();
+    expect(!(await anyway.isVisible()), 'Save anyway gone once saved');
+    expect((await ask('conf')).text !== before, 'outpost.conf changed');
+    const c2 = await api('POST', '/api/profiles/primary/check');
+    expect(c2.data.ok === false && c2.data.steps.some((s) => s.step === 'auth' && !s.ok), 'stored: auth fails now');
+    await shot('05b-saved-anyway');
     // put the right one back
     await formField('Password').fill(setup.password);
     await profileForm().getByRole('button', { name: 'Save' }).click();
     await page.locator('#diagnosis.ok').waitFor();
+    await page.locator('#save-status', { hasText: 'Saved.' }).waitFor();
+  });
+
+  await step('a hint names the fields by their labels, not by outpost.conf keys', async () => {
+    await formField('Security').selectOption('tls');
+    await formField('Port').fill(String(setup.peer_port));
+    await formField('Password').fill(setup.password);
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await page.locator('#diagnosis.failed').waitFor();
+    const text = await page.locator('#diagnosis').textContent();
+    expect(!/\b(security|tls_verify|tls_ca_file|allow_plaintext_auth|auth) ?=|\btls_ca_file\b|\btls_verify\b/.test(text),
+      'no config keys in: ' + text);
+    await shot('05c-tls-mismatch-labels');
+    const r = await api('GET', '/api/profiles/primary');
+    expect(r.data.profile.security === 'starttls', 'not saved: ' + r.data.profile.security);
+    await formField('Security').selectOption('starttls');
+    await formField('Port').fill(String(setup.peer_port));
+    await formField('Password').fill('');
+  });
+
+  await step('Add profile with a name already taken changes nothing', async () => {
+    const before = (await ask('conf')).text;
+    await profileForm().getByRole('button', { name: 'Close' }).click();
+    await page.getByRole('button', { name: 'Add profile' }).click();
+    await formField('Name').fill('primary');
+    await formField('Host').fill('127.0.0.2');
+    await formField('Port').fill('2525');
+    await formField('Security').selectOption('none');
+    await formField('Use authentication').uncheck();
+    await formField('Sender address').fill('other@example.com');
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await profileForm().locator('.field-error[data-for="name"]', { hasText: 'already exists' }).waitFor();
+    expect(await formField('Name').getAttribute('aria-invalid') === 'true', 'name marked');
+    await shot('05d-name-taken', true);
+    // a name taken after the page loaded its list: the server refuses it
+    const made = await api('PUT', '/api/profiles/later', { host: '127.0.0.1', port: setup.peer_port,
+      security: 'none', auth: false, from: 'l@example.com', enabled: false });
+    expect(made.status === 201, 'later created: ' + made.status);
+    const mid = (await ask('conf')).text;
+    await formField('Name').fill('later');
+    await profileForm().getByRole('button', { name: 'Save' }).click();
+    await profileForm().locator('.field-error[data-for="name"]', { hasText: 'already exists' }).waitFor();
+    expect((await ask('conf')).text === mid, 'outpost.conf unchanged');
+    const p = (await api('GET', '/api/profiles/primary')).data.profile;
+    expect(p.host === '127.0.0.1' && p.port === setup.peer_port, 'primary untouched: ' + JSON.stringify(p));
+    expect(before.includes('[profile primary]'), 'primary in the file');
+    expect((await api('DELETE', '/api/profiles/later')).status === 204, 'later removed');
+    await profileForm().getByRole('button', { name: 'Close' }).click();
+    await page.getByRole('link', { name: 'Delivery log' }).click();
+    await page.getByRole('link', { name: 'Profiles' }).click();
+    await waitFor(async () => (await page.locator('#profile-list li[data-name="later"]').count()) === 0,
+      'the list reloaded');
+    await page.locator('#profile-list li[data-name="primary"]').getByRole('button', { name: 'Edit' }).click();
+    await formField('Host').waitFor();
   });
 
   await step('a failed save keeps everything typed', async () => {
@@ -267,6 +337,17 @@ try {
     const reply = await panel.locator('.rcpt .reply').textContent();
     expect(/^250 /.test(reply), 'reply shown: ' + reply);
     expect(await page.locator('.count.sent .n').textContent() === '1', 'count of sent is 1');
+    // event kinds read as words; a test email is never retried
+    const kinds = await panel.locator('.events .kind').allTextContents();
+    expect(kinds.includes('test email') && !kinds.some((k) => k.includes('_')), 'kinds as words: ' + kinds);
+    expect(!(await page.locator('#m-retry').isVisible()), 'no Retry on a test email');
+    // times in the browser's locale, ISO 8601 in the title
+    const t = row.locator('td[data-label="Accepted"] time');
+    expect(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(await t.getAttribute('title')), 'ISO title');
+    const shown = await t.textContent();
+    const want = await page.evaluate((iso) => new Date(iso).toLocaleString(undefined,
+      { dateStyle: 'medium', timeStyle: 'medium' }), await t.getAttribute('datetime'));
+    expect(shown === want && !shown.includes('T'), 'locale time: ' + shown);
     await shot('08-delivery-log', true);
   });
 
@@ -357,6 +438,13 @@ try {
 
   await step('redirect: add a report address, switch on, the banner shows everywhere', async () => {
     await page.getByRole('link', { name: 'Redirect' }).click();
+    // on without an address: refused, in words of the page (no "reports:")
+    await page.getByLabel('Redirect all mail to the report addresses').check();
+    await page.locator('#redirect-form').getByRole('button', { name: 'Save' }).click();
+    const err = page.locator('#redirect-error');
+    await err.waitFor({ state: 'visible' });
+    const text = await err.textContent();
+    expect(!/\breports\b|\benabled:/.test(text) && /Report addresses/.test(text), 'labels: ' + text);
     await page.getByLabel('New report address').fill('qa@example.com');
     await page.getByRole('button', { name: 'Add' }).click();
     await page.getByLabel('Redirect all mail to the report addresses').check();

@@ -15,8 +15,9 @@
  *     holds only the fields Outpost writes and the extra headers asked
  *     for (no header injection), no Bcc, one From, Date, Message-ID and
  *     MIME-Version;
- *   - From reads back as the sender, To and Cc as exactly the addresses
- *     given (none added, none lost), and the envelope is exactly the To,
+ *   - From reads back as the sender, To, Cc and Reply-To as exactly the
+ *     addresses given (none added, none lost; a string address may be
+ *     "Name <addr>"), and the envelope is exactly the To,
  *     Cc and Bcc addresses, each once: the only recipients are those
  *     given.
  */
@@ -72,11 +73,18 @@ addrs_of(json_t *body, const char *key, struct addr_list *l)
 	for (i = 0; i < n; i++) {
 		const char *email;
 
+		char name[ADDR_NAME_MAX + 1];
+
 		x = json_is_array(v) ? json_array_get(v, i) : v;
 		email = json_is_string(x) ? json_string_value(x) :
 		    json_string_value(json_object_get(x, "email"));
 		fuzz_assert(email != NULL);
-		fuzz_assert(addr_parse_mailbox(email, &mb, NULL) == 0);
+		/* a string may be "Name <addr>"; the object's email is bare */
+		if (json_is_string(x))
+			fuzz_assert(addr_parse_display(email, &mb, name, sizeof(name),
+			    NULL) == 0);
+		else
+			fuzz_assert(addr_parse_mailbox(email, &mb, NULL) == 0);
 		fuzz_assert(addr_list_add(l, &mb, 1, NULL) == 0);
 	}
 }
@@ -144,6 +152,7 @@ check_message(json_t *body, const struct api_submit *s, const struct buf *out,
 	fuzz_assert(hdr_count(&b, "To") == (m->nto > 0 || m->ncc == 0 ? 1u : 0u));
 	fuzz_assert(hdr_count(&b, "Cc") == (m->ncc > 0 ? 1u : 0u));
 	fuzz_assert(hdr_count(&b, "Subject") == (m->subject != NULL ? 1u : 0u));
+	fuzz_assert(m->nreply_to == 0 || hdr_count(&b, "Reply-To") == 1);
 	fuzz_assert(!hdr_has(&b, "Bcc"));
 	fuzz_assert(strcmp(hdr_get(&b, "Message-ID"), info->message_id) == 0);
 
@@ -172,6 +181,22 @@ check_message(json_t *body, const struct api_submit *s, const struct buf *out,
 	if (!same_set(&got, &want))
 		fuzz_fail("To/Cc read back %zu addresses, %zu given", got.n, want.n);
 	addr_list_free(&got);
+
+	/* Reply-To: exactly the addresses given, and none of them a recipient
+	 * unless also given as one */
+	if (m->nreply_to > 0) {
+		struct addr_list rt;
+
+		addr_list_init(&rt, 0);
+		addr_list_init(&got, 0);
+		addrs_of(body, "reply_to", &rt);
+		if (hdr_parse_addr_list(hdr_get(&b, "Reply-To"), &got, NULL) != 0)
+			fuzz_fail("the composed Reply-To does not parse back");
+		if (!same_set(&got, &rt))
+			fuzz_fail("Reply-To read back %zu addresses, %zu given", got.n, rt.n);
+		addr_list_free(&got);
+		addr_list_free(&rt);
+	}
 
 	/* the envelope: To, Cc and Bcc, each once */
 	addrs_of(body, "bcc", &want);

@@ -22,6 +22,8 @@ fuzz_known_field(const char *name, const struct mime_msg *m)
 	for (i = 0; own_fields[i] != NULL; i++)
 		if (strcasecmp(name, own_fields[i]) == 0)
 			return 1;
+	if (m->nreply_to > 0 && strcasecmp(name, "Reply-To") == 0)
+		return 1;
 	for (i = 0; i < m->nheaders; i++)
 		if (strcasecmp(name, m->headers[i].name) == 0)
 			return 1;

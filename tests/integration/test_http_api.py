@@ -1374,3 +1374,165 @@ def start_serve_again(outpost, conf, old):
     api = Api(old.http_port)
     wait_for(lambda: _health_ok(api), what="the HTTP server")
     return d, api, conf
+
+
+def test_display_names_are_taken_in_the_usual_string_form(served):
+    """Issue 10 point 11: "Name <addr>" strings for from, to, cc, bcc and
+    reply_to (as `outpost send` takes them), next to {"email", "name"};
+    the envelope gets the bare addresses, the headers the names; CR or LF
+    in a name is refused as before."""
+    api = served.api
+    r = api.post("/api/messages", {
+        "from": "Survey Team <noreply@example.com>",
+        "to": ["\"Doe, Jane\" <jane@example.com>", "Bob <bob@example.com>"],
+        "cc": "Carol <carol@example.com>",
+        "bcc": ["Audit Log <audit@example.com>"],
+        "reply_to": "Help Desk <help@example.com>",
+        "subject": "Survey", "text": "x"})
+    assert r.status == 202, r
+    wait_state(api, r.json["id"], ("sent",))
+    got = served.peer.messages[-1]
+    assert got.mail_from == "noreply@example.com"
+    assert sorted(got.rcpt_tos) == ["audit@example.com", "bob@example.com",
+                                    "carol@example.com", "jane@example.com"]
+    msg = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert msg["From"].addresses[0].display_name == "Survey Team"
+    assert msg["From"].addresses[0].addr_spec == "noreply@example.com"
+    assert [(a.display_name, a.addr_spec) for a in msg["To"].addresses] == [
+        ("Doe, Jane", "jane@example.com"), ("Bob", "bob@example.com")]
+    assert msg["Cc"].addresses[0].display_name == "Carol"
+    assert msg["Reply-To"].addresses[0].display_name == "Help Desk"
+    assert msg["Reply-To"].addresses[0].addr_spec == "help@example.com"
+    assert "Audit" not in got.content.decode("utf-8", "replace")
+    # the same header-injection rules for the string form
+    base = {"from": "app@example.com", "to": ["a@example.com"], "text": "x"}
+    for field, body in [
+            ("from", dict(base, **{"from": "X\r\nBcc: e@example.org <a@example.com>"})),
+            ("to[0]", dict(base, to=["Y\nBcc: e@example.org <b@example.com>"])),
+            ("reply_to", dict(base, reply_to="Z\r <c@example.com>")),
+            ("to[0]", dict(base, to=["Survey Team noreply@example.com"])),
+            ("reply_to", dict(base, reply_to="h@example.com",
+                              headers={"Reply-To": "h@example.com"}))]:
+        r = api.post("/api/messages", body)
+        assert r.status == 400 and field in r.json["fields"], (field, r)
+    assert "Name <user@example.org>" in api.post("/api/messages", dict(
+        base, to=["Survey Team noreply@example.com"])).json["fields"]["to[0]"]
+
+
+def test_a_profile_from_may_carry_a_display_name(served):
+    """Issue 10 point 11: a profile's from "Name <addr>": the envelope of a
+    test email uses the address, its From: field the name."""
+    api = served.api
+    r = api.put("/api/profiles/main", {"from": "Survey Team <noreply@example.com>"})
+    assert r.status == 200, r
+    assert r.json["profile"]["from"] == "Survey Team <noreply@example.com>"
+    assert "from = Survey Team <noreply@example.com>" in file_text(served)
+    assert api.get("/api/profiles/main").json["profile"]["from"] == \
+        "Survey Team <noreply@example.com>"
+    r = api.post("/api/test-email", {"to": "me@example.com", "profile": "main"})
+    assert r.status == 200 and r.json["ok"], r
+    got = served.peer.messages[-1]
+    assert got.mail_from == "noreply@example.com"
+    msg = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert msg["From"].addresses[0].display_name == "Survey Team"
+    assert msg["From"].addresses[0].addr_spec == "noreply@example.com"
+    # force_from: every message is sent as the profile's from, name included
+    assert api.put("/api/profiles/main", {"force_from": True}).status == 200
+    r = api.post("/api/messages", {"from": "app@example.com", "to": "b@example.com",
+                                   "subject": "forced", "text": "x"})
+    assert r.status == 202, r
+    wait_state(api, r.json["id"], ("sent",))
+    got = served.peer.messages[-1]
+    assert got.mail_from == "noreply@example.com"
+    msg = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert (msg["From"].addresses[0].display_name,
+            msg["From"].addresses[0].addr_spec) == ("Survey Team", "noreply@example.com")
+    # a name with a comma reads back quoted, and loads again
+    r = api.put("/api/profiles/main", {"from": "\"Doe, Jane\" <jane@example.com>"})
+    assert r.status == 200, r
+    assert r.json["profile"]["from"] == "\"Doe, Jane\" <jane@example.com>"
+    before = file_text(served)
+    for bad in ("X\nBcc: e@example.org <a@example.com>", "Team <not an address>",
+                "Survey Team noreply@example.com"):
+        r = api.put("/api/profiles/main", {"from": bad})
+        assert r.status in (400, 422) and "from" in r.json["fields"], (bad, r)
+    assert file_text(served) == before
+
+
+def test_create_refuses_a_name_already_taken(served):
+    """Issue 10 point 1: creating a profile never overwrites one: PUT with
+    If-None-Match: * is 412 and POST /api/profiles is 409 when the name is
+    taken, and outpost.conf does not change."""
+    api = served.api
+    before = file_text(served)
+    new = {"host": "127.0.0.1", "port": 2500, "security": "none",
+           "from": "x@example.com"}
+    r = api.put("/api/profiles/main", new, headers={"If-None-Match": "*"})
+    assert r.status == 412, r
+    assert "already exists" in r.json["fields"]["name"]
+    r = api.post("/api/profiles", dict(new, name="main"))
+    assert r.status == 409, r
+    assert "already exists" in r.json["fields"]["name"]
+    assert file_text(served) == before
+    # free names are created, once
+    r = api.put("/api/profiles/third", new, headers={"If-None-Match": "*"})
+    assert r.status == 201, r
+    r = api.post("/api/profiles", dict(new, name="fourth"))
+    assert r.status == 201 and r.headers["Location"] == "/api/profiles/fourth", r
+    assert r.json["profile"]["name"] == "fourth"
+    after = file_text(served)
+    assert api.post("/api/profiles", dict(new, name="fourth")).status == 409
+    assert api.put("/api/profiles/third", {"port": 1},
+                   headers={"If-None-Match": "*"}).status == 412
+    assert file_text(served) == after
+    r = api.post("/api/profiles", new)
+    assert r.status == 422 and "name" in r.json["fields"], r
+    # a plain PUT still creates or updates
+    assert api.put("/api/profiles/third", {"port": 2501}).status == 200
+
+
+def test_test_first_save_stores_only_what_passes_the_check(served, peers):
+    """Issue 10 point 14: PUT ?check=yes runs the diagnostics of `outpost
+    check` on the candidate settings and stores them only when every step
+    passes; a plain PUT stores at once."""
+    api = served.api
+    dead = peers.refused_port()
+    before = file_text(served)
+    r = api.put("/api/profiles/main?check=yes", {"port": dead})
+    assert r.status == 422, r
+    assert r.json["saved"] is False and r.json["check"]["ok"] is False
+    failed = [s for s in r.json["check"]["steps"] if not s["ok"]]
+    assert failed[0]["step"] == "connect" and failed[0]["hint"], r.json
+    assert "nothing was saved" in r.json["error"]
+    assert file_text(served) == before
+    assert api.get("/api/profiles/main").json["profile"]["port"] == served.peer.port
+    # a new profile is checked too, and not created
+    r = api.put("/api/profiles/cand?check=1", {"host": "127.0.0.1", "port": dead,
+                                              "security": "none",
+                                              "from": "c@example.com"})
+    assert r.status == 422 and r.json["check"]["ok"] is False, r
+    assert api.get("/api/profiles/cand").status == 404
+    assert file_text(served) == before
+    # settings that work are stored, with the check's report
+    r = api.put("/api/profiles/main?check=yes", {"timeout": "20s"})
+    assert r.status == 200, r
+    assert r.json["check"]["ok"] is True and r.json["profile"]["timeout"] == "20s"
+    assert "sender" in [s["step"] for s in r.json["check"]["steps"]]
+    # the plain PUT stores without a check ("save anyway"; scripts)
+    r = api.put("/api/profiles/main", {"port": dead})
+    assert r.status == 200 and "check" not in r.json, r
+    assert api.get("/api/profiles/main").json["profile"]["port"] == dead
+
+
+def test_message_list_refuses_unknown_query_parameters(served):
+    """Issue 10 point 15: GET /api/messages refuses a parameter it does not
+    know (a typo such as ?stauts=failed would otherwise list everything)."""
+    api = served.api
+    for q in ("stauts=failed", "status=sent&limt=5", "page=2", "x"):
+        r = api.get("/api/messages?" + q)
+        assert r.status == 400, (q, r)
+        assert r.json["fields"] and "status, limit" in r.json["error"], (q, r)
+    r = api.get("/api/messages?stauts=failed")
+    assert list(r.json["fields"]) == ["stauts"]
+    assert api.get("/api/messages?status=all&limit=5&before=").status == 200
+    assert api.get("/api/messages").status == 200

@@ -495,6 +495,48 @@ test_random_input(void **state)
 	assert_true(accepted > 500);
 }
 
+/* "Name <addr>" as people write it (issue 10): the name taken apart from
+ * the address, quotes and quoted pairs removed; no CR, LF or control
+ * character in the name, the address as strict as a bare one. */
+static void
+test_display(void **state)
+{
+	static const struct { const char *in, *addr, *name; } ok[] = {
+		{ "a@example.org", "a@example.org", "" },
+		{ "  <a@example.org>  ", "a@example.org", "" },
+		{ "Survey Team <noreply@example.com>", "noreply@example.com", "Survey Team" },
+		{ "\"Doe, Jane\" <j@example.com>", "j@example.com", "Doe, Jane" },
+		{ "\"say \\\"hi\\\"\" <h@example.com>", "h@example.com", "say \"hi\"" },
+		{ "Jos\xc3\xa9 <j@example.com>", "j@example.com", "Jos\xc3\xa9" },
+		{ "a <b> <c@example.com>", "c@example.com", "a <b>" },
+	};
+	static const char *const bad[] = {
+		"Survey Team noreply@example.com", "X\r\nBcc: e@example.org <a@example.com>",
+		"X\n <a@example.com>", "X\tY <a@example.com>", "Team <not an address>",
+		"Team <a@example.com", "Team a@example.com>", "<>", "", "\xff <a@example.com>",
+		"Team <a%b@example.com>",
+	};
+	struct addr_mailbox mb;
+	char name[ADDR_NAME_MAX + 1], longname[ADDR_NAME_MAX + 40];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(addr_parse_display(ok[i].in, &mb, name, sizeof(name), NULL), 0);
+		assert_string_equal(mb.addr, ok[i].addr);
+		assert_string_equal(name, ok[i].name);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(addr_parse_display(bad[i], &mb, name, sizeof(name), NULL), -1);
+	memset(longname, 'n', ADDR_NAME_MAX + 1);
+	snprintf(longname + ADDR_NAME_MAX + 1, 30, " <a@example.org>");
+	assert_int_equal(addr_parse_display(longname, &mb, name, sizeof(name), NULL), -1);
+	longname[0] = '"';
+	longname[ADDR_NAME_MAX] = '"';
+	assert_int_equal(addr_parse_display(longname, &mb, name, sizeof(name), NULL), 0);
+	assert_int_equal(strlen(name), ADDR_NAME_MAX - 1);
+}
+
 int
 main(void)
 {
@@ -511,6 +553,7 @@ main(void)
 		cmocka_unit_test(test_path_limits),
 		cmocka_unit_test(test_pattern),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_display),
 		cmocka_unit_test(test_random_input),
 	};
 

@@ -978,9 +978,12 @@ test_error_values(void **state)
 	expect_error("[profile a]\nhost = h\ntls_verify = maybe\n",
 	    "outpost.conf:3: tls_verify: 'maybe' is not yes or no (also "
 	    "true/false, on/off)");
-	expect_error("[profile a]\nhost = h\nfrom = Name <a@b.c>\n",
-	    "outpost.conf:3: from: 'Name <a@b.c>' is not a valid address: it has "
+	expect_error("[profile a]\nhost = h\nfrom = Name a@b.c\n",
+	    "outpost.conf:3: from: 'Name a@b.c' is not a valid address: it has "
 	    "a space");
+	expect_error("[profile a]\nhost = h\nfrom = Name <a b@c.d>\n",
+	    "outpost.conf:3: from: address \"a b@c.d\" contains a space "
+	    "outside quotes");
 	expect_error("[profile a]\nhost = h\nlimits = 14/s, 10/x\n",
 	    "outpost.conf:3: limits: '10/x' is not a limit; write N/s, N/m, N/h or "
 	    "N/d (for example 14/s, 10000/d)");
@@ -1725,6 +1728,35 @@ test_check_value(void **state)
 	assert_int_equal(conf_check_section("profile", "has space", &e), -1);
 }
 
+/* A profile's from may carry a display name (issue 10): the address is
+ * the envelope's, the name the From: field's; config show writes it back. */
+static void
+test_from_display_name(void **state)
+{
+	struct conf *c = NULL;
+	struct buf diag;
+	struct op_err e;
+	char text[CONF_FROM_TEXT_MAX];
+
+	(void)state;
+	assert_int_equal(load("[profile a]\nhost = h\nfrom = Survey Team <s@example.com>\n"
+	    "[profile b]\nhost = h\nfrom = \"\\\"Doe, Jane\\\" <j@example.com>\"\n"
+	    "[profile c]\nhost = h\nfrom = c@example.com\n", &c, &diag, &e), 0);
+	assert_string_equal(c->profiles[0].from, "s@example.com");
+	assert_string_equal(c->profiles[0].from_name, "Survey Team");
+	conf_profile_from_text(&c->profiles[0], text, sizeof(text));
+	assert_string_equal(text, "Survey Team <s@example.com>");
+	assert_string_equal(c->profiles[1].from, "j@example.com");
+	assert_string_equal(c->profiles[1].from_name, "Doe, Jane");
+	conf_profile_from_text(&c->profiles[1], text, sizeof(text));
+	assert_string_equal(text, "\"Doe, Jane\" <j@example.com>");
+	assert_null(c->profiles[2].from_name);
+	conf_profile_from_text(&c->profiles[2], text, sizeof(text));
+	assert_string_equal(text, "c@example.com");
+	conf_free(c);
+	buf_free(&diag);
+}
+
 int
 main(void)
 {
@@ -1745,6 +1777,7 @@ main(void)
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_error_syntax),
 		cmocka_unit_test(test_error_values),
+		cmocka_unit_test(test_from_display_name),
 		cmocka_unit_test(test_error_cross_checks),
 		cmocka_unit_test(test_error_all_collected),
 		cmocka_unit_test(test_error_bad_name_keeps_checking),

@@ -60,6 +60,7 @@
     }
     if (method !== 'GET' && state.csrf) headers['X-CSRF-Token'] = state.csrf;
     if (opts.ifMatch) headers['If-Match'] = '"' + opts.ifMatch + '"';
+    if (opts.createOnly) headers['If-None-Match'] = '*';
     let res;
     try {
       res = await fetch(path, init);
@@ -124,11 +125,67 @@
     }
   }
 
+  /* A time in the browser's language (its own 12- or 24-hour clock),
+   * with the ISO 8601 form in the title. */
   function when(iso) {
     if (!iso) return '–';
     const d = new Date(iso);
     if (isNaN(d)) return iso;
-    return d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+    return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  }
+
+  function timeEl(iso) {
+    return iso ? el('time', { datetime: iso, title: iso, text: when(iso) }) : '–';
+  }
+
+  /* An address that may wrap after its '@', never inside a word. */
+  function addrEl(tag, attrs, text) {
+    const node = el(tag, attrs);
+    const at = text.lastIndexOf('@');
+    if (at > 0) node.append(text.slice(0, at + 1), el('wbr'), text.slice(at + 1));
+    else node.append(text);
+    return node;
+  }
+
+  /* "test_email" -> "test email" */
+  const kindWords = (k) => String(k || '').replace(/_/g, ' ');
+
+  /* Messages from the server name settings by their keys in outpost.conf
+   * ("security = tls", "tls_ca_file"); the page names them by the labels
+   * of its form instead. */
+  const LABELS = {
+    host: 'Host', port: 'Port', security: 'Security', auth: 'Use authentication',
+    username: 'Username', password: 'Password', from: 'Sender address',
+    tls_verify: 'Verify TLS certificate', enabled: 'Enabled',
+    tls_ca_file: 'Extra CA certificate file', limits: 'Sending limits',
+    max_connections: 'Connections at once', timeout: 'Timeout',
+    force_from: 'Send every message as the sender address',
+    allow_plaintext_auth: 'Allow the password over an unencrypted connection',
+    reports: 'Report addresses', name: 'Name',
+  };
+  const VALUE_LABELS = {
+    security: { starttls: 'STARTTLS', tls: 'TLS / SSL', none: 'None' },
+  };
+  const ON_OFF = { yes: 'on', true: 'on', on: 'on', no: 'off', false: 'off', off: 'off' };
+
+  const BOOL_KEYS = ['auth', 'tls_verify', 'enabled', 'force_from', 'allow_plaintext_auth'];
+
+  function labelText(text) {
+    if (!text) return text;
+    const keys = Object.keys(LABELS).join('|');
+    const val = (k, v) => (VALUE_LABELS[k] && VALUE_LABELS[k][v] ? '“' + VALUE_LABELS[k][v] + '”' : v);
+    return String(text)
+      .replace(/\boutpost\.conf:\d+: /g, '')
+      .replace(new RegExp('(\\bset )?\\b(' + keys + ') ?= ?([\\w-]+)( or (tls|starttls|none)\\b)?', 'g'),
+        (all, set, k, v, or, v2) => {
+          const label = '“' + LABELS[k] + '”';
+          if (BOOL_KEYS.includes(k) && ON_OFF[v]) return (set ? 'turn ' + ON_OFF[v] + ' ' + label : label + ' ' + ON_OFF[v]);
+          const shown = val(k, v) + (or ? ' or ' + val(k, v2) : '');
+          return (set ? 'set ' + label + ' to ' : label + ' ') + shown;
+        })
+      .replace(new RegExp('(^|\\n|; )(' + keys + '): ', 'g'), (all, pre, k) => pre + LABELS[k] + ': ')
+      .replace(/\b(tls_ca_file|tls_verify|allow_plaintext_auth|force_from|max_connections|max_messages_per_connection)\b/g,
+        (all, k) => '“' + (LABELS[k] || k) + '”');
   }
 
   /* RFC 2047 encoded-words in a Subject: =?charset?B|Q?text?= */
@@ -407,6 +464,7 @@
     showAlert($('form-error'), '');
     setStatus($('save-status'), '');
     show($('diagnosis'), false);
+    show($('save-anyway-box'), false);
     updateFormHints();
     show(f, true);
     f.scrollIntoView({ behavior: 'smooth', block: 'start' });
@@ -459,7 +517,7 @@
       else input.removeAttribute('aria-invalid');
     }
     if (!p) return !!msg;
-    p.textContent = msg || '';
+    p.textContent = labelText(msg) || '';
     show(p, !!msg);
     if (p.id === '' && input && input.id) {
       p.id = input.id + '-error';
@@ -489,7 +547,12 @@
       if (serverMoved()) return 'Enter the password again: changing the server clears the stored one.';
       return '';
     },
-    from: (v) => v && !looksLikeAddress(v) ? 'Enter an address like noreply@example.com.' : '',
+    from: (v) => {
+      if (!v) return '';
+      const m = /^(.*?)\s*<([^<>]*)>$/.exec(v);
+      return looksLikeAddress(m ? m[2] : v) && !/[\r\n]/.test(v) ? ''
+        : 'Enter an address like noreply@example.com, or Name <noreply@example.com>.';
+    },
     limits: (v) => v && !/^\s*\d+\s*\/\s*[smhd]\s*(,\s*\d+\s*\/\s*[smhd]\s*)*$/.test(v) ? 'Write limits like 14/s, 10000/d.' : '',
     max_connections: (v) => v && (!/^\d+$/.test(v) || +v < 1 || +v > 100) ? 'A number from 1 to 100.' : '',
     timeout: (v) => v && !/^\d+\s*[smhd]$/.test(v) ? 'A duration like 30s or 2m.' : '',
@@ -548,11 +611,15 @@
     return out;
   }
 
+  /* Save: the settings are tested first (PUT ?check=yes runs the
+   * connection check on them before anything is stored); when the check
+   * fails nothing is stored, the failed step is shown, and "Save anyway"
+   * stores them without the check. */
   async function save(ev) {
     ev.preventDefault();
     showAlert($('form-error'), '');
     setStatus($('save-status'), '');
-    const bad = checkAll();
+    const bad = checkAll() || takenName();
     if (bad) {
       if (bad !== 'name' && bad !== 'host' && bad !== 'port' && bad !== 'username' && bad !== 'password' && bad !== 'from') {
         form().querySelector('details.advanced').open = true;
@@ -561,17 +628,55 @@
       setStatus($('save-status'), 'Fix the marked fields first.', 'error');
       return;
     }
+    await store(true);
+  }
+
+  /* Adding a profile never replaces one: a name in the list is refused
+   * here, and the server refuses a name taken meanwhile (If-None-Match). */
+  function takenName() {
+    if (state.editing) return null;
+    const name = field('name').value.trim();
+    if (!state.profiles.some((p) => p.name === name)) return null;
+    setError('name', 'A profile called “' + name + '” already exists. Choose another name, or edit that profile.');
+    return 'name';
+  }
+
+  async function store(testFirst) {
     const v = formValues();
+    const creating = !state.editing;
     const name = state.editing || v.name;
     const body = payload(v);
-    const button = $('save');
-    busy(button, true, 'Saving…');
-    let saved = false;
+    const button = testFirst ? $('save') : $('save-anyway');
+    show($('save-anyway-box'), false);
+    busy(button, true, testFirst ? 'Testing…' : 'Saving…');
+    if (testFirst) {
+      const box = $('diagnosis');
+      show(box, true);
+      box.className = 'diagnosis running';
+      $('diagnosis-steps').replaceChildren();
+      $('diagnosis-summary').textContent = 'Testing the connection with these settings before saving them…';
+    }
     try {
-      const r = await api('PUT', '/api/profiles/' + encodeURIComponent(name), body,
-        { ifMatch: state.version, accept: [409, 422] });
+      const r = await api('PUT', '/api/profiles/' + encodeURIComponent(name) + (testFirst ? '?check=yes' : ''), body,
+        /* a new profile changes nothing else in the file: its only
+         * precondition is that the name is free */
+        { ifMatch: creating ? null : state.version, createOnly: creating, accept: [409, 412, 422] });
+      if (r.status === 422 && r.data && r.data.check) {
+        renderDiagnosis(r.data.check);
+        show($('save-anyway-box'), true);
+        setStatus($('save-status'), 'Not saved: the connection check failed.', 'error');
+        return;
+      }
+      if (testFirst) show($('diagnosis'), false);
+      const fields = (r.data && r.data.fields) || {};
+      if (r.status === 412 || (r.status === 409 && creating && fields.name)) {
+        setError('name', fields.name || r.data.error);
+        showAlert($('form-error'), 'Not saved: ' + labelText(r.data.error));
+        field('name').focus();
+        loadProfiles();
+        return;
+      }
       if (r.status === 422) {
-        const fields = (r.data && r.data.fields) || {};
         let shown = false;
         for (const [k, msg] of Object.entries(fields)) {
           if (setError(k, msg)) shown = true;
@@ -579,18 +684,18 @@
             form().querySelector('details.advanced').open = true;
           }
         }
-        showAlert($('form-error'), shown ? 'Not saved: ' + r.data.error + '.' : 'Not saved: ' + r.data.error);
+        const err = labelText(r.data.error);
+        showAlert($('form-error'), shown ? 'Not saved: ' + err + '.' : 'Not saved: ' + err);
         const firstBad = Object.keys(fields).find((k) => field(k));
         if (firstBad) field(firstBad).focus();
         return;
       }
       if (r.status === 409) {
-        showAlert($('form-error'), 'Not saved: ' + r.data.error + ' Your input is still here; ' +
+        showAlert($('form-error'), 'Not saved: ' + r.data.error + '. Your input is still here; ' +
           'open the profile again from the list to see the current settings.');
         loadProfiles();
         return;
       }
-      saved = true;
       state.version = r.data.version;
       state.editing = r.data.profile.name;
       state.original = r.data.profile;
@@ -599,31 +704,18 @@
       $('editor-title').textContent = 'Edit “' + r.data.profile.name + '”';
       clearErrors();
       updateFormHints();
-      setStatus($('save-status'), r.data.password_cleared ? 'Saved. The stored password was cleared.' : 'Saved.', 'ok');
+      if (r.data.check) {
+        renderDiagnosis(r.data.check);
+        show($('diagnosis'), true);
+      }
+      const note = r.data.password_cleared ? ' The stored password was cleared.' : '';
+      setStatus($('save-status'), (testFirst ? 'Saved.' : 'Saved without a passing check.') + note, testFirst ? 'ok' : 'warn');
       loadProfiles();
     } catch (e) {
-      if (e.status !== 401) showAlert($('form-error'), 'Not saved: ' + e.message);
+      if (testFirst) show($('diagnosis'), false);
+      if (e.status !== 401) showAlert($('form-error'), 'Not saved: ' + labelText(e.message));
     } finally {
       busy(button, false);
-    }
-    if (saved) await runCheck(state.editing);
-  }
-
-  async function runCheck(name) {
-    const box = $('diagnosis');
-    const list = $('diagnosis-steps');
-    const summary = $('diagnosis-summary');
-    show(box, true);
-    box.className = 'diagnosis running';
-    list.replaceChildren();
-    summary.textContent = 'Checking the connection to the server…';
-    try {
-      const r = await api('POST', '/api/profiles/' + encodeURIComponent(name) + '/check', {});
-      renderDiagnosis(r.data);
-    } catch (e) {
-      if (e.status === 401) return;
-      box.className = 'diagnosis failed';
-      summary.textContent = 'The check could not run: ' + e.message;
     }
   }
 
@@ -645,8 +737,8 @@
           el('div', { class: 'title' },
             el('span', { text: STEP_NAMES[s.step] || s.step }),
             el('span', { class: 'sr-only', text: ' – ' + status })),
-          s.detail ? el('div', { class: 'detail', text: s.detail }) : null,
-          s.hint ? el('div', { class: 'hint', text: s.hint }) : null)));
+          s.detail ? el('div', { class: 'detail', text: labelText(s.detail) }) : null,
+          s.hint ? el('div', { class: 'hint', text: labelText(s.hint) }) : null)));
     }
   }
 
@@ -687,16 +779,16 @@
         const f = (r.data && r.data.fields) || {};
         result.className = 'result failed';
         result.replaceChildren(el('p', { class: 'headline', text: 'Not sent.' }),
-          el('p', { text: f.to || r.data.error }));
+          el('p', { text: labelText(f.to || r.data.error) }));
         return;
       }
       const t = r.data;
       result.className = 'result ' + (t.ok ? 'ok' : 'failed');
       result.replaceChildren(...[
         el('p', { class: 'headline', text: t.ok ? 'Sent. The server accepted the test email.' : 'Not sent.' }),
-        t.ok ? null : el('p', { text: t.message }),
+        t.ok ? null : el('p', { text: labelText(t.message) }),
         t.reply ? el('p', {}, 'Server reply: ', el('code', { class: 'reply', text: t.reply })) : null,
-        t.hint ? el('p', { class: 'hint', text: t.hint }) : null].filter(Boolean));
+        t.hint ? el('p', { class: 'hint', text: labelText(t.hint) }) : null].filter(Boolean));
     } catch (e) {
       if (e.status === 401) { $('test-dialog').close(); return; }
       result.className = 'result failed';
@@ -770,9 +862,9 @@
         const f = (r.data && r.data.fields) || {};
         const details = Object.entries(f).map(([k, m]) => {
           const i = /^reports\[(\d+)\]$/.exec(k);
-          return (i ? state.redirect.reports[+i[1]].email : k) + ': ' + m;
+          return (i ? state.redirect.reports[+i[1]].email : k === 'enabled' ? 'Redirect' : LABELS[k] || k) + ': ' + m;
         });
-        showAlert($('redirect-error'), 'Not saved: ' + r.data.error + (details.length ? ' – ' + details.join('; ') : ''));
+        showAlert($('redirect-error'), 'Not saved: ' + labelText(r.data.error) + (details.length ? ' – ' + details.join('; ') : ''));
         return;
       }
       state.redirect = { enabled: r.data.enabled, reports: r.data.reports };
@@ -845,9 +937,9 @@
     if (!append) body.replaceChildren();
     for (const m of messages) {
       const tr = el('tr', { tabindex: '0', 'data-id': m.id, class: m.id === state.message ? 'selected' : null },
-        el('td', { 'data-label': 'Accepted', text: when(m.created) }),
+        el('td', { 'data-label': 'Accepted' }, timeEl(m.created)),
         el('td', { 'data-label': 'State' }, badge(m.state)),
-        el('td', { 'data-label': 'From', class: 'addr', text: m.from || '<>' }),
+        addrEl('td', { 'data-label': 'From', class: 'addr' }, m.from || '<>'),
         el('td', { 'data-label': 'Subject', class: 'subject', text: decodeWords(m.subject) || '' }),
         el('td', { 'data-label': 'Recipients', text: String(m.recipients_total) }),
         el('td', { 'data-label': 'Attempts', text: String(m.attempts) }),
@@ -892,9 +984,9 @@
     const add = (k, v) => { if (v !== null && v !== undefined && v !== '') facts.append(el('dt', { text: k }), el('dd', {}, v)); };
     add('State', badge(m.state));
     add('From', m.from || '<>');
-    add('Accepted', when(m.created));
+    add('Accepted', timeEl(m.created));
     add('Attempts', String(m.attempts));
-    if (m.next_attempt) add('Next attempt', when(m.next_attempt));
+    if (m.next_attempt) add('Next attempt', timeEl(m.next_attempt));
     add('Profile', m.profile_used || m.profile || '');
     add('Size', m.size + ' bytes');
     add('Id', el('code', { text: m.id }));
@@ -905,21 +997,24 @@
     for (const x of m.recipients) {
       const reply = [x.code, x.enhanced, x.reply].filter((v) => v !== null && v !== '').join(' ');
       rc.append(el('li', { class: 'rcpt' },
-        el('div', { class: 'line' }, el('span', { class: 'addr', text: x.address }), badge(x.state)),
+        el('div', { class: 'line' }, addrEl('span', { class: 'addr' }, x.address), badge(x.state)),
         reply ? el('code', { class: 'reply', text: reply }) : el('span', { class: 'muted', text: 'no reply yet' }),
-        el('div', { class: 'muted small', text: x.attempts + (x.attempts === 1 ? ' attempt' : ' attempts') +
-          (x.updated ? ', last ' + when(x.updated) : '') })));
+        el('div', { class: 'muted small' }, x.attempts + (x.attempts === 1 ? ' attempt' : ' attempts') +
+          (x.updated ? ', last ' : ''), x.updated ? timeEl(x.updated) : null)));
     }
     const ev = $('m-events');
     ev.replaceChildren();
     for (const e of m.events) {
       ev.append(el('li', {},
-        el('time', { datetime: e.at || '', text: when(e.at) }),
-        el('span', { class: 'kind', text: e.kind }),
+        el('time', { datetime: e.at || '', title: e.at || null, text: when(e.at) }),
+        el('span', { class: 'kind', text: kindWords(e.kind) }),
         el('span', { class: 'text', text: e.text || '' })));
     }
     if (!m.events.length) ev.append(el('li', { class: 'muted', text: 'No events.' }));
-    $('m-retry').disabled = m.state === 'sending' || m.state === 'sent' && m.recipients.every((x) => x.state === 'sent');
+    /* a test email is sent once, from the profile form: never retried */
+    const testEmail = m.events.some((e) => e.kind === 'test_email');
+    show($('m-retry'), !testEmail);
+    $('m-retry').disabled = testEmail || m.state === 'sending' || m.state === 'sent' && m.recipients.every((x) => x.state === 'sent');
     $('m-delete').disabled = false;
   }
 
@@ -967,7 +1062,10 @@
     $('editor-close').addEventListener('click', closeEditor);
     const f = form();
     f.addEventListener('submit', save);
+    $('save-anyway').addEventListener('click', () => store(false));
     f.addEventListener('input', (ev) => {
+      /* "Save anyway" stores what was tested; a change needs a new test */
+      show($('save-anyway-box'), false);
       if (ev.target.name && ev.target.getAttribute('aria-invalid')) checkField(ev.target.name);
       updateFormHints();
     });
