@@ -238,8 +238,17 @@ store_dir(struct op_err *e)
 {
 	char dir[PATH_MAX];
 
+	char *slash;
+
 	if (store_path(NULL, NULL, dir, sizeof(dir), e) < 0)
 		return -1;
+	/* data_dir itself, when no daemon has made it yet */
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return err_set(e, ERR_IO, "cannot create %s: %s (check data_dir "
+		    "and its permissions)", dir, strerror(errno));
+	*slash = '/';
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return err_set(e, ERR_IO, "cannot create %s: %s (check data_dir "
 		    "and its permissions)", dir, strerror(errno));
