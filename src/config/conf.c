@@ -1133,7 +1133,7 @@ finish_profile(struct lstate *st)
 		if (!seen_at(st, "port") && !seen_at(st, "security"))
 			p->port = pv->port;
 	}
-	if (p->host == NULL)
+	if (p->host == NULL && !seen_at(st, "host"))
 		cerr(st, st->hline, st->header, "has no host; add host = the "
 		    "provider's SMTP server (for example smtp.example.com)");
 	if (p->port == 0)
