@@ -76,7 +76,7 @@ print_report(FILE *f, const struct conf_profile *p,
 	fprintf(f, "Checking profile \"%s\": %s port %u, security = %s, "
 	    "auth = %s\n\n", p->name, p->host != NULL ? p->host : "(no host)",
 	    p->port, p->security >= 0 && p->security <= 2 ? sec[p->security] :
-	    "?", p->auth ? "yes" : "no");
+	    "?", p->auth == CONF_AUTH_OAUTH2 ? "oauth2" : p->auth ? "yes" : "no");
 	for (i = 0; i < rep->nsteps; i++) {
 		const struct diag_step *s = &rep->steps[i];
 		const char *detail = s->detail;

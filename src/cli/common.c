@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "oauth/oauth.h"
 #include "util/buf.h"
 
 int
@@ -20,6 +21,8 @@ cli_load_conf(struct cli_ctx *ctx, struct conf **out)
 	else if (rc < 0)
 		fprintf(stderr, "%s\n", e.msg);
 	buf_free(&diag);
+	if (rc == 0 && oauth_init((*out)->server.data_dir, &e) < 0)
+		fprintf(stderr, "outpost: %s\n", e.msg);
 	return rc < 0 ? 78 : 0;
 }
 

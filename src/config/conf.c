@@ -31,6 +31,7 @@
 
 #include "config/aliases.h"
 #include "config/conf_secret.h"
+#include "config/providers.h"
 #include "config/ini.h"
 #include "mail/addr.h"
 #include "util/log.h"
@@ -50,7 +51,7 @@
 
 #define USERNAME_MAX 255
 #define API_TOKEN_MAX 256
-#define KEYS_MAX 24                     /* keys of the largest section */
+#define KEYS_MAX 40                     /* keys of the largest section */
 #define HEADER_MAX (CONF_ADDRESS_MAX + 48)
 
 static const uint32_t default_retry[] = { 60, 300, 900, 1800, 3600, 7200, 14400 };
@@ -78,6 +79,12 @@ enum ktype {
 	K_SENDER,       /* a profile's from: address, or "Name <address>" */
 	K_HOSTS,        /* conf_server.http_allowed_hosts */
 	K_FROMLIST,     /* conf_client.allowed_from */
+	K_AUTH,         /* conf_profile.auth: no | yes | oauth2 */
+	K_PROVIDER,     /* a name of the provider table */
+	K_GRANT,        /* enum conf_oauth_grant */
+	K_IDENT,        /* a tenant or client id: no spaces, URL-safe */
+	K_URL,          /* https://..., or http:// to a loopback address */
+	K_CLIENT_SECRET, /* oauth_client_secret */
 };
 
 struct kdef {
@@ -118,7 +125,7 @@ static const struct kdef profile_keys[] = {
 	{ "security", K_SECURITY, PRF(security), 0, 0 },
 	{ "tls_verify", K_BOOL, PRF(tls_verify), 0, 0 },
 	{ "tls_ca_file", K_FILE, PRF(tls_ca_file), 0, 0 },
-	{ "auth", K_BOOL, PRF(auth), 0, 0 },
+	{ "auth", K_AUTH, PRF(auth), 0, 0 },
 	{ "username", K_TEXT, PRF(username), 0, 0 },
 	{ "password", K_SECRET, PRF(password), 0, 0 },
 	{ "password_file", K_PATH, PRF(password_file), 0, 0 },
@@ -131,6 +138,17 @@ static const struct kdef profile_keys[] = {
 	{ "max_messages_per_connection", K_UINT,
 	  PRF(max_messages_per_connection), 1, 100000 },
 	{ "timeout", K_DURATION, PRF(timeout_s), 1, 3600 },
+	{ "provider", K_PROVIDER, PRF(provider), 0, 0 },
+	{ "oauth_grant", K_GRANT, PRF(oauth_grant), 0, 0 },
+	{ "oauth_tenant", K_IDENT, PRF(oauth_tenant), 0, 0 },
+	{ "oauth_client_id", K_IDENT, PRF(oauth_client_id), 0, 0 },
+	{ "oauth_client_secret", K_CLIENT_SECRET, PRF(oauth_client_secret), 0, 0 },
+	{ "oauth_client_secret_file", K_PATH, PRF(oauth_client_secret_file), 0, 0 },
+	{ "oauth_token_command", K_COMMAND, PRF(oauth_token_command), 0, 0 },
+	{ "oauth_authorize_url", K_URL, PRF(oauth_authorize_url), 0, 0 },
+	{ "oauth_token_url", K_URL, PRF(oauth_token_url), 0, 0 },
+	{ "oauth_device_url", K_URL, PRF(oauth_device_url), 0, 0 },
+	{ "oauth_scope", K_TEXT, PRF(oauth_scope), 0, 0 },
 };
 
 static const struct kdef client_keys[] = {
@@ -313,6 +331,16 @@ profile_free(struct conf_profile *p)
 	free(p->password_command);
 	free(p->from);
 	free(p->from_name);
+	free(p->provider);
+	free(p->oauth_tenant);
+	free(p->oauth_client_id);
+	free_secret(p->oauth_client_secret);
+	free(p->oauth_client_secret_file);
+	free(p->oauth_token_command);
+	free(p->oauth_authorize_url);
+	free(p->oauth_token_url);
+	free(p->oauth_device_url);
+	free(p->oauth_scope);
 }
 
 static void
@@ -489,6 +517,60 @@ static int
 check_allowed_host(const char *s, struct op_err *e)
 {
 	return conf_check_host(s, e);
+}
+
+const char *
+conf_grant_name(int grant)
+{
+	return grant == CONF_GRANT_CLIENT_CREDENTIALS ? "client_credentials" :
+	    grant == CONF_GRANT_COMMAND ? "command" : "authorization_code";
+}
+
+/* 1 if host (no brackets) is a loopback address or "localhost". */
+static int
+is_loopback_host(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+	    strncmp(host, "127.", 4) == 0;
+}
+
+int
+conf_check_oauth_url(const char *v, struct op_err *e)
+{
+	char shown[160], host[256];
+	const char *h, *end;
+	size_t n;
+	int https = strncmp(v, "https://", 8) == 0;
+
+	show(shown, sizeof(shown), v);
+	if (strlen(v) > CONF_URL_MAX)
+		return err_set(e, ERR_CONFIG, "the address is longer than %d bytes",
+		    CONF_URL_MAX);
+	if (!https && strncmp(v, "http://", 7) != 0)
+		return err_set(e, ERR_CONFIG, "'%s' is not an https:// address",
+		    shown);
+	if (strpbrk(v, " \t\"<>\\^`{|}") != NULL)
+		return err_set(e, ERR_CONFIG, "'%s' holds characters an address "
+		    "cannot hold (spaces, quotes, braces)", shown);
+	h = v + (https ? 8 : 7);
+	if (*h == '[') {
+		end = strchr(h, ']');
+		if (end == NULL)
+			return err_set(e, ERR_CONFIG, "'%s' has an unclosed [", shown);
+		h++;
+	} else {
+		end = h + strcspn(h, ":/?#");
+	}
+	n = (size_t)(end - h);
+	if (n == 0 || n >= sizeof(host) || memchr(h, '@', n) != NULL)
+		return err_set(e, ERR_CONFIG, "'%s' has no usable host name", shown);
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (!https && !is_loopback_host(host))
+		return err_set(e, ERR_CONFIG, "'%s': http:// is allowed only to "
+		    "a loopback address (127.0.0.1, [::1], localhost); use https://",
+		    shown);
+	return 0;
 }
 
 static int
@@ -745,6 +827,58 @@ set_value(const struct kdef *k, void *obj, const char *v, int open_files,
 		cl->nallowed_from = n;
 		return 0;
 	}
+	case K_AUTH: {
+		int b;
+
+		if (strcmp(v, "oauth2") == 0) {
+			b = CONF_AUTH_OAUTH2;
+		} else if (conf_parse_bool(v, &b) < 0) {
+			return err_set(e, ERR_CONFIG, "'%s' is not no, yes or oauth2 "
+			    "(yes: a password; oauth2: a token from a sign-in)", shown);
+		}
+		memcpy(field, &b, sizeof(b));
+		return 0;
+	}
+	case K_PROVIDER:
+		if (conf_provider_find(v) == NULL)
+			return err_set(e, ERR_CONFIG, "'%s' is not a provider Outpost "
+			    "knows; write one of %s", shown, conf_provider_names());
+		return set_string((char **)field, v);
+	case K_GRANT: {
+		int g;
+
+		if (strcmp(v, "authorization_code") == 0)
+			g = CONF_GRANT_AUTHORIZATION_CODE;
+		else if (strcmp(v, "client_credentials") == 0)
+			g = CONF_GRANT_CLIENT_CREDENTIALS;
+		else if (strcmp(v, "command") == 0)
+			g = CONF_GRANT_COMMAND;
+		else
+			return err_set(e, ERR_CONFIG, "'%s' is not a grant; write "
+			    "authorization_code, client_credentials or command", shown);
+		memcpy(field, &g, sizeof(g));
+		return 0;
+	}
+	case K_IDENT:
+		if (len > USERNAME_MAX)
+			return err_set(e, ERR_CONFIG, "is longer than %d bytes",
+			    USERNAME_MAX);
+		for (u = (const unsigned char *)v; *u != '\0'; u++)
+			if (!isalnum(*u) && strchr(".-_~@", *u) == NULL)
+				return err_set(e, ERR_CONFIG, "'%s' may hold only letters, "
+				    "digits and . - _ ~ @", shown);
+		return set_string((char **)field, v);
+	case K_URL:
+		if (conf_check_oauth_url(v, e) < 0)
+			return -1;
+		return set_string((char **)field, v);
+	case K_CLIENT_SECRET:
+		if (len > CONF_SECRET_MAX)
+			return err_set(e, ERR_CONFIG, "the secret is longer than %d "
+			    "bytes", CONF_SECRET_MAX);
+		free_secret(*(char **)field);
+		*(char **)field = str_dup(v);
+		return 0;
 	}
 	return err_set(e, ERR_SOFTWARE, "unknown value type");
 }
@@ -906,6 +1040,114 @@ resolve_file(struct lstate *st, unsigned line, const char *path, char **secret)
 	}
 }
 
+/* *field as written (with "{tenant}" put in), else the provider's. */
+static void
+oauth_url(struct lstate *st, const char *key, char **field, const char *tmpl,
+    const char *tenant)
+{
+	struct op_err e;
+	char *v = NULL;
+
+	if (*field != NULL)
+		tmpl = *field;
+	if (tmpl == NULL)
+		return;
+	if (conf_provider_url(tmpl, tenant, &v, &e) < 0 ||
+	    conf_check_oauth_url(v, &e) < 0) {
+		cerr(st, seen_at(st, key), key, "%s", e.msg);
+		free(v);
+		return;
+	}
+	free(*field);
+	*field = v;
+}
+
+/* auth = oauth2: the provider's endpoints, then what each grant needs. */
+static void
+finish_oauth(struct lstate *st, const struct conf_provider *pv, int nsrc)
+{
+	struct conf_profile *p = st->obj;
+	unsigned la = seen_at(st, "auth"), ls = seen_at(st, "oauth_client_secret");
+	unsigned lf = seen_at(st, "oauth_client_secret_file");
+	const char *missing = NULL;
+	struct op_err e;
+	unsigned mode = 0;
+
+	if (!seen_at(st, "username"))
+		cerr(st, la, "auth", "auth = oauth2 needs a username; add username "
+		    "= the mailbox the token is for");
+	if (nsrc > 0)
+		cerr(st, la, "auth", "auth = oauth2 signs in with a token, not a "
+		    "password; remove password, password_file and password_command "
+		    "from %s", st->header);
+	if (p->security == CONF_SEC_NONE && !p->allow_plaintext_auth)
+		cerr(st, seen_at(st, "security"), "security", "security = none with "
+		    "authentication would send the token unencrypted; use starttls "
+		    "or tls, or set allow_plaintext_auth = yes to allow that");
+	if (p->oauth_tenant == NULL && pv != NULL && pv->default_tenant != NULL)
+		p->oauth_tenant = str_dup(pv->default_tenant);
+	oauth_url(st, "oauth_authorize_url", &p->oauth_authorize_url,
+	    pv != NULL ? pv->authorize_url : NULL, p->oauth_tenant);
+	oauth_url(st, "oauth_token_url", &p->oauth_token_url,
+	    pv != NULL ? pv->token_url : NULL, p->oauth_tenant);
+	oauth_url(st, "oauth_device_url", &p->oauth_device_url,
+	    pv != NULL ? pv->device_url : NULL, p->oauth_tenant);
+	if (p->oauth_scope == NULL && pv != NULL) {
+		const char *sc = p->oauth_grant == CONF_GRANT_CLIENT_CREDENTIALS ?
+		    pv->app_scope : pv->scope;
+
+		if (sc != NULL)
+			p->oauth_scope = str_dup(sc);
+	}
+	if (ls && lf)
+		cerr(st, ls > lf ? ls : lf, ls > lf ? "oauth_client_secret" :
+		    "oauth_client_secret_file", "%s sets both oauth_client_secret "
+		    "and oauth_client_secret_file; use one", st->header);
+	if (p->oauth_grant != CONF_GRANT_COMMAND && p->oauth_token_command != NULL)
+		cerr(st, seen_at(st, "oauth_token_command"), "oauth_token_command",
+		    "is used only with oauth_grant = command");
+	switch (p->oauth_grant) {
+	case CONF_GRANT_AUTHORIZATION_CODE:
+		if (p->oauth_client_id == NULL)
+			missing = "oauth_client_id (the application id of the app "
+			    "registered with the provider)";
+		else if (p->oauth_token_url == NULL || p->oauth_authorize_url == NULL)
+			missing = "provider = microsoft365, outlook, gmail or "
+			    "google-workspace, or oauth_authorize_url and "
+			    "oauth_token_url";
+		break;
+	case CONF_GRANT_CLIENT_CREDENTIALS:
+		if (p->oauth_client_id == NULL)
+			missing = "oauth_client_id (the application id)";
+		else if (!ls && !lf)
+			missing = "oauth_client_secret or oauth_client_secret_file "
+			    "(the app's client secret)";
+		else if (p->oauth_token_url == NULL)
+			missing = "provider = microsoft365 with oauth_tenant, or "
+			    "oauth_token_url";
+		else if (p->oauth_scope == NULL)
+			missing = "oauth_scope (for Microsoft 365: "
+			    "https://outlook.office365.com/.default)";
+		break;
+	case CONF_GRANT_COMMAND:
+		if (p->oauth_token_command == NULL)
+			missing = "oauth_token_command (a command that prints an "
+			    "access token)";
+		break;
+	}
+	if (missing != NULL)
+		cerr(st, st->hline, st->header, "auth = oauth2 with oauth_grant = "
+		    "%s needs %s", conf_grant_name(p->oauth_grant), missing);
+	if (lf && st->sec_errors == 0) {
+		if (conf_secret_file(p->oauth_client_secret_file,
+		    &p->oauth_client_secret, &mode, &e) < 0)
+			cerr(st, lf, "oauth_client_secret_file", "%s", e.msg);
+		else if (mode & S_IROTH)
+			cwarn(st, "%s:%u: oauth_client_secret_file: readable by other "
+			    "users; chmod 600 it", st->file, lf);
+	}
+}
+
 static void
 finish_profile(struct lstate *st)
 {
@@ -914,15 +1156,30 @@ finish_profile(struct lstate *st)
 	unsigned lc = seen_at(st, "password_command"), la = seen_at(st, "auth");
 	int nsrc = (lp > 0) + (lf > 0) + (lc > 0);
 	struct op_err e;
+	const struct conf_provider *pv = p->provider != NULL ?
+	    conf_provider_find(p->provider) : NULL;
 
-	if (!seen_at(st, "host"))
+	/* A provider fills the server keys the profile does not write. */
+	if (pv != NULL && pv->host != NULL) {
+		if (!seen_at(st, "host"))
+			p->host = str_dup(pv->host);
+		if (!seen_at(st, "security"))
+			p->security = pv->security;
+		if (!seen_at(st, "port") && !seen_at(st, "security"))
+			p->port = pv->port;
+	}
+	if (p->host == NULL && !seen_at(st, "host"))
 		cerr(st, st->hline, st->header, "has no host; add host = the "
 		    "provider's SMTP server (for example smtp.example.com)");
-	if (!seen_at(st, "port"))
+	if (p->port == 0)
 		p->port = p->security == CONF_SEC_TLS ? 465 :
 		    p->security == CONF_SEC_NONE ? 25 : 587;
 	if (!la)
 		p->auth = p->username != NULL;
+	if (p->auth == CONF_AUTH_OAUTH2) {
+		finish_oauth(st, pv, nsrc);
+		return;
+	}
 	if (nsrc > 1) {
 		unsigned last = lp > lf ? lp : lf;
 
@@ -1164,7 +1421,8 @@ key_line(struct lstate *st, unsigned line, const char *key, const char *value)
 		return;
 	}
 	st->seen[i] = line;
-	if (k->type == K_SECRET || k->type == K_TOKEN)
+	if (k->type == K_SECRET || k->type == K_TOKEN ||
+	    k->type == K_CLIENT_SECRET)
 		st->holds_secret = 1;
 	if (set_value(k, st->obj, value, 1, &e) < 0)
 		cerr(st, line, key, "%s", e.msg);

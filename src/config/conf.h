@@ -26,6 +26,19 @@ enum conf_security {
 #define CONF_MAX_LIMITS 8
 #define CONF_MAX_RETRY 32
 
+/* conf_profile.auth: 0 no, 1 yes (a password), 2 oauth2 (a token). */
+#define CONF_AUTH_PASSWORD 1
+#define CONF_AUTH_OAUTH2 2
+
+enum conf_oauth_grant {
+	CONF_GRANT_AUTHORIZATION_CODE = 0,   /* the default */
+	CONF_GRANT_CLIENT_CREDENTIALS = 1,
+	CONF_GRANT_COMMAND = 2,
+};
+
+/* "authorization_code", "client_credentials", "command". */
+const char *conf_grant_name(int grant);
+
 struct conf_limit {
 	uint64_t count;         /* at most count messages ... */
 	uint32_t period_s;      /* ... per period_s seconds (1, 60, 3600, 86400) */
@@ -55,6 +68,20 @@ struct conf_profile {
 	unsigned max_connections;             /* default 4 */
 	unsigned max_messages_per_connection; /* default 100 */
 	unsigned timeout_s;                   /* default 30 */
+	/* OAuth2 (auth = oauth2; docs/oauth.md).  The oauth_*_url and
+	 * oauth_scope fields hold the effective values: as written, else
+	 * the provider's (with the tenant put in), else NULL. */
+	char *provider;         /* as written, NULL if unset (custom) */
+	int oauth_grant;        /* enum conf_oauth_grant */
+	char *oauth_tenant;     /* effective: written, else the provider's */
+	char *oauth_client_id;
+	char *oauth_client_secret;      /* the resolved secret; NULL if none */
+	char *oauth_client_secret_file; /* as written, NULL if unset */
+	char *oauth_token_command;      /* as written, NULL if unset */
+	char *oauth_authorize_url;
+	char *oauth_token_url;
+	char *oauth_device_url;
+	char *oauth_scope;
 };
 
 struct conf_client {
@@ -201,6 +228,11 @@ int conf_check_host(const char *s, struct op_err *e);
  * enough. */
 void conf_format_duration(uint32_t seconds, char *dst, size_t dstsz);
 void conf_format_size(uint64_t bytes, char *dst, size_t dstsz);
+
+/* An OAuth2 endpoint: https://HOST..., or http:// only to a loopback
+ * address (127.0.0.0/8, [::1], localhost); at most CONF_URL_MAX bytes. */
+#define CONF_URL_MAX 2048
+int conf_check_oauth_url(const char *v, struct op_err *e);
 
 /* Like conf_load() for text already in memory (the editor checks an edited
  * file before saving it).  name is used in messages and becomes c->path.

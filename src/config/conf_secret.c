@@ -83,22 +83,22 @@ conf_command_split(const char *cmd, char ***argvp, struct op_err *e)
 /* The first line of data (n bytes): CR LF removed; checked. */
 static int
 first_line(const char *data, size_t n, int truncated, char **secret,
-    const char *what, struct op_err *e)
+    const char *what, size_t max, struct op_err *e)
 {
 	const char *nl = memchr(data, '\n', n);
 	size_t i, ln = nl != NULL ? (size_t)(nl - data) : n;
 
 	if (nl == NULL && truncated)
-		return err_set(e, ERR_CONFIG, "%s has a first line longer than %d "
-		    "bytes", what, CONF_SECRET_MAX);
+		return err_set(e, ERR_CONFIG, "%s has a first line longer than %zu "
+		    "bytes", what, max);
 	if (ln > 0 && data[ln - 1] == '\r')
 		ln--;
 	if (ln == 0)
 		return err_set(e, ERR_CONFIG, "%s %s", what, n == 0 ?
 		    "is empty" : "has an empty first line");
-	if (ln > CONF_SECRET_MAX)
-		return err_set(e, ERR_CONFIG, "%s has a first line longer than %d "
-		    "bytes", what, CONF_SECRET_MAX);
+	if (ln > max)
+		return err_set(e, ERR_CONFIG, "%s has a first line longer than %zu "
+		    "bytes", what, max);
 	for (i = 0; i < ln; i++)
 		if ((unsigned char)data[i] < 0x20 || data[i] == 0x7f)
 			return err_set(e, ERR_CONFIG, "%s has a control character "
@@ -150,7 +150,7 @@ conf_secret_file(const char *path, char **secret, unsigned *mode,
 		if (memchr(data, '\n', n) != NULL)
 			break;
 	}
-	rc = first_line(data, n, n == sizeof(data), secret, shown, e);
+	rc = first_line(data, n, n == sizeof(data), secret, shown, CONF_SECRET_MAX, e);
 out:
 	explicit_bzero(data, sizeof(data));
 	close(fd);
@@ -185,7 +185,15 @@ int
 conf_secret_command(const char *cmd, int timeout_ms, char **secret,
     struct op_err *e)
 {
-	char out[CONF_SECRET_MAX + 3], errtext[CONF_COMMAND_ERR_MAX + 1];
+	return conf_secret_command_max(cmd, timeout_ms, CONF_SECRET_MAX, secret, e);
+}
+
+int
+conf_secret_command_max(const char *cmd, int timeout_ms, size_t max,
+    char **secret, struct op_err *e)
+{
+	size_t cap = (max < CONF_COMMAND_OUT_MAX ? max : CONF_COMMAND_OUT_MAX) + 3;
+	char out[CONF_COMMAND_OUT_MAX + 3], errtext[CONF_COMMAND_ERR_MAX + 1];
 	char shown[160], why[CONF_COMMAND_ERR_MAX + 8];
 	char **argv = NULL;
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
@@ -254,7 +262,7 @@ conf_secret_command(const char *cmd, int timeout_ms, char **secret,
 			    strerror(errno));
 			break;
 		}
-		if (pfd[0].revents != 0 && drain(outp[0], out, sizeof(out),
+		if (pfd[0].revents != 0 && drain(outp[0], out, cap,
 		    &outlen, &outover) <= 0) {
 			close(outp[0]);
 			outp[0] = -1;           /* poll ignores a negative fd */
@@ -314,7 +322,7 @@ conf_secret_command(const char *cmd, int timeout_ms, char **secret,
 		char what[sizeof(shown) + 32];
 
 		snprintf(what, sizeof(what), "the output of '%s'", shown);
-		rc = first_line(out, outlen, outover, secret, what, e);
+		rc = first_line(out, outlen, outover, secret, what, max, e);
 	}
 out:
 	if (spawned) {

@@ -53,5 +53,11 @@ int conf_secret_file(const char *path, char **secret, unsigned *mode,
  */
 int conf_secret_command(const char *cmd, int timeout_ms, char **secret,
     struct op_err *e);
+/* The same with a first line of up to max bytes (at most
+ * CONF_COMMAND_OUT_MAX): oauth_token_command prints access tokens, which
+ * are longer than passwords. */
+#define CONF_COMMAND_OUT_MAX 16384
+int conf_secret_command_max(const char *cmd, int timeout_ms, size_t max,
+    char **secret, struct op_err *e);
 
 #endif

@@ -51,6 +51,36 @@ show_list(struct buf *out, const char *key, char **v, size_t n,
 
 #define MASK "********"
 
+/* The OAuth2 keys of a profile with auth = oauth2; the client secret
+ * masked, its file and the token command as written. */
+static int
+show_oauth(struct buf *out, const struct conf_profile *p, struct op_err *e)
+{
+	const struct {
+		const char *key;
+		const char *value;
+	} kv[] = {
+		{ "oauth_grant", conf_grant_name(p->oauth_grant) },
+		{ "oauth_tenant", p->oauth_tenant },
+		{ "oauth_client_id", p->oauth_client_id },
+		{ "oauth_client_secret_file", p->oauth_client_secret_file },
+		{ "oauth_client_secret", p->oauth_client_secret_file == NULL &&
+		    p->oauth_client_secret != NULL ? MASK : NULL },
+		{ "oauth_token_command", p->oauth_token_command },
+		{ "oauth_authorize_url", p->oauth_authorize_url },
+		{ "oauth_token_url", p->oauth_token_url },
+		{ "oauth_device_url", p->oauth_device_url },
+		{ "oauth_scope", p->oauth_scope },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+		if (kv[i].value != NULL && show_kv(out, kv[i].key, kv[i].value,
+		    e) < 0)
+			return -1;
+	return 0;
+}
+
 int
 conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 {
@@ -129,7 +159,10 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 		    show_kv(out, "tls_verify", yn(p->tls_verify), e) < 0 ||
 		    (p->tls_ca_file != NULL &&
 		    show_kv(out, "tls_ca_file", p->tls_ca_file, e) < 0) ||
-		    show_kv(out, "auth", yn(p->auth), e) < 0 ||
+		    (p->provider != NULL &&
+		    show_kv(out, "provider", p->provider, e) < 0) ||
+		    show_kv(out, "auth", p->auth == CONF_AUTH_OAUTH2 ? "oauth2" :
+		    yn(p->auth), e) < 0 ||
 		    (p->username != NULL &&
 		    show_kv(out, "username", p->username, e) < 0))
 			goto out;
@@ -145,6 +178,8 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 			goto out;
 		rc = -1;
 		conf_profile_from_text(p, from, sizeof(from));
+		if (p->auth == CONF_AUTH_OAUTH2 && show_oauth(out, p, e) < 0)
+			goto out;
 		if (show_kv(out, "allow_plaintext_auth",
 		    yn(p->allow_plaintext_auth), e) < 0 ||
 		    (p->from != NULL && show_kv(out, "from", from, e) < 0) ||

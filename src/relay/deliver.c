@@ -16,6 +16,7 @@
 
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "relay/oauth_glue.h"
 #include "relay/policy.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -144,7 +145,7 @@ deliver_open(const struct deliver_ctx *dc, const struct conf_profile *p,
 	int rc;
 
 	deliver_params(p, dc->helo_name, &params);
-	rc = smtp_client_open(&params, s, res);
+	rc = relay_oauth_open(p, &params, s, res, NULL);   /* auth = oauth2 */
 	if (rc < 0) {
 		log_event(LOG_WARN, "connect", "profile", p->name, "host", p->host,
 		    "phase", smtp_phase_name(res->phase),

@@ -8,6 +8,8 @@
  * docs/check.md lists what it says.
  */
 #include "relay/diag.h"
+#include "oauth/oauth.h"
+#include "relay/oauth_glue.h"
 #include "relay/deliver.h"
 
 #include <errno.h>
@@ -387,7 +389,41 @@ classify(const struct smtp_params *sp, const struct smtp_session *s,
 		    "or (only on a network you trust) allow_plaintext_auth = "
 		    "yes.");
 		return ERR_CONFIG;
+	case SMTP_FAIL_TOKEN:
+		if (code == 0) {
+			textf(hint, hintsz, "Outpost has no access token for this "
+			    "profile (the token step says why). Sign in again: "
+			    "outpost oauth login PROFILE, or the page's Sign in "
+			    "button.");
+			return ERR_NOPERM;
+		}
+		textf(hint, hintsz, "The server refused the access token, a "
+		    "fresh one too (%s). Usual causes: the token is for another "
+		    "mailbox than username (sign in as %s); the scope lacks "
+		    "SMTP.Send (https://outlook.office.com/SMTP.Send) or "
+		    "https://mail.google.com/; with client credentials, the app "
+		    "has no SMTP.SendAsApp permission or no permission on the "
+		    "mailbox (Add-MailboxPermission for the app's Exchange "
+		    "service principal).", reply, sp->username != NULL ?
+		    sp->username : "the username");
+		return ERR_NOPERM;
 	case SMTP_FAIL_AUTH:
+		if (res->reply.enh_class == 5 && res->reply.enh_subject == 7 &&
+		    res->reply.enh_detail == 139) {
+			textf(hint, hintsz, "SMTP AUTH is disabled for the tenant "
+			    "or the mailbox (%s). An administrator enables it: "
+			    "Microsoft 365 admin center > Users > the mailbox > "
+			    "Mail > Manage email apps > Authenticated SMTP (or "
+			    "Set-CASMailbox -Identity MAILBOX "
+			    "-SmtpClientAuthenticationDisabled $false; for the "
+			    "tenant, Set-TransportConfig "
+			    "-SmtpClientAuthenticationDisabled $false). Or use "
+			    "oauth_grant = client_credentials with the "
+			    "SMTP.SendAsApp permission.%s", reply,
+			    sp->auth == CONF_AUTH_OAUTH2 ? "" : " Password logins "
+			    "are ending at Microsoft: use auth = oauth2.");
+			return ERR_NOPERM;
+		}
 		if (temp) {
 			textf(hint, hintsz, "The server could not check the "
 			    "login just now (%s): try again later.", reply);
@@ -859,6 +895,50 @@ mark_probe(struct diag_report *rep, const struct smtp_params *sp,
 	smtp_result_free(&r);
 }
 
+/*
+ * Open the session; with auth = oauth2 a "token" step comes first (the
+ * access token got, or why not, with what to do).
+ */
+static int
+token_open(struct diag_report *rep, const struct conf_profile *p,
+    const struct smtp_params *sp, struct smtp_session **s,
+    struct smtp_result *res)
+{
+	struct relay_oauth_info info;
+	struct oauth_status st;
+	struct diag_step *d;
+	int rc = relay_oauth_open(p, sp, s, res, &info);
+
+	if (!info.used)
+		return rc;
+	if (!info.token_ok) {
+		d = step_add(rep, "token", DIAG_FAILED, "%s", info.token_err.msg);
+		rep->ok = 0;
+		rep->kind = ERR_NOPERM;
+		if (d != NULL)
+			textf(d->hint, sizeof(d->hint), "%s", info.token_err.kind ==
+			    ERR_NOPERM ? "Sign in again: outpost oauth login "
+			    "PROFILE (or the page's Sign in button). The reason "
+			    "above names the cause." : "The token endpoint could "
+			    "not be reached or failed: check oauth_token_url, the "
+			    "network and tls_ca_file; Outpost tries again with a "
+			    "backoff.");
+		return rc;
+	}
+	oauth_status_get(p, &st);
+	if (st.expires > 0) {
+		int64_t left = st.expires - (int64_t)(clock_wall_ms() / 1000);
+
+		step_add(rep, "token", DIAG_OK, "an access token (%s)%s, valid for "
+		    "%lld more minutes", st.grant, info.retried ? ", fresh after "
+		    "the server refused the first" : "", (long long)(left / 60));
+	} else {
+		step_add(rep, "token", DIAG_OK, "an access token (%s)%s", st.grant,
+		    info.retried ? ", fresh after the server refused the first" : "");
+	}
+	return rc;
+}
+
 int
 diag_run(const struct conf_profile *p, const char *helo,
     struct diag_report *rep, struct op_err *e)
@@ -891,7 +971,7 @@ diag_run(const struct conf_profile *p, const char *helo,
 		sp.greeting_late_arg = &late;
 	}
 
-	rc = smtp_client_open(&sp, &s, &res);
+	rc = token_open(rep, p, &sp, &s, &res);
 	add_open_steps(rep, &sp, s, &res, rc < 0);
 	if (rc < 0 && res.phase == SMTP_PHASE_GREETING &&
 	    sp.security != SMTP_SEC_TLS && (res.fail == SMTP_FAIL_TIMEOUT ||
@@ -1147,7 +1227,7 @@ diag_test_email(const struct conf_profile *p, const char *helo,
 	rc = 0;
 
 	deliver_params(p, helo, &sp);
-	if (smtp_client_open(&sp, &s, &r) < 0) {
+	if (relay_oauth_open(p, &sp, &s, &r, NULL) < 0) {
 		send_failed(res, &sp, s, &r, from_mb.addr, to_mb.addr);
 		goto out;
 	}

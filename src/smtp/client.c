@@ -35,6 +35,7 @@
 
 #include "smtp/data.h"
 #include "smtp/sasl.h"
+#include "smtp/sasl_oauth.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -136,7 +137,7 @@ smtp_fail_name(int fail)
 		"protocol", "injection", "no_starttls", "tls", "tls_verify",
 		"plain_on_tls_port", "tls_on_plain_port", "no_auth", "no_mech",
 		"auth_insecure", "auth", "sasl", "no_smtputf8", "too_big",
-		"bad_address", "body", "unusable", "params",
+		"bad_address", "body", "unusable", "params", "token_refused",
 	};
 
 	if (fail < 0 || fail >= SMTP_FAIL_COUNT_)
@@ -700,7 +701,7 @@ params_check(struct smtp_session *s, struct smtp_result *r)
 		why = "the EHLO name must be a host name without spaces";
 	else if (p->auth && (p->username == NULL || p->username[0] == '\0'))
 		why = "authentication is on but no username is set";
-	else if (p->auth && p->password == NULL)
+	else if (p->auth && p->password == NULL && p->bearer_token == NULL)
 		why = "authentication is on but no password is set";
 	if (why == NULL)
 		return 0;
@@ -1344,6 +1345,107 @@ out:
 	return rc;
 }
 
+/*
+ * AUTH with an OAuth2 bearer token (XOAUTH2 / OAUTHBEARER): one initial
+ * response; 235 logs in.  A 334 is the server's error challenge (Gmail):
+ * the mechanism's empty answer is sent and the final reply read.  535 (or
+ * the challenge) is SMTP_FAIL_TOKEN, so the caller refreshes the token and
+ * tries once more; 535 5.7.139 (SMTP AUTH disabled) and any other refusal
+ * are SMTP_FAIL_AUTH: a fresh token would not help.
+ */
+static int
+auth_oauth_run(struct smtp_session *s, struct smtp_result *r)
+{
+	struct smtp_reply rep;
+	struct op_err e;
+	char *resp = NULL, shown[64], text[SMTP_STEP_DETAIL_MAX - 160];
+	char why[200] = "";
+	int64_t t0 = clock_mono_ms();
+	int rc = -1, challenged = 0;
+
+	smtp_reply_init(&rep);
+	err_clear(&e);
+	if (s->tls == NULL && !(s->p.security == SMTP_SEC_NONE &&
+	    s->p.allow_plaintext_auth)) {
+		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_AUTH, SMTP_FAIL_AUTH_INSECURE, 0,
+		    "refusing to send the access token over an unencrypted "
+		    "connection: use security=starttls or tls");
+		goto fail_step;
+	}
+	if (!(s->caps.flags & SMTP_CAP_AUTH) || s->caps.mechs[0] == '\0') {
+		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_AUTH, SMTP_FAIL_NO_AUTH, 0,
+		    "the server does not offer authentication (no AUTH in its EHLO "
+		    "reply)");
+		goto fail_step;
+	}
+	if (smtp_sasl_oauth_choose(s->caps.mechs, s->mech, sizeof(s->mech), &e) < 0) {
+		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_AUTH, SMTP_FAIL_NO_MECH, 0,
+		    "%s", e.msg);
+		goto fail_step;
+	}
+	if (smtp_sasl_oauth_initial(s->mech, s->user, s->host, s->p.port,
+	    s->p.bearer_token, &resp, &e) < 0) {
+		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_AUTH, SMTP_FAIL_SASL, 0, "%s", e.msg);
+		goto fail_step;
+	}
+	if (check_quiet(s, SMTP_PHASE_AUTH, r) < 0)
+		goto fail_step;
+	smtp_state(s, ST_AUTH);
+	snprintf(shown, sizeof(shown), "AUTH %s ********", s->mech);
+	if (cmd_add(s, shown, "AUTH %s %s", s->mech, resp) < 0) {
+		res_local(r, SMTP_TEMPORARY, SMTP_PHASE_AUTH, SMTP_FAIL_SASL, 0,
+		    "the access token is too long for an AUTH line");
+		goto fail_step;
+	}
+	if (exchange(s, SMTP_PHASE_AUTH, SMTP_TIMEOUT_OTHER_S, &rep, r) < 0)
+		goto fail_step;
+	if (rep.code == 334) {
+		/* RFC 7628 3.2.3: the error challenge; answer it, then 535 */
+		challenged = 1;
+		smtp_sasl_oauth_challenge_text(rep.text != NULL ? rep.text : "",
+		    why, sizeof(why));
+		if (cmd_add(s, "********", "%s", smtp_sasl_oauth_abort_line(s->mech)) < 0 ||
+		    exchange(s, SMTP_PHASE_AUTH, SMTP_TIMEOUT_OTHER_S, &rep, r) < 0)
+			goto fail_step;
+		if (rep.code == 334) {
+			session_break(s);
+			res_local(r, SMTP_TEMPORARY, SMTP_PHASE_AUTH, SMTP_FAIL_PROTOCOL, 0,
+			    "the server sent a second challenge to an OAuth2 login");
+			goto fail_step;
+		}
+	}
+	smtp_reply_format(&rep, text, sizeof(text));
+	if (rep.code == 235) {
+		step_add(s, SMTP_PHASE_AUTH, 1, 0, 0, rep.code, t0,
+		    "offered: %s; chosen: %s (OAuth2 token); %s", s->caps.mechs,
+		    s->mech, text);
+		smtp_result_free(r);
+		rc = 0;
+		goto out;
+	}
+	res_refused(r, SMTP_PHASE_AUTH, &rep, "the server refused the access token");
+	r->fail = SMTP_FAIL_AUTH;
+	if ((challenged || rep.code == 535) && !(rep.enh_class == 5 &&
+	    rep.enh_subject == 7 && rep.enh_detail == 139))
+		r->fail = SMTP_FAIL_TOKEN;
+	if (why[0] != '\0') {
+		size_t l = strlen(r->msg);
+
+		snprintf(r->msg + l, sizeof(r->msg) - l, " (its challenge: %s)", why);
+	}
+fail_step:
+	step_add(s, SMTP_PHASE_AUTH, 0, r->fail, r->sys, r->reply.code, t0,
+	    "offered: %s; chosen: %s (OAuth2 token); %s", s->caps.mechs[0] ?
+	    s->caps.mechs : "none", s->mech[0] ? s->mech : "none", r->msg);
+out:
+	if (resp != NULL) {
+		explicit_bzero(resp, strlen(resp));
+		free(resp);
+	}
+	smtp_reply_free(&rep);
+	return rc;
+}
+
 /* ---- open ---- */
 
 int
@@ -1377,7 +1479,8 @@ smtp_client_open(const struct smtp_params *params, struct smtp_session **out,
 		    ehlo_run(s, res) < 0)
 			goto fail;
 	}
-	if (s->p.auth && auth_run(s, res) < 0)
+	if (s->p.auth && (s->p.bearer_token != NULL ? auth_oauth_run(s, res) :
+	    auth_run(s, res)) < 0)
 		goto fail;
 	smtp_state(s, ST_READY);
 	s->open_spent_ms = clock_mono_ms() - t0;

@@ -121,6 +121,11 @@ enum smtp_fail {
 	SMTP_FAIL_BODY,           /* the body source failed (msg says why) */
 	SMTP_FAIL_UNUSABLE,       /* the session is not usable (broken/closed) */
 	SMTP_FAIL_PARAMS,         /* bad params (no host, no username, ...) */
+	SMTP_FAIL_TOKEN,          /* OAuth2: the server refused the bearer
+	                           * token (535, or a 334 error challenge
+	                           * then 535; reply attached): the caller
+	                           * drops the token, gets a fresh one and
+	                           * tries once more */
 	SMTP_FAIL_COUNT_
 };
 
@@ -176,6 +181,11 @@ struct smtp_params {
 	int auth;                    /* log in (default 0) */
 	const char *username;        /* required when auth */
 	const char *password;        /* required when auth; never logged */
+	const char *bearer_token;    /* OAuth2 access token: when set (auth
+	                              * on), AUTH uses OAUTHBEARER or XOAUTH2
+	                              * (smtp/sasl_oauth.h) instead of the
+	                              * password; never logged; the caller
+	                              * gets it (the client never fetches one) */
 	int allow_plaintext_auth;    /* AUTH without TLS: security=none only */
 	const char *helo_name;       /* EHLO name; NULL: gethostname() */
 	unsigned timeout_s;          /* caps every phase; 0 = RFC values */

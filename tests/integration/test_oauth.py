@@ -1,0 +1,300 @@
+"""OAuth2 sign-in for SMTP: the grants, refresh, rotation, the challenge,
+`outpost check` hints, and no secret in any output (issue 11).
+
+Against oauth_server.OAuthServer (https with the test CA) and
+OAuthSmtpPeer (checks the exact SASL bytes, plays Gmail or Microsoft 365).
+"""
+
+import json
+import os
+import re
+import stat
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from daemon import Daemon, free_port, message, wait_for
+from oauth_server import OAuthServer, OAuthSmtpPeer
+
+USER = "noreply@contoso.example"
+
+
+@pytest.fixture
+def oauth(certs):
+    srv = OAuthServer(certs.server)
+    yield srv
+    srv.stop()
+
+
+def oauth_profile(srv, peer, certs, **kw):
+    p = {"host": "127.0.0.1", "port": peer.port, "security": "none",
+         "allow_plaintext_auth": True, "auth": "oauth2", "username": USER,
+         "from": "sender@example.com", "timeout": "10s",
+         "tls_ca_file": str(certs.ca), "oauth_client_id": srv.client_id,
+         "oauth_authorize_url": "https://127.0.0.1:%d/authorize" % srv.port,
+         "oauth_token_url": "https://127.0.0.1:%d/token" % srv.port,
+         "oauth_device_url": "https://127.0.0.1:%d/devicecode" % srv.port,
+         "oauth_scope": "https://outlook.office.com/SMTP.Send offline_access"}
+    p.update(kw)
+    return p
+
+
+def login(outpost, conf, name="m"):
+    """`outpost oauth login NAME --no-browser`, with this test as the
+    browser: open the printed URL and follow the redirect to the
+    loopback port."""
+    proc = subprocess.Popen([outpost.bin, "-c", str(conf), "oauth", "login",
+                             name, "--no-browser"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            cwd=outpost.tmp_path)
+    url = None
+    lines = []
+    while url is None:
+        line = proc.stdout.readline()
+        assert line, "no URL printed: %s" % proc.stderr.read()
+        lines.append(line)
+        if line.startswith("https://"):
+            url = line.strip()
+    ctx = __import__("ssl").create_default_context(cafile=str(outpost.ca))
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=20) as r:
+            page = r.read().decode()
+    except urllib.error.HTTPError as ex:
+        page = "HTTP %d" % ex.code
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, (out, err)
+    assert "Signed in" in page
+    return "".join(lines) + out + err
+
+
+def start_daemon(outpost, conf_profiles, extra_server=None):
+    port = free_port()
+    srv = {"smtp_listen": "127.0.0.1:%d" % port, "http_listen": ""}
+    srv.update(extra_server or {})
+    conf = outpost.conf(conf_profiles, server=srv)
+    return conf, Daemon(outpost, conf, port)
+
+
+def secrets_absent(srv, texts):
+    for t in texts:
+        for s in srv.issued + [srv.client_secret]:
+            assert s not in t, "a secret leaked"
+
+
+def test_login_loopback_then_delivery(outpost, certs, oauth, tmp_path):
+    outpost.ca = certs.ca
+    peer = OAuthSmtpPeer(oauth, USER, style="microsoft")
+    try:
+        conf = outpost.conf([("m", oauth_profile(oauth, peer, certs))])
+        out = login(outpost, conf)
+        d = tmp_path / "data" / "oauth"
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(d / "m.json").st_mode) == 0o600
+        st = outpost.run("oauth", "status", "m", "--json", conf=conf)
+        assert st.rc == 0, st
+        j = json.loads(st.out)
+        assert j[0]["signed_in"] is True and j[0]["error"] is None
+        conf2, dm = start_daemon(outpost, [("m", oauth_profile(oauth, peer, certs))])
+        try:
+            dm.send("app@example.com", ["rcpt@example.com"], message("one"))
+            wait_for(lambda: len(peer.messages) == 1, what="delivery")
+        finally:
+            dm.stop()
+        assert peer.auths[0] == ("XOAUTH2", True)
+        assert peer.errors == []
+        secrets_absent(oauth, [out, st.text, dm.log()])
+    finally:
+        peer.stop()
+
+
+def test_device_login_and_logout(outpost, certs, oauth):
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        conf = outpost.conf([("m", oauth_profile(oauth, peer, certs))])
+        r = outpost.run("oauth", "login", "m", "--device", conf=conf)
+        assert r.rc == 0, r
+        assert "ABCD-EFGH" in r.out and "Signed in" in r.out
+        assert oauth.counts["urn:ietf:params:oauth:grant-type:device_code"] == 3
+        st = outpost.run("oauth", "status", "m", conf=conf)
+        assert "signed in" in st.out, st
+        r = outpost.run("oauth", "logout", "m", conf=conf)
+        assert r.rc == 0, r
+        st = outpost.run("oauth", "status", "m", conf=conf)
+        assert "needs sign-in" in st.out and "oauth login m" in st.out, st
+        secrets_absent(oauth, [r.text, st.text])
+    finally:
+        peer.stop()
+
+
+def test_client_credentials_and_command_deliver(outpost, certs, oauth, tmp_path):
+    peer = OAuthSmtpPeer(oauth, USER, style="gmail")
+    # a command grant: a token the server knows, printed by a script
+    tok = oauth._issue(False)["access_token"]
+    script = tmp_path / "tok.sh"
+    script.write_text("#!/bin/sh\necho %s\n" % tok)
+    script.chmod(0o700)
+    try:
+        cc = oauth_profile(oauth, peer, certs, oauth_grant="client_credentials",
+                           oauth_client_secret=oauth.client_secret,
+                           oauth_scope="https://outlook.office365.com/.default")
+        for k in ("oauth_authorize_url", "oauth_device_url"):
+            del cc[k]
+        cmd = {k: v for k, v in oauth_profile(oauth, peer, certs).items()
+               if not k.startswith("oauth_")}
+        cmd.update(oauth_grant="command", oauth_token_command=str(script))
+        conf, dm = start_daemon(outpost, [("cc", cc)])
+        try:
+            dm.send("app@example.com", ["rcpt@example.com"], message("cc"))
+            wait_for(lambda: len(peer.messages) == 1, what="delivery")
+        finally:
+            dm.stop()
+        log1 = dm.log()
+        conf, dm = start_daemon(outpost, [("cmd", cmd)])
+        try:
+            dm.send("app@example.com", ["rcpt@example.com"], message("cmd"))
+            wait_for(lambda: len(peer.messages) == 2, what="delivery")
+        finally:
+            dm.stop()
+        assert [a for a in peer.auths] == [("OAUTHBEARER", True)] * 2
+        assert peer.errors == []
+        shown = outpost.run("config", "show", conf=outpost.conf([("cc", cc)]))
+        assert "oauth_client_secret = ********" in shown.out, shown
+        secrets_absent(oauth, [log1, dm.log(), shown.text])
+    finally:
+        peer.stop()
+
+
+def test_short_tokens_refreshed_without_failure(outpost, certs, oauth):
+    outpost.ca = certs.ca
+    oauth.lifetime = 4
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        conf = outpost.conf([("m", oauth_profile(oauth, peer, certs))])
+        login(outpost, conf)
+        conf, dm = start_daemon(outpost, [("m", oauth_profile(
+            oauth, peer, certs, max_connections=4,
+            max_messages_per_connection=1))])
+        try:
+            n = 0
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                # several messages at once: several connections need a token
+                ths = [threading.Thread(target=dm.send, args=(
+                    "app@example.com", ["rcpt@example.com"],
+                    message("m%d" % (n + i)))) for i in range(3)]
+                for t in ths:
+                    t.start()
+                for t in ths:
+                    t.join()
+                n += 3
+                time.sleep(1)
+            wait_for(lambda: len(peer.messages) == n, what="all delivered")
+        finally:
+            dm.stop()
+        assert all(ok for _, ok in peer.auths), peer.auths
+        assert "state=failed" not in dm.log()
+        # one refresh per expiry, not one per connection: tokens live 4 s
+        # and are refreshed 1 s before their end, so 10 s need about 4
+        refreshes = oauth.counts.get("refresh_token", 0)
+        assert 1 <= refreshes <= 6, oauth.refresh_times
+        secrets_absent(oauth, [dm.log()])
+    finally:
+        peer.stop()
+
+
+def test_rotated_refresh_token_survives_restart(outpost, certs, oauth, tmp_path):
+    outpost.ca = certs.ca
+    oauth.lifetime = 2
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        conf = outpost.conf([("m", oauth_profile(oauth, peer, certs))])
+        login(outpost, conf)
+        first = json.loads((tmp_path / "data/oauth/m.json").read_text())
+        conf, dm = start_daemon(outpost, [("m", oauth_profile(oauth, peer, certs))])
+        time.sleep(2.5)        # the signed-in token expires: a refresh
+        dm.send("app@example.com", ["rcpt@example.com"], message("a"))
+        wait_for(lambda: len(peer.messages) == 1, what="delivery")
+        dm.stop()
+        second = json.loads((tmp_path / "data/oauth/m.json").read_text())
+        assert second["refresh_token"] != first["refresh_token"]
+        assert first["refresh_token"] not in oauth.refresh   # rotated away
+        time.sleep(2.5)
+        dm.start()
+        try:
+            dm.send("app@example.com", ["rcpt@example.com"], message("b"))
+            wait_for(lambda: len(peer.messages) == 2, what="delivery")
+        finally:
+            dm.stop()
+        assert all(ok for _, ok in peer.auths[-1:])
+    finally:
+        peer.stop()
+
+
+def test_revoked_token_recovers_through_challenge(outpost, certs, oauth):
+    outpost.ca = certs.ca
+    peer = OAuthSmtpPeer(oauth, USER, style="gmail")
+    try:
+        conf = outpost.conf([("g", oauth_profile(oauth, peer, certs))])
+        login(outpost, conf, "g")
+        conf, dm = start_daemon(outpost, [("g", oauth_profile(oauth, peer, certs,
+                                max_messages_per_connection=1))])
+        try:
+            dm.send("app@example.com", ["rcpt@example.com"], message("1"))
+            wait_for(lambda: len(peer.messages) == 1, what="first")
+            oauth.revoke_all_access()
+            dm.send("app@example.com", ["rcpt@example.com"], message("2"))
+            wait_for(lambda: len(peer.messages) == 2, what="second")
+        finally:
+            dm.stop()
+        # the challenge was answered with AQ== (checked by the peer)
+        assert ("OAUTHBEARER", False) in peer.auths
+        assert peer.auths[-1] == ("OAUTHBEARER", True)
+        assert peer.errors == []
+        assert "state=failed" not in dm.log()
+        secrets_absent(oauth, [dm.log()])
+    finally:
+        peer.stop()
+
+
+def test_check_hints(outpost, certs, oauth):
+    outpost.ca = certs.ca
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        conf = outpost.conf([("m", oauth_profile(oauth, peer, certs))])
+        r = outpost.run("check", "m", conf=conf)
+        assert r.rc != 0 and "token" in r.out and "oauth login" in r.text, r
+        login(outpost, conf)
+        r = outpost.run("check", "m", conf=conf)
+        assert r.rc == 0, r
+        assert re.search(r"token.*access token", r.out), r
+        steps = re.findall(r"^  \w+ +(\w+) ", r.out, re.M)
+        assert steps.index("token") < steps.index("auth"), steps
+        # the refresh token dies: 90 days idle at Microsoft
+        oauth.lifetime = 1
+        oauth.revoke_all_access()
+        oauth.invalid_grant = ("AADSTS700082: The refresh token has expired "
+                               "due to inactivity.")
+        r = outpost.run("check", "m", conf=conf)
+        assert r.rc != 0
+        assert "90 days" in r.text and "outpost oauth login m" in r.text, r
+        secrets_absent(oauth, [r.text])
+    finally:
+        peer.stop()
+
+
+def test_check_smtp_auth_disabled(outpost, certs, oauth):
+    outpost.ca = certs.ca
+    peer = OAuthSmtpPeer(oauth, USER, disabled=True)
+    try:
+        conf = outpost.conf([("m", oauth_profile(oauth, peer, certs))])
+        login(outpost, conf)
+        r = outpost.run("check", "m", conf=conf)
+        assert r.rc != 0
+        assert "SMTP AUTH is disabled" in r.out, r
+        assert "SMTP.SendAsApp" in r.out
+    finally:
+        peer.stop()
