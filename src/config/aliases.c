@@ -3,9 +3,11 @@
  *
  * The file is read whole (bounded), cut into logical entries (a line that
  * starts with a blank continues the entry before it; comment and blank
- * lines are skipped), and each entry is checked: "NAME: ADDRESS, ...".
+ * lines are skipped), and each entry is checked: "NAME: TARGET, ...".
  * The table is an array sorted by lower-cased name, searched with
- * bsearch().
+ * bsearch().  Then the local names among the targets are resolved through
+ * the table (resolve()), so that every entry ends up holding full
+ * addresses only and a lookup is one search.
  */
 #include "config/aliases.h"
 
@@ -28,8 +30,10 @@
 struct alias {
 	char *name;             /* lower case */
 	unsigned line;
-	char **targets;
+	char **targets;         /* as written; once loaded, addresses only */
 	size_t ntargets;
+	int bad;                /* refused: kept so that names using it do not
+	                         * also say it is missing */
 };
 
 struct aliases {
@@ -168,12 +172,19 @@ check_target(struct ald *st, unsigned line, const char *name, const char *t)
 		    "the addresses here, separated by commas", name);
 		return -1;
 	}
+	if (t[0] == '\\') {
+		aerr(st, line, "%s: '%s' is a local name for a local mailbox "
+		    "(\\name); Outpost has no local mailboxes: write a full "
+		    "address (%s@example.com)", name, show(sh, t),
+		    aliases_is_local(t + 1) ? t + 1 : "user");
+		return -1;
+	}
 	if (strchr(t, '@') == NULL) {
-		aerr(st, line, "%s: '%s' is a local name, not a full address; "
-		    "Outpost has no local mailboxes: write it with its domain "
-		    "(%s@example.com)", name, show(sh, t),
-		    aliases_is_local(t[0] == '\\' ? t + 1 : t) ?
-		    (t[0] == '\\' ? t + 1 : t) : "user");
+		if (aliases_is_local(t))
+			return 0;       /* another entry's name: resolve() */
+		aerr(st, line, "%s: '%s' is neither a full address nor a local "
+		    "name of this file: write a full address (admin@example.com) "
+		    "or the name of an entry (root)", name, show(sh, t));
 		return -1;
 	}
 	if (conf_check_address(t, &e) < 0) {
@@ -253,13 +264,205 @@ entry(struct ald *st, unsigned line, char *s)
 		for (i = 0; i < al.ntargets; i++)
 			free(al.targets[i]);
 		free(al.targets);
-		return;
+		al.targets = NULL;
+		al.ntargets = 0;
+		al.bad = 1;
+		if (st->a->n == ALIASES_MAX)
+			return;
 	}
 	al.name = str_dup(name);
 	al.line = line;
 	if (st->a->n % 64 == 0)
 		st->a->v = mem_realloc(st->a->v, (st->a->n + 64) * sizeof(*st->a->v));
 	st->a->v[st->a->n++] = al;
+}
+
+static int
+cmp_key(const void *key, const void *elt)
+{
+	return strcmp(key, ((const struct alias *)elt)->name);
+}
+
+/* The entry for name (any case), else NULL. */
+static struct alias *
+find(const struct aliases *a, const char *name)
+{
+	char low[ALIASES_NAME_MAX + 1];
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i < ALIASES_NAME_MAX; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[i] = '\0';
+	if (a->n == 0)
+		return NULL;
+	return bsearch(low, a->v, a->n, sizeof(*a->v), cmp_key);
+}
+
+/* Resolving local-name targets: each entry's state, its addresses once
+ * done, and the chain of entries being resolved (for loops). */
+enum { RS_TODO = 0, RS_ACTIVE, RS_DONE, RS_FAILED };
+
+struct rsv {
+	struct ald *st;
+	int *state;
+	char ***out;
+	size_t *nout;
+	size_t *height;         /* names in the longest chain from a done one */
+	size_t chain[ALIASES_DEPTH_MAX];
+};
+
+/* Add address t to the list of entry i, once; -1 past the bound. */
+static int
+rsv_add(struct rsv *r, size_t i, const char *t)
+{
+	size_t k;
+
+	for (k = 0; k < r->nout[i]; k++)
+		if (strcasecmp(r->out[i][k], t) == 0)
+			return 0;
+	if (r->nout[i] == ALIASES_TARGETS_MAX)
+		return -1;
+	r->out[i][r->nout[i]++] = str_dup(t);
+	return 0;
+}
+
+/* "a -> b -> a": the chain (of depth entries) from entry j on, then j;
+ * from its start when j is not in it. */
+static void
+chain_text(const struct rsv *r, size_t depth, size_t j, char *dst, size_t dstsz)
+{
+	const struct alias *v = r->st->a->v;
+	size_t k, at = 0, len;
+
+	while (at < depth && r->chain[at] != j)
+		at++;
+	if (at == depth)
+		at = 0;
+	dst[0] = '\0';
+	for (k = at; k < depth; k++) {
+		len = strlen(dst);
+		snprintf(dst + len, dstsz - len, "%s -> ", v[r->chain[k]].name);
+	}
+	len = strlen(dst);
+	snprintf(dst + len, dstsz - len, "%s", v[j].name);
+}
+
+/*
+ * Flatten entry i (at depth in the chain): its addresses, and those of the
+ * entries its local names name (else of `default`), recursively, each
+ * once.  Each problem is reported once, at the entry that has it: a name
+ * with no entry, a loop, more than ALIASES_TARGETS_MAX addresses; a chain
+ * of more than ALIASES_DEPTH_MAX names at its first name (chain[0]).  -1
+ * if i cannot be resolved.
+ */
+static int
+resolve(struct rsv *r, size_t i, size_t depth)
+{
+	struct aliases *a = r->st->a;
+	struct alias *al = &a->v[i];
+	char sh[SHOW_MAX], what[512];
+	size_t k, m;
+
+	if (r->state[i] == RS_DONE)
+		return 0;
+	if (r->state[i] == RS_FAILED || al->bad)
+		return -1;
+	r->state[i] = RS_ACTIVE;
+	r->chain[depth] = i;
+	r->height[i] = 1;
+	r->out[i] = mem_alloc(ALIASES_TARGETS_MAX * sizeof(*r->out[i]));
+	for (k = 0; k < al->ntargets; k++) {
+		const char *t = al->targets[k];
+		struct alias *to;
+		size_t j;
+
+		if (strchr(t, '@') != NULL) {
+			if (rsv_add(r, i, t) < 0)
+				goto too_many;
+			continue;
+		}
+		to = find(a, t);
+		if (to == NULL)
+			to = find(a, ALIASES_DEFAULT);
+		if (to == NULL) {
+			aerr(r->st, al->line, "%s: '%s' is a local name with no entry "
+			    "in this file, and the file has no '" ALIASES_DEFAULT
+			    "' entry; add '%s: ADDRESS' or write a full address "
+			    "(%s@example.com)", al->name, show(sh, t), sh, sh);
+			goto fail;
+		}
+		j = (size_t)(to - a->v);
+		if (r->state[j] == RS_ACTIVE) {
+			chain_text(r, depth + 1, j, what, sizeof(what));
+			aerr(r->st, al->line, "%s: '%s' makes a loop (%s); end the "
+			    "chain with a full address", al->name, show(sh, t), what);
+			goto fail;
+		}
+		/* the names from chain[0] through j and on */
+		if (depth + 1 + (r->state[j] == RS_DONE ? r->height[j] : 1) >
+		    ALIASES_DEPTH_MAX) {
+			const struct alias *head = &a->v[r->chain[0]];
+
+			chain_text(r, depth + 1, j, what, sizeof(what));
+			aerr(r->st, head->line, "%s: more than %d local names in a "
+			    "chain (%s%s); point it at full addresses sooner",
+			    head->name, ALIASES_DEPTH_MAX, what,
+			    r->state[j] == RS_DONE ? " -> ..." : "");
+			goto fail;
+		}
+		if (resolve(r, j, depth + 1) < 0)
+			goto fail;      /* reported where it is */
+		if (r->height[j] + 1 > r->height[i])
+			r->height[i] = r->height[j] + 1;
+		for (m = 0; m < r->nout[j]; m++)
+			if (rsv_add(r, i, r->out[j][m]) < 0)
+				goto too_many;
+	}
+	r->state[i] = RS_DONE;
+	return 0;
+too_many:
+	aerr(r->st, al->line, "%s: more than %d addresses once its local names "
+	    "are resolved", al->name, ALIASES_TARGETS_MAX);
+fail:
+	r->state[i] = RS_FAILED;
+	return -1;
+}
+
+/* Resolve every entry; on success each holds its addresses only. */
+static void
+resolve_all(struct ald *st)
+{
+	struct aliases *a = st->a;
+	struct rsv r;
+	size_t i, k;
+
+	memset(&r, 0, sizeof(r));
+	r.st = st;
+	r.state = mem_alloc((a->n + 1) * sizeof(*r.state));
+	r.out = mem_alloc((a->n + 1) * sizeof(*r.out));
+	r.nout = mem_alloc((a->n + 1) * sizeof(*r.nout));
+	r.height = mem_alloc((a->n + 1) * sizeof(*r.height));
+	for (i = 0; i < a->n && st->nerrors <= ALIASES_ERRORS_MAX; i++)
+		(void)resolve(&r, i, 0);
+	for (i = 0; i < a->n; i++) {
+		if (r.out[i] == NULL)
+			continue;
+		if (r.state[i] == RS_DONE) {
+			for (k = 0; k < a->v[i].ntargets; k++)
+				free(a->v[i].targets[k]);
+			free(a->v[i].targets);
+			a->v[i].targets = r.out[i];
+			a->v[i].ntargets = r.nout[i];
+		} else {
+			for (k = 0; k < r.nout[i]; k++)
+				free(r.out[i][k]);
+			free(r.out[i]);
+		}
+	}
+	free(r.state);
+	free(r.out);
+	free(r.nout);
+	free(r.height);
 }
 
 /* Read the whole file, at most ALIASES_FILE_MAX bytes, into out. */
@@ -378,6 +581,7 @@ aliases_load(const char *path, struct aliases **out, struct buf *diag,
 			    "line %u); keep one entry and list every address in "
 			    "it", show(sh, st.a->v[i].name), st.a->v[i - 1].line);
 		}
+	resolve_all(&st);
 	if (st.nerrors > ALIASES_ERRORS_MAX && diag != NULL)
 		buf_printf(diag, NULL, "%s: stopping after %d errors\n", path,
 		    ALIASES_ERRORS_MAX);
@@ -393,19 +597,12 @@ out:
 	return rc;
 }
 
-static int
-cmp_key(const void *key, const void *elt)
-{
-	return strcmp(key, ((const struct alias *)elt)->name);
-}
-
 int
 aliases_lookup(const struct aliases *a, const char *name,
     char *const **targets, size_t *n, struct op_err *e)
 {
-	char low[ALIASES_NAME_MAX + 1], sh[SHOW_MAX];
-	const struct alias *al = NULL;
-	size_t i;
+	char sh[SHOW_MAX];
+	const struct alias *al;
 
 	show(sh, name);
 	if (a == NULL)
@@ -415,13 +612,9 @@ aliases_lookup(const struct aliases *a, const char *name,
 		    sh, sh);
 	if (!aliases_is_local(name))
 		return err_set(e, ERR_DATA, "'%s' is not a local name", sh);
-	for (i = 0; name[i] != '\0'; i++)
-		low[i] = (char)tolower((unsigned char)name[i]);
-	low[i] = '\0';
-	if (a->n > 0)
-		al = bsearch(low, a->v, a->n, sizeof(*a->v), cmp_key);
-	if (al == NULL && a->n > 0)
-		al = bsearch(ALIASES_DEFAULT, a->v, a->n, sizeof(*a->v), cmp_key);
+	al = find(a, name);
+	if (al == NULL)
+		al = find(a, ALIASES_DEFAULT);
 	if (al == NULL)
 		return err_set(e, ERR_DATA, "'%s' is a local name with no entry in "
 		    "the aliases file %s, which has no '" ALIASES_DEFAULT "' "

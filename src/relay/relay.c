@@ -440,20 +440,59 @@ take_jobs_locked(struct pstate *ps)
 	return list;
 }
 
-/* The profile is broken: cool it down and move its work elsewhere. */
+/* 1 if another profile would take j now (route_locked would queue it):
+ * enabled, allowed for it, not tried for it, neither cooling down nor
+ * paused.  Under r->lock. */
+static int
+other_takes_locked(struct relay *r, const struct conf *conf,
+    const struct job *j)
+{
+	const struct conf_profile *only = NULL;
+	int64_t now = clock_mono_ms();
+	size_t i;
+
+	if (j->m->profile != NULL) {
+		only = conf_profile_find(conf, j->m->profile);
+		if (only != NULL && !only->enabled)
+			only = NULL;
+	}
+	for (i = 0; i < conf->nprofiles; i++) {
+		const struct conf_profile *p = &conf->profiles[i];
+		const struct pstate *ps;
+
+		if (!p->enabled || (only != NULL && p != only) ||
+		    deliver_msg_tried(j->m, p->name))
+			continue;
+		ps = pstate_find(r, p->name);
+		if (ps != NULL && ps->cooldown_until_ms <= now &&
+		    ps->pause_until_ms <= now)
+			return 1;
+	}
+	return 0;
+}
+
+/* The profile is broken: cool it down and move its work elsewhere.  A 421
+ * (pause_only) pauses it instead; the history of each message says
+ * "failover" when another profile takes it, "paused" (the reply and for
+ * how long) when it waits for this one. */
 static void
 profile_down(struct relay *r, const struct conf *conf, struct pstate *ps,
     struct job *j, const char *why, int pause_only,
     const struct smtp_result *res)
 {
 	struct job *list, *next;
-	char cool[16];
+	char cool[16], paused[QUEUE_TEXT_MAX], reply[QUEUE_TEXT_MAX - 64];
+	unsigned ms = 0;
 
 	pthread_mutex_lock(&r->lock);
 	if (pause_only) {
 		ps->slowdowns++;
-		ps->pause_until_ms = clock_mono_ms() + policy_backoff_ms(ps->slowdowns);
-		snprintf(cool, sizeof(cool), "%ums", policy_backoff_ms(ps->slowdowns));
+		ms = policy_backoff_ms(ps->slowdowns);
+		ps->pause_until_ms = clock_mono_ms() + ms;
+		if (ms % 1000 == 0)
+			snprintf(cool, sizeof(cool), "%us", ms / 1000);
+		else
+			snprintf(cool, sizeof(cool), "%ums", ms);
 	} else {
 		ps->failures++;
 		ps->cooldown_until_ms = clock_mono_ms() +
@@ -463,19 +502,35 @@ profile_down(struct relay *r, const struct conf *conf, struct pstate *ps,
 	pstate_note_locked(ps, why, res);
 	list = take_jobs_locked(ps);
 	pthread_mutex_unlock(&r->lock);
-	log_event(LOG_WARN, "failover", "profile", ps->name, "reason", why,
-	    "cooldown", cool, NULL);
+	if (pause_only)
+		log_event(LOG_WARN, "paused", "profile", ps->name, "reason", why,
+		    "pause", cool, NULL);
+	else
+		log_event(LOG_WARN, "failover", "profile", ps->name, "reason", why,
+		    "cooldown", cool, NULL);
+	if (res != NULL && res->reply.code != 0)
+		smtp_reply_format(&res->reply, reply, sizeof(reply));
+	else
+		str_copy(reply, sizeof(reply), why);
+	snprintf(paused, sizeof(paused), "%s (profile %s paused for %s)", reply,
+	    ps->name, cool);
 	if (j != NULL) {
 		deliver_msg_set_waited(j->m, res);
 		j->next = list;
 		list = j;
 	}
 	for (; list != NULL; list = next) {
+		int other;
+
 		next = list->next;
 		deliver_msg_add_tried(list->m, ps->name);
 		str_copy(list->last_error, sizeof(list->last_error), why);
+		pthread_mutex_lock(&r->lock);
+		other = other_takes_locked(r, conf, list);
+		pthread_mutex_unlock(&r->lock);
 		queue_event_add(r->queue, list->m->id, clock_wall_ms() / 1000,
-		    "failover", why, NULL);
+		    !pause_only || other ? "failover" : "paused",
+		    !pause_only || other ? why : paused, NULL);
 		route(r, conf, list);
 	}
 }

@@ -45,6 +45,8 @@
 #define SMTP_OUT_MAX (3 * SMTP_BODY_CHUNK + 64) /* see body_send() */
 #define SMTP_PIPE_WINDOW 100          /* commands per pipelined write */
 #define SMTP_QUIT_TIMEOUT_S 10        /* waiting for 221 is a courtesy */
+#define SMTP_LAST_WORDS_MS 2000       /* reading what a server that reset
+                                       * the connection sent before */
 
 enum smtp_state {
 	ST_INIT,
@@ -367,12 +369,12 @@ deadline_fail(struct smtp_session *s, struct smtp_result *r, int phase,
 }
 
 static int
-io_fail(struct smtp_session *s, struct smtp_result *r, int phase,
-    const struct op_err *e, const char *doing)
+io_fail_as(struct smtp_session *s, struct smtp_result *r, int phase,
+    const struct op_err *e, const char *doing, int tls)
 {
 	int fail = SMTP_FAIL_IO, sys = e->sys;
 
-	if (s->tls != NULL) {
+	if (tls) {
 		/* tls.c reports enum tls_fail in sys. */
 		if (e->sys == TLS_FAIL_TIMEOUT)
 			fail = SMTP_FAIL_TIMEOUT, sys = ETIMEDOUT;
@@ -394,6 +396,64 @@ io_fail(struct smtp_session *s, struct smtp_result *r, int phase,
 	    smtp_phase_name(phase), e->msg);
 }
 
+static int
+io_fail(struct smtp_session *s, struct smtp_result *r, int phase,
+    const struct op_err *e, const char *doing)
+{
+	return io_fail_as(s, r, phase, e, doing, s->tls != NULL);
+}
+
+/*
+ * RFC 5321 3.8: a 421 is the server's goodbye, whatever it answers: it
+ * closes the connection after it.  The session ends here too (no QUIT,
+ * nothing more on it), and the 421 is what the caller reports.  1 if rep
+ * was one.
+ */
+static int
+goodbye(struct smtp_session *s, const struct smtp_reply *rep)
+{
+	if (rep->code != 421)
+		return 0;
+	session_break(s);
+	return 1;
+}
+
+static int read_reply(struct smtp_session *s, int phase, int64_t deadline,
+    struct smtp_reply *rep, struct smtp_result *r);
+
+/*
+ * Writing failed because the server reset or closed the connection: it
+ * may have said why first (a 421 in the middle of the body, say).  A
+ * reply already on its way is read and reported (the session ends);
+ * otherwise the write failure is.
+ */
+static int
+write_fail(struct smtp_session *s, struct smtp_result *r, int phase,
+    const struct op_err *e)
+{
+	struct smtp_result tmp;
+	struct smtp_reply rep;
+	int tls = s->tls != NULL, rc = -1;
+
+	if (!(tls ? e->sys == TLS_FAIL_IO : e->sys == EPIPE || e->sys == ECONNRESET))
+		return io_fail(s, r, phase, e, "sending");
+	smtp_result_init(&tmp);
+	smtp_reply_init(&rep);
+	buf_reset(&s->out);
+	s->sent = 1;
+	/* the peer is gone: what it sent is there at once */
+	if (read_reply(s, phase, clock_mono_ms() + SMTP_LAST_WORDS_MS, &rep,
+	    &tmp) == 0) {
+		res_refused(r, phase, &rep, "the server ended the session");
+		session_break(s);
+	} else {
+		rc = io_fail_as(s, r, phase, e, "sending", tls);
+	}
+	smtp_reply_free(&rep);
+	smtp_result_free(&tmp);
+	return rc;
+}
+
 /* Write all of s->out before the deadline. */
 static int
 flush_out(struct smtp_session *s, int phase, int64_t deadline,
@@ -408,7 +468,7 @@ flush_out(struct smtp_session *s, int phase, int64_t deadline,
 	err_clear(&e);
 	if (s->tls != NULL) {
 		if (tls_write(s->tls, s->out.data, s->out.len, deadline, &e) < 0)
-			return io_fail(s, r, phase, &e, "sending");
+			return write_fail(s, r, phase, &e);
 		buf_reset(&s->out);
 		return 0;
 	}
@@ -425,10 +485,10 @@ flush_out(struct smtp_session *s, int phase, int64_t deadline,
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			err_set(&e, ERR_IO, "%s", strerror(errno));
 			e.sys = errno;
-			return io_fail(s, r, phase, &e, "sending");
+			return write_fail(s, r, phase, &e);
 		}
 		if (net_wait(s->fd, POLLOUT, deadline, &e) < 0)
-			return io_fail(s, r, phase, &e, "sending");
+			return write_fail(s, r, phase, &e);
 	}
 	buf_reset(&s->out);
 	s->sent = 1;
@@ -561,8 +621,25 @@ cmd_add(struct smtp_session *s, const char *shown, const char *fmt, ...)
 static int
 check_quiet(struct smtp_session *s, int phase, struct smtp_result *r)
 {
+	struct smtp_reply rep;
+	struct op_err e;
+	size_t used;
+	int rc;
+
 	if (s->in.len == 0 && !smtp_reply_parser_busy(&s->rp))
 		return 0;
+	/* but a 421 is the server's goodbye (an idle session it gave up on):
+	 * that is what happened, not a protocol error */
+	smtp_reply_init(&rep);
+	err_clear(&e);
+	rc = smtp_reply_feed(&s->rp, s->in.data, s->in.len, &used, &rep, &e);
+	if (rc == 1 && rep.code == 421) {
+		res_refused(r, phase, &rep, "the server ended the session");
+		smtp_reply_free(&rep);
+		session_break(s);
+		return -1;
+	}
+	smtp_reply_free(&rep);
 	session_break(s);
 	return res_local(r, SMTP_TEMPORARY, phase, SMTP_FAIL_PROTOCOL, 0,
 	    "the server sent data that was not asked for (%s phase)",
@@ -1646,6 +1723,8 @@ static int
 dot_resp(struct smtp_session *s, const struct smtp_reply *rep,
     struct smtp_result *r)
 {
+	if (goodbye(s, rep))
+		return res_refused(r, SMTP_PHASE_DATA, rep, "the server refused the message");
 	smtp_state(s, ST_READY);
 	if (rep->code / 100 == 2) {
 		s->messages++;
@@ -1739,7 +1818,8 @@ rset_run(struct smtp_session *s, struct smtp_result *r)
 		} else {
 			rc = res_refused(r, SMTP_PHASE_RSET, &rep, "the server refused RSET");
 			log_fail(s, r);
-			quit_run(s);
+			if (!goodbye(s, &rep))
+				quit_run(s);
 		}
 	}
 	smtp_reply_free(&rep);
@@ -1804,7 +1884,8 @@ envelope_run(struct smtp_session *s, const struct smtp_envelope *env,
 	while (pos <= (long)n) {
 		int count = 0;
 
-		if (check_quiet(s, SMTP_PHASE_MAIL, r) < 0)
+		if (check_quiet(s, pos == -1 && s->rset_next ? SMTP_PHASE_RSET :
+		    SMTP_PHASE_MAIL, r) < 0)
 			goto fail;
 		start = pos;
 		while (pos <= (long)n && count < (pipe ? SMTP_PIPE_WINDOW : 1)) {
@@ -1859,6 +1940,11 @@ envelope_run(struct smtp_session *s, const struct smtp_envelope *env,
 				if (read_reply(s, SMTP_PHASE_MAIL,
 				    phase_deadline(s, SMTP_TIMEOUT_MAIL_S), &rep, r) < 0)
 					goto fail;
+				if (goodbye(s, &rep)) {
+					/* the replies to the rest will not come */
+					mail_resp(s, &rep, r);
+					goto fail;
+				}
 				*mail_ok = mail_resp(s, &rep, mail_r) == 0;
 			} else if (k < (long)n) {
 				if (st[k] != RC_SENT)
@@ -1866,6 +1952,10 @@ envelope_run(struct smtp_session *s, const struct smtp_envelope *env,
 				if (read_reply(s, SMTP_PHASE_RCPT,
 				    phase_deadline(s, SMTP_TIMEOUT_RCPT_S), &rep, r) < 0)
 					goto fail;
+				if (goodbye(s, &rep)) {
+					rcpt_resp(&rep, r);
+					goto fail;
+				}
 				if (rcpt_resp(&rep, &rr[k]) == 0) {
 					st[k] = RC_OK;
 					naccepted++;
@@ -1876,6 +1966,10 @@ envelope_run(struct smtp_session *s, const struct smtp_envelope *env,
 				if (read_reply(s, SMTP_PHASE_DATA,
 				    phase_deadline(s, SMTP_TIMEOUT_DATA_S), &rep, r) < 0)
 					goto fail;
+				if (goodbye(s, &rep)) {
+					data_resp(&rep, r);
+					goto fail;
+				}
 				*data_open = data_resp(&rep, data_r) == 0;
 			}
 		}
@@ -1936,7 +2030,8 @@ txn_abandon(struct smtp_session *s, int mail_ok, int data_open)
 	smtp_reply_init(&rep);
 	if (data_open) {
 		cmd_add(s, NULL, ".");
-		if (exchange(s, SMTP_PHASE_DATA, SMTP_TIMEOUT_DOT_S, &rep, &tmp) == 0)
+		if (exchange(s, SMTP_PHASE_DATA, SMTP_TIMEOUT_DOT_S, &rep, &tmp) == 0 &&
+		    !goodbye(s, &rep))
 			smtp_state(s, ST_READY);
 	} else if (mail_ok) {
 		(void)rset_run(s, &tmp);
@@ -2092,7 +2187,7 @@ smtp_client_mail(struct smtp_session *s, const char *sender, uint64_t size,
 	rc = exchange(s, SMTP_PHASE_MAIL, SMTP_TIMEOUT_MAIL_S, &rep, res);
 	if (rc == 0) {
 		rc = mail_resp(s, &rep, res);
-		if (rc < 0)
+		if (rc < 0 && !goodbye(s, &rep))
 			smtp_state(s, ST_READY);
 	}
 	smtp_reply_free(&rep);
@@ -2116,8 +2211,10 @@ smtp_client_rcpt(struct smtp_session *s, const char *rcpt,
 		return -1;
 	smtp_reply_init(&rep);
 	rc = exchange(s, SMTP_PHASE_RCPT, SMTP_TIMEOUT_RCPT_S, &rep, res);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = rcpt_resp(&rep, res);
+		(void)goodbye(s, &rep);
+	}
 	smtp_reply_free(&rep);
 	return rc;
 }
@@ -2142,7 +2239,7 @@ smtp_client_data(struct smtp_session *s, struct smtp_body *body,
 		rc = data_resp(&rep, res);
 		if (rc == 0)
 			rc = body_send(s, body, res);
-		else
+		else if (!goodbye(s, &rep))
 			smtp_state(s, ST_RCPT);   /* still in the transaction */
 	}
 	smtp_reply_free(&rep);

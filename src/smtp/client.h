@@ -30,6 +30,12 @@
  * server or the profile (even a 5xx greeting or a 535 to AUTH, which keep
  * their PERMANENT outcome for reporting): the delivery code decides
  * whether to fail over or retry; it must not bounce a message for it.
+ * A 421 anywhere (RFC 5321 3.8: the server closes after it) ends the
+ * session: it is the result (TEMPORARY, SMTP_FAIL_REPLY, the reply
+ * attached) even when the server closes at once with pipelined commands
+ * unanswered, when it comes unasked on an idle session before RSET, or
+ * when it was sent before a reset that broke the writing of the body;
+ * never "the server closed the connection".
  *
  * Security (the rules of docs/security.md that concern the client):
  *   - security=starttls: if STARTTLS is not offered, only QUIT is sent and

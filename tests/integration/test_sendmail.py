@@ -520,6 +520,25 @@ def test_local_names_go_to_their_aliases(outpost, tmp_path):
     assert r.rc == 65, r
 
 
+def test_local_name_target_resolves_through_the_file(outpost, tmp_path):
+    """A stock Debian /etc/aliases names local names as targets
+    (postmaster: root): they resolve through the same file."""
+    conf, store, path = aliases_conf(outpost, tmp_path,
+                                     b"postmaster: root\n"
+                                     b"root: admin@example.com\n")
+    r = outpost.run("config", "check", conf=conf)
+    assert r.rc == 0, r
+    r = sendmail(conf, "-i", "postmaster", stdin=b"Subject: cron\n\nout\n")
+    assert r.rc == 0, r
+    assert store.messages()[-1][3] == ["admin@example.com"]
+    # a loop is refused when the file is read, naming it
+    path.write_bytes(b"postmaster: root\nroot: postmaster\n")
+    r = outpost.run("config", "check", conf=conf)
+    assert r.rc == 78, r
+    assert "%s:2: root: 'postmaster' makes a loop (postmaster -> root -> "\
+        "postmaster)" % path in r.err, r
+
+
 def test_local_name_without_alias_is_refused_naming_aliases(outpost,
                                                              tmp_path):
     store = Store(tmp_path / "data")

@@ -1037,6 +1037,32 @@ def script_always_421(conn):
             conn.send("421 4.3.2 Service busy, try later")
 
 
+def make_script_421_close(verb_421):
+    """Every session: greeting, EHLO (PIPELINING), 250 to the commands
+    before verb_421, then 421 to it and the connection closed at once,
+    the rest of what was pipelined unanswered (as Gmail does when it
+    sheds load)."""
+    def script(conn):
+        conn.send("220 localhost ESMTP busy")
+        while True:
+            line = conn.readline()
+            if line is None:
+                return
+            verb = line.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                conn.send("250-localhost", "250-ENHANCEDSTATUSCODES",
+                          "250 PIPELINING")
+            elif verb == verb_421:
+                conn.send("421 4.3.2 Service busy, try later")
+                return          # closed by the peer's runner
+            elif verb == "QUIT":
+                conn.send("221 2.0.0 Bye")
+                return
+            else:
+                conn.send("250 2.0.0 Ok")
+    return script
+
+
 def msg_due(d, data_dir, mid):
     con = d.db(data_dir)
     try:
@@ -1046,15 +1072,21 @@ def msg_due(d, data_dir, mid):
         con.close()
 
 
-@pytest.mark.parametrize("where", ["greeting", "mail"])
+@pytest.mark.parametrize("where", ["greeting", "mail", "mail-close"])
 def test_421_wait_is_visible_and_fixing_the_profile_ends_it(
         outpost, peers, daemons, where):
     """Issue 10 #2 and #3: while the only profile answers 421, the reply is
     the message's and the recipient's last error (no attempt is burnt, no
     "unclaimed" event per scheduler pass); fixing the profile's port ends
-    its pause and the message goes at once, not when the pause is over."""
-    busy = peers.scripted(peers_mod.script_greet_421 if where == "greeting"
-                          else script_always_421)
+    its pause and the message goes at once, not when the pause is over.
+    A 421 to a pipelined MAIL followed at once by a close (mail-close) is
+    that 421, not "the server closed the connection".  The history says
+    the profile "paused" (the reply and for how long), not "failover": no
+    other profile took the message."""
+    scripts = {"greeting": peers_mod.script_greet_421,
+               "mail": script_always_421,
+               "mail-close": make_script_421_close("MAIL")}
+    busy = peers.scripted(scripts[where])
     live = peers.aiosmtpd("plain")
     conf, port = serve_conf(outpost, [("only", peers_mod.profile(busy.port))],
                             server={"retry": "1h"})
@@ -1074,6 +1106,7 @@ def test_421_wait_is_visible_and_fixing_the_profile_ends_it(
     (rcpt,) = rcpt_rows(d, data_dir, mid)
     assert rcpt[1:4] == ("deferred", 421, "4.3.2"), rcpt
     assert "Service not available" in rcpt[4] or "Service busy" in rcpt[4]
+    assert "closed the connection" not in rcpt[4], rcpt
     assert len(busy.sessions()) >= 3
     res = outpost.run("queue", "list", conf=conf)
     row = [l for l in res.out.splitlines() if l.startswith(mid)]
@@ -1081,6 +1114,15 @@ def test_421_wait_is_visible_and_fixing_the_profile_ends_it(
     kinds = events(d, data_dir, mid)
     assert "unclaimed" not in kinds, kinds
     assert "deferred" not in kinds, kinds
+    # no other profile took it: it waited, the profile paused
+    assert "failover" not in kinds, kinds
+    res = outpost.run("queue", "show", mid, "--json", conf=conf)
+    paused = [e["text"] for e in json.loads(res.out)["events"]
+              if e["kind"] == "paused"]
+    assert paused, kinds
+    assert all(t.startswith("421 4.3.2 ") and "(profile only paused for "
+               in t for t in paused), paused
+    assert "event=paused profile=only " in d.log()
 
     # fix the port: the pause ends with the change
     due = msg_due(d, data_dir, mid)

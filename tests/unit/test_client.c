@@ -2211,6 +2211,272 @@ test_large_body(void **state)
 	fs_free(&fs);
 }
 
+/* ---- a 421 and the connection closed at once (the server sheds load) ---- */
+
+#define BYE421 "421 4.7.0 Try again later, closing connection\r\n"
+
+/* What a 421 then a close must give: the message deferred with that 421
+ * (code, enhanced code, text) for the message and every recipient, never
+ * "the server closed the connection", and a session no longer usable. */
+static void
+assert_421(const struct smtp_result *r, const struct smtp_result *rr,
+    size_t n, int phase)
+{
+	size_t i;
+
+	assert_int_equal(r->outcome, SMTP_TEMPORARY);
+	assert_int_equal(r->phase, phase);
+	assert_int_equal(r->fail, SMTP_FAIL_REPLY);
+	assert_int_equal(r->reply.code, 421);
+	assert_int_equal(r->reply.enh_class, 4);
+	assert_int_equal(r->reply.enh_subject, 7);
+	assert_string_equal(r->reply.text, "4.7.0 Try again later, closing connection");
+	assert_non_null(strstr(r->msg, "421 4.7.0 Try again later"));
+	assert_null(strstr(r->msg, "closed the connection"));
+	for (i = 0; i < n; i++) {
+		assert_int_equal(rr[i].outcome, SMTP_TEMPORARY);
+		assert_int_equal(rr[i].reply.code, 421);
+		assert_string_equal(rr[i].reply.text,
+		    "4.7.0 Try again later, closing connection");
+	}
+}
+
+/* Pipelined MAIL, RCPT, RCPT, DATA; the server answers up to the 421 and
+ * closes at once: at MAIL (as Gmail does when it sheds load), at the
+ * second RCPT, at DATA, or after the final dot. */
+static void
+run_421_close(const struct fs_step *script, int phase, const char *sent)
+{
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r, rr[2];
+	struct smtp_envelope env = { "a@example.org", two_rcpts, 2, 0 };
+	struct smtp_mem_body mb;
+	struct smtp_body b;
+
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	smtp_result_init(&r);
+	smtp_result_init(&rr[0]);
+	smtp_result_init(&rr[1]);
+	assert_int_equal(smtp_client_open(&p, &s, &r), 0);
+	smtp_body_from_mem(&b, &mb, "hi\r\n", 4);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), -1);
+	assert_421(&r, rr, 2, phase);
+	assert_false(smtp_client_usable(s));
+	smtp_client_quit(s);
+	smtp_client_free(s);
+	fs_join(&fs);
+	assert_string_equal(fs.got.data, sent);
+	smtp_result_free(&r);
+	smtp_result_free(&rr[0]);
+	smtp_result_free(&rr[1]);
+	fs_free(&fs);
+}
+
+#define PIPE_EHLO "250-fake.test\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n"
+#define PIPE_SENT "EHLO client.test\r\nMAIL FROM:<a@example.org>\r\n" \
+	"RCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n"
+
+static void
+test_421_close_at_mail(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, PIPE_EHLO, 0 },
+		{ FS_BATCH, NULL, 4 },
+		{ FS_SEND, BYE421, 0 },
+		{ FS_END, NULL, 0 },
+	};
+
+	(void)state;
+	run_421_close(script, SMTP_PHASE_MAIL, PIPE_SENT);
+}
+
+static void
+test_421_close_at_rcpt(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, PIPE_EHLO, 0 },
+		{ FS_BATCH, NULL, 4 },
+		{ FS_SEND, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n" BYE421, 0 },
+		{ FS_END, NULL, 0 },
+	};
+
+	(void)state;
+	run_421_close(script, SMTP_PHASE_RCPT, PIPE_SENT);
+}
+
+static void
+test_421_close_at_data(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, PIPE_EHLO, 0 },
+		{ FS_BATCH, NULL, 4 },
+		{ FS_SEND, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n" BYE421, 0 },
+		{ FS_END, NULL, 0 },
+	};
+
+	(void)state;
+	run_421_close(script, SMTP_PHASE_DATA, PIPE_SENT);
+}
+
+static void
+test_421_close_after_dot(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, PIPE_EHLO, 0 },
+		{ FS_BATCH, NULL, 4 },
+		{ FS_SEND, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n", 0 },
+		{ FS_DATA, NULL, 0 },
+		{ FS_SEND, BYE421, 0 },
+		{ FS_END, NULL, 0 },
+	};
+
+	(void)state;
+	run_421_close(script, SMTP_PHASE_DATA, PIPE_SENT "hi\r\n.\r\n");
+}
+
+/* Without PIPELINING: MAIL gets 421 and the connection closes.  The
+ * session is over: nothing more is sent on it. */
+static void
+test_421_close_lockstep(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, "250-fake.test\r\n250 ENHANCEDSTATUSCODES\r\n", 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, BYE421, 0 },
+		{ FS_DRAIN, NULL, 0 },
+		{ FS_END, NULL, 0 },
+	};
+
+	(void)state;
+	run_421_close(script, SMTP_PHASE_MAIL,
+	    "EHLO client.test\r\nMAIL FROM:<a@example.org>\r\n");
+}
+
+/* The server answers 354, then 421 and closes without reading the body: a
+ * body too large for the socket buffers meets a reset while it is being
+ * written.  The 421 the server sent first is what is reported. */
+static void
+test_421_close_in_body(void **state)
+{
+	static const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, PIPE_EHLO, 0 },
+		{ FS_BATCH, NULL, 4 },
+		{ FS_SEND, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n"
+		    BYE421, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r, rr[2];
+	struct smtp_envelope env = { "a@example.org", two_rcpts, 2, 0 };
+	struct smtp_mem_body mb;
+	struct smtp_body b;
+	size_t n = 16 * 1024 * 1024, i;
+	char *body = malloc(n);
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		body[i] = (i % 70 == 69) ? '\n' : 'a';
+	fs_start(&fs, script, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	smtp_result_init(&r);
+	smtp_result_init(&rr[0]);
+	smtp_result_init(&rr[1]);
+	assert_int_equal(smtp_client_open(&p, &s, &r), 0);
+	smtp_body_from_mem(&b, &mb, body, n);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), -1);
+	assert_421(&r, rr, 2, SMTP_PHASE_DATA);
+	assert_false(smtp_client_usable(s));
+	smtp_client_free(s);
+	fs_join(&fs);
+	free(body);
+	smtp_result_free(&r);
+	smtp_result_free(&rr[0]);
+	smtp_result_free(&rr[1]);
+	fs_free(&fs);
+}
+
+/* A reused connection: the server gave up on the idle session (421, then
+ * closed) before the second message; its RSET meets the 421. */
+static void
+run_421_close_at_rset(const char *ehlo, int batch)
+{
+	const struct fs_step script[] = {
+		{ FS_SEND, GREETING, 0 },
+		{ FS_LINES, NULL, 1 },
+		{ FS_SEND, ehlo, 0 },
+		{ batch ? FS_BATCH : FS_LINES, NULL, batch ? 3 : 1 },
+		{ FS_SEND, batch ? "250 ok\r\n250 ok\r\n354 go\r\n" : "250 ok\r\n", 0 },
+		{ batch ? FS_DATA : FS_LINES, NULL, 1 },
+		{ FS_SEND, batch ? "250 one\r\n" : "250 ok\r\n", 0 },
+		{ batch ? FS_END : FS_LINES, NULL, 1 },
+		{ FS_SEND, "354 go\r\n", 0 },
+		{ FS_DATA, NULL, 0 },
+		{ FS_SEND, "250 one\r\n", 0 },
+		{ FS_END, NULL, 0 },
+	};
+	const struct fs_step idle[] = {
+		{ FS_SEND, BYE421, 0 },
+		{ FS_END, NULL, 0 },
+	};
+	static const char *const r1[] = { "b@example.net" };
+	struct fs_step full[16];
+	struct fake_server fs;
+	struct smtp_params p;
+	struct smtp_session *s;
+	struct smtp_result r, rr[1];
+	struct smtp_envelope env = { "a@example.org", r1, 1, 0 };
+	struct smtp_mem_body mb;
+	struct smtp_body b;
+	size_t i, k = 0;
+
+	for (i = 0; script[i].op != FS_END; i++)
+		full[k++] = script[i];
+	full[k++] = idle[0];
+	full[k++] = idle[1];
+	fs_start(&fs, full, NULL);
+	params_for(&p, &fs, SMTP_SEC_NONE);
+	smtp_result_init(&r);
+	smtp_result_init(&rr[0]);
+	assert_int_equal(smtp_client_open(&p, &s, &r), 0);
+	smtp_body_from_mem(&b, &mb, "1\r\n", 3);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), 0);
+	assert_true(smtp_client_usable(s));
+	fs_join(&fs);           /* the server has closed */
+	smtp_body_from_mem(&b, &mb, "2\r\n", 3);
+	assert_int_equal(smtp_client_send(s, &env, &b, rr, &r), -1);
+	assert_421(&r, rr, 1, SMTP_PHASE_RSET);
+	assert_false(smtp_client_usable(s));
+	smtp_client_free(s);
+	smtp_result_free(&r);
+	smtp_result_free(&rr[0]);
+	fs_free(&fs);
+}
+
+static void
+test_421_close_at_rset(void **state)
+{
+	(void)state;
+	run_421_close_at_rset(PIPE_EHLO, 1);
+	run_421_close_at_rset("250-fake.test\r\n250 ENHANCEDSTATUSCODES\r\n", 0);
+}
+
 static void
 test_connect_failures(void **state)
 {
@@ -2744,6 +3010,13 @@ main(void)
 		cmocka_unit_test(test_deadline_idle_and_later_messages),
 		cmocka_unit_test(test_body_failure),
 		cmocka_unit_test(test_large_body),
+		cmocka_unit_test(test_421_close_at_mail),
+		cmocka_unit_test(test_421_close_at_rcpt),
+		cmocka_unit_test(test_421_close_at_data),
+		cmocka_unit_test(test_421_close_after_dot),
+		cmocka_unit_test(test_421_close_lockstep),
+		cmocka_unit_test(test_421_close_in_body),
+		cmocka_unit_test(test_421_close_at_rset),
 		cmocka_unit_test(test_connect_failures),
 		cmocka_unit_test(test_ipv6_session),
 		cmocka_unit_test(test_tls_ip_literal),
