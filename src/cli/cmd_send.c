@@ -213,77 +213,19 @@ send_parse(int argc, char **argv, struct send_opts *o)
 	return 0;
 }
 
-/*
- * "a@b", "<a@b>", "Name <a@b>", "\"Name, Jr.\" <a@b>" into out (name
- * allocated, NULL if none).  ERR_DATA naming what is wrong.
- */
+/* "a@b", "<a@b>", "Name <a@b>", "\"Name, Jr.\" <a@b>" into out (name
+ * allocated, NULL if none), by the parser the API and the settings use. */
 static int
 send_parse_addr(const char *s, struct send_addr *out, struct op_err *e)
 {
-	const char *lt, *p;
-	char *addr = NULL, *name = NULL;
-	size_t n, k, i;
-	int rc = -1;
+	char name[ADDR_NAME_MAX + 1];
 
 	out->name = NULL;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	if (n > 0 && s[n - 1] == '>') {
-		if ((lt = memrchr(s, '<', n)) == NULL) {
-			err_set(e, ERR_DATA, "a '>' without '<'");
-			goto out;
-		}
-		addr = str_ndup(lt + 1, (size_t)(s + n - 1 - (lt + 1)));
-		/* the display name: what comes before '<', trimmed */
-		k = (size_t)(lt - s);
-		while (k > 0 && (s[k - 1] == ' ' || s[k - 1] == '\t'))
-			k--;
-		if (k >= 2 && s[0] == '"' && s[k - 1] == '"') {
-			/* a quoted string: drop the quotes and the backslashes
-			 * of quoted pairs (RFC 5322 section 3.2.4) */
-			name = mem_alloc(k);
-			for (p = s + 1, i = 0; p < s + k - 1; p++) {
-				if (*p == '\\' && p + 1 < s + k - 1)
-					p++;
-				name[i++] = *p;
-			}
-			name[i] = '\0';
-		} else if (k > 0) {
-			name = str_ndup(s, k);
-		}
-		if (name != NULL) {
-			for (p = name; *p != '\0'; p++) {
-				if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-					err_set(e, ERR_DATA, "the display name "
-					    "contains a control character");
-					goto out;
-				}
-			}
-			if (strlen(name) > MIME_NAME_MAX) {
-				err_set(e, ERR_DATA, "the display name is longer "
-				    "than %d bytes", MIME_NAME_MAX);
-				goto out;
-			}
-			if (name[0] == '\0') {
-				free(name);
-				name = NULL;
-			}
-		}
-	} else {
-		addr = str_ndup(s, n);
-	}
-	if (addr_parse_mailbox(addr, &out->mb, e) < 0)
-		goto out;
-	out->name = name;
-	name = NULL;
-	rc = 0;
-out:
-	free(addr);
-	free(name);
-	return rc;
+	if (addr_parse_display(s, &out->mb, name, sizeof(name), e) < 0)
+		return -1;
+	if (name[0] != '\0')
+		out->name = str_dup(name);
+	return 0;
 }
 
 /* Read a whole file ("-": standard input) into out, at most max bytes.
