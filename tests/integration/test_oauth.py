@@ -298,3 +298,60 @@ def test_check_smtp_auth_disabled(outpost, certs, oauth):
         assert "SMTP.SendAsApp" in r.out
     finally:
         peer.stop()
+
+
+def _msg_row(dm, tmp_path, mid):
+    con = dm.db(tmp_path / "data")
+    try:
+        row = con.execute("SELECT state, attempts, last_error FROM messages "
+                          "WHERE id = ?", (mid,)).fetchone()
+        rc = con.execute("SELECT r.state, r.reply FROM recipients r JOIN "
+                         "messages USING (mid) WHERE id = ?",
+                         (mid,)).fetchall()
+    finally:
+        con.close()
+    return row, rc
+
+
+def test_not_signed_in_waits_without_attempt_then_goes_after_login(
+        outpost, certs, oauth, tmp_path):
+    """Point 5: no token, no attempt: the message waits deferred with the
+    token error as its last error and its recipient's reason; the profile
+    needs sign-in; after `outpost oauth login` (another process) the
+    daemon notices within seconds and the message goes."""
+    outpost.ca = certs.ca
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        prof = oauth_profile(oauth, peer, certs)
+        conf, dm = start_daemon(outpost, [("m", prof)],
+                                extra_server={"retry": "1h"})
+        try:
+            mid = dm.send("app@example.com", ["rcpt@example.com"],
+                          message("waits")).rsplit(" ", 1)[-1]
+
+            def waiting():
+                row, _ = _msg_row(dm, tmp_path, mid)
+                return row[2] is not None and "not signed in" in row[2]
+            wait_for(waiting, what="the token error as the last error")
+            time.sleep(1.5)         # more scheduler passes: still no attempt
+            row, rcpts = _msg_row(dm, tmp_path, mid)
+            assert row[0] == "deferred" and row[1] == 0, row
+            assert "oauth login m" in row[2], row
+            assert rcpts[0][0] == "deferred" and "not signed in" in rcpts[0][1]
+            st = outpost.run("oauth", "status", "m", "--json", conf=conf)
+            j = json.loads(st.out)
+            assert j[0]["signed_in"] is False, j
+            assert peer.messages == [] and peer.auths == []
+            out = login(outpost, conf)
+            wait_for(lambda: len(peer.messages) == 1, timeout=15,
+                     what="delivery within seconds of the sign-in")
+            wait_for(lambda: _msg_row(dm, tmp_path, mid)[0][0] == "sent",
+                     what="sent")
+            row, _ = _msg_row(dm, tmp_path, mid)
+            assert row[1] == 1, row
+        finally:
+            dm.stop()
+        assert "state=failed" not in dm.log()
+        secrets_absent(oauth, [out, dm.log()])
+    finally:
+        peer.stop()
