@@ -913,7 +913,8 @@ advance_waiting(struct relay *r)
 	struct op_err e;
 	uint64_t n = 0;
 
-	if (queue_advance(r->queue, now, now + RELAY_WAIT_MAX_S, &n, &e) < 0) {
+	/* + 1: a wait of RELAY_WAIT_MAX_S is rounded up to a whole second */
+	if (queue_advance(r->queue, now, now + RELAY_WAIT_MAX_S + 1, &n, &e) < 0) {
 		log_event(LOG_ERROR, "advance", "error", e.msg, NULL);
 	} else if (n > 0) {
 		char nb[24];
