@@ -142,7 +142,8 @@ reply_page(struct http_req *r, unsigned status, const char *title,
 	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
 	    "content=\"width=device-width, initial-scale=1\"><title>", NULL);
 	html_text(&b, title);
-	buf_appendstr(&b, " - Outpost</title><link rel=\"stylesheet\" "
+	buf_appendstr(&b, " - Outpost</title><link rel=\"icon\" href=\"/icon.svg\" "
+	    "type=\"image/svg+xml\"><link rel=\"stylesheet\" "
 	    "href=\"/style.css\"></head><body><main class=\"callback\">"
 	    "<h1 id=\"oauth-result\" data-ok=\"", NULL);
 	buf_appendstr(&b, status == 200 ? "yes" : "no", NULL);
