@@ -68,6 +68,16 @@ wake(void *arg)
 		relay_wake(d->relay);
 }
 
+/* The page's OAuth2 callback stored a sign-in. */
+static void
+oauth_signed_in(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->relay != NULL)
+		relay_oauth_signed_in(d->relay);
+}
+
 static int
 reserve(void *arg, size_t len)
 {
@@ -329,6 +339,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 				hd.conf_reload = conf_reload;
 				hd.queue = q;
 				hd.wake_delivery = wake;
+				hd.oauth_signed_in = oauth_signed_in;
 				hd.metrics = metrics;
 				hd.api_token = token;
 				hd.arg = &d;

@@ -150,7 +150,8 @@ http_api_metrics(struct http_req *r)
 	/* counted by the queue, whichever process delivered */
 	deliver_metrics_load(r->srv->deps.queue, m);
 	buf_init(&out, METRICS_TEXT_MAX);
-	if (metrics_render(m, &out, &e) < 0) {
+	if (metrics_render(m, &out, &e) < 0 ||
+	    http_oauth_metrics(r, &out, &e) < 0) {
 		buf_free(&out);
 		http_reply_error(r, 500, "cannot render the metrics: %s", e.msg);
 		return;

@@ -61,7 +61,7 @@ void api_submit_free(struct api_submit *s);
 
 /* ---- PUT /api/profiles/{name} ---- */
 
-#define API_PROFILE_KEYS_MAX 24
+#define API_PROFILE_KEYS_MAX 32
 
 /*
  * What the PUT changes in [profile NAME], checked the way the loader

@@ -47,6 +47,7 @@
 #include "config/conf_edit.h"
 #include "config/ini.h"
 #include "http/api_decode.h"
+#include "oauth/oauth.h"
 #include "relay/diag.h"
 #include "util/log.h"
 
@@ -55,7 +56,7 @@
 #define REPORTS_MAX 256         /* report addresses in one PUT */
 
 /* Keys a PUT may carry, with their JSON form. */
-enum jtype { J_BOOL, J_UINT, J_TEXT, J_LIMITS, J_DURATION };
+enum jtype { J_BOOL, J_UINT, J_TEXT, J_LIMITS, J_DURATION, J_AUTH };
 
 static const struct pkey {
 	const char *key;
@@ -67,7 +68,7 @@ static const struct pkey {
 	{ "security", J_TEXT },
 	{ "tls_verify", J_BOOL },
 	{ "tls_ca_file", J_TEXT },
-	{ "auth", J_BOOL },
+	{ "auth", J_AUTH },
 	{ "username", J_TEXT },
 	{ "password", J_TEXT },
 	{ "allow_plaintext_auth", J_BOOL },
@@ -77,6 +78,15 @@ static const struct pkey {
 	{ "max_connections", J_UINT },
 	{ "max_messages_per_connection", J_UINT },
 	{ "timeout", J_DURATION },
+	/* OAuth2 (auth = oauth2); oauth_client_secret is write-only */
+	{ "oauth_grant", J_TEXT },
+	{ "oauth_tenant", J_TEXT },
+	{ "oauth_client_id", J_TEXT },
+	{ "oauth_client_secret", J_TEXT },
+	{ "oauth_authorize_url", J_TEXT },
+	{ "oauth_token_url", J_TEXT },
+	{ "oauth_device_url", J_TEXT },
+	{ "oauth_scope", J_TEXT },
 };
 #define NPROFILE_KEYS (sizeof(profile_keys) / sizeof(profile_keys[0]))
 _Static_assert(NPROFILE_KEYS <= API_PROFILE_KEYS_MAX, "api_profile_edit too small");
@@ -90,7 +100,8 @@ static int
 secret_key(const char *key)
 {
 	return strcmp(key, "password") == 0 || strcmp(key, "password_command") == 0 ||
-	    strcmp(key, "api_token") == 0;
+	    strcmp(key, "api_token") == 0 || strcmp(key, "oauth_client_secret") == 0 ||
+	    strcmp(key, "oauth_token_command") == 0;
 }
 
 /*
@@ -268,6 +279,29 @@ duration_json(uint32_t sec)
 	return json_string(s);
 }
 
+/* The OAuth2 settings (effective values; the secret only as
+ * has_client_secret, the command only as has_token_command) and, for
+ * auth = oauth2, the sign-in's status. */
+static void
+profile_oauth_json(const struct conf_profile *p, json_t *j)
+{
+	json_t *st;
+
+	json_object_set_new(j, "oauth_grant", json_string(conf_grant_name(p->oauth_grant)));
+	json_object_set_new(j, "oauth_tenant", http_jstr(p->oauth_tenant));
+	json_object_set_new(j, "oauth_client_id", http_jstr(p->oauth_client_id));
+	json_object_set_new(j, "has_client_secret", json_boolean(
+	    p->oauth_client_secret != NULL || p->oauth_client_secret_file != NULL));
+	json_object_set_new(j, "has_token_command",
+	    json_boolean(p->oauth_token_command != NULL));
+	json_object_set_new(j, "oauth_authorize_url", http_jstr(p->oauth_authorize_url));
+	json_object_set_new(j, "oauth_token_url", http_jstr(p->oauth_token_url));
+	json_object_set_new(j, "oauth_device_url", http_jstr(p->oauth_device_url));
+	json_object_set_new(j, "oauth_scope", http_jstr(p->oauth_scope));
+	if ((st = http_oauth_status_json(p)) != NULL)
+		json_object_set_new(j, "oauth", st);
+}
+
 static json_t *
 profile_json(const struct conf_profile *p)
 {
@@ -282,7 +316,8 @@ profile_json(const struct conf_profile *p)
 	    p->security >= 0 && p->security <= 2 ? security_names[p->security] : "starttls"));
 	json_object_set_new(j, "tls_verify", json_boolean(p->tls_verify));
 	json_object_set_new(j, "tls_ca_file", http_jstr(p->tls_ca_file));
-	json_object_set_new(j, "auth", json_boolean(p->auth));
+	json_object_set_new(j, "auth", json_string(p->auth == CONF_AUTH_OAUTH2 ?
+	    "oauth2" : p->auth ? "yes" : "no"));
 	json_object_set_new(j, "username", http_jstr(p->username));
 	json_object_set_new(j, "has_password", json_boolean(p->password != NULL ||
 	    p->password_file != NULL || p->password_command != NULL));
@@ -298,6 +333,7 @@ profile_json(const struct conf_profile *p)
 	json_object_set_new(j, "max_messages_per_connection",
 	    json_integer(p->max_messages_per_connection));
 	json_object_set_new(j, "timeout", duration_json(p->timeout_s));
+	profile_oauth_json(p, j);
 	return j;
 }
 
@@ -575,6 +611,13 @@ value_text(const struct pkey *k, json_t *v, char *out, size_t outsz,
 			return 0;
 		}
 		break;
+	case J_AUTH:
+		/* "no" | "yes" | "oauth2"; true and false as "yes" and "no" */
+		if (json_is_boolean(v)) {
+			str_copy(out, outsz, json_is_true(v) ? "yes" : "no");
+			return 0;
+		}
+		break;
 	case J_DURATION:
 		if (json_is_integer(v) && json_integer_value(v) >= 0) {
 			snprintf(out, outsz, "%llds", (long long)json_integer_value(v));
@@ -609,7 +652,9 @@ value_text(const struct pkey *k, json_t *v, char *out, size_t outsz,
 		}
 		return 0;
 	}
-	*why = k->jtype == J_BOOL ? "must be true or false" :
+	*why = k->jtype == J_AUTH ? "must be \"no\", \"yes\" (a password) or "
+	    "\"oauth2\"" :
+	    k->jtype == J_BOOL ? "must be true or false" :
 	    k->jtype == J_UINT ? "must be a whole number" :
 	    k->jtype == J_DURATION ? "a duration like \"30s\" or \"5m\"" :
 	    "must be a string";
@@ -676,6 +721,13 @@ api_profile_decode(json_t *body, const char *name, struct api_profile_edit *pe,
 				pe->newname = json_string_value(v);
 			continue;
 		}
+		if (strcmp(key, "oauth_client_secret_file") == 0 ||
+		    strcmp(key, "oauth_token_command") == 0) {
+			json_object_set_new(fields, key, json_string("cannot be set from the "
+			    "web page or the API; edit outpost.conf, or set "
+			    "oauth_client_secret"));
+			continue;
+		}
 		if (strcmp(key, "password_file") == 0 || strcmp(key, "password_command") == 0) {
 			json_object_set_new(fields, key, json_string("cannot be set from the "
 			    "web page or the API; edit outpost.conf, or set password"));
@@ -683,7 +735,9 @@ api_profile_decode(json_t *body, const char *name, struct api_profile_edit *pe,
 		}
 		if (k == NULL) {
 			/* Read-only keys of GET are accepted back unchanged. */
-			if (strcmp(key, "has_password") != 0 && strcmp(key, "password_source") != 0)
+			if (strcmp(key, "has_password") != 0 && strcmp(key, "password_source") != 0 &&
+			    strcmp(key, "has_client_secret") != 0 &&
+			    strcmp(key, "has_token_command") != 0 && strcmp(key, "oauth") != 0)
 				json_object_set_new(fields, key, json_string("unknown setting"));
 			continue;
 		}
@@ -740,7 +794,7 @@ api_profile_edit_free(struct api_profile_edit *pe)
 static int
 lacks_password(const struct conf_profile *p)
 {
-	return p != NULL && p->auth && p->password == NULL &&
+	return p != NULL && p->auth == CONF_AUTH_PASSWORD && p->password == NULL &&
 	    p->password_file == NULL && p->password_command == NULL;
 }
 
@@ -813,6 +867,51 @@ out:
 	return rc;
 }
 
+/* OAuth2 tokens are bound to the profile's host, tenant and client id (the
+ * token store ignores and removes tokens whose binding differs): a PUT
+ * that changes one of them, or renames the profile, drops its sign-in, and
+ * says so ("tokens_dropped": true), as a change of server clears the
+ * password. */
+struct tokens_kept {
+	int had;                /* the profile in effect held a sign-in */
+	char host[CONF_LINE_MAX], tenant[CONF_LINE_MAX], client[CONF_LINE_MAX];
+};
+
+static void
+tokens_before(const struct conf_profile *old, struct tokens_kept *tk)
+{
+	struct oauth_status st;
+
+	memset(tk, 0, sizeof(*tk));
+	if (old == NULL || old->auth != CONF_AUTH_OAUTH2)
+		return;
+	oauth_status_get(old, &st);
+	tk->had = st.signed_in || st.expires > 0;
+	str_copy(tk->host, sizeof(tk->host), old->host != NULL ? old->host : "");
+	str_copy(tk->tenant, sizeof(tk->tenant), old->oauth_tenant != NULL ?
+	    old->oauth_tenant : "");
+	str_copy(tk->client, sizeof(tk->client), old->oauth_client_id != NULL ?
+	    old->oauth_client_id : "");
+}
+
+/* 1 if the sign-in held before is gone with the saved settings p. */
+static int
+tokens_after(const struct tokens_kept *tk, const struct conf_profile *p,
+    int renamed)
+{
+	struct oauth_status st;
+
+	if (!tk->had || p == NULL || p->auth != CONF_AUTH_OAUTH2)
+		return 0;       /* kept for when it signs in with OAuth2 again */
+	if (!renamed &&
+	    strcmp(tk->host, p->host != NULL ? p->host : "") == 0 &&
+	    strcmp(tk->tenant, p->oauth_tenant != NULL ? p->oauth_tenant : "") == 0 &&
+	    strcmp(tk->client, p->oauth_client_id != NULL ? p->oauth_client_id : "") == 0)
+		return 0;
+	oauth_status_get(p, &st);       /* the store removes the old file */
+	return 1;
+}
+
 /*
  * Create or update [profile NAME] (NAME is r->param[0]).  taken_status:
  * 0 to update an existing profile too (a plain PUT); else the status that
@@ -830,12 +929,14 @@ profile_save(struct http_req *r, unsigned taken_status)
 	struct api_profile_edit pe;
 	struct edit ed = { 0 };
 	struct put_rule rule = { NULL, 0, 0, 0, NULL };
+	struct tokens_kept tk;
 	struct op_err e;
 	json_t *body, *v, *fields = NULL, *j;
 	size_t i;
-	int exists, moved, status;
+	int exists, moved, status, dropped;
 
 	memset(&pe, 0, sizeof(pe));
+	memset(&tk, 0, sizeof(tk));
 	rule.test_first = http_query_check(r);
 	if ((body = http_body_object(r)) == NULL)
 		return;
@@ -885,6 +986,7 @@ profile_save(struct http_req *r, unsigned taken_status)
 	rule.name = pe.newname != NULL ? pe.newname : name;
 	rule.lacked = exists && lacks_password(old);
 	rule.cleared = moved && !pe.has_password && has_password_source(old);
+	tokens_before(old, &tk);
 	http_conf_put(r, c);
 	if (!exists && conf_edit_add_section(ed.doc, section, &e) < 0) {
 		http_reply_error(r, 422, "%s", e.msg);
@@ -903,6 +1005,8 @@ profile_save(struct http_req *r, unsigned taken_status)
 		const char *val = pe.vals[i];
 		int rc;
 
+		if (strcmp(pe.keys[i], "oauth_client_secret") == 0 && val != NULL)
+			conf_edit_unset(ed.doc, section, "oauth_client_secret_file", NULL, NULL);
 		if (pe.has_password && strcmp(pe.keys[i], "password") == 0) {
 			/* one source of the password at a time */
 			conf_edit_unset(ed.doc, section, "password_file", NULL, NULL);
@@ -919,18 +1023,21 @@ profile_save(struct http_req *r, unsigned taken_status)
 		goto out;
 	edit_end(&ed, r);
 
+	c = http_conf_get(r);
+	old = conf_profile_find(c, pe.newname != NULL ? pe.newname : name);
+	dropped = tokens_after(&tk, old, pe.newname != NULL);
 	log_event(LOG_INFO, "http_profile_saved", "profile",
 	    pe.newname != NULL ? pe.newname : name,
 	    "created", exists ? "no" : "yes", "password_cleared",
-	    rule.cleared ? "yes" : "no", NULL);
-	c = http_conf_get(r);
-	old = conf_profile_find(c, pe.newname != NULL ? pe.newname : name);
+	    rule.cleared ? "yes" : "no", "tokens_dropped", dropped ? "yes" : "no",
+	    NULL);
 	j = old != NULL ? profile_json(old) : json_null();
 	http_conf_put(r, c);
 	status = exists ? 200 : 201;
 	if (!exists)
 		snprintf(r->location, sizeof(r->location), "/api/profiles/%s", name);
-	j = json_pack("{s:o,s:b}", "profile", j, "password_cleared", rule.cleared);
+	j = json_pack("{s:o,s:b,s:b}", "profile", j, "password_cleared", rule.cleared,
+	    "tokens_dropped", dropped);
 	if (rule.check != NULL) {
 		json_object_set_new(j, "check", rule.check);
 		rule.check = NULL;

@@ -75,6 +75,12 @@ random_hex(char dst[HTTP_ID_HEX + 1], struct op_err *e)
 }
 
 int
+http_session_nonce(char dst[HTTP_ID_HEX + 1], struct op_err *e)
+{
+	return random_hex(dst, e);
+}
+
+int
 http_token_equal(const char *a, const char *b)
 {
 	unsigned char ha[32], hb[32];

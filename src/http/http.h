@@ -53,6 +53,9 @@ struct http_deps {
 	/* A message was queued or a retry asked for: deliver soon.  May be
 	 * NULL. */
 	void (*wake_delivery)(void *arg);
+	/* Someone signed in through the page (OAuth2): mail waiting for the
+	 * sign-in should go now.  May be NULL. */
+	void (*oauth_signed_in)(void *arg);
 	/* The registry rendered at GET /metrics; may be NULL. */
 	struct metrics *metrics;
 	/* The API token from http_token_load(), used when the settings hold

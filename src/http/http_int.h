@@ -11,6 +11,7 @@
  *   api_profiles.c profiles (list, put, delete, order) and redirect
  *   api_messages.c messages (submit, list, show, retry, delete)
  *   api_diag.c     profile check and test email
+ *   api_oauth.c    OAuth2 sign-in (start, callback), status, gauges
  *
  * A request (struct http_req) lives from the first call of the access
  * handler to MHD's "completed" notification; it owns its body, its parsed
@@ -208,6 +209,8 @@ int http_session_create(struct http_sessions *ss, const char *token,
 int http_session_check(struct http_sessions *ss, const char *id,
     const char *token, char csrf[HTTP_ID_HEX + 1]);
 void http_session_end(struct http_sessions *ss, const char *id);
+/* HTTP_ID_HEX random hex digits (the OAuth2 sign-in cookie). */
+int http_session_nonce(char dst[HTTP_ID_HEX + 1], struct op_err *e);
 
 /* Failed-login throttle: http_login_allowed() is 0 while more than
  * HTTP_LOGIN_FAILS_MAX logins failed in the current window. */
@@ -253,6 +256,16 @@ json_t *http_diag_report_json(const struct diag_report *rep);
 /* 1 if the request's query asks to test first (?check, ?check=yes/1/true). */
 int http_query_check(struct http_req *r);
 void http_api_test_email(struct http_req *r);
+
+/* ---- api_oauth.c ---- */
+struct conf_profile;
+void http_api_oauth_start(struct http_req *r);
+void http_api_oauth_callback(struct http_req *r);
+/* {"signed_in", "needs_signin", "expires", "error", "grant"} for a profile
+ * with auth = oauth2, NULL for any other. */
+json_t *http_oauth_status_json(const struct conf_profile *p);
+/* The OAuth2 gauges of GET /metrics, appended to out. */
+int http_oauth_metrics(struct http_req *r, struct buf *out, struct op_err *e);
 
 void http_api_messages_post(struct http_req *r);
 void http_api_messages_list(struct http_req *r);

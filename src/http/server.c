@@ -42,6 +42,8 @@ static const struct http_route routes[] = {
 	{ "PUT", "/api/profiles/{}", HTTP_R_SLOW_CHECK, http_api_profile_put },
 	{ "DELETE", "/api/profiles/{}", 0, http_api_profile_delete },
 	{ "POST", "/api/profiles/{}/check", HTTP_R_SLOW, http_api_profile_check },
+	{ "POST", "/api/profiles/{}/oauth/start", 0, http_api_oauth_start },
+	{ "GET", "/oauth/callback", HTTP_R_PUBLIC | HTTP_R_SLOW, http_api_oauth_callback },
 	{ "POST", "/api/test-email", HTTP_R_SLOW, http_api_test_email },
 	{ "GET", "/api/redirect", 0, http_api_redirect_get },
 	{ "PUT", "/api/redirect", 0, http_api_redirect_put },

@@ -837,10 +837,18 @@ oauth_status_get(const struct conf_profile *p, struct oauth_status *st)
 		if (en->expires > st->expires)
 			st->expires = en->expires;
 	}
-	if (en->error[0] != '\0' && st->error[0] == '\0')
-		str_copy(st->error, sizeof(st->error), en->error);
-	if (en->needs_signin)
-		st->needs_signin = 1;
+	/* for authorization_code the store decides whether someone must sign
+	 * in: a sign-in by another process (`outpost oauth login`) ends this
+	 * process's "not signed in" at once, and its stale message with it */
+	if (p->oauth_grant == CONF_GRANT_AUTHORIZATION_CODE && st->signed_in &&
+	    en->needs_signin) {
+		/* nothing of en's to add */
+	} else {
+		if (en->error[0] != '\0' && st->error[0] == '\0')
+			str_copy(st->error, sizeof(st->error), en->error);
+		if (en->needs_signin)
+			st->needs_signin = 1;
+	}
 	pthread_mutex_unlock(&lock);
 	stored_free(&s);
 }

@@ -177,7 +177,10 @@ struct queue_wait {
 	                                * ended as its last result (state
 	                                * deferred, attempts unchanged) */
 	const char *enhanced;          /* "4.3.2", NULL or "" if none */
-	const char *reply;             /* sanitised, without the codes */
+	const char *reply;             /* sanitised, without the codes; with
+	                                * code 0 (a local reason: no OAuth2
+	                                * token) it is still each open
+	                                * recipient's last result */
 };
 
 /* ---- What comes back ---- */

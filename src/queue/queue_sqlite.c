@@ -1549,7 +1549,7 @@ job_wait(struct sq *s, struct sq_job *j, struct op_err *e)
 		return -1;
 	if (state != QUEUE_MSG_SENDING)
 		return err_set(e, ERR_DATA, "message %s is not being sent", j->id);
-	if (w->code > 0) {
+	if (w->code > 0 || (w->reply != NULL && w->reply[0] != '\0')) {
 		st = s->w[W_WAIT_RCPTS];
 		sqlite3_bind_int64(st, 1, mid);
 		sqlite3_bind_int(st, 2, w->code);

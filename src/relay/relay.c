@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "oauth/oauth.h"
 #include "relay/deliver.h"
 #include "relay/policy.h"
 #include "relay/ratelimit.h"
@@ -34,6 +35,10 @@
  * When a change to a profile lifts one, the messages due within this are
  * made due at once (queue_advance). */
 #define RELAY_WAIT_MAX_S 600
+/* A profile waiting for an OAuth2 sign-in looks at the token store this
+ * often (a sign-in by `outpost oauth login`, another process, ends the
+ * wait within about this long; the page's callback wakes the relay). */
+#define RELAY_TOKEN_POLL_MS 1000
 
 struct job {
 	struct deliver_msg *m;
@@ -51,6 +56,7 @@ struct pstate {
 	int64_t pause_until_ms;        /* provider asked to slow down */
 	unsigned slowdowns;
 	uint64_t conn_sig;             /* host, port, security, credentials */
+	int token_wait;                /* paused until someone signs in (OAuth2) */
 	char why[QUEUE_TEXT_MAX];      /* why it is cooling down or paused */
 	struct deliver_reply *reply;   /* the reply that paused it, or NULL */
 	struct job *head, *tail;       /* waiting for a worker */
@@ -73,6 +79,7 @@ struct relay {
 	int stopping;
 	int woken;
 	int want_room;                 /* the scheduler found no room to claim */
+	int token_now;                 /* a sign-in: look at the token store */
 	size_t inflight;
 	size_t inflight_bytes;         /* bodies held in memory (fast path) */
 	int any_enabled;               /* as of the last settings seen */
@@ -183,6 +190,7 @@ fresh_chance(struct pstate *ps, const struct conf_profile *p)
 		lifted |= ps->pause_until_ms > now;
 		ps->pause_until_ms = 0;
 		ps->slowdowns = 0;
+		ps->token_wait = 0;
 		ps->conn_sig = sig;
 	}
 	if (lifted)
@@ -535,6 +543,136 @@ profile_down(struct relay *r, const struct conf *conf, struct pstate *ps,
 	}
 }
 
+/* ---- OAuth2: waiting for a token (issue 11) ----
+ *
+ * When a profile with auth = oauth2 can get no access token (not signed
+ * in, the refresh token refused, the provider unreachable), nothing was
+ * sent to the provider and no attempt is counted: the profile pauses, its
+ * messages fail over to another enabled profile or wait (deferred, the
+ * token error as their last error and their recipients' reason).  A
+ * profile that needs a sign-in pauses until the token store has one again
+ * (token_poll, each scheduler pass, at most every RELAY_TOKEN_POLL_MS; a
+ * sign-in on the page wakes the scheduler at once); other token failures
+ * pause with the 421 backoff. */
+
+/* The session could not be opened because no token could be had
+ * (relay/oauth_glue.h: a local failure, token_refused, no reply). */
+static int
+token_missing(const struct conf_profile *p, const struct smtp_result *res)
+{
+	return p->auth == CONF_AUTH_OAUTH2 && res->fail == SMTP_FAIL_TOKEN &&
+	    res->reply.code == 0;
+}
+
+/* why as the reply a waiting message keeps (no code: nothing was sent). */
+static void
+token_reply(struct deliver_reply *dr, const char *why)
+{
+	memset(dr, 0, sizeof(*dr));
+	log_sanitize(dr->text, sizeof(dr->text), why);
+	str_copy(dr->line, sizeof(dr->line), dr->text);
+}
+
+static void
+profile_token_wait(struct relay *r, const struct conf *conf, struct pstate *ps,
+    struct job *j, const struct conf_profile *p, const char *why)
+{
+	struct oauth_status st;
+	struct job *list, *next;
+	int64_t ms;
+	char wait[24];
+
+	oauth_status_get(p, &st);
+	pthread_mutex_lock(&r->lock);
+	if (st.needs_signin) {
+		ps->token_wait = 1;
+		ms = (int64_t)RELAY_WAIT_MAX_S * 1000;
+		str_copy(wait, sizeof(wait), "sign-in");
+	} else {
+		ps->slowdowns++;
+		ms = policy_backoff_ms(ps->slowdowns);
+		snprintf(wait, sizeof(wait), "%lldms", (long long)ms);
+	}
+	ps->pause_until_ms = clock_mono_ms() + ms;
+	log_sanitize(ps->why, sizeof(ps->why), why);
+	if (ps->reply == NULL)
+		ps->reply = mem_alloc(sizeof(*ps->reply));
+	token_reply(ps->reply, why);
+	list = take_jobs_locked(ps);
+	pthread_mutex_unlock(&r->lock);
+	log_event(LOG_WARN, "oauth_wait", "profile", ps->name, "reason", why,
+	    "until", wait, NULL);
+	if (j != NULL) {
+		j->next = list;
+		list = j;
+	}
+	for (; list != NULL; list = next) {
+		next = list->next;
+		if (list->m->waited == NULL)
+			list->m->waited = mem_alloc(sizeof(*list->m->waited));
+		token_reply(list->m->waited, why);
+		deliver_msg_add_tried(list->m, ps->name);
+		str_copy(list->last_error, sizeof(list->last_error), why);
+		route(r, conf, list);
+	}
+}
+
+/* End the wait of every profile whose sign-in is there now (or that no
+ * longer uses OAuth2).  1 if one ended. */
+static int
+token_poll(struct relay *r, const struct conf *conf)
+{
+	struct pstate *ps, *head;
+	int lifted = 0;
+
+	pthread_mutex_lock(&r->lock);
+	head = r->profiles;     /* nodes are only ever added at the head */
+	pthread_mutex_unlock(&r->lock);
+	for (ps = head; ps != NULL; ps = ps->next) {
+		const struct conf_profile *p;
+		struct oauth_status st;
+		int waiting;
+
+		pthread_mutex_lock(&r->lock);
+		waiting = ps->token_wait;
+		pthread_mutex_unlock(&r->lock);
+		if (!waiting)
+			continue;
+		p = conf_profile_find(conf, ps->name);
+		if (p != NULL && p->auth == CONF_AUTH_OAUTH2) {
+			oauth_status_get(p, &st);
+			if (st.needs_signin)
+				continue;
+		}
+		pthread_mutex_lock(&r->lock);
+		ps->token_wait = 0;
+		ps->pause_until_ms = 0;
+		ps->slowdowns = 0;
+		pstate_note_locked(ps, "", NULL);
+		pthread_mutex_unlock(&r->lock);
+		log_event(LOG_INFO, "oauth_wait_over", "profile", ps->name,
+		    "reason", "signed in", NULL);
+		lifted = 1;
+	}
+	return lifted;
+}
+
+/* 1 if a profile waits for a sign-in. */
+static int
+token_waiting(struct relay *r)
+{
+	struct pstate *ps;
+	int n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (ps = r->profiles; ps != NULL; ps = ps->next)
+		n |= ps->token_wait;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* ---- end of OAuth2 ---- */
+
 /* Sleep up to ms, waking early if the relay stops.  Under r->lock. */
 static void
 nap_locked(struct relay *r, pthread_cond_t *c, int64_t ms)
@@ -665,9 +803,18 @@ worker_main(void *arg)
 			session_gen = settings_generation(r->settings);
 			if (deliver_open(&dc, p, &s, &res) < 0) {
 				/* a 421 (busy) pauses the profile, as one later
-				 * in the session does; anything else breaks it */
+				 * in the session does; no OAuth2 token makes it
+				 * wait for one; anything else breaks it */
 				int busy = res.reply.code == 421;
 
+				if (token_missing(p, &res)) {
+					smtp_client_free(s);
+					s = NULL;
+					profile_token_wait(r, conf, ps, j, p, res.msg);
+					settings_put(r->settings, conf);
+					pthread_mutex_lock(&r->lock);
+					break;
+				}
 				log_open_failure(p, s, j->m, &res, t0);
 				smtp_client_free(s);
 				s = NULL;
@@ -821,7 +968,8 @@ advance_waiting(struct relay *r)
 	struct op_err e;
 	uint64_t n = 0;
 
-	if (queue_advance(r->queue, now, now + RELAY_WAIT_MAX_S, &n, &e) < 0) {
+	/* + 1: a wait of RELAY_WAIT_MAX_S is rounded up to a whole second */
+	if (queue_advance(r->queue, now, now + RELAY_WAIT_MAX_S + 1, &n, &e) < 0) {
 		log_event(LOG_ERROR, "advance", "error", e.msg, NULL);
 	} else if (n > 0) {
 		char nb[24];
@@ -857,6 +1005,8 @@ scheduler_main(void *arg)
 	int held = 0;
 	int64_t stale_check = clock_mono_ms();
 	int64_t purge_check = clock_mono_ms() - RELAY_PURGE_EVERY_MS;  /* at start */
+	int64_t token_check = clock_mono_ms();
+	int token_now;
 	struct op_err e;
 
 	pthread_setname_np(pthread_self(), "op-scheduler");
@@ -874,6 +1024,8 @@ scheduler_main(void *arg)
 			break;
 		}
 		r->woken = 0;
+		token_now = r->token_now;
+		r->token_now = 0;
 		room = RELAY_INFLIGHT_MAX - r->inflight;
 		r->want_room = room < RELAY_CLAIM_ROOM;
 		release = r->release_owed && r->held_pending == 0;
@@ -912,6 +1064,12 @@ scheduler_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 			release = any_enabled(conf);
 			if (lifted)
+				advance_waiting(r);
+		}
+		if (clock_mono_ms() - token_check >= RELAY_TOKEN_POLL_MS ||
+		    token_now) {
+			token_check = clock_mono_ms();
+			if (token_waiting(r) && token_poll(r, conf))
 				advance_waiting(r);
 		}
 		if (release && any_enabled(conf)) {
@@ -1011,6 +1169,16 @@ void
 relay_wake(struct relay *r)
 {
 	pthread_mutex_lock(&r->lock);
+	r->woken = 1;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+relay_oauth_signed_in(struct relay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->token_now = 1;
 	r->woken = 1;
 	pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);
@@ -1133,7 +1301,7 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 	struct deliver_ctx dc = { q, m, conf->server.hostname, 0 };
 	char last[ERR_MSG_MAX] = "no enabled profile";
 	size_t i;
-	int done = 0;
+	int done = 0, token_only = 1;
 
 	/* the profile asked for, if it is there and enabled; else all, in
 	 * order (as the scheduler routes) */
@@ -1150,6 +1318,17 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 		if (!p->enabled || (only != NULL && p != only))
 			continue;
 		if (deliver_open(&dc, p, &s, res) < 0) {
+			if (token_missing(p, res)) {
+				/* no attempt: the daemon's token wait takes it */
+				str_copy(last, sizeof(last), res->msg);
+				deliver_msg_add_tried(dm, p->name);
+				smtp_client_free(s);
+				if (dm->waited == NULL)
+					dm->waited = mem_alloc(sizeof(*dm->waited));
+				token_reply(dm->waited, res->msg);
+				continue;
+			}
+			token_only = 0;
 			log_open_failure(p, s, dm, res, t0);
 			str_copy(last, sizeof(last), res->msg);
 			deliver_msg_add_tried(dm, p->name);
@@ -1163,6 +1342,7 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 			done = 1;
 			break;
 		default:
+			token_only = 0;
 			deliver_msg_add_tried(dm, p->name);
 			if (res->reply.code != 0)
 				smtp_reply_format(&res->reply, last, sizeof(last));
@@ -1178,6 +1358,8 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 	if (!done) {
 		if (conf_profile_first_enabled(conf) == NULL) {
 			queue_unclaim(q, dm->id, clock_wall_ms() / 1000, last, NULL);
+		} else if (token_only && dm->ntried > 0) {
+			deliver_wait(&dc, conf, dm, dm->tried[dm->ntried - 1], last, 0);
 		} else {
 			deliver_defer_all(&dc, conf, dm,
 			    dm->ntried > 0 ? dm->tried[dm->ntried - 1] : NULL, last);

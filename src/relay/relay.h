@@ -16,6 +16,11 @@
  *     (relay/ratelimit.h) and survive restarts (sends are recorded in the
  *     queue).  A provider asking to slow down pauses the profile with a
  *     growing backoff; the message waits without losing an attempt.
+ *   - OAuth2: a profile that can get no access token pauses without an
+ *     attempt counted; its messages fail over or wait (deferred, the
+ *     token error as their reason).  One that needs a sign-in waits until
+ *     the token store has one (looked at every RELAY_TOKEN_POLL_MS, or at
+ *     once after relay_oauth_signed_in()).
  *   - Held: while no profile is enabled, due messages are held; they are
  *     released when a reload brings an enabled profile.
  *
@@ -51,6 +56,9 @@ int relay_start(const struct relay_deps *d, struct relay **out,
     struct op_err *e);
 /* New mail was committed, a retry was asked for, or settings changed. */
 void relay_wake(struct relay *r);
+/* Someone signed in (OAuth2, the page's callback): a profile waiting for
+ * a sign-in looks at the token store now, and what waited for it goes. */
+void relay_oauth_signed_in(struct relay *r);
 /* Stop claiming, let workers finish the message they are sending (at most
  * grace_ms), give unsent claims back to the queue.  Returns 0 if
  * everything stopped, -1 if a worker was still busy after grace_ms (its

@@ -283,3 +283,24 @@ out:
 	free(snap);
 	return rc;
 }
+
+int
+metrics_render_gauge(struct buf *out, const char *name, const char *help,
+    const char *label, const char *const *labels, const int64_t *values,
+    size_t n, struct op_err *e)
+{
+	char lab[METRICS_LABEL_MAX * 2 + 1], cut[METRICS_LABEL_MAX + 1];
+	size_t i;
+
+	if (buf_printf(out, e, "# HELP %s %s\n# TYPE %s gauge\n", name, help,
+	    name) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		snprintf(cut, sizeof(cut), "%s", labels[i]);
+		label_escape(lab, sizeof(lab), cut);
+		if (buf_printf(out, e, "%s{%s=\"%s\"} %lld\n", name, label, lab,
+		    (long long)values[i]) < 0)
+			return -1;
+	}
+	return 0;
+}

@@ -95,4 +95,12 @@ void metrics_observe_ms(struct metrics *m, enum metric_id id,
  * Fails only if out reaches its maximum (ERR_DATA). */
 int metrics_render(struct metrics *m, struct buf *out, struct op_err *e);
 
+/* Append one gauge that is not in the registry (its series are computed
+ * at each scrape, e.g. one per OAuth2 profile of the current settings):
+ * HELP, TYPE and name{label="labels[i]"} values[i] for i < n, label
+ * values escaped as in the registry.  Fails only if out is full. */
+int metrics_render_gauge(struct buf *out, const char *name, const char *help,
+    const char *label, const char *const *labels, const int64_t *values,
+    size_t n, struct op_err *e);
+
 #endif

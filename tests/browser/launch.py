@@ -7,6 +7,8 @@ Run by run.mjs with /usr/bin/python3 (Debian's, with python3-aiosmtpd):
 starts, all on 127.0.0.1 and ports the kernel picks:
   - an aiosmtpd peer (tests/integration/peers.py) with STARTTLS and AUTH,
     its certificate signed by a private test CA;
+  - a test OAuth2 server (https, the same CA; /authorize approves at
+    once) and an SMTP peer that takes its tokens (XOAUTH2);
   - `outpost serve` ($OUTPOST_BIN, default build/asan/outpost) with no
     profile yet and a known API token.
 It prints one JSON line {"base", "token", "peer_port", "ca_file",
@@ -15,6 +17,10 @@ each with one JSON line:
     messages   -> {"messages": [{"from", "to": [...], "tls", "login",
                    "subject"}]}
     log        -> {"log": "the daemon's log so far"}
+    oauth      -> the OAuth2 side (oauth_server.py): {"messages": n at the
+                  OAuth SMTP peer, "auths", "errors", "codes": sign-ins
+                  traded, "secrets": every token issued and the client
+                  secret}
     reject A   -> the peer refuses recipient A (550 5.1.1): {"ok": true}
     accept     -> the peer takes every recipient again: {"ok": true}
     stop       -> stops everything, checks the daemon exits 0 without a
@@ -39,10 +45,12 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import logging  # noqa: E402
 
 import peers  # noqa: E402
+from oauth_server import OAuthServer, OAuthSmtpPeer  # noqa: E402
 
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 TOKEN = "browser-test-token-0123456789abcdef"
+OAUTH_USER = "noreply@contoso.example"
 USERNAME = "relay-user"
 PASSWORD = "Correct horse; battery \"staple\""
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
@@ -64,6 +72,8 @@ def main():
     certs = peers.make_certs(work / "certs")
     peer = peers.AioPeer("starttls", cert=certs.server,
                          users={USERNAME: PASSWORD})
+    oauth = OAuthServer(certs.server)
+    opeer = OAuthSmtpPeer(oauth, OAUTH_USER)
     http_port, smtp_port = free_port(), free_port()
     conf = work / "outpost.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -100,7 +110,11 @@ def main():
 
     print(json.dumps({"base": "http://127.0.0.1:%d" % http_port, "token": TOKEN,
                       "peer_port": peer.port, "ca_file": str(certs.ca),
-                      "username": USERNAME, "password": PASSWORD}), flush=True)
+                      "username": USERNAME, "password": PASSWORD,
+                      "oauth_url": "https://127.0.0.1:%d" % oauth.port,
+                      "oauth_client_id": oauth.client_id,
+                      "oauth_smtp_port": opeer.port,
+                      "oauth_user": OAUTH_USER}), flush=True)
     try:
         for line in sys.stdin:
             cmd = line.strip()
@@ -113,6 +127,13 @@ def main():
                     out.append({"from": m.mail_from, "to": m.rcpt_tos, "tls": m.tls,
                                 "login": login, "subject": str(msg["Subject"])})
                 print(json.dumps({"messages": out}), flush=True)
+            elif cmd == "oauth":
+                print(json.dumps({"messages": len(opeer.messages),
+                                  "auths": opeer.auths, "errors": opeer.errors,
+                                  "codes": oauth.counts.get(
+                                      "authorization_code", 0),
+                                  "secrets": oauth.issued +
+                                  [oauth.client_secret]}), flush=True)
             elif cmd == "conf":
                 print(json.dumps({"text": conf.read_text(errors="replace")}),
                       flush=True)
@@ -138,6 +159,8 @@ def main():
             rc = proc.wait()
         logf.close()
         peer.stop()
+        opeer.stop()
+        oauth.stop()
     log = log_path.read_text(errors="replace")
     bad = [m for m in SANITIZER_MARKS if m in log]
     print(json.dumps({"ok": rc == 0 and not bad, "rc": rc, "sanitizer": bad}),

@@ -100,6 +100,8 @@ const context = await chromium.launchPersistentContext(userData, {
   executablePath: CHROMIUM,
   headless: true,
   viewport: DESKTOP,
+  // the test OAuth2 server's certificate is signed by the tests' own CA
+  ignoreHTTPSErrors: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
 });
@@ -436,6 +438,74 @@ try {
     await shot('09c-profile-deleted', true);
   });
 
+  await step('OAuth2: a profile that needs a sign-in shows a banner with the reason and the button', async () => {
+    const r = await api('PUT', '/api/profiles/office', {
+      host: '127.0.0.1', port: setup.oauth_smtp_port, security: 'none', allow_plaintext_auth: true,
+      auth: 'oauth2', username: setup.oauth_user, from: 'sender@example.com', tls_ca_file: setup.ca_file,
+      oauth_client_id: setup.oauth_client_id, oauth_authorize_url: setup.oauth_url + '/authorize',
+      oauth_token_url: setup.oauth_url + '/token', oauth_scope: 'https://outlook.office.com/SMTP.Send offline_access',
+    });
+    expect(r.status === 201 && r.data.profile.auth === 'oauth2' && r.data.profile.oauth.signed_in === false,
+      'an OAuth2 profile, not signed in: ' + JSON.stringify(r.data));
+    await page.reload();
+    const banner = page.locator('#oauth-banner');
+    await banner.waitFor({ state: 'visible' });
+    const text = await banner.textContent();
+    expect(/“office” needs a sign-in/.test(text) && /Nobody has signed in yet/.test(text) && /Mail for it waits/.test(text),
+      'the banner says what and why: ' + text);
+    expect(!/outpost oauth login/.test(text), 'in plain words, no command: ' + text);
+    await banner.getByRole('button', { name: 'Sign in' }).waitFor();
+    const item = page.locator('#profile-list li[data-name="office"]');
+    await item.locator('.meta', { hasText: 'sign-in needed' }).waitFor();
+    await shot('09d-oauth-banner', true);
+    await item.getByRole('button', { name: 'Edit' }).click();
+    expect(await profileForm().getByLabel('OAuth2', { exact: true }).isChecked(), 'OAuth2 chosen');
+    expect(await formField('Use authentication').isChecked(), 'authentication on');
+    expect(!(await formField('Password').isVisible()), 'no password field for OAuth2');
+    expect(await formField('Client ID').inputValue() === setup.oauth_client_id, 'the client id');
+    expect(await formField('Grant').inputValue() === 'authorization_code', 'the grant');
+    for (const label of ['Tenant', 'Client secret', 'Token command', 'Username']) {
+      expect(await formField(label).isVisible(), label + ' shown');
+    }
+    await profileForm().locator('#signin', { hasText: 'Sign in' }).waitFor();
+    await shot('09e-oauth-form', true);
+    await profileForm().getByLabel('A password', { exact: true }).click();
+    expect(await formField('Password').isVisible(), 'Password brings the password field back');
+    expect(!(await formField('Client ID').isVisible()), 'and hides the OAuth2 fields');
+    await profileForm().getByLabel('OAuth2', { exact: true }).click();
+    await page.locator('#editor-close').click();
+  });
+
+  await step('OAuth2: Sign in goes to the provider and back; the banner is gone; a test email goes', async () => {
+    await page.locator('#oauth-banner').getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/oauth\/callback\?/);
+    await page.getByRole('heading', { name: 'Signed in' }).waitFor();
+    expect(/profile office can send mail now/.test(await page.locator('#oauth-detail').textContent()), 'says which');
+    await shot('09f-oauth-signed-in', true);
+    expect((await ask('oauth')).codes === 1, 'one code traded');
+    await page.getByRole('link', { name: 'Back to Outpost' }).click();
+    const item = page.locator('#profile-list li[data-name="office"]');
+    await item.locator('.meta', { hasText: 'signed in (OAuth2)' }).waitFor();
+    expect(!(await page.locator('#oauth-banner').isVisible()), 'no banner after the sign-in');
+    await item.getByRole('button', { name: 'Edit' }).click();
+    await profileForm().locator('#signin-status', { hasText: 'Signed in.' }).waitFor();
+    await shot('09g-oauth-form-signed-in');
+    await profileForm().getByRole('button', { name: 'Send test email' }).click();
+    const dialog = page.locator('#test-dialog');
+    await dialog.getByLabel('Send to').fill('admin@example.com');
+    await dialog.getByRole('button', { name: 'Send' }).click();
+    await dialog.locator('.result.ok').waitFor();
+    const got = await waitFor(async () => {
+      const o = await ask('oauth');
+      return o.messages >= 1 ? o : null;
+    }, 'the test email at the OAuth2 peer');
+    expect(got.errors.length === 0 && got.auths.every((a) => a[1]), 'XOAUTH2 accepted: ' + JSON.stringify(got));
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await page.locator('#editor-close').click();
+    const r = await api('PUT', '/api/profiles/office', { enabled: false });
+    expect(r.status === 200, 'office switched off for the next steps');
+  });
+
   await step('redirect: add a report address, switch on, the banner shows everywhere', async () => {
     await page.getByRole('link', { name: 'Redirect' }).click();
     // on without an address: refused, in words of the page (no "reports:")
@@ -478,6 +548,9 @@ try {
     const log = (await ask('log')).log;
     expect(!log.includes(setup.password), 'not in the log');
     expect(!log.includes('wrong password'), 'the wrong one neither');
+    for (const s of (await ask('oauth')).secrets) {
+      expect(!log.includes(s), 'no OAuth2 token or client secret in the log');
+    }
   });
 } finally {
   await context.close().catch(() => {});

@@ -3,6 +3,9 @@
 - certs (session): test certificates made with the `openssl` command.
 - peers: starts independent SMTP peers (peers.py) and stops every one of
   them when the test ends, pass or fail.
+- no_secret_in_any_output (session, autouse): at the end of the run, no
+  token or client secret a test OAuth2 server issued appears in any
+  daemon log or command output of the session.
 - outpost: writes outpost.conf files (mode 0600) into the test's tmp_path
   and runs the binary under test, $OUTPOST_BIN (scripts/run-integration
   sets it; default build/asan/outpost), failing the test on any sanitizer
@@ -34,6 +37,42 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 
 # aiosmtpd logs every session at INFO on "mail.log"; keep test output quiet.
 logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+
+OUTPUT_LOG = "outpost-output.log"      # every command's output, per test
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_output(tmp_path_factory):
+    """The whole run's secret check: every access token, refresh token and
+    client secret a test OAuth2 server issued or was configured with
+    (oauth_server.record_secret) must appear in no daemon log (serve-*.log)
+    and no command output (OUTPUT_LOG) of any test of the session."""
+    import oauth_server
+    path = tmp_path_factory.mktemp("secrets") / "issued.txt"
+    path.touch()
+    old = os.environ.get(oauth_server.SECRETS_ENV)
+    os.environ[oauth_server.SECRETS_ENV] = str(path)
+    yield
+    if old is None:
+        os.environ.pop(oauth_server.SECRETS_ENV, None)
+    else:
+        os.environ[oauth_server.SECRETS_ENV] = old
+    found = [s for s in set(path.read_text().splitlines()) if len(s) >= 8]
+    hits = []
+    for f in sorted(tmp_path_factory.getbasetemp().rglob("*")):
+        if not f.is_file() or not (f.name == OUTPUT_LOG or (
+                f.name.startswith("serve-") and f.name.endswith(".log"))):
+            continue
+        text = f.read_text(errors="replace")
+        hits += ["%s: %s..." % (f, s[:6]) for s in found if s in text]
+    assert not hits, "secrets in logs or outputs:\n" + "\n".join(hits)
+
+
+def record_output(tmp_path, what, text):
+    """Keep a command's output for the session's secret check."""
+    with open(tmp_path / OUTPUT_LOG, "a", errors="replace") as f:
+        f.write("$ %s\n%s\n" % (what, text))
 
 
 @pytest.fixture(scope="session")
@@ -153,6 +192,7 @@ class Outpost:
                               text=True, timeout=timeout, env=env,
                               cwd=self.tmp_path)
         res = Result([str(a) for a in args], proc)
+        record_output(self.tmp_path, "outpost " + " ".join(res.args), res.text)
         assert res.rc not in SANITIZER_EXITS, "sanitizer exit: %r" % res
         for mark in SANITIZER_MARKS:
             assert mark not in res.err, "sanitizer report: %r" % res

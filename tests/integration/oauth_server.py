@@ -20,6 +20,7 @@ import base64
 import hashlib
 import http.server
 import json
+import os
 import secrets
 import socket
 import ssl
@@ -28,6 +29,18 @@ import time
 import urllib.parse
 
 HOST = "127.0.0.1"
+# Every secret a server issues or is configured with is appended to this
+# file (one a line) when the variable is set: conftest.py greps the whole
+# run's daemon logs and command outputs for them at the end.
+SECRETS_ENV = "OUTPOST_TEST_SECRETS"
+_record_lock = threading.Lock()
+
+
+def record_secret(s):
+    path = os.environ.get(SECRETS_ENV)
+    if path and s:
+        with _record_lock, open(path, "a") as f:
+            f.write(s + "\n")
 
 
 class OAuthServer:
@@ -46,6 +59,8 @@ class OAuthServer:
         self.refresh_times = []
         self.invalid_grant = None   # an error_description to refuse with
         self.issued = []        # every token handed out (for the grep)
+        self.refresh_uses = {}  # refresh token -> refresh requests with it
+        record_secret(client_secret)
         srv = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -113,12 +128,14 @@ class OAuthServer:
         a = "at-" + secrets.token_urlsafe(24)
         self.access[a] = time.time() + self.lifetime
         self.issued.append(a)
+        record_secret(a)
         out = {"access_token": a, "token_type": "Bearer",
                "expires_in": self.lifetime}
         if with_refresh:
             r = "rt-" + secrets.token_urlsafe(24)
             self.refresh[r] = True
             self.issued.append(r)
+            record_secret(r)
             out["refresh_token"] = r
         return out
 
@@ -140,6 +157,7 @@ class OAuthServer:
             if g == "refresh_token":
                 self.refresh_times.append(time.time())
                 rt = f.get("refresh_token", "")
+                self.refresh_uses[rt] = self.refresh_uses.get(rt, 0) + 1
                 if self.invalid_grant is not None or rt not in self.refresh:
                     return 400, {"error": "invalid_grant",
                                  "error_description": self.invalid_grant or

@@ -49,6 +49,7 @@ PROTECTED = [
     ("POST", "/api/messages/0000000000000000/retry"),
     ("DELETE", "/api/messages/0000000000000000"), ("GET", "/metrics"),
     ("GET", "/api/session"), ("POST", "/api/logout"),
+    ("POST", "/api/profiles/main/oauth/start"),
 ]
 
 
@@ -478,7 +479,7 @@ def test_put_creates_updates_and_keeps_comments(served):
     assert r.status == 200 and r.json["profile"]["port"] == 2465
     assert r.json["password_cleared"] is True
     assert r.json["profile"]["has_password"] is False
-    assert r.json["profile"]["auth"] is True
+    assert r.json["profile"]["auth"] == "yes"
     assert r.json["profile"]["password_source"] == "none"
     assert "Sup3r" not in file_text(served)
     # other changes to it are fine; it stays without a password
@@ -534,7 +535,7 @@ def test_a_move_without_the_password_clears_it_and_the_check_says_so(
     assert r.status == 200, r
     assert r.json["password_cleared"] is True
     p = r.json["profile"]
-    assert p["port"] == new_peer.port and p["auth"] is True
+    assert p["port"] == new_peer.port and p["auth"] == "yes"
     assert p["has_password"] is False and p["password_source"] == "none"
     section = file_text(served).split("[profile login]")[1]
     assert "password" not in section.replace("allow_plaintext_auth", "")

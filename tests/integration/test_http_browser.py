@@ -38,4 +38,4 @@ def test_web_page_in_chromium():
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     m = re.search(r"^browser: (\d+) passed, 0 failed$", out, re.M)
-    assert m and int(m.group(1)) >= 17, out
+    assert m and int(m.group(1)) >= 19, out

@@ -66,6 +66,9 @@ def login(outpost, conf, name="m"):
     except urllib.error.HTTPError as ex:
         page = "HTTP %d" % ex.code
     out, err = proc.communicate(timeout=30)
+    from conftest import record_output
+    record_output(outpost.tmp_path, "outpost oauth login " + name,
+                  "".join(lines) + out + err + page)
     assert proc.returncode == 0, (out, err)
     assert "Signed in" in page
     return "".join(lines) + out + err
@@ -197,10 +200,18 @@ def test_short_tokens_refreshed_without_failure(outpost, certs, oauth):
             dm.stop()
         assert all(ok for _, ok in peer.auths), peer.auths
         assert "state=failed" not in dm.log()
-        # one refresh per expiry, not one per connection: tokens live 4 s
-        # and are refreshed 1 s before their end, so 10 s need about 4
+        # one refresh per expiry, not one per connection: each refresh
+        # token (rotated at every refresh) was sent exactly once, and the
+        # refreshes are a token's life apart less its margin (4 s, 1 s):
+        # never two for one expiry, however many connections wanted one
         refreshes = oauth.counts.get("refresh_token", 0)
-        assert 1 <= refreshes <= 6, oauth.refresh_times
+        assert refreshes >= 1, oauth.refresh_times
+        assert all(n == 1 for n in oauth.refresh_uses.values()), \
+            oauth.refresh_uses
+        assert len(oauth.refresh_uses) == refreshes
+        gaps = [b - a for a, b in zip(oauth.refresh_times,
+                                      oauth.refresh_times[1:])]
+        assert all(g >= 2.5 for g in gaps), gaps
         secrets_absent(oauth, [dm.log()])
     finally:
         peer.stop()
@@ -296,5 +307,243 @@ def test_check_smtp_auth_disabled(outpost, certs, oauth):
         assert r.rc != 0
         assert "SMTP AUTH is disabled" in r.out, r
         assert "SMTP.SendAsApp" in r.out
+    finally:
+        peer.stop()
+
+
+def _msg_row(dm, tmp_path, mid):
+    con = dm.db(tmp_path / "data")
+    try:
+        row = con.execute("SELECT state, attempts, last_error FROM messages "
+                          "WHERE id = ?", (mid,)).fetchone()
+        rc = con.execute("SELECT r.state, r.reply FROM recipients r JOIN "
+                         "messages USING (mid) WHERE id = ?",
+                         (mid,)).fetchall()
+    finally:
+        con.close()
+    return row, rc
+
+
+def test_not_signed_in_waits_without_attempt_then_goes_after_login(
+        outpost, certs, oauth, tmp_path):
+    """Point 5: no token, no attempt: the message waits deferred with the
+    token error as its last error and its recipient's reason; the profile
+    needs sign-in; after `outpost oauth login` (another process) the
+    daemon notices within seconds and the message goes."""
+    outpost.ca = certs.ca
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        prof = oauth_profile(oauth, peer, certs)
+        conf, dm = start_daemon(outpost, [("m", prof)],
+                                extra_server={"retry": "1h"})
+        try:
+            mid = dm.send("app@example.com", ["rcpt@example.com"],
+                          message("waits")).rsplit(" ", 1)[-1]
+
+            def waiting():
+                row, _ = _msg_row(dm, tmp_path, mid)
+                return row[2] is not None and "not signed in" in row[2]
+            wait_for(waiting, what="the token error as the last error")
+            time.sleep(1.5)         # more scheduler passes: still no attempt
+            row, rcpts = _msg_row(dm, tmp_path, mid)
+            assert row[0] == "deferred" and row[1] == 0, row
+            assert "oauth login m" in row[2], row
+            assert rcpts[0][0] == "deferred" and "not signed in" in rcpts[0][1]
+            st = outpost.run("oauth", "status", "m", "--json", conf=conf)
+            j = json.loads(st.out)
+            assert j[0]["signed_in"] is False, j
+            assert peer.messages == [] and peer.auths == []
+            out = login(outpost, conf)
+            wait_for(lambda: len(peer.messages) == 1, timeout=15,
+                     what="delivery within seconds of the sign-in")
+            wait_for(lambda: _msg_row(dm, tmp_path, mid)[0][0] == "sent",
+                     what="sent")
+            row, _ = _msg_row(dm, tmp_path, mid)
+            assert row[1] == 1, row
+        finally:
+            dm.stop()
+        assert "state=failed" not in dm.log()
+        secrets_absent(oauth, [out, dm.log()])
+    finally:
+        peer.stop()
+
+
+# ---- the web page's sign-in and the API (issue 11: HTTP) ----
+
+def _http(oauth, certs, outpost, profiles):
+    from test_http_api import TOKEN, start_serve
+    d, api, conf = start_serve(outpost, profiles,
+                               server={"api_token": TOKEN, "retry": "1h"})
+    return d, api, conf
+
+
+def _follow_authorize(oauth, certs, url):
+    """The browser at the provider: /authorize approves and redirects;
+    returns the Location it sends the browser to."""
+    import http.client
+    import ssl
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    c = http.client.HTTPSConnection(u.hostname, u.port, context=ctx,
+                                    timeout=20)
+    try:
+        c.request("GET", u.path + "?" + u.query)
+        r = c.getresponse()
+        r.read()
+        assert r.status == 302, r.status
+        return r.getheader("Location")
+    finally:
+        c.close()
+
+
+def _cookie(reply):
+    sc = reply.headers.get("Set-Cookie", "")
+    assert sc.startswith("outpost_oauth="), sc
+    return sc, sc.split(";", 1)[0]
+
+
+def _metric(api, name):
+    m = api.get("/metrics").text
+    return dict(re.findall(r'^%s\{profile="([^"]+)"\} (\d+)$' % name, m, re.M))
+
+
+def test_web_signin_round_trip(outpost, certs, oauth, tmp_path):
+    """Point 1, 2, 4: the page's sign-in (start, the provider, the
+    callback bound to the browser by a Lax cookie), the profile's oauth
+    status in the API and /metrics, and the waiting mail goes at once."""
+    import urllib.parse
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        d, api, conf = _http(oauth, certs, outpost,
+                             [("m", oauth_profile(oauth, peer, certs))])
+        try:
+            p = api.get("/api/profiles").json["profiles"][0]
+            assert p["auth"] == "oauth2" and p["oauth_grant"] == "authorization_code"
+            assert p["oauth"]["signed_in"] is False, p
+            assert p["oauth"]["needs_signin"] is True and p["oauth"]["expires"] is None
+            assert p["has_client_secret"] is False
+            assert _metric(api, "outpost_oauth_signed_in") == {"m": "0"}
+            assert _metric(api, "outpost_oauth_token_expiry_seconds") == {"m": "0"}
+            mid = d.send("app@example.com", ["rcpt@example.com"],
+                         message("web")).rsplit(" ", 1)[-1]
+
+            def waiting():
+                row, _ = _msg_row(d, tmp_path, mid)
+                return row[2] is not None and "not signed in" in row[2]
+            wait_for(waiting, what="the message waits for the sign-in")
+            st = api.get("/api/profiles").json["profiles"][0]["oauth"]
+            assert "not signed in" in st["error"], st
+
+            # a start from another browser: its cookie does not match
+            r = api.post("/api/profiles/m/oauth/start")
+            assert r.status == 200, r
+            sc, _ = _cookie(r)
+            for part in ("HttpOnly", "SameSite=Lax", "Path=/oauth/callback",
+                         "Max-Age=600"):
+                assert part in sc, sc
+            assert r.json["redirect_uri"] == "http://%s/oauth/callback" % api.host
+            q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(
+                r.json["authorize_url"]).query))
+            assert q["redirect_uri"] == r.json["redirect_uri"]
+            assert q["code_challenge_method"] == "S256" and len(q["state"]) == 43
+            back = _follow_authorize(oauth, certs, r.json["authorize_url"])
+            path = back.split(api.host, 1)[1]
+            assert path.startswith("/oauth/callback?"), back
+            nocookie = api.get(path, token=None)
+            assert nocookie.status == 403 and "did not start" in nocookie.text
+            other = api.get(path, token=None,
+                            headers={"Cookie": "outpost_oauth=" + "0" * 64})
+            assert other.status == 403 and "another session" in other.text
+            assert oauth.counts.get("authorization_code", 0) == 0
+
+            # the provider refuses: its error shown, sanitised and escaped
+            r = api.post("/api/profiles/m/oauth/start")
+            _, cookie = _cookie(r)
+            state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(
+                r.json["authorize_url"]).query))["state"]
+            bad = api.get("/oauth/callback?" + urllib.parse.urlencode({
+                "state": state, "error": "access_denied",
+                "error_description": "<script>x</script>\nAADSTS65004"}),
+                token=None, headers={"Cookie": cookie})
+            assert bad.status == 400 and "access_denied" in bad.text
+            assert "<script>" not in bad.text and "&lt;script&gt;" in bad.text
+            st = api.get("/api/profiles").json["profiles"][0]["oauth"]
+            assert "access_denied" in st["error"], st
+
+            # the browser that started it: signed in
+            r = api.post("/api/profiles/m/oauth/start")
+            _, cookie = _cookie(r)
+            back = _follow_authorize(oauth, certs, r.json["authorize_url"])
+            ok = api.get(back.split(api.host, 1)[1], token=None,
+                         headers={"Cookie": cookie})
+            assert ok.status == 200 and "Signed in" in ok.text, ok
+            assert ok.headers["Content-Type"].startswith("text/html")
+            assert "Max-Age=0" in ok.headers["Set-Cookie"]
+            again = api.get(back.split(api.host, 1)[1], token=None,
+                            headers={"Cookie": cookie})
+            assert again.status == 403, again       # a state is used once
+            wait_for(lambda: len(peer.messages) == 1,
+                     what="the waiting mail goes after the sign-in")
+            st = api.get("/api/profiles").json["profiles"][0]["oauth"]
+            assert st["signed_in"] is True and st["error"] is None, st
+            assert st["expires"] > time.time()
+            assert _metric(api, "outpost_oauth_signed_in") == {"m": "1"}
+            exp = int(_metric(api, "outpost_oauth_token_expiry_seconds")["m"])
+            assert exp > time.time()
+        finally:
+            d.stop()
+        secrets_absent(oauth, api.seen + [d.log()])
+    finally:
+        peer.stop()
+
+
+def test_put_takes_oauth_keys_and_reports_dropped_tokens(outpost, certs, oauth):
+    """Point 2: auth is "no" | "yes" | "oauth2"; the oauth_* keys with
+    per-field errors; the client secret write-only; a change of client
+    id drops the sign-in and says so."""
+    outpost.ca = certs.ca
+    peer = OAuthSmtpPeer(oauth, USER)
+    try:
+        prof = oauth_profile(oauth, peer, certs)
+        login(outpost, outpost.conf([("m", prof)]))
+        d, api, conf = _http(oauth, certs, outpost, [("m", prof)])
+        try:
+            p = api.get("/api/profiles/m").json["profile"]
+            assert p["oauth"]["signed_in"] is True, p
+            r = api.put("/api/profiles/m", {
+                "auth": "maybe", "oauth_grant": "implicit",
+                "oauth_token_url": "http://example.com/token",
+                "oauth_token_command": "cat /etc/shadow",
+                "oauth_client_secret_file": "/etc/shadow"})
+            assert r.status == 422, r
+            f = r.json["fields"]
+            assert set(f) == {"auth", "oauth_grant", "oauth_token_url",
+                              "oauth_token_command",
+                              "oauth_client_secret_file"}, f
+            assert "oauth2" in f["auth"]
+            r = api.put("/api/profiles/m", {"oauth_scope": "https://outlook."
+                        "office.com/SMTP.Send offline_access openid",
+                        "oauth_client_secret": "app-secret-123"})
+            assert r.status == 200, r
+            assert r.json["tokens_dropped"] is False
+            p = r.json["profile"]
+            assert p["has_client_secret"] is True and p["oauth"]["signed_in"]
+            assert "app-secret-123" not in json.dumps(api.get("/api/profiles").json)
+            assert "oauth_client_secret = app-secret-123" in conf.read_text()
+            r = api.put("/api/profiles/m", {"oauth_client_id": "another-app"})
+            assert r.status == 200, r
+            assert r.json["tokens_dropped"] is True
+            assert r.json["profile"]["oauth"]["signed_in"] is False
+            r = api.put("/api/profiles/m", {"auth": True})
+            assert r.status == 422 or r.json["profile"]["auth"] == "yes", r
+            r = api.put("/api/profiles/m", {"auth": "no"})
+            assert r.status == 200 and r.json["profile"]["auth"] == "no", r
+            assert "oauth" not in r.json["profile"]
+            assert "tokens_dropped=yes" in d.log()
+        finally:
+            d.stop()
+        secrets_absent(oauth, api.seen + [d.log()])
+        assert all("app-secret-123" not in t for t in api.seen + [d.log()])
     finally:
         peer.stop()

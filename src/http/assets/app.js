@@ -162,6 +162,8 @@
     force_from: 'Send every message as the sender address',
     allow_plaintext_auth: 'Allow the password over an unencrypted connection',
     reports: 'Report addresses', name: 'Name',
+    oauth_grant: 'Grant', oauth_tenant: 'Tenant', oauth_client_id: 'Client ID',
+    oauth_client_secret: 'Client secret', oauth_token_command: 'Token command',
   };
   const VALUE_LABELS = {
     security: { starttls: 'STARTTLS', tls: 'TLS / SSL', none: 'None' },
@@ -328,12 +330,108 @@
       state.profiles = r.data.profiles;
       state.version = r.data.version;
       renderProfiles();
+      renderOAuthBanner();
     } catch (e) {
       if (e.status !== 401) showAlert($('global-error'), e.message);
     } finally {
       show($('profiles-loading'), false);
     }
   }
+
+  /* ---------- OAuth2 sign-in (auth = oauth2) ---------- */
+
+  const authOn = (p) => !!p.auth && p.auth !== 'no';
+
+  /* "Sign in with Microsoft" / "with Google" by the provider or its
+   * endpoints; "Sign in" for any other. */
+  function signinLabel(p) {
+    const prov = String(p.provider || '');
+    const url = String(p.oauth_authorize_url || '');
+    if (/^(microsoft365|outlook)$/.test(prov) || url.includes('login.microsoftonline.com')) return 'Sign in with Microsoft';
+    if (/^(gmail|google-workspace)$/.test(prov) || url.includes('accounts.google.com')) return 'Sign in with Google';
+    return 'Sign in';
+  }
+
+  const canSignIn = (p) => p && p.auth === 'oauth2' && p.oauth_grant === 'authorization_code' && !!p.oauth_authorize_url;
+  const needsSignIn = (p) => p.auth === 'oauth2' && p.oauth && (p.oauth.needs_signin || !p.oauth.signed_in);
+
+  /* The server's sentence without the command-line advice the page
+   * replaces with its button. */
+  function oauthProblem(p) {
+    const msg = String((p.oauth && p.oauth.error) || '')
+      .replace(/^no OAuth2 access token: /, '')
+      .replace(/profile \S+ is not signed in:? ?/, '')
+      .replace(/:? ?sign in (again )?with `outpost oauth login [^`]*`( \(or the page's Sign in button\))?\.?/, '')
+      .replace(/`/g, '')
+      .trim();
+    return msg ? msg.charAt(0).toUpperCase() + msg.slice(1).replace(/[.:;,]?$/, '.') : 'Nobody has signed in yet.';
+  }
+
+  async function startSignIn(name, button) {
+    if (button) busy(button, true, 'Opening the sign-in…');
+    try {
+      const r = await api('POST', '/api/profiles/' + encodeURIComponent(name) + '/oauth/start', {});
+      window.location.assign(r.data.authorize_url);
+    } catch (e) {
+      if (button) busy(button, false);
+      if (e.status !== 401) showAlert($('global-error'), 'Could not start the sign-in for “' + name + '”: ' + labelText(e.message));
+    }
+  }
+
+  function renderOAuthBanner() {
+    const b = $('oauth-banner');
+    const waiting = state.profiles.filter((p) => p.enabled && needsSignIn(p));
+    b.replaceChildren();
+    for (const p of waiting) {
+      const row = el('div', { class: 'banner-row', 'data-profile': p.name },
+        el('span', {},
+          el('strong', { text: '“' + p.name + '” needs a sign-in. ' }),
+          el('span', { class: 'banner-why', text: oauthProblem(p) + ' ' }),
+          el('span', { text: 'Mail for it waits until someone signs in.' })));
+      if (canSignIn(p)) {
+        row.append(el('button', { type: 'button', class: 'small', text: signinLabel(p),
+          onclick: (ev) => startSignIn(p.name, ev.target) }));
+      } else {
+        row.append(el('span', { class: 'muted', text: ' Fix its OAuth2 settings (Grant, Client ID, Client secret).' }));
+      }
+      b.append(row);
+    }
+    show(b, waiting.length > 0);
+  }
+
+  /* The sign-in part of the form: for the profile as saved. */
+  function updateSignIn() {
+    const o = state.original;
+    const box = $('signin-box');
+    const kind = authKind();
+    const saved = canSignIn(o) && kind === 'oauth2' && field('oauth_grant').value === 'authorization_code';
+    show(box, field('auth').checked && kind === 'oauth2');
+    const st = $('signin-status');
+    const btn = $('signin');
+    show(btn, saved);
+    if (!saved) {
+      st.textContent = kind === 'oauth2' && field('oauth_grant').value === 'authorization_code'
+        ? 'Save the profile, then sign in here.' : 'No sign-in by a person: Outpost gets the token itself.';
+      st.className = 'help';
+      return;
+    }
+    btn.textContent = o.oauth && o.oauth.signed_in ? signinLabel(o) + ' again' : signinLabel(o);
+    if (o.oauth && o.oauth.signed_in && !o.oauth.needs_signin) {
+      st.textContent = 'Signed in.' + (o.oauth.expires ? ' The current token is valid until ' +
+        new Date(o.oauth.expires * 1000).toLocaleString() + '; Outpost renews it itself.' : '');
+      st.className = 'help ok';
+    } else {
+      st.textContent = 'Not signed in: ' + oauthProblem(o) + ' Mail for this profile waits.';
+      st.className = 'help warn';
+    }
+  }
+
+  function authKind() {
+    const r = form().querySelector('input[name="auth_kind"]:checked');
+    return r ? r.value : 'password';
+  }
+
+  /* ---------- end of OAuth2 ---------- */
 
   function securityLabel(s) {
     return s === 'tls' ? 'TLS' : s === 'none' ? 'no encryption' : 'STARTTLS';
@@ -350,8 +448,9 @@
       });
       toggle.checked = p.enabled;
       const meta = [p.host + ':' + p.port, securityLabel(p.security)];
-      if (p.auth) meta.push(p.username ? 'login ' + p.username : 'login');
-      if (p.auth && !p.has_password) meta.push('password needed');
+      if (authOn(p)) meta.push(p.username ? 'login ' + p.username : 'login');
+      if (p.auth === 'oauth2') meta.push(needsSignIn(p) ? 'sign-in needed' : 'signed in (OAuth2)');
+      else if (authOn(p) && !p.has_password) meta.push('password needed');
       if (!p.tls_verify && p.security !== 'none') meta.push('certificate not verified');
       const li = el('li', { class: 'profile' + (p.enabled ? '' : ' disabled'), 'data-name': p.name, draggable: 'true' },
         el('span', { class: 'order', 'aria-hidden': 'true', text: String(i + 1) }),
@@ -442,10 +541,10 @@
   const field = (name) => form().elements[name];
 
   const DEFAULTS = {
-    name: '', host: '', port: 587, security: 'starttls', auth: true, username: '',
+    name: '', host: '', port: 587, security: 'starttls', auth: 'yes', username: '',
     from: '', tls_verify: true, enabled: true, limits: '', max_connections: 4,
     timeout: '30s', tls_ca_file: '', force_from: false, allow_plaintext_auth: false,
-    has_password: false,
+    has_password: false, oauth_grant: 'authorization_code', oauth_tenant: '', oauth_client_id: '',
   };
 
   function openEditor(p) {
@@ -458,7 +557,13 @@
       field(name).value = v[name] === null || v[name] === undefined ? '' : String(v[name]);
     }
     field('security').value = v.security;
-    for (const name of ['auth', 'tls_verify', 'enabled', 'force_from', 'allow_plaintext_auth']) field(name).checked = !!v[name];
+    for (const name of ['tls_verify', 'enabled', 'force_from', 'allow_plaintext_auth']) field(name).checked = !!v[name];
+    field('auth').checked = authOn(v);
+    for (const r of form().querySelectorAll('input[name="auth_kind"]')) r.checked = r.value === (v.auth === 'oauth2' ? 'oauth2' : 'password');
+    field('oauth_grant').value = v.oauth_grant || 'authorization_code';
+    for (const name of ['oauth_tenant', 'oauth_client_id']) field(name).value = v[name] || '';
+    field('oauth_client_secret').value = '';
+    field('oauth_token_command').value = v.has_token_command ? 'set in outpost.conf' : '';
     field('password').value = '';
     clearErrors();
     showAlert($('form-error'), '');
@@ -487,7 +592,16 @@
 
   function updateFormHints() {
     const auth = field('auth').checked;
-    for (const n of form().querySelectorAll('.auth-only')) show(n, auth);
+    const kind = authKind();
+    for (const n of form().querySelectorAll('.auth-only')) {
+      show(n, auth && !(n.classList.contains('oauth-only') && kind !== 'oauth2') &&
+        !(n.classList.contains('password-only') && kind === 'oauth2'));
+    }
+    const oc = state.original;
+    $('client-secret-help').textContent = oc && oc.has_client_secret ? 'A client secret is stored. Leave this empty to keep it.'
+      : 'Only for apps that have one (Microsoft web apps, client credentials, Google).';
+    field('oauth_client_secret').placeholder = oc && oc.has_client_secret ? '•••••••• (stored)' : '';
+    updateSignIn();
     show($('tls-verify-warning'), !field('tls_verify').checked);
     $('port-help').textContent = PORT_HELP[field('port').value.trim()] || '';
     const ph = $('password-help');
@@ -539,9 +653,12 @@
     host: (v) => !v ? 'Enter the SMTP server’s host name, for example smtp.example.com.'
       : !looksLikeHost(v) ? 'This is not a host name or IP address.' : '',
     port: (v) => !/^\d+$/.test(v) || +v < 1 || +v > 65535 ? 'Enter a port from 1 to 65535 (usually 587 or 465).' : '',
-    username: (v) => field('auth').checked && !v ? 'Enter the username your provider gave you.' : '',
+    username: (v) => field('auth').checked && !v ? (authKind() === 'oauth2'
+      ? 'Enter the mailbox the token is for, for example noreply@example.com.' : 'Enter the username your provider gave you.') : '',
+    oauth_client_id: (v) => field('auth').checked && authKind() === 'oauth2' && field('oauth_grant').value !== 'command' && !v
+      ? 'Enter the client ID (application ID) of the app you registered.' : '',
     password: (v) => {
-      if (!field('auth').checked || v) return '';
+      if (!field('auth').checked || authKind() === 'oauth2' || v) return '';
       const o = state.original;
       if (!o || !o.has_password) return 'Enter the password.';
       if (serverMoved()) return 'Enter the password again: changing the server clears the stored one.';
@@ -578,8 +695,14 @@
       v[n] = field(n).value.trim();
     }
     v.security = field('security').value;
-    for (const n of ['auth', 'tls_verify', 'enabled', 'force_from', 'allow_plaintext_auth']) v[n] = field(n).checked;
-    v.password = field('password').value;
+    for (const n of ['tls_verify', 'enabled', 'force_from', 'allow_plaintext_auth']) v[n] = field(n).checked;
+    v.auth = !field('auth').checked ? 'no' : authKind() === 'oauth2' ? 'oauth2' : 'yes';
+    if (v.auth === 'oauth2') {
+      for (const n of ['oauth_grant', 'oauth_tenant', 'oauth_client_id']) v[n] = field(n).value.trim();
+      v.oauth_client_secret = field('oauth_client_secret').value;
+    } else {
+      v.password = field('password').value;
+    }
     return v;
   }
 
@@ -591,7 +714,7 @@
     const numeric = ['port', 'max_connections'];
     const core = ['host', 'port', 'security', 'auth', 'username', 'from', 'tls_verify', 'enabled'];
     for (const [k, val] of Object.entries(v)) {
-      if (k === 'name' || k === 'password') continue;
+      if (k === 'name' || k === 'password' || k === 'oauth_client_secret') continue;
       let sendVal = val;
       if (numeric.includes(k)) sendVal = val === '' ? null : parseInt(val, 10);
       else if (typeof val === 'string' && val === '') sendVal = null;
@@ -607,6 +730,7 @@
       if (!same) out[k] = sendVal;
     }
     if (v.password) out.password = v.password;
+    if (v.oauth_client_secret) out.oauth_client_secret = v.oauth_client_secret;
     if (o && v.name && v.name !== o.name) out.name = v.name;
     return out;
   }
@@ -626,6 +750,14 @@
       }
       field(bad).focus();
       setStatus($('save-status'), 'Fix the marked fields first.', 'error');
+      return;
+    }
+    /* an OAuth2 profile nobody signed in to yet cannot pass the check:
+     * saved as it is, then the sign-in */
+    const o = state.original;
+    const v = formValues();
+    if (v.auth === 'oauth2' && v.oauth_grant === 'authorization_code' && !(o && o.oauth && o.oauth.signed_in)) {
+      await store(false);
       return;
     }
     await store(true);
@@ -701,6 +833,7 @@
       state.original = r.data.profile;
       field('name').value = r.data.profile.name;
       field('password').value = '';
+      field('oauth_client_secret').value = '';
       $('editor-title').textContent = 'Edit “' + r.data.profile.name + '”';
       clearErrors();
       updateFormHints();
@@ -708,8 +841,11 @@
         renderDiagnosis(r.data.check);
         show($('diagnosis'), true);
       }
-      const note = r.data.password_cleared ? ' The stored password was cleared.' : '';
-      setStatus($('save-status'), (testFirst ? 'Saved.' : 'Saved without a passing check.') + note, testFirst ? 'ok' : 'warn');
+      let note = r.data.password_cleared ? ' The stored password was cleared.' : '';
+      if (r.data.tokens_dropped) note += ' The sign-in was dropped with the change: sign in again.';
+      else if (needsSignIn(r.data.profile) && canSignIn(r.data.profile)) note += ' Now sign in.';
+      const oauthFirst = !testFirst && r.data.profile.auth === 'oauth2' && needsSignIn(r.data.profile);
+      setStatus($('save-status'), (testFirst || oauthFirst ? 'Saved.' : 'Saved without a passing check.') + note, testFirst || oauthFirst ? 'ok' : 'warn');
       loadProfiles();
     } catch (e) {
       if (testFirst) show($('diagnosis'), false);
@@ -1086,6 +1222,7 @@
       }
       updateFormHints();
     });
+    $('signin').addEventListener('click', (ev) => { if (state.editing) startSignIn(state.editing, ev.target); });
     $('test-email').addEventListener('click', openTestDialog);
     $('test-form').addEventListener('submit', sendTest);
     $('t-close').addEventListener('click', () => $('test-dialog').close());
