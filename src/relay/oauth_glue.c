@@ -14,21 +14,10 @@ static int
 no_token(const struct smtp_params *sp, struct smtp_session **s,
     struct smtp_result *res, const struct op_err *te)
 {
-	struct smtp_params none = *sp;
+	char why[ERR_MSG_MAX];
 
-	/* the client refuses auth without a secret before connecting: a
-	 * session object for the caller, nothing sent to the provider */
-	none.password = NULL;
-	none.bearer_token = NULL;
-	(void)smtp_client_open(&none, s, res);
-	smtp_result_free(res);
-	res->outcome = SMTP_TEMPORARY;
-	res->phase = SMTP_PHASE_AUTH;
-	res->fail = SMTP_FAIL_TOKEN;
-	res->sys = 0;
-	snprintf(res->msg, sizeof(res->msg), "no OAuth2 access token: %.480s",
-	    te->msg);
-	return -1;
+	snprintf(why, sizeof(why), "no OAuth2 access token: %.480s", te->msg);
+	return smtp_client_unopened(sp, SMTP_FAIL_TOKEN, why, s, res);
 }
 
 int

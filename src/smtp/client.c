@@ -1526,6 +1526,16 @@ out:
 /* ---- open ---- */
 
 int
+smtp_client_unopened(const struct smtp_params *params, int fail,
+    const char *why, struct smtp_session **out, struct smtp_result *res)
+{
+	*out = session_new(params);
+	smtp_result_free(res);
+	return res_local(res, SMTP_TEMPORARY, SMTP_PHASE_AUTH, fail, 0, "%s",
+	    why);
+}
+
+int
 smtp_client_open(const struct smtp_params *params, struct smtp_session **out,
     struct smtp_result *res)
 {

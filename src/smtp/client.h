@@ -284,6 +284,15 @@ struct smtp_session;
 int smtp_client_open(const struct smtp_params *params,
     struct smtp_session **out, struct smtp_result *res);
 
+/*
+ * A session that is never opened, for a caller that has decided not to
+ * connect (an OAuth2 profile without a token): *out is set as
+ * smtp_client_open() sets it, res is TEMPORARY at the AUTH phase with
+ * fail and why.  Nothing is sent, nothing is logged.  Returns -1.
+ */
+int smtp_client_unopened(const struct smtp_params *params, int fail,
+    const char *why, struct smtp_session **out, struct smtp_result *res);
+
 /* What a message needs from the session. */
 struct smtp_envelope {
 	const char *sender;            /* reverse-path without <>; "" = null */
