@@ -22,6 +22,7 @@ import subprocess
 import pytest
 
 import peers as peers_mod
+from outputs import OUTPUT_LOG, record_output
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUTPOST_BIN = os.environ.get("OUTPOST_BIN", str(ROOT / "build/asan/outpost"))
@@ -39,7 +40,6 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
-OUTPUT_LOG = "outpost-output.log"      # every command's output, per test
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,12 +67,6 @@ def no_secret_in_any_output(tmp_path_factory):
         text = f.read_text(errors="replace")
         hits += ["%s: %s..." % (f, s[:6]) for s in found if s in text]
     assert not hits, "secrets in logs or outputs:\n" + "\n".join(hits)
-
-
-def record_output(tmp_path, what, text):
-    """Keep a command's output for the session's secret check."""
-    with open(tmp_path / OUTPUT_LOG, "a", errors="replace") as f:
-        f.write("$ %s\n%s\n" % (what, text))
 
 
 @pytest.fixture(scope="session")

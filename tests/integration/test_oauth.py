@@ -19,6 +19,7 @@ import pytest
 
 from daemon import Daemon, free_port, message, wait_for
 from oauth_server import OAuthServer, OAuthSmtpPeer
+from outputs import record_output
 
 USER = "noreply@contoso.example"
 
@@ -66,7 +67,6 @@ def login(outpost, conf, name="m"):
     except urllib.error.HTTPError as ex:
         page = "HTTP %d" % ex.code
     out, err = proc.communicate(timeout=30)
-    from conftest import record_output
     record_output(outpost.tmp_path, "outpost oauth login " + name,
                   "".join(lines) + out + err + page)
     assert proc.returncode == 0, (out, err)
