@@ -15,6 +15,7 @@
 
 #include "config/conf.h"
 #include "config/providers.h"
+#include "relay/hints.h"
 
 static struct conf *
 load(const char *text, struct op_err *e)
@@ -215,6 +216,49 @@ test_table(void **state)
 	assert_null(conf_provider_by_host("smtp.example.com"));
 }
 
+/* The rules as the API uses them (a stored reply: code, enhanced code and
+ * text apart), the provider scoping, and the quota windows.  Every rule
+ * has its peer test in tests/integration/test_providers.py (RULES). */
+static void
+test_rules(void **state)
+{
+	const struct hint_rule *r;
+	struct conf_profile p;
+	size_t n;
+
+	(void)state;
+	r = hint_match_text("gmail", 535, "5.7.8", "Username and Password not "
+	    "accepted. For more information, go to");
+	assert_non_null(r);
+	assert_int_equal(r->cls, HINT_AUTH);
+	assert_null(hint_match_text(NULL, 535, "5.7.8", "Username and Password "
+	    "not accepted."));
+	assert_null(hint_match_text("sendgrid", 535, "5.7.8", "Username and "
+	    "Password not accepted."));
+	r = hint_match_text(NULL, 554, "", "Throttling failure: Daily message "
+	    "quota exceeded.");
+	assert_non_null(r);
+	assert_int_equal(r->cls, HINT_QUOTA);
+	assert_int_equal(hint_quota_wait_ms(r, 0), 3600000);
+	r = hint_match_text(NULL, 550, "5.7.708", "Service unavailable.");
+	assert_non_null(r);
+	assert_int_equal(hint_quota_wait_ms(r, 86400000LL * 5 + 1000),
+	    86400000 - 1000);
+	assert_string_equal(hint_class_name(hint_match_text(NULL, 454, "",
+	    "Throttling failure: Maximum sending rate exceeded.")->cls), "rate");
+	assert_null(hint_match_text(NULL, 0, "", "Throttling failure"));
+	for (n = 0; hint_rule_at(n) != NULL; n++)
+		assert_non_null(hint_rule_at(n)->hint);
+	assert_int_equal(n, 29);
+	/* a profile without provider = is known by its host */
+	memset(&p, 0, sizeof(p));
+	p.host = "smtp.gmail.com";
+	assert_string_equal(hint_provider(&p), "gmail");
+	p.provider = "custom";
+	p.host = "smtp.example.com";
+	assert_null(hint_provider(&p));
+}
+
 int
 main(void)
 {
@@ -225,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_show_marks_preset_values),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
