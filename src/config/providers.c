@@ -262,3 +262,33 @@ conf_provider_url(const char *tmpl, const char *tenant, char **out,
 	*out = buf_detach(&b, NULL);
 	return 0;
 }
+
+json_t *
+conf_providers_json(void)
+{
+	static const char *const sec[] = { "none", "starttls", "tls" };
+	json_t *list = json_array(), *j;
+	size_t i, k;
+
+	if (list == NULL)
+		return NULL;
+	for (i = 0; i < NPROVIDERS; i++) {
+		const struct conf_provider *pv = &providers[i];
+		json_t *regions = json_array();
+
+		for (k = 0; pv->regions != NULL && pv->regions[k].name != NULL; k++)
+			json_array_append_new(regions, json_pack("{s:s,s:s}",
+			    "name", pv->regions[k].name, "host", pv->regions[k].host));
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s?,s:i,s:s,s:s?,"
+		    "s:s?,s:s?,s:o,s:b,s:s?,s:s?,s:s?}", "name", pv->name,
+		    "label", pv->label, "host", pv->host, "port", (int)pv->port,
+		    "security", sec[pv->security], "auth", pv->auth ==
+		    CONF_AUTH_OAUTH2 ? "oauth2" : pv->auth ? "password" : NULL,
+		    "username", pv->username, "limits", pv->limits,
+		    "regions", regions, "oauth2", pv->token_url != NULL,
+		    "hint", pv->hint, "url", pv->url, "limits_url",
+		    pv->limits_url));
+	}
+	j = json_pack("{s:o}", "providers", list);
+	return j;
+}

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "util/err.h"
 
 #define CONF_PROVIDER_REGIONS_MAX 24
@@ -75,6 +77,13 @@ void conf_provider_region_names(const struct conf_provider *pv, char *dst,
 /* The provider whose SMTP server is host (any region), or NULL: a profile
  * written without provider = is still known by its host. */
 const struct conf_provider *conf_provider_by_host(const char *host);
+
+/* The table as JSON (`outpost providers --json`, GET /api/providers):
+ * {"providers": [{"name", "label", "host", "port", "security", "auth",
+ *   "username", "limits", "regions": [{"name", "host"}], "oauth2",
+ *   "hint", "url", "limits_url"}]}; a new reference, NULL if out of
+ * memory. */
+json_t *conf_providers_json(void);
 
 /* tmpl with "{tenant}" replaced by tenant (malloc'ed into *out). */
 int conf_provider_url(const char *tmpl, const char *tenant, char **out,
