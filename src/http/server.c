@@ -43,6 +43,8 @@ static const struct http_route routes[] = {
 	{ "DELETE", "/api/profiles/{}", 0, http_api_profile_delete },
 	{ "POST", "/api/profiles/{}/check", HTTP_R_SLOW, http_api_profile_check },
 	{ "POST", "/api/test-email", HTTP_R_SLOW, http_api_test_email },
+	{ "GET", "/api/providers", 0, http_api_providers },
+	{ "POST", "/api/detect", HTTP_R_SLOW, http_api_detect },
 	{ "GET", "/api/redirect", 0, http_api_redirect_get },
 	{ "PUT", "/api/redirect", 0, http_api_redirect_put },
 
