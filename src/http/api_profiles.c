@@ -906,7 +906,9 @@ profile_save(struct http_req *r, unsigned taken_status)
 		http_reply_fields(r, taken_status, msg, json_pack("{s:s}", "name", msg));
 		goto out;
 	}
-	if (!exists && (v = json_object_get(body, "host"), v == NULL || json_is_null(v))) {
+	/* a new profile names its server, or a provider whose preset does */
+	if (!exists && (v = json_object_get(body, "host"), v == NULL || json_is_null(v)) &&
+	    (pe.provider == NULL || strcmp(pe.provider, "custom") == 0)) {
 		json_object_set_new(fields, "host", json_string("required: the name of "
 		    "your provider's SMTP server"));
 		goto invalid;

@@ -140,11 +140,14 @@ try_open(const struct job *j, int sec, int verify, struct smtp_result *res,
 	smtp_result_init(res);
 	rc = smtp_client_open(&sp, &s, res);
 	ti = s != NULL ? smtp_client_tls(s) : NULL;
-	if (record && ti != NULL && ti->done) {
-		dp->tls = 1;
-		str_copy(dp->tls_version, sizeof(dp->tls_version), ti->version);
+	/* the verdict of the checked session (a failed check ends the
+	 * handshake, but the certificate was seen) */
+	if (record && ti != NULL && ti->have_cert)
 		cert_verdict(ti, j->host, dp->cert, sizeof(dp->cert),
 		    &dp->cert_ok);
+	if (ti != NULL && ti->done) {
+		dp->tls = 1;
+		str_copy(dp->tls_version, sizeof(dp->tls_version), ti->version);
 	}
 	if (rc == 0) {
 		const struct smtp_caps *caps = smtp_client_caps(s);
@@ -170,6 +173,8 @@ port_main(void *arg)
 	rc = try_open(j, sec, 1, &res, dp, 1);
 	if (rc < 0 && (res.fail == SMTP_FAIL_TLS_ON_PLAIN_PORT ||
 	    res.fail == SMTP_FAIL_PLAIN_ON_TLS_PORT ||
+	    (sec == SMTP_SEC_STARTTLS && res.fail == SMTP_FAIL_TIMEOUT &&
+	    res.phase == SMTP_PHASE_GREETING) ||
 	    (sec == SMTP_SEC_TLS && res.fail == SMTP_FAIL_TLS))) {
 		/* the other kind of TLS */
 		sec = sec == SMTP_SEC_TLS ? SMTP_SEC_STARTTLS : SMTP_SEC_TLS;

@@ -304,3 +304,178 @@ def test_bad_region_is_a_config_error_with_line(outpost):
             if l.startswith("region")][0]
     assert "%s:%d: region: 'mars' is not a region of mailgun; write one " \
            "of us, eu" % (conf, line) in res.err, res
+
+
+# ---- detection -------------------------------------------------------------
+
+USERS = {"outpost": "s3cret-pass"}
+
+
+def detect_peers(peers, certs):
+    starttls = peers.aiosmtpd("starttls", cert=certs.server, users=USERS)
+    tls = peers.aiosmtpd("tls", cert=certs.server, users=USERS)
+    plain = peers.aiosmtpd("plain", users=USERS, auth_require_tls=False)
+    closed = peers.refused_port()
+    return starttls, tls, plain, closed
+
+
+def test_detect_each_kind_of_port(outpost, peers, certs, monkeypatch):
+    """STARTTLS on one port, implicit TLS on another, plain SMTP and a
+    closed port, all tried at once: which work, how, with the certificate
+    verdict (the test CA trusted through SSL_CERT_FILE) and the AUTH
+    mechanisms; the proposal is the first port given with trusted TLS."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca))
+    starttls, tls, plain, closed = detect_peers(peers, certs)
+    order = [plain.port, tls.port, starttls.port, closed]
+    res = outpost.run("detect", "127.0.0.1", "--ports",
+                      ",".join(str(p) for p in order), "--json")
+    assert res.rc == 0, res
+    doc = json.loads(res.out)
+    ports = {p["port"]: p for p in doc["ports"]}
+    assert [p["port"] for p in doc["ports"]] == order
+    s = ports[starttls.port]
+    assert (s["works"], s["security"], s["tls"], s["certificate_ok"]) == \
+        (True, "starttls", True, True), s
+    assert s["certificate"].startswith("trusted"), s
+    assert "PLAIN" in s["auth"] and "LOGIN" in s["auth"], s
+    t = ports[tls.port]
+    assert (t["works"], t["security"], t["tls"], t["certificate_ok"]) == \
+        (True, "tls", True, True), t
+    p = ports[plain.port]
+    assert (p["works"], p["security"], p["tls"]) == (True, "none", False), p
+    assert "no STARTTLS" in p["detail"] and "PLAIN" in p["auth"], p
+    c = ports[closed]
+    assert not c["works"] and "connection refused" in c["detail"], c
+    assert doc["proposal"] == {"host": "127.0.0.1", "port": tls.port,
+                               "security": "tls"}, doc
+
+
+def test_detect_untrusted_certificate_and_text_output(outpost, peers, certs):
+    """Without the test CA the certificate verdict says who issued it; the
+    port still works and is proposed, with tls_ca_file named."""
+    starttls = peers.aiosmtpd("starttls", cert=certs.server, users=USERS)
+    closed = peers.refused_port()
+    res = outpost.run("detect", "127.0.0.1", "--ports",
+                      "%d,%d" % (closed, starttls.port))
+    assert res.rc == 0, res
+    assert "port %-5d FAIL does not work: connection refused" % closed \
+        in res.out, res
+    assert "not trusted: issued by" in res.out and "Outpost Test CA" in \
+        res.out, res
+    assert "AUTH offered: PLAIN LOGIN" in res.out or \
+        "AUTH offered: LOGIN PLAIN" in res.out, res
+    assert ("use: host = 127.0.0.1, port = %d, security = starttls (the "
+            "certificate is not trusted: set tls_ca_file" % starttls.port) \
+        in res.out, res
+
+
+def test_detect_nothing_works(outpost, peers):
+    res = outpost.run("detect", "127.0.0.1", "--ports",
+                      str(peers.refused_port()))
+    assert res.rc == 69, res
+    assert "nothing works: no port of 127.0.0.1 answered" in res.out, res
+    res = outpost.run("detect", "127.0.0.1", "--ports", "0")
+    assert res.rc == 64 and "'0' is not a port" in res.err, res
+    res = outpost.run("detect", "bad host!")
+    assert res.rc == 64, res
+
+
+def test_providers_command(outpost):
+    res = outpost.run("providers", "--json")
+    assert res.rc == 0, res
+    table = {p["name"]: p for p in json.loads(res.out)["providers"]}
+    assert list(table) == ["gmail", "google-workspace", "microsoft365",
+                           "outlook", "ses", "sendgrid", "mailgun",
+                           "postmark", "brevo", "zoho", "custom"]
+    assert table["sendgrid"]["username"] == "apikey"
+    assert table["microsoft365"]["limits"] == "30/m, 10000/d"
+    assert [r["name"] for r in table["mailgun"]["regions"]] == ["us", "eu"]
+    assert table["ses"]["limits"] == "1/s, 200/d"
+    res = outpost.run("providers")
+    assert res.rc == 0, res
+    assert "sendgrid (SendGrid)\n  fills: host = smtp.sendgrid.net, port = " \
+           "587, security = starttls, auth = yes, username = apikey\n" \
+        in res.out, res
+
+
+# ---- the API ---------------------------------------------------------------
+
+TOKEN = "providers-test-token-0123456789"
+
+
+def api_call(port, method, path, body=None):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    h = {"Authorization": "Bearer " + TOKEN, "Host": "127.0.0.1:%d" % port}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    try:
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        text = r.read().decode()
+        return r.status, (json.loads(text) if text else None)
+    finally:
+        c.close()
+
+
+def test_api_providers_detect_and_profile_provider(outpost, peers, certs,
+                                                   daemons):
+    starttls = peers.aiosmtpd("starttls", cert=certs.server, users=USERS)
+    http_port, smtp_port = free_port(), free_port()
+    conf = outpost.conf([("main", {"host": "127.0.0.1", "port": starttls.port,
+                                   "from": "a@example.com"})],
+                        server={"smtp_listen": "127.0.0.1:%d" % smtp_port,
+                                "http_listen": "127.0.0.1:%d" % http_port,
+                                "api_token": TOKEN})
+    d = Daemon(outpost, conf, smtp_port, http_port)
+    daemons.append(d)
+
+    def up():
+        try:
+            return api_call(http_port, "GET", "/api/providers")[0] == 200
+        except OSError:
+            return False
+    wait_for(up, what="the HTTP server")
+    st, doc = api_call(http_port, "GET", "/api/providers")
+    assert st == 200 and len(doc["providers"]) == 11, doc
+    assert doc["providers"][5]["name"] == "sendgrid"
+    assert "apikey" in doc["providers"][5]["hint"]
+
+    st, doc = api_call(http_port, "POST", "/api/detect",
+                       {"host": "127.0.0.1", "ports": [starttls.port]})
+    assert st == 200, doc
+    assert doc["ports"][0]["works"] and doc["ports"][0]["tls"], doc
+    assert doc["proposal"]["security"] == "starttls", doc
+    st, doc = api_call(http_port, "POST", "/api/detect", {"host": ""})
+    assert st == 400 and "host" in doc["fields"], doc
+    st, doc = api_call(http_port, "POST", "/api/detect",
+                       {"host": "127.0.0.1", "ports": [70000]})
+    assert st == 400 and "ports" in doc["fields"], doc
+
+    # provider and region through the API: the file gets them, the
+    # preset fills what the profile does not write
+    st, doc = api_call(http_port, "PUT", "/api/profiles/sg", {
+        "provider": "mailgun", "region": "eu", "username": "postmaster@mg."
+        "example.com", "password": "pw", "from": "a@mg.example.com"})
+    assert st in (200, 201), doc
+    text = conf.read_text()
+    assert "provider = mailgun" in text and "region = eu" in text, text
+    wait_for(lambda: api_call(http_port, "GET", "/api/profiles/sg")[0] == 200,
+             what="the new profile in effect")
+    st, doc = api_call(http_port, "GET", "/api/profiles/sg")
+    p = doc["profile"]
+    assert (p["provider"], p["region"], p["host"], p["port"]) == \
+        ("mailgun", "eu", "smtp.eu.mailgun.org", 587), p
+    assert "host" in p["from_provider"] and "port" in p["from_provider"], p
+    st, doc = api_call(http_port, "PUT", "/api/profiles/sg",
+                       {"region": "asia"})
+    assert st == 422 and "region" in doc["fields"], doc
+    st, doc = api_call(http_port, "PUT", "/api/profiles/sg",
+                       {"provider": "nosuch"})
+    assert st == 422 and "not a provider" in doc["fields"]["provider"], doc
+    # another region is another server: the old password does not follow
+    st, doc = api_call(http_port, "PUT", "/api/profiles/sg", {"region": "us"})
+    assert st == 200, doc
+    assert "password = pw" not in conf.read_text()
