@@ -32,6 +32,10 @@ static const struct command commands[] = {
 	  "list and manage queued messages" },
 	{ "config", cmd_config, "config check | show",
 	  "validate the settings, or print them with secrets masked" },
+	{ "providers", cmd_providers, "providers [--json]",
+	  "list the provider presets, what each fills, and their help pages" },
+	{ "detect", cmd_detect, "detect HOST [--ports P,...] [--json]",
+	  "try a server's SMTP ports and TLS, and propose the settings" },
 	{ "oauth", cmd_oauth, "oauth login PROFILE [--device] [--no-browser] | "
 	  "status [PROFILE] [--json]\n               | logout PROFILE",
 	  "sign a profile in with OAuth2, show its tokens' state, sign out" },

@@ -81,6 +81,7 @@ enum ktype {
 	K_FROMLIST,     /* conf_client.allowed_from */
 	K_AUTH,         /* conf_profile.auth: no | yes | oauth2 */
 	K_PROVIDER,     /* a name of the provider table */
+	K_REGION,       /* a region of the provider (checked at the end) */
 	K_GRANT,        /* enum conf_oauth_grant */
 	K_IDENT,        /* a tenant or client id: no spaces, URL-safe */
 	K_URL,          /* https://..., or http:// to a loopback address */
@@ -139,6 +140,7 @@ static const struct kdef profile_keys[] = {
 	  PRF(max_messages_per_connection), 1, 100000 },
 	{ "timeout", K_DURATION, PRF(timeout_s), 1, 3600 },
 	{ "provider", K_PROVIDER, PRF(provider), 0, 0 },
+	{ "region", K_REGION, PRF(region), 0, 0 },
 	{ "oauth_grant", K_GRANT, PRF(oauth_grant), 0, 0 },
 	{ "oauth_tenant", K_IDENT, PRF(oauth_tenant), 0, 0 },
 	{ "oauth_client_id", K_IDENT, PRF(oauth_client_id), 0, 0 },
@@ -332,6 +334,7 @@ profile_free(struct conf_profile *p)
 	free(p->from);
 	free(p->from_name);
 	free(p->provider);
+	free(p->region);
 	free(p->oauth_tenant);
 	free(p->oauth_client_id);
 	free_secret(p->oauth_client_secret);
@@ -844,6 +847,15 @@ set_value(const struct kdef *k, void *obj, const char *v, int open_files,
 			return err_set(e, ERR_CONFIG, "'%s' is not a provider Outpost "
 			    "knows; write one of %s", shown, conf_provider_names());
 		return set_string((char **)field, v);
+	case K_REGION:
+		if (len > CONF_NAME_MAX)
+			return err_set(e, ERR_CONFIG, "is longer than %d bytes",
+			    CONF_NAME_MAX);
+		for (u = (const unsigned char *)v; *u != '\0'; u++)
+			if (!isalnum(*u) && *u != '-' && *u != '.')
+				return err_set(e, ERR_CONFIG, "'%s' is not a region "
+				    "name (letters, digits, '-' and '.')", shown);
+		return set_string((char **)field, v);
 	case K_GRANT: {
 		int g;
 
@@ -1073,7 +1085,7 @@ finish_oauth(struct lstate *st, const struct conf_provider *pv, int nsrc)
 	struct op_err e;
 	unsigned mode = 0;
 
-	if (!seen_at(st, "username"))
+	if (p->username == NULL)
 		cerr(st, la, "auth", "auth = oauth2 needs a username; add username "
 		    "= the mailbox the token is for");
 	if (nsrc > 0)
@@ -1148,6 +1160,68 @@ finish_oauth(struct lstate *st, const struct conf_provider *pv, int nsrc)
 	}
 }
 
+/* ---- presets (config/providers.h) ---- */
+
+/*
+ * The provider's preset fills the keys the profile does not write (a key
+ * written wins), and records which (p->preset_keys).  A region is checked
+ * against the provider's.  Under "provider = custom", or without a
+ * provider, nothing is filled.
+ */
+static int
+apply_preset(struct lstate *st, const struct conf_provider *pv)
+{
+	struct conf_profile *p = st->obj;
+	unsigned lr = seen_at(st, "region");
+	const char *host = NULL;
+	char names[512];
+	struct op_err e;
+
+	if (lr && (pv == NULL || pv->regions == NULL)) {
+		cerr(st, lr, "region", "region is used only with provider = ses, "
+		    "mailgun or zoho%s", pv == NULL ? " (this profile has no "
+		    "provider)" : "");
+		return -1;
+	}
+	if (pv == NULL || pv->host == NULL)
+		return 0;
+	host = conf_provider_host(pv, p->region);
+	if (host == NULL) {
+		conf_provider_region_names(pv, names, sizeof(names));
+		cerr(st, lr, "region", "'%s' is not a region of %s; write one "
+		    "of %s", p->region, pv->name, names);
+		return -1;
+	}
+	if (!seen_at(st, "host")) {
+		p->host = str_dup(host);
+		p->preset_keys |= CONF_PRESET_HOST;
+	}
+	if (!seen_at(st, "security")) {
+		p->security = pv->security;
+		p->preset_keys |= CONF_PRESET_SECURITY;
+	}
+	if (!seen_at(st, "port") && !seen_at(st, "security")) {
+		p->port = pv->port;
+		p->preset_keys |= CONF_PRESET_PORT;
+	}
+	if (!seen_at(st, "auth") && pv->auth != 0) {
+		p->auth = pv->auth;
+		p->preset_keys |= CONF_PRESET_AUTH;
+	}
+	if (!seen_at(st, "username") && pv->username != NULL) {
+		p->username = str_dup(pv->username);
+		p->preset_keys |= CONF_PRESET_USERNAME;
+	}
+	if (!seen_at(st, "limits") && pv->limits != NULL) {
+		if (conf_parse_limits_e(pv->limits, p->limits, CONF_MAX_LIMITS,
+		    &p->nlimits, &e) < 0)
+			cerr(st, seen_at(st, "provider"), "provider", "%s", e.msg);
+		else
+			p->preset_keys |= CONF_PRESET_LIMITS;
+	}
+	return 0;
+}
+
 static void
 finish_profile(struct lstate *st)
 {
@@ -1159,23 +1233,18 @@ finish_profile(struct lstate *st)
 	const struct conf_provider *pv = p->provider != NULL ?
 	    conf_provider_find(p->provider) : NULL;
 
-	/* A provider fills the server keys the profile does not write. */
-	if (pv != NULL && pv->host != NULL) {
-		if (!seen_at(st, "host"))
-			p->host = str_dup(pv->host);
-		if (!seen_at(st, "security"))
-			p->security = pv->security;
-		if (!seen_at(st, "port") && !seen_at(st, "security"))
-			p->port = pv->port;
-	}
-	if (p->host == NULL && !seen_at(st, "host"))
+	int bad_region = apply_preset(st, pv) < 0;
+
+	if (p->host == NULL && !seen_at(st, "host") && !bad_region)
 		cerr(st, st->hline, st->header, "has no host; add host = the "
 		    "provider's SMTP server (for example smtp.example.com)");
 	if (p->port == 0)
 		p->port = p->security == CONF_SEC_TLS ? 465 :
 		    p->security == CONF_SEC_NONE ? 25 : 587;
-	if (!la)
+	if (!la && !(p->preset_keys & CONF_PRESET_AUTH))
 		p->auth = p->username != NULL;
+	if (!la)                /* where a preset's auth comes from */
+		la = seen_at(st, "provider");
 	if (p->auth == CONF_AUTH_OAUTH2) {
 		finish_oauth(st, pv, nsrc);
 		return;
@@ -1190,7 +1259,11 @@ finish_profile(struct lstate *st)
 		    "password_command", st->header);
 	}
 	if (p->auth) {
-		if (!seen_at(st, "username"))
+		if (p->username == NULL && (p->preset_keys & CONF_PRESET_AUTH))
+			cerr(st, la, "provider", "provider = %s logs in: add "
+			    "username = the login the provider gave you",
+			    p->provider);
+		else if (p->username == NULL)
 			cerr(st, la, "auth", "auth = yes needs a username; add "
 			    "username = the login the provider gave you");
 		/* Not an error: a change of server over the web page or the

@@ -82,7 +82,19 @@ struct conf_profile {
 	char *oauth_token_url;
 	char *oauth_device_url;
 	char *oauth_scope;
+	/* Presets (config/providers.h): the region as written (NULL if
+	 * unset), and which keys the provider's preset filled because the
+	 * profile does not write them (CONF_PRESET_*), for `config show`. */
+	char *region;
+	unsigned preset_keys;
 };
+
+#define CONF_PRESET_HOST     0x01
+#define CONF_PRESET_PORT     0x02
+#define CONF_PRESET_SECURITY 0x04
+#define CONF_PRESET_AUTH     0x08
+#define CONF_PRESET_USERNAME 0x10
+#define CONF_PRESET_LIMITS   0x20
 
 struct conf_client {
 	char *name;

@@ -22,6 +22,19 @@ show_kv(struct buf *out, const char *key, const char *value, struct op_err *e)
 	return buf_appendstr(out, "\n", e);
 }
 
+/* key = value, with "; from provider NAME" when p's preset filled it. */
+static int
+show_pv(struct buf *out, const struct conf_profile *p, unsigned bit,
+    const char *key, const char *value, struct op_err *e)
+{
+	if (!(p->preset_keys & bit))
+		return show_kv(out, key, value, e);
+	if (buf_printf(out, e, "%s = ", key) < 0 ||
+	    ini_append_value(out, value, e) < 0)
+		return -1;
+	return buf_printf(out, e, "   ; from provider %s\n", p->provider);
+}
+
 static const char *
 yn(int b)
 {
@@ -151,20 +164,28 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 		static const char *const sec[] = { "none", "starttls", "tls" };
 		char from[CONF_FROM_TEXT_MAX];
 
+		char port[16];
+
+		snprintf(port, sizeof(port), "%u", p->port);
 		if (buf_printf(out, e, "\n[profile %s]\n", p->name) < 0 ||
 		    show_kv(out, "enabled", yn(p->enabled), e) < 0 ||
-		    show_kv(out, "host", p->host != NULL ? p->host : "", e) < 0 ||
-		    buf_printf(out, e, "port = %u\n", p->port) < 0 ||
-		    show_kv(out, "security", sec[p->security], e) < 0 ||
+		    (p->provider != NULL &&
+		    show_kv(out, "provider", p->provider, e) < 0) ||
+		    (p->region != NULL &&
+		    show_kv(out, "region", p->region, e) < 0) ||
+		    show_pv(out, p, CONF_PRESET_HOST, "host", p->host != NULL ?
+		    p->host : "", e) < 0 ||
+		    show_pv(out, p, CONF_PRESET_PORT, "port", port, e) < 0 ||
+		    show_pv(out, p, CONF_PRESET_SECURITY, "security",
+		    sec[p->security], e) < 0 ||
 		    show_kv(out, "tls_verify", yn(p->tls_verify), e) < 0 ||
 		    (p->tls_ca_file != NULL &&
 		    show_kv(out, "tls_ca_file", p->tls_ca_file, e) < 0) ||
-		    (p->provider != NULL &&
-		    show_kv(out, "provider", p->provider, e) < 0) ||
-		    show_kv(out, "auth", p->auth == CONF_AUTH_OAUTH2 ? "oauth2" :
-		    yn(p->auth), e) < 0 ||
+		    show_pv(out, p, CONF_PRESET_AUTH, "auth", p->auth ==
+		    CONF_AUTH_OAUTH2 ? "oauth2" : yn(p->auth), e) < 0 ||
 		    (p->username != NULL &&
-		    show_kv(out, "username", p->username, e) < 0))
+		    show_pv(out, p, CONF_PRESET_USERNAME, "username", p->username,
+		    e) < 0))
 			goto out;
 		if (p->password_file != NULL)
 			rc = show_kv(out, "password_file", p->password_file, e);
@@ -195,6 +216,9 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 			    per == 60 ? 'm' : per == 3600 ? 'h' : 'd') < 0)
 				goto out;
 		}
+		if (p->nlimits > 0 && (p->preset_keys & CONF_PRESET_LIMITS) &&
+		    buf_printf(out, e, "   ; from provider %s", p->provider) < 0)
+			goto out;
 		if (p->nlimits > 0 && buf_appendstr(out, "\n", e) < 0)
 			goto out;
 		conf_format_duration(p->timeout_s, v, sizeof(v));

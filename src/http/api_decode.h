@@ -79,6 +79,10 @@ struct api_profile_edit {
 	char *vals[API_PROFILE_KEYS_MAX];
 	const char *host, *port, *security;
 	int has_password;               /* a new password is set */
+	/* provider and region (presets): touched by the PUT (set or unset),
+	 * and the new value (NULL when unset) */
+	int provider_touched, region_touched;
+	const char *provider, *region;
 };
 
 /* name is the {name} of the path.  *pe is initialised here; free it with

@@ -17,7 +17,9 @@
 #include <time.h>
 
 #include "mail/header.h"
+#include "config/conf.h"
 #include "queue/queue.h"
+#include "relay/hints.h"
 #include "util/log.h"
 #include "util/net.h"
 
@@ -159,6 +161,38 @@ http_api_messages_list(struct http_req *r)
 	http_reply_json(r, 200, j);
 }
 
+/*
+ * Each recipient's "hint" and "hint_class": what the provider's reply
+ * means (relay/hints.h), judged as the provider of the profile that last
+ * tried the message; null when no rule knows the reply.
+ */
+static void
+add_hints(struct http_req *r, const struct queue_set *set, json_t *j)
+{
+	const struct queue_msg *m = &set->msgs[0];
+	const struct conf *c = http_conf_get(r);
+	const struct conf_profile *p = m->profile_used != NULL ?
+	    conf_profile_find(c, m->profile_used) : NULL;
+	json_t *rc = json_object_get(j, "recipients");
+	size_t i;
+
+	if (p == NULL && m->profile != NULL)
+		p = conf_profile_find(c, m->profile);
+	for (i = 0; i < m->nrcpts && i < json_array_size(rc); i++) {
+		const struct queue_rcpt *x = &m->rcpts[i];
+		const struct hint_rule *rule = x->state == QUEUE_RCPT_SENT ? NULL :
+		    hint_match_text(hint_provider(p), x->code, x->enhanced,
+		    x->reply);
+		json_t *o = json_array_get(rc, i);
+
+		json_object_set_new(o, "hint", rule != NULL ?
+		    json_string(rule->hint) : json_null());
+		json_object_set_new(o, "hint_class", rule != NULL ?
+		    json_string(hint_class_name(rule->cls)) : json_null());
+	}
+	http_conf_put(r, c);
+}
+
 void
 http_api_message_get(struct http_req *r)
 {
@@ -181,6 +215,7 @@ http_api_message_get(struct http_req *r)
 		return;
 	}
 	j = msg_json_detail(&set, subject_json(q, set.msgs[0].id, SUBJECT_SCAN_MAX));
+	add_hints(r, &set, j);
 	queue_set_free(&set);
 	http_reply_json(r, 200, j);
 }

@@ -87,6 +87,8 @@ static const struct pkey {
 	{ "oauth_token_url", J_TEXT },
 	{ "oauth_device_url", J_TEXT },
 	{ "oauth_scope", J_TEXT },
+	{ "provider", J_TEXT },          /* presets (config/providers.h) */
+	{ "region", J_TEXT },
 };
 #define NPROFILE_KEYS (sizeof(profile_keys) / sizeof(profile_keys[0]))
 _Static_assert(NPROFILE_KEYS <= API_PROFILE_KEYS_MAX, "api_profile_edit too small");
@@ -302,6 +304,29 @@ profile_oauth_json(const struct conf_profile *p, json_t *j)
 		json_object_set_new(j, "oauth", st);
 }
 
+/* The keys the provider's preset filled (the profile does not write
+ * them): ["host", "port", ...]. */
+static json_t *
+preset_json(const struct conf_profile *p)
+{
+	static const struct {
+		unsigned bit;
+		const char *key;
+	} keys[] = {
+		{ CONF_PRESET_HOST, "host" }, { CONF_PRESET_PORT, "port" },
+		{ CONF_PRESET_SECURITY, "security" }, { CONF_PRESET_AUTH, "auth" },
+		{ CONF_PRESET_USERNAME, "username" },
+		{ CONF_PRESET_LIMITS, "limits" },
+	};
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (p->preset_keys & keys[i].bit)
+			json_array_append_new(a, json_string(keys[i].key));
+	return a;
+}
+
 static json_t *
 profile_json(const struct conf_profile *p)
 {
@@ -334,6 +359,9 @@ profile_json(const struct conf_profile *p)
 	    json_integer(p->max_messages_per_connection));
 	json_object_set_new(j, "timeout", duration_json(p->timeout_s));
 	profile_oauth_json(p, j);
+	json_object_set_new(j, "provider", http_jstr(p->provider));
+	json_object_set_new(j, "region", http_jstr(p->region));
+	json_object_set_new(j, "from_provider", preset_json(p));
 	return j;
 }
 
@@ -672,6 +700,14 @@ pkey_find(const char *key)
 	return NULL;
 }
 
+/* Both NULL, or the same text. */
+static int
+same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 /* Does the PUT move the profile to another server (host, port or
  * security), compared with what is in effect?  A profile that is not in
  * effect yet counts as moved. */
@@ -737,12 +773,15 @@ api_profile_decode(json_t *body, const char *name, struct api_profile_edit *pe,
 			/* Read-only keys of GET are accepted back unchanged. */
 			if (strcmp(key, "has_password") != 0 && strcmp(key, "password_source") != 0 &&
 			    strcmp(key, "has_client_secret") != 0 &&
-			    strcmp(key, "has_token_command") != 0 && strcmp(key, "oauth") != 0)
+			    strcmp(key, "has_token_command") != 0 && strcmp(key, "oauth") != 0 &&
+			    strcmp(key, "from_provider") != 0)
 				json_object_set_new(fields, key, json_string("unknown setting"));
 			continue;
 		}
 		if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0 &&
 		    strcmp(key, "password") != 0)) {
+			pe->provider_touched |= strcmp(key, "provider") == 0;
+			pe->region_touched |= strcmp(key, "region") == 0;
 			pe->keys[pe->n++] = key;        /* unset: back to the default */
 			continue;
 		}
@@ -767,6 +806,13 @@ api_profile_decode(json_t *body, const char *name, struct api_profile_edit *pe,
 			pe->security = pe->vals[pe->n];
 		else if (strcmp(key, "password") == 0)
 			pe->has_password = 1;
+		else if (strcmp(key, "provider") == 0) {
+			pe->provider_touched = 1;
+			pe->provider = pe->vals[pe->n];
+		} else if (strcmp(key, "region") == 0) {
+			pe->region_touched = 1;
+			pe->region = pe->vals[pe->n];
+		}
 		pe->keys[pe->n++] = key;
 	}
 	pe->keys[pe->n] = NULL;
@@ -961,7 +1007,9 @@ profile_save(struct http_req *r, unsigned taken_status)
 		http_reply_fields(r, taken_status, msg, json_pack("{s:s}", "name", msg));
 		goto out;
 	}
-	if (!exists && (v = json_object_get(body, "host"), v == NULL || json_is_null(v))) {
+	/* a new profile names its server, or a provider whose preset does */
+	if (!exists && (v = json_object_get(body, "host"), v == NULL || json_is_null(v)) &&
+	    (pe.provider == NULL || strcmp(pe.provider, "custom") == 0)) {
 		json_object_set_new(fields, "host", json_string("required: the name of "
 		    "your provider's SMTP server"));
 		goto invalid;
@@ -983,6 +1031,11 @@ profile_save(struct http_req *r, unsigned taken_status)
 	old = conf_profile_find(c, name);
 	moved = exists && (pe.host != NULL || pe.port != NULL || pe.security != NULL) &&
 	    moves_server(old, pe.host, pe.port, pe.security);
+	/* another provider or region is another server too (its preset
+	 * fills host, port and security) */
+	moved |= exists && old != NULL && ((pe.provider_touched &&
+	    !same_text(pe.provider, old->provider)) || (pe.region_touched &&
+	    !same_text(pe.region, old->region)));
 	rule.name = pe.newname != NULL ? pe.newname : name;
 	rule.lacked = exists && lacks_password(old);
 	rule.cleared = moved && !pe.has_password && has_password_source(old);

@@ -256,6 +256,9 @@ json_t *http_diag_report_json(const struct diag_report *rep);
 /* 1 if the request's query asks to test first (?check, ?check=yes/1/true). */
 int http_query_check(struct http_req *r);
 void http_api_test_email(struct http_req *r);
+/* api_providers.c: the presets and port detection */
+void http_api_providers(struct http_req *r);
+void http_api_detect(struct http_req *r);
 
 /* ---- api_oauth.c ---- */
 struct conf_profile;

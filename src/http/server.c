@@ -45,6 +45,8 @@ static const struct http_route routes[] = {
 	{ "POST", "/api/profiles/{}/oauth/start", 0, http_api_oauth_start },
 	{ "GET", "/oauth/callback", HTTP_R_PUBLIC | HTTP_R_SLOW, http_api_oauth_callback },
 	{ "POST", "/api/test-email", HTTP_R_SLOW, http_api_test_email },
+	{ "GET", "/api/providers", 0, http_api_providers },
+	{ "POST", "/api/detect", HTTP_R_SLOW, http_api_detect },
 	{ "GET", "/api/redirect", 0, http_api_redirect_get },
 	{ "PUT", "/api/redirect", 0, http_api_redirect_put },
 

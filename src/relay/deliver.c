@@ -16,6 +16,7 @@
 
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "relay/hints.h"
 #include "relay/oauth_glue.h"
 #include "relay/policy.h"
 #include "util/buf.h"
@@ -284,6 +285,25 @@ is_slow(const struct smtp_reply *r)
 	    r->enh_subject, r->text);
 }
 
+/* The result (of a recipient, else the message's) whose reply a provider
+ * rule of class cls matches, or NULL. */
+static const struct smtp_result *
+rule_result(const struct smtp_result *rr, size_t n,
+    const struct smtp_result *res, const char *provider, int cls)
+{
+	const struct hint_rule *rule;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((rule = hint_match(provider, &rr[i].reply)) != NULL &&
+		    rule->cls == cls)
+			return &rr[i];
+	if ((rule = hint_match(provider, &res->reply)) != NULL &&
+	    rule->cls == cls)
+		return res;
+	return NULL;
+}
+
 struct attempt_log {
 	const struct conf_profile *p;
 	const char *relay;
@@ -295,9 +315,12 @@ struct attempt_log {
 static void
 log_line(const struct deliver_msg *m, const char *profile, const char *relay,
     const char *rcpt, int state, const struct smtp_result *r,
-    const char *reason, int64_t start_ms)
+    const char *reason, int64_t start_ms, const char *provider)
 {
 	char code[8], enh[16] = "", delay[32], attempt[16];
+	/* a refusal the provider rules know: what to do, on the same line */
+	const struct hint_rule *rule = r != NULL && state != QUEUE_RCPT_SENT ?
+	    hint_match(provider, &r->reply) : NULL;
 
 	snprintf(code, sizeof(code), "%d", r != NULL ? r->reply.code : 0);
 	if (r != NULL)
@@ -311,26 +334,30 @@ log_line(const struct deliver_msg *m, const char *profile, const char *relay,
 	    "rcpt", rcpt, "state", queue_rcpt_state_name(state),
 	    "code", code, "enhanced", enh[0] ? enh : "-",
 	    "reply", r != NULL ? result_raw(r) : reason,
-	    "delay", delay, "attempt", attempt, NULL);
+	    "delay", delay, "attempt", attempt,
+	    rule != NULL ? "class" : NULL, rule != NULL ?
+	    hint_class_name(rule->cls) : NULL,
+	    "hint", rule != NULL ? rule->hint : NULL, NULL);
 }
 
 static void
 log_result(const struct deliver_msg *m, const struct attempt_log *al,
     const char *rcpt, int state, const struct smtp_result *r)
 {
-	log_line(m, al->p->name, al->relay, rcpt, state, r, NULL, al->start_ms);
+	log_line(m, al->p->name, al->relay, rcpt, state, r, NULL, al->start_ms,
+	    hint_provider(al->p));
 }
 
 void
-deliver_log_deferred(struct deliver_msg *m, const char *profile,
+deliver_log_deferred(struct deliver_msg *m, const struct conf_profile *p,
     const char *relay, const struct smtp_result *r, int64_t start_ms)
 {
 	size_t i;
 
 	m->logged = 1;
 	for (i = 0; i < m->nrcpts; i++)
-		log_line(m, profile, relay, m->rcpts[i], QUEUE_RCPT_DEFERRED, r,
-		    NULL, start_ms);
+		log_line(m, p->name, relay, m->rcpts[i], QUEUE_RCPT_DEFERRED, r,
+		    NULL, start_ms, hint_provider(p));
 }
 
 /* The reply that ended an attempt early (a 421 or "slow down"). */
@@ -565,7 +592,7 @@ deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
 		if (!m->logged)
 			log_line(m, profile, NULL, m->rcpts[i],
 			    gave_up ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED, NULL,
-			    reason, clock_mono_ms());
+			    reason, clock_mono_ms(), NULL);
 	}
 	rc = record(dc, conf, m, profile, states, texts, codes, enh, reason, 0);
 	free(states);
@@ -636,7 +663,8 @@ deliver_wait(const struct deliver_ctx *dc, const struct conf *conf,
 			    dr != NULL ? dr->text : error);
 			if (!m->logged)
 				log_line(m, profile, NULL, m->rcpts[i],
-				    QUEUE_RCPT_FAILED, NULL, error, clock_mono_ms());
+				    QUEUE_RCPT_FAILED, NULL, error, clock_mono_ms(),
+				    NULL);
 		}
 		rc = record(dc, conf, m, profile, states, texts, codes, enh, error, 1);
 		free(states);
@@ -699,6 +727,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	char (*texts)[QUEUE_REPLY_MAX] = NULL;
 	char (*enh)[16] = NULL;
 	char error[QUEUE_TEXT_MAX] = "";
+	const struct smtp_result *qr;
 
 	/* as Postfix logs it: relay=host[address]:port */
 	snprintf(relay, sizeof(relay), "%s[%s]:%u", p->host, smtp_client_peer(s), p->port);
@@ -769,6 +798,27 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 		kind = DELIVER_PROFILE_DOWN;
 		goto out;
 	}
+	/* ---- provider quotas and rates (relay/hints.h) ---- */
+	if ((qr = rule_result(rr, nr, res, hint_provider(p), HINT_QUOTA)) != NULL) {
+		/* a daily quota used up: not this message's failure; the
+		 * relay pauses the profile and the message waits or fails
+		 * over, its recipients deferred with this reply */
+		log_aborted(m, &al, rcpts, nr, qr);
+		m->logged = 1;
+		if (qr != res)
+			smtp_result_copy(res, qr);
+		kind = DELIVER_QUOTA;
+		goto out;
+	}
+	if ((qr = rule_result(rr, nr, res, hint_provider(p), HINT_RATE)) != NULL) {
+		log_aborted(m, &al, rcpts, nr, qr);
+		m->logged = 1;
+		if (qr != res)
+			smtp_result_copy(res, qr);
+		kind = DELIVER_SLOWDOWN;
+		goto out;
+	}
+	/* ---- end of provider quotas and rates ---- */
 	if (any_reply(rr, nr, res, is_slow)) {
 		const struct smtp_result *ar = abort_result(rr, nr, res, is_slow);
 

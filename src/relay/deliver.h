@@ -72,6 +72,10 @@ enum deliver_kind {
 	                        * recorded; pause the profile, try again */
 	DELIVER_NOT_READY,     /* redirect on without a report address, or
 	                        * the queue failed: unclaimed, retry later */
+	DELIVER_QUOTA,         /* the provider's daily quota is used up
+	                        * (relay/hints.h, class quota): nothing
+	                        * recorded; pause the profile until the
+	                        * quota's window ends, fail over */
 };
 
 struct deliver_ctx {
@@ -110,10 +114,11 @@ int deliver_defer_all(const struct deliver_ctx *dc, const struct conf *conf,
 
 /* An attempt that ended before any recipient had a reply of its own (the
  * session through profile could not be opened): one event=delivery line
- * per recipient, state deferred, with r's reply or failure.  relay
+ * per recipient, state deferred, with r's reply or failure (and the
+ * provider rules' hint for it, relay/hints.h).  relay
  * ("host[address]:port") may be NULL.  start_ms: clock_mono_ms() when the
  * attempt began. */
-void deliver_log_deferred(struct deliver_msg *m, const char *profile,
+void deliver_log_deferred(struct deliver_msg *m, const struct conf_profile *p,
     const char *relay, const struct smtp_result *r, int64_t start_ms);
 
 /* Fill dr from r's reply (code != 0). */

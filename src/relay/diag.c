@@ -8,6 +8,7 @@
  * docs/check.md lists what it says.
  */
 #include "relay/diag.h"
+#include "relay/hints.h"
 #include "oauth/oauth.h"
 #include "relay/oauth_glue.h"
 #include "relay/deliver.h"
@@ -408,22 +409,8 @@ classify(const struct smtp_params *sp, const struct smtp_session *s,
 		    sp->username : "the username");
 		return ERR_NOPERM;
 	case SMTP_FAIL_AUTH:
-		if (res->reply.enh_class == 5 && res->reply.enh_subject == 7 &&
-		    res->reply.enh_detail == 139) {
-			textf(hint, hintsz, "SMTP AUTH is disabled for the tenant "
-			    "or the mailbox (%s). An administrator enables it: "
-			    "Microsoft 365 admin center > Users > the mailbox > "
-			    "Mail > Manage email apps > Authenticated SMTP (or "
-			    "Set-CASMailbox -Identity MAILBOX "
-			    "-SmtpClientAuthenticationDisabled $false; for the "
-			    "tenant, Set-TransportConfig "
-			    "-SmtpClientAuthenticationDisabled $false). Or use "
-			    "oauth_grant = client_credentials with the "
-			    "SMTP.SendAsApp permission.%s", reply,
-			    sp->auth == CONF_AUTH_OAUTH2 ? "" : " Password logins "
-			    "are ending at Microsoft: use auth = oauth2.");
-			return ERR_NOPERM;
-		}
+		/* provider-specific refusals (5.7.139, ...): the rules of
+		 * relay/hints.c, applied by provider_hint() */
 		if (temp) {
 			textf(hint, hintsz, "The server could not check the "
 			    "login just now (%s): try again later.", reply);
@@ -851,6 +838,29 @@ greeting_late(void *arg)
 	return lp->yes;
 }
 
+/*
+ * A refusal the provider rules know (relay/hints.c): their hint replaces
+ * the generic one, and their class decides the kind.  1 if one matched.
+ */
+static int
+provider_hint(const char *provider, const struct smtp_reply *rep,
+    char *hint, size_t hintsz, int *kind)
+{
+	const struct hint_rule *rule = hint_match(provider, rep);
+	char reply[DIAG_REPLY_MAX];
+
+	if (rule == NULL)
+		return 0;
+	smtp_reply_format(rep, reply, sizeof(reply));
+	textf(hint, hintsz, "%s", rule->hint);
+	switch (rule->cls) {
+	case HINT_AUTH: *kind = ERR_NOPERM; break;
+	case HINT_SENDER: *kind = ERR_DATA; break;
+	default: *kind = ERR_TEMP; break;
+	}
+	return 1;
+}
+
 static struct diag_step *
 failed_step(struct diag_report *rep)
 {
@@ -1036,6 +1046,10 @@ diag_run(const struct conf_profile *p, const char *helo,
 	}
 	smtp_client_quit(s);
 out:
+	if (!rep->ok && res.reply.code != 0 && res.fail != SMTP_FAIL_TOKEN &&
+	    (d = failed_step(rep)) != NULL)
+		provider_hint(hint_provider(p), &res.reply, d->hint,
+		    sizeof(d->hint), &rep->kind);
 	smtp_client_free(s);
 	smtp_result_free(&res);
 	if (rep->ok)
@@ -1159,11 +1173,14 @@ out:
 static void
 send_failed(struct diag_send_result *res, const struct smtp_params *sp,
     const struct smtp_session *s, const struct smtp_result *r,
-    const char *sender, const char *rcpt)
+    const char *sender, const char *rcpt, const char *provider)
 {
 	res->ok = 0;
 	res->kind = classify(sp, s, r, sender, rcpt, res->hint,
 	    sizeof(res->hint));
+	if (r->fail != SMTP_FAIL_TOKEN)   /* its own hint says more */
+		provider_hint(provider, &r->reply, res->hint,
+		    sizeof(res->hint), &res->kind);
 	res->code = r->reply.code;
 	(void)str_copy(res->step, sizeof(res->step),
 	    phase_step_name(r->phase != SMTP_PHASE_NONE ? r->phase :
@@ -1228,7 +1245,8 @@ diag_test_email(const struct conf_profile *p, const char *helo,
 
 	deliver_params(p, helo, &sp);
 	if (relay_oauth_open(p, &sp, &s, &r, NULL) < 0) {
-		send_failed(res, &sp, s, &r, from_mb.addr, to_mb.addr);
+		send_failed(res, &sp, s, &r, from_mb.addr, to_mb.addr,
+		    hint_provider(p));
 		goto out;
 	}
 	rcpts[0] = to_mb.addr;
@@ -1241,9 +1259,10 @@ diag_test_email(const struct conf_profile *p, const char *helo,
 		/* A refused recipient is in its own result. */
 		if (rcpt_r.phase == SMTP_PHASE_RCPT && rcpt_r.reply.code != 0)
 			send_failed(res, &sp, s, &rcpt_r, from_mb.addr,
-			    to_mb.addr);
+			    to_mb.addr, hint_provider(p));
 		else
-			send_failed(res, &sp, s, &r, from_mb.addr, to_mb.addr);
+			send_failed(res, &sp, s, &r, from_mb.addr, to_mb.addr,
+		    hint_provider(p));
 		smtp_client_quit(s);
 		goto out;
 	}

@@ -16,6 +16,7 @@
 
 #include "oauth/oauth.h"
 #include "relay/deliver.h"
+#include "relay/hints.h"
 #include "relay/policy.h"
 #include "relay/ratelimit.h"
 #include "util/buf.h"
@@ -715,8 +716,40 @@ log_open_failure(const struct conf_profile *p, struct smtp_session *s,
 		snprintf(relay, sizeof(relay), "%s[%s]:%u", p->host, peer, p->port);
 	else
 		snprintf(relay, sizeof(relay), "%s:%u", p->host, p->port);
-	deliver_log_deferred(m, p->name, relay, res, start_ms);
+	deliver_log_deferred(m, p, relay, res, start_ms);
 }
+
+/* ---- provider quotas (relay/hints.h) ---- */
+
+/*
+ * The provider said its daily quota is used up: pause the profile until
+ * the quota's window ends (the rule's window, or the next midnight UTC).
+ * Its waiting jobs move on when the worker next looks (a long pause gives
+ * them to the next profile or back to the queue); nothing is an attempt.
+ */
+static void
+quota_pause(struct relay *r, struct pstate *ps, const struct conf_profile *p,
+    const struct smtp_result *res)
+{
+	const struct hint_rule *rule = hint_match(hint_provider(p), &res->reply);
+	int64_t wait = hint_quota_wait_ms(rule, clock_wall_ms());
+	char reply[ERR_MSG_MAX], why[QUEUE_TEXT_MAX], until[32], w[32];
+
+	smtp_reply_format(&res->reply, reply, sizeof(reply));
+	clock_iso8601((clock_wall_ms() + wait) / 1000, until, sizeof(until));
+	snprintf(w, sizeof(w), "%llds", (long long)(wait + 999) / 1000);
+	snprintf(why, sizeof(why), "the provider's quota is used up; profile "
+	    "%s paused until %s: %s", ps->name, until, reply);
+	pthread_mutex_lock(&r->lock);
+	if (ps->pause_until_ms < clock_mono_ms() + wait)
+		ps->pause_until_ms = clock_mono_ms() + wait;
+	pstate_note_locked(ps, why, res);
+	pthread_mutex_unlock(&r->lock);
+	log_event(LOG_WARN, "quota", "profile", ps->name, "reply", reply,
+	    "paused_for", w, "until", until, NULL);
+}
+
+/* ---- end of provider quotas ---- */
 
 static void *
 worker_main(void *arg)
@@ -906,6 +939,15 @@ worker_main(void *arg)
 			}
 			break;
 		}
+		/* ---- provider quotas (relay/hints.h, class quota) ---- */
+		case DELIVER_QUOTA:
+			ratelimit_untake(ps->rl, taken);
+			close_session(r, ps->name, &s);
+			quota_pause(r, ps, p, &res);
+			deliver_msg_set_waited(j->m, &res);
+			route(r, conf, j);       /* next profile, or waits */
+			break;
+		/* ---- end of provider quotas ---- */
 		default:
 			job_finish(r, j);
 			break;

@@ -533,6 +533,39 @@ try {
     await shot('11-banner-after-reload', true);
   });
 
+  await step('choose SendGrid: the fields are filled, the hint is shown; Detect', async () => {
+    await page.goto(setup.base + '/#profiles');
+    await page.getByRole('button', { name: 'Add profile' }).click();
+    await profileForm().waitFor();
+    await formField('Provider').selectOption({ label: 'SendGrid' });
+    expect(await formField('Host').inputValue() === 'smtp.sendgrid.net', 'host filled');
+    expect(await formField('Port').inputValue() === '587', 'port filled');
+    expect(await formField('Security').inputValue() === 'starttls', 'security filled');
+    expect(await formField('Use authentication').isChecked(), 'authentication on');
+    expect(await formField('Username').inputValue() === 'apikey', 'username apikey');
+    const hint = page.locator('#provider-hint');
+    await hint.waitFor();
+    expect(/the word apikey/.test(await hint.textContent()), 'the SendGrid hint is shown');
+    // Mailgun has regions: EU fills the EU server
+    await formField('Provider').selectOption({ label: 'Mailgun' });
+    await formField('Region').selectOption('eu');
+    expect(await formField('Host').inputValue() === 'smtp.eu.mailgun.org', 'EU host');
+    await shot('20-provider-sendgrid', true);
+    // Detect: the typed port and the usual ones of the test peer's host
+    await formField('Provider').selectOption({ label: 'SendGrid' });
+    await formField('Host').fill('127.0.0.1');
+    await formField('Port').fill(String(setup.peer_port));
+    await profileForm().getByRole('button', { name: 'Detect' }).click();
+    const result = page.locator('#detect-result');
+    await result.locator('.summary').waitFor();
+    const text = await result.textContent();
+    expect(text.includes('Port ' + setup.peer_port + ': STARTTLS'), 'the peer port found with STARTTLS: ' + text);
+    expect(/AUTH [A-Z]/.test(text), 'AUTH mechanisms shown: ' + text);
+    expect(text.includes('Use: host = 127.0.0.1, port = ' + setup.peer_port), 'settings proposed: ' + text);
+    await shot('21-detect', true);
+    await profileForm().getByRole('button', { name: 'Close' }).click();
+  });
+
   await step('log out', async () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByLabel('API token').waitFor();

@@ -357,6 +357,65 @@ class AioPeer:
             self.controller = None
 
 
+class ReplyHandler(PeerHandler):
+    """PeerHandler that answers one phase ("mail", "rcpt" or "data") with a
+    provider's own reply, every time."""
+
+    def __init__(self, phase, reply, **kw):
+        super().__init__(**kw)
+        self.phase = phase
+        self.reply = reply
+        self.refused = 0
+
+    def _refuse(self):
+        with self.lock:
+            self.refused += 1
+        return self.reply
+
+    async def handle_MAIL(self, server, session, envelope, address,
+                          mail_options):
+        if self.phase == "mail":
+            return self._refuse()
+        return await super().handle_MAIL(server, session, envelope, address,
+                                         mail_options)
+
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options):
+        if self.phase == "rcpt":
+            return self._refuse()
+        return await super().handle_RCPT(server, session, envelope, address,
+                                         rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.phase == "data":
+            return self._refuse()
+        return await super().handle_DATA(server, session, envelope)
+
+
+class ProviderPeer(AioPeer):
+    """A plain aiosmtpd peer (AUTH offered without TLS) that answers like a
+    provider: at phase "auth" every login is refused with reply, at "mail",
+    "rcpt" or "data" that command is.  reply may hold several lines
+    ("534-5.7.9 ...\r\n534 5.7.9 ...")."""
+
+    def __init__(self, phase, reply, users=None):
+        super().__init__("plain", users=users or {"u": "p"},
+                         auth_require_tls=False)
+        self.phase = phase
+        self.reply = reply
+        if phase != "auth":
+            h = ReplyHandler(phase, reply)
+            self.controller.handler = h
+            self.handler = h
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        if self.phase == "auth":
+            return AuthResult(success=False, handled=False,
+                              message=self.reply)
+        return super()._authenticate(server, session, envelope, mechanism,
+                                     auth_data)
+
+
 # --------------------------------------------------------------------------
 # Scripted raw-socket servers
 

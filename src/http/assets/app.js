@@ -544,7 +544,7 @@
     name: '', host: '', port: 587, security: 'starttls', auth: 'yes', username: '',
     from: '', tls_verify: true, enabled: true, limits: '', max_connections: 4,
     timeout: '30s', tls_ca_file: '', force_from: false, allow_plaintext_auth: false,
-    has_password: false, oauth_grant: 'authorization_code', oauth_tenant: '', oauth_client_id: '',
+    has_password: false, oauth_grant: 'authorization_code', oauth_tenant: '', oauth_client_id: '', provider: 'custom', region: '',
   };
 
   function openEditor(p) {
@@ -565,6 +565,7 @@
     field('oauth_client_secret').value = '';
     field('oauth_token_command').value = v.has_token_command ? 'set in outpost.conf' : '';
     field('password').value = '';
+    providerOpen(v);
     clearErrors();
     showAlert($('form-error'), '');
     setStatus($('save-status'), '');
@@ -703,6 +704,7 @@
     } else {
       v.password = field('password').value;
     }
+    providerValues(v);
     return v;
   }
 
@@ -1135,6 +1137,7 @@
       rc.append(el('li', { class: 'rcpt' },
         el('div', { class: 'line' }, addrEl('span', { class: 'addr' }, x.address), badge(x.state)),
         reply ? el('code', { class: 'reply', text: reply }) : el('span', { class: 'muted', text: 'no reply yet' }),
+        x.hint ? el('p', { class: 'hint', text: x.hint }) : null,
         el('div', { class: 'muted small' }, x.attempts + (x.attempts === 1 ? ' attempt' : ' attempts') +
           (x.updated ? ', last ' : ''), x.updated ? timeEl(x.updated) : null)));
     }
@@ -1189,6 +1192,159 @@
 
   /* ---------- wiring ---------- */
 
+  /* ---- providers (presets) and Detect --------------------------------
+   * The Provider choice at the top of the profile form fills the fields
+   * from GET /api/providers (host, port, security, authentication, the
+   * username a provider fixes, limits) and shows the provider's hint; the
+   * Detect button asks POST /api/detect which ports of the host work. */
+
+  const PROVIDER_SECURITY_PORT = { starttls: '587', tls: '465', none: '25' };
+
+  async function loadProviders() {
+    if (state.providers) return state.providers;
+    try {
+      const r = await api('GET', '/api/providers');
+      state.providers = r.data.providers || [];
+    } catch (e) {
+      state.providers = [];
+    }
+    const sel = field('provider');
+    const keep = sel.value;
+    sel.replaceChildren();
+    for (const p of state.providers) {
+      sel.append(el('option', { value: p.name, text: p.name === 'custom'
+        ? 'Custom (enter the settings yourself)' : p.label }));
+    }
+    sel.value = keep || 'custom';
+    return state.providers;
+  }
+
+  function providerRow(name) {
+    return (state.providers || []).find((p) => p.name === name) || null;
+  }
+
+  function providerRegions(row, region) {
+    const sel = field('region');
+    sel.replaceChildren();
+    const regions = row && row.regions ? row.regions : [];
+    for (const r of regions) sel.append(el('option', { value: r.name, text: r.name + ' (' + r.host + ')' }));
+    if (regions.length) sel.value = region || regions[0].name;
+    show($('region-box'), regions.length > 0);
+  }
+
+  function providerHint(row) {
+    const h = $('provider-hint');
+    h.replaceChildren();
+    if (!row || row.name === 'custom') { show(h, false); return; }
+    h.append(el('span', { text: row.hint }));
+    if (row.url) {
+      h.append(' ', el('a', { href: row.url, target: '_blank', rel: 'noopener noreferrer',
+        text: row.label + ' SMTP help' }));
+    }
+    show(h, true);
+  }
+
+  /* Opening the editor: the profile's provider and region, no filling. */
+  async function providerOpen(v) {
+    await loadProviders();
+    field('provider').value = providerRow(v.provider) ? v.provider : 'custom';
+    const row = providerRow(field('provider').value);
+    providerRegions(row, v.region);
+    providerHint(row);
+  }
+
+  /* A provider chosen: fill the fields its preset fills. */
+  function providerFill() {
+    const row = providerRow(field('provider').value);
+    providerRegions(row, '');
+    providerHint(row);
+    if (!row || row.name === 'custom') { updateFormHints(); return; }
+    providerFillHost(row);
+    field('security').value = row.security;
+    field('port').value = String(row.port || PROVIDER_SECURITY_PORT[row.security]);
+    field('auth').checked = !!row.auth;
+    for (const r of form().querySelectorAll('input[name="auth_kind"]')) r.checked = r.value === (row.auth === 'oauth2' ? 'oauth2' : 'password');
+    if (row.username) field('username').value = row.username;
+    if (row.limits) field('limits').value = row.limits;
+    field('tls_verify').checked = true;
+    for (const n of ['host', 'port', 'username', 'limits']) checkField(n);
+    updateFormHints();
+  }
+
+  function providerFillHost(row) {
+    const region = field('region').value;
+    const r = (row.regions || []).find((x) => x.name === region);
+    field('host').value = r ? r.host : row.host;
+  }
+
+  function providerValues(v) {
+    const p = field('provider').value;
+    v.provider = p === 'custom' && !(state.original && state.original.provider) ? '' : p;
+    v.region = $('region-box').hidden ? '' : field('region').value;
+  }
+
+  function detectLine(p) {
+    const words = p.works ? (p.security === 'tls' ? 'implicit TLS' : p.security === 'starttls' ? 'STARTTLS' : 'plain, no TLS')
+      : 'does not work';
+    const parts = ['Port ' + p.port + ': ' + words];
+    if (p.works && p.certificate) parts.push('certificate ' + p.certificate);
+    if (p.works) parts.push('AUTH ' + (p.auth.length ? p.auth.join(' ') : 'not offered'));
+    if (!p.works) parts.push(p.detail);
+    return el('li', { class: p.works ? 'ok' : 'failed', text: parts.join('; ') });
+  }
+
+  async function detectPorts() {
+    const host = field('host').value.trim();
+    const box = $('detect-result');
+    if (checkField('host')) { field('host').focus(); return; }
+    const button = $('detect');
+    busy(button, true, 'Detecting…');
+    box.replaceChildren(el('p', { class: 'muted', text: 'Trying the SMTP ports of ' + host + '…' }));
+    show(box, true);
+    try {
+      /* the port typed in the form first, then the usual ones */
+      const typed = parseInt(field('port').value.trim(), 10);
+      const ports = [587, 465, 2525, 25];
+      if (typed > 0 && typed < 65536 && !ports.includes(typed)) ports.unshift(typed);
+      const r = await api('POST', '/api/detect', { host, ports }, { accept: [400] });
+      if (r.status === 400) {
+        box.replaceChildren(el('p', { class: 'field-error', text: labelText(r.data.error) }));
+        return;
+      }
+      const d = r.data;
+      const list = el('ul', { class: 'detect-ports' });
+      for (const p of d.ports) list.append(detectLine(p));
+      const out = [list, el('p', { class: 'summary', text: (d.proposal ? 'Use: ' : 'Nothing works: ') + d.summary })];
+      if (d.proposal) {
+        const use = el('button', { type: 'button', class: 'small', text: 'Use these settings' });
+        use.addEventListener('click', () => {
+          field('security').value = d.proposal.security;
+          field('port').value = String(d.proposal.port);
+          checkField('port');
+          updateFormHints();
+        });
+        out.push(use);
+      }
+      box.replaceChildren(...out);
+    } catch (e) {
+      if (e.status !== 401) box.replaceChildren(el('p', { class: 'field-error', text: labelText(e.message) }));
+    } finally {
+      busy(button, false);
+    }
+  }
+
+  function bindProviders() {
+    field('provider').addEventListener('change', providerFill);
+    field('region').addEventListener('change', () => {
+      const row = providerRow(field('provider').value);
+      if (row && row.name !== 'custom') providerFillHost(row);
+      updateFormHints();
+    });
+    $('detect').addEventListener('click', detectPorts);
+  }
+
+  /* ---- end of providers and Detect ---- */
+
   function bind() {
     $('login-form').addEventListener('submit', login);
     $('logout').addEventListener('click', logout);
@@ -1223,6 +1379,7 @@
       updateFormHints();
     });
     $('signin').addEventListener('click', (ev) => { if (state.editing) startSignIn(state.editing, ev.target); });
+    bindProviders();
     $('test-email').addEventListener('click', openTestDialog);
     $('test-form').addEventListener('submit', sendTest);
     $('t-close').addEventListener('click', () => $('test-dialog').close());
