@@ -32,6 +32,9 @@ static const struct command commands[] = {
 	  "list and manage queued messages" },
 	{ "config", cmd_config, "config check | show",
 	  "validate the settings, or print them with secrets masked" },
+	{ "dkim", cmd_dkim, "dkim keygen DOMAIN --selector S [--type rsa|ed25519] "
+	  "[--bits N]\n               [--out PATH]",
+	  "make a DKIM key and print the DNS record to publish" },
 	{ "oauth", cmd_oauth, "oauth login PROFILE [--device] [--no-browser] | "
 	  "status [PROFILE] [--json]\n               | logout PROFILE",
 	  "sign a profile in with OAuth2, show its tokens' state, sign out" },
