@@ -438,3 +438,95 @@ mail_dkim_sign(const struct mail_dkim_key *keys, size_t nkeys,
 	}
 	return 0;
 }
+
+/* ---- the published record ------------------------------------------------- */
+
+/* The value of tag name in a tag=value list (RFC 6376 section 3.2), white
+ * space removed, into dst; 1 if present. */
+static int
+record_tag(const char *rec, const char *name, char *dst, size_t dstsz)
+{
+	const char *p = rec;
+	size_t nlen = strlen(name), n;
+
+	while (*p != '\0') {
+		const char *end = strchr(p, ';'), *q;
+
+		if (end == NULL)
+			end = p + strlen(p);
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		q = p;
+		while (q < end && (isalnum((unsigned char)*q) || *q == '_'))
+			q++;
+		if ((size_t)(q - p) == nlen && strncmp(p, name, nlen) == 0) {
+			while (q < end && isspace((unsigned char)*q))
+				q++;
+			if (q < end && *q == '=') {
+				q++;
+				for (n = 0; q < end; q++)
+					if (!isspace((unsigned char)*q) && n + 1 < dstsz)
+						dst[n++] = *q;
+				dst[n] = '\0';
+				return 1;
+			}
+		}
+		p = *end != '\0' ? end + 1 : end;
+	}
+	return 0;
+}
+
+int
+mail_dkim_record_compare(const char *record, const char *pem, size_t len,
+    char *why, size_t whysz)
+{
+	char v[16], k[32], *p = NULL;
+	struct buf pub;
+	struct op_err e;
+	int type, rc = MAIL_DKIM_REC_DIFFERENT;
+	unsigned bits;
+	size_t plen = strlen(record) + 1;
+	char dummy[1];
+
+	if (why == NULL) {
+		why = dummy;
+		whysz = sizeof(dummy);
+	}
+	why[0] = '\0';
+	buf_init(&pub, 8192);
+	p = malloc(plen);
+	if (p == NULL || mail_dkim_key_check(pem, len, &type, &bits, &e) < 0 ||
+	    mail_dkim_public(pem, len, &pub, &e) < 0 ||
+	    buf_append(&pub, "", 1, &e) < 0) {
+		snprintf(why, whysz, "the key cannot be read");
+		goto out;
+	}
+	if (record_tag(record, "v", v, sizeof(v)) && strcmp(v, "DKIM1") != 0) {
+		snprintf(why, whysz, "not a DKIM record (v=%s)", v);
+		goto out;
+	}
+	if (!record_tag(record, "k", k, sizeof(k)))
+		str_copy(k, sizeof(k), "rsa");
+	if (strcmp(k, mail_dkim_type_name(type)) != 0) {
+		snprintf(why, whysz, "the record is for a key of type %s, the "
+		    "key is %s", k, mail_dkim_type_name(type));
+		goto out;
+	}
+	if (!record_tag(record, "p", p, plen)) {
+		snprintf(why, whysz, "the record has no p= (public key)");
+		goto out;
+	}
+	if (p[0] == '\0') {
+		snprintf(why, whysz, "the record revokes the key (p= is empty)");
+		goto out;
+	}
+	if (strcmp(p, pub.data) != 0) {
+		snprintf(why, whysz, "the record's p= is another public key");
+		goto out;
+	}
+	rc = MAIL_DKIM_REC_OK;
+out:
+	free(p);
+	buf_free(&pub);
+	return rc;
+}

@@ -118,4 +118,15 @@ int mail_dkim_sign(const struct mail_dkim_key *keys, size_t nkeys,
     const char *msg, size_t len, struct buf *out, size_t *nsigned,
     struct op_err *e);
 
+/*
+ * Compare a published TXT record (its strings joined) with a private key:
+ * MAIL_DKIM_REC_OK when it is a DKIM1 record of the key's type whose p=
+ * is the key's public half; MAIL_DKIM_REC_DIFFERENT otherwise (another
+ * key, another type, a revoked key p=, not a DKIM record).  why (may be
+ * NULL) gets a short reason for a difference.
+ */
+enum { MAIL_DKIM_REC_OK = 0, MAIL_DKIM_REC_DIFFERENT = 1 };
+int mail_dkim_record_compare(const char *record, const char *pem, size_t len,
+    char *why, size_t whysz);
+
 #endif
