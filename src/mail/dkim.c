@@ -33,6 +33,7 @@ struct dkim_api {
 	__typeof__(dkim_geterror) *geterror;
 	__typeof__(dkim_getresultstr) *getresultstr;
 	__typeof__(dkim_free) *free;
+	__typeof__(dkim_libversion) *libversion;
 };
 
 static struct dkim_api api;
@@ -55,7 +56,113 @@ static const struct {
 	{ "dkim_geterror", offsetof(struct dkim_api, geterror) },
 	{ "dkim_getresultstr", offsetof(struct dkim_api, getresultstr) },
 	{ "dkim_free", offsetof(struct dkim_api, free) },
+	{ "dkim_libversion", offsetof(struct dkim_api, libversion) },
 };
+
+/*
+ * A leak in libopendkim 2.11.0 (Debian 12's libopendkim11): dkim_free()
+ * releases the key of an RSA signature but not that of an Ed25519 one:
+ * its EVP_PKEY and the signature buffer, about 1.3 KB per message.  The
+ * library's allocations of one signature go through an allocator that
+ * remembers them (struct track); before dkim_free(), the key's record
+ * (struct dkim_crypto of that version, laid out below) is found among
+ * them by what it must hold, and after, what the library left is freed.
+ * Only for version LEAKY_VERSION and when every check holds; otherwise
+ * nothing is touched (a later version that frees them is not harmed).
+ */
+#define LEAKY_VERSION 0x020b0000UL
+#define TRACK_MAX 512
+
+struct track {
+	void *p[TRACK_MAX];
+	size_t n[TRACK_MAX];
+	size_t count;
+	int overflow;
+};
+
+/* struct dkim_crypto of libopendkim 2.11.0 built with OpenSSL. */
+struct leaky_crypto {
+	unsigned char pad;
+	int keysize;
+	size_t inlen;
+	size_t outlen;
+	EVP_PKEY *pkey;
+	void *key;
+	BIO *keydata;
+	unsigned char *in;
+	unsigned char *out;
+};
+
+static void *
+track_malloc(void *closure, size_t n)
+{
+	struct track *t = closure;
+	void *p = malloc(n);
+
+	if (t != NULL && p != NULL) {
+		if (t->count < TRACK_MAX) {
+			t->p[t->count] = p;
+			t->n[t->count++] = n;
+		} else {
+			t->overflow = 1;
+		}
+	}
+	return p;
+}
+
+static void
+track_forget(struct track *t, const void *p)
+{
+	size_t i;
+
+	for (i = t->count; i > 0; i--)
+		if (t->p[i - 1] == p) {
+			t->p[i - 1] = t->p[t->count - 1];
+			t->n[i - 1] = t->n[t->count - 1];
+			t->count--;
+			return;
+		}
+}
+
+static void
+track_free(void *closure, void *p)
+{
+	if (closure != NULL && p != NULL)
+		track_forget(closure, p);
+	free(p);
+}
+
+static int
+tracked(const struct track *t, const void *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < t->count; i++)
+		if (t->p[i] == p && t->n[i] == n)
+			return 1;
+	return 0;
+}
+
+/* The Ed25519 key record among t's blocks, or NULL. */
+static struct leaky_crypto *
+leaky_find(const struct track *t)
+{
+	size_t i;
+
+	if (t->overflow || api.libversion() != LEAKY_VERSION)
+		return NULL;
+	for (i = 0; i < t->count; i++) {
+		struct leaky_crypto c;
+
+		if (t->n[i] != sizeof(c))
+			continue;
+		memcpy(&c, t->p[i], sizeof(c));
+		if (c.keysize == 512 && c.outlen == 64 && c.pkey != NULL &&
+		    c.out != NULL && tracked(t, c.out, 64))
+			return t->p[i];
+	}
+	return NULL;
+}
 
 static const char *const signed_headers[] = { MAIL_DKIM_SIGNED_HEADERS, NULL };
 static const char *const oversigned_headers[] = { "from", NULL };
@@ -91,7 +198,7 @@ load(void)
 		/* dlsym's void * holds a function address (POSIX, XSH dlsym) */
 		memcpy((char *)&a + funcs[i].offset, &sym, sizeof(sym));
 	}
-	lib = a.init(NULL, NULL);
+	lib = a.init(track_malloc, track_free);
 	if (lib == NULL) {
 		snprintf(load_error, sizeof(load_error), "libopendkim failed to "
 		    "start (dkim_init): out of memory?");
@@ -336,19 +443,27 @@ sign_one(const struct mail_dkim_key *k, const char *msg, size_t len,
 {
 	DKIM_STAT st;
 	DKIM *d;
+	struct track *t = NULL;
+	struct leaky_crypto *lc;
+	EVP_PKEY *leaked_key = NULL;
+	unsigned char *leaked_out = NULL;
 	unsigned char *sig = NULL;
 	size_t siglen = 0, i = 0, eol, start;
 	int rc = -1;
 	static const char prefix[] = "DKIM-Signature: ";
 
-	d = api.sign(lib, (unsigned char *)"outpost", NULL,
+	if (k->type == MAIL_DKIM_ED25519)
+		t = calloc(1, sizeof(*t));
+	d = api.sign(lib, (unsigned char *)"outpost", t,
 	    (dkim_sigkey_t)k->pem, (unsigned char *)k->selector,
 	    (unsigned char *)k->domain, DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
 	    k->type == MAIL_DKIM_ED25519 ? DKIM_SIGN_ED25519SHA256 :
 	    DKIM_SIGN_RSASHA256, -1, &st);
-	if (d == NULL)
+	if (d == NULL) {
+		free(t);
 		return err_set(e, ERR_SOFTWARE, "[dkim %s]: libopendkim cannot start "
 		    "a signature: %s", k->name, api.getresultstr(st));
+	}
 	/* The header fields, each with its continuation lines and without
 	 * its final CRLF, up to the empty line. */
 	while (i < len) {
@@ -407,7 +522,18 @@ fail:
 		    why != NULL ? ": " : "", why != NULL ? why : "");
 	}
 out:
+	if (t != NULL && (lc = leaky_find(t)) != NULL) {
+		leaked_key = lc->pkey;
+		leaked_out = lc->out;
+	}
 	api.free(d);
+	if (leaked_key != NULL && tracked(t, leaked_out, 64)) {
+		/* still there after dkim_free(): the library's leak */
+		EVP_PKEY_free(leaked_key);
+		track_forget(t, leaked_out);
+		free(leaked_out);
+	}
+	free(t);
 	return rc;
 }
 
