@@ -64,10 +64,18 @@ class DnsServer:
     def __init__(self, records=None):
         self.records = records if records is not None else {}
         resolver = _Resolver(self.records)
-        self.udp = DNSServer(resolver, address=HOST, port=0, logger=_Quiet())
-        self.port = self.udp.server.server_address[1]
-        self.tcp = DNSServer(resolver, address=HOST, port=self.port, tcp=True,
-                             logger=_Quiet())
+        for _ in range(50):     # a UDP port whose TCP twin is free too
+            self.udp = DNSServer(resolver, address=HOST, port=0,
+                                 logger=_Quiet())
+            self.port = self.udp.server.server_address[1]
+            try:
+                self.tcp = DNSServer(resolver, address=HOST, port=self.port,
+                                     tcp=True, logger=_Quiet())
+                break
+            except OSError:
+                self.udp.server.server_close()
+        else:
+            raise AssertionError("no free port pair for the DNS server")
         self.udp.start_thread()
         self.tcp.start_thread()
 
@@ -105,7 +113,10 @@ def verify_python(raw, records):
     d = dkim.DKIM(raw)
     out = []
     for i, sig in enumerate(signatures(raw)):
-        ok = d.verify(idx=i, dnsfunc=dnsfunc)
+        try:
+            ok = d.verify(idx=i, dnsfunc=dnsfunc)
+        except dkim.DKIMException:
+            ok = False          # a body hash mismatch is raised
         out.append((tag(sig, "a"), tag(sig, "d"), bool(ok)))
     return out
 

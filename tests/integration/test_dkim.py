@@ -145,6 +145,12 @@ def test_listener_message_signed_rsa_and_ed25519(outpost, peers, keys, dns,
         py = verify_all(raw, dns, n=2)
         assert sorted(a for a, _, _ in py) == ["ed25519-sha256", "rsa-sha256"]
         assert "Grüße".encode() in raw and b"\r\n.a line" in raw
+        # the verifiers do verify: one changed byte and both refuse
+        bad = raw.replace(b"two dots", b"two dotz")
+        assert not any(ok for _, _, ok in
+                       dkimtools.verify_python(bad, dns.records))
+        assert all(r[2] == "fail" for r in dkimtools.verify_perl(bad, dns)
+                   if r[0] == "rsa-sha256")
     finally:
         d.stop()
 
