@@ -44,7 +44,7 @@ MODES = {
     "quick": dict(runs=1, n=5000, n1=1000, oneshot=5, held=20000, idle=1000, lat=5.0),
     "smoke": dict(runs=1, n=300, n1=100, oneshot=3, held=1000, idle=50, lat=1.0),
 }
-FIGURES = ("submission", "e2e", "oneshot", "memory", "idle", "latency")
+FIGURES = ("submission", "e2e", "oneshot", "memory", "idle", "latency", "dkim")
 SESSIONS = 16
 MSG_SIZE = 1024              # smtp-source -l: body bytes per message
 RATE = 100.0                 # messages/s for the latency figure
@@ -244,6 +244,50 @@ class Bench:
                 f"  Outpost/limit {r['of_limit'] * 100:.1f}%")
             runs.append(r)
         self.raw["e2e"] = runs
+
+    def fig_dkim(self):
+        """End to end (smtp-source -> Outpost -> smtp-sink) without and
+        with a DKIM signature (RSA 2048 for the From: domain of
+        smtp-source's messages), 1 KB and 100 KB bodies, in the same run;
+        the CPU time per message of Outpost's process in each case."""
+        runs = []
+        for i in range(self.p["runs"]):
+            r = {}
+            for size, n in ((1024, self.p["n"] // 4), (100 * 1024, self.p["n1"] // 4)):
+                for signed in (False, True):
+                    d = self.workdir(f"dkim-{size}-{signed}")
+                    extra = []
+                    if signed:
+                        key = os.path.join(d, "bench.key")
+                        k = subprocess.run([self.binary, "dkim", "keygen", "example.com",
+                                            "--selector", "bench", "--out", key],
+                                           capture_output=True, text=True, check=False)
+                        if k.returncode != 0:
+                            raise BenchError("dkim keygen failed: " + k.stderr.strip())
+                        extra = ["", "[dkim bench]", "domain = example.com",
+                                 "selector = bench", f"key_file = {key}"]
+                    sport = free_port()
+                    log = os.path.join(d, "sink.log")
+                    o = self.outpost(f"dkim-outpost-{size}", sport, server_extra=extra)
+                    sink = smtp_sink(self.procs, sport, log)
+                    cg = CpuGroup(f"dkim-{size}-{int(signed)}")
+                    o.start(cg=cg)
+                    t0 = time.monotonic()
+                    smtp_source(o.port, n, SESSIONS, size)
+                    t = self.wait_sink(sink, log, n, t0, "end to end with DKIM" if signed
+                                       else "end to end without DKIM")
+                    cpu = cg.usage_s()
+                    o.stop()
+                    cg.remove()
+                    self.discard(o.root)
+                    tag = f"{size // 1024}k_{'dkim' if signed else 'plain'}"
+                    r[tag] = n / t
+                    if cpu is not None:
+                        r[f"cpu_us_{tag}"] = cpu / n * 1e6
+                say(f"  dkim, run {i + 1}, {size // 1024} KB: without {r[f'{size // 1024}k_plain']:.0f}/s"
+                    f"  with {r[f'{size // 1024}k_dkim']:.0f}/s")
+            runs.append(r)
+        self.raw["dkim"] = runs
 
     def fig_oneshot(self):
         """One message, one process: `outpost send --now` (compose, commit,
@@ -459,6 +503,20 @@ def build_rows(b):
         rows += cpu_rows(raw["e2e"], "", "  CPU per message, end to end")
         rows.append(("end to end, Outpost / loopback limit", "", "", f"{f * 100:.0f}% limit",
                      ">= 30%", met(f >= 0.30), ""))
+    if "dkim" in raw:
+        us = lambda x: f"{x:.0f} us"  # noqa: E731
+        for kb in (1, 100):
+            w = [r[f"{kb}k_dkim"] for r in raw["dkim"]]
+            wo = [r[f"{kb}k_plain"] for r in raw["dkim"]]
+            rows.append((f"end to end with DKIM, {kb} KB (vs without)", fmt_rate(median(w)),
+                         fmt_rate(median(wo)), f"{median(w) / median(wo) * 100:.0f}% of it",
+                         "", "", spread(w, fmt_rate)))
+            cw = [r[f"cpu_us_{kb}k_dkim"] for r in raw["dkim"] if f"cpu_us_{kb}k_dkim" in r]
+            co = [r[f"cpu_us_{kb}k_plain"] for r in raw["dkim"] if f"cpu_us_{kb}k_plain" in r]
+            if cw and co:
+                rows.append((f"  CPU per message, {kb} KB, with DKIM (vs without)",
+                             us(median(cw)), us(median(co)),
+                             f"+{median(cw) - median(co):.0f} us", "", "", spread(cw, us)))
     if "oneshot" in raw:
         sm = raw["oneshot"]["samples"]
         w = {k: [s["wall"] for s in v] for k, v in sm.items()}

@@ -27,6 +27,7 @@ int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_oauth(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_providers(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_detect(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
 
 /* Load the settings the way every command does: find the file, load it,
  * print problems and warnings to stderr.  Returns 0 or an exit code (78). */

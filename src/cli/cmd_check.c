@@ -162,6 +162,7 @@ cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 		rc = e.kind;
 		goto out;
 	}
+	diag_dkim(conf, rep);   /* DKIM: the published records */
 	if (json) {
 		text = diag_report_json_text(rep, &e);
 		if (text == NULL) {

@@ -36,6 +36,9 @@ static const struct command commands[] = {
 	  "list the provider presets, what each fills, and their help pages" },
 	{ "detect", cmd_detect, "detect HOST [--ports P,...] [--json]",
 	  "try a server's SMTP ports and TLS, and propose the settings" },
+	{ "dkim", cmd_dkim, "dkim keygen DOMAIN --selector S [--type rsa|ed25519] "
+	  "[--bits N]\n               [--out PATH]",
+	  "make a DKIM key and print the DNS record to publish" },
 	{ "oauth", cmd_oauth, "oauth login PROFILE [--device] [--no-browser] | "
 	  "status [PROFILE] [--json]\n               | logout PROFILE",
 	  "sign a profile in with OAuth2, show its tokens' state, sign out" },

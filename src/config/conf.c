@@ -34,6 +34,7 @@
 #include "config/providers.h"
 #include "config/ini.h"
 #include "mail/addr.h"
+#include "mail/dkim.h"
 #include "util/log.h"
 #include "util/net.h"
 
@@ -167,7 +168,16 @@ static const struct kdef report_keys[] = {
 	{ "enabled", K_BOOL, offsetof(struct conf_report, enabled), 0, 0 },
 };
 
-enum skind { S_NONE = 0, S_SERVER, S_CLIENT, S_PROFILE, S_REDIRECT, S_REPORT, S_SKIP };
+/* [dkim NAME]: the key file is read and checked when the section ends
+ * (finish_dkim). */
+static const struct kdef dkim_keys[] = {
+	{ "domain", K_HOSTNAME, offsetof(struct conf_dkim, domain), 0, 0 },
+	{ "selector", K_HOSTNAME, offsetof(struct conf_dkim, selector), 0, 0 },
+	{ "key_file", K_PATH, offsetof(struct conf_dkim, key_file), 0, 0 },
+};
+
+enum skind { S_NONE = 0, S_SERVER, S_CLIENT, S_PROFILE, S_REDIRECT, S_REPORT,
+	S_DKIM, S_SKIP };
 
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -183,6 +193,7 @@ static const struct sdef {
 	{ "profile", S_PROFILE, 1, profile_keys, NKEYS(profile_keys) },
 	{ "redirect", S_REDIRECT, 0, redirect_keys, NKEYS(redirect_keys) },
 	{ "report", S_REPORT, 1, report_keys, NKEYS(report_keys) },
+	{ "dkim", S_DKIM, 1, dkim_keys, NKEYS(dkim_keys) },
 };
 
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -374,6 +385,16 @@ conf_free(struct conf *c)
 		free(c->reports[i].email);
 	free(c->reports);
 	aliases_free(c->alias_map);
+	for (i = 0; i < c->ndkim; i++) {
+		free(c->dkim[i].name);
+		free(c->dkim[i].domain);
+		free(c->dkim[i].selector);
+		free(c->dkim[i].key_file);
+		if (c->dkim[i].key_pem != NULL)
+			explicit_bzero(c->dkim[i].key_pem, c->dkim[i].key_len);
+		free(c->dkim[i].key_pem);
+	}
+	free(c->dkim);
 	free(c);
 }
 
@@ -944,8 +965,8 @@ conf_check_section(const char *type, const char *arg, struct op_err *e)
 
 	if (sec == NULL)
 		return err_set(e, ERR_CONFIG, "unknown section; the sections are "
-		    "[server], [client NAME], [profile NAME], [redirect] and "
-		    "[report ADDRESS]");
+		    "[server], [client NAME], [profile NAME], [redirect], "
+		    "[report ADDRESS] and [dkim NAME]");
 	if (!sec->takes_arg && arg != NULL)
 		return err_set(e, ERR_CONFIG, "[%s] takes no name", type);
 	if (sec->takes_arg && (arg == NULL || arg[0] == '\0'))
@@ -954,7 +975,8 @@ conf_check_section(const char *type, const char *arg, struct op_err *e)
 		    sec->kind == S_REPORT ? "ADDRESS" : "NAME");
 	if (sec->kind == S_REPORT)
 		return conf_check_address(arg, e);
-	if (sec->kind == S_PROFILE || sec->kind == S_CLIENT) {
+	if (sec->kind == S_PROFILE || sec->kind == S_CLIENT ||
+	    sec->kind == S_DKIM) {
 		n = strlen(arg);
 		show(v, sizeof(v), arg);
 		if (n > CONF_NAME_MAX)
@@ -1316,6 +1338,102 @@ finish_client(struct lstate *st)
 		resolve_file(st, lf, cl->password_file, &cl->password);
 }
 
+/* ---- DKIM: [dkim NAME] ends (docs/dkim.md) ---- */
+
+/* Read the key file (at most MAIL_DKIM_KEY_FILE_MAX bytes) into d. */
+static int
+read_dkim_key(struct conf_dkim *d, unsigned *mode, struct op_err *e)
+{
+	struct stat sb;
+	ssize_t r;
+	size_t len = 0;
+	int fd, rc = -1;
+
+	fd = open(d->key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return err_set(e, ERR_CONFIG, "%s does not exist: make the "
+			    "key with `outpost dkim keygen %s --selector %s` or "
+			    "correct the path", d->key_file, d->domain, d->selector);
+		return err_set(e, ERR_CONFIG, "cannot read %s: %s: let the user "
+		    "Outpost runs as read it (chmod 600, chown to that user)",
+		    d->key_file, strerror(errno));
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		err_set(e, ERR_CONFIG, "%s is not a regular file: name the PEM "
+		    "private key", d->key_file);
+		goto out;
+	}
+	if (sb.st_size > MAIL_DKIM_KEY_FILE_MAX) {
+		err_set(e, ERR_CONFIG, "%s is larger than %d bytes: it is not a "
+		    "DKIM private key", d->key_file, MAIL_DKIM_KEY_FILE_MAX);
+		goto out;
+	}
+	*mode = (unsigned)sb.st_mode;
+	d->key_pem = mem_alloc((size_t)sb.st_size + 1);
+	while (len < (size_t)sb.st_size &&
+	    (r = read(fd, d->key_pem + len, (size_t)sb.st_size - len)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err_set(e, ERR_CONFIG, "cannot read %s: %s", d->key_file,
+			    strerror(errno));
+			goto out;
+		}
+		len += (size_t)r;
+	}
+	d->key_pem[len] = '\0';
+	d->key_len = len;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+static void
+finish_dkim(struct lstate *st)
+{
+	struct conf_dkim *d = st->obj;
+	unsigned lk = seen_at(st, "key_file"), mode = 0;
+	struct op_err e;
+	size_t i;
+	char shown[256];
+
+	if (d->domain == NULL)
+		cerr(st, st->hline, st->header, "needs domain = DOMAIN (mail whose "
+		    "From: is at this domain is signed)");
+	if (d->selector == NULL)
+		cerr(st, st->hline, st->header, "needs selector = NAME (the "
+		    "record is published at NAME._domainkey.DOMAIN)");
+	if (d->key_file == NULL)
+		cerr(st, st->hline, st->header, "needs key_file = PATH (make the "
+		    "key with `outpost dkim keygen DOMAIN --selector NAME`)");
+	if (st->sec_errors > 0)
+		return;
+	for (i = 0; d->domain[i] != '\0'; i++)
+		d->domain[i] = (char)tolower((unsigned char)d->domain[i]);
+	for (i = 0; i + 1 < st->c->ndkim; i++)
+		if (strcasecmp(st->c->dkim[i].domain, d->domain) == 0 &&
+		    strcasecmp(st->c->dkim[i].selector, d->selector) == 0)
+			cerr(st, st->hline, st->header, "domain %s and selector %s "
+			    "are already used by [dkim %s] at line %u; give each key "
+			    "its own selector", d->domain, d->selector,
+			    st->c->dkim[i].name, st->c->dkim[i].line);
+	if (read_dkim_key(d, &mode, &e) < 0 ||
+	    mail_dkim_key_check(d->key_pem, d->key_len, &d->key_type,
+	    &d->key_bits, &e) < 0) {
+		cerr(st, lk, "key_file", "%s: %s", st->header, e.msg);
+		return;
+	}
+	if (mode & (S_IRGRP | S_IROTH)) {
+		show(shown, sizeof(shown), d->key_file);
+		cwarn(st, "%s: the DKIM private key is readable by other users; "
+		    "chmod 600 %s", shown, shown);
+	}
+}
+
+/* ---- end of DKIM ---- */
+
 static void
 end_section(struct lstate *st)
 {
@@ -1323,6 +1441,8 @@ end_section(struct lstate *st)
 		finish_profile(st);
 	else if (st->kind == S_CLIENT)
 		finish_client(st);
+	else if (st->kind == S_DKIM)
+		finish_dkim(st);
 	if (st->scratch) {
 		if (st->kind == S_PROFILE)
 			profile_free(st->obj);
@@ -1434,6 +1554,21 @@ begin_section(struct lstate *st, unsigned line, const char *type,
 		c->reports[c->nreports].line = line;
 		c->reports[c->nreports].enabled = 1;
 		c->nreports++;
+		break;
+	case S_DKIM:
+		for (i = 0; i < c->ndkim; i++)
+			if (strcmp(c->dkim[i].name, arg) == 0) {
+				cerr(st, line, st->header, "a dkim section of this name "
+				    "is already defined at line %u; names must be "
+				    "unique", c->dkim[i].line);
+				return;
+			}
+		c->dkim = mem_realloc(c->dkim, (c->ndkim + 1) * sizeof(*c->dkim));
+		st->obj = &c->dkim[c->ndkim];
+		memset(st->obj, 0, sizeof(*c->dkim));
+		c->dkim[c->ndkim].name = str_dup(arg);
+		c->dkim[c->ndkim].line = line;
+		c->ndkim++;
 		break;
 	default:
 		return;

@@ -132,6 +132,21 @@ struct conf_server {
 	char *aliases;          /* the aliases file (config/aliases.h); NULL if unset */
 };
 
+/* [dkim NAME] (docs/dkim.md): mail whose From: is at domain is signed
+ * with the key of key_file, read and checked at load time and kept in
+ * memory (a reload reads it again). */
+struct conf_dkim {
+	char *name;
+	unsigned line;          /* line of the [dkim NAME] header */
+	char *domain;           /* d=, lower case */
+	char *selector;         /* s= */
+	char *key_file;         /* as written */
+	char *key_pem;          /* the file's bytes, NUL-terminated */
+	size_t key_len;
+	int key_type;           /* enum mail_dkim_type */
+	unsigned key_bits;
+};
+
 struct aliases;
 
 struct conf {
@@ -145,6 +160,8 @@ struct conf {
 	struct conf_report *reports;
 	size_t nreports;
 	struct aliases *alias_map;      /* server.aliases loaded; NULL if unset */
+	struct conf_dkim *dkim;         /* [dkim NAME] sections, in file order */
+	size_t ndkim;
 };
 
 /*

@@ -69,6 +69,7 @@ http_api_profile_check(struct http_req *r)
 		http_reply_error(r, 422, "%s", e.msg);
 		goto out;
 	}
+	diag_dkim(c, rep);      /* DKIM: the published records */
 	http_conf_put(r, c);
 	log_event(LOG_INFO, "http_check", "profile", r->param[0], "ok",
 	    rep->ok ? "yes" : "no", "failed_step", rep->ok ? NULL : rep->failed_step, NULL);

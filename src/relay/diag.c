@@ -13,7 +13,12 @@
 #include "relay/oauth_glue.h"
 #include "relay/deliver.h"
 
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,7 @@
 #include <unistd.h>
 
 #include "mail/addr.h"
+#include "mail/dkim.h"
 #include "mail/mime.h"
 #include "smtp/client.h"
 #include "smtp/reply.h"
@@ -1280,3 +1286,177 @@ out:
 	buf_free(&msg);
 	return rc;
 }
+
+/* ---- DKIM: the published records (docs/dkim.md) ---- */
+
+#define DIAG_DNS_ANSWER_MAX 8192
+#define DIAG_TXT_MAX 4096
+
+/*
+ * The TXT record at name, its strings joined, into out.  Returns 1 if
+ * found, 0 if there is none (the name does not exist, or has no TXT
+ * record), -1 if the lookup failed (detail in why).
+ */
+static int
+dns_txt(const char *name, char *out, size_t outsz, char *why, size_t whysz)
+{
+	struct __res_state rs;
+	unsigned char *ans = NULL;
+	const char *srv = getenv(DIAG_DKIM_ENV);
+	const unsigned char *p, *end;
+	int n, i, qd, count, rc = -1, best = 0;
+
+	memset(&rs, 0, sizeof(rs));
+	if (res_ninit(&rs) != 0) {
+		snprintf(why, whysz, "the resolver cannot start (/etc/resolv.conf)");
+		return -1;
+	}
+	if (srv != NULL && srv[0] != '\0') {
+		char host[64];
+		const char *colon = strrchr(srv, ':');
+		unsigned long port = 53;
+		struct in_addr a;
+
+		snprintf(host, sizeof(host), "%.*s", colon != NULL ?
+		    (int)(colon - srv) : (int)strlen(srv), srv);
+		if ((colon != NULL && str_to_ulong(colon + 1, 65535, &port) < 0) ||
+		    inet_pton(AF_INET, host, &a) != 1) {
+			snprintf(why, whysz, "%s=%s: write IPV4:PORT", DIAG_DKIM_ENV,
+			    srv);
+			goto out;
+		}
+		rs.nsaddr_list[0].sin_family = AF_INET;
+		rs.nsaddr_list[0].sin_addr = a;
+		rs.nsaddr_list[0].sin_port = htons((unsigned short)port);
+		rs.nscount = 1;
+	}
+	rs.retrans = 2;
+	rs.retry = 2;
+	ans = malloc(DIAG_DNS_ANSWER_MAX);
+	if (ans == NULL) {
+		snprintf(why, whysz, "out of memory");
+		goto out;
+	}
+	n = res_nquery(&rs, name, ns_c_in, ns_t_txt, ans, DIAG_DNS_ANSWER_MAX);
+	if (n < 0) {
+		if (rs.res_h_errno == HOST_NOT_FOUND || rs.res_h_errno == NO_DATA) {
+			rc = 0;
+		} else {
+			snprintf(why, whysz, "the DNS lookup failed (%s)",
+			    hstrerror(rs.res_h_errno));
+		}
+		goto out;
+	}
+	/* The answer (RFC 1035 section 4.1), read here rather than with
+	 * libresolv's ns_* functions, which would add a library to every
+	 * start: the header, the question skipped, then the records. */
+	p = ans + NS_HFIXEDSZ;
+	end = ans + n;
+	if (n < NS_HFIXEDSZ) {
+		snprintf(why, whysz, "the DNS answer cannot be read");
+		goto out;
+	}
+	qd = (ans[4] << 8) | ans[5];
+	count = (ans[6] << 8) | ans[7];
+	for (i = 0; i < qd; i++) {
+		int sk = dn_skipname(p, end);
+
+		if (sk < 0 || p + sk + 4 > end) {
+			snprintf(why, whysz, "the DNS answer cannot be read");
+			goto out;
+		}
+		p += sk + 4;
+	}
+	rc = 0;
+	for (i = 0; i < count; i++) {
+		const unsigned char *rd, *rend;
+		char txt[DIAG_TXT_MAX];
+		size_t len = 0;
+		int sk = dn_skipname(p, end), type, rdlen;
+
+		if (sk < 0 || p + sk + 10 > end)
+			break;
+		p += sk;
+		type = (p[0] << 8) | p[1];
+		rdlen = (p[8] << 8) | p[9];
+		p += 10;
+		if (p + rdlen > end)
+			break;
+		rd = p;
+		rend = p + rdlen;
+		p = rend;
+		if (type != ns_t_txt)
+			continue;
+		while (rd < rend) {
+			size_t sl = *rd++;
+
+			if (sl > (size_t)(rend - rd))
+				sl = (size_t)(rend - rd);
+			if (len + sl < sizeof(txt)) {
+				memcpy(txt + len, rd, sl);
+				len += sl;
+			}
+			rd += sl;
+		}
+		txt[len] = '\0';
+		/* Of several TXT records, the DKIM one. */
+		if (rc == 0 || (!best && strncmp(txt, "v=DKIM1", 7) == 0)) {
+			best = strncmp(txt, "v=DKIM1", 7) == 0;
+			snprintf(out, outsz, "%s", txt);
+			rc = 1;
+		}
+	}
+out:
+	free(ans);
+	res_nclose(&rs);
+	return rc;
+}
+
+void
+diag_dkim(const struct conf *c, struct diag_report *rep)
+{
+	size_t i;
+
+	for (i = 0; i < c->ndkim; i++) {
+		const struct conf_dkim *k = &c->dkim[i];
+		char name[600], txt[DIAG_TXT_MAX], why[256] = "";
+		struct buf pub;
+		struct op_err e;
+		struct diag_step *d;
+		int found;
+
+		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector,
+		    k->domain);
+		found = dns_txt(name, txt, sizeof(txt), why, sizeof(why));
+		if (found == 1 && mail_dkim_record_compare(txt, k->key_pem,
+		    k->key_len, why, sizeof(why)) == MAIL_DKIM_REC_OK) {
+			step_add(rep, "dkim", DIAG_OK, "[dkim %s]: %s: published, "
+			    "the same %s key", k->name, name,
+			    mail_dkim_type_name(k->key_type));
+			continue;
+		}
+		if (found == 1)
+			d = step_add(rep, "dkim", DIAG_WARNING, "[dkim %s]: %s: a "
+			    "different key is published: %s", k->name, name, why);
+		else if (found == 0)
+			d = step_add(rep, "dkim", DIAG_WARNING, "[dkim %s]: %s: not "
+			    "found: no TXT record is published", k->name, name);
+		else
+			d = step_add(rep, "dkim", DIAG_WARNING, "[dkim %s]: %s: "
+			    "cannot look it up: %s", k->name, name, why);
+		if (d == NULL)
+			continue;
+		buf_init(&pub, 8192);
+		if (mail_dkim_public(k->key_pem, k->key_len, &pub, &e) == 0 &&
+		    buf_append(&pub, "", 1, &e) == 0)
+			textf(d->hint, sizeof(d->hint), "Receivers cannot verify "
+			    "the signatures of %s. Publish at %s the TXT record "
+			    "\"v=DKIM1; k=%s; p=%s\" (split into strings of 255 "
+			    "bytes; docs/dkim.md), or wait for the DNS to catch up.",
+			    k->domain, name, mail_dkim_type_name(k->key_type),
+			    pub.data);
+		buf_free(&pub);
+	}
+}
+
+/* ---- end of DKIM ---- */

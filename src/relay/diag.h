@@ -89,6 +89,20 @@ const struct conf_profile *diag_profile(const struct conf *c,
 int diag_run(const struct conf_profile *p, const char *helo,
     struct diag_report *rep, struct op_err *e);
 
+/*
+ * DKIM (docs/dkim.md): one step "dkim" per [dkim NAME] section, appended
+ * to rep: the TXT record SELECTOR._domainkey.DOMAIN looked up in the DNS
+ * and compared with the key: ok (published, the same key), a warning
+ * when it is not found, holds a different key, or cannot be looked up,
+ * with the record to publish in the hint.  A warning does not fail the
+ * check: mail still goes, but receivers cannot verify its signature.
+ * The resolver is the system's (/etc/resolv.conf); the environment
+ * variable OUTPOST_DNS_SERVER=IPV4:PORT, for tests only, sends the
+ * queries to that server instead.
+ */
+#define DIAG_DKIM_ENV "OUTPOST_DNS_SERVER"
+void diag_dkim(const struct conf *c, struct diag_report *rep);
+
 /* "ok", "failed", "skipped", "warning". */
 const char *diag_status_name(int status);
 

@@ -840,7 +840,8 @@ test_error_syntax(void **state)
 	    "outpost.conf:3: smtp_auth: is set twice in [server] (first at line 2)");
 	expect_error("[smtp]\nfoo = bar\n",
 	    "outpost.conf:1: [smtp]: unknown section; the sections are [server], "
-	    "[client NAME], [profile NAME], [redirect] and [report ADDRESS]");
+	    "[client NAME], [profile NAME], [redirect], [report ADDRESS] and "
+	    "[dkim NAME]");
 	expect_error("[server]\n[redirect]\n[server]\n",
 	    "outpost.conf:3: [server]: appears twice (first at line 1); put all "
 	    "its keys in one section");
