@@ -4,6 +4,7 @@
  */
 #include "queue/queue.h"
 #include "queue/queue_impl.h"
+#include "queue/queue_pg.h"
 #include "queue/queue_sqlite.h"
 
 #include <errno.h>
@@ -522,6 +523,8 @@ queue_open(const char *path, unsigned flags, struct queue **out,
 	*out = NULL;
 	if (path == NULL || path[0] == '\0')
 		return err_set(e, ERR_CONFIG, "no queue directory given (data_dir)");
+	if (queue_db_is_pg(path))
+		return queue_pg_open(path, NULL, flags, out, e);
 	if (stat(path, &st) == 0)
 		is_file = S_ISREG(st.st_mode);
 	else if (errno == ENOENT)
@@ -541,6 +544,35 @@ queue_open(const char *path, unsigned flags, struct queue **out,
 	if ((size_t)snprintf(db, sizeof(db), "%s/%s", path, QUEUE_DB_NAME) >= sizeof(db))
 		return err_set(e, ERR_CONFIG, "data directory path %s is too long", path);
 	return queue_sqlite_open(db, flags, out, e);
+}
+
+int
+queue_db_is_pg(const char *database)
+{
+	return database != NULL && (strncmp(database, "postgresql://", 13) == 0 ||
+	    strncmp(database, "postgres://", 11) == 0);
+}
+
+int
+queue_open_db(const char *data_dir, const char *database, const char *node,
+    unsigned flags, struct queue **out, struct op_err *e)
+{
+	*out = NULL;
+	if (database == NULL || database[0] == '\0')
+		return queue_open(data_dir, flags, out, e);
+	if (!queue_db_is_pg(database))
+		return err_set(e, ERR_CONFIG, "[server] database must be a "
+		    "postgresql:// URI (postgresql://USER@HOST:PORT/DB), or be "
+		    "left out for the SQLite queue in data_dir");
+	return queue_pg_open(database, node, flags, out, e);
+}
+
+int
+queue_watch(struct queue *q, void (*cb)(void *), void *arg, struct op_err *e)
+{
+	if (q->ops->watch == NULL)
+		return 0;
+	return q->ops->watch(q, cb, arg, e);
 }
 
 void
