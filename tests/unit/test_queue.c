@@ -109,7 +109,7 @@ sql_int(const char *path, const char *sql)
 		char out[64];
 
 		psql(path, sql, out, sizeof(out));
-		return atoi(out);
+		return (int)strtol(out, NULL, 10);
 	}
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
