@@ -400,6 +400,8 @@ out:
 	if (lst != NULL)
 		listener_stop(lst, SERVE_GRACE_MS);
 	http_stop(http);
+	if (q != NULL)
+		queue_watch(q, NULL, NULL, NULL);       /* no more wake-ups */
 	left = grace_end - clock_mono_ms();
 	if (left < SERVE_GRACE_MIN_MS)
 		left = SERVE_GRACE_MIN_MS;

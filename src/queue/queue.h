@@ -412,7 +412,8 @@ int queue_db_is_pg(const char *database);
  * Call cb(arg) when another process (another node) made work due in the
  * shared database (LISTEN/NOTIFY); it runs on a thread of the store and
  * must be quick (relay_wake()).  A no-op returning 0 for SQLite, where
- * the daemon's poll finds the work of other processes.
+ * the daemon's poll finds the work of other processes.  cb NULL: no more
+ * calls (none runs any more once this returns).
  */
 int queue_watch(struct queue *q, void (*cb)(void *), void *arg,
     struct op_err *e);

@@ -330,7 +330,7 @@ static const char *const s_sql[S__COUNT] = {
 	    " rcpt_deferred = counters.rcpt_deferred + excluded.rcpt_deferred,"
 	    " rcpt_failed = counters.rcpt_failed + excluded.rcpt_failed",
 	[S_RENEW] = "UPDATE messages SET lease_until = " DBNOW " + $2"
-	    " WHERE owner = $1 AND state = 'sending'",
+	    " WHERE owner = $1 AND state = 'sending' AND id = ANY ($3::text[])",
 	[S_RFIND] = "SELECT mid FROM messages WHERE id = $1",
 	[S_LIST] = "SELECT " MSG_COLS " FROM messages WHERE mid < $1"
 	    " ORDER BY mid DESC LIMIT $2",
@@ -449,7 +449,11 @@ struct pgq {
 
 	/* under core.mu */
 	int claims;                    /* this handle claimed: renew leases */
+	char (*live)[QUEUE_ID_SIZE];   /* its claims still being worked on */
+	size_t nlive, live_cap;
 	int kstarted;
+
+	pthread_mutex_t wmu;           /* the callback, held while it runs */
 	void (*watch_cb)(void *);
 	void *watch_arg;
 
@@ -988,17 +992,60 @@ txn_count_add(struct queue_core *c, const char *profile,
 
 static void *keeper(void *arg);
 
-/* After a batch: a handle that holds claims needs its keeper to renew
- * their leases. */
+/* Under core.mu: the live claims of this handle. */
+static void
+live_add(struct pgq *s, const char *id)
+{
+	if (s->nlive == s->live_cap) {
+		s->live_cap = s->live_cap ? s->live_cap * 2 : 64;
+		s->live = mem_realloc(s->live, s->live_cap * sizeof(*s->live));
+	}
+	memcpy(s->live[s->nlive++], id, QUEUE_ID_SIZE);
+}
+
+static void
+live_del(struct pgq *s, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlive; i++)
+		if (strcmp(s->live[i], id) == 0) {
+			memcpy(s->live[i], s->live[--s->nlive], QUEUE_ID_SIZE);
+			return;
+		}
+}
+
+/*
+ * After a batch: the claims it made are live (their leases renewed by
+ * the keeper) until a record, unclaim, wait or fail of the message ends
+ * them, committed or not: a worker that could not record its attempt
+ * (the database was lost) has let go of the message, whose lease then
+ * lapses, and any node delivers it again (at least once).  A handle that
+ * holds claims needs its keeper.
+ */
 static void
 txn_after(struct queue_core *c, struct queue_job *batch, int rc)
 {
 	struct pgq *s = core_pg(c);
+	struct queue_job *j;
+	size_t i;
 	int start;
 
-	(void)batch;
 	(void)rc;
 	pthread_mutex_lock(&c->mu);
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->kind == QJ_CLAIM && j->rc == 0)
+			for (i = 0; i < j->set->n; i++)
+				live_add(s, j->set->msgs[i].id);
+		else if (j->kind == QJ_SUBMIT && j->rc == 0 &&
+		    j->m->state == QUEUE_MSG_SENDING)
+			live_add(s, j->id);
+		else if (j->kind == QJ_RECORD)
+			live_del(s, j->o->id);
+		else if (j->kind == QJ_UNCLAIM || j->kind == QJ_WAIT ||
+		    j->kind == QJ_FAIL)
+			live_del(s, j->id);
+	}
 	start = s->claims && !s->kstarted && !c->stop;
 	if (start)
 		s->kstarted = pthread_create(&s->kthread, NULL, keeper, s) == 0;
@@ -1572,16 +1619,16 @@ keeper(void *arg)
 	memset(&k, 0, sizeof(k));
 	for (;;) {
 		void (*cb)(void *);
-		void *cb_arg;
 		struct pollfd pfd[2];
 		int64_t now;
 		int heard = 0;
 
 		pthread_mutex_lock(&s->core.mu);
 		stop = s->core.stop;
-		cb = s->watch_cb;
-		cb_arg = s->watch_arg;
 		pthread_mutex_unlock(&s->core.mu);
+		pthread_mutex_lock(&s->wmu);
+		cb = s->watch_cb;
+		pthread_mutex_unlock(&s->wmu);
 		if (stop)
 			break;
 		if (conn_lost(&k)) {
@@ -1598,20 +1645,42 @@ keeper(void *arg)
 		}
 		if (!listening && cb != NULL) {
 			if (k_simple(s, &k, "LISTEN " PG_CHANNEL, "cannot listen",
-			    &e) < 0)
+			    &e) < 0) {
+				keeper_nap(s, 1000);
 				continue;
+			}
 			listening = 1;
 			heard = 1;     /* work may have come while deaf */
 		}
 		now = clock_mono_ms();
 		if (now >= next_renew) {
 			struct prm p = { .n = 0 };
+			char *ids;
+			size_t i, used = 0;
+			int rc;
 
+			pthread_mutex_lock(&s->core.mu);
+			ids = mem_alloc(s->nlive * (QUEUE_ID_SIZE + 1) + 3);
+			ids[used++] = '{';
+			for (i = 0; i < s->nlive; i++) {
+				if (i > 0)
+					ids[used++] = ',';
+				memcpy(ids + used, s->live[i], QUEUE_ID_LEN);
+				used += QUEUE_ID_LEN;
+			}
+			pthread_mutex_unlock(&s->core.mu);
+			ids[used++] = '}';
+			ids[used] = '\0';
 			p_str(&p, s->owner, sizeof(s->owner));
 			p_i64(&p, PG_LEASE_S);
-			if (k_do(s, &k, S_RENEW, &p, "cannot renew claims", NULL,
-			    &e) < 0) {
+			p.v[p.n] = ids;
+			p.len[p.n] = 0;
+			p.fmt[p.n++] = 0;
+			rc = k_do(s, &k, S_RENEW, &p, "cannot renew claims", NULL, &e);
+			free(ids);
+			if (rc < 0) {
 				log_event(LOG_WARN, "queue_lease", "error", e.msg, NULL);
+				next_renew = now + 1000;
 				continue;
 			}
 			next_renew = now + PG_RENEW_S * 1000;
@@ -1631,8 +1700,10 @@ keeper(void *arg)
 				pq.freemem(n);
 			}
 		}
-		if (heard && cb != NULL)
-			cb(cb_arg);
+		pthread_mutex_lock(&s->wmu);
+		if (heard && s->watch_cb != NULL)
+			s->watch_cb(s->watch_arg);
+		pthread_mutex_unlock(&s->wmu);
 	}
 	pg_disconnect(&k);
 	return NULL;
@@ -1644,10 +1715,12 @@ pg_watch(struct queue *q, void (*cb)(void *), void *arg, struct op_err *e)
 	struct pgq *s = to_pg(q);
 	int rc = 0;
 
-	pthread_mutex_lock(&s->core.mu);
+	pthread_mutex_lock(&s->wmu);
 	s->watch_cb = cb;
 	s->watch_arg = arg;
-	if (!s->kstarted) {
+	pthread_mutex_unlock(&s->wmu);
+	pthread_mutex_lock(&s->core.mu);
+	if (!s->kstarted && cb != NULL && !s->core.stop) {
 		rc = pthread_create(&s->kthread, NULL, keeper, s);
 		s->kstarted = rc == 0;
 	}
@@ -2134,6 +2207,8 @@ pg_free(struct pgq *s)
 	queue_core_destroy(&s->core);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rcv);
+	pthread_mutex_destroy(&s->wmu);
+	free(s->live);
 	free(s->uri);
 	free(s);
 }
@@ -2184,6 +2259,7 @@ queue_pg_open(const char *uri, const char *node, unsigned flags,
 	    rnd[5]);
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rcv, NULL);
+	pthread_mutex_init(&s->wmu, NULL);
 	if (pipe2(s->kpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		err_set(e, ERR_OSERR, "cannot make a pipe: %s", strerror(errno));
 		goto fail;
