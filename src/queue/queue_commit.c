@@ -151,7 +151,9 @@ run_batch(struct queue_core *c, struct queue_job *batch)
 	if (t->begin(c, &berr) < 0)
 		failed = 1;
 	for (j = batch; !failed && j != NULL; j = j->next) {
-		if (t->savepoint(c, &berr) < 0) {
+		int sp = !(t->no_savepoint & (1u << j->kind));
+
+		if (sp && t->savepoint(c, &berr) < 0) {
 			failed = 1;
 			break;
 		}
@@ -160,14 +162,14 @@ run_batch(struct queue_core *c, struct queue_job *batch)
 		j->cnt_profile = NULL;
 		j->rc = t->run[j->kind](c, j, &j->err) < 0 ? -1 : 0;
 		if (j->rc == 0) {
-			if (t->release(c, &berr) < 0 ||
+			if ((sp && t->release(c, &berr) < 0) ||
 			    (j->sends > 0 && rates_note(c, j->sends_profile,
 			    j->now, j->sends, &berr) < 0) ||
 			    (j->cnt_profile != NULL && counts_note(c, j, &berr) < 0))
 				failed = 1;
 			continue;
 		}
-		if (t->lost(c)) {
+		if (!sp || t->lost(c)) {
 			berr = j->err;
 			failed = 1;
 			break;

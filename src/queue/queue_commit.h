@@ -115,6 +115,11 @@ struct queue_txn {
 	    const uint64_t n[QUEUE_COUNT_N], struct op_err *e);
 	int (*commit)(struct queue_core *c, struct op_err *e);
 	void (*rollback)(struct queue_core *c);
+	/* kinds (bit 1 << kind) run without a savepoint of their own: for
+	 * jobs that fail only when the database does, where the savepoint
+	 * would only cost a round trip; such a job that fails fails the whole
+	 * batch */
+	unsigned no_savepoint;
 	/* after a batch, committed (rc 0) or not (may be NULL) */
 	void (*after)(struct queue_core *c, struct queue_job *batch, int rc);
 	queue_job_fn run[QJ_N];

@@ -445,6 +445,8 @@ struct pgq {
 	int backoff_ms;
 	char down[ERR_MSG_MAX];        /* why the last connect failed */
 	int notify;                    /* the batch made work due */
+	int sp_open;                   /* savepoint j is open (released
+	                                * with the next one, or committed) */
 	int64_t last_sweep, last_prune;
 
 	/* under core.mu */
@@ -824,6 +826,7 @@ txn_begin(struct queue_core *c, struct op_err *e)
 	int64_t now = clock_mono_ms();
 
 	s->notify = 0;
+	s->sp_open = 0;
 	if (conn_lost(&s->w)) {
 		int was_up = s->w.conn != NULL;
 
@@ -856,25 +859,36 @@ txn_begin(struct queue_core *c, struct op_err *e)
 	return k_simple(s, &s->w, "BEGIN", "cannot store", e);
 }
 
+/* A job's savepoint is released with the next one's, in the same round
+ * trip, or committed with the transaction: one round trip per job. */
 static int
 txn_savepoint(struct queue_core *c, struct op_err *e)
 {
-	return k_simple(core_pg(c), &core_pg(c)->w, "SAVEPOINT j",
-	    "cannot store", e);
+	struct pgq *s = core_pg(c);
+
+	if (k_simple(s, &s->w, s->sp_open ? "RELEASE SAVEPOINT j; SAVEPOINT j" :
+	    "SAVEPOINT j", "cannot store", e) < 0)
+		return -1;
+	s->sp_open = 1;
+	return 0;
 }
 
 static int
 txn_release(struct queue_core *c, struct op_err *e)
 {
-	return k_simple(core_pg(c), &core_pg(c)->w, "RELEASE SAVEPOINT j",
-	    "cannot store", e);
+	(void)c;
+	(void)e;
+	return 0;
 }
 
 static int
 txn_rollback_to(struct queue_core *c, struct op_err *e)
 {
-	return k_simple(core_pg(c), &core_pg(c)->w,
-	    "ROLLBACK TO SAVEPOINT j; RELEASE SAVEPOINT j", "cannot store", e);
+	struct pgq *s = core_pg(c);
+
+	s->sp_open = 0;
+	return k_simple(s, &s->w, "ROLLBACK TO SAVEPOINT j; RELEASE SAVEPOINT j",
+	    "cannot store", e);
 }
 
 static int
@@ -2320,6 +2334,9 @@ static const struct queue_txn pg_txn = {
 	.commit = txn_commit,
 	.rollback = txn_rollback,
 	.after = txn_after,
+	/* a submission fails only when the database does (a taken id is
+	 * ON CONFLICT DO NOTHING, and tried again) */
+	.no_savepoint = 1u << QJ_SUBMIT,
 	.run = {
 		[QJ_SUBMIT] = job_submit,
 		[QJ_CLAIM] = job_claim,
