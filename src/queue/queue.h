@@ -514,7 +514,10 @@ int queue_event_add(struct queue *q, const char *id, int64_t now,
 
 /* At daemon start: messages left "sending" by a crash go back to queued
  * (or deferred if attempted before), due at once; *n counts them.  Only
- * the daemon calls this: a CLI command must not steal live claims. */
+ * the daemon calls this: a CLI command must not steal live claims.  With
+ * PostgreSQL, "a crash" is of this node: its own claims (by node name) go
+ * back, and so does any claim whose lease lapsed (its node died); a live
+ * lease of another node is never taken (also by queue_recover_stale()). */
 int queue_recover(struct queue *q, int64_t now, uint64_t *n,
     struct op_err *e);
 /* The same for claims older than max_age_s only: a `send --now` that was

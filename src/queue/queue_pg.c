@@ -203,7 +203,6 @@ pq_ready(struct op_err *e)
 #define RETRYABLE "(state = $2::text OR ($2::text IS NULL AND state IN" \
 	" ('queued', 'deferred', 'failed', 'held')))"
 #define UNCLAIMED "claimed = NULL, owner = NULL, lease_until = NULL"
-#define INT64_MAX_SQL "9223372036854775807"
 
 enum {
 	S_FIND, S_SUBMIT, S_CLAIM, S_CLAIM_ID, S_RCPTS_OPEN, S_RCPT_RESULT,
@@ -277,12 +276,13 @@ static const char *const s_sql[S__COUNT] = {
 	    " WHERE mid = $1 AND state = 'sending'",
 	[S_ADVANCE] = "UPDATE messages SET next_attempt = $1 WHERE " WAITING
 	    " AND next_attempt > $1 AND next_attempt <= $2",
-	/* $2: claims updated at or before it (INT64_MAX: those of node $3
-	 * only, the daemon's start; INT64_MIN: none); and every lapsed lease */
+	/* the claims of node $3 updated at or before $2 (INT64_MAX: all of
+	 * them, the daemon's start; INT64_MIN: none), and every lapsed lease:
+	 * a live lease of another node is never taken, however old */
 	[S_RECOVER] = "WITH r AS (UPDATE messages SET state = "
 	    BACK_FROM_SENDING ", next_attempt = least(next_attempt, $1),"
 	    " updated = $1, " UNCLAIMED " WHERE state = 'sending' AND"
-	    " ((updated <= $2 AND ($2 < " INT64_MAX_SQL " OR node = $3))"
+	    " ((updated <= $2 AND (node = $3 OR lease_until IS NULL))"
 	    " OR lease_until < " DBNOW ") RETURNING mid, node)"
 	    " INSERT INTO events (mid, at, kind, text) SELECT mid, $1,"
 	    " 'recovered', 'node ' || coalesce(node, '?') || ': "

@@ -277,3 +277,25 @@ def test_database_stopped_and_started_under_load(outpost, peers):
         d.stop()
     finally:
         server.stop()
+
+
+def test_database_and_node_keys(outpost):
+    """[server] database takes a postgresql:// URI only and is shown with
+    its password masked; node takes a plain name."""
+    conf = outpost.conf(server={
+        "database": "postgresql://outpost:s3cret@db.example.com:5432/mail",
+        "node": "mx-1.eu"})
+    res = outpost.run("config", "show", conf=conf)
+    assert res.rc == 0, res
+    assert "s3cret" not in res.text, res
+    assert re.search(r"(?m)^database = postgresql://outpost:\S+"
+                     r"@db\.example\.com:5432/mail$", res.out), res
+    assert re.search(r"(?m)^node = mx-1\.eu$", res.out), res
+    bad = outpost.conf(server={"database": "mysql://db/mail"})
+    res = outpost.run("config", "check", conf=bad)
+    assert res.rc == 78, res
+    assert "postgresql://" in res.err, res
+    bad = outpost.conf(server={"node": "two words"})
+    res = outpost.run("config", "check", conf=bad)
+    assert res.rc == 78, res
+    assert "node" in res.err, res
