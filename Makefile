@@ -6,9 +6,11 @@
 
 CC      ?= cc
 PKGS    := openssl libgsasl sqlite3 libmicrohttpd jansson
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libpq 2>/dev/null)
 # libmicrohttpd is not linked: `outpost serve` loads it (src/http/mhd.c),
-# so short commands do not pay for GnuTLS at every start.
+# so short commands do not pay for GnuTLS at every start.  Nor is libpq
+# (only its header is used): a PostgreSQL queue loads it
+# (src/queue/queue_pg.c).
 PKG_LIBS   := $(shell pkg-config --libs $(filter-out libmicrohttpd,$(PKGS)) 2>/dev/null)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 

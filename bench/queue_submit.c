@@ -2,7 +2,7 @@
  * queue_submit - how fast the queue accepts and records messages.
  *
  *   build/bench/queue_submit [-t THREADS] [-n PER_THREAD] [-s BODY_BYTES]
- *                            [-d DIR] [-k] [-H]
+ *                            [-d DIR] [-k] [-H] [-D URI]
  *
  * THREADS threads (default 16, like 16 SMTP sessions) each submit
  * PER_THREAD messages (default 500) of BODY_BYTES (default 2000) with two
@@ -13,7 +13,7 @@
  * delivered: the queue is counted and listed instead (memory must not grow
  * with the number of messages stored).  The database goes to a new
  * directory under DIR (default $TMPDIR or /tmp), removed at the end unless
- * -k.
+ * -k; with -D, into the PostgreSQL database URI (postgresql://...) instead.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -33,6 +33,7 @@ static unsigned per_thread = 500;
 static size_t body_size = 2000;
 static char *body;
 static int held;
+static const char *database;   /* -D: a PostgreSQL database */
 
 static const char *const rcpts[] = { "one@example.org", "two@example.net" };
 
@@ -125,7 +126,7 @@ main(int argc, char **argv)
 
 	if (base == NULL || base[0] == '\0')
 		base = "/tmp";
-	while ((c = getopt(argc, argv, "t:n:s:d:kH")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:d:kHD:")) != -1) {
 		switch (c) {
 		case 't':
 			if (str_to_ulong(optarg, 1024, &v) < 0 || v == 0)
@@ -151,6 +152,9 @@ main(int argc, char **argv)
 		case 'H':
 			held = 1;
 			break;
+		case 'D':
+			database = optarg;
+			break;
 		default:
 			goto usage;
 		}
@@ -160,7 +164,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	if (queue_open(dir, 0, &q, &e) < 0) {
+	if (queue_open(database != NULL ? database : dir, 0, &q, &e) < 0) {
 		fprintf(stderr, "open: %s\n", e.msg);
 		return 1;
 	}
@@ -231,6 +235,6 @@ done:
 	return failed > 0;
 usage:
 	fprintf(stderr, "usage: queue_submit [-t THREADS] [-n PER_THREAD] "
-	    "[-s BODY_BYTES] [-d DIR] [-k] [-H]\n");
+	    "[-s BODY_BYTES] [-d DIR] [-k] [-H] [-D URI]\n");
 	return 64;
 }

@@ -532,6 +532,8 @@ q_show(struct queue *q, const char *id, int json)
 	put_line("profile used:", m->profile_used != NULL ? m->profile_used : "-");
 	put_line("last error:", m->last_error != NULL && m->last_error[0] ?
 	    m->last_error : "-");
+	if (m->node != NULL)           /* a shared (PostgreSQL) queue */
+		put_line("node:", m->node);
 
 	printf("recipients (%zu):\n", m->nrcpts);
 	for (i = 0; i < m->nrcpts; i++) {
@@ -540,8 +542,13 @@ q_show(struct queue *q, const char *id, int json)
 		fputs("  ", stdout);
 		put_cell(stdout, x->address, 0, 0);
 		iso(x->updated, t, sizeof(t));
-		printf("\n    state: %s, attempts: %u, updated: %s\n",
+		printf("\n    state: %s, attempts: %u, updated: %s",
 		    queue_rcpt_state_name(x->state), x->attempts, t);
+		if (x->node != NULL) {
+			fputs(", node: ", stdout);
+			put_cell(stdout, x->node, 0, 0);
+		}
+		putchar('\n');
 		if (x->code != 0 || (x->reply != NULL && x->reply[0] != '\0')) {
 			fputs("    reply: ", stdout);
 			if (x->code != 0)
@@ -778,7 +785,8 @@ cmd_queue(struct cli_ctx *ctx, int argc, char **argv)
 		log_set_level(LOG_WARN);
 	if ((rc = cli_load_conf(ctx, &conf)) != 0)
 		return rc;
-	if (queue_open(conf->server.data_dir, 0, &q, &e) < 0) {
+	if (queue_open_db(conf->server.data_dir, conf->server.database,
+	    conf->server.node, 0, &q, &e) < 0) {
 		rc = q_fail("cannot open the queue", &e);
 		goto out;
 	}

@@ -631,7 +631,8 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 	 * runs, never races us for it */
 	qn.state = conf_profile_first_enabled(conf) == NULL ? QUEUE_MSG_HELD :
 	    o.now ? QUEUE_MSG_SENDING : QUEUE_MSG_QUEUED;
-	if (queue_open(conf->server.data_dir, 0, &q, &e) < 0) {
+	if (queue_open_db(conf->server.data_dir, conf->server.database,
+	    conf->server.node, 0, &q, &e) < 0) {
 		fprintf(stderr, SEND_PREFIX "the message was not queued: %s\n",
 		    e.msg);
 		rc = ERR_TEMP;

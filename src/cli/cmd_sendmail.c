@@ -614,7 +614,8 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	qn.profile = NULL;
 
 	/* No QUEUE_OPEN_CHECK: the daemon checks at start; this must be quick. */
-	if (queue_open(conf->server.data_dir, 0, &q, &e) < 0) {
+	if (queue_open_db(conf->server.data_dir, conf->server.database,
+	    conf->server.node, 0, &q, &e) < 0) {
 		fprintf(stderr, SM_PREFIX "the message was not queued: %s\n", e.msg);
 		rc = ERR_TEMP;
 		goto out;

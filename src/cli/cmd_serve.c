@@ -269,8 +269,18 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		conf_free(conf);
 		return rc;
 	}
-	if (queue_open(conf->server.data_dir, QUEUE_OPEN_CHECK | QUEUE_OPEN_DAEMON,
-	    &q, &e) < 0) {
+	if (queue_open_db(conf->server.data_dir, conf->server.database,
+	    conf->server.node, QUEUE_OPEN_CHECK | QUEUE_OPEN_DAEMON, &q,
+	    &e) < 0) {
+		/* a shared database out of reach at start: exit 75, so the
+		 * service manager starts the node again (it then reconnects by
+		 * itself while it runs) */
+		if (queue_db_is_pg(conf->server.database) && e.kind == ERR_TEMP) {
+			fprintf(stderr, "outpost: %s\n", e.msg);
+			conf_free(conf);
+			serve_unlock(lock_fd);
+			return 75;
+		}
 		/* Never start an empty queue in place of a damaged one, and
 		 * never say 250 for mail that cannot be stored: run, but
 		 * answer every SMTP client 421 with the reason (they keep
@@ -309,6 +319,9 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		rc = e.kind ? e.kind : 70;
 		goto out;
 	}
+	/* other nodes' new mail wakes this one (PostgreSQL: LISTEN/NOTIFY) */
+	if (q != NULL && queue_watch(q, wake, &d, &e) < 0)
+		log_event(LOG_WARN, "watch", "error", e.msg, NULL);
 	if (q != NULL) {
 		const struct conf *c = settings_get(d.settings);
 		int fail = 0;
@@ -398,6 +411,8 @@ out:
 	if (lst != NULL)
 		listener_stop(lst, SERVE_GRACE_MS);
 	http_stop(http);
+	if (q != NULL)
+		queue_watch(q, NULL, NULL, NULL);       /* no more wake-ups */
 	left = grace_end - clock_mono_ms();
 	if (left < SERVE_GRACE_MIN_MS)
 		left = SERVE_GRACE_MIN_MS;

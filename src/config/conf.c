@@ -87,6 +87,8 @@ enum ktype {
 	K_IDENT,        /* a tenant or client id: no spaces, URL-safe */
 	K_URL,          /* https://..., or http:// to a loopback address */
 	K_CLIENT_SECRET, /* oauth_client_secret */
+	K_DATABASE,     /* [server] database: a postgresql:// URI */
+	K_NODE,         /* [server] node: a node's name */
 };
 
 struct kdef {
@@ -118,6 +120,8 @@ static const struct kdef server_keys[] = {
 	{ "smtp_max_sessions", K_UINT, SRV(smtp_max_sessions), 1, 100000 },
 	{ "smtp_timeout", K_DURATION, SRV(smtp_timeout_s), 1, 3600 },
 	{ "aliases", K_FILE, SRV(aliases), 0, 0 },
+	{ "database", K_DATABASE, SRV(database), 0, 0 },
+	{ "node", K_NODE, SRV(node), 0, 0 },
 };
 
 static const struct kdef profile_keys[] = {
@@ -330,6 +334,8 @@ server_free(struct conf_server *s)
 	free(s->smtp_tls_key);
 	free_list(s->http_allowed_hosts, s->nhttp_allowed_hosts);
 	free(s->aliases);
+	free_secret(s->database);
+	free(s->node);
 }
 
 static void
@@ -912,6 +918,40 @@ set_value(const struct kdef *k, void *obj, const char *v, int open_files,
 		free_secret(*(char **)field);
 		*(char **)field = str_dup(v);
 		return 0;
+	case K_DATABASE: {
+		size_t i;
+
+		/* may hold a password: never echoed in a message */
+		if (len > CONF_DATABASE_MAX)
+			return err_set(e, ERR_CONFIG, "the URI is longer than %d "
+			    "bytes", CONF_DATABASE_MAX);
+		for (i = 0; i < len; i++)
+			if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f)
+				return err_set(e, ERR_CONFIG, "the URI holds a space "
+				    "or a control character");
+		if (len > 0 && strncmp(v, "postgresql://", 13) != 0 &&
+		    strncmp(v, "postgres://", 11) != 0)
+			return err_set(e, ERR_CONFIG, "is not a postgresql:// URI "
+			    "(postgresql://USER@HOST:PORT/DB); leave it out for the "
+			    "SQLite queue in data_dir");
+		free_secret(*(char **)field);
+		*(char **)field = len > 0 ? str_dup(v) : NULL;
+		return 0;
+	}
+	case K_NODE: {
+		size_t i;
+
+		if (len == 0 || len > CONF_NODE_MAX)
+			return err_set(e, ERR_CONFIG, "a node name is 1 to %d "
+			    "characters", CONF_NODE_MAX);
+		for (i = 0; i < len; i++)
+			if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' &&
+			    v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
+			    v[i] == '-' || v[i] == '.' || v[i] == '_'))
+				return err_set(e, ERR_CONFIG, "'%s' is not a node name "
+				    "(letters, digits, '-', '.' and '_')", shown);
+		return set_string((char **)field, v);
+	}
 	}
 	return err_set(e, ERR_SOFTWARE, "unknown value type");
 }
@@ -1717,6 +1757,15 @@ final_checks(struct lstate *st)
 		    "address as smtp_listen");
 	if (s->hostname == NULL)
 		s->hostname = default_hostname();
+	if (s->node == NULL) {
+		/* the host name, up to its first dot, within the bounds */
+		char *h = default_hostname();
+
+		h[strcspn(h, ".")] = '\0';
+		if (strlen(h) > CONF_NODE_MAX)
+			h[CONF_NODE_MAX] = '\0';
+		s->node = h;
+	}
 	if (s->aliases != NULL)
 		load_aliases(st, seen_at(st, "aliases"));
 

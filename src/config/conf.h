@@ -111,6 +111,9 @@ struct conf_report {
 	int enabled;            /* default yes */
 };
 
+#define CONF_DATABASE_MAX 1024  /* [server] database URI */
+#define CONF_NODE_MAX 64        /* [server] node (queue.h QUEUE_NODE_MAX) */
+
 struct conf_server {
 	char *smtp_listen;      /* "" = off; default 127.0.0.1:2525 */
 	char *http_listen;      /* "" = off; default 127.0.0.1:8025 */
@@ -130,6 +133,10 @@ struct conf_server {
 	unsigned smtp_max_sessions;     /* default 1000 */
 	unsigned smtp_timeout_s;        /* listener idle/command timeout, default 300 */
 	char *aliases;          /* the aliases file (config/aliases.h); NULL if unset */
+	char *database;         /* postgresql://... (queue/queue.h:
+	                         * queue_open_db()); NULL: SQLite in data_dir */
+	char *node;             /* this node's name; default the host name
+	                         * (up to its first dot) */
 };
 
 /* [dkim NAME] (docs/dkim.md): mail whose From: is at domain is signed

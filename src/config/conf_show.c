@@ -94,11 +94,34 @@ show_oauth(struct buf *out, const struct conf_profile *p, struct op_err *e)
 	return 0;
 }
 
+/* The database URI with its password (if any) masked. */
+static const char *
+show_database(char *dst, size_t dsz, const char *uri)
+{
+	const char *p = strstr(uri, "://"), *at, *colon = NULL;
+	size_t end;
+
+	if (p != NULL) {
+		p += 3;
+		end = strcspn(p, "/?");
+		at = memchr(p, '@', end);
+		if (at != NULL)
+			colon = memchr(p, ':', (size_t)(at - p));
+		if (colon != NULL) {
+			snprintf(dst, dsz, "%.*s:%s%s", (int)(colon - uri), uri, MASK,
+			    at);
+			return dst;
+		}
+	}
+	snprintf(dst, dsz, "%s", uri);
+	return dst;
+}
+
 int
 conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 {
 	const struct conf_server *s = &c->server;
-	char v[64];
+	char v[64], dbv[CONF_DATABASE_MAX + 16];
 	size_t i, j;
 	int rc = -1;
 
@@ -127,6 +150,10 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 			goto out;
 	}
 	if (buf_appendstr(out, "\n", e) < 0)
+		goto out;
+	if ((s->database != NULL && show_kv(out, "database",
+	    show_database(dbv, sizeof(dbv), s->database), e) < 0) ||
+	    (s->node != NULL && show_kv(out, "node", s->node, e) < 0))
 		goto out;
 	if (s->api_token != NULL ? show_kv(out, "api_token", MASK, e) < 0 :
 	    buf_appendstr(out, "; api_token: not set, generated into data_dir\n",

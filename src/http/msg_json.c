@@ -49,6 +49,8 @@ msg_json_summary(const struct queue_msg *m)
 	json_object_set_new(j, "profile", msg_json_str(m->profile));
 	json_object_set_new(j, "profile_used", msg_json_str(m->profile_used));
 	json_object_set_new(j, "last_error", msg_json_str(m->last_error));
+	/* the node that claimed or delivered it (PostgreSQL); null: one node */
+	json_object_set_new(j, "node", msg_json_str(m->node));
 	return j;
 }
 
@@ -72,6 +74,7 @@ msg_json_detail(const struct queue_set *set, json_t *subject)
 		json_object_set_new(o, "reply", text_or_null(x->reply));
 		json_object_set_new(o, "attempts", json_integer(x->attempts));
 		json_object_set_new(o, "updated", msg_json_time(x->updated));
+		json_object_set_new(o, "node", msg_json_str(x->node));
 		json_array_append_new(rc, o);
 	}
 	for (i = 0; i < set->nevents; i++) {

@@ -4,6 +4,7 @@
  */
 #include "queue/queue.h"
 #include "queue/queue_impl.h"
+#include "queue/queue_pg.h"
 #include "queue/queue_sqlite.h"
 
 #include <errno.h>
@@ -182,6 +183,185 @@ queue_new_check(const struct queue_new *m, struct op_err *e)
 	return 0;
 }
 
+int
+queue_outcome_check(const struct queue_outcome *o, struct op_err *e)
+{
+	size_t i;
+
+	if (o->nresults > QUEUE_RCPTS_MAX || (o->nresults > 0 && o->results == NULL))
+		return err_set(e, ERR_DATA, "bad list of results");
+	for (i = 0; i < o->nresults; i++) {
+		const struct queue_rcpt_result *r = &o->results[i];
+
+		if (r->state != QUEUE_RCPT_SENT && r->state != QUEUE_RCPT_DEFERRED &&
+		    r->state != QUEUE_RCPT_FAILED)
+			return err_set(e, ERR_DATA, "a result is sent, deferred or "
+			    "failed (recipient %u)", r->idx);
+		if (r->code != 0 && (r->code < 200 || r->code > 599))
+			return err_set(e, ERR_DATA, "SMTP code %d out of range "
+			    "(recipient %u)", r->code, r->idx);
+		if (r->enhanced != NULL && strlen(r->enhanced) >= QUEUE_ENHANCED_MAX)
+			return err_set(e, ERR_DATA, "enhanced status code longer "
+			    "than %d bytes (RFC 3463 section 2)", QUEUE_ENHANCED_MAX - 1);
+	}
+	for (i = 0; i < o->nevents; i++)
+		if (o->events[i].kind == NULL || o->events[i].kind[0] == '\0')
+			return err_set(e, ERR_DATA, "an event without a kind");
+	if (o->profile_used != NULL && (o->profile_used[0] == '\0' ||
+	    strlen(o->profile_used) >= QUEUE_PROFILE_MAX))
+		return err_set(e, ERR_DATA, "profile name empty or longer than %d "
+		    "bytes", QUEUE_PROFILE_MAX - 1);
+	return 0;
+}
+
+/* ---- Results and events ---- */
+
+void
+queue_format_result(char *dst, size_t dstsz, int code, const char *enh,
+    const char *reply)
+{
+	if (enh == NULL)
+		enh = "";
+	if (reply == NULL)
+		reply = "";
+	if (code == 0)
+		snprintf(dst, dstsz, "%.*s", QUEUE_REPLY_MAX, reply);
+	else
+		snprintf(dst, dstsz, "%d%s%s %.*s", code, enh[0] ? " " : "",
+		    enh, QUEUE_REPLY_MAX, reply);
+}
+
+void
+queue_format_event(char *dst, size_t dstsz, const char *addr,
+    const char *profile, const char *result)
+{
+	if (profile != NULL)
+		snprintf(dst, dstsz, "<%.*s> via %.*s: %s", QUEUE_ADDR_MAX, addr,
+		    QUEUE_PROFILE_MAX, profile, result);
+	else
+		snprintf(dst, dstsz, "<%.*s>: %s", QUEUE_ADDR_MAX, addr, result);
+}
+
+int
+queue_state_derive(uint64_t open_n, uint64_t sent_n, uint64_t failed_n,
+    int *well)
+{
+	if (well != NULL)
+		*well = open_n == 0 && failed_n == 0 && sent_n > 0;
+	if (open_n > 0)
+		return QUEUE_MSG_DEFERRED;
+	if (sent_n > 0)
+		return QUEUE_MSG_SENT;
+	return QUEUE_MSG_FAILED;
+}
+
+/*
+ * The first event of every message, "accepted", is not stored (one row
+ * and one index entry less per message on the busiest path): it is made
+ * from the message row when the listing reaches back to the beginning.
+ * A message held at acceptance has no event of its own (holding a queued
+ * one stores "held"), so the note says so.  Files written before this
+ * have the row; it is not repeated.
+ */
+static void
+add_accepted(struct queue_set *out)
+{
+	const struct queue_msg *m = &out->msgs[0];
+	struct queue_event *ev = queue_set_add_event(out), first;
+	char text[128];
+	int n;
+
+	n = snprintf(text, sizeof(text), "%zu recipient%s, %llu bytes%s",
+	    m->nrcpts_total, m->nrcpts_total == 1 ? "" : "s",
+	    (unsigned long long)m->size, m->state == QUEUE_MSG_HELD &&
+	    out->nevents == 1 ? "; held until a profile is enabled" : "");
+	ev->at = m->created;
+	ev->kind = queue_set_strndup(out, "accepted", 8);
+	ev->text = queue_set_strndup(out, text, n > 0 ? (size_t)n : 0);
+	first = *ev;
+	memmove(out->events + 1, out->events,
+	    (out->nevents - 1) * sizeof(*out->events));
+	out->events[0] = first;
+}
+
+/*
+ * Nor are "sent" results stored as events (one row and one index entry
+ * less per recipient delivered): a recipient row keeps its sent result for
+ * good, with the profile that delivered it, and the event is made from it
+ * here, in its place by time among the stored ones (before those of the
+ * same second; recipients sent in the same second in their order).  Rows of schema version 1 have no profile;
+ * their event is stored.  The latest QUEUE_EVENTS_MAX are kept.
+ */
+static void
+add_sent(struct queue_set *out)
+{
+	const struct queue_msg *m = &out->msgs[0];
+	struct queue_event *syn, *merged;
+	char result[QUEUE_TEXT_MAX], text[QUEUE_TEXT_MAX + 512];
+	size_t i, k, a, b, o, nsyn = 0, nstored = out->nevents;
+
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].state == QUEUE_RCPT_SENT &&
+		    m->rcpts[i].profile != NULL)
+			nsyn++;
+	if (nsyn == 0)
+		return;
+	syn = mem_alloc(nsyn * sizeof(*syn));
+	for (i = 0, k = 0; i < m->nrcpts; i++) {
+		const struct queue_rcpt *r = &m->rcpts[i];
+		struct queue_event t;
+		int n;
+
+		if (r->state != QUEUE_RCPT_SENT || r->profile == NULL)
+			continue;
+		queue_format_result(result, sizeof(result), r->code, r->enhanced,
+		    r->reply);
+		queue_format_event(text, sizeof(text), r->address, r->profile, result);
+		n = (int)strlen(text);
+		t.at = r->updated;
+		t.kind = queue_set_strndup(out, "sent", 4);
+		t.text = queue_set_strndup(out, text, (size_t)n);
+		/* by time; stable, so a second keeps the recipients' order */
+		for (a = k; a > 0 && syn[a - 1].at > t.at; a--)
+			syn[a] = syn[a - 1];
+		syn[a] = t;
+		k++;
+	}
+	/* before the stored events of the same second (a record stores its
+	 * results before the caller's own events), never before "accepted" */
+	merged = mem_alloc((nstored + nsyn) * sizeof(*merged));
+	for (a = b = o = 0; a < nstored || b < nsyn; o++) {
+		const struct queue_event *ev = a < nstored ? &out->events[a] : NULL;
+
+		if (b < nsyn && (ev == NULL || syn[b].at < ev->at ||
+		    (syn[b].at == ev->at && !(a == 0 &&
+		    strcmp(ev->kind, "accepted") == 0))))
+			merged[o] = syn[b++];
+		else
+			merged[o] = out->events[a++];
+	}
+	for (i = 0; i < nsyn; i++)
+		(void)queue_set_add_event(out);        /* room for them */
+	if (o > QUEUE_EVENTS_MAX) {
+		memcpy(out->events, merged + (o - QUEUE_EVENTS_MAX),
+		    QUEUE_EVENTS_MAX * sizeof(*merged));
+		out->nevents = QUEUE_EVENTS_MAX;
+	} else {
+		memcpy(out->events, merged, o * sizeof(*merged));
+	}
+	free(syn);
+	free(merged);
+}
+
+void
+queue_set_add_made_events(struct queue_set *out)
+{
+	if (out->nevents < QUEUE_EVENTS_MAX && (out->nevents == 0 ||
+	    strcmp(out->events[0].kind, "accepted") != 0))
+		add_accepted(out);
+	add_sent(out);
+}
+
 /* ---- Result sets ---- */
 
 #define ARENA_CHUNK 16384
@@ -343,6 +523,8 @@ queue_open(const char *path, unsigned flags, struct queue **out,
 	*out = NULL;
 	if (path == NULL || path[0] == '\0')
 		return err_set(e, ERR_CONFIG, "no queue directory given (data_dir)");
+	if (queue_db_is_pg(path))
+		return queue_pg_open(path, NULL, flags, out, e);
 	if (stat(path, &st) == 0)
 		is_file = S_ISREG(st.st_mode);
 	else if (errno == ENOENT)
@@ -362,6 +544,35 @@ queue_open(const char *path, unsigned flags, struct queue **out,
 	if ((size_t)snprintf(db, sizeof(db), "%s/%s", path, QUEUE_DB_NAME) >= sizeof(db))
 		return err_set(e, ERR_CONFIG, "data directory path %s is too long", path);
 	return queue_sqlite_open(db, flags, out, e);
+}
+
+int
+queue_db_is_pg(const char *database)
+{
+	return database != NULL && (strncmp(database, "postgresql://", 13) == 0 ||
+	    strncmp(database, "postgres://", 11) == 0);
+}
+
+int
+queue_open_db(const char *data_dir, const char *database, const char *node,
+    unsigned flags, struct queue **out, struct op_err *e)
+{
+	*out = NULL;
+	if (database == NULL || database[0] == '\0')
+		return queue_open(data_dir, flags, out, e);
+	if (!queue_db_is_pg(database))
+		return err_set(e, ERR_CONFIG, "[server] database must be a "
+		    "postgresql:// URI (postgresql://USER@HOST:PORT/DB), or be "
+		    "left out for the SQLite queue in data_dir");
+	return queue_pg_open(database, node, flags, out, e);
+}
+
+int
+queue_watch(struct queue *q, void (*cb)(void *), void *arg, struct op_err *e)
+{
+	if (q->ops->watch == NULL)
+		return 0;
+	return q->ops->watch(q, cb, arg, e);
 }
 
 void

@@ -3,10 +3,12 @@
  *
  * The store is an interface: struct queue holds a table of operations
  * (struct queue_ops) that a backend fills in.  The SQLite backend
- * (queue_sqlite.c, the only one today) keeps everything in one database
- * file; a PostgreSQL backend can be added later by writing another table of
- * operations, without touching the code that calls the queue_* functions
- * below (relay/, http/, cli/).
+ * (queue_sqlite.c) keeps everything in one database file; the PostgreSQL
+ * backend (queue_pg.c) keeps it in a database several nodes share.  What
+ * both share lives above them: the group commit and the write operations
+ * (queue_commit.c), and the state rule, bounds, event texts and ids
+ * (queue.c); the code that calls the queue_* functions below (relay/,
+ * http/, cli/) does not know which backend it uses.
  *
  * Durability: queue_submit() returns 0 only after the message, its
  * recipients and its first event are committed to disk (fsync).  Only then
@@ -84,6 +86,7 @@
 #define QUEUE_CLAIM_MAX 512       /* messages per queue_claim() */
 #define QUEUE_LIST_MAX 10000      /* messages per queue_list() */
 #define QUEUE_EVENTS_MAX 1000     /* latest events per queue_get() */
+#define QUEUE_NODE_MAX 64         /* node name ([server] node) */
 
 enum queue_msg_state {
 	QUEUE_MSG_QUEUED = 0,
@@ -196,6 +199,8 @@ struct queue_rcpt {
 	int64_t updated;               /* time of the last result, 0 if none */
 	const char *profile;           /* the profile that delivered it, if
 	                                * sent (NULL if not known) */
+	const char *node;              /* the node that recorded the last
+	                                * result (PostgreSQL; NULL if none) */
 };
 
 struct queue_msg {
@@ -214,6 +219,9 @@ struct queue_msg {
 	const char *profile;           /* profile asked for, NULL if none */
 	const char *profile_used;      /* last profile tried, NULL if none */
 	const char *last_error;        /* NULL if none */
+	const char *node;              /* the node that claimed it last, then
+	                                * recorded its latest attempt
+	                                * (PostgreSQL; NULL if none) */
 	size_t nrcpts_total;           /* recipients of the message */
 	struct queue_rcpt *rcpts;      /* queue_claim: the recipients still to
 	                                * deliver (pending or deferred);
@@ -356,6 +364,9 @@ struct queue_ops {
 	    unsigned n, struct op_err *e);
 	int (*rate_load)(struct queue *q, const char *profile, int64_t since,
 	    struct queue_rate_bucket **out, size_t *n, struct op_err *e);
+	/* optional (NULL: no other process makes work for this one) */
+	int (*watch)(struct queue *q, void (*cb)(void *), void *arg,
+	    struct op_err *e);
 	void (*stats)(struct queue *q, struct queue_stats *st);
 	void (*close)(struct queue *q);
 };
@@ -387,6 +398,27 @@ struct queue {
  * damaged one.
  */
 int queue_open(const char *path, unsigned flags, struct queue **out,
+    struct op_err *e);
+/*
+ * Open the queue a configuration names: database NULL or "" is SQLite in
+ * data_dir (queue_open()); "postgresql://..." or "postgres://..." (a libpq
+ * URI) is the PostgreSQL backend (queue_pg.c), shared by several nodes,
+ * with node naming this one in claims and results (NULL or "": the host
+ * name).  queue_open() takes such a URI as its path too (node: the host
+ * name).  ERR_TEMP when the database cannot be reached.
+ */
+int queue_open_db(const char *data_dir, const char *database,
+    const char *node, unsigned flags, struct queue **out, struct op_err *e);
+/* 1 if database names a PostgreSQL database (a postgresql:// URI). */
+int queue_db_is_pg(const char *database);
+/*
+ * Call cb(arg) when another process (another node) made work due in the
+ * shared database (LISTEN/NOTIFY); it runs on a thread of the store and
+ * must be quick (relay_wake()).  A no-op returning 0 for SQLite, where
+ * the daemon's poll finds the work of other processes.  cb NULL: no more
+ * calls (none runs any more once this returns).
+ */
+int queue_watch(struct queue *q, void (*cb)(void *), void *arg,
     struct op_err *e);
 /* Finish every submission already made (their callbacks run), then free
  * the handle.  NULL is ignored. */
@@ -485,7 +517,10 @@ int queue_event_add(struct queue *q, const char *id, int64_t now,
 
 /* At daemon start: messages left "sending" by a crash go back to queued
  * (or deferred if attempted before), due at once; *n counts them.  Only
- * the daemon calls this: a CLI command must not steal live claims. */
+ * the daemon calls this: a CLI command must not steal live claims.  With
+ * PostgreSQL, "a crash" is of this node: its own claims (by node name) go
+ * back, and so does any claim whose lease lapsed (its node died); a live
+ * lease of another node is never taken (also by queue_recover_stale()). */
 int queue_recover(struct queue *q, int64_t now, uint64_t *n,
     struct op_err *e);
 /* The same for claims older than max_age_s only: a `send --now` that was

@@ -37,5 +37,36 @@ void queue_id_make(char id[QUEUE_ID_SIZE], int64_t ms,
 int queue_new_check(const struct queue_new *m, struct op_err *e);
 /* Check an id argument: ERR_NOINPUT naming it when it is not an id. */
 int queue_id_check(const char *id, struct op_err *e);
+/* Check the results and events of an attempt against the bounds of
+ * queue.h (ERR_DATA). */
+int queue_outcome_check(const struct queue_outcome *o, struct op_err *e);
+
+/* The texts of the events every backend stores (no quote in them: the
+ * SQL of a backend may carry them as literals). */
+#define QUEUE_TEXT_HELD "held: no profile is enabled"
+#define QUEUE_TEXT_RECOVERED "the attempt in progress was interrupted" \
+	" (Outpost stopped); due again"
+#define QUEUE_TEXT_RELEASED "released from hold: queued again"
+#define QUEUE_TEXT_RETRY "queued again by an operator"
+
+/* A result as the events show it: "550 5.1.1 text", and the event's text
+ * "<addr> via profile: result" (profile may be NULL). */
+void queue_format_result(char *dst, size_t dstsz, int code, const char *enh,
+    const char *reply);
+void queue_format_event(char *dst, size_t dstsz, const char *addr,
+    const char *profile, const char *result);
+
+/* The message state from its recipients, queue.h's rule: open (pending or
+ * deferred), sent and failed counts; *well (if not NULL) 1 when every
+ * recipient was delivered. */
+int queue_state_derive(uint64_t open_n, uint64_t sent_n, uint64_t failed_n,
+    int *well);
+
+/* A message read with queue_get() (out->n 1, its recipients and stored
+ * events, oldest first, finished with queue_set_finish()): add the events
+ * that are not stored but made from the rows - "accepted" from the
+ * message, "sent" from each recipient delivered (with its profile) - in
+ * their places; the latest QUEUE_EVENTS_MAX are kept. */
+void queue_set_add_made_events(struct queue_set *out);
 
 #endif

@@ -110,6 +110,7 @@
 #include "queue/queue_sqlite.h"
 #include "queue/queue_impl.h"
 #include "queue/queue_sqlite_int.h"
+#include "queue/queue_commit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -126,8 +127,6 @@
 
 #define SCHEMA_VERSION 3
 #define APPLICATION_ID 0x4f505354      /* "OPST" */
-#define BATCH_JOBS 512                 /* operations per transaction */
-#define BATCH_BYTES (32u << 20)        /* bodies per transaction (about) */
 #define WRITER_CACHE_KIB 8192
 #define WAL_LIMIT_BYTES (64 << 20)     /* journal_size_limit */
 #define CKPT_FRAMES 4000               /* new WAL frames between
@@ -139,7 +138,6 @@
                                         * WAL longer than this */
 #define RATE_KEEP_S (2 * 86400)        /* sends buckets kept */
 #define RATE_PRUNE_EVERY_S 3600
-#define ID_TRIES 8                     /* new ids tried on a collision */
 
 #define COUNTERS_SQL "CREATE TABLE IF NOT EXISTS counters (" \
 	" profile TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0," \
@@ -269,8 +267,7 @@ static const char *const w_sql[W__COUNT] = {
 	[W_ADVANCE] = "UPDATE messages SET next_attempt = ?1 WHERE " WAITING
 	    " AND next_attempt > ?1 AND next_attempt <= ?2",
 	[W_RECOVER_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
-	    " SELECT mid, ?1, 'recovered', 'the attempt in progress was"
-	    " interrupted (Outpost stopped); due again' FROM messages"
+	    " SELECT mid, ?1, 'recovered', '" QUEUE_TEXT_RECOVERED "' FROM messages"
 	    " WHERE state = 'sending' AND updated <= ?2",
 	[W_RECOVER] = "UPDATE messages SET state = " BACK_FROM_SENDING ","
 	    " next_attempt = min(next_attempt, ?1), updated = ?1,"
@@ -280,7 +277,7 @@ static const char *const w_sql[W__COUNT] = {
 	[W_HOLD] = "UPDATE messages SET state = 'held', updated = ?1"
 	    " WHERE " WAITING,
 	[W_RELEASE_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
-	    " SELECT mid, ?1, 'released', 'released from hold: queued again'"
+	    " SELECT mid, ?1, 'released', '" QUEUE_TEXT_RELEASED "'"
 	    " FROM messages WHERE state = 'held'",
 	[W_RELEASE_HELD] = "UPDATE messages SET state = 'queued',"
 	    " next_attempt = ?1, since = ?1, updated = ?1 WHERE state = 'held'",
@@ -291,7 +288,7 @@ static const char *const w_sql[W__COUNT] = {
 	    " WHERE mid = ?1",
 	/* bulk retry: ?2 one state, or NULL for every retryable one */
 	[W_RETRY_ALL_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
-	    " SELECT mid, ?1, 'retry', 'queued again by an operator'"
+	    " SELECT mid, ?1, 'retry', '" QUEUE_TEXT_RETRY "'"
 	    " FROM messages WHERE " RETRYABLE,
 	[W_RETRY_ALL_RCPTS] = "UPDATE recipients SET state = 'pending'"
 	    " WHERE state IN ('failed', 'deferred') AND mid IN"
@@ -319,45 +316,8 @@ static const char *const w_sql[W__COUNT] = {
 	    " rcpt_failed = rcpt_failed + excluded.rcpt_failed",
 };
 
-typedef int (*sq_job_fn)(struct sq *s, struct sq_job *j, struct op_err *e);
-
-/*
- * One operation for the committer.  Synchronous jobs live on the caller's
- * stack; asynchronous submissions are allocated and freed by the committer
- * after their callback.  Which fields an operation reads and writes is
- * said next to its run function.
- */
-struct sq_job {
-	struct sq_job *next;
-	sq_job_fn run;
-	size_t weight;                 /* body bytes, for the batch bound */
-	int rc;                        /* 1 not run yet, 0 done, -1 failed */
-	int done;                      /* set under s->mu, then cv is signalled */
-	pthread_cond_t cv;             /* the waiter of a synchronous job */
-	struct op_err err;
-	queue_submit_cb cb;            /* asynchronous submit */
-	queue_record_cb rcb;           /* asynchronous record */
-	void *cb_arg;
-	const struct queue_new *m;
-	const struct queue_outcome *o;
-	const struct queue_wait *w;
-	struct queue_set *set;
-	char id[QUEUE_ID_SIZE];
-	int64_t now;
-	int64_t when;
-	size_t max;
-	const char *text;
-	const char *text2;
-	unsigned count;
-	uint64_t n;
-	int state;
-	unsigned sends;                /* set by a job: sends to count for */
-	const char *sends_profile;     /* this profile if it stands */
-	const char *cnt_profile;       /* set by a job: delivery counters to */
-	unsigned cnt[QUEUE_COUNT_N];   /* add for this profile if it stands */
-};
-
 static const struct queue_ops sq_ops;
+static const struct queue_txn sq_txn;
 
 static int64_t
 now_s(void)
@@ -899,306 +859,91 @@ rate_add(struct sq *s, const char *profile, int64_t now, unsigned n,
 	return 0;
 }
 
-/* ---- The committer ---- */
+/* ---- The transaction of the writing connection (queue_commit.c) ---- */
 
-/*
- * Sends for the quotas (the sends table): a batch of records adds to one
- * row per profile and minute, so they are summed here and written once,
- * in the same transaction, before its COMMIT.
- */
-static int
-rates_flush(struct sq *s, struct op_err *e)
+static struct sq *
+core_sq(struct queue_core *c)
 {
-	size_t i;
-	int rc = 0;
+	return (struct sq *)c;
+}
 
-	for (i = 0; i < s->nrates && rc == 0; i++)
-		rc = rate_add(s, s->rates[i].profile, s->rates[i].at,
-		    s->rates[i].n, e);
-	s->nrates = 0;
-	return rc;
+static struct sq *
+to_sq(struct queue *q)
+{
+	return (struct sq *)q;
 }
 
 static int
-rates_note(struct sq *s, const char *profile, int64_t at, unsigned n,
-    struct op_err *e)
+txn_begin(struct queue_core *c, struct op_err *e)
 {
-	struct sq_rate *r;
-	size_t i;
+	core_sq(c)->fatal = 0;
+	return w_exec(core_sq(c), W_BEGIN, "cannot store", e);
+}
 
-	for (i = 0; i < s->nrates; i++) {
-		r = &s->rates[i];
-		if (r->at / 60 == at / 60 && strcmp(r->profile, profile) == 0) {
-			r->n += n;
-			if (at > r->at)
-				r->at = at;
-			return 0;
-		}
-	}
-	if (s->nrates == SQ_RATES_MAX && rates_flush(s, e) < 0)
+static int
+txn_savepoint(struct queue_core *c, struct op_err *e)
+{
+	return w_exec(core_sq(c), W_SAVEPOINT, "cannot store", e);
+}
+
+static int
+txn_release(struct queue_core *c, struct op_err *e)
+{
+	return w_exec(core_sq(c), W_RELEASE, "cannot store", e);
+}
+
+static int
+txn_rollback_to(struct queue_core *c, struct op_err *e)
+{
+	if (w_exec(core_sq(c), W_ROLLBACK_TO, "cannot store", e) < 0)
 		return -1;
-	r = &s->rates[s->nrates++];
-	str_copy(r->profile, sizeof(r->profile), profile);
-	r->at = at;
-	r->n = n;
-	return 0;
-}
-
-/*
- * The delivery counters (the counters table): summed over the batch per
- * profile and written once per profile, in the same transaction, before
- * its COMMIT, like the sends.
- */
-static int
-counts_flush(struct sq *s, struct op_err *e)
-{
-	sqlite3_stmt *st = s->w[W_COUNT_ADD];
-	size_t i;
-	int k;
-
-	for (i = 0; i < s->ncounts; i++) {
-		bind_text(st, 1, s->counts[i].profile, QUEUE_PROFILE_MAX);
-		for (k = 0; k < QUEUE_COUNT_N; k++)
-			sqlite3_bind_int64(st, k + 2, (int64_t)s->counts[i].n[k]);
-		if (w_exec(s, W_COUNT_ADD, "cannot count a delivery", e) < 0) {
-			s->ncounts = 0;
-			return -1;
-		}
-	}
-	s->ncounts = 0;
-	return 0;
+	return w_exec(core_sq(c), W_RELEASE, "cannot store", e);
 }
 
 static int
-counts_note(struct sq *s, const struct sq_job *j, struct op_err *e)
+txn_lost(struct queue_core *c)
 {
-	struct sq_count *c = NULL;
-	size_t i;
-	int k;
+	struct sq *s = core_sq(c);
 
-	for (i = 0; i < s->ncounts && c == NULL; i++)
-		if (strcmp(s->counts[i].profile, j->cnt_profile) == 0)
-			c = &s->counts[i];
-	if (c == NULL) {
-		if (s->ncounts == SQ_RATES_MAX && counts_flush(s, e) < 0)
-			return -1;
-		c = &s->counts[s->ncounts++];
-		memset(c, 0, sizeof(*c));
-		str_copy(c->profile, sizeof(c->profile), j->cnt_profile);
-	}
-	for (k = 0; k < QUEUE_COUNT_N; k++)
-		c->n[k] += j->cnt[k];
-	return 0;
+	return s->fatal || sqlite3_get_autocommit(s->wdb);
 }
 
-/* Run the batch in one transaction; 0 if it committed. */
 static int
-run_batch(struct sq *s, struct sq_job *batch)
+txn_commit(struct queue_core *c, struct op_err *e)
 {
-	struct op_err berr;
-	struct sq_job *j;
-	int failed = 0;
+	return w_exec(core_sq(c), W_COMMIT, "cannot commit", e);
+}
 
-	err_clear(&berr);
-	s->fatal = 0;
-	for (j = batch; j != NULL; j = j->next)
-		j->rc = 1;
-	if (w_exec(s, W_BEGIN, "cannot store", &berr) < 0)
-		failed = 1;
-	for (j = batch; !failed && j != NULL; j = j->next) {
-		if (w_exec(s, W_SAVEPOINT, "cannot store", &berr) < 0) {
-			failed = 1;
-			break;
-		}
-		err_clear(&j->err);
-		j->sends = 0;
-		j->cnt_profile = NULL;
-		j->rc = j->run(s, j, &j->err) < 0 ? -1 : 0;
-		if (j->rc == 0) {
-			if (w_exec(s, W_RELEASE, "cannot store", &berr) < 0 ||
-			    (j->sends > 0 && rates_note(s, j->sends_profile,
-			    j->now, j->sends, &berr) < 0) ||
-			    (j->cnt_profile != NULL && counts_note(s, j, &berr) < 0))
-				failed = 1;
-			continue;
-		}
-		if (s->fatal || sqlite3_get_autocommit(s->wdb)) {
-			berr = j->err;
-			failed = 1;
-			break;
-		}
-		if (w_exec(s, W_ROLLBACK_TO, "cannot store", &berr) < 0 ||
-		    w_exec(s, W_RELEASE, "cannot store", &berr) < 0)
-			failed = 1;
-	}
-	if (!failed && (rates_flush(s, &berr) < 0 ||
-	    counts_flush(s, &berr) < 0 ||
-	    w_exec(s, W_COMMIT, "cannot commit", &berr) < 0))
-		failed = 1;
-	s->nrates = 0;
-	s->ncounts = 0;
-	if (!failed)
-		return 0;
+static void
+txn_rollback(struct queue_core *c)
+{
+	struct sq *s = core_sq(c);
+
 	if (!sqlite3_get_autocommit(s->wdb)) {
 		sqlite3_step(s->w[W_ROLLBACK]);
 		sqlite3_reset(s->w[W_ROLLBACK]);
 	}
-	for (j = batch; j != NULL; j = j->next) {
-		if (j->rc != -1) {
-			j->rc = -1;
-			j->err = berr;
-		}
-		if (j->set != NULL)
-			queue_set_free(j->set);
-	}
-	return -1;
-}
-
-/*
- * The end of a batch (committed or rolled back: each job's rc says): wake
- * the waiters of its synchronous jobs and run the callbacks of its
- * asynchronous ones (freeing them), in order.
- */
-static void
-finish_batch(struct sq *s, struct sq_job *batch)
-{
-	struct sq_job *j, *next, *async = NULL, **tail = &async;
-
-	pthread_mutex_lock(&s->mu);
-	for (j = batch; j != NULL; j = next) {
-		next = j->next;
-		if (j->cb != NULL || j->rcb != NULL) {
-			j->next = NULL;
-			*tail = j;
-			tail = &j->next;
-		} else {
-			/* wake only this waiter (not every waiter of the
-			 * handle); once it runs it may free j */
-			j->done = 1;
-			pthread_cond_signal(&j->cv);
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-
-	for (j = async; j != NULL; j = next) {
-		next = j->next;
-		if (j->rcb != NULL)
-			j->rcb(j->cb_arg, j->rc, j->state,
-			    j->rc == 0 ? NULL : &j->err);
-		else
-			j->cb(j->cb_arg, j->rc, j->rc == 0 ? j->id : NULL,
-			    j->rc == 0 ? NULL : &j->err);
-		free(j);
-	}
-}
-
-static void *
-committer(void *arg)
-{
-	struct sq *s = arg;
-	struct sq_job *batch, *j, *last;
-	size_t n, bytes, ok_submits;
-	int rc;
-
-	pthread_setname_np(pthread_self(), "op-commit");
-
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		/* jobs that come while a batch commits (and its fsync runs)
-		 * gather for the next one */
-		while (s->head == NULL && !s->stop)
-			pthread_cond_wait(&s->work_cv, &s->mu);
-		if (s->head == NULL)
-			break;
-		/* take what waits, within the bounds */
-		batch = s->head;
-		last = NULL;
-		n = bytes = 0;
-		for (j = s->head; j != NULL && n < BATCH_JOBS &&
-		    (n == 0 || bytes + j->weight <= BATCH_BYTES); j = j->next) {
-			bytes += j->weight;
-			n++;
-			last = j;
-		}
-		s->head = last->next;
-		if (s->head == NULL)
-			s->tail = NULL;
-		last->next = NULL;
-		pthread_mutex_unlock(&s->mu);
-
-		rc = run_batch(s, batch);
-
-		pthread_mutex_lock(&s->mu);
-		ok_submits = 0;
-		for (j = batch; j != NULL; j = j->next)
-			if (j->rc == 0 && j->m != NULL)
-				ok_submits++;
-		if (rc == 0)
-			s->stats.commits++;
-		else
-			s->stats.failed_batches++;
-		s->stats.jobs += n;
-		s->stats.submitted += ok_submits;
-		if (n > s->stats.max_batch)
-			s->stats.max_batch = n;
-		pthread_mutex_unlock(&s->mu);
-		/* synchronous=FULL: durable, or failed, already */
-		finish_batch(s, batch);
-		pthread_mutex_lock(&s->mu);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
 }
 
 static int
-in_committer(struct sq *s)
+txn_rate_add(struct queue_core *c, const char *profile, int64_t at,
+    unsigned n, struct op_err *e)
 {
-	/* callbacks run on the committer */
-	return s->thread_started && pthread_equal(pthread_self(), s->thread);
+	return rate_add(core_sq(c), profile, at, n, e);
 }
 
-/* Hand an asynchronous job to the committer (it frees j after the
- * callback). */
-static void
-enqueue(struct sq *s, struct sq_job *j)
-{
-	pthread_mutex_lock(&s->mu);
-	if (s->tail != NULL)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	pthread_cond_signal(&s->work_cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* Hand j to the committer and wait for it to be done. */
 static int
-sq_exec(struct sq *s, struct sq_job *j, struct op_err *e)
+txn_count_add(struct queue_core *c, const char *profile,
+    const uint64_t n[QUEUE_COUNT_N], struct op_err *e)
 {
-	if (in_committer(s))
-		return err_set(e, ERR_SOFTWARE, "queue function called from a "
-		    "submit callback (it would wait for itself)");
-	j->next = NULL;
-	j->done = 0;
-	pthread_cond_init(&j->cv, NULL);
-	pthread_mutex_lock(&s->mu);
-	if (s->tail != NULL)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	pthread_cond_signal(&s->work_cv);
-	while (!j->done)
-		pthread_cond_wait(&j->cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
-	pthread_cond_destroy(&j->cv);
-	if (j->rc != 0) {
-		if (e != NULL)
-			*e = j->err;
-		return -1;
-	}
-	return 0;
+	struct sq *s = core_sq(c);
+	sqlite3_stmt *st = s->w[W_COUNT_ADD];
+	int k;
+
+	bind_text(st, 1, profile, QUEUE_PROFILE_MAX);
+	for (k = 0; k < QUEUE_COUNT_N; k++)
+		sqlite3_bind_int64(st, k + 2, (int64_t)n[k]);
+	return w_exec(s, W_COUNT_ADD, "cannot count a delivery", e);
 }
 
 /* ---- Jobs (run by the committer inside the batch's transaction) ---- */
@@ -1241,8 +986,9 @@ add_event(struct sq *s, int64_t mid, int64_t at, const char *kind,
 
 /* submit: reads j->m; writes j->id. */
 static int
-job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
+job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	const struct queue_new *m = j->m;
 	sqlite3_stmt *st;
 	unsigned char rnd[5];
@@ -1250,7 +996,7 @@ job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
 	size_t i;
 	int rc = SQLITE_CONSTRAINT, tries;
 
-	for (tries = 0; tries < ID_TRIES && rc != SQLITE_DONE; tries++) {
+	for (tries = 0; tries < QUEUE_ID_TRIES && rc != SQLITE_DONE; tries++) {
 		if (rand_bytes(rnd, sizeof(rnd), e) < 0)
 			return -1;
 		queue_id_make(j->id, ms, rnd);
@@ -1269,7 +1015,7 @@ job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
 	}
 	if (rc != SQLITE_DONE)
 		return err_set(e, ERR_SOFTWARE, "cannot store the message: %d new "
-		    "ids were all taken", ID_TRIES);
+		    "ids were all taken", QUEUE_ID_TRIES);
 	mid = sqlite3_last_insert_rowid(s->wdb);
 
 	st = s->w[W_BODY_INSERT];
@@ -1295,8 +1041,9 @@ job_submit(struct sq *s, struct sq_job *j, struct op_err *e)
 /* claim: reads j->now, j->max, and j->id for claim_id (j->max 1);
  * fills j->set. */
 static int
-job_claim(struct sq *s, struct sq_job *j, struct op_err *e)
+job_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	sqlite3_stmt *st = s->w[j->id[0] != '\0' ? W_CLAIM_ID : W_CLAIM];
 	int64_t *mids = NULL;
 	size_t i, n = 0;
@@ -1358,55 +1105,23 @@ derive_state(struct sq *s, int64_t mid, int *state, int *well,
 	sent_n = sqlite3_column_int64(st, 1);
 	failed_n = sqlite3_column_int64(st, 2);
 	st_reset(st);
-	if (well != NULL)
-		*well = open_n == 0 && failed_n == 0 && sent_n > 0;
-	if (open_n > 0)
-		*state = QUEUE_MSG_DEFERRED;
-	else if (sent_n > 0)
-		*state = QUEUE_MSG_SENT;
-	else
-		*state = QUEUE_MSG_FAILED;
+	*state = queue_state_derive((uint64_t)open_n, (uint64_t)sent_n,
+	    (uint64_t)failed_n, well);
 	return 0;
 }
 
 static void
 format_result(char *dst, size_t dstsz, const struct queue_rcpt_result *r)
 {
-	sq_format_result(dst, dstsz, r->code, r->enhanced, r->reply);
+	queue_format_result(dst, dstsz, r->code, r->enhanced, r->reply);
 }
-
-void
-sq_format_result(char *dst, size_t dstsz, int code, const char *enh,
-    const char *reply)
-{
-	if (enh == NULL)
-		enh = "";
-	if (reply == NULL)
-		reply = "";
-	if (code == 0)
-		snprintf(dst, dstsz, "%.*s", QUEUE_REPLY_MAX, reply);
-	else
-		snprintf(dst, dstsz, "%d%s%s %.*s", code, enh[0] ? " " : "",
-		    enh, QUEUE_REPLY_MAX, reply);
-}
-
-void
-sq_format_event(char *dst, size_t dstsz, const char *addr,
-    const char *profile, const char *result)
-{
-	if (profile != NULL)
-		snprintf(dst, dstsz, "<%.*s> via %.*s: %s", QUEUE_ADDR_MAX, addr,
-		    QUEUE_PROFILE_MAX, profile, result);
-	else
-		snprintf(dst, dstsz, "<%.*s>: %s", QUEUE_ADDR_MAX, addr, result);
-}
-
 
 /* record: reads j->o, j->now (o->now, or the clock); writes j->state, and
  * j->sends, j->sends_profile. */
 static int
-job_record(struct sq *s, struct sq_job *j, struct op_err *e)
+job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	const struct queue_outcome *o = j->o;
 	const struct queue_rcpt_result *first_bad = NULL;
 	char text[QUEUE_TEXT_MAX + 512], err_text[QUEUE_TEXT_MAX];
@@ -1458,7 +1173,7 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 				    e);
 			}
 			format_result(err_text, sizeof(err_text), r);
-			sq_format_event(text, sizeof(text), sq_col_text(ast, 0),
+			queue_format_event(text, sizeof(text), sq_col_text(ast, 0),
 			    o->profile_used, err_text);
 			st_reset(ast);
 			if (add_event(s, mid, now, queue_rcpt_state_name(r->state),
@@ -1496,29 +1211,15 @@ job_record(struct sq *s, struct sq_job *j, struct op_err *e)
 	sqlite3_bind_int(st, 7, well);
 	if (w_exec(s, W_MSG_RESULT, "cannot record a result", e) < 0)
 		return -1;
-	if (o->sends > 0 && o->profile_used != NULL) {
-		/* counted by run_batch() once the job stands */
-		j->sends_profile = o->profile_used;
-		j->sends = o->sends;
-	}
-	/* the delivery counters, also once the job stands */
-	memset(j->cnt, 0, sizeof(j->cnt));
-	j->cnt_profile = o->profile_used != NULL ? o->profile_used : "-";
-	j->cnt[state == QUEUE_MSG_SENT ? QUEUE_COUNT_SENT :
-	    state == QUEUE_MSG_FAILED ? QUEUE_COUNT_FAILED :
-	    QUEUE_COUNT_DEFERRED]++;
-	for (i = 0; i < o->nresults; i++)
-		j->cnt[o->results[i].state == QUEUE_RCPT_SENT ?
-		    QUEUE_COUNT_RCPT_SENT : o->results[i].state == QUEUE_RCPT_FAILED ?
-		    QUEUE_COUNT_RCPT_FAILED : QUEUE_COUNT_RCPT_DEFERRED]++;
-	j->state = state;
+	queue_job_count_record(j, state);
 	return 0;
 }
 
 /* unclaim: reads j->id, j->when (next attempt), j->text (reason). */
 static int
-job_unclaim(struct sq *s, struct sq_job *j, struct op_err *e)
+job_unclaim(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	sqlite3_stmt *st = s->w[W_UNCLAIM];
 	int64_t mid, now = now_s();
 
@@ -1538,8 +1239,9 @@ job_unclaim(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* wait: reads j->id, j->w. */
 static int
-job_wait(struct sq *s, struct sq_job *j, struct op_err *e)
+job_wait(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	const struct queue_wait *w = j->w;
 	sqlite3_stmt *st;
 	int64_t mid;
@@ -1570,8 +1272,9 @@ job_wait(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* advance: reads j->now, j->when (until); writes j->n. */
 static int
-job_advance(struct sq *s, struct sq_job *j, struct op_err *e)
+job_advance(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	sqlite3_bind_int64(s->w[W_ADVANCE], 1, j->now);
 	sqlite3_bind_int64(s->w[W_ADVANCE], 2, j->when);
 	if (w_exec(s, W_ADVANCE, "cannot make waiting messages due", e) < 0)
@@ -1582,8 +1285,9 @@ job_advance(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* fail: reads j->id, j->now, j->text (reason). */
 static int
-job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
+job_fail(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	sqlite3_stmt *st;
 	int64_t mid;
 	int state;
@@ -1614,8 +1318,9 @@ job_fail(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* event_add: reads j->id, j->now, j->text (kind), j->text2 (text). */
 static int
-job_event(struct sq *s, struct sq_job *j, struct op_err *e)
+job_event(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	int64_t mid;
 
 	if (find_msg(s, j->id, &mid, NULL, e) < 0)
@@ -1625,8 +1330,9 @@ job_event(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* recover: reads j->now, j->when (claims at or before it); writes j->n. */
 static int
-job_recover(struct sq *s, struct sq_job *j, struct op_err *e)
+job_recover(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	sqlite3_bind_int64(s->w[W_RECOVER_EVENTS], 1, j->now);
 	sqlite3_bind_int64(s->w[W_RECOVER_EVENTS], 2, j->when);
 	if (w_exec(s, W_RECOVER_EVENTS, "cannot recover claims", e) < 0)
@@ -1641,11 +1347,11 @@ job_recover(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* hold_all: reads j->now, j->text (reason); writes j->n. */
 static int
-job_hold(struct sq *s, struct sq_job *j, struct op_err *e)
+job_hold(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	sqlite3_bind_int64(s->w[W_HOLD_EVENTS], 1, j->now);
-	bind_text(s->w[W_HOLD_EVENTS], 2, j->text != NULL ? j->text :
-	    "held: no profile is enabled", QUEUE_TEXT_MAX);
+	bind_text(s->w[W_HOLD_EVENTS], 2, j->text, QUEUE_TEXT_MAX);
 	if (w_exec(s, W_HOLD_EVENTS, "cannot hold messages", e) < 0)
 		return -1;
 	sqlite3_bind_int64(s->w[W_HOLD], 1, j->now);
@@ -1657,8 +1363,9 @@ job_hold(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* release_held: reads j->now; writes j->n. */
 static int
-job_release(struct sq *s, struct sq_job *j, struct op_err *e)
+job_release(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	sqlite3_bind_int64(s->w[W_RELEASE_EVENTS], 1, j->now);
 	if (w_exec(s, W_RELEASE_EVENTS, "cannot release held messages", e) < 0)
 		return -1;
@@ -1671,8 +1378,9 @@ job_release(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* retry: reads j->id, j->now. */
 static int
-job_retry(struct sq *s, struct sq_job *j, struct op_err *e)
+job_retry(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	int64_t mid;
 	int state;
 
@@ -1691,15 +1399,15 @@ job_retry(struct sq *s, struct sq_job *j, struct op_err *e)
 	sqlite3_bind_int64(s->w[W_RETRY_MSG], 2, j->now);
 	if (w_exec(s, W_RETRY_MSG, "cannot retry the message", e) < 0)
 		return -1;
-	return add_event(s, mid, j->now, "retry", "queued again by an operator",
-	    e);
+	return add_event(s, mid, j->now, "retry", QUEUE_TEXT_RETRY, e);
 }
 
 /* retry_all: reads j->now, j->state (-1: every retryable state);
  * writes j->n. */
 static int
-job_retry_all(struct sq *s, struct sq_job *j, struct op_err *e)
+job_retry_all(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	static const int order[] = { W_RETRY_ALL_EVENTS, W_RETRY_ALL_RCPTS,
 		W_RETRY_ALL };
 	size_t i;
@@ -1722,8 +1430,9 @@ job_retry_all(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* delete: reads j->id. */
 static int
-job_delete(struct sq *s, struct sq_job *j, struct op_err *e)
+job_delete(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	int64_t mid;
 
 	if (find_msg(s, j->id, &mid, NULL, e) < 0)
@@ -1734,311 +1443,10 @@ job_delete(struct sq *s, struct sq_job *j, struct op_err *e)
 
 /* rate_add: reads j->text (profile), j->now, j->count. */
 static int
-job_rate_add(struct sq *s, struct sq_job *j, struct op_err *e)
+job_rate_add(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	return rate_add(s, j->text, j->now, j->count, e);
-}
-
-/* ---- Operations that write ---- */
-
-static struct sq *
-to_sq(struct queue *q)
-{
-	return (struct sq *)q;
-}
-
-static int
-sq_submit(struct queue *q, const struct queue_new *m, char id[QUEUE_ID_SIZE],
-    struct op_err *e)
-{
-	struct sq_job j;
-
-	id[0] = '\0';
-	if (queue_new_check(m, e) < 0)
-		return -1;
-	memset(&j, 0, sizeof(j));
-	j.run = job_submit;
-	j.m = m;
-	j.weight = m->len;
-	if (sq_exec(to_sq(q), &j, e) < 0)
-		return -1;
-	memcpy(id, j.id, QUEUE_ID_SIZE);
-	return 0;
-}
-
-static int
-sq_submit_async(struct queue *q, const struct queue_new *m,
-    queue_submit_cb cb, void *arg, struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_job *j;
-
-	if (cb == NULL)
-		return err_set(e, ERR_SOFTWARE, "queue_submit_async without a "
-		    "callback");
-	if (queue_new_check(m, e) < 0)
-		return -1;
-	j = mem_alloc(sizeof(*j));
-	j->run = job_submit;
-	j->m = m;
-	j->weight = m->len;
-	j->cb = cb;
-	j->cb_arg = arg;
-	enqueue(s, j);
-	return 0;
-}
-
-static int
-sq_claim(struct queue *q, int64_t now, size_t max, struct queue_set *out,
-    struct op_err *e)
-{
-	struct sq_job j;
-
-	memset(out, 0, sizeof(*out));
-	if (max == 0)
-		return 0;
-	if (max > QUEUE_CLAIM_MAX)
-		max = QUEUE_CLAIM_MAX;
-	memset(&j, 0, sizeof(j));
-	j.run = job_claim;
-	j.now = now;
-	j.max = max;
-	j.set = out;
-	return sq_exec(to_sq(q), &j, e);
-}
-
-static int
-id_job(struct sq_job *j, sq_job_fn run, const char *id, struct op_err *e)
-{
-	memset(j, 0, sizeof(*j));
-	if (queue_id_check(id, e) < 0)
-		return -1;
-	j->run = run;
-	memcpy(j->id, id, QUEUE_ID_SIZE);
-	return 0;
-}
-
-static int
-sq_claim_id(struct queue *q, const char *id, int64_t now,
-    struct queue_set *out, struct op_err *e)
-{
-	struct sq_job j;
-
-	memset(out, 0, sizeof(*out));
-	if (id_job(&j, job_claim, id, e) < 0)
-		return -1;
-	j.now = now;
-	j.max = 1;
-	j.set = out;
-	if (sq_exec(to_sq(q), &j, e) < 0)
-		return -1;
-	if (out->n == 0)
-		return err_set(e, ERR_DATA, "message %s is not waiting to be sent "
-		    "(no such message, or it is being sent, sent, failed or held)", id);
-	return 0;
-}
-
-static int
-check_results(const struct queue_outcome *o, struct op_err *e)
-{
-	size_t i;
-
-	if (o->nresults > QUEUE_RCPTS_MAX || (o->nresults > 0 && o->results == NULL))
-		return err_set(e, ERR_DATA, "bad list of results");
-	for (i = 0; i < o->nresults; i++) {
-		const struct queue_rcpt_result *r = &o->results[i];
-
-		if (r->state != QUEUE_RCPT_SENT && r->state != QUEUE_RCPT_DEFERRED &&
-		    r->state != QUEUE_RCPT_FAILED)
-			return err_set(e, ERR_DATA, "a result is sent, deferred or "
-			    "failed (recipient %u)", r->idx);
-		if (r->code != 0 && (r->code < 200 || r->code > 599))
-			return err_set(e, ERR_DATA, "SMTP code %d out of range "
-			    "(recipient %u)", r->code, r->idx);
-		if (r->enhanced != NULL && strlen(r->enhanced) >= QUEUE_ENHANCED_MAX)
-			return err_set(e, ERR_DATA, "enhanced status code longer "
-			    "than %d bytes (RFC 3463 section 2)", QUEUE_ENHANCED_MAX - 1);
-	}
-	for (i = 0; i < o->nevents; i++)
-		if (o->events[i].kind == NULL || o->events[i].kind[0] == '\0')
-			return err_set(e, ERR_DATA, "an event without a kind");
-	if (o->profile_used != NULL && (o->profile_used[0] == '\0' ||
-	    strlen(o->profile_used) >= QUEUE_PROFILE_MAX))
-		return err_set(e, ERR_DATA, "profile name empty or longer than %d "
-		    "bytes", QUEUE_PROFILE_MAX - 1);
-	return 0;
-}
-
-static int
-sq_record(struct queue *q, const struct queue_outcome *o, int *state,
-    struct op_err *e)
-{
-	struct sq_job j;
-
-	if (o == NULL || queue_id_check(o->id, e) < 0 || check_results(o, e) < 0)
-		return -1;
-	memset(&j, 0, sizeof(j));
-	j.run = job_record;
-	j.o = o;
-	j.now = o->now != 0 ? o->now : now_s();
-	if (sq_exec(to_sq(q), &j, e) < 0)
-		return -1;
-	if (state != NULL)
-		*state = j.state;
-	return 0;
-}
-
-static int
-sq_record_async(struct queue *q, const struct queue_outcome *o,
-    queue_record_cb cb, void *arg, struct op_err *e)
-{
-	struct sq *s = to_sq(q);
-	struct sq_job *j;
-
-	if (cb == NULL)
-		return err_set(e, ERR_SOFTWARE, "queue_record_async without a "
-		    "callback");
-	if (o == NULL || queue_id_check(o->id, e) < 0 || check_results(o, e) < 0)
-		return -1;
-	j = mem_alloc(sizeof(*j));
-	j->run = job_record;
-	j->o = o;
-	j->now = o->now != 0 ? o->now : now_s();
-	j->rcb = cb;
-	j->cb_arg = arg;
-	enqueue(s, j);
-	return 0;
-}
-
-/* A job on one message id: copy the id in. */
-
-static int
-sq_unclaim(struct queue *q, const char *id, int64_t next_attempt,
-    const char *reason, struct op_err *e)
-{
-	struct sq_job j;
-
-	if (id_job(&j, job_unclaim, id, e) < 0)
-		return -1;
-	j.when = next_attempt;
-	j.text = reason;
-	return sq_exec(to_sq(q), &j, e);
-}
-
-static int sq_count_job(struct queue *q, sq_job_fn run, int64_t now,
-    int64_t when, const char *text, uint64_t *n, struct op_err *e);
-
-static int
-sq_wait(struct queue *q, const struct queue_wait *w, struct op_err *e)
-{
-	struct sq_job j;
-
-	if (id_job(&j, job_wait, w->id, e) < 0)
-		return -1;
-	j.w = w;
-	return sq_exec(to_sq(q), &j, e);
-}
-
-static int
-sq_advance(struct queue *q, int64_t now, int64_t until, uint64_t *n,
-    struct op_err *e)
-{
-	return sq_count_job(q, job_advance, now, until, NULL, n, e);
-}
-
-static int
-sq_fail(struct queue *q, const char *id, int64_t now, const char *reason,
-    struct op_err *e)
-{
-	struct sq_job j;
-
-	if (id_job(&j, job_fail, id, e) < 0)
-		return -1;
-	j.now = now;
-	j.text = reason != NULL ? reason : "failed for good";
-	return sq_exec(to_sq(q), &j, e);
-}
-
-static int
-sq_event_add(struct queue *q, const char *id, int64_t now, const char *kind,
-    const char *text, struct op_err *e)
-{
-	struct sq_job j;
-
-	if (kind == NULL || kind[0] == '\0')
-		return err_set(e, ERR_DATA, "an event without a kind");
-	if (id_job(&j, job_event, id, e) < 0)
-		return -1;
-	j.now = now;
-	j.text = kind;
-	j.text2 = text;
-	return sq_exec(to_sq(q), &j, e);
-}
-
-/* A job over many messages that reports how many it changed. */
-static int
-sq_count_job(struct queue *q, sq_job_fn run, int64_t now, int64_t when,
-    const char *text, uint64_t *n, struct op_err *e)
-{
-	struct sq_job j;
-
-	memset(&j, 0, sizeof(j));
-	j.run = run;
-	j.now = now;
-	j.when = when;
-	j.text = text;
-	if (sq_exec(to_sq(q), &j, e) < 0)
-		return -1;
-	if (n != NULL)
-		*n = j.n;
-	return 0;
-}
-
-static int
-sq_recover(struct queue *q, int64_t now, int64_t claimed_before, uint64_t *n,
-    struct op_err *e)
-{
-	return sq_count_job(q, job_recover, now, claimed_before, NULL, n, e);
-}
-
-static int
-sq_hold_all(struct queue *q, int64_t now, const char *reason, uint64_t *n,
-    struct op_err *e)
-{
-	return sq_count_job(q, job_hold, now, 0, reason, n, e);
-}
-
-static int
-sq_release_held(struct queue *q, int64_t now, uint64_t *n, struct op_err *e)
-{
-	return sq_count_job(q, job_release, now, 0, NULL, n, e);
-}
-
-static int
-sq_retry(struct queue *q, const char *id, int64_t now, struct op_err *e)
-{
-	struct sq_job j;
-
-	if (id_job(&j, job_retry, id, e) < 0)
-		return -1;
-	j.now = now;
-	return sq_exec(to_sq(q), &j, e);
-}
-
-static int
-sq_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
-    struct op_err *e)
-{
-	struct sq_job j;
-
-	memset(&j, 0, sizeof(j));
-	j.run = job_retry_all;
-	j.now = now;
-	j.state = state;
-	if (sq_exec(to_sq(q), &j, e) < 0)
-		return -1;
-	*n = j.n;
-	return 0;
 }
 
 /*
@@ -2050,8 +1458,9 @@ sq_retry_all(struct queue *q, int state, int64_t now, uint64_t *n,
  * DELETE CASCADE).
  */
 static int
-job_purge(struct sq *s, struct sq_job *j, struct op_err *e)
+job_purge(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
+	struct sq *s = core_sq(c);
 	static const char *const ended[] = { "failed", "sent" };
 	sqlite3_stmt *st = s->w[W_PURGE_SCAN];
 	int64_t *mids;
@@ -2091,52 +1500,6 @@ job_purge(struct sq *s, struct sq_job *j, struct op_err *e)
 	return 0;
 }
 
-static int
-sq_purge(struct queue *q, int64_t before, size_t max, uint64_t *n,
-    struct op_err *e)
-{
-	struct sq_job j;
-
-	memset(&j, 0, sizeof(j));
-	j.run = job_purge;
-	j.when = before;
-	j.max = max;
-	if (sq_exec(to_sq(q), &j, e) < 0)
-		return -1;
-	*n = j.n;
-	return 0;
-}
-
-static int
-sq_delete(struct queue *q, const char *id, struct op_err *e)
-{
-	struct sq_job j;
-
-	if (id_job(&j, job_delete, id, e) < 0)
-		return -1;
-	return sq_exec(to_sq(q), &j, e);
-}
-
-static int
-sq_rate_add(struct queue *q, const char *profile, int64_t now, unsigned n,
-    struct op_err *e)
-{
-	struct sq_job j;
-
-	if (profile == NULL || profile[0] == '\0' ||
-	    strlen(profile) >= QUEUE_PROFILE_MAX)
-		return err_set(e, ERR_DATA, "profile name empty or longer than %d "
-		    "bytes", QUEUE_PROFILE_MAX - 1);
-	if (n == 0)
-		return 0;
-	memset(&j, 0, sizeof(j));
-	j.run = job_rate_add;
-	j.text = profile;
-	j.now = now;
-	j.count = n;
-	return sq_exec(to_sq(q), &j, e);
-}
-
 /* ---- Open and close ---- */
 
 static void
@@ -2144,10 +1507,10 @@ sq_stats(struct queue *q, struct queue_stats *st)
 {
 	struct sq *s = to_sq(q);
 
-	pthread_mutex_lock(&s->mu);
-	*st = s->stats;
+	queue_core_stats(&s->core, st);
+	pthread_mutex_lock(&s->core.mu);
 	st->checkpoints = s->checkpoints;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->core.mu);
 }
 
 
@@ -2179,7 +1542,7 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 		s->ckpt_mark = 0;              /* the WAL started over */
 	want = frames - s->ckpt_mark >= CKPT_FRAMES ||
 	    frames >= CKPT_CATCHUP_FRAMES;
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->core.mu);
 	s->ckpt_pending = frames > s->ckpt_mark;
 	if (want) {
 		s->ckpt_mark = frames;
@@ -2187,7 +1550,7 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 		s->ckpt_wanted = 1;
 		pthread_cond_signal(&s->ckpt_cv);
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->core.mu);
 	return SQLITE_OK;
 }
 
@@ -2202,29 +1565,29 @@ checkpointer(void *arg)
 
 	pthread_setname_np(pthread_self(), "op-checkpoint");
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->core.mu);
 	for (;;) {
-		while (!s->ckpt_wanted && !s->stop) {
+		while (!s->ckpt_wanted && !s->core.stop) {
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += CKPT_IDLE_MS / 1000;
-			rc = pthread_cond_timedwait(&s->ckpt_cv, &s->mu, &until);
+			rc = pthread_cond_timedwait(&s->ckpt_cv, &s->core.mu, &until);
 			if (rc == ETIMEDOUT && s->ckpt_pending)
 				break;         /* writes paused with frames to copy */
 		}
-		if (s->stop)
+		if (s->core.stop)
 			break;
 		s->ckpt_wanted = 0;
 		s->ckpt_pending = 0;
-		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&s->core.mu);
 		rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 			log_event(LOG_WARN, "queue_checkpoint", "file", s->path,
 			    "error", sqlite3_errstr(rc), NULL);
-		pthread_mutex_lock(&s->mu);
+		pthread_mutex_lock(&s->core.mu);
 		s->checkpoints++;
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->core.mu);
 	return NULL;
 }
 
@@ -2315,17 +1678,10 @@ checkpointer_start(struct sq *s, struct op_err *e)
 static void
 sq_free(struct sq *s)
 {
-	if (s->thread_started || s->cthread_started) {
-		pthread_mutex_lock(&s->mu);
-		s->stop = 1;
-		pthread_cond_signal(&s->work_cv);
-		pthread_cond_signal(&s->ckpt_cv);
-		pthread_mutex_unlock(&s->mu);
-		if (s->thread_started)
-			pthread_join(s->thread, NULL);
-		if (s->cthread_started)
-			pthread_join(s->cthread, NULL);
-	}
+	/* every job waiting is done first, then the checkpointer stops */
+	queue_core_stop(&s->core, &s->ckpt_cv);
+	if (s->cthread_started)
+		pthread_join(s->cthread, NULL);
 	if (s->cdb != NULL)
 		sqlite3_close(s->cdb);
 	if (s->wdb != NULL && !s->cthread_started &&
@@ -2336,8 +1692,7 @@ sq_free(struct sq *s)
 	sq_finalize_all(s->w, W__COUNT);
 	if (s->wdb != NULL)
 		sqlite3_close(s->wdb);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->work_cv);
+	queue_core_destroy(&s->core);
 	pthread_cond_destroy(&s->ckpt_cv);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rcv);
@@ -2356,14 +1711,11 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
     struct op_err *e)
 {
 	struct sq *s;
-	int rc;
 
 	*out = NULL;
 	s = mem_alloc(sizeof(*s));
-	s->base.ops = &sq_ops;
+	queue_core_init(&s->core, &sq_ops, &sq_txn);
 	s->path = str_dup(db_path);
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->work_cv, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -2410,14 +1762,9 @@ queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
 		wal_preallocate(s);
 	if ((flags & QUEUE_OPEN_DAEMON) && checkpointer_start(s, e) < 0)
 		goto fail;
-	rc = pthread_create(&s->thread, NULL, committer, s);
-	if (rc != 0) {
-		err_set(e, ERR_OSERR, "cannot start the queue's committer thread: "
-		    "%s", strerror(rc));
+	if (queue_core_start(&s->core, e) < 0)
 		goto fail;
-	}
-	s->thread_started = 1;
-	*out = &s->base;
+	*out = &s->core.base;
 	return 0;
 fail:
 	sq_free(s);
@@ -2426,33 +1773,63 @@ fail:
 
 static const struct queue_ops sq_ops = {
 	.name = "sqlite",
-	.submit = sq_submit,
-	.submit_async = sq_submit_async,
-	.claim = sq_claim,
-	.claim_id = sq_claim_id,
+	.submit = queue_core_submit,
+	.submit_async = queue_core_submit_async,
+	.claim = queue_core_claim,
+	.claim_id = queue_core_claim_id,
 	.body_get = sq_body_get,
 	.body_read = sq_body_read,
-	.record = sq_record,
-	.record_async = sq_record_async,
-	.unclaim = sq_unclaim,
-	.fail = sq_fail,
-	.wait = sq_wait,
-	.advance = sq_advance,
-	.event_add = sq_event_add,
-	.recover = sq_recover,
-	.hold_all = sq_hold_all,
-	.release_held = sq_release_held,
-	.retry = sq_retry,
-	.retry_all = sq_retry_all,
-	.del = sq_delete,
-	.purge = sq_purge,
+	.record = queue_core_record,
+	.record_async = queue_core_record_async,
+	.unclaim = queue_core_unclaim,
+	.fail = queue_core_fail,
+	.wait = queue_core_wait,
+	.advance = queue_core_advance,
+	.event_add = queue_core_event_add,
+	.recover = queue_core_recover,
+	.hold_all = queue_core_hold_all,
+	.release_held = queue_core_release_held,
+	.retry = queue_core_retry,
+	.retry_all = queue_core_retry_all,
+	.del = queue_core_delete,
+	.purge = queue_core_purge,
 	.list = sq_list,
 	.get = sq_get,
 	.counts = sq_counts,
 	.next_due = sq_next_due,
 	.counters = sq_counters,
-	.rate_add = sq_rate_add,
+	.rate_add = queue_core_rate_add,
 	.rate_load = sq_rate_load,
 	.stats = sq_stats,
 	.close = sq_close,
+};
+
+static const struct queue_txn sq_txn = {
+	.begin = txn_begin,
+	.savepoint = txn_savepoint,
+	.release = txn_release,
+	.rollback_to = txn_rollback_to,
+	.lost = txn_lost,
+	.rate_add = txn_rate_add,
+	.count_add = txn_count_add,
+	.commit = txn_commit,
+	.rollback = txn_rollback,
+	.run = {
+		[QJ_SUBMIT] = job_submit,
+		[QJ_CLAIM] = job_claim,
+		[QJ_RECORD] = job_record,
+		[QJ_UNCLAIM] = job_unclaim,
+		[QJ_WAIT] = job_wait,
+		[QJ_ADVANCE] = job_advance,
+		[QJ_FAIL] = job_fail,
+		[QJ_EVENT] = job_event,
+		[QJ_RECOVER] = job_recover,
+		[QJ_HOLD] = job_hold,
+		[QJ_RELEASE] = job_release,
+		[QJ_RETRY] = job_retry,
+		[QJ_RETRY_ALL] = job_retry_all,
+		[QJ_DELETE] = job_delete,
+		[QJ_PURGE] = job_purge,
+		[QJ_RATE_ADD] = job_rate_add,
+	},
 };

@@ -14,11 +14,11 @@
 #include <sqlite3.h>
 
 #include "queue/queue.h"
+#include "queue/queue_commit.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define READERS_MAX 4
 #define READER_CACHE_KIB 2048
-#define SQ_RATES_MAX 8        /* profiles and minutes per batch */
 
 /* The columns read into a struct queue_msg (sq_row_msg()), in this order. */
 #define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
@@ -51,8 +51,6 @@ enum {
 	R__COUNT
 };
 
-struct sq_job;
-
 struct sq_reader {
 	sqlite3 *db;
 	sqlite3_stmt *st[R__COUNT];
@@ -60,44 +58,22 @@ struct sq_reader {
 };
 
 struct sq {
-	struct queue base;             /* first: a struct queue * is a struct sq * */
+	struct queue_core core;        /* first: the group commit and its
+	                                * handle (queue_commit.h) */
 	char *path;
 
 	sqlite3 *wdb;                  /* the committer's connection */
 	sqlite3_stmt *w[W__COUNT];
 	int fatal;                     /* the current transaction is lost */
 	int64_t last_prune;
-	/* sends recorded by the jobs of the current batch, written once per
-	 * profile and minute before its COMMIT (committer only) */
-	struct sq_rate {
-		char profile[QUEUE_PROFILE_MAX + 1];
-		int64_t at;
-		unsigned n;
-	} rates[SQ_RATES_MAX];
-	size_t nrates;
-	/* delivery counters added by the jobs of the current batch, written
-	 * once per profile before its COMMIT (committer only) */
-	struct sq_count {
-		char profile[QUEUE_PROFILE_MAX + 1];
-		uint64_t n[QUEUE_COUNT_N];
-	} counts[SQ_RATES_MAX];
-	size_t ncounts;
-
-	pthread_mutex_t mu;            /* jobs list, stop, stats */
-	pthread_cond_t work_cv;        /* committer: jobs arrived or stop */
-	struct sq_job *head, *tail;    /* waiting for the committer */
-	int stop;
-	int thread_started;
-	pthread_t thread;
-	struct queue_stats stats;
 
 	/* QUEUE_OPEN_DAEMON: checkpoints run here, off the commit path */
 	sqlite3 *cdb;                  /* the checkpointer's connection */
 	pthread_t cthread;
 	int cthread_started;
-	pthread_cond_t ckpt_cv;        /* under mu: a checkpoint is wanted */
+	pthread_cond_t ckpt_cv;        /* under core.mu: a checkpoint is wanted */
 	int ckpt_wanted;
-	int ckpt_pending;              /* under mu: frames written since the
+	int ckpt_pending;              /* under core.mu: frames written since the
 	                                * last checkpoint request */
 	int ckpt_mark;                 /* committer: WAL frames at the last
 	                                * checkpoint request */
@@ -122,12 +98,6 @@ const char *sq_col_text(sqlite3_stmt *st, int i);
 const char *sq_set_col(struct queue_set *set, sqlite3_stmt *st, int i);
 /* A row of MSG_COLS into a new message of set; returns its mid. */
 int64_t sq_row_msg(struct queue_set *set, sqlite3_stmt *st);
-/* A result as the events show it: "550 5.1.1 text", and the event's text
- * "<addr> via profile: result" (profile may be NULL). */
-void sq_format_result(char *dst, size_t dstsz, int code, const char *enh,
-    const char *reply);
-void sq_format_event(char *dst, size_t dstsz, const char *addr,
-    const char *profile, const char *result);
 /* A row of RCPT_COLS into a new recipient of message m. */
 void sq_row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st);
 

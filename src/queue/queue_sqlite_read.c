@@ -281,104 +281,6 @@ out:
 	return ret;
 }
 
-/*
- * The first event of every message, "accepted", is not stored (one row
- * and one index entry less per message on the busiest path): it is made
- * from the message row when the listing reaches back to the beginning.
- * A message held at acceptance has no event of its own (holding a queued
- * one stores "held"), so the note says so.  Files written before this
- * have the row; it is not repeated.
- */
-static void
-add_accepted(struct queue_set *out)
-{
-	const struct queue_msg *m = &out->msgs[0];
-	struct queue_event *ev = queue_set_add_event(out), first;
-	char text[128];
-	int n;
-
-	n = snprintf(text, sizeof(text), "%zu recipient%s, %llu bytes%s",
-	    m->nrcpts_total, m->nrcpts_total == 1 ? "" : "s",
-	    (unsigned long long)m->size, m->state == QUEUE_MSG_HELD &&
-	    out->nevents == 1 ? "; held until a profile is enabled" : "");
-	ev->at = m->created;
-	ev->kind = queue_set_strndup(out, "accepted", 8);
-	ev->text = queue_set_strndup(out, text, n > 0 ? (size_t)n : 0);
-	first = *ev;
-	memmove(out->events + 1, out->events,
-	    (out->nevents - 1) * sizeof(*out->events));
-	out->events[0] = first;
-}
-
-/*
- * Nor are "sent" results stored as events (one row and one index entry
- * less per recipient delivered): a recipient row keeps its sent result for
- * good, with the profile that delivered it, and the event is made from it
- * here, in its place by time among the stored ones (before those of the
- * same second; recipients sent in the same second in their order).  Rows of schema version 1 have no profile;
- * their event is stored.  The latest QUEUE_EVENTS_MAX are kept.
- */
-static void
-add_sent(struct queue_set *out)
-{
-	const struct queue_msg *m = &out->msgs[0];
-	struct queue_event *syn, *merged;
-	char result[QUEUE_TEXT_MAX], text[QUEUE_TEXT_MAX + 512];
-	size_t i, k, a, b, o, nsyn = 0, nstored = out->nevents;
-
-	for (i = 0; i < m->nrcpts; i++)
-		if (m->rcpts[i].state == QUEUE_RCPT_SENT &&
-		    m->rcpts[i].profile != NULL)
-			nsyn++;
-	if (nsyn == 0)
-		return;
-	syn = mem_alloc(nsyn * sizeof(*syn));
-	for (i = 0, k = 0; i < m->nrcpts; i++) {
-		const struct queue_rcpt *r = &m->rcpts[i];
-		struct queue_event t;
-		int n;
-
-		if (r->state != QUEUE_RCPT_SENT || r->profile == NULL)
-			continue;
-		sq_format_result(result, sizeof(result), r->code, r->enhanced,
-		    r->reply);
-		sq_format_event(text, sizeof(text), r->address, r->profile, result);
-		n = (int)strlen(text);
-		t.at = r->updated;
-		t.kind = queue_set_strndup(out, "sent", 4);
-		t.text = queue_set_strndup(out, text, (size_t)n);
-		/* by time; stable, so a second keeps the recipients' order */
-		for (a = k; a > 0 && syn[a - 1].at > t.at; a--)
-			syn[a] = syn[a - 1];
-		syn[a] = t;
-		k++;
-	}
-	/* before the stored events of the same second (a record stores its
-	 * results before the caller's own events), never before "accepted" */
-	merged = mem_alloc((nstored + nsyn) * sizeof(*merged));
-	for (a = b = o = 0; a < nstored || b < nsyn; o++) {
-		const struct queue_event *ev = a < nstored ? &out->events[a] : NULL;
-
-		if (b < nsyn && (ev == NULL || syn[b].at < ev->at ||
-		    (syn[b].at == ev->at && !(a == 0 &&
-		    strcmp(ev->kind, "accepted") == 0))))
-			merged[o] = syn[b++];
-		else
-			merged[o] = out->events[a++];
-	}
-	for (i = 0; i < nsyn; i++)
-		(void)queue_set_add_event(out);        /* room for them */
-	if (o > QUEUE_EVENTS_MAX) {
-		memcpy(out->events, merged + (o - QUEUE_EVENTS_MAX),
-		    QUEUE_EVENTS_MAX * sizeof(*merged));
-		out->nevents = QUEUE_EVENTS_MAX;
-	} else {
-		memcpy(out->events, merged, o * sizeof(*merged));
-	}
-	free(syn);
-	free(merged);
-}
-
 int
 sq_get(struct queue *q, const char *id, struct queue_set *out,
     struct op_err *e)
@@ -423,11 +325,8 @@ sq_get(struct queue *q, const char *id, struct queue_set *out,
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		goto fail_db;
-	if (out->nevents < QUEUE_EVENTS_MAX && (out->nevents == 0 ||
-	    strcmp(out->events[0].kind, "accepted") != 0))
-		add_accepted(out);
 	queue_set_finish(out);
-	add_sent(out);
+	queue_set_add_made_events(out);
 	ret = 0;
 	goto out;
 fail_db:

@@ -1,5 +1,8 @@
 /* The queue store (src/queue/): its SQLite backend, in a fresh directory
- * per test. */
+ * per test; or, with OUTPOST_TEST_DATABASE=postgresql://... (a server
+ * the caller started: scripts/test-pg, scripts/run-unit), its PostgreSQL
+ * backend, in a fresh database per test (the same tests; those about the
+ * SQLite file itself are skipped). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,10 +49,48 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* OUTPOST_TEST_DATABASE: the PostgreSQL server the tests run against. */
+static const char *pg_base;
+static unsigned pg_seq;
+
+/* SQL on the test's PostgreSQL database uri, through psql; its output
+ * (the first line) in out. */
+static void
+psql(const char *uri, const char *sql, char *out, size_t outsz)
+{
+	char file[] = "/tmp/outpost-test-sql-XXXXXX", cmd[1024], line[256] = "";
+	FILE *p;
+	int fd = mkstemp(file);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, sql, strlen(sql)), (ssize_t)strlen(sql));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "psql -X -q -A -t -v ON_ERROR_STOP=1 -d '%s'"
+	    " -f %s", uri, file);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (fgets(line, sizeof(line), p) == NULL)
+		line[0] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	assert_int_equal(pclose(p), 0);
+	unlink(file);
+	if (out != NULL)
+		snprintf(out, outsz, "%s", line);
+}
+
+/* Tests of the SQLite file itself (its mode, WAL, pragmas, damage). */
+#define SQLITE_ONLY() do { if (pg_base != NULL) skip(); } while (0)
+
 static void
 sql_on(const char *path, const char *sql)
 {
 	sqlite3 *db;
+
+	if (queue_db_is_pg(path)) {
+		psql(path, sql, NULL, 0);
+		return;
+	}
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -64,6 +105,12 @@ sql_int(const char *path, const char *sql)
 	sqlite3_stmt *st;
 	int v;
 
+	if (queue_db_is_pg(path)) {
+		char out[64];
+
+		psql(path, sql, out, sizeof(out));
+		return (int)strtol(out, NULL, 10);
+	}
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -84,6 +131,23 @@ setup(void **state)
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
+	if (pg_base != NULL) {
+		/* a fresh database on the test server */
+		char name[64], sql[128];
+		const char *slash = strrchr(pg_base, '/');
+
+		snprintf(name, sizeof(name), "tq_%ld_%u", (long)getpid(), ++pg_seq);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+		psql(pg_base, sql, NULL, 0);
+		snprintf(f->db, sizeof(f->db), "%.*s/%s",
+		    (int)(slash - pg_base), pg_base, name);
+		if (queue_open(f->db, QUEUE_OPEN_CHECK, &f->q, &e) < 0) {
+			fprintf(stderr, "queue_open: %s\n", e.msg);
+			return -1;
+		}
+		*state = f;
+		return 0;
+	}
 	/* data_dir itself must be created by queue_open */
 	snprintf(f->db, sizeof(f->db), "%s/data", f->dir);
 	if (queue_open(f->db, QUEUE_OPEN_CHECK, &f->q, &e) < 0) {
@@ -108,7 +172,8 @@ setup_daemon(void **state)
 	f = *state;
 	queue_close(f->q);
 	snprintf(dir, sizeof(dir), "%s/data", f->dir);
-	if (queue_open(dir, QUEUE_OPEN_DAEMON, &f->q, &e) < 0) {
+	if (queue_open(pg_base != NULL ? f->db : dir, QUEUE_OPEN_DAEMON, &f->q,
+	    &e) < 0) {
 		fprintf(stderr, "queue_open: %s\n", e.msg);
 		return -1;
 	}
@@ -223,10 +288,12 @@ test_submit_and_read_back(void **state)
 
 	/* data_dir 0700, database 0600 */
 	snprintf(dir, sizeof(dir), "%s/data", f->dir);
-	assert_int_equal(stat(dir, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0700);
-	assert_int_equal(stat(f->db, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	if (pg_base == NULL) {
+		assert_int_equal(stat(dir, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0700);
+		assert_int_equal(stat(f->db, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
 
 	/* an unknown or malformed id */
 	assert_int_equal(queue_get(f->q, "0000000000000000", &set, &e), -1);
@@ -1102,6 +1169,7 @@ test_background_checkpoints(void **state)
 	char id[QUEUE_ID_SIZE], body[3000];
 	int i;
 
+	SQLITE_ONLY();
 	queue_close(f->q);
 	f->q = NULL;
 	assert_int_equal(queue_open(f->dir, QUEUE_OPEN_DAEMON, &q, &e), 0);
@@ -1291,6 +1359,7 @@ test_wal_preallocated(void **state)
 	struct op_err e;
 	size_t i;
 
+	SQLITE_ONLY();
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
 	assert_int_equal(stat(wal, &st), 0);
 	assert_int_equal(st.st_size, 64 << 20);
@@ -1549,6 +1618,7 @@ test_random_file_refused(void **state)
 	struct op_err e;
 	struct stat st;
 
+	SQLITE_ONLY();
 	snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
 	write_random(path, 0, 20000);
 	assert_int_equal(queue_open(path, 0, &q, &e), -1);
@@ -1573,6 +1643,7 @@ test_corrupt_middle_refused(void **state)
 	struct stat st;
 	int i;
 
+	SQLITE_ONLY();
 	memset(body, 'x', sizeof(body) - 1);
 	body[sizeof(body) - 1] = '\0';
 	for (i = 0; i < 300; i++)
@@ -1601,6 +1672,7 @@ test_upgrade_from_1(void **state)
 	struct queue_set set;
 	struct op_err e;
 
+	SQLITE_ONLY();
 	submit(f->q, "m\r\n", 1, QUEUE_MSG_QUEUED, id);
 	queue_close(f->q);
 	f->q = NULL;
@@ -1687,6 +1759,7 @@ test_newer_or_foreign_refused(void **state)
 	struct queue *q = NULL;
 	struct op_err e;
 
+	SQLITE_ONLY();
 	queue_close(f->q);
 	f->q = NULL;
 	sql_on(f->db, "PRAGMA user_version = 99");
@@ -1729,6 +1802,10 @@ test_disk_full(void **state)
 	off_t biggest = 0;
 	int rc;
 
+	if (pg_base != NULL) {
+		free(big);
+		skip();
+	}
 	memset(big, 'y', n);
 	submit(f->q, "before\r\n", 1, QUEUE_MSG_QUEUED, id);
 	if (stat(f->db, &st) == 0)
@@ -1828,6 +1905,7 @@ test_disk_full_tmpfs(void **state)
 	pid_t pid;
 	int status;
 
+	SQLITE_ONLY();
 	if (geteuid() != 0) {
 		print_message("not root: cannot mount a small tmpfs; skipped\n");
 		skip();
@@ -1851,6 +1929,9 @@ test_disk_full_tmpfs(void **state)
 int
 main(void)
 {
+	pg_base = getenv("OUTPOST_TEST_DATABASE");
+	if (pg_base != NULL && pg_base[0] == '\0')
+		pg_base = NULL;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_submit_and_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_body_streamed, setup, teardown),
@@ -1894,5 +1975,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, setup, teardown),
 	};
 
-	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
+	return cmocka_run_group_tests_name(pg_base != NULL ? "queue (PostgreSQL)" :
+	    "queue", tests, NULL, NULL);
 }

@@ -1,0 +1,2358 @@
+/*
+ * queue_pg.c - the PostgreSQL backend of the message store (queue.h), for
+ * several Outpost nodes on one database ([server] database =
+ * postgresql://...).
+ *
+ * libpq is loaded with dlopen() when such a database is opened, so a
+ * command on an SQLite queue (`outpost sendmail`) never loads it or its
+ * dependencies.  The writes go through the group commit of
+ * queue_commit.c: one committer thread and connection per handle runs
+ * every job waiting in one transaction (a savepoint per job), and a
+ * submission is acknowledged only after its COMMIT returned, with
+ * synchronous_commit on (set on every connection).  Reads use a small
+ * pool of connections of their own.
+ *
+ * ===== Schema (table outpost_schema holds its version) =====
+ *
+ * The tables of the SQLite backend (see queue_sqlite.c), with the same
+ * columns and meanings, plus:
+ *   messages.node         the node that claimed the message last, then the
+ *                         one that recorded its latest attempt
+ *   messages.owner        the handle that holds the claim (node, pid and a
+ *                         random part), NULL when not sending
+ *   messages.lease_until  end of the claim's lease, in the database's
+ *                         clock (Unix seconds)
+ *   recipients.node       the node that recorded the recipient's result
+ * Outpost creates and migrates the schema itself, inside a transaction
+ * that holds an advisory lock (PG_LOCK_KEY), so two nodes that start at
+ * once do not both create it.  A newer schema than this Outpost knows is
+ * refused (ERR_CONFIG).
+ *
+ * ===== Claims across nodes =====
+ *
+ * A claim is UPDATE ... WHERE mid IN (SELECT ... FOR UPDATE SKIP LOCKED):
+ * two nodes claiming at once each take other messages, and neither waits
+ * for the other.  Each claim carries a lease of PG_LEASE_S seconds that a
+ * thread of the handle (the keeper) renews every PG_RENEW_S seconds while
+ * the handle lives.  A claim whose lease ended (its node died, or lost
+ * the database for longer than the lease) goes back to queued or deferred
+ * at the next claim of any node, with a "recovered" event naming the node:
+ * a message whose delivery was cut off may be delivered twice, never zero
+ * times.  queue_recover() at a daemon's start gives back the claims of its
+ * own node (it just restarted) and lapsed leases, never a live claim of
+ * another node.
+ *
+ * ===== New work =====
+ *
+ * A transaction that made work due (a submission, a retry, a claim given
+ * back) sends NOTIFY outpost_work with its COMMIT; the keeper of a daemon
+ * LISTENs and calls the callback of queue_watch() (the relay's wake-up).
+ * The daemon's scheduler also polls (RELAY_POLL_MS): the safety net.
+ *
+ * ===== Outages =====
+ *
+ * A lost connection fails the jobs of its batch with ERR_TEMP (the
+ * listener answers 4xx, the API 503, sendmail exits 75): nothing of the
+ * batch is acknowledged.  When the connection breaks during COMMIT its
+ * outcome is unknown: the batch still fails, so a client retries and the
+ * message may be stored twice (at least once).  The committer reconnects
+ * at its next batch, at most once per backoff (PG_BACKOFF_MIN_MS doubling
+ * to PG_BACKOFF_MAX_MS), failing batches at once meanwhile; readers and
+ * the keeper reconnect by themselves.
+ */
+#include "queue/queue_pg.h"
+#include "queue/queue_commit.h"
+#include "queue/queue_impl.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/net.h"
+
+#define PQ_SONAME "libpq.so.5"
+#define PG_SCHEMA_VERSION 1
+#define PG_LOCK_KEY 0x4f505354         /* "OPST": schema changes */
+#define PG_LEASE_S 30                  /* a claim's lease */
+#define PG_RENEW_S 10                  /* renewed this often */
+#define PG_SWEEP_S 5                   /* lapsed leases looked for at most
+                                        * this often (at a claim) */
+#define PG_READERS_MAX 4
+#define PG_BACKOFF_MIN_MS 250
+#define PG_BACKOFF_MAX_MS 8000
+#define PG_CHANNEL "outpost_work"
+#define RATE_KEEP_S (2 * 86400)
+#define RATE_PRUNE_EVERY_S 3600
+#define PG_PARAMS_MAX 12
+
+/* ---- libpq, loaded on first use ---- */
+
+static struct pq_api {
+	__typeof__(PQconnectdbParams) *connectdbParams;
+	__typeof__(PQstatus) *status;
+	__typeof__(PQerrorMessage) *errorMessage;
+	__typeof__(PQfinish) *finish;
+	__typeof__(PQexec) *exec;
+	__typeof__(PQprepare) *prepare;
+	__typeof__(PQexecPrepared) *execPrepared;
+	__typeof__(PQresultStatus) *resultStatus;
+	__typeof__(PQresultErrorField) *resultErrorField;
+	__typeof__(PQresultErrorMessage) *resultErrorMessage;
+	__typeof__(PQclear) *clear;
+	__typeof__(PQntuples) *ntuples;
+	__typeof__(PQgetvalue) *getvalue;
+	__typeof__(PQgetisnull) *getisnull;
+	__typeof__(PQgetlength) *getlength;
+	__typeof__(PQcmdTuples) *cmdTuples;
+	__typeof__(PQcmdStatus) *cmdStatus;
+	__typeof__(PQconsumeInput) *consumeInput;
+	__typeof__(PQnotifies) *notifies;
+	__typeof__(PQfreemem) *freemem;
+	__typeof__(PQsocket) *socket;
+	__typeof__(PQtransactionStatus) *transactionStatus;
+	__typeof__(PQsetNoticeProcessor) *setNoticeProcessor;
+} pq;
+
+static const struct {
+	const char *name;
+	size_t offset;
+} pq_funcs[] = {
+#define F(n, f) { n, offsetof(struct pq_api, f) }
+	F("PQconnectdbParams", connectdbParams), F("PQstatus", status),
+	F("PQerrorMessage", errorMessage), F("PQfinish", finish),
+	F("PQexec", exec), F("PQprepare", prepare),
+	F("PQexecPrepared", execPrepared), F("PQresultStatus", resultStatus),
+	F("PQresultErrorField", resultErrorField),
+	F("PQresultErrorMessage", resultErrorMessage), F("PQclear", clear),
+	F("PQntuples", ntuples), F("PQgetvalue", getvalue),
+	F("PQgetisnull", getisnull), F("PQgetlength", getlength),
+	F("PQcmdTuples", cmdTuples), F("PQcmdStatus", cmdStatus),
+	F("PQconsumeInput", consumeInput), F("PQnotifies", notifies),
+	F("PQfreemem", freemem), F("PQsocket", socket),
+	F("PQtransactionStatus", transactionStatus),
+	F("PQsetNoticeProcessor", setNoticeProcessor),
+#undef F
+};
+
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_load_error[ERR_MSG_MAX];
+
+static void
+pq_load(void)
+{
+	struct pq_api api;
+	void *h = dlopen(PQ_SONAME, RTLD_NOW | RTLD_LOCAL);
+	const char *why;
+	size_t i;
+
+	if (h == NULL) {
+		why = dlerror();
+		snprintf(pq_load_error, sizeof(pq_load_error), "cannot load %s "
+		    "(%s): install the Debian package libpq5 to use a PostgreSQL "
+		    "database", PQ_SONAME, why != NULL ? why : "not found");
+		return;
+	}
+	memset(&api, 0, sizeof(api));
+	for (i = 0; i < sizeof(pq_funcs) / sizeof(pq_funcs[0]); i++) {
+		void *sym = dlsym(h, pq_funcs[i].name);
+
+		if (sym == NULL) {
+			snprintf(pq_load_error, sizeof(pq_load_error), "%s lacks %s: "
+			    "install libpq5 14 or newer", PQ_SONAME, pq_funcs[i].name);
+			return;
+		}
+		/* dlsym's void * holds a function address (POSIX) */
+		memcpy((char *)&api + pq_funcs[i].offset, &sym, sizeof(sym));
+	}
+	pq = api;
+}
+
+static int
+pq_ready(struct op_err *e)
+{
+	pthread_once(&pq_once, pq_load);
+	if (pq.connectdbParams == NULL)
+		return err_set(e, ERR_UNAVAILABLE, "%s", pq_load_error);
+	return 0;
+}
+
+/* ---- Statements ---- */
+
+#define DBNOW "floor(extract(epoch FROM clock_timestamp()))::bigint"
+#define LEASE_SQL "(" DBNOW " + 30)"
+#define WAITING "state IN ('queued', 'deferred')"
+#define BACK_FROM_SENDING \
+	"CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END"
+#define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
+	" next_attempt, updated, profile, profile_used, last_error," \
+	" (SELECT count(*) FROM recipients AS r WHERE r.mid = messages.mid)," \
+	" node"
+#define RCPT_COLS "mid, idx, address, state, code, enhanced, reply," \
+	" attempts, updated, profile, node"
+#define RETRYABLE "(state = $2::text OR ($2::text IS NULL AND state IN" \
+	" ('queued', 'deferred', 'failed', 'held')))"
+#define UNCLAIMED "claimed = NULL, owner = NULL, lease_until = NULL"
+
+enum {
+	S_FIND, S_SUBMIT, S_CLAIM, S_CLAIM_ID, S_RCPTS_OPEN, S_RCPT_RESULT,
+	S_EVENT, S_TALLY, S_MSG_RESULT, S_RCPT_FAIL_OPEN, S_MSG_FAIL,
+	S_UNCLAIM, S_WAIT_RCPTS, S_WAIT, S_ADVANCE, S_RECOVER, S_HOLD_EVENTS,
+	S_HOLD, S_RELEASE_EVENTS, S_RELEASE_HELD, S_RETRY_RCPTS, S_RETRY_MSG,
+	S_RETRY_ALL_EVENTS, S_RETRY_ALL_RCPTS, S_RETRY_ALL, S_DELETE, S_PURGE,
+	S_RATE_ADD, S_RATE_PRUNE, S_COUNT_ADD, S_RENEW,
+	S_RFIND, S_LIST, S_LIST_STATE, S_GET, S_RCPTS, S_EVENTS, S_COUNTS,
+	S_NEXT_DUE, S_RATE, S_COUNTERS, S_BODY, S_BODY_PART,
+	S__COUNT
+};
+
+static const char *const s_sql[S__COUNT] = {
+	[S_FIND] = "SELECT mid, state FROM messages WHERE id = $1 FOR UPDATE",
+	[S_SUBMIT] = "WITH m AS (INSERT INTO messages (id, sender, size, state,"
+	    " attempts, created, since, next_attempt, updated, profile, node,"
+	    " owner, lease_until) VALUES ($1, $2, $3, $4, 0, $5, $5, $5, $5, $6,"
+	    " CASE WHEN $4 = 'sending' THEN $9 END,"
+	    " CASE WHEN $4 = 'sending' THEN $10 END,"
+	    " CASE WHEN $4 = 'sending' THEN " LEASE_SQL " END)"
+	    " ON CONFLICT (id) DO NOTHING RETURNING mid),"
+	    " b AS (INSERT INTO bodies (mid, body) SELECT mid, $7 FROM m)"
+	    " INSERT INTO recipients (mid, idx, address, state)"
+	    " SELECT m.mid, r.i - 1, r.a, 'pending' FROM m,"
+	    " unnest($8::text[]) WITH ORDINALITY AS r(a, i)",
+	[S_CLAIM] = "WITH c AS (UPDATE messages SET state = 'sending',"
+	    " claimed = $1, updated = $1, node = $3, owner = $4,"
+	    " lease_until = " LEASE_SQL " WHERE mid IN (SELECT mid FROM messages"
+	    " WHERE " WAITING " AND next_attempt <= $1 ORDER BY next_attempt"
+	    " LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " MSG_COLS ")"
+	    " SELECT * FROM c ORDER BY mid",
+	[S_CLAIM_ID] = "UPDATE messages SET state = 'sending', claimed = $1,"
+	    " updated = $1, node = $3, owner = $4, lease_until = " LEASE_SQL
+	    " WHERE id = $2 AND " WAITING " RETURNING " MSG_COLS,
+	[S_RCPTS_OPEN] = "SELECT " RCPT_COLS " FROM recipients"
+	    " WHERE mid = ANY ($1::bigint[]) AND state IN ('pending', 'deferred')"
+	    " ORDER BY mid, idx",
+	[S_RCPT_RESULT] = "UPDATE recipients SET state = $3, code = $4,"
+	    " enhanced = $5, reply = $6, attempts = attempts + 1, updated = $7,"
+	    " profile = $8, node = $9 WHERE mid = $1 AND idx = $2"
+	    " RETURNING address",
+	[S_EVENT] = "INSERT INTO events (mid, at, kind, text)"
+	    " VALUES ($1, $2, $3, $4)",
+	[S_TALLY] = "SELECT count(*) FILTER (WHERE state IN ('pending',"
+	    " 'deferred')), count(*) FILTER (WHERE state = 'sent'),"
+	    " count(*) FILTER (WHERE state = 'failed')"
+	    " FROM recipients WHERE mid = $1",
+	[S_MSG_RESULT] = "UPDATE messages SET state = $2,"
+	    " attempts = attempts + 1,"
+	    " next_attempt = coalesce($3, next_attempt),"
+	    " profile_used = coalesce($4, profile_used),"
+	    " last_error = CASE WHEN $7::boolean THEN NULL"
+	    " ELSE coalesce($5, last_error) END, updated = $6, node = $8, "
+	    UNCLAIMED " WHERE mid = $1",
+	[S_RCPT_FAIL_OPEN] = "UPDATE recipients SET state = 'failed',"
+	    " updated = $2 WHERE mid = $1 AND state IN ('pending', 'deferred')",
+	[S_MSG_FAIL] = "UPDATE messages SET state = $2, last_error = $3,"
+	    " updated = $4, " UNCLAIMED " WHERE mid = $1",
+	[S_UNCLAIM] = "UPDATE messages SET state = " BACK_FROM_SENDING ","
+	    " next_attempt = $2, updated = $3, " UNCLAIMED
+	    " WHERE mid = $1 AND state = 'sending'",
+	[S_WAIT_RCPTS] = "UPDATE recipients SET state = 'deferred', code = $2,"
+	    " enhanced = $3, reply = $4, updated = $5"
+	    " WHERE mid = $1 AND state IN ('pending', 'deferred')",
+	[S_WAIT] = "UPDATE messages SET last_error = coalesce($4, last_error),"
+	    " state = CASE WHEN attempts > 0 OR EXISTS (SELECT 1 FROM recipients"
+	    " AS r WHERE r.mid = $1 AND r.state = 'deferred') THEN 'deferred'"
+	    " ELSE 'queued' END,"
+	    " next_attempt = $2, updated = $3, " UNCLAIMED
+	    " WHERE mid = $1 AND state = 'sending'",
+	[S_ADVANCE] = "UPDATE messages SET next_attempt = $1 WHERE " WAITING
+	    " AND next_attempt > $1 AND next_attempt <= $2",
+	/* the claims of node $3 updated at or before $2 (INT64_MAX: all of
+	 * them, the daemon's start; INT64_MIN: none), and every lapsed lease:
+	 * a live lease of another node is never taken, however old */
+	[S_RECOVER] = "WITH r AS (UPDATE messages SET state = "
+	    BACK_FROM_SENDING ", next_attempt = least(next_attempt, $1),"
+	    " updated = $1, " UNCLAIMED " WHERE state = 'sending' AND"
+	    " ((updated <= $2 AND (node = $3 OR lease_until IS NULL))"
+	    " OR lease_until < " DBNOW ") RETURNING mid, node)"
+	    " INSERT INTO events (mid, at, kind, text) SELECT mid, $1,"
+	    " 'recovered', 'node ' || coalesce(node, '?') || ': "
+	    QUEUE_TEXT_RECOVERED "' FROM r",
+	[S_HOLD_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, $1, 'held', $2 FROM messages WHERE " WAITING,
+	[S_HOLD] = "UPDATE messages SET state = 'held', updated = $1"
+	    " WHERE " WAITING,
+	[S_RELEASE_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, $1, 'released', '" QUEUE_TEXT_RELEASED "'"
+	    " FROM messages WHERE state = 'held'",
+	[S_RELEASE_HELD] = "UPDATE messages SET state = 'queued',"
+	    " next_attempt = $1, since = $1, updated = $1 WHERE state = 'held'",
+	[S_RETRY_RCPTS] = "UPDATE recipients SET state = 'pending'"
+	    " WHERE mid = $1 AND state IN ('failed', 'deferred')",
+	[S_RETRY_MSG] = "UPDATE messages SET state = 'queued',"
+	    " next_attempt = $2, since = $2, updated = $2, " UNCLAIMED
+	    " WHERE mid = $1",
+	[S_RETRY_ALL_EVENTS] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, $1, 'retry', '" QUEUE_TEXT_RETRY "'"
+	    " FROM messages WHERE " RETRYABLE,
+	[S_RETRY_ALL_RCPTS] = "UPDATE recipients SET state = 'pending'"
+	    " WHERE state IN ('failed', 'deferred') AND mid IN"
+	    " (SELECT mid FROM messages WHERE " RETRYABLE " AND $1::bigint"
+	    " IS NOT NULL)",
+	[S_RETRY_ALL] = "UPDATE messages SET state = 'queued',"
+	    " next_attempt = $1, since = $1, updated = $1, " UNCLAIMED
+	    " WHERE " RETRYABLE,
+	[S_DELETE] = "DELETE FROM messages WHERE mid = $1",
+	[S_PURGE] = "DELETE FROM messages WHERE mid IN (SELECT mid FROM"
+	    " messages WHERE state IN ('sent', 'failed') AND created < $1"
+	    " AND updated < $1 ORDER BY mid LIMIT $2)",
+	[S_RATE_ADD] = "INSERT INTO sends (profile, minute, n, last)"
+	    " VALUES ($1, $2, $3, $4) ON CONFLICT (profile, minute)"
+	    " DO UPDATE SET n = sends.n + excluded.n,"
+	    " last = greatest(sends.last, excluded.last)",
+	[S_RATE_PRUNE] = "DELETE FROM sends WHERE minute < $1",
+	[S_COUNT_ADD] = "INSERT INTO counters (profile, sent, deferred, failed,"
+	    " rcpt_sent, rcpt_deferred, rcpt_failed)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (profile) DO UPDATE"
+	    " SET sent = counters.sent + excluded.sent,"
+	    " deferred = counters.deferred + excluded.deferred,"
+	    " failed = counters.failed + excluded.failed,"
+	    " rcpt_sent = counters.rcpt_sent + excluded.rcpt_sent,"
+	    " rcpt_deferred = counters.rcpt_deferred + excluded.rcpt_deferred,"
+	    " rcpt_failed = counters.rcpt_failed + excluded.rcpt_failed",
+	[S_RENEW] = "UPDATE messages SET lease_until = " DBNOW " + $2"
+	    " WHERE owner = $1 AND state = 'sending' AND id = ANY ($3::text[])",
+	[S_RFIND] = "SELECT mid FROM messages WHERE id = $1",
+	[S_LIST] = "SELECT " MSG_COLS " FROM messages WHERE mid < $1"
+	    " ORDER BY mid DESC LIMIT $2",
+	[S_LIST_STATE] = "SELECT " MSG_COLS " FROM messages WHERE state = $3"
+	    " AND mid < $1 ORDER BY mid DESC LIMIT $2",
+	[S_GET] = "SELECT " MSG_COLS " FROM messages WHERE mid = $1",
+	[S_RCPTS] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = $1"
+	    " ORDER BY idx",
+	[S_EVENTS] = "SELECT at, kind, text FROM (SELECT eid, at, kind, text"
+	    " FROM events WHERE mid = $1 ORDER BY eid DESC LIMIT $2) AS e"
+	    " ORDER BY eid",
+	[S_COUNTS] = "SELECT state, count(*) FROM messages GROUP BY state",
+	[S_NEXT_DUE] = "SELECT min(next_attempt) FROM messages WHERE " WAITING,
+	[S_RATE] = "SELECT last, n FROM sends WHERE profile = $1"
+	    " AND minute >= $2 ORDER BY minute",
+	[S_COUNTERS] = "SELECT profile, sent, deferred, failed, rcpt_sent,"
+	    " rcpt_deferred, rcpt_failed FROM counters ORDER BY profile",
+	/* binary results: mid (int8), body (bytea) */
+	[S_BODY] = "SELECT m.mid, b.body FROM messages AS m LEFT JOIN bodies"
+	    " AS b ON b.mid = m.mid WHERE m.id = $1",
+	/* binary results: mid (int8), the part (bytea), total (int8) */
+	[S_BODY_PART] = "SELECT m.mid, substring(b.body FROM $2::integer"
+	    " FOR $3::integer), octet_length(b.body)::bigint FROM messages AS m"
+	    " LEFT JOIN bodies AS b ON b.mid = m.mid WHERE m.id = $1",
+};
+
+static const char schema_v1[] =
+	"CREATE TABLE messages ("
+	" mid bigserial PRIMARY KEY,"
+	" id text NOT NULL UNIQUE,"
+	" sender text NOT NULL,"
+	" size bigint NOT NULL,"
+	" state text NOT NULL CHECK (state IN ('queued', 'sending', 'deferred',"
+	"   'sent', 'failed', 'held')),"
+	" attempts integer NOT NULL DEFAULT 0,"
+	" created bigint NOT NULL,"
+	" since bigint NOT NULL,"
+	" next_attempt bigint NOT NULL,"
+	" updated bigint NOT NULL,"
+	" claimed bigint,"
+	" profile text,"
+	" profile_used text,"
+	" last_error text,"
+	" node text,"
+	" owner text,"
+	" lease_until bigint);"
+	"CREATE INDEX messages_state ON messages (state, mid);"
+	"CREATE INDEX messages_due ON messages (next_attempt)"
+	" WHERE state IN ('queued', 'deferred');"
+	"CREATE INDEX messages_sending ON messages (owner)"
+	" WHERE state = 'sending';"
+	"CREATE TABLE bodies ("
+	" mid bigint PRIMARY KEY REFERENCES messages (mid) ON DELETE CASCADE,"
+	" body bytea NOT NULL);"
+	"CREATE TABLE recipients ("
+	" mid bigint NOT NULL REFERENCES messages (mid) ON DELETE CASCADE,"
+	" idx integer NOT NULL,"
+	" address text NOT NULL,"
+	" state text NOT NULL CHECK (state IN ('pending', 'sent', 'deferred',"
+	"   'failed')),"
+	" code integer,"
+	" enhanced text,"
+	" reply text,"
+	" attempts integer NOT NULL DEFAULT 0,"
+	" updated bigint,"
+	" profile text,"
+	" node text,"
+	" PRIMARY KEY (mid, idx));"
+	"CREATE TABLE events ("
+	" eid bigserial PRIMARY KEY,"
+	" mid bigint NOT NULL REFERENCES messages (mid) ON DELETE CASCADE,"
+	" at bigint NOT NULL,"
+	" kind text NOT NULL,"
+	" text text);"
+	"CREATE INDEX events_mid ON events (mid);"
+	"CREATE TABLE sends ("
+	" profile text NOT NULL,"
+	" minute bigint NOT NULL,"
+	" n bigint NOT NULL,"
+	" last bigint NOT NULL,"
+	" PRIMARY KEY (profile, minute));"
+	"CREATE TABLE counters ("
+	" profile text PRIMARY KEY,"
+	" sent bigint NOT NULL DEFAULT 0,"
+	" deferred bigint NOT NULL DEFAULT 0,"
+	" failed bigint NOT NULL DEFAULT 0,"
+	" rcpt_sent bigint NOT NULL DEFAULT 0,"
+	" rcpt_deferred bigint NOT NULL DEFAULT 0,"
+	" rcpt_failed bigint NOT NULL DEFAULT 0);"
+	"INSERT INTO outpost_schema (version) VALUES (1);";
+
+/* ---- The handle ---- */
+
+struct pgconn {
+	PGconn *conn;
+	int broken;                    /* lost: reconnect before the next use */
+	unsigned char prepared[S__COUNT];
+	int busy;                      /* readers: in use by a thread */
+};
+
+struct pgq {
+	struct queue_core core;        /* first: the group commit */
+	char *uri;
+	char where[256];               /* the URI without its password */
+	char node[QUEUE_NODE_MAX + 1];
+	char owner[QUEUE_NODE_MAX + 48]; /* node/pid/random: this handle */
+	unsigned flags;
+
+	/* committer only */
+	struct pgconn w;
+	int64_t next_try_ms;           /* no reconnect before (monotonic) */
+	int backoff_ms;
+	char down[ERR_MSG_MAX];        /* why the last connect failed */
+	int notify;                    /* the batch made work due */
+	int sp_open;                   /* savepoint j is open (released
+	                                * with the next one, or committed) */
+	int64_t last_sweep, last_prune;
+
+	/* under core.mu */
+	int claims;                    /* this handle claimed: renew leases */
+	char (*live)[QUEUE_ID_SIZE];   /* its claims still being worked on */
+	size_t nlive, live_cap;
+	int kstarted;
+
+	pthread_mutex_t wmu;           /* the callback, held while it runs */
+	void (*watch_cb)(void *);
+	void *watch_arg;
+
+	pthread_t kthread;
+	int kpipe[2];                  /* wakes the keeper to stop */
+
+	pthread_mutex_t rmu;           /* the reader pool */
+	pthread_cond_t rcv;
+	struct pgconn readers[PG_READERS_MAX];
+};
+
+static const struct queue_ops pg_ops;
+static const struct queue_txn pg_txn;
+
+static struct pgq *
+to_pg(struct queue *q)
+{
+	return (struct pgq *)q;
+}
+
+static struct pgq *
+core_pg(struct queue_core *c)
+{
+	return (struct pgq *)c;
+}
+
+static void
+notice_none(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* The server's message on one line, without its "ERROR:  " prefix. */
+static void
+pg_message(char *dst, size_t dsz, const char *msg)
+{
+	if (msg == NULL || msg[0] == '\0')
+		msg = "no reply";
+	if (strncmp(msg, "ERROR:  ", 8) == 0)
+		msg += 8;
+	log_sanitize(dst, dsz, msg);
+	while (strlen(dst) > 0 && (dst[strlen(dst) - 1] == ' ' ||
+	    dst[strlen(dst) - 1] == '.'))
+		dst[strlen(dst) - 1] = '\0';
+}
+
+static int
+conn_lost(const struct pgconn *k)
+{
+	return k->conn == NULL || k->broken ||
+	    pq.status(k->conn) != CONNECTION_OK;
+}
+
+/* Fill e from a failed statement (res may be NULL) on k; a lost
+ * connection or a server going away is ERR_TEMP and marks k broken.
+ * Returns -1. */
+static int
+pg_err(struct pgq *s, struct pgconn *k, const PGresult *res, const char *what,
+    struct op_err *e)
+{
+	const char *code = res != NULL ?
+	    pq.resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char msg[512];
+
+	pg_message(msg, sizeof(msg), res != NULL && code != NULL ?
+	    pq.resultErrorMessage(res) : k->conn != NULL ?
+	    pq.errorMessage(k->conn) : "not connected");
+	if (conn_lost(k) || code == NULL || strncmp(code, "08", 2) == 0 ||
+	    strncmp(code, "57", 2) == 0) {
+		k->broken = 1;
+		return err_set(e, ERR_TEMP, "%s: lost the PostgreSQL database %s "
+		    "(%s); Outpost reconnects by itself: check that the server "
+		    "runs and answers (nothing was stored)", what, s->where, msg);
+	}
+	if (strncmp(code, "53", 2) == 0 || strncmp(code, "40", 2) == 0 ||
+	    strcmp(code, "55P03") == 0)
+		return err_set(e, ERR_TEMP, "%s: PostgreSQL %s is out of resources "
+		    "or busy (%s, SQLSTATE %s); try again (nothing was stored)",
+		    what, s->where, msg, code);
+	return err_set(e, ERR_SOFTWARE, "%s: database error on %s: %s "
+	    "(SQLSTATE %s)", what, s->where, msg, code);
+}
+
+/* Connect k with Outpost's defaults (the URI's own settings win). */
+static int
+pg_connect(struct pgq *s, struct pgconn *k, struct op_err *e)
+{
+	static const char *const keys[] = {
+		"connect_timeout", "keepalives_idle", "keepalives_interval",
+		"keepalives_count", "tcp_user_timeout", "application_name",
+		"dbname", NULL,
+	};
+	const char *vals[] = {
+		"5", "10", "5", "3", "15000", "outpost", s->uri, NULL,
+	};
+	char msg[512];
+	PGresult *r;
+
+	memset(k->prepared, 0, sizeof(k->prepared));
+	k->broken = 0;
+	k->conn = pq.connectdbParams(keys, vals, 1);
+	if (k->conn == NULL || pq.status(k->conn) != CONNECTION_OK) {
+		pg_message(msg, sizeof(msg), k->conn != NULL ?
+		    pq.errorMessage(k->conn) : "out of memory");
+		if (k->conn != NULL)
+			pq.finish(k->conn);
+		k->conn = NULL;
+		return err_set(e, ERR_TEMP, "cannot connect to the PostgreSQL "
+		    "database %s (%s): check that the server runs and that "
+		    "[server] database names it (Outpost retries by itself)",
+		    s->where, msg);
+	}
+	pq.setNoticeProcessor(k->conn, notice_none, NULL);
+	/* a 250 only after the commit is on the server's disk, whatever the
+	 * server's default */
+	r = pq.exec(k->conn, "SET synchronous_commit = on;"
+	    " SET client_min_messages = warning");
+	if (pq.resultStatus(r) != PGRES_COMMAND_OK) {
+		pg_err(s, k, r, "cannot set up the connection", e);
+		pq.clear(r);
+		pq.finish(k->conn);
+		k->conn = NULL;
+		return -1;
+	}
+	pq.clear(r);
+	return 0;
+}
+
+static void
+pg_disconnect(struct pgconn *k)
+{
+	if (k->conn != NULL)
+		pq.finish(k->conn);
+	k->conn = NULL;
+	k->broken = 0;
+}
+
+/* ---- Parameters and results ---- */
+
+struct prm {
+	const char *v[PG_PARAMS_MAX];
+	int len[PG_PARAMS_MAX];
+	int fmt[PG_PARAMS_MAX];
+	char buf[PG_PARAMS_MAX][24];
+	int n;
+};
+
+static void
+p_i64(struct prm *p, int64_t x)
+{
+	snprintf(p->buf[p->n], sizeof(p->buf[0]), "%" PRId64, x);
+	p->v[p->n] = p->buf[p->n];
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 0;
+	p->n++;
+}
+
+static void
+p_null(struct prm *p)
+{
+	p->v[p->n] = NULL;
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 0;
+	p->n++;
+}
+
+/* Text, cut at max bytes (on a character boundary), sent as is. */
+static void
+p_str(struct prm *p, const char *s, size_t max)
+{
+	size_t n;
+
+	if (s == NULL) {
+		p_null(p);
+		return;
+	}
+	n = strnlen(s, max);
+	if (n == max)
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	p->v[p->n] = s;
+	p->len[p->n] = (int)n;
+	p->fmt[p->n] = 1;              /* binary text: the bytes */
+	p->n++;
+}
+
+static void
+p_bin(struct prm *p, const void *d, size_t n)
+{
+	p->v[p->n] = n > 0 ? d : "";
+	p->len[p->n] = (int)n;
+	p->fmt[p->n] = 1;
+	p->n++;
+}
+
+/* Run statement idx on k (prepared on first use); NULL with e filled on
+ * failure.  bin: results in binary. */
+static PGresult *
+k_run(struct pgq *s, struct pgconn *k, int idx, const struct prm *p, int bin,
+    const char *what, struct op_err *e)
+{
+	char name[16];
+	PGresult *r;
+	ExecStatusType st;
+
+	snprintf(name, sizeof(name), "s%d", idx);
+	if (conn_lost(k)) {
+		pg_err(s, k, NULL, what, e);
+		return NULL;
+	}
+	if (!k->prepared[idx]) {
+		r = pq.prepare(k->conn, name, s_sql[idx], 0, NULL);
+		if (pq.resultStatus(r) != PGRES_COMMAND_OK) {
+			pg_err(s, k, r, what, e);
+			pq.clear(r);
+			return NULL;
+		}
+		pq.clear(r);
+		k->prepared[idx] = 1;
+	}
+	r = pq.execPrepared(k->conn, name, p != NULL ? p->n : 0,
+	    p != NULL ? p->v : NULL, p != NULL ? p->len : NULL,
+	    p != NULL ? p->fmt : NULL, bin);
+	st = pq.resultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_err(s, k, r, what, e);
+		pq.clear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* The same, for a statement whose result is not needed. */
+static int
+k_do(struct pgq *s, struct pgconn *k, int idx, const struct prm *p,
+    const char *what, uint64_t *changed, struct op_err *e)
+{
+	PGresult *r = k_run(s, k, idx, p, 0, what, e);
+
+	if (r == NULL)
+		return -1;
+	if (changed != NULL)
+		*changed = strtoull(pq.cmdTuples(r), NULL, 10);
+	pq.clear(r);
+	return 0;
+}
+
+/* A simple command on k (BEGIN, COMMIT, ...). */
+static int
+k_simple(struct pgq *s, struct pgconn *k, const char *sql, const char *what,
+    struct op_err *e)
+{
+	PGresult *r;
+
+	if (conn_lost(k))
+		return pg_err(s, k, NULL, what, e);
+	r = pq.exec(k->conn, sql);
+	if (pq.resultStatus(r) != PGRES_COMMAND_OK &&
+	    pq.resultStatus(r) != PGRES_TUPLES_OK) {
+		pg_err(s, k, r, what, e);
+		pq.clear(r);
+		return -1;
+	}
+	pq.clear(r);
+	return 0;
+}
+
+static int64_t
+c_i64(const PGresult *r, int row, int col)
+{
+	return strtoll(pq.getvalue(r, row, col), NULL, 10);
+}
+
+/* A binary int8 or int4 column. */
+static int64_t
+c_bin_i64(const PGresult *r, int row, int col)
+{
+	const unsigned char *v = (const unsigned char *)pq.getvalue(r, row, col);
+	int n = pq.getlength(r, row, col), i;
+	uint64_t x = 0;
+
+	for (i = 0; i < n && i < 8; i++)
+		x = (x << 8) | v[i];
+	if (n == 4)
+		return (int32_t)(uint32_t)x;
+	return (int64_t)x;
+}
+
+static const char *
+c_set(struct queue_set *set, const PGresult *r, int row, int col)
+{
+	if (pq.getisnull(r, row, col))
+		return NULL;
+	return queue_set_strndup(set, pq.getvalue(r, row, col),
+	    (size_t)pq.getlength(r, row, col));
+}
+
+static const char *
+c_set_or_empty(struct queue_set *set, const PGresult *r, int row, int col)
+{
+	const char *v = c_set(set, r, row, col);
+
+	return v != NULL ? v : queue_set_strndup(set, "", 0);
+}
+
+/* A row of MSG_COLS into a new message of set; returns its mid. */
+static int64_t
+row_msg(struct queue_set *set, const PGresult *r, int i)
+{
+	struct queue_msg *m = queue_set_add_msg(set);
+
+	str_copy(m->id, sizeof(m->id), pq.getvalue(r, i, 1));
+	m->sender = c_set_or_empty(set, r, i, 2);
+	m->size = (uint64_t)c_i64(r, i, 3);
+	m->state = queue_msg_state_parse(pq.getvalue(r, i, 4));
+	m->attempts = (unsigned)c_i64(r, i, 5);
+	m->created = c_i64(r, i, 6);
+	m->since = c_i64(r, i, 7);
+	m->next_attempt = c_i64(r, i, 8);
+	m->updated = c_i64(r, i, 9);
+	m->profile = c_set(set, r, i, 10);
+	m->profile_used = c_set(set, r, i, 11);
+	m->last_error = c_set(set, r, i, 12);
+	m->nrcpts_total = (size_t)c_i64(r, i, 13);
+	m->node = c_set(set, r, i, 14);
+	return c_i64(r, i, 0);
+}
+
+/* A row of RCPT_COLS into a new recipient of message m. */
+static void
+row_rcpt(struct queue_set *set, struct queue_msg *m, const PGresult *r, int i)
+{
+	struct queue_rcpt *x = queue_set_add_rcpt(set, m);
+
+	x->idx = (unsigned)c_i64(r, i, 1);
+	x->address = c_set_or_empty(set, r, i, 2);
+	x->state = queue_rcpt_state_parse(pq.getvalue(r, i, 3));
+	x->code = (int)c_i64(r, i, 4);
+	x->enhanced = c_set_or_empty(set, r, i, 5);
+	x->reply = c_set_or_empty(set, r, i, 6);
+	x->attempts = (unsigned)c_i64(r, i, 7);
+	x->updated = c_i64(r, i, 8);
+	x->profile = c_set(set, r, i, 9);
+	x->node = c_set(set, r, i, 10);
+}
+
+/* ---- The transaction of the committer (queue_commit.c) ---- */
+
+static PGresult *
+w_run(struct pgq *s, int idx, const struct prm *p, const char *what,
+    struct op_err *e)
+{
+	return k_run(s, &s->w, idx, p, 0, what, e);
+}
+
+static int
+w_do(struct pgq *s, int idx, const struct prm *p, const char *what,
+    uint64_t *changed, struct op_err *e)
+{
+	return k_do(s, &s->w, idx, p, what, changed, e);
+}
+
+static int
+txn_begin(struct queue_core *c, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	int64_t now = clock_mono_ms();
+
+	s->notify = 0;
+	s->sp_open = 0;
+	if (conn_lost(&s->w)) {
+		int was_up = s->w.conn != NULL;
+
+		pg_disconnect(&s->w);
+		if (was_up) {
+			log_event(LOG_WARN, "queue_db_lost", "database", s->where,
+			    NULL);
+			s->next_try_ms = 0;
+		}
+		if (now < s->next_try_ms)
+			return err_set(e, ERR_TEMP, "cannot store: the PostgreSQL "
+			    "database is unreachable (%s); Outpost reconnects by "
+			    "itself (nothing was stored)", s->down);
+		if (pg_connect(s, &s->w, e) < 0) {
+			if (s->backoff_ms == 0)
+				log_event(LOG_WARN, "queue_db_down", "error", e->msg,
+				    NULL);
+			s->backoff_ms = s->backoff_ms == 0 ? PG_BACKOFF_MIN_MS :
+			    s->backoff_ms * 2 > PG_BACKOFF_MAX_MS ?
+			    PG_BACKOFF_MAX_MS : s->backoff_ms * 2;
+			s->next_try_ms = now + s->backoff_ms;
+			str_copy(s->down, sizeof(s->down), e->msg);
+			return -1;
+		}
+		if (s->backoff_ms != 0 || was_up)
+			log_event(LOG_INFO, "queue_db_back", "database", s->where,
+			    NULL);
+		s->backoff_ms = 0;
+	}
+	return k_simple(s, &s->w, "BEGIN", "cannot store", e);
+}
+
+/* A job's savepoint is released with the next one's, in the same round
+ * trip, or committed with the transaction: one round trip per job. */
+static int
+txn_savepoint(struct queue_core *c, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+
+	if (k_simple(s, &s->w, s->sp_open ? "RELEASE SAVEPOINT j; SAVEPOINT j" :
+	    "SAVEPOINT j", "cannot store", e) < 0)
+		return -1;
+	s->sp_open = 1;
+	return 0;
+}
+
+static int
+txn_release(struct queue_core *c, struct op_err *e)
+{
+	(void)c;
+	(void)e;
+	return 0;
+}
+
+static int
+txn_rollback_to(struct queue_core *c, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+
+	s->sp_open = 0;
+	return k_simple(s, &s->w, "ROLLBACK TO SAVEPOINT j; RELEASE SAVEPOINT j",
+	    "cannot store", e);
+}
+
+static int
+txn_lost(struct queue_core *c)
+{
+	struct pgq *s = core_pg(c);
+	PGTransactionStatusType t;
+
+	if (conn_lost(&s->w))
+		return 1;
+	t = pq.transactionStatus(s->w.conn);
+	return t != PQTRANS_INTRANS && t != PQTRANS_INERROR;
+}
+
+static int
+txn_commit(struct queue_core *c, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	PGresult *r;
+	char msg[512];
+	int ok;
+
+	if (conn_lost(&s->w))
+		return pg_err(s, &s->w, NULL, "cannot commit", e);
+	r = pq.exec(s->w.conn, s->notify ? "NOTIFY " PG_CHANNEL "; COMMIT" :
+	    "COMMIT");
+	ok = pq.resultStatus(r) == PGRES_COMMAND_OK &&
+	    strcmp(pq.cmdStatus(r), "COMMIT") == 0;
+	if (!ok) {
+		if (pq.resultStatus(r) == PGRES_COMMAND_OK) {
+			/* the server rolled the transaction back */
+			pq.clear(r);
+			return err_set(e, ERR_TEMP, "cannot commit: PostgreSQL %s "
+			    "rolled the transaction back; try again (nothing was "
+			    "stored)", s->where);
+		}
+		if (!conn_lost(&s->w) && pq.resultErrorField(r,
+		    PG_DIAG_SQLSTATE) != NULL) {
+			pg_err(s, &s->w, r, "cannot commit", e);
+			pq.clear(r);
+			return -1;
+		}
+		/* the connection went during COMMIT: it may or may not have
+		 * been done, and nothing of it is acknowledged */
+		pg_message(msg, sizeof(msg), pq.errorMessage(s->w.conn));
+		s->w.broken = 1;
+		pq.clear(r);
+		return err_set(e, ERR_TEMP, "cannot commit: lost the PostgreSQL "
+		    "database %s during COMMIT (%s): its outcome is unknown and "
+		    "nothing was acknowledged; try again (a message may then be "
+		    "stored twice, never lost)", s->where, msg);
+	}
+	pq.clear(r);
+	return 0;
+}
+
+static void
+txn_rollback(struct queue_core *c)
+{
+	struct pgq *s = core_pg(c);
+	PGresult *r;
+
+	if (conn_lost(&s->w) ||
+	    pq.transactionStatus(s->w.conn) == PQTRANS_IDLE)
+		return;
+	r = pq.exec(s->w.conn, "ROLLBACK");
+	if (pq.resultStatus(r) != PGRES_COMMAND_OK)
+		s->w.broken = 1;
+	pq.clear(r);
+}
+
+static int
+rate_add(struct pgq *s, const char *profile, int64_t now, unsigned n,
+    struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+
+	p_str(&p, profile, QUEUE_PROFILE_MAX);
+	p_i64(&p, now / 60);
+	p_i64(&p, n);
+	p_i64(&p, now);
+	if (w_do(s, S_RATE_ADD, &p, "cannot count a send", NULL, e) < 0)
+		return -1;
+	if (now - s->last_prune >= RATE_PRUNE_EVERY_S) {
+		p.n = 0;
+		p_i64(&p, (now - RATE_KEEP_S) / 60);
+		if (w_do(s, S_RATE_PRUNE, &p, "cannot prune send counts", NULL,
+		    e) < 0)
+			return -1;
+		s->last_prune = now;
+	}
+	return 0;
+}
+
+static int
+txn_rate_add(struct queue_core *c, const char *profile, int64_t at,
+    unsigned n, struct op_err *e)
+{
+	return rate_add(core_pg(c), profile, at, n, e);
+}
+
+static int
+txn_count_add(struct queue_core *c, const char *profile,
+    const uint64_t n[QUEUE_COUNT_N], struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+	int k;
+
+	p_str(&p, profile, QUEUE_PROFILE_MAX);
+	for (k = 0; k < QUEUE_COUNT_N; k++)
+		p_i64(&p, (int64_t)n[k]);
+	return w_do(core_pg(c), S_COUNT_ADD, &p, "cannot count a delivery",
+	    NULL, e);
+}
+
+static void *keeper(void *arg);
+
+/* Under core.mu: the live claims of this handle. */
+static void
+live_add(struct pgq *s, const char *id)
+{
+	if (s->nlive == s->live_cap) {
+		s->live_cap = s->live_cap ? s->live_cap * 2 : 64;
+		s->live = mem_realloc(s->live, s->live_cap * sizeof(*s->live));
+	}
+	memcpy(s->live[s->nlive++], id, QUEUE_ID_SIZE);
+}
+
+static void
+live_del(struct pgq *s, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlive; i++)
+		if (strcmp(s->live[i], id) == 0) {
+			memcpy(s->live[i], s->live[--s->nlive], QUEUE_ID_SIZE);
+			return;
+		}
+}
+
+/*
+ * After a batch: the claims it made are live (their leases renewed by
+ * the keeper) until a record, unclaim, wait or fail of the message ends
+ * them, committed or not: a worker that could not record its attempt
+ * (the database was lost) has let go of the message, whose lease then
+ * lapses, and any node delivers it again (at least once).  A handle that
+ * holds claims needs its keeper.
+ */
+static void
+txn_after(struct queue_core *c, struct queue_job *batch, int rc)
+{
+	struct pgq *s = core_pg(c);
+	struct queue_job *j;
+	size_t i;
+	int start;
+
+	(void)rc;
+	pthread_mutex_lock(&c->mu);
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->kind == QJ_CLAIM && j->rc == 0)
+			for (i = 0; i < j->set->n; i++)
+				live_add(s, j->set->msgs[i].id);
+		else if (j->kind == QJ_SUBMIT && j->rc == 0 &&
+		    j->m->state == QUEUE_MSG_SENDING)
+			live_add(s, j->id);
+		else if (j->kind == QJ_RECORD)
+			live_del(s, j->o->id);
+		else if (j->kind == QJ_UNCLAIM || j->kind == QJ_WAIT ||
+		    j->kind == QJ_FAIL)
+			live_del(s, j->id);
+	}
+	start = s->claims && !s->kstarted && !c->stop;
+	if (start)
+		s->kstarted = pthread_create(&s->kthread, NULL, keeper, s) == 0;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- Jobs (run by the committer inside the batch's transaction) ---- */
+
+static int
+find_msg(struct pgq *s, const char *id, int64_t *mid, int *state,
+    struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+	PGresult *r;
+
+	p_str(&p, id, QUEUE_ID_LEN);
+	if ((r = w_run(s, S_FIND, &p, "cannot find the message", e)) == NULL)
+		return -1;
+	if (pq.ntuples(r) == 0) {
+		pq.clear(r);
+		return err_set(e, ERR_NOINPUT, "no message with id %s", id);
+	}
+	*mid = c_i64(r, 0, 0);
+	if (state != NULL)
+		*state = queue_msg_state_parse(pq.getvalue(r, 0, 1));
+	pq.clear(r);
+	return 0;
+}
+
+static int
+add_event(struct pgq *s, int64_t mid, int64_t at, const char *kind,
+    const char *text, struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+
+	p_i64(&p, mid);
+	p_i64(&p, at);
+	p_str(&p, kind, QUEUE_EVENT_KIND_MAX);
+	p_str(&p, text, QUEUE_TEXT_MAX);
+	return w_do(s, S_EVENT, &p, "cannot log an event", NULL, e);
+}
+
+/* The recipients as a PostgreSQL array literal: {"a","b"}. */
+static char *
+rcpt_array(const struct queue_new *m)
+{
+	size_t i, k, n = 3;
+	char *a, *o;
+
+	for (i = 0; i < m->nrcpts; i++)
+		n += 2 * strlen(m->rcpts[i]) + 3;
+	a = o = mem_alloc(n);
+	*o++ = '{';
+	for (i = 0; i < m->nrcpts; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (k = 0; m->rcpts[i][k] != '\0'; k++) {
+			if (m->rcpts[i][k] == '"' || m->rcpts[i][k] == '\\')
+				*o++ = '\\';
+			*o++ = m->rcpts[i][k];
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return a;
+}
+
+static int
+job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	const struct queue_new *m = j->m;
+	unsigned char rnd[5];
+	int64_t ms = clock_wall_ms();
+	uint64_t n = 0;
+	char *rcpts = rcpt_array(m);
+	struct prm p;
+	int tries, rc = 0;
+
+	for (tries = 0; tries < QUEUE_ID_TRIES && n == 0 && rc == 0; tries++) {
+		if (rand_bytes(rnd, sizeof(rnd), e) < 0) {
+			rc = -1;
+			break;
+		}
+		queue_id_make(j->id, ms, rnd);
+		p.n = 0;
+		p_str(&p, j->id, QUEUE_ID_LEN);
+		p_str(&p, m->sender, QUEUE_ADDR_MAX);
+		p_i64(&p, (int64_t)m->len);
+		p_str(&p, queue_msg_state_name(m->state), 16);
+		p_i64(&p, ms / 1000);
+		p_str(&p, m->profile, QUEUE_PROFILE_MAX);
+		p_bin(&p, m->body, m->len);
+		p.v[p.n] = rcpts;
+		p.len[p.n] = 0;
+		p.fmt[p.n++] = 0;
+		p_str(&p, s->node, QUEUE_NODE_MAX);
+		p_str(&p, s->owner, sizeof(s->owner));
+		rc = w_do(s, S_SUBMIT, &p, "cannot store the message", &n, e);
+	}
+	free(rcpts);
+	if (rc < 0)
+		return -1;
+	if (n == 0)
+		return err_set(e, ERR_SOFTWARE, "cannot store the message: %d new "
+		    "ids were all taken", QUEUE_ID_TRIES);
+	if (m->state == QUEUE_MSG_SENDING) {
+		pthread_mutex_lock(&c->mu);
+		s->claims = 1;
+		pthread_mutex_unlock(&c->mu);
+	} else if (m->state == QUEUE_MSG_QUEUED) {
+		s->notify = 1;
+	}
+	return 0;
+}
+
+/* Give lapsed leases back (at most every PG_SWEEP_S, at a claim). */
+static int
+sweep_leases(struct pgq *s, int64_t now, struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+	uint64_t n = 0;
+	char nb[24];
+
+	if (s->last_sweep != 0 && clock_mono_ms() - s->last_sweep <
+	    PG_SWEEP_S * 1000)
+		return 0;
+	s->last_sweep = clock_mono_ms();
+	p_i64(&p, now);
+	p_i64(&p, INT64_MIN);
+	p_str(&p, s->node, QUEUE_NODE_MAX);
+	if (w_do(s, S_RECOVER, &p, "cannot take back lapsed claims", &n, e) < 0)
+		return -1;
+	if (n > 0) {
+		snprintf(nb, sizeof(nb), "%" PRIu64, n);
+		log_event(LOG_WARN, "recover", "lapsed_claims", nb, NULL);
+	}
+	return 0;
+}
+
+static int
+job_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+	PGresult *r = NULL, *rr = NULL;
+	char *mids;
+	size_t used;
+	int i, n, k = 0;
+
+	if (j->id[0] == '\0' && sweep_leases(s, j->now, e) < 0)
+		return -1;
+	p_i64(&p, j->now);
+	if (j->id[0] != '\0')
+		p_str(&p, j->id, QUEUE_ID_LEN);
+	else
+		p_i64(&p, (int64_t)j->max);
+	p_str(&p, s->node, QUEUE_NODE_MAX);
+	p_str(&p, s->owner, sizeof(s->owner));
+	r = w_run(s, j->id[0] != '\0' ? S_CLAIM_ID : S_CLAIM, &p,
+	    "cannot claim messages", e);
+	if (r == NULL)
+		return -1;
+	n = pq.ntuples(r);
+	if (n == 0) {
+		pq.clear(r);
+		return 0;
+	}
+	mids = mem_alloc((size_t)n * 22 + 3);
+	used = 0;
+	mids[used++] = '{';
+	for (i = 0; i < n && (size_t)i < j->max; i++) {
+		row_msg(j->set, r, i);
+		used += (size_t)snprintf(mids + used, 22, "%s%s", i > 0 ? "," : "",
+		    pq.getvalue(r, i, 0));
+	}
+	mids[used++] = '}';
+	mids[used] = '\0';
+	p.v[0] = mids;
+	p.len[0] = 0;
+	p.fmt[0] = 0;
+	p.n = 1;
+	rr = w_run(s, S_RCPTS_OPEN, &p, "cannot claim messages", e);
+	free(mids);
+	if (rr == NULL) {
+		pq.clear(r);
+		queue_set_free(j->set);
+		return -1;
+	}
+	/* both ordered by mid: walk them together */
+	for (i = 0; i < (int)j->set->n; i++) {
+		int64_t mid = c_i64(r, i, 0);
+
+		while (k < pq.ntuples(rr) && c_i64(rr, k, 0) < mid)
+			k++;
+		for (; k < pq.ntuples(rr) && c_i64(rr, k, 0) == mid; k++)
+			row_rcpt(j->set, &j->set->msgs[i], rr, k);
+	}
+	pq.clear(r);
+	pq.clear(rr);
+	queue_set_finish(j->set);
+	pthread_mutex_lock(&c->mu);
+	s->claims = 1;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+static int
+derive_state(struct pgq *s, int64_t mid, int *state, int *well,
+    struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+	PGresult *r;
+
+	p_i64(&p, mid);
+	if ((r = w_run(s, S_TALLY, &p, "cannot read the recipients", e)) == NULL)
+		return -1;
+	*state = queue_state_derive((uint64_t)c_i64(r, 0, 0),
+	    (uint64_t)c_i64(r, 0, 1), (uint64_t)c_i64(r, 0, 2), well);
+	pq.clear(r);
+	return 0;
+}
+
+static int
+job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	const struct queue_outcome *o = j->o;
+	const struct queue_rcpt_result *first_bad = NULL;
+	char text[QUEUE_TEXT_MAX + 512], err_text[QUEUE_TEXT_MAX];
+	struct prm p;
+	PGresult *r;
+	int64_t mid;
+	size_t i;
+	int quiet, well = 0, state;
+
+	if (find_msg(s, o->id, &mid, NULL, e) < 0)
+		return -1;
+	for (i = 0; i < o->nresults; i++) {
+		const struct queue_rcpt_result *x = &o->results[i];
+
+		/* a sent result's event is made from its row when read */
+		quiet = x->state == QUEUE_RCPT_SENT && o->profile_used != NULL;
+		p.n = 0;
+		p_i64(&p, mid);
+		p_i64(&p, x->idx);
+		p_str(&p, queue_rcpt_state_name(x->state), 16);
+		p_i64(&p, x->code);
+		p_str(&p, x->enhanced != NULL && x->enhanced[0] != '\0' ?
+		    x->enhanced : NULL, QUEUE_ENHANCED_MAX);
+		p_str(&p, x->reply, QUEUE_REPLY_MAX);
+		p_i64(&p, j->now);
+		p_str(&p, quiet ? o->profile_used : NULL, QUEUE_PROFILE_MAX);
+		p_str(&p, s->node, QUEUE_NODE_MAX);
+		if ((r = w_run(s, S_RCPT_RESULT, &p, "cannot record a result",
+		    e)) == NULL)
+			return -1;
+		if (pq.ntuples(r) == 0) {
+			pq.clear(r);
+			return err_set(e, ERR_DATA, "message %s has no recipient %u",
+			    o->id, x->idx);
+		}
+		if (!quiet) {
+			queue_format_result(err_text, sizeof(err_text), x->code,
+			    x->enhanced, x->reply);
+			queue_format_event(text, sizeof(text), pq.getvalue(r, 0, 0),
+			    o->profile_used, err_text);
+		}
+		pq.clear(r);
+		if (!quiet && add_event(s, mid, j->now,
+		    queue_rcpt_state_name(x->state), text, e) < 0)
+			return -1;
+		if (first_bad == NULL && x->state != QUEUE_RCPT_SENT)
+			first_bad = x;
+	}
+	for (i = 0; i < o->nevents; i++)
+		if (add_event(s, mid, j->now, o->events[i].kind,
+		    o->events[i].text, e) < 0)
+			return -1;
+	if (derive_state(s, mid, &state, &well, e) < 0)
+		return -1;
+	p.n = 0;
+	p_i64(&p, mid);
+	p_str(&p, queue_msg_state_name(state), 16);
+	if (state == QUEUE_MSG_DEFERRED)
+		p_i64(&p, o->next_attempt);
+	else
+		p_null(&p);
+	p_str(&p, o->profile_used, QUEUE_PROFILE_MAX);
+	if (o->error != NULL) {
+		p_str(&p, o->error, QUEUE_TEXT_MAX);
+	} else if (first_bad != NULL) {
+		queue_format_result(err_text, sizeof(err_text), first_bad->code,
+		    first_bad->enhanced, first_bad->reply);
+		p_str(&p, err_text, QUEUE_TEXT_MAX);
+	} else {
+		p_null(&p);
+	}
+	p_i64(&p, j->now);
+	p.v[p.n] = well ? "true" : "false";
+	p.len[p.n] = 0;
+	p.fmt[p.n++] = 0;
+	p_str(&p, s->node, QUEUE_NODE_MAX);
+	if (w_do(s, S_MSG_RESULT, &p, "cannot record a result", NULL, e) < 0)
+		return -1;
+	if (state == QUEUE_MSG_DEFERRED)
+		s->notify = 1;
+	queue_job_count_record(j, state);
+	return 0;
+}
+
+static int
+job_unclaim(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+	int64_t mid, now = clock_wall_ms() / 1000;
+	uint64_t n = 0;
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	p_i64(&p, mid);
+	p_i64(&p, j->when);
+	p_i64(&p, now);
+	if (w_do(s, S_UNCLAIM, &p, "cannot give the message back", &n, e) < 0)
+		return -1;
+	if (n == 0)
+		return err_set(e, ERR_DATA, "message %s is not being sent", j->id);
+	s->notify = 1;
+	if (j->text != NULL)
+		return add_event(s, mid, now, "unclaimed", j->text, e);
+	return 0;
+}
+
+static int
+job_wait(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	const struct queue_wait *w = j->w;
+	struct prm p = { .n = 0 };
+	int64_t mid;
+	int state;
+
+	if (find_msg(s, j->id, &mid, &state, e) < 0)
+		return -1;
+	if (state != QUEUE_MSG_SENDING)
+		return err_set(e, ERR_DATA, "message %s is not being sent", j->id);
+	if (w->code > 0) {
+		p_i64(&p, mid);
+		p_i64(&p, w->code);
+		p_str(&p, w->enhanced != NULL && w->enhanced[0] != '\0' ?
+		    w->enhanced : NULL, QUEUE_ENHANCED_MAX);
+		p_str(&p, w->reply != NULL ? w->reply : "", QUEUE_REPLY_MAX);
+		p_i64(&p, w->now);
+		if (w_do(s, S_WAIT_RCPTS, &p, "cannot give the message back",
+		    NULL, e) < 0)
+			return -1;
+	}
+	p.n = 0;
+	p_i64(&p, mid);
+	p_i64(&p, w->next_attempt);
+	p_i64(&p, w->now);
+	p_str(&p, w->error, QUEUE_TEXT_MAX);
+	s->notify = 1;
+	return w_do(s, S_WAIT, &p, "cannot give the message back", NULL, e);
+}
+
+static int
+job_advance(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+
+	p_i64(&p, j->now);
+	p_i64(&p, j->when);
+	s->notify = 1;
+	return w_do(s, S_ADVANCE, &p, "cannot make waiting messages due", &j->n,
+	    e);
+}
+
+static int
+job_fail(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+	uint64_t n = 0;
+	int64_t mid;
+	int state;
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	p_i64(&p, mid);
+	p_i64(&p, j->now);
+	if (w_do(s, S_RCPT_FAIL_OPEN, &p, "cannot fail the message", &n, e) < 0)
+		return -1;
+	memset(j->cnt, 0, sizeof(j->cnt));
+	j->cnt[QUEUE_COUNT_RCPT_FAILED] = (unsigned)n;
+	if (derive_state(s, mid, &state, NULL, e) < 0)
+		return -1;
+	j->cnt_profile = "-";
+	if (state == QUEUE_MSG_FAILED)
+		j->cnt[QUEUE_COUNT_FAILED] = 1;
+	p.n = 0;
+	p_i64(&p, mid);
+	p_str(&p, queue_msg_state_name(state), 16);
+	p_str(&p, j->text, QUEUE_TEXT_MAX);
+	p_i64(&p, j->now);
+	if (w_do(s, S_MSG_FAIL, &p, "cannot fail the message", NULL, e) < 0)
+		return -1;
+	return add_event(s, mid, j->now, "failed", j->text, e);
+}
+
+static int
+job_event(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	int64_t mid;
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	return add_event(s, mid, j->now, j->text, j->text2, e);
+}
+
+static int
+job_recover(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+
+	p_i64(&p, j->now);
+	p_i64(&p, j->when);
+	p_str(&p, s->node, QUEUE_NODE_MAX);
+	s->notify = 1;
+	return w_do(s, S_RECOVER, &p, "cannot recover claims", &j->n, e);
+}
+
+static int
+job_hold(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+
+	p_i64(&p, j->now);
+	p_str(&p, j->text, QUEUE_TEXT_MAX);
+	if (w_do(s, S_HOLD_EVENTS, &p, "cannot hold messages", NULL, e) < 0)
+		return -1;
+	p.n = 0;
+	p_i64(&p, j->now);
+	return w_do(s, S_HOLD, &p, "cannot hold messages", &j->n, e);
+}
+
+static int
+job_release(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+
+	p_i64(&p, j->now);
+	if (w_do(s, S_RELEASE_EVENTS, &p, "cannot release held messages", NULL,
+	    e) < 0)
+		return -1;
+	s->notify = 1;
+	return w_do(s, S_RELEASE_HELD, &p, "cannot release held messages",
+	    &j->n, e);
+}
+
+static int
+job_retry(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+	uint64_t n = 0;
+	int64_t mid;
+	int state;
+
+	if (find_msg(s, j->id, &mid, &state, e) < 0)
+		return -1;
+	if (state == QUEUE_MSG_SENDING)
+		return err_set(e, ERR_DATA, "message %s is being delivered now; "
+		    "retry it when the attempt has ended", j->id);
+	p_i64(&p, mid);
+	if (w_do(s, S_RETRY_RCPTS, &p, "cannot retry the message", &n, e) < 0)
+		return -1;
+	if (state == QUEUE_MSG_SENT && n == 0)
+		return err_set(e, ERR_DATA, "message %s was delivered to every "
+		    "recipient: nothing to retry", j->id);
+	p_i64(&p, j->now);
+	if (w_do(s, S_RETRY_MSG, &p, "cannot retry the message", NULL, e) < 0)
+		return -1;
+	s->notify = 1;
+	return add_event(s, mid, j->now, "retry", QUEUE_TEXT_RETRY, e);
+}
+
+static int
+job_retry_all(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	static const int order[] = { S_RETRY_ALL_EVENTS, S_RETRY_ALL_RCPTS,
+		S_RETRY_ALL };
+	struct pgq *s = core_pg(c);
+	struct prm p;
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		p.n = 0;
+		p_i64(&p, j->now);
+		p_str(&p, j->state < 0 ? NULL : queue_msg_state_name(j->state),
+		    16);
+		if (w_do(s, order[i], &p, "cannot retry the messages", &j->n,
+		    e) < 0)
+			return -1;
+	}
+	s->notify = 1;
+	return 0;
+}
+
+static int
+job_delete(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+	int64_t mid;
+
+	if (find_msg(s, j->id, &mid, NULL, e) < 0)
+		return -1;
+	p_i64(&p, mid);
+	return w_do(s, S_DELETE, &p, "cannot delete the message", NULL, e);
+}
+
+static int
+job_purge(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+
+	j->n = 0;
+	if (j->max == 0)
+		return 0;
+	p_i64(&p, j->when);
+	p_i64(&p, (int64_t)j->max);
+	return w_do(s, S_PURGE, &p, "cannot remove old messages", &j->n, e);
+}
+
+static int
+job_rate_add(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	return rate_add(core_pg(c), j->text, j->now, j->count, e);
+}
+
+/* ---- The keeper: leases renewed, new work heard ---- */
+
+static void
+keeper_nap(struct pgq *s, int ms)
+{
+	struct pollfd pfd = { .fd = s->kpipe[0], .events = POLLIN };
+
+	(void)poll(&pfd, 1, ms);
+}
+
+static void *
+keeper(void *arg)
+{
+	struct pgq *s = arg;
+	struct pgconn k;
+	struct op_err e;
+	int64_t next_renew = 0;
+	int backoff = PG_BACKOFF_MIN_MS, listening = 0, stop;
+
+	pthread_setname_np(pthread_self(), "op-pg-keeper");
+	memset(&k, 0, sizeof(k));
+	for (;;) {
+		void (*cb)(void *);
+		struct pollfd pfd[2];
+		int64_t now;
+		int heard = 0;
+
+		pthread_mutex_lock(&s->core.mu);
+		stop = s->core.stop;
+		pthread_mutex_unlock(&s->core.mu);
+		pthread_mutex_lock(&s->wmu);
+		cb = s->watch_cb;
+		pthread_mutex_unlock(&s->wmu);
+		if (stop)
+			break;
+		if (conn_lost(&k)) {
+			pg_disconnect(&k);
+			listening = 0;
+			if (pg_connect(s, &k, &e) < 0) {
+				keeper_nap(s, backoff);
+				backoff = backoff * 2 > PG_BACKOFF_MAX_MS ?
+				    PG_BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+			backoff = PG_BACKOFF_MIN_MS;
+			next_renew = 0;
+		}
+		if (!listening && cb != NULL) {
+			if (k_simple(s, &k, "LISTEN " PG_CHANNEL, "cannot listen",
+			    &e) < 0) {
+				keeper_nap(s, 1000);
+				continue;
+			}
+			listening = 1;
+			heard = 1;     /* work may have come while deaf */
+		}
+		now = clock_mono_ms();
+		if (now >= next_renew) {
+			struct prm p = { .n = 0 };
+			char *ids;
+			size_t i, used = 0;
+			int rc;
+
+			pthread_mutex_lock(&s->core.mu);
+			ids = mem_alloc(s->nlive * (QUEUE_ID_SIZE + 1) + 3);
+			ids[used++] = '{';
+			for (i = 0; i < s->nlive; i++) {
+				if (i > 0)
+					ids[used++] = ',';
+				memcpy(ids + used, s->live[i], QUEUE_ID_LEN);
+				used += QUEUE_ID_LEN;
+			}
+			pthread_mutex_unlock(&s->core.mu);
+			ids[used++] = '}';
+			ids[used] = '\0';
+			p_str(&p, s->owner, sizeof(s->owner));
+			p_i64(&p, PG_LEASE_S);
+			p.v[p.n] = ids;
+			p.len[p.n] = 0;
+			p.fmt[p.n++] = 0;
+			rc = k_do(s, &k, S_RENEW, &p, "cannot renew claims", NULL, &e);
+			free(ids);
+			if (rc < 0) {
+				log_event(LOG_WARN, "queue_lease", "error", e.msg, NULL);
+				next_renew = now + 1000;
+				continue;
+			}
+			next_renew = now + PG_RENEW_S * 1000;
+		}
+		pfd[0].fd = pq.socket(k.conn);
+		pfd[0].events = POLLIN;
+		pfd[1].fd = s->kpipe[0];
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, (int)(next_renew - now)) > 0 &&
+		    (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+			PGnotify *n;
+
+			if (!pq.consumeInput(k.conn))
+				k.broken = 1;
+			while ((n = pq.notifies(k.conn)) != NULL) {
+				heard = 1;
+				pq.freemem(n);
+			}
+		}
+		pthread_mutex_lock(&s->wmu);
+		if (heard && s->watch_cb != NULL)
+			s->watch_cb(s->watch_arg);
+		pthread_mutex_unlock(&s->wmu);
+	}
+	pg_disconnect(&k);
+	return NULL;
+}
+
+static int
+pg_watch(struct queue *q, void (*cb)(void *), void *arg, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	int rc = 0;
+
+	pthread_mutex_lock(&s->wmu);
+	s->watch_cb = cb;
+	s->watch_arg = arg;
+	pthread_mutex_unlock(&s->wmu);
+	pthread_mutex_lock(&s->core.mu);
+	if (!s->kstarted && cb != NULL && !s->core.stop) {
+		rc = pthread_create(&s->kthread, NULL, keeper, s);
+		s->kstarted = rc == 0;
+	}
+	pthread_mutex_unlock(&s->core.mu);
+	if (rc != 0)
+		return err_set(e, ERR_OSERR, "cannot start the queue's keeper "
+		    "thread: %s", strerror(rc));
+	return 0;
+}
+
+/* ---- Reads ---- */
+
+static struct pgconn *
+reader_get(struct pgq *s, struct op_err *e)
+{
+	struct pgconn *r = NULL, *fresh = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&s->rmu);
+	for (;;) {
+		for (i = 0; i < PG_READERS_MAX; i++) {
+			if (s->readers[i].busy)
+				continue;
+			if (s->readers[i].conn != NULL) {
+				r = &s->readers[i];
+				break;
+			}
+			if (fresh == NULL)
+				fresh = &s->readers[i];
+		}
+		if (r == NULL && fresh != NULL)
+			r = fresh;
+		if (r != NULL)
+			break;
+		pthread_cond_wait(&s->rcv, &s->rmu);
+	}
+	r->busy = 1;
+	pthread_mutex_unlock(&s->rmu);
+	if (r->conn != NULL && conn_lost(r))
+		pg_disconnect(r);
+	if (r->conn == NULL && pg_connect(s, r, e) < 0) {
+		pthread_mutex_lock(&s->rmu);
+		r->busy = 0;
+		pthread_cond_signal(&s->rcv);
+		pthread_mutex_unlock(&s->rmu);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+reader_put(struct pgq *s, struct pgconn *r)
+{
+	if (!conn_lost(r) && pq.transactionStatus(r->conn) != PQTRANS_IDLE) {
+		PGresult *x = pq.exec(r->conn, "ROLLBACK");
+
+		pq.clear(x);
+	}
+	pthread_mutex_lock(&s->rmu);
+	r->busy = 0;
+	pthread_cond_signal(&s->rcv);
+	pthread_mutex_unlock(&s->rmu);
+}
+
+static int
+r_find(struct pgq *s, struct pgconn *r, const char *id, int64_t *mid,
+    struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+	PGresult *x;
+
+	p_str(&p, id, QUEUE_ID_LEN);
+	if ((x = k_run(s, r, S_RFIND, &p, 0, "cannot find the message", e)) == NULL)
+		return -1;
+	if (pq.ntuples(x) == 0) {
+		pq.clear(x);
+		return err_set(e, ERR_NOINPUT, "no message with id %s", id);
+	}
+	*mid = c_i64(x, 0, 0);
+	pq.clear(x);
+	return 0;
+}
+
+static int
+pg_body_read(struct queue *q, const char *id, uint64_t off, void *dst,
+    size_t n, size_t *got, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	PGresult *x;
+	int ret = -1;
+
+	*got = 0;
+	if (n > INT32_MAX / 2)
+		n = INT32_MAX / 2;
+	if (queue_id_check(id, e) < 0)
+		return -1;
+	if (off >= QUEUE_BODY_MAX)
+		off = QUEUE_BODY_MAX;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	p_str(&p, id, QUEUE_ID_LEN);
+	p_i64(&p, (int64_t)off + 1);
+	p_i64(&p, (int64_t)n);
+	if ((x = k_run(s, r, S_BODY_PART, &p, 1, "cannot read the message",
+	    e)) == NULL)
+		goto out;
+	if (pq.ntuples(x) == 0)
+		err_set(e, ERR_NOINPUT, "no message with id %s", id);
+	else if (pq.getisnull(x, 0, 1))
+		err_set(e, ERR_NOINPUT, "message %s has no body", id);
+	else {
+		size_t len = (size_t)pq.getlength(x, 0, 1);
+
+		if (len > n)
+			len = n;
+		memcpy(dst, pq.getvalue(x, 0, 1), len);
+		*got = len;
+		ret = 0;
+	}
+	pq.clear(x);
+out:
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+pg_body_get(struct queue *q, const char *id, char **body, size_t *len,
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	PGresult *x;
+	int ret = -1;
+
+	*body = NULL;
+	*len = 0;
+	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
+		return -1;
+	p_str(&p, id, QUEUE_ID_LEN);
+	if ((x = k_run(s, r, S_BODY, &p, 1, "cannot read the message", e)) == NULL)
+		goto out;
+	if (pq.ntuples(x) == 0)
+		err_set(e, ERR_NOINPUT, "no message with id %s", id);
+	else if (pq.getisnull(x, 0, 1))
+		err_set(e, ERR_NOINPUT, "message %s has no body", id);
+	else {
+		size_t n = (size_t)pq.getlength(x, 0, 1);
+
+		*body = mem_alloc(n + 1);
+		memcpy(*body, pq.getvalue(x, 0, 1), n);
+		(*body)[n] = '\0';
+		*len = n;
+		ret = 0;
+	}
+	(void)c_bin_i64;
+	pq.clear(x);
+out:
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+pg_list(struct queue *q, const struct queue_list_opts *o,
+    struct queue_set *out, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	PGresult *x;
+	int64_t before = INT64_MAX;
+	size_t limit = o != NULL && o->limit > 0 ? o->limit : 100;
+	int state = o != NULL ? o->state : -1, i, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (limit > QUEUE_LIST_MAX)
+		limit = QUEUE_LIST_MAX;
+	if (state != -1 && queue_msg_state_name(state) == NULL)
+		return err_set(e, ERR_DATA, "unknown message state %d", state);
+	if (o != NULL && o->before != NULL && queue_id_check(o->before, e) < 0)
+		return -1;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	if (o != NULL && o->before != NULL && r_find(s, r, o->before, &before,
+	    e) < 0)
+		goto out;
+	p_i64(&p, before);
+	p_i64(&p, (int64_t)limit);
+	if (state != -1)
+		p_str(&p, queue_msg_state_name(state), 16);
+	if ((x = k_run(s, r, state == -1 ? S_LIST : S_LIST_STATE, &p, 0,
+	    "cannot list the queue", e)) == NULL)
+		goto out;
+	for (i = 0; i < pq.ntuples(x); i++)
+		row_msg(out, x, i);
+	pq.clear(x);
+	queue_set_finish(out);
+	ret = 0;
+out:
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+pg_get(struct queue *q, const char *id, struct queue_set *out,
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	PGresult *x = NULL;
+	int64_t mid;
+	int i, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (queue_id_check(id, e) < 0 || (r = reader_get(s, e)) == NULL)
+		return -1;
+	/* one snapshot for the message, its recipients and its events */
+	if (k_simple(s, r, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    "cannot read the message", e) < 0 || r_find(s, r, id, &mid, e) < 0)
+		goto out;
+	p_i64(&p, mid);
+	if ((x = k_run(s, r, S_GET, &p, 0, "cannot read the message", e)) == NULL)
+		goto fail;
+	if (pq.ntuples(x) == 0) {
+		err_set(e, ERR_NOINPUT, "no message with id %s", id);
+		goto fail;
+	}
+	row_msg(out, x, 0);
+	pq.clear(x);
+	if ((x = k_run(s, r, S_RCPTS, &p, 0, "cannot read the message", e)) == NULL)
+		goto fail;
+	for (i = 0; i < pq.ntuples(x); i++)
+		row_rcpt(out, &out->msgs[0], x, i);
+	pq.clear(x);
+	p_i64(&p, QUEUE_EVENTS_MAX);
+	if ((x = k_run(s, r, S_EVENTS, &p, 0, "cannot read the message",
+	    e)) == NULL)
+		goto fail;
+	for (i = 0; i < pq.ntuples(x); i++) {
+		struct queue_event *ev = queue_set_add_event(out);
+
+		ev->at = c_i64(x, i, 0);
+		ev->kind = c_set_or_empty(out, x, i, 1);
+		ev->text = c_set_or_empty(out, x, i, 2);
+	}
+	pq.clear(x);
+	x = NULL;
+	queue_set_finish(out);
+	queue_set_add_made_events(out);
+	ret = 0;
+	goto out;
+fail:
+	if (x != NULL)
+		pq.clear(x);
+	queue_set_free(out);
+out:
+	reader_put(s, r);
+	return ret;
+}
+
+static int
+pg_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct pgconn *r;
+	PGresult *x;
+	int i, state;
+
+	memset(counts, 0, sizeof(uint64_t) * QUEUE_MSG_NSTATES);
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_COUNTS, NULL, 0, "cannot count the queue", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	for (i = 0; i < pq.ntuples(x); i++) {
+		state = queue_msg_state_parse(pq.getvalue(x, i, 0));
+		if (state >= 0)
+			counts[state] = (uint64_t)c_i64(x, i, 1);
+	}
+	pq.clear(x);
+	return 0;
+}
+
+static int
+pg_next_due(struct queue *q, int64_t *when, int *found, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct pgconn *r;
+	PGresult *x;
+
+	*when = 0;
+	*found = 0;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_NEXT_DUE, NULL, 0, "cannot read the queue", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	if (pq.ntuples(x) > 0 && !pq.getisnull(x, 0, 0)) {
+		*when = c_i64(x, 0, 0);
+		*found = 1;
+	}
+	pq.clear(x);
+	return 0;
+}
+
+static int
+pg_rate_load(struct queue *q, const char *profile, int64_t since,
+    struct queue_rate_bucket **out, size_t *n, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct queue_rate_bucket *b = NULL;
+	struct pgconn *r;
+	PGresult *x;
+	int i, rows;
+
+	*out = NULL;
+	*n = 0;
+	if (profile == NULL || strlen(profile) >= QUEUE_PROFILE_MAX)
+		return err_set(e, ERR_DATA, "profile name missing or longer than "
+		    "%d bytes", QUEUE_PROFILE_MAX - 1);
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	p_str(&p, profile, QUEUE_PROFILE_MAX);
+	p_i64(&p, since / 60);
+	x = k_run(s, r, S_RATE, &p, 0, "cannot read send counts", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	rows = pq.ntuples(x);
+	if (rows > 0)
+		b = mem_alloc((size_t)rows * sizeof(*b));
+	for (i = 0; i < rows; i++) {
+		b[i].at = c_i64(x, i, 0);
+		b[i].count = (uint64_t)c_i64(x, i, 1);
+	}
+	pq.clear(x);
+	*out = b;
+	*n = (size_t)rows;
+	return 0;
+}
+
+static int
+pg_counters(struct queue *q, struct queue_counter **out, size_t *n,
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct queue_counter *c = NULL;
+	struct pgconn *r;
+	PGresult *x;
+	int i, k, rows;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_COUNTERS, NULL, 0, "cannot read the delivery counters",
+	    e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	rows = pq.ntuples(x);
+	if (rows > 0)
+		c = mem_alloc((size_t)rows * sizeof(*c));
+	for (i = 0; i < rows; i++) {
+		str_copy(c[i].profile, sizeof(c[i].profile), pq.getvalue(x, i, 0));
+		for (k = 0; k < QUEUE_COUNT_N; k++)
+			c[i].n[k] = (uint64_t)c_i64(x, i, k + 1);
+	}
+	pq.clear(x);
+	*out = c;
+	*n = (size_t)rows;
+	return 0;
+}
+
+/* ---- Open and close ---- */
+
+/* The URI without its password, for messages and logs. */
+static void
+mask_uri(char *dst, size_t dsz, const char *uri)
+{
+	const char *p = strstr(uri, "://"), *at, *colon, *end;
+
+	if (p == NULL) {
+		log_sanitize(dst, dsz, uri);
+		return;
+	}
+	p += 3;
+	end = p + strcspn(p, "/?");
+	at = memchr(p, '@', (size_t)(end - p));
+	colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	if (colon == NULL) {
+		log_sanitize(dst, dsz, uri);
+		return;
+	}
+	{
+		char tmp[1024];
+
+		snprintf(tmp, sizeof(tmp), "%.*s:***%s", (int)(colon - uri), uri, at);
+		log_sanitize(dst, dsz, tmp);
+	}
+}
+
+static int
+pg_schema(struct pgq *s, struct op_err *e)
+{
+	PGresult *r;
+	char sql[96];
+	int64_t version = 0;
+
+	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%d)",
+	    PG_LOCK_KEY);
+	if (k_simple(s, &s->w, sql, "cannot open the queue", e) < 0 ||
+	    k_simple(s, &s->w, "CREATE TABLE IF NOT EXISTS outpost_schema"
+	    " (version integer NOT NULL)", "cannot create the queue's tables",
+	    e) < 0)
+		goto fail;
+	r = pq.exec(s->w.conn, "SELECT coalesce(max(version), 0),"
+	    " to_regclass('messages') IS NOT NULL FROM outpost_schema");
+	if (pq.resultStatus(r) != PGRES_TUPLES_OK) {
+		pg_err(s, &s->w, r, "cannot read the queue's schema version", e);
+		pq.clear(r);
+		goto fail;
+	}
+	version = c_i64(r, 0, 0);
+	if (version == 0 && strcmp(pq.getvalue(r, 0, 1), "t") == 0) {
+		pq.clear(r);
+		err_set(e, ERR_CONFIG, "the PostgreSQL database %s holds a table "
+		    "\"messages\" that Outpost did not make: give Outpost a "
+		    "database of its own", s->where);
+		goto fail;
+	}
+	pq.clear(r);
+	if (version > PG_SCHEMA_VERSION) {
+		err_set(e, ERR_CONFIG, "the queue in %s was made by a newer Outpost "
+		    "(schema version %lld; this one knows up to %d): run the "
+		    "newer Outpost on every node", s->where, (long long)version,
+		    PG_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (version < 1) {
+		if (k_simple(s, &s->w, schema_v1, "cannot create the queue's "
+		    "tables", e) < 0)
+			goto fail;
+		log_event(LOG_INFO, "queue_create", "database", s->where,
+		    "schema", "1", NULL);
+	}
+	return k_simple(s, &s->w, "COMMIT", "cannot create the queue's tables",
+	    e);
+fail:
+	txn_rollback(&s->core);
+	return -1;
+}
+
+static void
+pg_free(struct pgq *s)
+{
+	size_t i;
+	int started;
+
+	queue_core_stop(&s->core, NULL);
+	pthread_mutex_lock(&s->core.mu);
+	started = s->kstarted;
+	pthread_mutex_unlock(&s->core.mu);
+	if (started) {
+		if (write(s->kpipe[1], "x", 1) < 0) {
+			/* the keeper sees stop at its next renewal */
+		}
+		pthread_join(s->kthread, NULL);
+	}
+	if (s->kpipe[0] >= 0)
+		close(s->kpipe[0]);
+	if (s->kpipe[1] >= 0)
+		close(s->kpipe[1]);
+	if (pq.finish != NULL) {
+		pg_disconnect(&s->w);
+		for (i = 0; i < PG_READERS_MAX; i++)
+			pg_disconnect(&s->readers[i]);
+	}
+	queue_core_destroy(&s->core);
+	pthread_mutex_destroy(&s->rmu);
+	pthread_cond_destroy(&s->rcv);
+	pthread_mutex_destroy(&s->wmu);
+	free(s->live);
+	free(s->uri);
+	free(s);
+}
+
+static void
+pg_close(struct queue *q)
+{
+	pg_free(to_pg(q));
+}
+
+static void
+pg_stats(struct queue *q, struct queue_stats *st)
+{
+	queue_core_stats(&to_pg(q)->core, st);
+}
+
+int
+queue_pg_open(const char *uri, const char *node, unsigned flags,
+    struct queue **out, struct op_err *e)
+{
+	struct pgq *s;
+	unsigned char rnd[6];
+	char host[QUEUE_NODE_MAX + 1];
+
+	*out = NULL;
+	if (pq_ready(e) < 0)
+		return -1;
+	if (node == NULL || node[0] == '\0') {
+		if (gethostname(host, sizeof(host)) != 0)
+			str_copy(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		node = host;
+	}
+	if (strlen(node) > QUEUE_NODE_MAX)
+		return err_set(e, ERR_CONFIG, "node name longer than %d bytes: set "
+		    "a shorter [server] node", QUEUE_NODE_MAX);
+	if (rand_bytes(rnd, sizeof(rnd), e) < 0)
+		return -1;
+	s = mem_alloc(sizeof(*s));
+	queue_core_init(&s->core, &pg_ops, &pg_txn);
+	s->uri = str_dup(uri);
+	s->flags = flags;
+	s->kpipe[0] = s->kpipe[1] = -1;
+	mask_uri(s->where, sizeof(s->where), uri);
+	str_copy(s->node, sizeof(s->node), node);
+	snprintf(s->owner, sizeof(s->owner), "%s/%ld/%02x%02x%02x%02x%02x%02x",
+	    s->node, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+	    rnd[5]);
+	pthread_mutex_init(&s->rmu, NULL);
+	pthread_cond_init(&s->rcv, NULL);
+	pthread_mutex_init(&s->wmu, NULL);
+	if (pipe2(s->kpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		err_set(e, ERR_OSERR, "cannot make a pipe: %s", strerror(errno));
+		goto fail;
+	}
+	if (pg_connect(s, &s->w, e) < 0 || pg_schema(s, e) < 0)
+		goto fail;
+	if (queue_core_start(&s->core, e) < 0)
+		goto fail;
+	*out = &s->core.base;
+	return 0;
+fail:
+	pg_free(s);
+	return -1;
+}
+
+static const struct queue_ops pg_ops = {
+	.name = "postgresql",
+	.submit = queue_core_submit,
+	.submit_async = queue_core_submit_async,
+	.claim = queue_core_claim,
+	.claim_id = queue_core_claim_id,
+	.body_get = pg_body_get,
+	.body_read = pg_body_read,
+	.record = queue_core_record,
+	.record_async = queue_core_record_async,
+	.unclaim = queue_core_unclaim,
+	.fail = queue_core_fail,
+	.wait = queue_core_wait,
+	.advance = queue_core_advance,
+	.event_add = queue_core_event_add,
+	.recover = queue_core_recover,
+	.hold_all = queue_core_hold_all,
+	.release_held = queue_core_release_held,
+	.retry = queue_core_retry,
+	.retry_all = queue_core_retry_all,
+	.del = queue_core_delete,
+	.purge = queue_core_purge,
+	.list = pg_list,
+	.get = pg_get,
+	.counts = pg_counts,
+	.next_due = pg_next_due,
+	.counters = pg_counters,
+	.rate_add = queue_core_rate_add,
+	.rate_load = pg_rate_load,
+	.watch = pg_watch,
+	.stats = pg_stats,
+	.close = pg_close,
+};
+
+static const struct queue_txn pg_txn = {
+	.begin = txn_begin,
+	.savepoint = txn_savepoint,
+	.release = txn_release,
+	.rollback_to = txn_rollback_to,
+	.lost = txn_lost,
+	.rate_add = txn_rate_add,
+	.count_add = txn_count_add,
+	.commit = txn_commit,
+	.rollback = txn_rollback,
+	.after = txn_after,
+	/* a submission fails only when the database does (a taken id is
+	 * ON CONFLICT DO NOTHING, and tried again) */
+	.no_savepoint = 1u << QJ_SUBMIT,
+	.run = {
+		[QJ_SUBMIT] = job_submit,
+		[QJ_CLAIM] = job_claim,
+		[QJ_RECORD] = job_record,
+		[QJ_UNCLAIM] = job_unclaim,
+		[QJ_WAIT] = job_wait,
+		[QJ_ADVANCE] = job_advance,
+		[QJ_FAIL] = job_fail,
+		[QJ_EVENT] = job_event,
+		[QJ_RECOVER] = job_recover,
+		[QJ_HOLD] = job_hold,
+		[QJ_RELEASE] = job_release,
+		[QJ_RETRY] = job_retry,
+		[QJ_RETRY_ALL] = job_retry_all,
+		[QJ_DELETE] = job_delete,
+		[QJ_PURGE] = job_purge,
+		[QJ_RATE_ADD] = job_rate_add,
+	},
+};

@@ -1,0 +1,301 @@
+"""Several nodes on one PostgreSQL ([server] database, node): delivery end
+to end through a PostgreSQL-backed daemon (listener, API, sendmail, send
+--now, queue list/show), two nodes sharing the work exactly once, a node
+killed mid-delivery whose messages another node delivers after the lease,
+and the database stopped and started under load.
+
+The tests' own PostgreSQL server (conftest.py: pg_server, pg) runs on
+127.0.0.1; each test gets a fresh database.  Two nodes on one machine use
+two data_dirs (one daemon per data_dir).
+"""
+
+import re
+import smtplib
+import subprocess
+import threading
+import time
+
+import pytest
+
+import conftest
+import peers as peers_mod
+from daemon import Daemon, HOST, free_port, wait_for
+from test_http_api import Api, TOKEN, _health_ok
+
+SEND_TIMEOUT = 30
+
+
+def mail(n, tag="m"):
+    return ("From: app@example.com\r\nTo: rcpt@example.com\r\n"
+            "Subject: %s %d\r\nMessage-ID: <%s-%d@test.example>\r\n\r\n"
+            "body %d\r\n" % (tag, n, tag, n, n))
+
+
+def message_ids(peer):
+    """The Message-IDs the peer received, one per delivery."""
+    out = []
+    for m in list(peer.messages):
+        hit = re.search(rb"(?im)^Message-ID:\s*<([^>]+)>", m.content)
+        out.append(hit.group(1).decode() if hit else None)
+    return out
+
+
+def node(outpost, pg, name, peer_port, data="data", http=True, extra=None):
+    """Start `outpost serve` as node name on the shared database."""
+    smtp = free_port()
+    srv = {"smtp_listen": "%s:%d" % (HOST, smtp),
+           "http_listen": "%s:%d" % (HOST, free_port()) if http else "",
+           "data_dir": str(outpost.tmp_path / data),
+           "database": pg.uri, "node": name, "api_token": TOKEN,
+           "retry": "1s, 1s, 2s"}
+    srv.update(extra or {})
+    conf = outpost.conf([("main", peers_mod.profile(peer_port))], server=srv)
+    d = Daemon(outpost, conf, smtp)
+    api = None
+    if http:
+        api = Api(int(srv["http_listen"].rsplit(":", 1)[1]))
+        wait_for(lambda: _health_ok(api), what="the HTTP server")
+    return d, api, conf
+
+
+def states(pg):
+    rows = pg.sql("SELECT state, count(*) FROM messages GROUP BY state")
+    return {s: int(n) for s, n in (r.split("|") for r in rows.split())}
+
+
+def test_one_node_end_to_end(outpost, peers, pg):
+    """Listener, API, sendmail and send --now on a PostgreSQL queue; queue
+    list and show read it, and name the node."""
+    peer = peers.aiosmtpd("plain")
+    d, api, conf = node(outpost, pg, "alpha", peer.port)
+    try:
+        reply = d.send("app@example.com", ["rcpt@example.com"], mail(1))
+        lid = reply.rsplit(" ", 1)[-1]
+        r = api.post("/api/messages", {"from": "app@example.com",
+                                       "to": ["api@example.com"],
+                                       "subject": "by the API", "text": "x"})
+        assert r.status == 202, r
+        aid = r.json["id"]
+        res = outpost.run("sendmail", "sm@example.com", conf=conf,
+                          stdin=mail(2, "sendmail"))
+        assert res.rc == 0, res
+        res = outpost.run("send", "--from", "app@example.com", "--to",
+                          "now@example.com", "--subject", "now", "--text",
+                          "-", "--now", conf=conf, stdin="hi\n")
+        assert res.rc == 0, res
+        nid = res.out.splitlines()[0]
+
+        wait_for(lambda: states(pg).get("sent", 0) == 4, timeout=30,
+                 what="four messages sent")
+        assert len(peer.messages) == 4
+        for mid in (lid, aid, nid):
+            m = api.get("/api/messages/" + mid).json
+            assert m["state"] == "sent", m
+            assert m["node"] == "alpha", m
+            assert m["recipients"][0]["node"] == "alpha", m
+        res = outpost.run("queue", "list", conf=conf)
+        assert res.rc == 0, res
+        for mid in (lid, aid, nid):
+            assert mid in res.out, res
+        res = outpost.run("queue", "show", lid, conf=conf)
+        assert res.rc == 0, res
+        assert re.search(r"(?m)^\s*node:\s+alpha$", res.out), res
+        assert "node: alpha" in res.out, res
+        # nothing in data_dir but the lock and the token: the queue is
+        # in PostgreSQL
+        assert not (outpost.tmp_path / "data" / "queue.db").exists()
+    finally:
+        d.stop()
+
+
+def test_two_nodes_deliver_each_message_once(outpost, peers, pg):
+    """Two nodes on one database, each receiving submissions: every
+    message is delivered exactly once (the peer counts Message-IDs)."""
+    peer = peers.aiosmtpd("plain")
+    a, _, _ = node(outpost, pg, "node-a", peer.port, data="a", http=False)
+    b, _, _ = node(outpost, pg, "node-b", peer.port, data="b", http=False)
+    n = 30
+    try:
+        def submit(d, tag):
+            s = smtplib.SMTP(HOST, d.smtp_port, timeout=SEND_TIMEOUT,
+                             local_hostname="localhost")
+            try:
+                for i in range(n):
+                    d.send("app@example.com", ["rcpt@example.com"],
+                           mail(i, tag), session=s)
+            finally:
+                s.quit()
+        ta = threading.Thread(target=submit, args=(a, "to-a"))
+        tb = threading.Thread(target=submit, args=(b, "to-b"))
+        ta.start()
+        tb.start()
+        ta.join(120)
+        tb.join(120)
+        wait_for(lambda: states(pg).get("sent", 0) == 2 * n, timeout=60,
+                 what="every message sent")
+        ids = message_ids(peer)
+        assert len(ids) == 2 * n, ids
+        assert len(set(ids)) == 2 * n, sorted(ids)
+        nodes = pg.sql("SELECT DISTINCT node FROM recipients").split()
+        assert set(nodes) <= {"node-a", "node-b"}, nodes
+    finally:
+        a.stop()
+        b.stop()
+
+
+class HangingPeer:
+    """Takes messages up to the end of DATA and never answers: the
+    deliveries stay in flight until the client goes away."""
+
+    def __init__(self):
+        self.in_data = 0
+        self.lock = threading.Lock()
+        self.gone = threading.Event()
+
+    def script(self, conn):
+        conn.send("220 localhost ESMTP hanging")
+        while True:
+            line = conn.readline()
+            if line is None:
+                return
+            verb = line.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                conn.send("250-localhost", "250 8BITMIME")
+            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                conn.send("250 2.0.0 Ok")
+            elif verb == "DATA":
+                conn.send("354 go on")
+                while True:
+                    d = conn.readline()
+                    if d is None or d == ".":
+                        break
+                with self.lock:
+                    self.in_data += 1
+                self.gone.wait(120)
+                return
+            else:
+                conn.send("221 2.0.0 Bye")
+                return
+
+
+def test_killed_node_messages_go_to_the_other_after_the_lease(outpost, peers,
+                                                              pg):
+    """kill -9 of a node while its deliveries hang at a slow peer: the
+    other node takes its messages once their leases end and delivers
+    every one (nothing lost), with a "recovered" event naming the dead
+    node."""
+    hang = HangingPeer()
+    slow = peers.scripted(hang.script)
+    fast = peers.aiosmtpd("plain")
+    a, _, _ = node(outpost, pg, "doomed", slow.port, data="a", http=False)
+    n = 3
+    try:
+        for i in range(n):
+            a.send("app@example.com", ["rcpt@example.com"], mail(i, "lease"))
+        wait_for(lambda: hang.in_data == n, timeout=30,
+                 what="the deliveries in flight")
+        a.kill9()
+    finally:
+        hang.gone.set()
+    assert states(pg) == {"sending": n}
+    b, api, _ = node(outpost, pg, "survivor", fast.port, data="b")
+    try:
+        # the lease is 30 s, renewed every 10 s; the survivor looks for
+        # lapsed ones every 5 s
+        wait_for(lambda: states(pg).get("sent", 0) == n, timeout=90,
+                 step=0.5, what="the dead node's messages delivered")
+        ids = message_ids(fast)
+        assert sorted(ids) == sorted("lease-%d@test.example" % i
+                                     for i in range(n)), ids
+        mid = api.get("/api/messages").json["messages"][0]["id"]
+        m = api.get("/api/messages/" + mid).json
+        assert m["node"] == "survivor", m
+        kinds = [(e["kind"], e["text"]) for e in m["events"]]
+        assert any(k == "recovered" and "node doomed" in t
+                   for k, t in kinds), kinds
+    finally:
+        b.stop()
+
+
+def test_database_stopped_and_started_under_load(outpost, peers):
+    """PostgreSQL stopped while clients submit: the listener answers 4xx,
+    the API 503 and sendmail exits 75, acknowledging nothing; once it runs
+    again the node reconnects by itself, and every message it acknowledged
+    is delivered."""
+    server = conftest.PgServer("pg-outage")
+    try:
+        pg = conftest.Pg(server)
+        peer = peers.aiosmtpd("plain")
+        d, api, conf = node(outpost, pg, "steady", peer.port)
+        acked, refused = [], []
+        stop = threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    s = smtplib.SMTP(HOST, d.smtp_port, timeout=SEND_TIMEOUT,
+                                     local_hostname="localhost")
+                    s.ehlo("localhost")
+                    s.mail("app@example.com")
+                    s.rcpt("rcpt@example.com")
+                    code, _ = s.data(mail(i, "load"))
+                    s.quit()
+                except (smtplib.SMTPException, OSError) as ex:
+                    code = getattr(ex, "smtp_code", 0)
+                (acked if code == 250 else refused).append((i, code))
+                time.sleep(0.02)
+
+        t = threading.Thread(target=load)
+        t.start()
+        try:
+            wait_for(lambda: len(acked) >= 10, what="mail accepted")
+            server.pause()
+            n_refused = len(refused)
+            wait_for(lambda: len(refused) >= n_refused + 5,
+                     what="submissions refused while the database is down")
+            assert all(400 <= c < 500 for _, c in refused), refused
+            r = api.post("/api/messages", {"from": "app@example.com",
+                                           "to": ["api@example.com"],
+                                           "subject": "down", "text": "x"})
+            assert r.status == 503, r
+            res = outpost.run("sendmail", "sm@example.com", conf=conf,
+                              stdin=mail(0, "down"))
+            assert res.rc == 75, res
+            server.resume()
+            n_acked = len(acked)
+            wait_for(lambda: len(acked) >= n_acked + 10, timeout=60,
+                     what="mail accepted again after the outage")
+        finally:
+            stop.set()
+            t.join(60)
+        want = {"load-%d@test.example" % i for i, _ in acked}
+        wait_for(lambda: want <= set(message_ids(peer)), timeout=60,
+                 what="every acknowledged message delivered")
+        assert "queue_db_back" in d.log() or "queue_db_down" in d.log()
+        d.stop()
+    finally:
+        server.stop()
+
+
+def test_database_and_node_keys(outpost):
+    """[server] database takes a postgresql:// URI only and is shown with
+    its password masked; node takes a plain name."""
+    conf = outpost.conf(server={
+        "database": "postgresql://outpost:s3cret@db.example.com:5432/mail",
+        "node": "mx-1.eu"})
+    res = outpost.run("config", "show", conf=conf)
+    assert res.rc == 0, res
+    assert "s3cret" not in res.text, res
+    assert re.search(r"(?m)^database = postgresql://outpost:\S+"
+                     r"@db\.example\.com:5432/mail$", res.out), res
+    assert re.search(r"(?m)^node = mx-1\.eu$", res.out), res
+    bad = outpost.conf(server={"database": "mysql://db/mail"})
+    res = outpost.run("config", "check", conf=bad)
+    assert res.rc == 78, res
+    assert "postgresql://" in res.err, res
+    bad = outpost.conf(server={"node": "two words"})
+    res = outpost.run("config", "check", conf=bad)
+    assert res.rc == 78, res
+    assert "node" in res.err, res
