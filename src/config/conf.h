@@ -130,6 +130,11 @@ struct conf_server {
 	unsigned smtp_max_sessions;     /* default 1000 */
 	unsigned smtp_timeout_s;        /* listener idle/command timeout, default 300 */
 	char *aliases;          /* the aliases file (config/aliases.h); NULL if unset */
+	/* Running as a service (docs/config.md): */
+	char *user;             /* drop to this user after binding; NULL if unset */
+	char *http_tls_cert;    /* the page and the API over HTTPS; NULL if unset */
+	char *http_tls_key;
+	int http_insecure;      /* plain HTTP on a non-loopback http_listen */
 };
 
 /* [dkim NAME] (docs/dkim.md): mail whose From: is at domain is signed
