@@ -43,7 +43,7 @@ all: checksrc build/outpost
 
 build/outpost: $(OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
