@@ -719,19 +719,31 @@ http_start(const char *listen_spec, const struct http_deps *deps,
 	if (s->tls)
 		flags |= MHD_USE_TLS;
 	/* the key and certificate stay in memory until http_stop(); with
-	 * plain HTTP the options are ignored (NULL) */
-	s->mhd = mhd.start_daemon(flags,
-	    0, NULL, NULL, on_request, s,
-	    MHD_OPTION_HTTPS_MEM_KEY, s->tls ? key : NULL,
-	    MHD_OPTION_HTTPS_MEM_CERT, s->tls ? cert : NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_MAX,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-	    MHD_OPTION_END);
+	 * plain HTTP the array is empty (libmicrohttpd complains about TLS
+	 * options without MHD_USE_TLS) */
+	{
+		struct MHD_OptionItem tls_opts[3] = {
+			{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+			{ MHD_OPTION_END, 0, NULL } };
+
+		if (s->tls) {
+			tls_opts[0].option = MHD_OPTION_HTTPS_MEM_KEY;
+			tls_opts[0].ptr_value = key;
+			tls_opts[1].option = MHD_OPTION_HTTPS_MEM_CERT;
+			tls_opts[1].ptr_value = cert;
+		}
+		s->mhd = mhd.start_daemon(flags,
+		    0, NULL, NULL, on_request, s,
+		    MHD_OPTION_ARRAY, tls_opts,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_MAX,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+		    MHD_OPTION_END);
+	}
 	if (s->mhd == NULL) {
 		if (s->tls)
 			err_set(e, ERR_CONFIG, "cannot start HTTPS on %s: "
