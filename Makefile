@@ -39,12 +39,13 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/asan/tools/%)
 
-.PHONY: all asan test unit integration checksrc clean deps fuzz bench run
+.PHONY: all asan test unit integration checksrc clean deps fuzz bench run \
+	install uninstall
 all: checksrc build/outpost
 
 build/outpost: $(OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -112,6 +113,47 @@ test: checksrc asan build/outpost
 
 deps:
 	@scripts/install-deps
+
+# Installing (README.md, "Install as a service"): `make install` [PREFIX=/usr/local]
+# [DESTDIR=...]: the binary, the man pages outpost(1) and outpost.conf(5),
+# the systemd unit (its paths filled in), the settings for the service
+# (never over an existing file) and the example.  `make uninstall` removes
+# what install put there, except the settings file.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/outpost
+SYSCONFDIR ?= $(PREFIX)/etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL    ?= install
+
+# made at every install: the paths come from the command line
+build/outpost.service: dist/outpost.service.in FORCE
+	@mkdir -p $(@D)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@
+
+install: build/outpost build/outpost.service
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/outpost
+	$(INSTALL) -m 0755 build/outpost $(DESTDIR)$(BINDIR)/outpost
+	$(INSTALL) -m 0644 man/outpost.1 $(DESTDIR)$(MANDIR)/man1/outpost.1
+	$(INSTALL) -m 0644 man/outpost.conf.5 $(DESTDIR)$(MANDIR)/man5/outpost.conf.5
+	$(INSTALL) -m 0644 build/outpost.service $(DESTDIR)$(SYSTEMDUNITDIR)/outpost.service
+	$(INSTALL) -m 0644 outpost.conf.example $(DESTDIR)$(DOCDIR)/outpost.conf.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/outpost/outpost.conf ] || \
+		$(INSTALL) -m 0640 dist/outpost.conf $(DESTDIR)$(SYSCONFDIR)/outpost/outpost.conf
+
+FORCE:
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/outpost $(DESTDIR)$(MANDIR)/man1/outpost.1 \
+		$(DESTDIR)$(MANDIR)/man5/outpost.conf.5 \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/outpost.service \
+		$(DESTDIR)$(DOCDIR)/outpost.conf.example
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/outpost/outpost.conf ]; then \
+		echo "uninstall: kept $(DESTDIR)$(SYSCONFDIR)/outpost/outpost.conf (your settings)"; fi
 
 clean:
 	rm -rf build

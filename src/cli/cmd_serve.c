@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/serve_priv.h"
 #include "http/http.h"
 #include "queue/queue.h"
 #include "relay/listener.h"
@@ -36,6 +37,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/net.h"
+#include "util/sdnotify.h"
 
 /* SIGTERM: the listener and then the deliveries share one deadline; the
  * deliveries always get at least SERVE_GRACE_MIN_MS of it. */
@@ -121,15 +123,6 @@ conf_reload(void *arg, struct op_err *e)
 		return -1;
 	wake(d);
 	return 0;
-}
-
-static int
-make_data_dir(const char *dir)
-{
-	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-		return 0;
-	fprintf(stderr, "outpost: cannot create data_dir %s: %s\n", dir, strerror(errno));
-	return -1;
 }
 
 /* The PID in the lock file (the holder's when F_GETLK cannot say), or 0. */
@@ -235,6 +228,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	struct listener *lst = NULL;
 	struct http_server *http = NULL;
 	struct relay_deps rd;
+	struct serve_priv priv;         /* [server] user (serve_priv.h) */
 	struct op_err e;
 	sigset_t set;
 	char token[HTTP_TOKEN_MAX];
@@ -261,9 +255,11 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (make_data_dir(conf->server.data_dir) < 0) {
+	/* [server] user: decided now, the drop once the ports are bound */
+	if ((rc = serve_priv_plan(conf, &priv)) != 0 ||
+	    (rc = serve_priv_data_dir(conf->server.data_dir, &priv)) != 0) {
 		conf_free(conf);
-		return 73;
+		return rc;
 	}
 	if ((lock_fd = serve_lock(conf->server.data_dir, &rc)) < 0) {
 		conf_free(conf);
@@ -356,6 +352,11 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 				hd.metrics = metrics;
 				hd.api_token = token;
 				hd.arg = &d;
+				/* HTTPS, or plain HTTP on purpose */
+				hd.tls_cert_file = c->server.http_tls_cert;
+				hd.tls_key_file = c->server.http_tls_key;
+				hd.insecure = c->server.http_insecure &&
+				    !net_spec_is_loopback(c->server.http_listen);
 				if (http_start(c->server.http_listen, &hd, &http, &e) < 0) {
 					fprintf(stderr, "outpost: web page and API: %s\n", e.msg);
 					rc = e.kind == ERR_CONFIG ? 78 : 69;
@@ -366,7 +367,9 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		if (!fail) {
 			char url[300];
 
-			snprintf(url, sizeof(url), "http://%s/", c->server.http_listen);
+			snprintf(url, sizeof(url), "%s://%s/",
+			    c->server.http_tls_cert != NULL ? "https" : "http",
+			    c->server.http_listen);
 			log_event(LOG_INFO, "start", "version", OUTPOST_VERSION,
 			    "config", path != NULL ? path : "(built-in defaults)",
 			    "data_dir", c->server.data_dir,
@@ -393,13 +396,25 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		if (fail)
 			goto out;
 	}
+	/* [server] user: ports bound, files open; root is given up here */
+	{
+		const struct conf *c = settings_get(d.settings);
+
+		rc = serve_priv_drop(c->server.data_dir, &priv);
+		settings_put(d.settings, c);
+		if (rc != 0)
+			goto out;
+	}
+	sd_notify_state("READY=1");
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			sd_notify_reloading();
 			if (settings_reload(d.settings, &e) == 0)
 				wake(&d);
+			sd_notify_state("READY=1");
 			continue;
 		}
 		log_event(LOG_INFO, "stop", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
@@ -407,6 +422,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	rc = 0;
 out:
+	sd_notify_state("STOPPING=1");
 	grace_end = clock_mono_ms() + SERVE_GRACE_MS;
 	if (lst != NULL)
 		listener_stop(lst, SERVE_GRACE_MS);

@@ -117,6 +117,11 @@ static const struct kdef server_keys[] = {
 	{ "smtp_tls_key", K_FILE, SRV(smtp_tls_key), 0, 0 },
 	{ "smtp_auth", K_BOOL, SRV(smtp_auth), 0, 0 },
 	{ "http_allowed_hosts", K_HOSTS, SRV(http_allowed_hosts), 0, 0 },
+	/* running as a service */
+	{ "user", K_TEXT, SRV(user), 0, 0 },
+	{ "http_tls_cert", K_FILE, SRV(http_tls_cert), 0, 0 },
+	{ "http_tls_key", K_FILE, SRV(http_tls_key), 0, 0 },
+	{ "http_insecure", K_BOOL, SRV(http_insecure), 0, 0 },
 	{ "smtp_max_sessions", K_UINT, SRV(smtp_max_sessions), 1, 100000 },
 	{ "smtp_timeout", K_DURATION, SRV(smtp_timeout_s), 1, 3600 },
 	{ "aliases", K_FILE, SRV(aliases), 0, 0 },
@@ -336,6 +341,9 @@ server_free(struct conf_server *s)
 	free(s->aliases);
 	free_secret(s->database);
 	free(s->node);
+	free(s->user);
+	free(s->http_tls_cert);
+	free(s->http_tls_key);
 }
 
 static void
@@ -1748,6 +1756,29 @@ final_checks(struct lstate *st)
 		    "needs smtp_auth = yes, smtp_tls_cert and smtp_tls_key; "
 		    "Outpost will not be an open relay", shown);
 	}
+	/* running as a service: the page over HTTPS, or on loopback */
+	lc = seen_at(st, "http_tls_cert");
+	lk = seen_at(st, "http_tls_key");
+	if (lc && !lk)
+		cerr(st, lc, "http_tls_cert", "is set without http_tls_key; set "
+		    "both or neither");
+	if (lk && !lc)
+		cerr(st, lk, "http_tls_key", "is set without http_tls_cert; set "
+		    "both or neither");
+	if (s->http_listen[0] != '\0' && !net_spec_is_loopback(s->http_listen) &&
+	    (s->http_tls_cert == NULL || s->http_tls_key == NULL) &&
+	    !s->http_insecure) {
+		show(shown, sizeof(shown), s->http_listen);
+		cerr(st, seen_at(st, "http_listen"), "http_listen", "%s is not a "
+		    "loopback address, so the page and its API token need HTTPS: "
+		    "set http_tls_cert and http_tls_key (or http_insecure = yes "
+		    "to serve plain HTTP on purpose)", shown);
+	}
+	if (s->user != NULL && (s->user[0] == '\0' || s->user[0] == '-' ||
+	    strspn(s->user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != strlen(s->user)))
+		cerr(st, seen_at(st, "user"), "user", "must be a user name (letters, "
+		    "digits, . _ -), e.g. outpost");
 	if (s->smtp_auth && st->c->nclients == 0)
 		cerr(st, la, "smtp_auth", "is yes but there is no [client NAME] "
 		    "section; add one so applications can log in");

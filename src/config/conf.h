@@ -137,6 +137,11 @@ struct conf_server {
 	                         * queue_open_db()); NULL: SQLite in data_dir */
 	char *node;             /* this node's name; default the host name
 	                         * (up to its first dot) */
+	/* Running as a service (docs/config.md): */
+	char *user;             /* drop to this user after binding; NULL if unset */
+	char *http_tls_cert;    /* the page and the API over HTTPS; NULL if unset */
+	char *http_tls_key;
+	int http_insecure;      /* plain HTTP on a non-loopback http_listen */
 };
 
 /* [dkim NAME] (docs/dkim.md): mail whose From: is at domain is signed

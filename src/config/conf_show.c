@@ -173,6 +173,13 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 		goto out;
 	if (s->aliases != NULL && show_kv(out, "aliases", s->aliases, e) < 0)
 		goto out;
+	if ((s->user != NULL && show_kv(out, "user", s->user, e) < 0) ||
+	    (s->http_tls_cert != NULL &&
+	    show_kv(out, "http_tls_cert", s->http_tls_cert, e) < 0) ||
+	    (s->http_tls_key != NULL &&
+	    show_kv(out, "http_tls_key", s->http_tls_key, e) < 0) ||
+	    (s->http_insecure && show_kv(out, "http_insecure", "yes", e) < 0))
+		goto out;
 
 	for (i = 0; i < c->nclients; i++) {
 		const struct conf_client *cl = &c->clients[i];

@@ -50,6 +50,9 @@ http_api_health(struct http_req *r)
 	    "ok" : "degraded"));
 	json_object_set_new(j, "version", json_string(OUTPOST_VERSION));
 	json_object_set_new(j, "redirect", json_boolean(redirect));
+	json_object_set_new(j, "https", json_boolean(r->srv->tls));
+	json_object_set_new(j, "http_insecure",
+	    json_boolean(!r->srv->tls && r->srv->deps.insecure));
 	if (q != NULL)
 		json_object_set_new(j, "queue", q);
 	http_reply_json(r, q != NULL || r->srv->deps.queue == NULL ? 200 : 503, j);
@@ -93,8 +96,9 @@ http_api_login(struct http_req *r)
 		return;
 	}
 	snprintf(r->set_cookie, sizeof(r->set_cookie),
-	    "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld",
-	    HTTP_COOKIE_NAME, id, (long long)(HTTP_SESSION_LIFE_MS / 1000));
+	    "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s",
+	    HTTP_COOKIE_NAME, id, (long long)(HTTP_SESSION_LIFE_MS / 1000),
+	    r->srv->tls ? "; Secure" : "");
 	j = json_pack("{s:s}", "csrf_token", csrf);
 	explicit_bzero(id, sizeof(id));
 	log_event(LOG_INFO, "http_login", NULL);
@@ -107,7 +111,8 @@ http_api_logout(struct http_req *r)
 	if (r->auth == HTTP_AUTH_SESSION)
 		http_session_end(r->srv->sessions, r->session_id);
 	snprintf(r->set_cookie, sizeof(r->set_cookie),
-	    "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", HTTP_COOKIE_NAME);
+	    "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s",
+	    HTTP_COOKIE_NAME, r->srv->tls ? "; Secure" : "");
 	http_reply_empty(r, 204);
 }
 

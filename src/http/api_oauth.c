@@ -96,8 +96,9 @@ http_api_oauth_start(struct http_req *r)
 		return;
 	}
 	snprintf(r->set_cookie, sizeof(r->set_cookie),
-	    "%s=%s; Path=%s; HttpOnly; SameSite=Lax; Max-Age=%d",
-	    HTTP_OAUTH_COOKIE, nonce, CALLBACK_PATH, OAUTH_PENDING_TTL_S);
+	    "%s=%s; Path=%s; HttpOnly; SameSite=Lax; Max-Age=%d%s",
+	    HTTP_OAUTH_COOKIE, nonce, CALLBACK_PATH, OAUTH_PENDING_TTL_S,
+	    r->srv->tls ? "; Secure" : "");
 	explicit_bzero(nonce, sizeof(nonce));
 	log_event(LOG_INFO, "http_oauth_start", "profile", r->param[0], NULL);
 	http_reply_json(r, 200, json_pack("{s:s,s:s}", "authorize_url", url,

@@ -62,6 +62,14 @@ struct http_deps {
 	 * no [server] api_token.  Copied by http_start(). */
 	const char *api_token;
 	void *arg;
+	/* HTTPS ([server] http_tls_cert / http_tls_key): both PEM files are
+	 * read by http_start() (before the daemon drops root); NULL: plain
+	 * HTTP.  insecure: plain HTTP on a non-loopback address was asked
+	 * for (http_insecure = yes); GET /api/health says so and the page
+	 * shows a warning. */
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	int insecure;
 };
 
 /*

@@ -85,6 +85,8 @@ struct http_server {
 	char listen_port[16];
 	char file_token[HTTP_TOKEN_MAX];
 	struct http_sessions *sessions;
+	int tls;                                /* served over HTTPS */
+	char *tls_cert, *tls_key;               /* PEM, kept until stopped */
 
 	pthread_mutex_t jobs_mu;
 	pthread_cond_t jobs_cv;

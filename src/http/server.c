@@ -16,6 +16,7 @@
 #include "http/http_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,12 +604,71 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ---- */
 
+/* A PEM file for HTTPS, whole, NUL-terminated, at most HTTP_PEM_MAX. */
+#define HTTP_PEM_MAX (1024 * 1024)
+
+static int
+read_pem(const char *what, const char *path, char **out, struct op_err *e)
+{
+	struct buf b;
+	char chunk[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	*out = NULL;
+	if (fd < 0)
+		return err_set(e, ERR_CONFIG, "cannot read %s %s: %s; let the "
+		    "user starting outpost serve read it", what, path,
+		    strerror(errno));
+	buf_init(&b, HTTP_PEM_MAX);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || buf_append(&b, chunk, (size_t)n, e) < 0) {
+			if (n < 0)
+				err_set(e, ERR_CONFIG, "cannot read %s %s: %s",
+				    what, path, strerror(errno));
+			else
+				err_set(e, ERR_CONFIG, "%s %s is larger than %d "
+				    "bytes", what, path, HTTP_PEM_MAX);
+			close(fd);
+			if (b.data != NULL)
+				explicit_bzero(b.data, b.len);
+			buf_free(&b);
+			return -1;
+		}
+	}
+	close(fd);
+	*out = mem_alloc(b.len + 1);
+	if (b.len > 0)
+		memcpy(*out, b.data, b.len);
+	(*out)[b.len] = '\0';
+	if (b.data != NULL)
+		explicit_bzero(b.data, b.len);
+	buf_free(&b);
+	if (strstr(*out, "-----BEGIN ") == NULL)
+		return err_set(e, ERR_CONFIG, "%s %s is not a PEM file (no "
+		    "-----BEGIN line)", what, path);
+	return 0;
+}
+
+static void
+free_pem(char *p)
+{
+	if (p != NULL) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
+}
+
 int
 http_start(const char *listen_spec, const struct http_deps *deps,
     struct http_server **out, struct op_err *e)
 {
 	struct http_server *s;
 	char host[HTTP_HOST_MAX - 2];
+	char *cert = NULL, *key = NULL;
+	unsigned int flags;
 	int fd = -1;
 
 	*out = NULL;
@@ -645,30 +705,68 @@ http_start(const char *listen_spec, const struct http_deps *deps,
 			*p = (char)(*p + 32);
 	if (mhd_load(e) < 0)
 		goto fail;
+	if (deps->tls_cert_file != NULL && deps->tls_key_file != NULL) {
+		if (read_pem("http_tls_cert", deps->tls_cert_file, &cert, e) < 0 ||
+		    read_pem("http_tls_key", deps->tls_key_file, &key, e) < 0)
+			goto fail;
+		s->tls = 1;
+	}
 	if (net_listen(listen_spec, 128, &fd, e) < 0)
 		goto fail;
 
-	s->mhd = mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, on_request, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_MAX,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-	    MHD_OPTION_END);
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (s->tls)
+		flags |= MHD_USE_TLS;
+	/* the key and certificate stay in memory until http_stop(); with
+	 * plain HTTP the array is empty (libmicrohttpd complains about TLS
+	 * options without MHD_USE_TLS) */
+	{
+		struct MHD_OptionItem tls_opts[3] = {
+			{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+			{ MHD_OPTION_END, 0, NULL } };
+
+		if (s->tls) {
+			tls_opts[0].option = MHD_OPTION_HTTPS_MEM_KEY;
+			tls_opts[0].ptr_value = key;
+			tls_opts[1].option = MHD_OPTION_HTTPS_MEM_CERT;
+			tls_opts[1].ptr_value = cert;
+		}
+		s->mhd = mhd.start_daemon(flags,
+		    0, NULL, NULL, on_request, s,
+		    MHD_OPTION_ARRAY, tls_opts,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_MAX,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+		    MHD_OPTION_END);
+	}
 	if (s->mhd == NULL) {
-		err_set(e, ERR_SOFTWARE, "cannot start the HTTP server on %s "
-		    "(libmicrohttpd refused; see the log)", listen_spec);
+		if (s->tls)
+			err_set(e, ERR_CONFIG, "cannot start HTTPS on %s: "
+			    "libmicrohttpd refused http_tls_cert %s with "
+			    "http_tls_key %s (do they match? is this "
+			    "libmicrohttpd built with TLS?)", listen_spec,
+			    deps->tls_cert_file, deps->tls_key_file);
+		else
+			err_set(e, ERR_SOFTWARE, "cannot start the HTTP server "
+			    "on %s (libmicrohttpd refused; see the log)",
+			    listen_spec);
 		close(fd);
 		goto fail;
 	}
-	log_event(LOG_INFO, "http_listen", "addr", listen_spec, NULL);
+	s->tls_cert = cert;
+	s->tls_key = key;
+	log_event(LOG_INFO, "http_listen", "addr", listen_spec, "tls",
+	    s->tls ? "yes" : "no", NULL);
 	*out = s;
 	return 0;
 fail:
+	free_pem(cert);
+	free_pem(key);
 	http_sessions_free(s->sessions);
 	pthread_mutex_destroy(&s->jobs_mu);
 	pthread_cond_destroy(&s->jobs_cv);
@@ -690,6 +788,8 @@ http_stop(struct http_server *s)
 		pthread_cond_wait(&s->jobs_cv, &s->jobs_mu);
 	pthread_mutex_unlock(&s->jobs_mu);
 	mhd.stop_daemon(s->mhd);
+	free_pem(s->tls_cert);
+	free_pem(s->tls_key);
 	http_sessions_free(s->sessions);
 	pthread_mutex_destroy(&s->jobs_mu);
 	pthread_cond_destroy(&s->jobs_cv);

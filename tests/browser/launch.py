@@ -91,6 +91,7 @@ def main():
     env.pop("OUTPOST_CONFIG", None)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=86")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=87")
+    env.setdefault("OUTPOST_ALLOW_ROOT", "1")   # CI runs as root
     log_path = work / "serve.log"
     logf = open(log_path, "ab")
     proc = subprocess.Popen([binary, "-c", str(conf), "serve"], stdout=logf,

@@ -317,6 +317,7 @@
     try {
       const r = await api('GET', '/api/health', null, { accept: [503] });
       show($('redirect-banner'), !!r.data.redirect);
+      show($('insecure-banner'), !!r.data.http_insecure);
       if (r.data.queue) renderCounts(r.data.queue);
     } catch (e) { /* the next call will say it */ }
   }
