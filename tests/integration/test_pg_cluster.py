@@ -458,6 +458,13 @@ def test_settings_change_on_one_node_used_by_the_other(outpost, peers, pg):
             sent += 1
             time.sleep(0.5)
         assert new.messages, "node B never used the new settings"
+        # /metrics of node A: which node it is, and the deliveries split by
+        # the node that recorded them (all of them by B here)
+        text = api.get("/metrics").text
+        assert 'outpost_node_info{node="node-a"} 1' in text, text
+        hit = re.search(r'(?m)^outpost_node_delivery_total\{node="node-b",'
+                        r'result="sent"\} (\d+)$', text)
+        assert hit and int(hit.group(1)) >= 2, text
         res = outpost.run("config", "show", conf=bconf)
         assert res.rc == 0, res
         assert "port = %d" % new.port in res.out, res.out
