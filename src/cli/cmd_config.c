@@ -60,8 +60,10 @@ load_shared(const char *path, struct conf **c, struct buf *diag)
 	buf_init(&text, 2 * CONF_FILE_MAX);
 	if (queue_open_db((*c)->server.data_dir, (*c)->server.database,
 	    (*c)->server.node, 0, &q, &e) < 0) {
-		fprintf(stderr, "outpost: %s\n", e.msg);
-		rc = e.kind == ERR_TEMP ? 75 : 78;
+		/* the file alone, said so: what the nodes run may differ */
+		fprintf(stderr, "outpost: %s\noutpost: the profiles, [redirect] and "
+		    "[report] sections shown are this file's; the nodes run with "
+		    "the database's, which could not be read\n", e.msg);
 		goto out;
 	}
 	cc = cluster_conf_new(q);
