@@ -44,7 +44,7 @@ MODES = {
     "quick": dict(runs=1, n=5000, n1=1000, oneshot=5, held=20000, idle=1000, lat=5.0),
     "smoke": dict(runs=1, n=300, n1=100, oneshot=3, held=1000, idle=50, lat=1.0),
 }
-FIGURES = ("submission", "e2e", "oneshot", "memory", "idle", "latency", "dkim")
+FIGURES = ("submission", "e2e", "oneshot", "memory", "idle", "latency", "dkim", "pg")
 SESSIONS = 16
 MSG_SIZE = 1024              # smtp-source -l: body bytes per message
 RATE = 100.0                 # messages/s for the latency figure
@@ -244,6 +244,77 @@ class Bench:
                 f"  Outpost/limit {r['of_limit'] * 100:.1f}%")
             runs.append(r)
         self.raw["e2e"] = runs
+
+    def fig_pg(self):
+        """End to end on one node with the PostgreSQL queue beside the
+        SQLite one, back to back in the same run: a throwaway PostgreSQL
+        (scripts/test-pg, fsync on: both queues durable) started in its own
+        control group, so that the CPU of its server processes is counted
+        apart from Outpost's."""
+        n = self.p["n"]
+        runs = []
+        test_pg = os.path.join(TOP, "scripts", "test-pg")
+        for i in range(self.p["runs"]):
+            r = {}
+            d = self.workdir("pg")
+            sport = free_port()
+            log = os.path.join(d, "sink-sqlite.log")
+            o = self.outpost("pg-sqlite", sport)
+            sink = smtp_sink(self.procs, sport, log)
+            cg = CpuGroup("pg-sqlite")
+            o.start(cg=cg)
+            t0 = time.monotonic()
+            smtp_source(o.port, n, SESSIONS, MSG_SIZE)
+            t = self.wait_sink(sink, log, n, t0, "end to end on SQLite")
+            cpu_o = cg.usage_s()
+            o.stop()
+            cg.remove()
+            self.discard(o.root)
+            r["sqlite"] = n / t
+            if cpu_o is not None:
+                r["sqlite_cpu_us"] = cpu_o / n * 1e6
+
+            pgdir = os.path.join(d, "postgres")
+            # the server runs as the postgres user: let it reach its directory
+            for x in (self.tmp, d):
+                os.chmod(x, 0o711)
+            cg_pg = CpuGroup("pg-server")
+            env = dict(os.environ, TEST_PG_FSYNC="on")
+            st = subprocess.run(cg_pg.prefix() + [test_pg, "start", pgdir], env=env,
+                                capture_output=True, text=True, timeout=120)
+            if st.returncode != 0:
+                cg_pg.remove()
+                raise BenchError("scripts/test-pg start failed: " + st.stderr.strip())
+            try:
+                uri = st.stdout.strip().splitlines()[-1]
+                sport = free_port()
+                log = os.path.join(d, "sink-pg.log")
+                o = self.outpost("pg-postgresql", sport,
+                                 server_extra=[f"database = {uri}", "node = bench"])
+                sink = smtp_sink(self.procs, sport, log)
+                cg = CpuGroup("pg-outpost")
+                o.start(cg=cg)
+                pg0 = cg_pg.usage_s()
+                t0 = time.monotonic()
+                smtp_source(o.port, n, SESSIONS, MSG_SIZE)
+                t = self.wait_sink(sink, log, n, t0, "end to end on PostgreSQL")
+                cpu_o = cg.usage_s()
+                cpu_pg = cg_pg.usage_s()
+                o.stop()
+                cg.remove()
+                self.discard(o.root)
+            finally:
+                subprocess.run([test_pg, "stop", pgdir], capture_output=True, timeout=120)
+                cg_pg.remove()
+            r["pg"] = n / t
+            r["ratio"] = r["pg"] / r["sqlite"]
+            if cpu_o is not None and cpu_pg is not None and pg0 is not None:
+                r["pg_outpost_cpu_us"] = cpu_o / n * 1e6
+                r["pg_server_cpu_us"] = (cpu_pg - pg0) / n * 1e6
+            say(f"  PostgreSQL, run {i + 1}: SQLite {r['sqlite']:.0f}/s  PostgreSQL {r['pg']:.0f}/s"
+                f"  ratio {r['ratio'] * 100:.0f}%")
+            runs.append(r)
+        self.raw["pg"] = runs
 
     def fig_dkim(self):
         """End to end (smtp-source -> Outpost -> smtp-sink) without and
@@ -503,6 +574,22 @@ def build_rows(b):
         rows += cpu_rows(raw["e2e"], "", "  CPU per message, end to end")
         rows.append(("end to end, Outpost / loopback limit", "", "", f"{f * 100:.0f}% limit",
                      ">= 30%", met(f >= 0.30), ""))
+    if "pg" in raw:
+        us = lambda x: f"{x:.0f} us"  # noqa: E731
+        o = [r["pg"] for r in raw["pg"]]
+        q = [r["sqlite"] for r in raw["pg"]]
+        f = median([r["ratio"] for r in raw["pg"]])
+        rows.append(("end to end on PostgreSQL, 1 node (vs SQLite)", fmt_rate(median(o)),
+                     fmt_rate(median(q)), f"{f * 100:.0f}% of SQLite", ">= 40%", met(f >= 0.40),
+                     spread(o, fmt_rate)))
+        co = [r["pg_outpost_cpu_us"] for r in raw["pg"] if "pg_outpost_cpu_us" in r]
+        cs = [r["sqlite_cpu_us"] for r in raw["pg"] if "sqlite_cpu_us" in r]
+        cp = [r["pg_server_cpu_us"] for r in raw["pg"] if "pg_server_cpu_us" in r]
+        if co and cs and cp:
+            rows.append(("  CPU per message, Outpost on PostgreSQL (vs on SQLite)", us(median(co)),
+                         us(median(cs)), f"{median(co) / median(cs):.2f}x", "", "", spread(co, us)))
+            rows.append(("  CPU per message, the PostgreSQL server", us(median(cp)), "", "", "",
+                         "", spread(cp, us)))
     if "dkim" in raw:
         us = lambda x: f"{x:.0f} us"  # noqa: E731
         for kb in (1, 100):

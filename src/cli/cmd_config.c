@@ -13,6 +13,8 @@
 
 #include "cli/cli.h"
 #include "config/conf.h"
+#include "queue/queue.h"
+#include "relay/cluster_conf.h"
 #include "util/buf.h"
 
 #define CONFIG_USAGE "config check | show"
@@ -35,6 +37,55 @@ load(struct cli_ctx *ctx, const char **path, struct conf **c, struct buf *diag)
 		return 78;
 	}
 	return 0;
+}
+
+/*
+ * Cluster: with [server] database on PostgreSQL, the profiles, [redirect]
+ * and the reports in effect are the database's (relay/cluster_conf.h):
+ * load the file's own sections with those.  0, or an exit code.
+ */
+static int
+load_shared(const char *path, struct conf **c, struct buf *diag)
+{
+	struct cluster_conf *cc = NULL;
+	struct queue *q = NULL;
+	struct conf *eff = NULL;
+	struct buf text;
+	struct op_err e;
+	int64_t version = 0;
+	int rc = 0;
+
+	if (!queue_db_is_pg((*c)->server.database))
+		return 0;
+	buf_init(&text, 2 * CONF_FILE_MAX);
+	if (queue_open_db((*c)->server.data_dir, (*c)->server.database,
+	    (*c)->server.node, 0, &q, &e) < 0) {
+		/* the file alone, said so: what the nodes run may differ */
+		fprintf(stderr, "outpost: %s\noutpost: the profiles, [redirect] and "
+		    "[report] sections shown are this file's; the nodes run with "
+		    "the database's, which could not be read\n", e.msg);
+		goto out;
+	}
+	cc = cluster_conf_new(q);
+	if (cluster_conf_compose(cc, path, &text, &version, &e) < 0 ||
+	    conf_load_text(path, text.data != NULL ? text.data : "", text.len,
+	    &eff, diag, &e) < 0) {
+		fprintf(stderr, "outpost: the shared settings: %s\n", e.msg);
+		rc = e.kind == ERR_TEMP ? 75 : 78;
+		goto out;
+	}
+	fprintf(stderr, "outpost: the profiles, [redirect] and [report] sections "
+	    "are the database's (version %lld), shared by every node\n",
+	    (long long)version);
+	conf_free(*c);
+	*c = eff;
+out:
+	cluster_conf_free(cc);
+	queue_close(q);
+	if (text.data != NULL)
+		explicit_bzero(text.data, text.len);
+	buf_free(&text);
+	return rc;
 }
 
 static int
@@ -75,6 +126,8 @@ config_show(struct cli_ctx *ctx)
 	buf_init(&diag, DIAG_MAX);
 	buf_init(&out, SHOW_MAX);
 	rc = load(ctx, &path, &c, &diag);
+	if (rc == 0)
+		rc = load_shared(path, &c, &diag);
 	if (rc != 0)
 		goto out;
 	if (diag.len > 0)

@@ -31,6 +31,7 @@
 #include "cli/serve_priv.h"
 #include "http/http.h"
 #include "queue/queue.h"
+#include "relay/cluster_conf.h"
 #include "relay/listener.h"
 #include "relay/relay.h"
 #include "relay/settings.h"
@@ -59,7 +60,59 @@ struct daemon {
 	struct settings *settings;
 	struct relay *relay;
 	const char *edit_path;
+	struct cluster_conf *cluster;  /* several nodes: shared settings */
 };
+
+/* ---- cluster: the settings several nodes share (relay/cluster_conf.h) ---- */
+
+static int
+shared_read(void *arg, char **text, size_t *len, int64_t *version,
+    struct op_err *e)
+{
+	struct daemon *d = arg;
+	struct buf b;
+
+	buf_init(&b, 2 * CONF_FILE_MAX);
+	if (cluster_conf_compose(d->cluster, d->edit_path, &b, version, e) < 0) {
+		if (b.data != NULL)
+			explicit_bzero(b.data, b.len);
+		buf_free(&b);
+		return -1;
+	}
+	*text = buf_detach(&b, len);
+	if (*text == NULL)
+		*text = str_dup("");
+	return 0;
+}
+
+static int
+shared_write(void *arg, const char *text, size_t len, int64_t expect,
+    struct op_err *e)
+{
+	return cluster_conf_store(((struct daemon *)arg)->cluster, text, len,
+	    expect, e);
+}
+
+/* With a shared database: the settings in effect are the file's own
+ * sections and the database's shared ones (imported from the file at the
+ * first start).  0, or an exit code. */
+static int
+shared_start(struct daemon *d, struct queue *q)
+{
+	struct op_err e;
+
+	if (!queue_shared(q))
+		return 0;
+	d->cluster = cluster_conf_new(q);
+	settings_set_compose(d->settings, cluster_conf_compose_cb, d->cluster);
+	if (settings_reload(d->settings, &e) < 0) {
+		fprintf(stderr, "outpost: the shared settings: %s\n", e.msg);
+		return e.kind == ERR_TEMP ? 75 : 78;
+	}
+	return 0;
+}
+
+/* ---- end of cluster ---- */
 
 static void
 wake(void *arg)
@@ -294,6 +347,9 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	d.settings = settings_new(path, conf);
 	conf = NULL;
 
+	/* cluster: the shared settings, before anything uses them */
+	if (q != NULL && (rc = shared_start(&d, q)) != 0)
+		goto out;
 	rd.settings = d.settings;
 	rd.queue = q;
 	rd.metrics = metrics;
@@ -346,6 +402,10 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 				hd.conf_put = conf_put;
 				hd.conf_path = d.edit_path;
 				hd.conf_reload = conf_reload;
+				if (d.cluster != NULL) {        /* cluster */
+					hd.conf_shared_read = shared_read;
+					hd.conf_shared_write = shared_write;
+				}
 				hd.queue = q;
 				hd.wake_delivery = wake;
 				hd.oauth_signed_in = oauth_signed_in;
@@ -448,6 +508,7 @@ out:
 		queue_close(q);
 		listener_free(lst);
 		settings_free(d.settings);
+		cluster_conf_free(d.cluster);
 		metrics_free(metrics);
 		serve_unlock(lock_fd);
 	}

@@ -129,6 +129,63 @@ http_api_session(struct http_req *r)
 	http_reply_json(r, 200, j);
 }
 
+/*
+ * Cluster (a shared PostgreSQL queue): the queue gauge and the delivery
+ * and recipient totals above are the cluster's (every node records into
+ * one database); these series say which node this is and split the
+ * delivery counts by the node that recorded them.
+ */
+static int
+cluster_metrics(struct http_req *r, struct buf *out, struct op_err *e)
+{
+	static const char *const results[] = { "sent", "deferred", "failed" };
+	struct queue_node_counter *c = NULL;
+	struct op_err qe;
+	const struct conf *conf;
+	size_t n = 0, i;
+	int k, rc = 0;
+
+	if (!queue_shared(r->srv->deps.queue))
+		return 0;
+	conf = http_conf_get(r);
+	/* node names are [A-Za-z0-9._-]: nothing to escape in a label */
+	rc = buf_printf(out, e, "# HELP outpost_node_info This node of a cluster "
+	    "on one PostgreSQL database; outpost_queue_messages and the "
+	    "outpost_delivery_* and outpost_recipients_* totals are the "
+	    "cluster's.\n# TYPE outpost_node_info gauge\n"
+	    "outpost_node_info{node=\"%s\"} 1\n",
+	    conf->server.node != NULL ? conf->server.node : "");
+	http_conf_put(r, conf);
+	if (rc < 0)
+		return -1;
+	if (queue_node_counters(r->srv->deps.queue, &c, &n, &qe) < 0) {
+		log_event(LOG_WARN, "http_metrics", "error", qe.msg, NULL);
+		return 0;
+	}
+	rc = buf_printf(out, e, "# HELP outpost_node_delivery_total Delivery "
+	    "attempts by the node that recorded them and their result (the "
+	    "cluster's, from the database).\n"
+	    "# TYPE outpost_node_delivery_total counter\n");
+	for (i = 0; rc == 0 && i < n; i++)
+		for (k = 0; rc == 0 && k < 3; k++)
+			rc = buf_printf(out, e, "outpost_node_delivery_total{node=\"%s\","
+			    "result=\"%s\"} %llu\n", c[i].node[0] ? c[i].node : "-",
+			    results[k], (unsigned long long)c[i].n[QUEUE_COUNT_SENT + k]);
+	if (rc == 0)
+		rc = buf_printf(out, e, "# HELP outpost_node_recipients_total "
+		    "Recipient results by the node that recorded them (the "
+		    "cluster's, from the database).\n"
+		    "# TYPE outpost_node_recipients_total counter\n");
+	for (i = 0; rc == 0 && i < n; i++)
+		for (k = 0; rc == 0 && k < 3; k++)
+			rc = buf_printf(out, e, "outpost_node_recipients_total{node=\"%s\","
+			    "result=\"%s\"} %llu\n", c[i].node[0] ? c[i].node : "-",
+			    results[k],
+			    (unsigned long long)c[i].n[QUEUE_COUNT_RCPT_SENT + k]);
+	free(c);
+	return rc;
+}
+
 void
 http_api_metrics(struct http_req *r)
 {
@@ -156,7 +213,8 @@ http_api_metrics(struct http_req *r)
 	deliver_metrics_load(r->srv->deps.queue, m);
 	buf_init(&out, METRICS_TEXT_MAX);
 	if (metrics_render(m, &out, &e) < 0 ||
-	    http_oauth_metrics(r, &out, &e) < 0) {
+	    http_oauth_metrics(r, &out, &e) < 0 ||
+	    cluster_metrics(r, &out, &e) < 0) {
 		buf_free(&out);
 		http_reply_error(r, 500, "cannot render the metrics: %s", e.msg);
 		return;

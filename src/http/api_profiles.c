@@ -173,11 +173,53 @@ version_of(const struct stat *st, const char *text, size_t len,
 	return 0;
 }
 
+static void
+text_free_early(char *text, size_t len)
+{
+	if (text != NULL) {
+		explicit_bzero(text, len);
+		free(text);
+	}
+}
+
+/* Cluster: the effective settings (the file's own sections and the
+ * database's shared ones) and their version, made from the shared
+ * version (dbver) and the text. */
+static int
+shared_read(struct http_req *r, char **text, size_t *len,
+    char version[VERSION_HEX + 1], int64_t *dbver)
+{
+	struct stat st;
+	struct op_err e;
+	int64_t v = 0;
+
+	*text = NULL;
+	*len = 0;
+	if (r->srv->deps.conf_shared_read(r->srv->deps.arg, text, len, &v, &e) < 0) {
+		http_reply_error(r, e.kind == ERR_TEMP ? 503 : 500, "cannot read the "
+		    "settings: %s", e.msg);
+		return -1;
+	}
+	memset(&st, 0, sizeof(st));
+	st.st_ino = (ino_t)v;            /* one write of the shared settings */
+	st.st_dev = (dev_t)0x5348;
+	if (dbver != NULL)
+		*dbver = v;
+	if (version_of(&st, *text, *len, version) < 0) {
+		text_free_early(*text, *len);
+		*text = NULL;
+		http_reply_error(r, 500, "cannot hash the settings");
+		return -1;
+	}
+	return 0;
+}
+
 /* The settings file's text (malloc'd; "" if it does not exist yet) and
- * its version.  -1 with a reply set on failure. */
+ * its version.  -1 with a reply set on failure.  Cluster: the effective
+ * settings (shared_read), *dbver the shared version (may be NULL). */
 static int
 file_read(struct http_req *r, char **text, size_t *len,
-    char version[VERSION_HEX + 1])
+    char version[VERSION_HEX + 1], int64_t *dbver)
 {
 	const char *path = r->srv->deps.conf_path;
 	struct stat st;
@@ -186,6 +228,8 @@ file_read(struct http_req *r, char **text, size_t *len,
 	ssize_t n;
 	int fd, have_st = 0;
 
+	if (r->srv->deps.conf_shared_read != NULL)
+		return shared_read(r, text, len, version, dbver);
 	*text = NULL;
 	*len = 0;
 	buf_init(&b, CONF_FILE_MAX);
@@ -388,7 +432,7 @@ reply_versioned(struct http_req *r, unsigned status, json_t *j)
 	size_t len;
 
 	if (r->srv->deps.conf_path != NULL) {
-		if (file_read(r, &text, &len, version) < 0) {
+		if (file_read(r, &text, &len, version, NULL) < 0) {
 			json_decref(j);
 			return;
 		}
@@ -447,6 +491,7 @@ struct edit {
 	char *text;
 	size_t len;
 	char version[VERSION_HEX + 1];
+	int64_t dbver;                 /* cluster: the shared version read */
 	int locked;
 };
 
@@ -492,7 +537,7 @@ edit_begin(struct http_req *r, struct edit *ed)
 	}
 	pthread_mutex_lock(&r->srv->edit_mu);
 	ed->locked = 1;
-	if (file_read(r, &ed->text, &ed->len, ed->version) < 0)
+	if (file_read(r, &ed->text, &ed->len, ed->version, &ed->dbver) < 0)
 		return -1;
 	if (match != NULL && !version_matches(match, ed->version)) {
 		http_reply_error(r, 409, "the settings were changed by someone else since "
@@ -598,7 +643,20 @@ edit_commit(struct http_req *r, struct edit *ed, const char *const *keys,
 		goto out;
 	}
 	conf_free(check);
-	if (conf_doc_save(ed->doc, path, &e) < 0) {
+	if (r->srv->deps.conf_shared_write != NULL) {
+		/* cluster: the shared sections go to the database */
+		if (r->srv->deps.conf_shared_write(r->srv->deps.arg, text.data != NULL ?
+		    text.data : "", text.len, ed->dbver, &e) < 0) {
+			if (e.kind == ERR_NOINPUT)
+				http_reply_error(r, 409, "the settings were changed by "
+				    "someone else since you loaded them; reload and make "
+				    "your change again");
+			else
+				http_reply_error(r, e.kind == ERR_TEMP ? 503 : 500,
+				    "cannot save the settings: %s", e.msg);
+			goto out;
+		}
+	} else if (conf_doc_save(ed->doc, path, &e) < 0) {
 		http_reply_error(r, 500, "cannot save the settings: %s", e.msg);
 		goto out;
 	}

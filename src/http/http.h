@@ -23,6 +23,7 @@
 #define OUTPOST_HTTP_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -48,6 +49,15 @@ struct http_deps {
 	 * swap the new settings in without a restart.  -1 with e filled if
 	 * the file does not load (the old settings stay). */
 	int (*conf_reload)(void *arg, struct op_err *e);
+	/* Cluster (relay/cluster_conf.h; NULL: the file alone).  The settings
+	 * endpoints read the effective text (the file's own sections and the
+	 * database's shared ones) and its shared version, and write an edit's
+	 * shared sections to the database if that version is still current
+	 * (ERR_NOINPUT: another node changed them: 409) instead of the file. */
+	int (*conf_shared_read)(void *arg, char **text, size_t *len,
+	    int64_t *version, struct op_err *e);
+	int (*conf_shared_write)(void *arg, const char *text, size_t len,
+	    int64_t expect, struct op_err *e);
 	/* The store (queue/queue.h). */
 	struct queue *queue;
 	/* A message was queued or a retry asked for: deliver soon.  May be

@@ -790,3 +790,95 @@ queue_stats(struct queue *q, struct queue_stats *st)
 {
 	q->ops->stats(q, st);
 }
+
+/* ---- Cluster state ---- */
+
+static int
+not_shared(struct queue *q, struct op_err *e)
+{
+	return err_set(e, ERR_SOFTWARE, "the %s queue is not shared by several "
+	    "nodes", q->ops->name);
+}
+
+int
+queue_shared(struct queue *q)
+{
+	return q != NULL && q->ops->pstate_put != NULL;
+}
+
+int
+queue_rate_reserve(struct queue *q, const char *profile,
+    const struct queue_limit *limits, size_t nlimits, int64_t *slot,
+    int64_t *wait_ms, struct op_err *e)
+{
+	if (q->ops->rate_reserve == NULL)
+		return not_shared(q, e);
+	return q->ops->rate_reserve(q, profile, limits, nlimits, slot, wait_ms, e);
+}
+
+int
+queue_rate_release(struct queue *q, int64_t slot, struct op_err *e)
+{
+	if (q->ops->rate_release == NULL)
+		return not_shared(q, e);
+	return q->ops->rate_release(q, slot, e);
+}
+
+int
+queue_pstate_put(struct queue *q, const struct queue_pstate *ps,
+    struct op_err *e)
+{
+	if (q->ops->pstate_put == NULL)
+		return not_shared(q, e);
+	return q->ops->pstate_put(q, ps, e);
+}
+
+int
+queue_pstate_load(struct queue *q, struct queue_pstate **out, size_t *n,
+    struct op_err *e)
+{
+	*out = NULL;
+	*n = 0;
+	if (q->ops->pstate_load == NULL)
+		return not_shared(q, e);
+	return q->ops->pstate_load(q, out, n, e);
+}
+
+int
+queue_settings_get(struct queue *q, char **text, int64_t *version,
+    struct op_err *e)
+{
+	*text = NULL;
+	*version = 0;
+	if (q->ops->settings_get == NULL)
+		return not_shared(q, e);
+	return q->ops->settings_get(q, text, version, e);
+}
+
+int
+queue_settings_put(struct queue *q, const char *text, int64_t expect,
+    int64_t *version, struct op_err *e)
+{
+	if (q->ops->settings_put == NULL)
+		return not_shared(q, e);
+	return q->ops->settings_put(q, text, expect, version, e);
+}
+
+unsigned
+queue_changes(struct queue *q, int what)
+{
+	if (q == NULL || q->ops->changes == NULL)
+		return 0;
+	return q->ops->changes(q, what);
+}
+
+int
+queue_node_counters(struct queue *q, struct queue_node_counter **out,
+    size_t *n, struct op_err *e)
+{
+	*out = NULL;
+	*n = 0;
+	if (q->ops->node_counters == NULL)
+		return not_shared(q, e);
+	return q->ops->node_counters(q, out, n, e);
+}

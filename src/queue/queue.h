@@ -305,6 +305,38 @@ typedef void (*queue_submit_cb)(void *arg, int rc, const char *id,
 typedef void (*queue_record_cb)(void *arg, int rc, int state,
     const struct op_err *e);
 
+/* ---- Cluster state (PostgreSQL; see "Cluster state" below) ---- */
+
+struct queue_limit {
+	uint64_t count;                /* at most this many sends ... */
+	uint32_t period_s;             /* ... in any window of this long */
+};
+
+/* What the nodes share of a profile's health.  Times are durations from
+ * now (the database's clock decides, so the nodes' clocks need not
+ * agree): 0 = none in force. */
+struct queue_pstate {
+	char profile[QUEUE_PROFILE_MAX + 1];
+	int64_t pause_ms;              /* paused (421, slow-down, quota) for */
+	int64_t cooldown_ms;           /* cooling down (broken) for */
+	unsigned slowdowns;            /* consecutive 421s and slow-downs */
+	unsigned failures;             /* consecutive failures to open */
+	char reason[QUEUE_TEXT_MAX];   /* why, "" when lifted */
+	char node[QUEUE_NODE_MAX + 1]; /* the node that wrote it (load) */
+	int64_t seq;                   /* grows with every write (load) */
+};
+
+/* Deliveries per node (PostgreSQL: each node's own share of the totals
+ * of queue_counters()). */
+struct queue_node_counter {
+	char node[QUEUE_NODE_MAX + 1];
+	uint64_t n[QUEUE_COUNT_N];
+};
+
+/* queue_changes() kinds. */
+#define QUEUE_CHANGE_PSTATE 0     /* a profile's pause or cool-down */
+#define QUEUE_CHANGE_SETTINGS 1   /* the shared settings */
+
 /* ---- The interface a backend implements ---- */
 
 struct queue;
@@ -367,6 +399,23 @@ struct queue_ops {
 	/* optional (NULL: no other process makes work for this one) */
 	int (*watch)(struct queue *q, void (*cb)(void *), void *arg,
 	    struct op_err *e);
+	/* ---- cluster state (optional: NULL for a store of one node) ---- */
+	int (*rate_reserve)(struct queue *q, const char *profile,
+	    const struct queue_limit *limits, size_t nlimits, int64_t *slot,
+	    int64_t *wait_ms, struct op_err *e);
+	int (*rate_release)(struct queue *q, int64_t slot, struct op_err *e);
+	int (*pstate_put)(struct queue *q, const struct queue_pstate *ps,
+	    struct op_err *e);
+	int (*pstate_load)(struct queue *q, struct queue_pstate **out,
+	    size_t *n, struct op_err *e);
+	int (*settings_get)(struct queue *q, char **text, int64_t *version,
+	    struct op_err *e);
+	int (*settings_put)(struct queue *q, const char *text, int64_t expect,
+	    int64_t *version, struct op_err *e);
+	unsigned (*changes)(struct queue *q, int what);
+	int (*node_counters)(struct queue *q, struct queue_node_counter **out,
+	    size_t *n, struct op_err *e);
+	/* ---- end of cluster state ---- */
 	void (*stats)(struct queue *q, struct queue_stats *st);
 	void (*close)(struct queue *q);
 };
@@ -597,5 +646,53 @@ int queue_rate_load(struct queue *q, const char *profile, int64_t since,
 
 /* Counters since open (for tests, benchmarks and /metrics). */
 void queue_stats(struct queue *q, struct queue_stats *st);
+
+/*
+ * ===== Cluster state =====
+ *
+ * What several nodes on one database share besides the queue.  SQLite
+ * (one node) has none of it: queue_shared() is 0, and each function
+ * below returns -1 with ERR_SOFTWARE (queue_changes() returns 0).
+ */
+/* 1 if the store is shared by several nodes (PostgreSQL). */
+int queue_shared(struct queue *q);
+/*
+ * A provider quota across every node: reserve one send of profile under
+ * limits (each at most count sends in any window of period_s seconds,
+ * counted on the database's clock).  *slot > 0: reserved (give it back
+ * with queue_rate_release() if nothing was sent after all); *slot 0: the
+ * quota is full, *wait_ms until a send frees up.  Two nodes reserving at
+ * once never both exceed a limit (one transaction under a lock per
+ * profile).
+ */
+int queue_rate_reserve(struct queue *q, const char *profile,
+    const struct queue_limit *limits, size_t nlimits, int64_t *slot,
+    int64_t *wait_ms, struct op_err *e);
+int queue_rate_release(struct queue *q, int64_t slot, struct op_err *e);
+/* Store a profile's pause, cool-down and their reason for every node
+ * (and wake them: queue_changes(QUEUE_CHANGE_PSTATE) grows). */
+int queue_pstate_put(struct queue *q, const struct queue_pstate *ps,
+    struct op_err *e);
+/* Every profile's stored state; *out is malloc'ed (NULL when *n is 0). */
+int queue_pstate_load(struct queue *q, struct queue_pstate **out, size_t *n,
+    struct op_err *e);
+/* The shared settings: the text of the profile, [redirect] and [report]
+ * sections (config/conf_shared.h) and its version; *text NULL and
+ * *version 0 when none was stored yet.  *text is malloc'ed. */
+int queue_settings_get(struct queue *q, char **text, int64_t *version,
+    struct op_err *e);
+/* Store them if the stored version is still expect (0: none stored yet);
+ * ERR_NOINPUT if someone else stored another version meanwhile (nothing
+ * changed).  *version the new one.  Every node hears
+ * of it (queue_changes(QUEUE_CHANGE_SETTINGS) grows). */
+int queue_settings_put(struct queue *q, const char *text, int64_t expect,
+    int64_t *version, struct op_err *e);
+/* A count that grows when another node (or this one) changed what (a
+ * QUEUE_CHANGE_ kind), and after the store reconnected (a change may have
+ * been missed); only for a handle with queue_watch() on.  Cheap. */
+unsigned queue_changes(struct queue *q, int what);
+/* Delivery counters per node (ordered by node); *out malloc'ed. */
+int queue_node_counters(struct queue *q, struct queue_node_counter **out,
+    size_t *n, struct op_err *e);
 
 #endif

@@ -69,6 +69,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,7 @@
 #include "util/net.h"
 
 #define PQ_SONAME "libpq.so.5"
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 #define PG_LOCK_KEY 0x4f505354         /* "OPST": schema changes */
 #define PG_LEASE_S 30                  /* a claim's lease */
 #define PG_RENEW_S 10                  /* renewed this often */
@@ -92,6 +93,9 @@
 #define PG_BACKOFF_MIN_MS 250
 #define PG_BACKOFF_MAX_MS 8000
 #define PG_CHANNEL "outpost_work"
+#define PG_CHANNEL_STATE "outpost_state"       /* profile_state changed */
+#define PG_CHANNEL_SETTINGS "outpost_settings" /* settings changed */
+#define QUOTA_KEEP_MS (2LL * 86400 * 1000)   /* the longest quota: N/d */
 #define RATE_KEEP_S (2 * 86400)
 #define RATE_PRUNE_EVERY_S 3600
 #define PG_PARAMS_MAX 12
@@ -190,6 +194,7 @@ pq_ready(struct op_err *e)
 /* ---- Statements ---- */
 
 #define DBNOW "floor(extract(epoch FROM clock_timestamp()))::bigint"
+#define DBNOW_MS "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 #define LEASE_SQL "(" DBNOW " + 30)"
 #define WAITING "state IN ('queued', 'deferred')"
 #define BACK_FROM_SENDING \
@@ -213,6 +218,9 @@ enum {
 	S_RATE_ADD, S_RATE_PRUNE, S_COUNT_ADD, S_RENEW,
 	S_RFIND, S_LIST, S_LIST_STATE, S_GET, S_RCPTS, S_EVENTS, S_COUNTS,
 	S_NEXT_DUE, S_RATE, S_COUNTERS, S_BODY, S_BODY_PART,
+	/* cluster state */
+	S_RESERVE, S_UNRESERVE, S_PSTATE_PUT, S_PSTATE_LOAD, S_SETTINGS_GET,
+	S_SETTINGS_NEW, S_SETTINGS_PUT, S_NODE_COUNTERS,
 	S__COUNT
 };
 
@@ -321,8 +329,9 @@ static const char *const s_sql[S__COUNT] = {
 	    " last = greatest(sends.last, excluded.last)",
 	[S_RATE_PRUNE] = "DELETE FROM sends WHERE minute < $1",
 	[S_COUNT_ADD] = "INSERT INTO counters (profile, sent, deferred, failed,"
-	    " rcpt_sent, rcpt_deferred, rcpt_failed)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (profile) DO UPDATE"
+	    " rcpt_sent, rcpt_deferred, rcpt_failed,"
+	    " node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	    " ON CONFLICT (profile, node) DO UPDATE"
 	    " SET sent = counters.sent + excluded.sent,"
 	    " deferred = counters.deferred + excluded.deferred,"
 	    " failed = counters.failed + excluded.failed,"
@@ -346,8 +355,10 @@ static const char *const s_sql[S__COUNT] = {
 	[S_NEXT_DUE] = "SELECT min(next_attempt) FROM messages WHERE " WAITING,
 	[S_RATE] = "SELECT last, n FROM sends WHERE profile = $1"
 	    " AND minute >= $2 ORDER BY minute",
-	[S_COUNTERS] = "SELECT profile, sent, deferred, failed, rcpt_sent,"
-	    " rcpt_deferred, rcpt_failed FROM counters ORDER BY profile",
+	[S_COUNTERS] = "SELECT profile, sum(sent)::bigint, sum(deferred)::bigint,"
+	    " sum(failed)::bigint, sum(rcpt_sent)::bigint,"
+	    " sum(rcpt_deferred)::bigint, sum(rcpt_failed)::bigint FROM counters"
+	    " GROUP BY profile ORDER BY profile",
 	/* binary results: mid (int8), body (bytea) */
 	[S_BODY] = "SELECT m.mid, b.body FROM messages AS m LEFT JOIN bodies"
 	    " AS b ON b.mid = m.mid WHERE m.id = $1",
@@ -355,6 +366,38 @@ static const char *const s_sql[S__COUNT] = {
 	[S_BODY_PART] = "SELECT m.mid, substring(b.body FROM $2::integer"
 	    " FOR $3::integer), octet_length(b.body)::bigint FROM messages AS m"
 	    " LEFT JOIN bodies AS b ON b.mid = m.mid WHERE m.id = $1",
+	/* ---- cluster state (schema 2) ---- */
+	[S_RESERVE] = "SELECT outpost_reserve($1, $2::bigint[], $3::bigint[])",
+	[S_UNRESERVE] = "DELETE FROM quota_sends WHERE sid = $1",
+	[S_PSTATE_PUT] = "WITH u AS (INSERT INTO profile_state (profile,"
+	    " pause_until, cooldown_until, slowdowns, failures, reason, node, seq)"
+	    " VALUES ($1::text, CASE WHEN $2::bigint > 0 THEN " DBNOW_MS
+	    " + $2::bigint ELSE 0 END, CASE WHEN $3::bigint > 0 THEN " DBNOW_MS
+	    " + $3::bigint ELSE 0 END, $4, $5, $6, $7,"
+	    " nextval('profile_state_seq')) ON CONFLICT (profile) DO UPDATE SET"
+	    " pause_until = excluded.pause_until,"
+	    " cooldown_until = excluded.cooldown_until,"
+	    " slowdowns = excluded.slowdowns, failures = excluded.failures,"
+	    " reason = excluded.reason, node = excluded.node, seq = excluded.seq"
+	    " RETURNING seq) SELECT seq, pg_notify('" PG_CHANNEL_STATE "',"
+	    " $1::text) FROM u",
+	[S_PSTATE_LOAD] = "SELECT profile, greatest(pause_until - " DBNOW_MS
+	    ", 0), greatest(cooldown_until - " DBNOW_MS ", 0), slowdowns,"
+	    " failures, reason, coalesce(node, ''), seq FROM profile_state"
+	    " ORDER BY profile",
+	[S_SETTINGS_GET] = "SELECT text, version FROM settings WHERE id = 1",
+	[S_SETTINGS_NEW] = "WITH u AS (INSERT INTO settings (id, text, version,"
+	    " updated, node) VALUES (1, $1, 1, " DBNOW ", $2) ON CONFLICT (id)"
+	    " DO NOTHING RETURNING version) SELECT version, pg_notify('"
+	    PG_CHANNEL_SETTINGS "', '') FROM u",
+	[S_SETTINGS_PUT] = "WITH u AS (UPDATE settings SET text = $1,"
+	    " version = version + 1, updated = " DBNOW ", node = $2"
+	    " WHERE id = 1 AND version = $3 RETURNING version) SELECT version,"
+	    " pg_notify('" PG_CHANNEL_SETTINGS "', '') FROM u",
+	[S_NODE_COUNTERS] = "SELECT node, sum(sent)::bigint,"
+	    " sum(deferred)::bigint, sum(failed)::bigint, sum(rcpt_sent)::bigint,"
+	    " sum(rcpt_deferred)::bigint, sum(rcpt_failed)::bigint FROM counters"
+	    " GROUP BY node ORDER BY node",
 };
 
 static const char schema_v1[] =
@@ -422,6 +465,71 @@ static const char schema_v1[] =
 	" rcpt_failed bigint NOT NULL DEFAULT 0);"
 	"INSERT INTO outpost_schema (version) VALUES (1);";
 
+/*
+ * Schema 2: the state the nodes share besides the queue.
+ *   counters.node   each node counts its own deliveries (a row per
+ *                   profile and node; the totals are their sums)
+ *   quota_sends     one row per send reserved under a profile's limits,
+ *                   dated in the database's clock (ms); outpost_reserve()
+ *                   checks every limit and inserts under a transaction
+ *                   lock per profile, so two nodes never both take the
+ *                   last slot of a window
+ *   profile_state   a profile's pause (421, slow-down, quota) and
+ *                   cool-down, as end times in the database's clock (ms);
+ *                   seq grows with every write (NOTIFY outpost_state)
+ *   settings        the one row of shared settings: the text of the
+ *                   profile, [redirect] and [report] sections, and its
+ *                   version (NOTIFY outpost_settings)
+ */
+static const char schema_v2[] =
+	"ALTER TABLE counters ADD COLUMN node text NOT NULL DEFAULT '';"
+	"ALTER TABLE counters DROP CONSTRAINT counters_pkey;"
+	"ALTER TABLE counters ADD PRIMARY KEY (profile, node);"
+	"CREATE TABLE quota_sends ("
+	" sid bigserial PRIMARY KEY,"
+	" profile text NOT NULL,"
+	" at_ms bigint NOT NULL);"
+	"CREATE INDEX quota_sends_at ON quota_sends (profile, at_ms);"
+	"CREATE FUNCTION outpost_reserve(p text, counts bigint[],"
+	"   periods bigint[]) RETURNS bigint LANGUAGE plpgsql AS $f$"
+	" DECLARE now_ms bigint; t bigint; wait bigint := 0; id bigint;"
+	" BEGIN"
+	"  PERFORM pg_advisory_xact_lock(hashtext('outpost quota ' || p));"
+	"  now_ms := " DBNOW_MS ";"
+	"  FOR i IN 1 .. coalesce(array_length(counts, 1), 0) LOOP"
+	"   SELECT at_ms INTO t FROM quota_sends WHERE profile = p"
+	"    AND at_ms > now_ms - periods[i] * 1000"
+	"    ORDER BY at_ms DESC OFFSET counts[i] - 1 LIMIT 1;"
+	"   IF FOUND THEN"
+	"    wait := greatest(wait, t + periods[i] * 1000 - now_ms);"
+	"   END IF;"
+	"  END LOOP;"
+	"  IF wait > 0 THEN RETURN -wait; END IF;"
+	"  IF random() < 0.001 THEN"
+	"   DELETE FROM quota_sends WHERE at_ms < now_ms - 172800000;"
+	"  END IF;"
+	"  INSERT INTO quota_sends (profile, at_ms) VALUES (p, now_ms)"
+	"   RETURNING sid INTO id;"
+	"  RETURN id;"
+	" END $f$;"
+	"CREATE SEQUENCE profile_state_seq;"
+	"CREATE TABLE profile_state ("
+	" profile text PRIMARY KEY,"
+	" pause_until bigint NOT NULL DEFAULT 0,"
+	" cooldown_until bigint NOT NULL DEFAULT 0,"
+	" slowdowns integer NOT NULL DEFAULT 0,"
+	" failures integer NOT NULL DEFAULT 0,"
+	" reason text NOT NULL DEFAULT '',"
+	" node text,"
+	" seq bigint NOT NULL);"
+	"CREATE TABLE settings ("
+	" id integer PRIMARY KEY CHECK (id = 1),"
+	" text text NOT NULL,"
+	" version bigint NOT NULL,"
+	" updated bigint NOT NULL,"
+	" node text);"
+	"INSERT INTO outpost_schema (version) VALUES (2);";
+
 /* ---- The handle ---- */
 
 struct pgconn {
@@ -454,6 +562,8 @@ struct pgq {
 	char (*live)[QUEUE_ID_SIZE];   /* its claims still being worked on */
 	size_t nlive, live_cap;
 	int kstarted;
+
+	_Atomic unsigned changes[2];   /* QUEUE_CHANGE_*: notifications heard */
 
 	pthread_mutex_t wmu;           /* the callback, held while it runs */
 	void (*watch_cb)(void *);
@@ -1000,6 +1110,7 @@ txn_count_add(struct queue_core *c, const char *profile,
 	p_str(&p, profile, QUEUE_PROFILE_MAX);
 	for (k = 0; k < QUEUE_COUNT_N; k++)
 		p_i64(&p, (int64_t)n[k]);
+	p_str(&p, core_pg(c)->node, QUEUE_NODE_MAX + 1);
 	return w_do(core_pg(c), S_COUNT_ADD, &p, "cannot count a delivery",
 	    NULL, e);
 }
@@ -1658,13 +1769,16 @@ keeper(void *arg)
 			next_renew = 0;
 		}
 		if (!listening && cb != NULL) {
-			if (k_simple(s, &k, "LISTEN " PG_CHANNEL, "cannot listen",
-			    &e) < 0) {
+			if (k_simple(s, &k, "LISTEN " PG_CHANNEL "; LISTEN "
+			    PG_CHANNEL_STATE "; LISTEN " PG_CHANNEL_SETTINGS,
+			    "cannot listen", &e) < 0) {
 				keeper_nap(s, 1000);
 				continue;
 			}
 			listening = 1;
-			heard = 1;     /* work may have come while deaf */
+			heard = 1;     /* work may have come while deaf, */
+			s->changes[QUEUE_CHANGE_PSTATE]++;    /* and changes */
+			s->changes[QUEUE_CHANGE_SETTINGS]++;
 		}
 		now = clock_mono_ms();
 		if (now >= next_renew) {
@@ -1711,6 +1825,10 @@ keeper(void *arg)
 				k.broken = 1;
 			while ((n = pq.notifies(k.conn)) != NULL) {
 				heard = 1;
+				if (strcmp(n->relname, PG_CHANNEL_STATE) == 0)
+					s->changes[QUEUE_CHANGE_PSTATE]++;
+				else if (strcmp(n->relname, PG_CHANNEL_SETTINGS) == 0)
+					s->changes[QUEUE_CHANGE_SETTINGS]++;
 				pq.freemem(n);
 			}
 		}
@@ -2114,6 +2232,232 @@ pg_counters(struct queue *q, struct queue_counter **out, size_t *n,
 	return 0;
 }
 
+/* ---- Cluster state ---- */
+
+static int
+pg_rate_reserve(struct queue *q, const char *profile,
+    const struct queue_limit *limits, size_t nlimits, int64_t *slot,
+    int64_t *wait_ms, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	char counts[32 * 8 + 3], periods[32 * 8 + 3];
+	size_t i, oc = 0, op = 0;
+	struct pgconn *r;
+	PGresult *x;
+	int64_t v;
+
+	*slot = 0;
+	*wait_ms = 0;
+	if (profile == NULL || strlen(profile) >= QUEUE_PROFILE_MAX || nlimits > 8)
+		return err_set(e, ERR_DATA, "profile name missing or too long, or "
+		    "more than 8 limits");
+	counts[oc++] = '{';
+	periods[op++] = '{';
+	for (i = 0; i < nlimits; i++) {
+		oc += (size_t)snprintf(counts + oc, sizeof(counts) - oc, "%s%llu",
+		    i ? "," : "", (unsigned long long)limits[i].count);
+		op += (size_t)snprintf(periods + op, sizeof(periods) - op, "%s%u",
+		    i ? "," : "", limits[i].period_s);
+	}
+	str_copy(counts + oc, sizeof(counts) - oc, "}");
+	str_copy(periods + op, sizeof(periods) - op, "}");
+	p_str(&p, profile, QUEUE_PROFILE_MAX);
+	p.v[p.n] = counts;
+	p.len[p.n] = 0;
+	p.fmt[p.n++] = 0;
+	p.v[p.n] = periods;
+	p.len[p.n] = 0;
+	p.fmt[p.n++] = 0;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_RESERVE, &p, 0, "cannot reserve a send under the "
+	    "profile's limits", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	v = pq.ntuples(x) == 1 ? c_i64(x, 0, 0) : 0;
+	pq.clear(x);
+	if (v > 0)
+		*slot = v;
+	else
+		*wait_ms = v < 0 ? -v : 1;
+	return 0;
+}
+
+static int
+pg_rate_release(struct queue *q, int64_t slot, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	int rc;
+
+	p_i64(&p, slot);
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	rc = k_do(s, r, S_UNRESERVE, &p, "cannot give a reserved send back",
+	    NULL, e);
+	reader_put(s, r);
+	return rc;
+}
+
+static int
+pg_pstate_put(struct queue *q, const struct queue_pstate *ps,
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	int rc;
+
+	p_str(&p, ps->profile, QUEUE_PROFILE_MAX);
+	p_i64(&p, ps->pause_ms > 0 ? ps->pause_ms : 0);
+	p_i64(&p, ps->cooldown_ms > 0 ? ps->cooldown_ms : 0);
+	p_i64(&p, ps->slowdowns);
+	p_i64(&p, ps->failures);
+	p_str(&p, ps->reason, QUEUE_TEXT_MAX);
+	p_str(&p, s->node, QUEUE_NODE_MAX + 1);
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	rc = k_do(s, r, S_PSTATE_PUT, &p, "cannot store a profile's pause",
+	    NULL, e);
+	reader_put(s, r);
+	return rc;
+}
+
+static int
+pg_pstate_load(struct queue *q, struct queue_pstate **out, size_t *n,
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct queue_pstate *a = NULL;
+	struct pgconn *r;
+	PGresult *x;
+	int i, rows;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_PSTATE_LOAD, NULL, 0, "cannot read the profiles' "
+	    "pauses", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	rows = pq.ntuples(x);
+	if (rows > 0)
+		a = mem_alloc((size_t)rows * sizeof(*a));
+	for (i = 0; i < rows; i++) {
+		str_copy(a[i].profile, sizeof(a[i].profile), pq.getvalue(x, i, 0));
+		a[i].pause_ms = c_i64(x, i, 1);
+		a[i].cooldown_ms = c_i64(x, i, 2);
+		a[i].slowdowns = (unsigned)c_i64(x, i, 3);
+		a[i].failures = (unsigned)c_i64(x, i, 4);
+		str_copy(a[i].reason, sizeof(a[i].reason), pq.getvalue(x, i, 5));
+		str_copy(a[i].node, sizeof(a[i].node), pq.getvalue(x, i, 6));
+		a[i].seq = c_i64(x, i, 7);
+	}
+	pq.clear(x);
+	*out = a;
+	*n = (size_t)rows;
+	return 0;
+}
+
+static int
+pg_settings_get(struct queue *q, char **text, int64_t *version,
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct pgconn *r;
+	PGresult *x;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_SETTINGS_GET, NULL, 0, "cannot read the shared "
+	    "settings", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	if (pq.ntuples(x) == 1) {
+		*text = str_dup(pq.getvalue(x, 0, 0));
+		*version = c_i64(x, 0, 1);
+	}
+	pq.clear(x);
+	return 0;
+}
+
+static int
+pg_settings_put(struct queue *q, const char *text, int64_t expect,
+    int64_t *version, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	PGresult *x;
+	int rows;
+
+	p_str(&p, text, (size_t)1 << 30);
+	p_str(&p, s->node, QUEUE_NODE_MAX + 1);
+	if (expect > 0)
+		p_i64(&p, expect);
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, expect > 0 ? S_SETTINGS_PUT : S_SETTINGS_NEW, &p, 0,
+	    "cannot store the shared settings", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	rows = pq.ntuples(x);
+	if (rows == 1)
+		*version = c_i64(x, 0, 0);
+	pq.clear(x);
+	if (rows != 1)
+		return err_set(e, ERR_NOINPUT, "the shared settings were changed "
+		    "by another node meanwhile; reload them and make the change "
+		    "again");
+	return 0;
+}
+
+static unsigned
+pg_changes(struct queue *q, int what)
+{
+	struct pgq *s = to_pg(q);
+
+	if (what < 0 || what > QUEUE_CHANGE_SETTINGS)
+		return 0;
+	return s->changes[what];
+}
+
+static int
+pg_node_counters(struct queue *q, struct queue_node_counter **out, size_t *n,
+    struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct queue_node_counter *c = NULL;
+	struct pgconn *r;
+	PGresult *x;
+	int i, k, rows;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_NODE_COUNTERS, NULL, 0, "cannot read the delivery "
+	    "counters", e);
+	reader_put(s, r);
+	if (x == NULL)
+		return -1;
+	rows = pq.ntuples(x);
+	if (rows > 0)
+		c = mem_alloc((size_t)rows * sizeof(*c));
+	for (i = 0; i < rows; i++) {
+		str_copy(c[i].node, sizeof(c[i].node), pq.getvalue(x, i, 0));
+		for (k = 0; k < QUEUE_COUNT_N; k++)
+			c[i].n[k] = (uint64_t)c_i64(x, i, k + 1);
+	}
+	pq.clear(x);
+	*out = c;
+	*n = (size_t)rows;
+	return 0;
+}
+
 /* ---- Open and close ---- */
 
 /* The URI without its password, for messages and logs. */
@@ -2185,6 +2529,13 @@ pg_schema(struct pgq *s, struct op_err *e)
 			goto fail;
 		log_event(LOG_INFO, "queue_create", "database", s->where,
 		    "schema", "1", NULL);
+	}
+	if (version < 2) {
+		if (k_simple(s, &s->w, schema_v2, "cannot migrate the queue's "
+		    "tables to schema 2", e) < 0)
+			goto fail;
+		log_event(LOG_INFO, "queue_migrate", "database", s->where,
+		    "schema", "2", NULL);
 	}
 	return k_simple(s, &s->w, "COMMIT", "cannot create the queue's tables",
 	    e);
@@ -2319,6 +2670,14 @@ static const struct queue_ops pg_ops = {
 	.rate_add = queue_core_rate_add,
 	.rate_load = pg_rate_load,
 	.watch = pg_watch,
+	.rate_reserve = pg_rate_reserve,
+	.rate_release = pg_rate_release,
+	.pstate_put = pg_pstate_put,
+	.pstate_load = pg_pstate_load,
+	.settings_get = pg_settings_get,
+	.settings_put = pg_settings_put,
+	.changes = pg_changes,
+	.node_counters = pg_node_counters,
 	.stats = pg_stats,
 	.close = pg_close,
 };

@@ -59,6 +59,7 @@ struct pstate {
 	uint64_t conn_sig;             /* host, port, security, credentials */
 	int token_wait;                /* paused until someone signs in (OAuth2) */
 	char why[QUEUE_TEXT_MAX];      /* why it is cooling down or paused */
+	int64_t db_seq;                /* cluster: the stored state last taken */
 	struct deliver_reply *reply;   /* the reply that paused it, or NULL */
 	struct job *head, *tail;       /* waiting for a worker */
 	size_t njobs;
@@ -88,6 +89,8 @@ struct relay {
 	int release_owed;              /* release held ones once they end */
 	unsigned workers;              /* all profiles */
 	struct pstate *profiles;
+	unsigned pstate_seen;          /* cluster: queue_changes() last seen */
+	unsigned settings_seen;
 };
 
 struct worker_arg {
@@ -438,6 +441,156 @@ pstate_note_locked(struct pstate *ps, const char *why,
 	}
 }
 
+/* ---- Cluster: what the nodes share of a profile (PostgreSQL) ----
+ *
+ * With a shared store (queue_shared()), a node that pauses a profile (a
+ * 421, a slow-down, the provider's quota), cools it down (broken) or
+ * ends that stores it (queue_pstate_put(): durations, the database's
+ * clock decides); every node takes the stored state when the store tells
+ * of a change (NOTIFY, queue_changes()), so no node contacts a provider
+ * that asked another one to wait.  The monotonic times here are this
+ * node's: a stored end time becomes "now + what is left". */
+
+/* The profile's state as stored.  Under r->lock. */
+static void
+share_snap_locked(const struct pstate *ps, struct queue_pstate *out)
+{
+	int64_t now = clock_mono_ms();
+
+	memset(out, 0, sizeof(*out));
+	str_copy(out->profile, sizeof(out->profile), ps->name);
+	out->pause_ms = ps->pause_until_ms > now ? ps->pause_until_ms - now : 0;
+	out->cooldown_ms = ps->cooldown_until_ms > now ?
+	    ps->cooldown_until_ms - now : 0;
+	out->slowdowns = ps->slowdowns;
+	out->failures = ps->failures;
+	str_copy(out->reason, sizeof(out->reason), ps->why);
+}
+
+/* Store it for the other nodes (not under r->lock). */
+static void
+share_push(struct relay *r, const struct queue_pstate *st)
+{
+	struct op_err e;
+
+	if (!queue_shared(r->queue))
+		return;
+	if (queue_pstate_put(r->queue, st, &e) < 0)
+		log_event(LOG_WARN, "profile_state", "profile", st->profile,
+		    "error", e.msg, NULL);
+}
+
+/* Snapshot and store (takes and drops r->lock). */
+static void
+share(struct relay *r, struct pstate *ps)
+{
+	struct queue_pstate st;
+
+	if (!queue_shared(r->queue))
+		return;
+	pthread_mutex_lock(&r->lock);
+	share_snap_locked(ps, &st);
+	pthread_mutex_unlock(&r->lock);
+	share_push(r, &st);
+}
+
+/* Take what other nodes stored (when the store heard of a change).  1 if
+ * a pause or cool-down in force here was lifted by another node. */
+static int
+share_pull(struct relay *r)
+{
+	struct queue_pstate *a = NULL;
+	struct op_err e;
+	size_t n = 0, i;
+	unsigned seen;
+	int lifted = 0;
+
+	if (!queue_shared(r->queue))
+		return 0;
+	seen = queue_changes(r->queue, QUEUE_CHANGE_PSTATE);
+	if (seen == r->pstate_seen)
+		return 0;
+	if (queue_pstate_load(r->queue, &a, &n, &e) < 0) {
+		log_event(LOG_WARN, "profile_state", "error", e.msg, NULL);
+		return 0;
+	}
+	r->pstate_seen = seen;
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < n; i++) {
+		struct pstate *ps = pstate_find(r, a[i].profile);
+		int64_t now = clock_mono_ms();
+
+		if (ps == NULL || a[i].seq <= ps->db_seq)
+			continue;
+		ps->db_seq = a[i].seq;
+		if ((ps->pause_until_ms > now && a[i].pause_ms == 0) ||
+		    (ps->cooldown_until_ms > now && a[i].cooldown_ms == 0))
+			lifted = 1;
+		ps->pause_until_ms = a[i].pause_ms > 0 ? now + a[i].pause_ms : 0;
+		ps->cooldown_until_ms = a[i].cooldown_ms > 0 ?
+		    now + a[i].cooldown_ms : 0;
+		ps->slowdowns = a[i].slowdowns;
+		ps->failures = a[i].failures;
+		if (a[i].pause_ms > 0 || a[i].cooldown_ms > 0) {
+			log_sanitize(ps->why, sizeof(ps->why), a[i].reason);
+			if (a[i].node[0] != '\0')
+				log_event(LOG_INFO, "profile_state", "profile", ps->name,
+				    "from_node", a[i].node, "reason", ps->why, NULL);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(a);
+	return lifted;
+}
+
+/* One send under the profile's quotas (limits): 0 if it may go now,
+ * else the milliseconds to wait.  With a shared store the quota is the
+ * cluster's (queue_rate_reserve(), *slot set); else this node's own
+ * limiter (*taken its time). */
+static int64_t
+quota_take(struct relay *r, struct pstate *ps, const struct conf_profile *p,
+    int64_t *taken, int64_t *slot)
+{
+	struct queue_limit l[CONF_MAX_LIMITS];
+	struct op_err e;
+	int64_t wait = 0;
+	size_t i;
+
+	*slot = 0;
+	*taken = clock_mono_ms();
+	if (!queue_shared(r->queue) || p->nlimits == 0)
+		return ratelimit_take(ps->rl, *taken);
+	for (i = 0; i < p->nlimits; i++) {
+		l[i].count = p->limits[i].count;
+		l[i].period_s = p->limits[i].period_s;
+	}
+	if (queue_rate_reserve(r->queue, ps->name, l, p->nlimits, slot, &wait,
+	    &e) < 0) {
+		/* the database cannot say: send nothing, look again soon */
+		log_event(LOG_WARN, "quota", "profile", ps->name, "error", e.msg,
+		    NULL);
+		return 1000;
+	}
+	return *slot > 0 ? 0 : wait;
+}
+
+/* The send taken by quota_take() did not happen. */
+static void
+quota_untake(struct relay *r, struct pstate *ps, int64_t taken, int64_t slot)
+{
+	struct op_err e;
+
+	if (slot > 0) {
+		if (queue_rate_release(r->queue, slot, &e) < 0)
+			log_event(LOG_WARN, "quota", "profile", ps->name,
+			    "error", e.msg, NULL);
+		return;
+	}
+	ratelimit_untake(ps->rl, taken);
+}
+
+/* ---- end of cluster ---- */
+
 /* Take all jobs waiting for ps (under r->lock). */
 static struct job *
 take_jobs_locked(struct pstate *ps)
@@ -511,6 +664,7 @@ profile_down(struct relay *r, const struct conf *conf, struct pstate *ps,
 	pstate_note_locked(ps, why, res);
 	list = take_jobs_locked(ps);
 	pthread_mutex_unlock(&r->lock);
+	share(r, ps);
 	if (pause_only)
 		log_event(LOG_WARN, "paused", "profile", ps->name, "reason", why,
 		    "pause", cool, NULL);
@@ -745,6 +899,7 @@ quota_pause(struct relay *r, struct pstate *ps, const struct conf_profile *p,
 		ps->pause_until_ms = clock_mono_ms() + wait;
 	pstate_note_locked(ps, why, res);
 	pthread_mutex_unlock(&r->lock);
+	share(r, ps);
 	log_event(LOG_WARN, "quota", "profile", ps->name, "reply", reply,
 	    "paused_for", w, "until", until, NULL);
 }
@@ -858,8 +1013,8 @@ worker_main(void *arg)
 			}
 		}
 		/* provider quotas, across all connections of the profile */
-		int64_t taken = clock_mono_ms(), wait;
-		while ((wait = ratelimit_take(ps->rl, taken = clock_mono_ms())) > 0) {
+		int64_t taken = clock_mono_ms(), wait, slot = 0;
+		while ((wait = quota_take(r, ps, p, &taken, &slot)) > 0) {
 			metrics_add(r->metrics, METRIC_RATE_LIMIT_WAITS, ps->name, 1);
 			if (wait > RELAY_HOLD_MAX_MS) {
 				/* a quota that frees up only later (N/h, N/d): the
@@ -905,20 +1060,25 @@ worker_main(void *arg)
 		}
 		kind = deliver_attempt(&dc, conf, p, s, j->m, &res);
 		switch (kind) {
-		case DELIVER_DONE:
+		case DELIVER_DONE: {
+			int was = ps->failures > 0 || ps->slowdowns > 0;
+
 			pthread_mutex_lock(&r->lock);
 			ps->failures = 0;
 			ps->slowdowns = 0;
 			if (ps->why[0] != '\0' || ps->reply != NULL)
 				pstate_note_locked(ps, "", NULL);
 			pthread_mutex_unlock(&r->lock);
+			if (was)
+				share(r, ps);
 			job_finish(r, j);
 			break;
+		}
 		case DELIVER_PROFILE_DOWN:
 		case DELIVER_SLOWDOWN: {
 			char why[ERR_MSG_MAX];
 
-			ratelimit_untake(ps->rl, taken);
+			quota_untake(r, ps, taken, slot);
 			if (res.reply.code != 0)
 				smtp_reply_format(&res.reply, why, sizeof(why));
 			else
@@ -931,6 +1091,7 @@ worker_main(void *arg)
 				ps->pause_until_ms = clock_mono_ms() + policy_backoff_ms(ps->slowdowns);
 				pstate_note_locked(ps, why, &res);
 				pthread_mutex_unlock(&r->lock);
+				share(r, ps);
 				log_event(LOG_WARN, "slowdown", "profile", ps->name, "reply", why, NULL);
 				deliver_msg_set_waited(j->m, &res);
 				route(r, conf, j);
@@ -941,7 +1102,7 @@ worker_main(void *arg)
 		}
 		/* ---- provider quotas (relay/hints.h, class quota) ---- */
 		case DELIVER_QUOTA:
-			ratelimit_untake(ps->rl, taken);
+			quota_untake(r, ps, taken, slot);
 			close_session(r, ps->name, &s);
 			quota_pause(r, ps, p, &res);
 			deliver_msg_set_waited(j->m, &res);
@@ -1088,6 +1249,16 @@ scheduler_main(void *arg)
 				log_event(LOG_WARN, "recover", "stale_claims", nb, NULL);
 			}
 		}
+		/* cluster: the shared settings changed (another node's page or
+		 * API, or this one's), or a profile's pause */
+		if (queue_shared(r->queue) &&
+		    queue_changes(r->queue, QUEUE_CHANGE_SETTINGS) != r->settings_seen) {
+			r->settings_seen = queue_changes(r->queue, QUEUE_CHANGE_SETTINGS);
+			if (settings_reload(r->settings, &e) < 0)
+				log_event(LOG_WARN, "reload", "error", e.msg, NULL);
+		}
+		if (share_pull(r))
+			advance_waiting(r);
 		conf = settings_get(r->settings);
 		if (clock_mono_ms() - purge_check >= RELAY_PURGE_EVERY_MS) {
 			purge_check = clock_mono_ms();

@@ -20,7 +20,41 @@ struct settings {
 	struct held *current;
 	struct held *retired;
 	unsigned generation;
+	int (*compose)(void *arg, const char *path, struct buf *out,
+	    struct op_err *e);
+	void *compose_arg;
 };
+
+void
+settings_set_compose(struct settings *s, int (*compose)(void *arg,
+    const char *path, struct buf *out, struct op_err *e), void *arg)
+{
+	s->compose = compose;
+	s->compose_arg = arg;
+}
+
+/* The file, or with a compose hook the text it makes (cluster). */
+static int
+load_current(struct settings *s, struct conf **conf, struct buf *diag,
+    struct op_err *e)
+{
+	struct buf text;
+	int rc;
+
+	if (s->compose == NULL)
+		return conf_load(s->path, conf, diag, e);
+	buf_init(&text, 2 * CONF_FILE_MAX);
+	rc = s->compose(s->compose_arg, s->path, &text, e);
+	if (rc == 0)
+		rc = conf_load_text(s->path != NULL ? s->path : "(settings)",
+		    text.data != NULL ? text.data : "", text.len, conf, diag, e);
+	else if (diag != NULL)
+		buf_printf(diag, NULL, "%s\n", e->msg);
+	if (text.data != NULL)
+		explicit_bzero(text.data, text.len);
+	buf_free(&text);
+	return rc;
+}
 
 struct settings *
 settings_new(const char *path, struct conf *conf)
@@ -127,7 +161,7 @@ settings_reload(struct settings *s, struct op_err *e)
 	buf_init(&diag, 64 * 1024);
 	buf_init(&line, 64 * 1024);
 	/* only the thread that reloads changes the path */
-	if (conf_load(s->path, &conf, &diag, e) < 0) {
+	if (load_current(s, &conf, &diag, e) < 0) {
 		log_event(LOG_ERROR, "reload", "result", "kept old settings",
 		    "file", s->path, "problems", diag.len ? one_line(diag.data,
 		    &line) : e->msg, NULL);

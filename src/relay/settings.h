@@ -11,6 +11,7 @@
 #define OUTPOST_RELAY_SETTINGS_H
 
 #include "config/conf.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 struct settings;
@@ -32,6 +33,11 @@ int settings_reload(struct settings *s, struct op_err *e);
 unsigned settings_generation(struct settings *s);
 
 const char *settings_path(const struct settings *s);
+/* Cluster (relay/cluster_conf.h): from now on a reload loads the text
+ * compose() makes from the file (its own sections and the shared ones of
+ * the database) instead of the file alone.  compose NULL: the file. */
+void settings_set_compose(struct settings *s, int (*compose)(void *arg,
+    const char *path, struct buf *out, struct op_err *e), void *arg);
 /* Load from path from now on (the daemon ran on embedded defaults and the
  * web page just created the file).  Takes effect at the next reload. */
 void settings_set_path(struct settings *s, const char *path);

@@ -200,6 +200,10 @@ def test_killed_node_messages_go_to_the_other_after_the_lease(outpost, peers,
     assert states(pg) == {"sending": n}
     b, api, _ = node(outpost, pg, "survivor", fast.port, data="b")
     try:
+        # the profiles are the database's (imported from the first node's
+        # file, pointing at the hanging peer): move it to the fast one
+        r = api.put("/api/profiles/main", {"host": HOST, "port": fast.port})
+        assert r.status == 200, r
         # the lease is 30 s, renewed every 10 s; the survivor looks for
         # lapsed ones every 5 s
         wait_for(lambda: states(pg).get("sent", 0) == n, timeout=90,
@@ -299,3 +303,176 @@ def test_database_and_node_keys(outpost):
     res = outpost.run("config", "check", conf=bad)
     assert res.rc == 78, res
     assert "node" in res.err, res
+
+
+# ---- what the nodes share besides the queue (issue 13, second half) ----
+
+class TimedHandler(peers_mod.PeerHandler):
+    """aiosmtpd handler that records when each session began (EHLO), when
+    each message arrived (end of DATA), and answers MAIL from a script
+    (then accepts), noting when each scripted reply went out."""
+
+    def __init__(self, mail_script=(), **kw):
+        super().__init__(**kw)
+        self.mail_script = list(mail_script)
+        self.sessions_at = []
+        self.times = []
+        self.scripted_at = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        with self.lock:
+            self.sessions_at.append(time.monotonic())
+        return await super().handle_EHLO(server, session, envelope, hostname,
+                                         responses)
+
+    async def handle_MAIL(self, server, session, envelope, address,
+                          mail_options):
+        with self.lock:
+            step = self.mail_script.pop(0) if self.mail_script else None
+            if step is not None:
+                self.scripted_at.append(time.monotonic())
+        if step is not None:
+            return step
+        return await super().handle_MAIL(server, session, envelope, address,
+                                         mail_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.times.append(time.monotonic())
+        return await super().handle_DATA(server, session, envelope)
+
+
+def timed_peer(peers, **kw):
+    p = peers.aiosmtpd("plain")
+    h = TimedHandler(**kw)
+    p.controller.handler = h
+    p.handler = h
+    return p
+
+
+def node_with(outpost, pg, name, profile, data, http=False):
+    """A node whose one profile "main" has the keys of profile."""
+    smtp = free_port()
+    srv = {"smtp_listen": "%s:%d" % (HOST, smtp),
+           "http_listen": "%s:%d" % (HOST, free_port()) if http else "",
+           "data_dir": str(outpost.tmp_path / data),
+           "database": pg.uri, "node": name, "api_token": TOKEN,
+           "retry": "1s, 1s, 2s"}
+    conf = outpost.conf([("main", profile)], server=srv)
+    d = Daemon(outpost, conf, smtp)
+    api = None
+    if http:
+        api = Api(int(srv["http_listen"].rsplit(":", 1)[1]))
+        wait_for(lambda: _health_ok(api), what="the HTTP server")
+    return d, api, conf
+
+
+def submit_many(d, n, tag):
+    s = smtplib.SMTP(HOST, d.smtp_port, timeout=SEND_TIMEOUT,
+                     local_hostname="localhost")
+    try:
+        for i in range(n):
+            d.send("app@example.com", ["rcpt@example.com"], mail(i, tag),
+                   session=s)
+    finally:
+        s.quit()
+
+
+def test_shared_limits_hold_across_two_nodes(outpost, peers, pg):
+    """limits = 5/s on two nodes is one quota at the peer: no second holds
+    more than 5 arrivals.  The quota is counted when a send is reserved
+    (in the database's clock), the peer counts when DATA ends: the gap
+    between the two varies by a few milliseconds from send to send, so a
+    window is taken as 0.9 s (the same slack as the one-node test in
+    test_serve.py)."""
+    peer = timed_peer(peers)
+    prof = peers_mod.profile(peer.port, limits="5/s", max_connections=3)
+    a, _, _ = node_with(outpost, pg, "node-a", prof, "a")
+    b, _, _ = node_with(outpost, pg, "node-b", prof, "b")
+    n = 15
+    try:
+        ta = threading.Thread(target=submit_many, args=(a, n, "qa"))
+        tb = threading.Thread(target=submit_many, args=(b, n, "qb"))
+        ta.start()
+        tb.start()
+        ta.join(120)
+        tb.join(120)
+        wait_for(lambda: states(pg).get("sent", 0) == 2 * n, timeout=60,
+                 what="every message sent")
+        t = sorted(peer.handler.times)
+        assert len(t) == 2 * n, t
+        for i in range(len(t) - 5):
+            assert t[i + 5] - t[i] >= 0.9, (i, [round(x - t[0], 3) for x in t])
+        nodes = pg.sql("SELECT DISTINCT node FROM recipients").split()
+        assert set(nodes) == {"node-a", "node-b"}, nodes
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_421_pause_of_one_node_holds_the_other(outpost, peers, pg):
+    """A node that meets a 421 pauses the profile for every node (the
+    pause is stored in profile_state and notified): during the pause no
+    node opens a session to the peer, though both have mail for it."""
+    peer = timed_peer(peers, mail_script=["421 4.7.0 Try again later"])
+    prof = peers_mod.profile(peer.port, max_connections=1)
+    a, _, _ = node_with(outpost, pg, "node-a", prof, "a")
+    b, _, _ = node_with(outpost, pg, "node-b", prof, "b")
+    try:
+        a.send("app@example.com", ["rcpt@example.com"], mail(0, "first"))
+        wait_for(lambda: peer.handler.scripted_at, what="the 421")
+        t421 = peer.handler.scripted_at[0]
+        # mail for both nodes while the profile is paused (1 s, the first
+        # step of the backoff)
+        submit_many(b, 2, "on-b")
+        submit_many(a, 2, "on-a")
+        wait_for(lambda: states(pg).get("sent", 0) == 5, timeout=60,
+                 what="every message sent")
+        later = [t - t421 for t in peer.handler.sessions_at if t > t421]
+        assert later, peer.handler.sessions_at
+        assert min(later) >= 0.9, later
+        assert pg.sql("SELECT count(*) FROM profile_state "
+                      "WHERE profile = 'main'").strip() == "1"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_settings_change_on_one_node_used_by_the_other(outpost, peers, pg):
+    """PUT /api/profiles/main on node A moves the profile to another
+    peer; node B delivers through the new one within seconds, and
+    `config show` of B prints the new port (the database's settings)."""
+    old = peers.aiosmtpd("plain")
+    new = peers.aiosmtpd("plain")
+    prof = peers_mod.profile(old.port)
+    a, api, _ = node_with(outpost, pg, "node-a", prof, "a", http=True)
+    b, _, bconf = node_with(outpost, pg, "node-b", prof, "b")
+    try:
+        b.send("app@example.com", ["rcpt@example.com"], mail(0, "before"))
+        wait_for(lambda: len(old.messages) == 1, what="delivery to the old peer")
+        r = api.put("/api/profiles/main", {"host": "127.0.0.1",
+                                           "port": new.port})
+        assert r.status == 200, r
+        deadline = time.monotonic() + 20
+        sent = 0
+        while not new.messages and time.monotonic() < deadline:
+            b.send("app@example.com", ["rcpt@example.com"],
+                   mail(sent + 1, "after"))
+            sent += 1
+            time.sleep(0.5)
+        assert new.messages, "node B never used the new settings"
+        # /metrics of node A: which node it is, and the deliveries split by
+        # the node that recorded them (all of them by B here)
+        text = api.get("/metrics").text
+        assert 'outpost_node_info{node="node-a"} 1' in text, text
+        hit = re.search(r'(?m)^outpost_node_delivery_total\{node="node-b",'
+                        r'result="sent"\} (\d+)$', text)
+        assert hit and int(hit.group(1)) >= 2, text
+        res = outpost.run("config", "show", conf=bconf)
+        assert res.rc == 0, res
+        assert "port = %d" % new.port in res.out, res.out
+        assert "database" in res.err, res.err
+    finally:
+        a.stop()
+        b.stop()
