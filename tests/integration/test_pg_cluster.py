@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-import conftest
 import peers as peers_mod
+from pgserver import Pg, PgServer
 from daemon import Daemon, HOST, free_port, wait_for
 from test_http_api import Api, TOKEN, _health_ok
 
@@ -226,9 +226,9 @@ def test_database_stopped_and_started_under_load(outpost, peers):
     the API 503 and sendmail exits 75, acknowledging nothing; once it runs
     again the node reconnects by itself, and every message it acknowledged
     is delivered."""
-    server = conftest.PgServer("pg-outage")
+    server = PgServer("pg-outage")
     try:
-        pg = conftest.Pg(server)
+        pg = Pg(server)
         peer = peers.aiosmtpd("plain")
         d, api, conf = node(outpost, pg, "steady", peer.port)
         acked, refused = [], []
