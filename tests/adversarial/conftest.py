@@ -35,9 +35,14 @@ _spec.loader.exec_module(_ic)
 certs = _ic.certs
 peers = _ic.peers
 outpost = _ic.outpost
-# daemon.py reads these from whichever module is "conftest" for it.
-SANITIZER_EXITS = _ic.SANITIZER_EXITS
-SANITIZER_MARKS = _ic.SANITIZER_MARKS
+# daemon.py and some integration tests say `import conftest` and get
+# whichever of the two conftest.py files Python found first: the
+# integration conftest's other names (not its fixtures) are here too.
+for _name in dir(_ic):
+    _obj = getattr(_ic, _name)
+    if (not _name.startswith("_") and _name not in globals()
+            and not hasattr(_obj, "_pytestfixturefunction")):
+        globals()[_name] = _obj
 OUTPOST_BIN = _ic.OUTPOST_BIN
 
 import peers as peers_mod  # noqa: E402  (tests/integration/peers.py)
