@@ -9,8 +9,11 @@ through runuser, and what arrives at an aiosmtpd peer is checked.
 """
 
 import os
+import pathlib
 import pwd
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -75,17 +78,14 @@ def as_user(args, stdin, conf, submit=None):
 
 
 @pytest.fixture
-def rundir(tmp_path_factory):
+def rundir():
     """A directory everyone can read (what systemd's RuntimeDirectory,
-    /run/outpost, is), for the daemon's submit file."""
-    d = tmp_path_factory.mktemp("run")
+    /run/outpost, is), for the daemon's submit file; pytest's own
+    directories stay private."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="outpost-run-"))
     os.chmod(d, 0o755)
-    p = d
-    while str(p) != "/":          # the user must reach it
-        p = p.parent
-        if str(p).startswith("/tmp/pytest-of-"):
-            os.chmod(p, os.stat(p).st_mode | 0o711)
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
