@@ -11,6 +11,13 @@
  * Exit 0 only once queue_submit() returned, i.e. the message is on disk.
  * Nothing is printed on success (with -v: the message id).
  *
+ * A user who may not read the settings (EACCES) or write the SQLite queue
+ * in data_dir (an ordinary user of the packaged service) hands the
+ * message, checked and completed the same way, to the daemon's SMTP
+ * listener instead (sendmail_handoff.h): exit 0 after the daemon's 250 to
+ * the final dot, which follows its durable commit.  Bare local names are
+ * then resolved by the daemon's aliases.
+ *
  * What is done to the message, as sendmail and Postfix do:
  *   - With -t, the addresses of the To, Cc and Bcc fields are recipients,
  *     added to those given as arguments (Postfix's rule; duplicates are
@@ -60,10 +67,12 @@
  * Exit codes (sysexits.h): 0 queued (or nothing to do); 64 usage (unknown
  * option, no recipient, an unsupported -b mode); 65 bad data (an invalid
  * address, a malformed header, a NUL byte anywhere in the message, a
- * message over max_message_size); 74
+ * message over max_message_size; in a hand-off the daemon's 5xx); 69 the
+ * hand-off cannot work (the listener requires AUTH or is off); 74
  * standard input could not be read; 75 not queued (the queue could not be
- * opened or written: not writable, disk full, locked) - the caller still
- * has the message and may try again; 78 configuration error.
+ * opened or written: disk full, locked; in a hand-off the daemon does not
+ * answer or answers 4xx) - the caller still has the message and may try
+ * again; 78 configuration error.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -153,8 +162,11 @@ sm_help(void)
 	    "  -bp       list the queue (like mailq)\n\n"
 	    "Other sendmail options are accepted and ignored.  Bcc fields are\n"
 	    "removed; missing From, Date and Message-ID fields are added.\n\n"
-	    "Exit codes: 0 queued, 64 usage, 65 bad address or message, 75 not\n"
-	    "queued (try again later), 78 configuration error.\n");
+	    "A user who cannot write the queue hands the message to the daemon's\n"
+	    "SMTP listener (smtp_listen, $OUTPOST_SUBMIT or /run/outpost/submit).\n\n"
+	    "Exit codes: 0 queued, 64 usage, 65 bad address or message, 69 the\n"
+	    "daemon's listener requires AUTH, 75 not queued (try again later),\n"
+	    "78 configuration error.\n");
 }
 
 /* -O Option=value: only IgnoreDots means something here. */
