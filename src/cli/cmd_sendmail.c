@@ -11,6 +11,13 @@
  * Exit 0 only once queue_submit() returned, i.e. the message is on disk.
  * Nothing is printed on success (with -v: the message id).
  *
+ * A user who may not read the settings (EACCES) or write the SQLite queue
+ * in data_dir (an ordinary user of the packaged service) hands the
+ * message, checked and completed the same way, to the daemon's SMTP
+ * listener instead (sendmail_handoff.h): exit 0 after the daemon's 250 to
+ * the final dot, which follows its durable commit.  Bare local names are
+ * then resolved by the daemon's aliases.
+ *
  * What is done to the message, as sendmail and Postfix do:
  *   - With -t, the addresses of the To, Cc and Bcc fields are recipients,
  *     added to those given as arguments (Postfix's rule; duplicates are
@@ -60,10 +67,12 @@
  * Exit codes (sysexits.h): 0 queued (or nothing to do); 64 usage (unknown
  * option, no recipient, an unsupported -b mode); 65 bad data (an invalid
  * address, a malformed header, a NUL byte anywhere in the message, a
- * message over max_message_size); 74
+ * message over max_message_size; in a hand-off the daemon's 5xx); 69 the
+ * hand-off cannot work (the listener requires AUTH or is off); 74
  * standard input could not be read; 75 not queued (the queue could not be
- * opened or written: not writable, disk full, locked) - the caller still
- * has the message and may try again; 78 configuration error.
+ * opened or written: disk full, locked; in a hand-off the daemon does not
+ * answer or answers 4xx) - the caller still has the message and may try
+ * again; 78 configuration error.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -76,6 +85,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/sendmail_handoff.h"
 #include "config/aliases.h"
 #include "mail/addr.h"
 #include "mail/header.h"
@@ -152,8 +162,11 @@ sm_help(void)
 	    "  -bp       list the queue (like mailq)\n\n"
 	    "Other sendmail options are accepted and ignored.  Bcc fields are\n"
 	    "removed; missing From, Date and Message-ID fields are added.\n\n"
-	    "Exit codes: 0 queued, 64 usage, 65 bad address or message, 75 not\n"
-	    "queued (try again later), 78 configuration error.\n");
+	    "A user who cannot write the queue hands the message to the daemon's\n"
+	    "SMTP listener (smtp_listen, $OUTPOST_SUBMIT or /run/outpost/submit).\n\n"
+	    "Exit codes: 0 queued, 64 usage, 65 bad address or message, 69 the\n"
+	    "daemon's listener requires AUTH, 75 not queued (try again later),\n"
+	    "78 configuration error.\n");
 }
 
 /* -O Option=value: only IgnoreDots means something here. */
@@ -362,17 +375,17 @@ out:
  * that is not an address, nobody@localhost.
  */
 static void
-sm_default_sender(const struct conf *conf, const struct hdr_block *hb,
-    struct addr_mailbox *mb)
+sm_default_sender(const char *pfrom, const char *hostname,
+    const struct hdr_block *hb, struct addr_mailbox *mb)
 {
-	const struct conf_profile *p = conf_profile_first_enabled(conf);
 	const char *from = hdr_get(hb, "From");
 	const struct passwd *pw;
 	struct addr_list l;
 	char addr[ADDR_MAILBOX_MAX + 2];
 	int ok = 0;
 
-	if (p != NULL && p->from != NULL && addr_parse_mailbox(p->from, mb, NULL) == 0)
+	if (pfrom != NULL && pfrom[0] != '\0' &&
+	    addr_parse_mailbox(pfrom, mb, NULL) == 0)
 		return;
 	if (from != NULL) {
 		addr_list_init(&l, 2);
@@ -387,7 +400,7 @@ sm_default_sender(const struct conf *conf, const struct hdr_block *hb,
 	pw = getpwuid(getuid());
 	if ((size_t)snprintf(addr, sizeof(addr), "%s@%s",
 	    pw != NULL && pw->pw_name[0] != '\0' ? pw->pw_name : "nobody",
-	    conf->server.hostname != NULL ? conf->server.hostname : "localhost")
+	    hostname != NULL && hostname[0] != '\0' ? hostname : "localhost")
 	    < sizeof(addr) && addr_parse_mailbox(addr, mb, NULL) == 0)
 		return;
 	addr_parse_mailbox("nobody@localhost", mb, NULL);
@@ -443,17 +456,34 @@ out:
 	return rc;
 }
 
-/* A bare local name (aliases.h): add the addresses it stands for. */
+/* What resolves a bare local name: the settings' aliases, or (hand-off)
+ * the daemon's. */
+struct sm_names {
+	const struct conf *conf;   /* NULL when handoff */
+	int handoff;
+};
+
+/* A bare local name (aliases.h): add the addresses it stands for; in a
+ * hand-off the name itself, for the daemon's listener to resolve. */
 static int
 sm_local(void *arg, const char *name, struct addr_list *out, struct op_err *e)
 {
-	const struct conf *conf = arg;
+	const struct sm_names *names = arg;
+	const struct conf *conf = names->conf;
 	struct addr_mailbox mb;
 	char *const *t;
 	size_t n, i;
 
 	if (!aliases_is_local(name))
 		return addr_parse_mailbox(name, &mb, e);    /* its error */
+	if (names->handoff) {
+		memset(&mb, 0, sizeof(mb));
+		if (str_copy(mb.addr, sizeof(mb.addr), name) < 0)
+			return err_set(e, ERR_DATA, "the local name '%.64s...' is "
+			    "too long", name);
+		mb.local_len = strlen(mb.addr);
+		return addr_list_add(out, &mb, 1, e);
+	}
 	if (aliases_lookup(conf->alias_map, name, &t, &n, e) < 0)
 		return -1;
 	for (i = 0; i < n; i++)
@@ -479,6 +509,9 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	const char *f;
 	char id[QUEUE_ID_SIZE], sh[SM_SHOW_MAX];
 	struct op_err e;
+	struct sm_handoff ho;
+	struct sm_names names = { NULL, 0 };
+	uint64_t max;
 	int rc, i, null_sender = 0;
 	size_t k;
 
@@ -491,8 +524,24 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	/* the command reports outcomes itself; the log only for errors */
 	if (ctx->verbose == 0)
 		log_set_level(LOG_ERROR);
-	if ((rc = cli_load_conf(ctx, &conf)) != 0)
+	/* A user who may not read the settings or write the queue hands the
+	 * message to the daemon (sendmail_handoff.h). */
+	if (sm_handoff_settings_denied(conf_find_path(ctx->config_path))) {
+		names.handoff = 1;
+	} else {
+		if ((rc = cli_load_conf(ctx, &conf)) != 0)
+			goto out;
+		names.conf = conf;
+		names.handoff = sm_handoff_queue_denied(conf);
+	}
+	if (sm_handoff_where(conf, &ho, &e) < 0) {
+		fprintf(stderr, SM_PREFIX "the settings cannot be read by this "
+		    "user, so the message goes to the daemon, but: %s\n", e.msg);
+		rc = ERR_CONFIG;
 		goto out;
+	}
+	max = ho.max_message_size > 0 ? ho.max_message_size :
+	    SM_MAX_MESSAGE_DEFAULT;
 
 	/* Everything on the command line is checked before stdin is read. */
 	rc = ERR_DATA;
@@ -526,7 +575,7 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	}
 	for (i = 0; i < o->nrcpts; i++) {
 		if (aliases_is_local(o->rcpts[i])) {
-			if (sm_local(conf, o->rcpts[i], &rcpts, &e) < 0) {
+			if (sm_local(&names, o->rcpts[i], &rcpts, &e) < 0) {
 				fprintf(stderr, SM_PREFIX "%s\n", e.msg);
 				goto out;
 			}
@@ -550,9 +599,8 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	}
 
 	/* The message: read whole before anything is queued. */
-	buf_init(&msg, (size_t)conf->server.max_message_size + SM_READ_CHUNK);
-	if (sm_read(0, o->ignore_dots, conf->server.max_message_size, &msg,
-	    &e) < 0) {
+	buf_init(&msg, (size_t)max + SM_READ_CHUNK);
+	if (sm_read(0, o->ignore_dots, max, &msg, &e) < 0) {
 		fprintf(stderr, SM_PREFIX "%s\n", e.msg);
 		rc = e.kind == ERR_DATA ? ERR_DATA : ERR_IO;
 		goto out;
@@ -569,7 +617,7 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 		goto out;
 	}
 	if (o->extract) {
-		if (hdr_recipients_local(&hb, sm_local, conf, &rcpts, &e) < 0) {
+		if (hdr_recipients_local(&hb, sm_local, &names, &rcpts, &e) < 0) {
 			fprintf(stderr, SM_PREFIX "%s\n", e.msg);
 			goto out;
 		}
@@ -581,19 +629,19 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 		}
 	}
 	if (o->from == NULL)
-		sm_default_sender(conf, &hb, &sender);
+		sm_default_sender(ho.from, ho.hostname, &hb, &sender);
 	if (null_sender) {
 		/* a From field still needs an address */
-		sm_default_sender(conf, &hb, &mb);
+		sm_default_sender(ho.from, ho.hostname, &hb, &mb);
 		f = mb.addr;
 	} else {
 		f = sender.addr;
 	}
 
 	/* The message stored: added fields, then the message without Bcc. */
-	buf_init(&out, (size_t)conf->server.max_message_size + SM_ADDED_MAX);
-	if (sm_missing_headers(&hb, f, o->fullname, conf->server.hostname, &out,
-	    &e) < 0 || hdr_strip_bcc(msg.len > 0 ? msg.data : "", msg.len, &hb,
+	buf_init(&out, (size_t)max + SM_ADDED_MAX);
+	if (sm_missing_headers(&hb, f, o->fullname, ho.hostname[0] != '\0' ?
+	    ho.hostname : NULL, &out, &e) < 0 || hdr_strip_bcc(msg.len > 0 ? msg.data : "", msg.len, &hb,
 	    &out, &e) < 0) {
 		fprintf(stderr, SM_PREFIX "%s\n", e.msg);
 		goto out;
@@ -603,6 +651,11 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 	rv = mem_alloc(rcpts.n * sizeof(*rv));
 	for (k = 0; k < rcpts.n; k++)
 		rv[k] = rcpts.v[k].addr;
+	if (names.handoff) {
+		rc = sm_handoff_send(&ho, null_sender ? "" : sender.addr, rv,
+		    rcpts.n, out.len > 0 ? out.data : "", out.len, o->verbose);
+		goto out;
+	}
 	memset(&qn, 0, sizeof(qn));
 	qn.sender = null_sender ? "" : sender.addr;
 	qn.rcpts = rv;

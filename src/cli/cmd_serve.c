@@ -29,6 +29,7 @@
 
 #include "cli/cli.h"
 #include "cli/serve_priv.h"
+#include "cli/sendmail_handoff.h"
 #include "http/http.h"
 #include "queue/queue.h"
 #include "relay/cluster_conf.h"
@@ -165,6 +166,17 @@ conf_put(void *arg, const struct conf *c)
 	settings_put(((struct daemon *)arg)->settings, c);
 }
 
+/* /run/outpost/submit: where users' sendmail finds the listener
+ * (cli/sendmail_handoff.h). */
+static void
+submit_file(struct settings *s)
+{
+	const struct conf *c = settings_get(s);
+
+	sm_submit_write(c);
+	settings_put(s, c);
+}
+
 static int
 conf_reload(void *arg, struct op_err *e)
 {
@@ -174,6 +186,7 @@ conf_reload(void *arg, struct op_err *e)
 		settings_set_path(d->settings, d->edit_path);
 	if (settings_reload(d->settings, e) < 0)
 		return -1;
+	submit_file(d->settings);
 	wake(d);
 	return 0;
 }
@@ -465,6 +478,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		if (rc != 0)
 			goto out;
 	}
+	submit_file(d.settings);
 	sd_notify_state("READY=1");
 
 	for (;;) {
@@ -472,8 +486,10 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			sd_notify_reloading();
-			if (settings_reload(d.settings, &e) == 0)
+			if (settings_reload(d.settings, &e) == 0) {
+				submit_file(d.settings);
 				wake(&d);
+			}
 			sd_notify_state("READY=1");
 			continue;
 		}
