@@ -275,13 +275,21 @@ static const char *const s_sql[S__COUNT] = {
 	    " 'deferred')), count(*) FILTER (WHERE state = 'sent'),"
 	    " count(*) FILTER (WHERE state = 'failed')"
 	    " FROM recipients WHERE mid = $1",
-	[S_MSG_RESULT] = "UPDATE messages SET state = $2,"
-	    " attempts = attempts + 1,"
-	    " next_attempt = coalesce($3, next_attempt),"
-	    " profile_used = coalesce($4, profile_used),"
-	    " last_error = CASE WHEN $7::boolean THEN NULL"
-	    " ELSE coalesce($5, last_error) END, updated = $6, node = $8, "
-	    UNCLAIMED " WHERE mid = $1",
+	/* the state derived from the recipients as queue_state_derive()
+	 * does, in the same round trip */
+	[S_MSG_RESULT] = "WITH t AS (SELECT count(*) FILTER (WHERE state IN"
+	    " ('pending', 'deferred')) AS o, count(*) FILTER (WHERE state ="
+	    " 'sent') AS s, count(*) FILTER (WHERE state = 'failed') AS f"
+	    " FROM recipients WHERE mid = $1), d AS (SELECT CASE WHEN o > 0"
+	    " THEN 'deferred' WHEN s > 0 THEN 'sent' ELSE 'failed' END AS st,"
+	    " (o = 0 AND f = 0 AND s > 0) AS well FROM t)"
+	    " UPDATE messages SET state = d.st, attempts = attempts + 1,"
+	    " next_attempt = CASE WHEN d.st = 'deferred' THEN $2::bigint"
+	    " ELSE next_attempt END,"
+	    " profile_used = coalesce($3, profile_used),"
+	    " last_error = CASE WHEN d.well THEN NULL"
+	    " ELSE coalesce($4, last_error) END, updated = $5, node = $6, "
+	    UNCLAIMED " FROM d WHERE mid = $1 RETURNING d.st",
 	[S_RCPT_FAIL_OPEN] = "UPDATE recipients SET state = 'failed',"
 	    " updated = $2 WHERE mid = $1 AND state IN ('pending', 'deferred')",
 	[S_MSG_FAIL] = "UPDATE messages SET state = $2, last_error = $3,"
@@ -1743,7 +1751,7 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	PGresult *r;
 	int64_t mid;
 	size_t i;
-	int quiet, well = 0, state;
+	int quiet, state;
 
 	if (find_msg(s, o->id, &mid, NULL, e) < 0)
 		return -1;
@@ -1799,15 +1807,9 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		if (add_event(s, mid, j->now, o->events[i].kind,
 		    o->events[i].text, e) < 0)
 			return -1;
-	if (derive_state(s, mid, &state, &well, e) < 0)
-		return -1;
 	p.n = 0;
 	p_i64(&p, mid);
-	p_str(&p, queue_msg_state_name(state), 16);
-	if (state == QUEUE_MSG_DEFERRED)
-		p_i64(&p, o->next_attempt);
-	else
-		p_null(&p);
+	p_i64(&p, o->next_attempt);    /* if it stays deferred */
 	p_str(&p, o->profile_used, QUEUE_PROFILE_MAX);
 	if (o->error != NULL) {
 		p_str(&p, o->error, QUEUE_TEXT_MAX);
@@ -1819,13 +1821,16 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		p_null(&p);
 	}
 	p_i64(&p, j->now);
-	p.v[p.n] = well ? "true" : "false";
-	p.len[p.n] = 0;
-	p.fmt[p.n++] = 0;
 	p_str(&p, s->node, QUEUE_NODE_MAX);
-	if (w_defer(s, S_MSG_RESULT, &p, "cannot record a result", NULL, NULL,
-	    e) < 0)
+	if ((r = w_run(s, S_MSG_RESULT, &p, "cannot record a result",
+	    e)) == NULL)
 		return -1;
+	if (pq.ntuples(r) == 0) {
+		pq.clear(r);
+		return err_set(e, ERR_NOINPUT, "no message with id %s", o->id);
+	}
+	state = queue_msg_state_parse(pq.getvalue(r, 0, 0));
+	pq.clear(r);
 	if (state == QUEUE_MSG_DEFERRED)
 		s->notify = 1;
 	queue_job_count_record(j, state);
