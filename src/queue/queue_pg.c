@@ -9,8 +9,10 @@
  * queue_commit.c: one committer thread and connection per handle runs
  * every job waiting in one transaction (a savepoint per job), and a
  * submission is acknowledged only after its COMMIT returned, with
- * synchronous_commit on (set on every connection).  Reads use a small
- * pool of connections of their own.
+ * synchronous_commit on (set on every connection).  A batch runs in
+ * libpq's pipeline mode (see w_flush below): about two round trips per
+ * batch plus two per recorded attempt.  Reads use a small pool of
+ * connections of their own.
  *
  * ===== Schema (table outpost_schema holds its version) =====
  *
