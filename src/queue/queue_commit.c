@@ -161,6 +161,9 @@ run_batch(struct queue_core *c, struct queue_job *batch)
 		j->sends = 0;
 		j->cnt_profile = NULL;
 		j->rc = t->run[j->kind](c, j, &j->err) < 0 ? -1 : 0;
+		if (j->rc == 0 && sp && t->job_end != NULL &&
+		    t->job_end(c, &j->err) < 0)
+			j->rc = -1;
 		if (j->rc == 0) {
 			if ((sp && t->release(c, &berr) < 0) ||
 			    (j->sends > 0 && rates_note(c, j->sends_profile,

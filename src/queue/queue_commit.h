@@ -105,6 +105,10 @@ typedef int (*queue_job_fn)(struct queue_core *c, struct queue_job *j,
 struct queue_txn {
 	int (*begin)(struct queue_core *c, struct op_err *e);
 	int (*savepoint)(struct queue_core *c, struct op_err *e);
+	/* a job with a savepoint returned 0: the backend may finish what it
+	 * left in flight (a pipeline); a failure fails that job alone (NULL:
+	 * nothing to do) */
+	int (*job_end)(struct queue_core *c, struct op_err *e);
 	int (*release)(struct queue_core *c, struct op_err *e);
 	int (*rollback_to)(struct queue_core *c, struct op_err *e);
 	int (*lost)(struct queue_core *c);

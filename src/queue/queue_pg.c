@@ -9,8 +9,10 @@
  * queue_commit.c: one committer thread and connection per handle runs
  * every job waiting in one transaction (a savepoint per job), and a
  * submission is acknowledged only after its COMMIT returned, with
- * synchronous_commit on (set on every connection).  Reads use a small
- * pool of connections of their own.
+ * synchronous_commit on (set on every connection).  A batch runs in
+ * libpq's pipeline mode (see w_flush below): about two round trips per
+ * batch plus two per recorded attempt.  Reads use a small pool of
+ * connections of their own.
  *
  * ===== Schema (table outpost_schema holds its version) =====
  *
@@ -99,6 +101,8 @@
 #define RATE_KEEP_S (2 * 86400)
 #define RATE_PRUNE_EVERY_S 3600
 #define PG_PARAMS_MAX 12
+#define PG_PENDING_MAX 256             /* statements in flight on the
+                                        * writing connection */
 
 /* ---- libpq, loaded on first use ---- */
 
@@ -126,6 +130,14 @@ static struct pq_api {
 	__typeof__(PQsocket) *socket;
 	__typeof__(PQtransactionStatus) *transactionStatus;
 	__typeof__(PQsetNoticeProcessor) *setNoticeProcessor;
+	__typeof__(PQenterPipelineMode) *enterPipelineMode;
+	__typeof__(PQexitPipelineMode) *exitPipelineMode;
+	__typeof__(PQpipelineSync) *pipelineSync;
+	__typeof__(PQpipelineStatus) *pipelineStatus;
+	__typeof__(PQsendPrepare) *sendPrepare;
+	__typeof__(PQsendQueryPrepared) *sendQueryPrepared;
+	__typeof__(PQsendQueryParams) *sendQueryParams;
+	__typeof__(PQgetResult) *getResult;
 } pq;
 
 static const struct {
@@ -146,6 +158,12 @@ static const struct {
 	F("PQfreemem", freemem), F("PQsocket", socket),
 	F("PQtransactionStatus", transactionStatus),
 	F("PQsetNoticeProcessor", setNoticeProcessor),
+	F("PQenterPipelineMode", enterPipelineMode),
+	F("PQexitPipelineMode", exitPipelineMode),
+	F("PQpipelineSync", pipelineSync), F("PQpipelineStatus", pipelineStatus),
+	F("PQsendPrepare", sendPrepare),
+	F("PQsendQueryPrepared", sendQueryPrepared),
+	F("PQsendQueryParams", sendQueryParams), F("PQgetResult", getResult),
 #undef F
 };
 
@@ -259,13 +277,21 @@ static const char *const s_sql[S__COUNT] = {
 	    " 'deferred')), count(*) FILTER (WHERE state = 'sent'),"
 	    " count(*) FILTER (WHERE state = 'failed')"
 	    " FROM recipients WHERE mid = $1",
-	[S_MSG_RESULT] = "UPDATE messages SET state = $2,"
-	    " attempts = attempts + 1,"
-	    " next_attempt = coalesce($3, next_attempt),"
-	    " profile_used = coalesce($4, profile_used),"
-	    " last_error = CASE WHEN $7::boolean THEN NULL"
-	    " ELSE coalesce($5, last_error) END, updated = $6, node = $8, "
-	    UNCLAIMED " WHERE mid = $1",
+	/* the state derived from the recipients as queue_state_derive()
+	 * does, in the same round trip */
+	[S_MSG_RESULT] = "WITH t AS (SELECT count(*) FILTER (WHERE state IN"
+	    " ('pending', 'deferred')) AS o, count(*) FILTER (WHERE state ="
+	    " 'sent') AS s, count(*) FILTER (WHERE state = 'failed') AS f"
+	    " FROM recipients WHERE mid = $1), d AS (SELECT CASE WHEN o > 0"
+	    " THEN 'deferred' WHEN s > 0 THEN 'sent' ELSE 'failed' END AS st,"
+	    " (o = 0 AND f = 0 AND s > 0) AS well FROM t)"
+	    " UPDATE messages SET state = d.st, attempts = attempts + 1,"
+	    " next_attempt = CASE WHEN d.st = 'deferred' THEN $2::bigint"
+	    " ELSE next_attempt END,"
+	    " profile_used = coalesce($3, profile_used),"
+	    " last_error = CASE WHEN d.well THEN NULL"
+	    " ELSE coalesce($4, last_error) END, updated = $5, node = $6, "
+	    UNCLAIMED " FROM d WHERE mid = $1 RETURNING d.st",
 	[S_RCPT_FAIL_OPEN] = "UPDATE recipients SET state = 'failed',"
 	    " updated = $2 WHERE mid = $1 AND state IN ('pending', 'deferred')",
 	[S_MSG_FAIL] = "UPDATE messages SET state = $2, last_error = $3,"
@@ -539,6 +565,20 @@ struct pgconn {
 	int busy;                      /* readers: in use by a thread */
 };
 
+/* A statement sent on the writing connection in pipeline mode whose
+ * result is read at the next flush (w_flush). */
+struct pend {
+	const char *what;              /* for the error */
+	int idx;                       /* the statement; -1 a command */
+	int prepare;                   /* its PREPARE (cleared on failure) */
+	int keep;                      /* the result the caller waits for */
+	int guarded;                   /* sent inside the job's savepoint */
+	int commit;                    /* COMMIT: its status is checked */
+	uint64_t *changed;             /* rows changed, at the flush */
+	struct queue_job *redo;        /* a submission: its id was taken */
+	char none[QUEUE_ID_SIZE + 64]; /* no row changed: this error */
+};
+
 struct pgq {
 	struct queue_core core;        /* first: the group commit */
 	char *uri;
@@ -555,6 +595,14 @@ struct pgq {
 	int notify;                    /* the batch made work due */
 	int sp_open;                   /* savepoint j is open (released
 	                                * with the next one, or committed) */
+	int piped;                     /* w is in pipeline mode (a batch) */
+	int guard;                     /* a job with a savepoint runs */
+	int doomed;                    /* a statement outside the running
+	                                * job's savepoint failed: the
+	                                * transaction is gone */
+	struct pend pend[PG_PENDING_MAX];
+	size_t npend;
+	PGresult *kept;                /* the result of the flush's keep */
 	int64_t last_sweep, last_prune;
 
 	/* under core.mu */
@@ -915,18 +963,242 @@ row_rcpt(struct queue_set *set, struct queue_msg *m, const PGresult *r, int i)
 
 /* ---- The transaction of the committer (queue_commit.c) ---- */
 
+/*
+ * The writing connection runs a batch in libpq's pipeline mode: a
+ * statement whose result a job does not need at once (w_defer, w_cmd) is
+ * sent and its result read at the next flush, together with every other
+ * statement sent meanwhile, in one round trip (PQpipelineSync).  A
+ * statement whose result is needed (w_run, w_do) flushes.  A job with a
+ * savepoint flushes before it ends (txn_job_end), so its statements fail
+ * it alone; a failure of a statement sent outside the running job's
+ * savepoint (BEGIN, SAVEPOINT, a submission) dooms the transaction: the
+ * batch fails as a whole and nothing of it is acknowledged.  COMMIT is
+ * only sent once every statement whose rows are checked has been read.
+ */
+
+static int submit_again(struct pgq *s, struct queue_job *j,
+    struct op_err *e);
+
+/* Queue statement idx (prepared on the connection's first use). */
+static struct pend *
+w_send(struct pgq *s, int idx, const char *sql, const struct prm *p,
+    const char *what, struct op_err *e)
+{
+	struct pgconn *k = &s->w;
+	struct pend *x;
+	char name[16];
+	int ok;
+
+	if (conn_lost(k)) {
+		pg_err(s, k, NULL, what, e);
+		return NULL;
+	}
+	if (idx >= 0) {
+		snprintf(name, sizeof(name), "s%d", idx);
+		if (!k->prepared[idx]) {
+			if (!pq.sendPrepare(k->conn, name, s_sql[idx], 0, NULL)) {
+				pg_err(s, k, NULL, what, e);
+				return NULL;
+			}
+			x = &s->pend[s->npend++];
+			memset(x, 0, sizeof(*x));
+			x->what = what;
+			x->idx = idx;
+			x->prepare = 1;
+			x->guarded = s->guard;
+			k->prepared[idx] = 1;
+		}
+		ok = pq.sendQueryPrepared(k->conn, name, p != NULL ? p->n : 0,
+		    p != NULL ? p->v : NULL, p != NULL ? p->len : NULL,
+		    p != NULL ? p->fmt : NULL, 0);
+	} else {
+		ok = pq.sendQueryParams(k->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	}
+	if (!ok) {
+		pg_err(s, k, NULL, what, e);
+		return NULL;
+	}
+	x = &s->pend[s->npend++];
+	memset(x, 0, sizeof(*x));
+	x->what = what;
+	x->idx = idx;
+	x->guarded = s->guard;
+	return x;
+}
+
+/* Read the results of everything sent; 0 if each succeeded (and changed
+ * rows where it had to).  The kept result, if any, goes to s->kept. */
+static int
+w_flush(struct pgq *s, struct op_err *e)
+{
+	struct pgconn *k = &s->w;
+	struct queue_job *redo[PG_PENDING_MAX];
+	size_t i, nredo = 0;
+	PGresult *r;
+	int failed = 0;
+
+	if (s->npend == 0)
+		return 0;
+	if (!pq.pipelineSync(k->conn)) {
+		s->npend = 0;
+		s->doomed = 1;
+		return pg_err(s, k, NULL, "cannot store", e);
+	}
+	for (i = 0; i < s->npend; i++) {
+		struct pend *x = &s->pend[i];
+		ExecStatusType st;
+
+		r = pq.getResult(k->conn);
+		if (r == NULL) {
+			/* the connection went */
+			s->npend = 0;
+			s->doomed = 1;
+			k->broken = 1;
+			return failed ? -1 : pg_err(s, k, NULL, x->what, e);
+		}
+		st = pq.resultStatus(r);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (x->prepare)
+				k->prepared[x->idx] = 0;
+			if (!failed && st != PGRES_PIPELINE_ABORTED) {
+				pg_err(s, k, r, x->what, e);
+				failed = 1;
+				if (!x->guarded)
+					s->doomed = 1;
+			}
+			pq.clear(r);
+		} else if (x->commit && strcmp(pq.cmdStatus(r), "COMMIT") != 0) {
+			/* the server rolled the transaction back */
+			if (!failed)
+				err_set(e, ERR_TEMP, "cannot commit: PostgreSQL %s "
+				    "rolled the transaction back; try again (nothing "
+				    "was stored)", s->where);
+			failed = 1;
+			pq.clear(r);
+		} else {
+			uint64_t n = strtoull(pq.cmdTuples(r), NULL, 10);
+
+			if (x->changed != NULL)
+				*x->changed = n;
+			if (n == 0 && x->redo != NULL)
+				redo[nredo++] = x->redo;
+			if (n == 0 && x->none[0] != '\0' && !failed) {
+				err_set(e, ERR_DATA, "%s", x->none);
+				failed = 1;
+			}
+			if (x->keep && !failed)
+				s->kept = r;
+			else
+				pq.clear(r);
+		}
+		/* the end of this statement's results */
+		while ((r = pq.getResult(k->conn)) != NULL)
+			pq.clear(r);
+	}
+	s->npend = 0;
+	r = pq.getResult(k->conn);
+	if (r == NULL || pq.resultStatus(r) != PGRES_PIPELINE_SYNC) {
+		k->broken = 1;
+		s->doomed = 1;
+		if (!failed)
+			pg_err(s, k, NULL, "cannot store", e);
+		failed = 1;
+	}
+	pq.clear(r);
+	if (failed) {
+		if (s->kept != NULL)
+			pq.clear(s->kept);
+		s->kept = NULL;
+		return -1;
+	}
+	for (i = 0; i < nredo; i++)
+		if (submit_again(s, redo[i], e) < 0) {
+			s->doomed = 1;
+			return -1;
+		}
+	return 0;
+}
+
+/* Send statement idx; its result is read at the next flush.  none: the
+ * error when it changes no row (may be NULL). */
+static int
+w_defer(struct pgq *s, int idx, const struct prm *p, const char *what,
+    uint64_t *changed, const char *none, struct op_err *e)
+{
+	struct pend *x;
+
+	if (s->npend + 2 > PG_PENDING_MAX && w_flush(s, e) < 0)
+		return -1;
+	if ((x = w_send(s, idx, NULL, p, what, e)) == NULL)
+		return -1;
+	x->changed = changed;
+	if (none != NULL)
+		str_copy(x->none, sizeof(x->none), none);
+	return 0;
+}
+
+/* A command without parameters (BEGIN, SAVEPOINT, ...), deferred. */
+static struct pend *
+w_cmd(struct pgq *s, const char *sql, const char *what, struct op_err *e)
+{
+	if (s->npend + 2 > PG_PENDING_MAX && w_flush(s, e) < 0)
+		return NULL;
+	return w_send(s, -1, sql, NULL, what, e);
+}
+
+/* Run statement idx and return its result (everything sent before is
+ * read too); NULL with e filled on failure. */
 static PGresult *
 w_run(struct pgq *s, int idx, const struct prm *p, const char *what,
     struct op_err *e)
 {
-	return k_run(s, &s->w, idx, p, 0, what, e);
+	struct pend *x;
+	PGresult *r;
+
+	if (!s->piped)
+		return k_run(s, &s->w, idx, p, 0, what, e);
+	if (s->npend + 2 > PG_PENDING_MAX && w_flush(s, e) < 0)
+		return NULL;
+	if ((x = w_send(s, idx, NULL, p, what, e)) == NULL)
+		return NULL;
+	x->keep = 1;
+	s->kept = NULL;
+	if (w_flush(s, e) < 0)
+		return NULL;
+	r = s->kept;
+	s->kept = NULL;
+	return r;
 }
 
 static int
 w_do(struct pgq *s, int idx, const struct prm *p, const char *what,
     uint64_t *changed, struct op_err *e)
 {
-	return k_do(s, &s->w, idx, p, what, changed, e);
+	PGresult *r = w_run(s, idx, p, what, e);
+
+	if (r == NULL)
+		return -1;
+	if (changed != NULL)
+		*changed = strtoull(pq.cmdTuples(r), NULL, 10);
+	pq.clear(r);
+	return 0;
+}
+
+/* Leave pipeline mode (every result read); the connection is broken if
+ * it cannot. */
+static void
+w_unpipe(struct pgq *s)
+{
+	struct op_err e;
+
+	if (!s->piped)
+		return;
+	if (s->npend > 0)
+		(void)w_flush(s, &e);
+	if (s->w.conn != NULL && !pq.exitPipelineMode(s->w.conn))
+		s->w.broken = 1;
+	s->piped = 0;
+	s->npend = 0;
 }
 
 static int
@@ -937,6 +1209,9 @@ txn_begin(struct queue_core *c, struct op_err *e)
 
 	s->notify = 0;
 	s->sp_open = 0;
+	s->guard = 0;
+	s->doomed = 0;
+	s->npend = 0;
 	if (conn_lost(&s->w)) {
 		int was_up = s->w.conn != NULL;
 
@@ -966,28 +1241,44 @@ txn_begin(struct queue_core *c, struct op_err *e)
 			    NULL);
 		s->backoff_ms = 0;
 	}
-	return k_simple(s, &s->w, "BEGIN", "cannot store", e);
+	if (!pq.enterPipelineMode(s->w.conn))
+		return pg_err(s, &s->w, NULL, "cannot store", e);
+	s->piped = 1;
+	/* read with the first statement that needs a result */
+	return w_cmd(s, "BEGIN", "cannot store", e) == NULL ? -1 : 0;
 }
 
 /* A job's savepoint is released with the next one's, in the same round
- * trip, or committed with the transaction: one round trip per job. */
+ * trip as the job's first statement, or committed with the transaction. */
 static int
 txn_savepoint(struct queue_core *c, struct op_err *e)
 {
 	struct pgq *s = core_pg(c);
 
-	if (k_simple(s, &s->w, s->sp_open ? "RELEASE SAVEPOINT j; SAVEPOINT j" :
-	    "SAVEPOINT j", "cannot store", e) < 0)
+	s->guard = 0;
+	if (s->sp_open && w_cmd(s, "RELEASE SAVEPOINT j", "cannot store",
+	    e) == NULL)
+		return -1;
+	if (w_cmd(s, "SAVEPOINT j", "cannot store", e) == NULL)
 		return -1;
 	s->sp_open = 1;
+	s->guard = 1;
 	return 0;
+}
+
+/* A job with a savepoint ends: what it sent is read, so that it fails
+ * alone if it has to. */
+static int
+txn_job_end(struct queue_core *c, struct op_err *e)
+{
+	return w_flush(core_pg(c), e);
 }
 
 static int
 txn_release(struct queue_core *c, struct op_err *e)
 {
-	(void)c;
 	(void)e;
+	core_pg(c)->guard = 0;
 	return 0;
 }
 
@@ -995,10 +1286,26 @@ static int
 txn_rollback_to(struct queue_core *c, struct op_err *e)
 {
 	struct pgq *s = core_pg(c);
+	struct op_err ignored;
 
+	err_clear(&ignored);
 	s->sp_open = 0;
-	return k_simple(s, &s->w, "ROLLBACK TO SAVEPOINT j; RELEASE SAVEPOINT j",
-	    "cannot store", e);
+	s->guard = 0;
+	/* what the failed job left unread fails with it, unless it was sent
+	 * outside its savepoint */
+	if (s->npend > 0)
+		(void)w_flush(s, &ignored);
+	if (s->doomed)
+		return err_set(e, ERR_TEMP, "cannot store: the transaction was "
+		    "lost (%s); try again (nothing was stored)", ignored.msg);
+	if (w_cmd(s, "ROLLBACK TO SAVEPOINT j", "cannot store", e) == NULL ||
+	    w_cmd(s, "RELEASE SAVEPOINT j", "cannot store", e) == NULL)
+		return -1;
+	if (w_flush(s, e) < 0) {
+		s->doomed = 1;
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -1007,8 +1314,10 @@ txn_lost(struct queue_core *c)
 	struct pgq *s = core_pg(c);
 	PGTransactionStatusType t;
 
-	if (conn_lost(&s->w))
+	if (s->doomed || conn_lost(&s->w))
 		return 1;
+	if (s->piped)
+		return 0;
 	t = pq.transactionStatus(s->w.conn);
 	return t != PQTRANS_INTRANS && t != PQTRANS_INERROR;
 }
@@ -1017,42 +1326,41 @@ static int
 txn_commit(struct queue_core *c, struct op_err *e)
 {
 	struct pgq *s = core_pg(c);
-	PGresult *r;
+	struct pend *x;
 	char msg[512];
-	int ok;
+	size_t i;
+	int checked = 0;
 
 	if (conn_lost(&s->w))
 		return pg_err(s, &s->w, NULL, "cannot commit", e);
-	r = pq.exec(s->w.conn, s->notify ? "NOTIFY " PG_CHANNEL "; COMMIT" :
-	    "COMMIT");
-	ok = pq.resultStatus(r) == PGRES_COMMAND_OK &&
-	    strcmp(pq.cmdStatus(r), "COMMIT") == 0;
-	if (!ok) {
-		if (pq.resultStatus(r) == PGRES_COMMAND_OK) {
-			/* the server rolled the transaction back */
-			pq.clear(r);
-			return err_set(e, ERR_TEMP, "cannot commit: PostgreSQL %s "
-			    "rolled the transaction back; try again (nothing was "
-			    "stored)", s->where);
-		}
-		if (!conn_lost(&s->w) && pq.resultErrorField(r,
-		    PG_DIAG_SQLSTATE) != NULL) {
-			pg_err(s, &s->w, r, "cannot commit", e);
-			pq.clear(r);
-			return -1;
-		}
-		/* the connection went during COMMIT: it may or may not have
-		 * been done, and nothing of it is acknowledged */
-		pg_message(msg, sizeof(msg), pq.errorMessage(s->w.conn));
-		s->w.broken = 1;
-		pq.clear(r);
-		return err_set(e, ERR_TEMP, "cannot commit: lost the PostgreSQL "
-		    "database %s during COMMIT (%s): its outcome is unknown and "
-		    "nothing was acknowledged; try again (a message may then be "
-		    "stored twice, never lost)", s->where, msg);
+	/* rows checked must be read before COMMIT is sent */
+	for (i = 0; i < s->npend; i++)
+		if (s->pend[i].redo != NULL || s->pend[i].none[0] != '\0')
+			checked = 1;
+	if (checked && w_flush(s, e) < 0)
+		return -1;
+	s->guard = 0;
+	if (s->notify && w_cmd(s, "NOTIFY " PG_CHANNEL, "cannot commit",
+	    e) == NULL)
+		return -1;
+	if ((x = w_cmd(s, "COMMIT", "cannot commit", e)) == NULL)
+		return -1;
+	x->commit = 1;
+	if (w_flush(s, e) == 0) {
+		w_unpipe(s);
+		return 0;
 	}
-	pq.clear(r);
-	return 0;
+	if (!conn_lost(&s->w))
+		return -1;
+	/* the connection went during COMMIT: it may or may not have been
+	 * done, and nothing of it is acknowledged */
+	pg_message(msg, sizeof(msg), s->w.conn != NULL ?
+	    pq.errorMessage(s->w.conn) : "not connected");
+	s->w.broken = 1;
+	return err_set(e, ERR_TEMP, "cannot commit: lost the PostgreSQL "
+	    "database %s during COMMIT (%s): its outcome is unknown and "
+	    "nothing was acknowledged; try again (a message may then be "
+	    "stored twice, never lost)", s->where, msg);
 }
 
 static void
@@ -1061,6 +1369,7 @@ txn_rollback(struct queue_core *c)
 	struct pgq *s = core_pg(c);
 	PGresult *r;
 
+	w_unpipe(s);
 	if (conn_lost(&s->w) ||
 	    pq.transactionStatus(s->w.conn) == PQTRANS_IDLE)
 		return;
@@ -1080,13 +1389,14 @@ rate_add(struct pgq *s, const char *profile, int64_t now, unsigned n,
 	p_i64(&p, now / 60);
 	p_i64(&p, n);
 	p_i64(&p, now);
-	if (w_do(s, S_RATE_ADD, &p, "cannot count a send", NULL, e) < 0)
+	if (w_defer(s, S_RATE_ADD, &p, "cannot count a send", NULL, NULL,
+	    e) < 0)
 		return -1;
 	if (now - s->last_prune >= RATE_PRUNE_EVERY_S) {
 		p.n = 0;
 		p_i64(&p, (now - RATE_KEEP_S) / 60);
-		if (w_do(s, S_RATE_PRUNE, &p, "cannot prune send counts", NULL,
-		    e) < 0)
+		if (w_defer(s, S_RATE_PRUNE, &p, "cannot prune send counts", NULL,
+		    NULL, e) < 0)
 			return -1;
 		s->last_prune = now;
 	}
@@ -1111,8 +1421,8 @@ txn_count_add(struct queue_core *c, const char *profile,
 	for (k = 0; k < QUEUE_COUNT_N; k++)
 		p_i64(&p, (int64_t)n[k]);
 	p_str(&p, core_pg(c)->node, QUEUE_NODE_MAX + 1);
-	return w_do(core_pg(c), S_COUNT_ADD, &p, "cannot count a delivery",
-	    NULL, e);
+	return w_defer(core_pg(c), S_COUNT_ADD, &p, "cannot count a delivery",
+	    NULL, NULL, e);
 }
 
 static void *keeper(void *arg);
@@ -1240,19 +1550,26 @@ rcpt_array(const struct queue_new *m)
 	return a;
 }
 
+/*
+ * Store the submission of j under a new id.  defer: one try, sent with
+ * the batch's next round trip; a taken id (ON CONFLICT DO NOTHING, no row)
+ * is seen at that flush, which calls submit_again().  Otherwise up to
+ * tries ids, each in a round trip of its own.
+ */
 static int
-job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
+submit_store(struct pgq *s, struct queue_job *j, int tries, int defer,
+    struct op_err *e)
 {
-	struct pgq *s = core_pg(c);
 	const struct queue_new *m = j->m;
 	unsigned char rnd[5];
 	int64_t ms = clock_wall_ms();
 	uint64_t n = 0;
 	char *rcpts = rcpt_array(m);
+	struct pend *x;
 	struct prm p;
-	int tries, rc = 0;
+	int rc = 0;
 
-	for (tries = 0; tries < QUEUE_ID_TRIES && n == 0 && rc == 0; tries++) {
+	for (; tries > 0 && n == 0 && rc == 0; tries--) {
 		if (rand_bytes(rnd, sizeof(rnd), e) < 0) {
 			rc = -1;
 			break;
@@ -1271,6 +1588,18 @@ job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		p.fmt[p.n++] = 0;
 		p_str(&p, s->node, QUEUE_NODE_MAX);
 		p_str(&p, s->owner, sizeof(s->owner));
+		if (defer) {
+			/* libpq copies the parameters as it sends */
+			if ((s->npend + 2 > PG_PENDING_MAX && w_flush(s, e) < 0) ||
+			    (x = w_send(s, S_SUBMIT, NULL, &p,
+			    "cannot store the message", e)) == NULL) {
+				rc = -1;
+				break;
+			}
+			x->redo = j;
+			n = 1;
+			break;
+		}
 		rc = w_do(s, S_SUBMIT, &p, "cannot store the message", &n, e);
 	}
 	free(rcpts);
@@ -1279,6 +1608,23 @@ job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	if (n == 0)
 		return err_set(e, ERR_SOFTWARE, "cannot store the message: %d new "
 		    "ids were all taken", QUEUE_ID_TRIES);
+	return 0;
+}
+
+static int
+submit_again(struct pgq *s, struct queue_job *j, struct op_err *e)
+{
+	return submit_store(s, j, QUEUE_ID_TRIES - 1, 0, e);
+}
+
+static int
+job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	const struct queue_new *m = j->m;
+
+	if (submit_store(s, j, QUEUE_ID_TRIES, s->piped, e) < 0)
+		return -1;
 	if (m->state == QUEUE_MSG_SENDING) {
 		pthread_mutex_lock(&c->mu);
 		s->claims = 1;
@@ -1407,7 +1753,7 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	PGresult *r;
 	int64_t mid;
 	size_t i;
-	int quiet, well = 0, state;
+	int quiet, state;
 
 	if (find_msg(s, o->id, &mid, NULL, e) < 0)
 		return -1;
@@ -1427,6 +1773,17 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		p_i64(&p, j->now);
 		p_str(&p, quiet ? o->profile_used : NULL, QUEUE_PROFILE_MAX);
 		p_str(&p, s->node, QUEUE_NODE_MAX);
+		if (quiet) {
+			/* its row is not needed: read with the next round trip */
+			char none[QUEUE_ID_SIZE + 64];
+
+			snprintf(none, sizeof(none), "message %s has no recipient %u",
+			    o->id, x->idx);
+			if (w_defer(s, S_RCPT_RESULT, &p, "cannot record a result",
+			    NULL, none, e) < 0)
+				return -1;
+			continue;
+		}
 		if ((r = w_run(s, S_RCPT_RESULT, &p, "cannot record a result",
 		    e)) == NULL)
 			return -1;
@@ -1452,15 +1809,9 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		if (add_event(s, mid, j->now, o->events[i].kind,
 		    o->events[i].text, e) < 0)
 			return -1;
-	if (derive_state(s, mid, &state, &well, e) < 0)
-		return -1;
 	p.n = 0;
 	p_i64(&p, mid);
-	p_str(&p, queue_msg_state_name(state), 16);
-	if (state == QUEUE_MSG_DEFERRED)
-		p_i64(&p, o->next_attempt);
-	else
-		p_null(&p);
+	p_i64(&p, o->next_attempt);    /* if it stays deferred */
 	p_str(&p, o->profile_used, QUEUE_PROFILE_MAX);
 	if (o->error != NULL) {
 		p_str(&p, o->error, QUEUE_TEXT_MAX);
@@ -1472,12 +1823,16 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		p_null(&p);
 	}
 	p_i64(&p, j->now);
-	p.v[p.n] = well ? "true" : "false";
-	p.len[p.n] = 0;
-	p.fmt[p.n++] = 0;
 	p_str(&p, s->node, QUEUE_NODE_MAX);
-	if (w_do(s, S_MSG_RESULT, &p, "cannot record a result", NULL, e) < 0)
+	if ((r = w_run(s, S_MSG_RESULT, &p, "cannot record a result",
+	    e)) == NULL)
 		return -1;
+	if (pq.ntuples(r) == 0) {
+		pq.clear(r);
+		return err_set(e, ERR_NOINPUT, "no message with id %s", o->id);
+	}
+	state = queue_msg_state_parse(pq.getvalue(r, 0, 0));
+	pq.clear(r);
 	if (state == QUEUE_MSG_DEFERRED)
 		s->notify = 1;
 	queue_job_count_record(j, state);
@@ -2685,6 +3040,7 @@ static const struct queue_ops pg_ops = {
 static const struct queue_txn pg_txn = {
 	.begin = txn_begin,
 	.savepoint = txn_savepoint,
+	.job_end = txn_job_end,
 	.release = txn_release,
 	.rollback_to = txn_rollback_to,
 	.lost = txn_lost,

@@ -770,6 +770,86 @@ claim_one(struct queue *q, int64_t at, struct queue_set *set, const char *id)
 	return &set->msgs[0];
 }
 
+/* The outcome of one asynchronous record. */
+struct rec_done {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n, rc[3], state[3], kind[3];
+};
+
+static struct rec_done *rec_ctx;
+
+static void
+rec_cb(void *arg, int rc, int st, const struct op_err *e)
+{
+	struct rec_done *d = rec_ctx;
+	int i = (int)(intptr_t)arg;
+
+	pthread_mutex_lock(&d->mu);
+	d->rc[i] = rc;
+	d->state[i] = st;
+	d->kind[i] = e != NULL ? e->kind : 0;
+	d->n++;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/*
+ * Records sent back to back share a batch: one that names a recipient the
+ * message lacks fails alone (ERR_DATA), the others stand.  On PostgreSQL
+ * the results of delivered recipients are read with a later round trip
+ * (the pipeline): the check of that read must still fail its job alone.
+ */
+static void
+test_bad_record_fails_alone(void **state)
+{
+	struct fixture *f = *state;
+	char ids[3][QUEUE_ID_SIZE];
+	struct queue_rcpt_result ok = { 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" };
+	struct queue_rcpt_result bad = { 7, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" };
+	struct queue_outcome o[3];
+	struct rec_done d = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	struct queue_set set;
+	struct op_err e;
+	int64_t t = now();
+	int i;
+
+	for (i = 0; i < 3; i++)
+		submit(f->q, "m\r\n", 1, QUEUE_MSG_QUEUED, ids[i]);
+	assert_int_equal(queue_claim(f->q, t, 10, &set, &e), 0);
+	assert_int_equal(set.n, 3);
+	queue_set_free(&set);
+	rec_ctx = &d;
+	for (i = 0; i < 3; i++) {
+		memset(&o[i], 0, sizeof(o[i]));
+		o[i].id = ids[i];
+		o[i].now = t;
+		o[i].profile_used = "p";
+		o[i].results = i == 1 ? &bad : &ok;
+		o[i].nresults = 1;
+		assert_int_equal(queue_record_async(f->q, &o[i], rec_cb,
+		    (void *)(intptr_t)i, &e), 0);
+	}
+	pthread_mutex_lock(&d.mu);
+	while (d.n < 3)
+		pthread_cond_wait(&d.cv, &d.mu);
+	pthread_mutex_unlock(&d.mu);
+	assert_int_equal(d.rc[0], 0);
+	assert_int_equal(d.state[0], QUEUE_MSG_SENT);
+	assert_int_equal(d.rc[1], -1);
+	assert_int_equal(d.kind[1], ERR_DATA);
+	assert_int_equal(d.rc[2], 0);
+	assert_int_equal(d.state[2], QUEUE_MSG_SENT);
+	/* the failed one is untouched: still claimed, no attempt counted */
+	assert_int_equal(queue_get(f->q, ids[1], &set, &e), 0);
+	assert_int_equal(set.msgs[0].state, QUEUE_MSG_SENDING);
+	assert_int_equal(set.msgs[0].attempts, 0);
+	assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_PENDING);
+	queue_set_free(&set);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENT), 2);
+}
+
 static void
 test_results_and_states(void **state)
 {
@@ -1942,6 +2022,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_submissions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_record_fails_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_after_commit,
 		    setup_daemon, teardown),
