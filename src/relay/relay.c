@@ -386,6 +386,11 @@ route(struct relay *r, const struct conf *conf, struct job *j)
 	int action;
 	char why[QUEUE_TEXT_MAX];
 
+	/* suppression: recipients on the list end here, no provider asked */
+	if (deliver_suppressed(&dc, conf, j->m)) {
+		job_finish(r, j);
+		return;
+	}
 	pthread_mutex_lock(&r->lock);
 	action = route_locked(r, conf, j, &until, why, sizeof(why));
 	pthread_mutex_unlock(&r->lock);
