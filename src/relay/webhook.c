@@ -127,18 +127,19 @@ webhook_sign(const char *secret, int64_t t, const char *body, size_t len,
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0, i;
 	char ts[24], out[2 * EVP_MAX_MD_SIZE + 1];
-	HMAC_CTX *h;
+	size_t tl;
+	unsigned char *msg;
 
-	snprintf(ts, sizeof(ts), "%" PRId64, t);
-	h = HMAC_CTX_new();
-	if (h == NULL || HMAC_Init_ex(h, secret, (int)strlen(secret),
-	    EVP_sha256(), NULL) != 1 ||
-	    HMAC_Update(h, (const unsigned char *)ts, strlen(ts)) != 1 ||
-	    HMAC_Update(h, (const unsigned char *)".", 1) != 1 ||
-	    HMAC_Update(h, (const unsigned char *)body, len) != 1 ||
-	    HMAC_Final(h, md, &mdlen) != 1)
+	/* HMAC-SHA256 over "t.body" (one-shot HMAC(): not deprecated) */
+	tl = (size_t)snprintf(ts, sizeof(ts), "%" PRId64 ".", t);
+	msg = mem_alloc(tl + len + 1);
+	memcpy(msg, ts, tl);
+	memcpy(msg + tl, body, len);
+	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tl + len, md,
+	    &mdlen) == NULL)
 		mdlen = 0;
-	HMAC_CTX_free(h);
+	free(msg);
+	ts[tl - 1] = '\0';
 	for (i = 0; i < mdlen; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
