@@ -322,6 +322,29 @@ running(struct webhooks *w, const char *name)
 	return 0;
 }
 
+static size_t
+hooks_of(const struct conf *c, struct queue_hook hooks[QUEUE_HOOKS_MAX])
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nwebhooks && n < QUEUE_HOOKS_MAX; i++) {
+		if (c->webhooks[i].url == NULL || c->webhooks[i].secret == NULL)
+			continue;
+		hooks[n].name = c->webhooks[i].name;
+		hooks[n].events = c->webhooks[i].mask;
+		n++;
+	}
+	return n;
+}
+
+int
+webhook_hooks_set(struct queue *q, const struct conf *c, struct op_err *e)
+{
+	struct queue_hook hooks[QUEUE_HOOKS_MAX];
+
+	return queue_hooks_set(q, hooks, hooks_of(c, hooks), e);
+}
+
 /* The webhooks of the settings now: the store's list, and senders for
  * each new one; those of removed ones end by themselves. */
 static void
@@ -331,16 +354,9 @@ sync_hooks(struct webhooks *w)
 	struct queue_hook hooks[QUEUE_HOOKS_MAX];
 	struct worker *k, **pk;
 	struct op_err e;
-	size_t i, n = 0;
+	size_t i, n = hooks_of(c, hooks);
 	int j;
 
-	for (i = 0; i < c->nwebhooks && n < QUEUE_HOOKS_MAX; i++) {
-		if (c->webhooks[i].url == NULL || c->webhooks[i].secret == NULL)
-			continue;
-		hooks[n].name = c->webhooks[i].name;
-		hooks[n].events = c->webhooks[i].mask;
-		n++;
-	}
 	if (queue_hooks_set(w->q, hooks, n, &e) < 0)
 		log_event(LOG_ERROR, "webhook", "error", e.msg, NULL);
 	pthread_mutex_lock(&w->mu);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "queue/queue.h"
+#include "config/conf.h"
 #include "relay/settings.h"
 #include "util/err.h"
 
@@ -44,6 +45,12 @@ int webhook_start(struct settings *settings, struct queue *q,
 /* Stop the senders (an event being posted is finished or, cut off, sent
  * again later: at least once) and free.  NULL is ignored. */
 void webhook_stop(struct webhooks *w);
+
+/* The store's webhooks from conf, without senders: for the commands
+ * that record outcomes or submit (`send`, `sendmail`), whose events the
+ * daemon's senders deliver. */
+int webhook_hooks_set(struct queue *q, const struct conf *c,
+    struct op_err *e);
 
 /* The JSON body of an event (for tests): into a buffer of
  * WEBHOOK_BODY_MAX bytes; its length. */
