@@ -646,7 +646,9 @@ int queue_release_held(struct queue *q, int64_t now, uint64_t *n,
 
 /* `outpost queue retry`: a deferred, failed, held or queued message (or a
  * sent one with failed recipients) becomes queued, due now, lifetime
- * restarted; its failed and deferred recipients become pending.
+ * restarted; its failed and deferred recipients become pending, and
+ * their addresses leave the suppression list (an operator asked to try
+ * them again).
  * ERR_DATA if there is nothing to retry (all sent) or it is being sent. */
 int queue_retry(struct queue *q, const char *id, int64_t now,
     struct op_err *e);

@@ -226,7 +226,7 @@ enum {
 	/* events for the application */
 	S_IDEM_FIND, S_IDEM_PUT, S_IDEM_PURGE, S_OUTBOX_QUEUED, S_OUTBOX_RESULT,
 	S_OUTBOX_FAIL, S_SUPP_ADD, S_OUTBOX_CLAIM, S_OUTBOX_DEL, S_OUTBOX_RETRY,
-	S_SUPP_DEL, S_SUPP_CHECK, S_SUPP_LIST, S_OUTBOX_COUNT,
+	S_SUPP_DEL, S_SUPP_CHECK, S_SUPP_LIST, S_OUTBOX_COUNT, S_SUPP_UNRETRY,
 	S__COUNT
 };
 
@@ -409,6 +409,9 @@ static const char *const s_sql[S__COUNT] = {
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET tries = tries + 1, next_try = $2,"
 	    " lease = 0 WHERE oid = $1",
 	[S_SUPP_DEL] = "DELETE FROM suppressions WHERE address = $1",
+	[S_SUPP_UNRETRY] = "DELETE FROM suppressions WHERE address IN"
+	    " (SELECT lower(address) FROM recipients WHERE mid = $1"
+	    " AND state IN ('failed', 'deferred'))",
 	[S_SUPP_CHECK] = "SELECT 1 FROM suppressions WHERE address = lower($1)",
 	[S_SUPP_LIST] = "SELECT address, reason, at, id FROM suppressions"
 	    " WHERE address > $1 ORDER BY address LIMIT $2",
@@ -1763,6 +1766,10 @@ job_retry(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		return err_set(e, ERR_DATA, "message %s is being delivered now; "
 		    "retry it when the attempt has ended", j->id);
 	p_i64(&p, mid);
+	/* an operator's retry tries its refused addresses again: off the
+	 * suppression list (events for the application) */
+	if (w_do(s, S_SUPP_UNRETRY, &p, "cannot retry the message", NULL, e) < 0)
+		return -1;
 	if (w_do(s, S_RETRY_RCPTS, &p, "cannot retry the message", &n, e) < 0)
 		return -1;
 	if (state == QUEUE_MSG_SENT && n == 0)

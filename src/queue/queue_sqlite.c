@@ -389,6 +389,9 @@ static const char *const w_sql[W__COUNT] = {
 	[W_OUTBOX_RETRY] = "UPDATE outbox SET tries = tries + 1, next_try = ?2,"
 	    " lease = 0 WHERE oid = ?1",
 	[W_SUPP_DEL] = "DELETE FROM suppressions WHERE address = ?1",
+	[W_SUPP_UNRETRY] = "DELETE FROM suppressions WHERE address IN"
+	    " (SELECT lower(address) FROM recipients WHERE mid = ?1"
+	    " AND state IN ('failed', 'deferred'))",
 	/* ---- end of events for the application ---- */
 };
 
@@ -1595,6 +1598,11 @@ job_retry(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	if (state == QUEUE_MSG_SENDING)
 		return err_set(e, ERR_DATA, "message %s is being delivered now; "
 		    "retry it when the attempt has ended", j->id);
+	/* an operator's retry tries its refused addresses again: off the
+	 * suppression list (events for the application) */
+	sqlite3_bind_int64(s->w[W_SUPP_UNRETRY], 1, mid);
+	if (w_exec(s, W_SUPP_UNRETRY, "cannot retry the message", e) < 0)
+		return -1;
 	sqlite3_bind_int64(s->w[W_RETRY_RCPTS], 1, mid);
 	if (w_exec(s, W_RETRY_RCPTS, "cannot retry the message", e) < 0)
 		return -1;

@@ -2217,6 +2217,16 @@ test_suppression(void **state)
 	assert_int_equal(queue_supp_delete(f->q, "DEAD@example.org", &e), 0);
 	assert_int_equal(queue_supp_delete(f->q, "dead@example.org", &e), -1);
 	assert_int_equal(e.kind, ERR_NOINPUT);
+	/* an operator's retry of the message lifts it too */
+	record_one(f->q, id1, 0, QUEUE_RCPT_FAILED, 550, "5.1.1", "no such user",
+	    1, 0);
+	assert_int_equal(queue_supp_check(f->q, chk, 1, flags, &e), 0);
+	assert_int_equal(flags[0], 1);
+	assert_int_equal(queue_retry(f->q, id1, now(), &e), 0);
+	assert_int_equal(queue_supp_check(f->q, chk, 1, flags, &e), 0);
+	assert_int_equal(flags[0], 0);
+	assert_int_equal(queue_supp_delete(f->q, "dead@example.org", &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
 	assert_int_equal(queue_supp_list(f->q, NULL, 0, &set, &e), 0);
 	assert_int_equal(set.nsupps, 0);
 	queue_set_free(&set);
