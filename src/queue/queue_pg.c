@@ -23,6 +23,10 @@
  *   messages.lease_until  end of the claim's lease, in the database's
  *                         clock (Unix seconds)
  *   recipients.node       the node that recorded the recipient's result
+ * Version 3 (events for the application) adds what version 4 of the
+ * SQLite backend adds (messages.metadata and subject, the outbox,
+ * idempotency and suppressions tables), with the searches' indexes on
+ * lower(address) and lower(sender).
  * Outpost creates and migrates the schema itself, inside a transaction
  * that holds an advisory lock (PG_LOCK_KEY), so two nodes that start at
  * once do not both create it.  A newer schema than this Outpost knows is
