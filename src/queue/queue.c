@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "util/buf.h"
+#include "util/net.h"
 
 /* ---- States ---- */
 
@@ -698,13 +699,31 @@ queue_supp_check(struct queue *q, const char *const *addrs, size_t n,
 {
 	size_t i;
 
+	struct queue_core *c = (struct queue_core *)q;
+	int64_t now = clock_mono_ms();
+	uint64_t gen;
+	int empty = 0, fresh;
+
 	for (i = 0; i < n; i++)
 		out[i] = 0;
 	if (n == 0)
 		return 0;
 	if (n > QUEUE_RCPTS_MAX)
 		return err_set(e, ERR_DATA, "too many addresses");
-	return q->ops->supp_check(q, addrs, n, out, e);
+	pthread_mutex_lock(&c->mu);
+	fresh = c->supp_empty_ms != 0 && now - c->supp_empty_ms <
+	    QUEUE_SUPP_EMPTY_MS;
+	gen = c->supp_gen;
+	pthread_mutex_unlock(&c->mu);
+	if (fresh)
+		return 0;
+	if (q->ops->supp_check(q, addrs, n, out, &empty, e) < 0)
+		return -1;
+	pthread_mutex_lock(&c->mu);
+	if (empty && gen == c->supp_gen)
+		c->supp_empty_ms = now != 0 ? now : 1;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
 }
 /* ---- end of events for the application ---- */
 

@@ -323,8 +323,9 @@ struct queue_list_opts {
 	/* searches (NULL / 0: any); each narrows the list */
 	const char *to;                /* a recipient, exact, any case
 	                                * (index recipients_address) */
-	const char *from;              /* the sender, exact, any case
-	                                * (index messages_sender) */
+	const char *from;              /* the sender, exact, any case: a
+	                                * scan like subject (no index: it
+	                                * would cost every submission) */
 	const char *subject;           /* a part of the Subject, any case: a
 	                                * scan, newest first, bounded by
 	                                * since/until and limit */
@@ -471,7 +472,7 @@ struct queue_ops {
 	int (*supp_delete)(struct queue *q, const char *address,
 	    struct op_err *e);
 	int (*supp_check)(struct queue *q, const char *const *addrs, size_t n,
-	    int *out, struct op_err *e);
+	    int *out, int *empty, struct op_err *e);
 	/* optional (NULL: no other process makes work for this one) */
 	int (*watch)(struct queue *q, void (*cb)(void *), void *arg,
 	    struct op_err *e);
@@ -741,7 +742,11 @@ int queue_supp_list(struct queue *q, const char *after, size_t limit,
 /* Remove an address (any case) from the list; ERR_NOINPUT if absent. */
 int queue_supp_delete(struct queue *q, const char *address,
     struct op_err *e);
-/* out[i] 1 when addrs[i] is suppressed. */
+/* out[i] 1 when addrs[i] is suppressed.  A list found empty is not read
+ * again for QUEUE_SUPP_EMPTY_MS (the listener's hand-off asks for every
+ * message), unless this handle added to it: an address another process
+ * suppressed is seen within that time. */
+#define QUEUE_SUPP_EMPTY_MS 1000
 int queue_supp_check(struct queue *q, const char *const *addrs, size_t n,
     int *out, struct op_err *e);
 /* The Subject header of a message (unfolded, cut to QUEUE_SUBJECT_MAX-1

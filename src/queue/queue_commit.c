@@ -715,6 +715,15 @@ queue_core_rate_add(struct queue *q, const char *profile, int64_t now,
 
 /* ---- Events for the application ---- */
 
+void
+queue_core_supp_added(struct queue_core *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->supp_empty_ms = 0;
+	c->supp_gen++;
+	pthread_mutex_unlock(&c->mu);
+}
+
 int
 queue_core_hooks_set(struct queue *q, const struct queue_hook *hooks,
     size_t n, struct op_err *e)

@@ -166,7 +166,13 @@ struct queue_core {
 	size_t nhooks, nbhooks;
 	unsigned bmask;                /* the events any webhook of the batch
 	                                * asks for */
+	int64_t supp_empty_ms;         /* under mu: the suppression list was
+	                                * found empty then (0: not known) */
+	uint64_t supp_gen;             /* under mu: additions to it */
 };
+
+/* A job added to the suppression list (committer). */
+void queue_core_supp_added(struct queue_core *c);
 
 /* Set up c (ops: the backend's table; txn: its transaction). */
 void queue_core_init(struct queue_core *c, const struct queue_ops *ops,

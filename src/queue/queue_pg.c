@@ -25,8 +25,8 @@
  *   recipients.node       the node that recorded the recipient's result
  * Version 3 (events for the application) adds what version 4 of the
  * SQLite backend adds (messages.metadata and subject, the outbox,
- * idempotency and suppressions tables), with the searches' indexes on
- * lower(address) and lower(sender).
+ * idempotency and suppressions tables), with the recipients' index on
+ * lower(address).
  * Outpost creates and migrates the schema itself, inside a transaction
  * that holds an advisory lock (PG_LOCK_KEY), so two nodes that start at
  * once do not both create it.  A newer schema than this Outpost knows is
@@ -231,6 +231,7 @@ enum {
 	S_IDEM_FIND, S_IDEM_PUT, S_IDEM_PURGE, S_OUTBOX_QUEUED, S_OUTBOX_RESULT,
 	S_OUTBOX_FAIL, S_SUPP_ADD, S_OUTBOX_CLAIM, S_OUTBOX_DEL, S_OUTBOX_RETRY,
 	S_SUPP_DEL, S_SUPP_CHECK, S_SUPP_LIST, S_OUTBOX_COUNT, S_SUPP_UNRETRY,
+	S_SUPP_ANY,
 	S__COUNT
 };
 
@@ -420,6 +421,7 @@ static const char *const s_sql[S__COUNT] = {
 	[S_SUPP_LIST] = "SELECT address, reason, at, id FROM suppressions"
 	    " WHERE address > $1 ORDER BY address LIMIT $2",
 	[S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+	[S_SUPP_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
 	/* ---- end of events for the application ---- */
 };
 
@@ -429,7 +431,6 @@ static const char schema_v3[] =
 	"ALTER TABLE messages ADD COLUMN metadata text;"
 	"ALTER TABLE messages ADD COLUMN subject text;"
 	"CREATE INDEX recipients_address ON recipients (lower(address));"
-	"CREATE INDEX messages_sender ON messages (lower(sender));"
 	"CREATE TABLE outbox ("
 	" oid bigserial PRIMARY KEY,"
 	" hook text NOT NULL,"
@@ -1490,6 +1491,7 @@ record_extra(struct pgq *s, struct queue_core *c,
 		if (w_do(s, S_SUPP_ADD, &p, "cannot suppress an address", NULL,
 		    e) < 0)
 			return -1;
+		queue_core_supp_added(c);
 	}
 	return 0;
 }
@@ -2278,7 +2280,7 @@ pg_supp_list(struct queue *q, const char *after, size_t limit,
 
 static int
 pg_supp_check(struct queue *q, const char *const *addrs, size_t n, int *out,
-    struct op_err *e)
+    int *empty, struct op_err *e)
 {
 	struct pgq *s = to_pg(q);
 	struct prm p;
@@ -2289,7 +2291,16 @@ pg_supp_check(struct queue *q, const char *const *addrs, size_t n, int *out,
 
 	if ((r = reader_get(s, e)) == NULL)
 		return -1;
-	for (i = 0; i < n; i++) {
+	/* an empty list (the common case) in one step */
+	x = k_run(s, r, S_SUPP_ANY, NULL, 0, "cannot read the suppression list",
+	    e);
+	if (x == NULL) {
+		reader_put(s, r);
+		return -1;
+	}
+	*empty = strcmp(pq.getvalue(x, 0, 0), "f") == 0;
+	pq.clear(x);
+	for (i = 0; i < n && !*empty; i++) {
 		p.n = 0;
 		p_str(&p, addrs[i], QUEUE_ADDR_MAX);
 		x = k_run(s, r, S_SUPP_CHECK, &p, 0, "cannot read the suppression "
@@ -2308,7 +2319,7 @@ pg_supp_check(struct queue *q, const char *const *addrs, size_t n, int *out,
 /* A search (queue_list() with to, from, subject, since or until): its
  * own SQL, with only the parameters it uses; a recipient is found
  * through the index recipients_address (lower(address)), a sender
- * through messages_sender. */
+ * the others are read newest first. */
 static int
 pg_search(struct pgq *s, struct pgconn *r, const struct queue_list_opts *o,
     int state, int64_t before, size_t limit, struct queue_set *out,

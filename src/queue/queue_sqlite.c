@@ -90,7 +90,8 @@
  * suppressions - addresses refused for good (WITHOUT ROWID)
  *   address TEXT PRIMARY KEY (lowercase), reason, at, id (the message)
  * and the indexes recipients_address (address COLLATE NOCASE) and
- * messages_sender (sender COLLATE NOCASE) for searches; outbox_msg
+ * for searches by recipient (the others read the messages newest first:
+ * one more index would cost every submission); outbox_msg
  * (hook, id, oid) keeps a message's events in order.
  *
  * Indexes: messages(id) UNIQUE; messages(state) for counts and filtered
@@ -173,7 +174,6 @@
 #define V4_SQL "ALTER TABLE messages ADD COLUMN metadata TEXT;" \
 	"ALTER TABLE messages ADD COLUMN subject TEXT;" \
 	"CREATE INDEX recipients_address ON recipients(address COLLATE NOCASE);" \
-	"CREATE INDEX messages_sender ON messages(sender COLLATE NOCASE);" \
 	"CREATE TABLE outbox (oid INTEGER PRIMARY KEY, hook TEXT NOT NULL," \
 	" id TEXT NOT NULL, kind TEXT NOT NULL, rcpt TEXT NOT NULL," \
 	" code INTEGER, enhanced TEXT, reply TEXT, profile TEXT, node TEXT," \
@@ -1306,6 +1306,7 @@ record_extra(struct sq *s, struct queue_core *c, const struct queue_outcome *o,
 		sqlite3_bind_text(st, 5, o->id, QUEUE_ID_LEN, SQLITE_STATIC);
 		if (w_exec(s, W_SUPP_ADD, "cannot suppress an address", e) < 0)
 			return -1;
+		queue_core_supp_added(c);
 	}
 	return 0;
 }

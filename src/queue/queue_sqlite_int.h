@@ -60,7 +60,7 @@ enum {
 enum {
 	R_BEGIN, R_END, R_FIND, R_LIST, R_LIST_STATE, R_GET, R_RCPTS,
 	R_EVENTS, R_COUNTS, R_NEXT_DUE, R_RATE, R_COUNTERS,
-	R_SUPP_CHECK, R_SUPP_LIST, R_OUTBOX_COUNT,
+	R_SUPP_CHECK, R_SUPP_LIST, R_OUTBOX_COUNT, R_SUPP_ANY,
 	R__COUNT
 };
 
@@ -147,6 +147,6 @@ int sq_outbox_count(struct queue *q, uint64_t *n, struct op_err *e);
 int sq_supp_list(struct queue *q, const char *after, size_t limit,
     struct queue_set *out, struct op_err *e);
 int sq_supp_check(struct queue *q, const char *const *addrs, size_t n,
-    int *out, struct op_err *e);
+    int *out, int *empty, struct op_err *e);
 
 #endif

@@ -44,6 +44,7 @@ static const char *const r_sql[R__COUNT] = {
 	[R_SUPP_LIST] = "SELECT address, reason, at, id FROM suppressions"
 	    " WHERE address > ?1 ORDER BY address LIMIT ?2",
 	[R_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+	[R_SUPP_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
 };
 
 static struct sq *
@@ -254,7 +255,7 @@ list_searches(const struct queue_list_opts *o)
 
 /* The SQL of a search: ?1 before (mid), ?2 limit, ?3 state, ?4 to, ?5
  * from, ?6 subject, ?7 since, ?8 until; a recipient is found through
- * the index recipients_address, a sender through messages_sender. */
+ * the index recipients_address; the others are read newest first. */
 static void
 search_sql(const struct queue_list_opts *o, int state, struct buf *b)
 {
@@ -665,7 +666,7 @@ sq_supp_list(struct queue *q, const char *after, size_t limit,
 
 int
 sq_supp_check(struct queue *q, const char *const *addrs, size_t n,
-    int *out, struct op_err *e)
+    int *out, int *empty, struct op_err *e)
 {
 	struct sq *s = to_sq(q);
 	struct sq_reader *r;
@@ -675,8 +676,18 @@ sq_supp_check(struct queue *q, const char *const *addrs, size_t n,
 
 	if ((r = reader_get(s, e)) == NULL)
 		return -1;
+	/* an empty list (the common case) in one step */
+	st = r->st[R_SUPP_ANY];
+	rc = sqlite3_step(st);
+	*empty = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		reader_put(s, r);
+		return sq_err(s, r->db, rc, "cannot read the suppression list", e);
+	}
+	rc = SQLITE_DONE;
 	st = r->st[R_SUPP_CHECK];
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !*empty; i++) {
 		sqlite3_bind_text(st, 1, addrs[i], -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		out[i] = rc == SQLITE_ROW;

@@ -301,3 +301,41 @@ def test_idempotency_metadata_search_and_raw(outpost, peers):
         assert api.get("/api/messages/0000000000000000/raw").status == 404
     finally:
         d.stop()
+
+
+def test_two_postgresql_nodes_send_each_event_once(outpost, peers, pg):
+    """Two nodes on one PostgreSQL database with the same webhook: each
+    event is sent by one node only (outbox rows are claimed with FOR
+    UPDATE SKIP LOCKED), and names the node that recorded it."""
+    from daemon import HOST, free_port
+    rec = Receiver()
+    peer = peers.aiosmtpd("plain")
+    nodes = []
+    try:
+        for name in ("node-a", "node-b"):
+            smtp = free_port()
+            srv = {"smtp_listen": "%s:%d" % (HOST, smtp), "http_listen": "",
+                   "data_dir": str(outpost.tmp_path / name),
+                   "database": pg.uri, "node": name, "api_token": TOKEN}
+            conf = outpost.conf([("main", peers_mod.profile(peer.port))],
+                                server=srv, raw=webhook_conf(rec.port))
+            from daemon import Daemon
+            nodes.append(Daemon(outpost, conf, smtp))
+        n = 20
+        for i in range(n):
+            nodes[i % 2].send("app@example.com", ["r%d@example.org" % i],
+                              "Subject: m %d\r\n\r\nx\r\n" % i)
+        wait_for(lambda: len(rec.of(kind="sent")) >= n, timeout=60,
+                 what="every sent event")
+        # every event delivered and removed: a second send of one would
+        # have come before its removal
+        wait_for(lambda: pg.sql("SELECT count(*) FROM outbox").strip() == "0",
+                 what="the outbox empty")
+        ids = [e["event_id"] for e in rec.of(kind="sent")]
+        assert len(ids) == n and len(set(ids)) == n, ids
+        assert {e["node"] for e in rec.of(kind="sent")} <= {"node-a", "node-b"}
+        assert rec.bad == []
+    finally:
+        for d in nodes:
+            d.stop()
+        rec.stop()
