@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,71 +52,113 @@ struct webhooks {
 
 /* ---- The body and its signature ---- */
 
-/* s as a JSON string (quotes included) into b (bounded by its size). */
+/* The body being built: a bounded buffer, and whether anything did not
+ * fit (then no body at all: never a cut one). */
+struct jb {
+	struct buf b;
+	int bad;
+};
+
 static void
-json_str(struct buf *b, const char *s)
+jb_add(struct jb *j, const void *p, size_t n)
+{
+	if (!j->bad && buf_append(&j->b, p, n, NULL) < 0)
+		j->bad = 1;
+}
+
+static void
+jb_str(struct jb *j, const char *s)
+{
+	jb_add(j, s, strlen(s));
+}
+
+static void
+jb_printf(struct jb *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+jb_printf(struct jb *j, const char *fmt, ...)
+{
+	char tmp[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		j->bad = 1;
+	else
+		jb_add(j, tmp, (size_t)n);
+}
+
+/* s as a JSON string (quotes included), or null. */
+static void
+json_str(struct jb *j, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p;
 	char u[7];
 
 	if (s == NULL) {
-		buf_appendstr(b, "null", NULL);
+		jb_str(j, "null");
 		return;
 	}
-	buf_appendstr(b, "\"", NULL);
+	jb_str(j, "\"");
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\') {
 			u[0] = '\\';
 			u[1] = (char)*p;
-			buf_append(b, u, 2, NULL);
+			jb_add(j, u, 2);
 		} else if (*p < 0x20 || *p == 0x7f) {
 			memcpy(u, "\\u00", 4);
 			u[4] = hex[*p >> 4];
 			u[5] = hex[*p & 15];
-			buf_append(b, u, 6, NULL);
+			jb_add(j, u, 6);
 		} else {
-			buf_append(b, p, 1, NULL);
+			jb_add(j, p, 1);
 		}
 	}
-	buf_appendstr(b, "\"", NULL);
+	jb_str(j, "\"");
 }
 
 size_t
 webhook_body(const struct queue_outbox_ev *ev, char *dst, size_t dstsz)
 {
-	struct buf b;
-	size_t n;
+	struct jb j;
+	size_t n = 0;
 
-	buf_init(&b, dstsz > 0 ? dstsz - 1 : 0);
-	buf_appendstr(&b, "{\"event\":", NULL);
-	json_str(&b, ev->kind);
-	buf_printf(&b, NULL, ",\"event_id\":%" PRId64 ",\"id\":", ev->oid);
-	json_str(&b, ev->id);
-	buf_appendstr(&b, ",\"recipient\":", NULL);
-	json_str(&b, ev->rcpt);
-	buf_printf(&b, NULL, ",\"code\":%d,\"enhanced\":", ev->code);
-	json_str(&b, ev->enhanced != NULL ? ev->enhanced : "");
-	buf_appendstr(&b, ",\"reply\":", NULL);
-	json_str(&b, ev->reply != NULL ? ev->reply : "");
-	buf_appendstr(&b, ",\"profile\":", NULL);
-	json_str(&b, ev->profile);
-	buf_appendstr(&b, ",\"node\":", NULL);
-	json_str(&b, ev->node);
-	buf_printf(&b, NULL, ",\"attempt\":%u,\"time\":%" PRId64 ",\"webhook\":",
+	if (dstsz == 0)
+		return 0;
+	buf_init(&j.b, dstsz - 1);
+	j.bad = 0;
+	jb_str(&j, "{\"event\":");
+	json_str(&j, ev->kind);
+	jb_printf(&j, ",\"event_id\":%" PRId64 ",\"id\":", ev->oid);
+	json_str(&j, ev->id);
+	jb_str(&j, ",\"recipient\":");
+	json_str(&j, ev->rcpt);
+	jb_printf(&j, ",\"code\":%d,\"enhanced\":", ev->code);
+	json_str(&j, ev->enhanced != NULL ? ev->enhanced : "");
+	jb_str(&j, ",\"reply\":");
+	json_str(&j, ev->reply != NULL ? ev->reply : "");
+	jb_str(&j, ",\"profile\":");
+	json_str(&j, ev->profile);
+	jb_str(&j, ",\"node\":");
+	json_str(&j, ev->node);
+	jb_printf(&j, ",\"attempt\":%u,\"time\":%" PRId64 ",\"webhook\":",
 	    ev->attempt, ev->at);
-	json_str(&b, ev->hook);
+	json_str(&j, ev->hook);
 	/* the metadata as submitted: a JSON object checked by the API */
-	buf_appendstr(&b, ",\"metadata\":", NULL);
-	buf_appendstr(&b, ev->metadata != NULL && ev->metadata[0] == '{' ?
-	    ev->metadata : "{}", NULL);
-	buf_appendstr(&b, "}", NULL);
-	n = b.len < dstsz ? b.len : 0;
-	if (n > 0)
-		memcpy(dst, b.data, n);
-	if (dstsz > 0)
-		dst[n] = '\0';
-	buf_free(&b);
+	jb_str(&j, ",\"metadata\":");
+	jb_str(&j, ev->metadata != NULL && ev->metadata[0] == '{' ?
+	    ev->metadata : "{}");
+	jb_str(&j, "}");
+	if (!j.bad && j.b.len < dstsz) {
+		n = j.b.len;
+		memcpy(dst, j.b.data, n);
+	}
+	dst[n] = '\0';
+	buf_free(&j.b);
 	return n;
 }
 
