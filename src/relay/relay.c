@@ -1356,6 +1356,15 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 	    conf_profile_find(conf, dm->profile) : NULL;
 	if (only != NULL && !only->enabled)
 		only = NULL;
+	/* suppression: recipients on the list end here, as in the daemon */
+	if (deliver_suppressed(&dc, conf, dm)) {
+		res->outcome = SMTP_PERMANENT;
+		str_copy(res->msg, sizeof(res->msg), "every recipient is on the "
+		    "suppression list (refused for good before): see outpost "
+		    "suppressions list");
+		deliver_msg_free(dm);
+		return;
+	}
 	for (i = 0; i < conf->nprofiles && !done; i++) {
 		const struct conf_profile *p = &conf->profiles[i];
 		struct smtp_session *s = NULL;

@@ -194,11 +194,21 @@ def test_events_for_each_outcome_and_the_suppression_round_trip(
                  what="its suppressed event")
         assert len(peer.sessions()) == sessions
 
+        # `send --now` (another process) honours the list too
+        res = outpost.run("send", "--from", "app@example.com", "--to",
+                          "dead@example.org", "--subject", "now", "--text",
+                          "-", "--now", conf=conf, stdin="hi\n")
+        assert res.rc == 65 and "suppression list" in res.out + res.err, res
+        assert len(peer.sessions()) == sessions
+
         # deleted from the list: contacted again
         r = api.delete("/api/suppressions/DEAD@example.org")
         assert r.status == 204, r
         assert api.get("/api/suppressions").json["suppressions"] == []
         assert api.delete("/api/suppressions/dead@example.org").status == 404
+        res = outpost.run("suppressions", "delete", "dead@example.org",
+                          conf=conf)
+        assert res.rc == 66 and "not suppressed" in res.err, res
         r = submit(api, ["dead@example.org"])
         mid4 = r.json["id"]
         wait_for(lambda: rec.of("dead@example.org", "failed", mid4),
