@@ -44,12 +44,46 @@ MODES = {
     "quick": dict(runs=1, n=5000, n1=1000, oneshot=5, held=20000, idle=1000, lat=5.0),
     "smoke": dict(runs=1, n=300, n1=100, oneshot=3, held=1000, idle=50, lat=1.0),
 }
-FIGURES = ("submission", "e2e", "oneshot", "memory", "idle", "latency", "dkim", "pg")
+FIGURES = ("submission", "e2e", "oneshot", "memory", "idle", "latency", "dkim", "pg", "webhook")
 SESSIONS = 16
 MSG_SIZE = 1024              # smtp-source -l: body bytes per message
 RATE = 100.0                 # messages/s for the latency figure
 FROM = "app@example.com"
 TO = "to@example.net"
+
+
+class WebhookReceiver:
+    """An HTTP/1.1 server on loopback that answers every POST 200 at once
+    and counts them (the webhook figure's receiver)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        rec = self
+        self.count = 0
+        self.lock = threading.Lock()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                with rec.lock:
+                    rec.count += 1
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def say(msg):
@@ -360,6 +394,61 @@ class Bench:
             runs.append(r)
         self.raw["dkim"] = runs
 
+    def fig_webhook(self):
+        """End to end (smtp-source -> Outpost -> smtp-sink) without and
+        with one webhook (every outcome event, signed, POSTed to a
+        receiver on loopback that answers 200 at once), in the same run.
+        Throughput is measured until the sink has every message; the CPU
+        time of Outpost's process until the receiver also has every
+        event (so it includes the events' delivery)."""
+        n = self.p["n"] // 2
+        runs = []
+        for i in range(self.p["runs"]):
+            r = {}
+            for hooked in (False, True):
+                d = self.workdir(f"webhook-{int(hooked)}")
+                extra = []
+                rec = None
+                if hooked:
+                    rec = WebhookReceiver()
+                    extra = ["", "[webhook bench]",
+                             f"url = http://127.0.0.1:{rec.port}/events",
+                             "secret = bench-secret-0123456789abcdef"]
+                sport = free_port()
+                log = os.path.join(d, "sink.log")
+                o = self.outpost("webhook-outpost", sport, server_extra=extra)
+                sink = smtp_sink(self.procs, sport, log)
+                cg = CpuGroup(f"webhook-{int(hooked)}")
+                o.start(cg=cg)
+                try:
+                    t0 = time.monotonic()
+                    smtp_source(o.port, n, SESSIONS, MSG_SIZE)
+                    t = self.wait_sink(sink, log, n, t0, "end to end with a webhook" if hooked
+                                       else "end to end without a webhook")
+                    if rec is not None:
+                        end = time.monotonic() + max(60.0, n / 50.0)
+                        while rec.count < n and time.monotonic() < end:
+                            time.sleep(0.01)
+                        if rec.count < n:
+                            raise BenchError(f"the webhook receiver had {rec.count} of {n} "
+                                             "events")
+                        r["events_per_s"] = n / (time.monotonic() - t0)
+                    cpu = cg.usage_s()
+                finally:
+                    o.stop()
+                    cg.remove()
+                    if rec is not None:
+                        rec.stop()
+                self.discard(o.root)
+                tag = "hook" if hooked else "plain"
+                r[tag] = n / t
+                if cpu is not None:
+                    r[f"cpu_us_{tag}"] = cpu / n * 1e6
+            say(f"  webhook, run {i + 1}: without {r['plain']:.0f}/s  with {r['hook']:.0f}/s"
+                f"  (events {r['events_per_s']:.0f}/s)")
+            runs.append(r)
+        self.raw["webhook"] = runs
+
     def fig_oneshot(self):
         """One message, one process: `outpost send --now` (compose, commit,
         deliver, wait) and msmtp (send) to smtp-sink, and `outpost sendmail`
@@ -604,6 +693,23 @@ def build_rows(b):
                 rows.append((f"  CPU per message, {kb} KB, with DKIM (vs without)",
                              us(median(cw)), us(median(co)),
                              f"+{median(cw) - median(co):.0f} us", "", "", spread(cw, us)))
+    if "webhook" in raw:
+        us = lambda x: f"{x:.0f} us"  # noqa: E731
+        w = [r["hook"] for r in raw["webhook"]]
+        wo = [r["plain"] for r in raw["webhook"]]
+        frac = median(w) / median(wo)
+        rows.append(("end to end with a webhook (vs without)", fmt_rate(median(w)),
+                     fmt_rate(median(wo)), f"{frac * 100:.0f}% of it", ">= 80%",
+                     met(frac >= 0.80), spread(w, fmt_rate)))
+        ev = [r["events_per_s"] for r in raw["webhook"]]
+        rows.append(("  events delivered to the receiver", fmt_rate(median(ev)), "", "", "", "",
+                     spread(ev, fmt_rate)))
+        cw = [r["cpu_us_hook"] for r in raw["webhook"] if "cpu_us_hook" in r]
+        co = [r["cpu_us_plain"] for r in raw["webhook"] if "cpu_us_plain" in r]
+        if cw and co:
+            rows.append(("  CPU per message, with a webhook (vs without)", us(median(cw)),
+                         us(median(co)), f"+{median(cw) - median(co):.0f} us", "", "",
+                         spread(cw, us)))
     if "oneshot" in raw:
         sm = raw["oneshot"]["samples"]
         w = {k: [s["wall"] for s in v] for k, v in sm.items()}

@@ -23,6 +23,7 @@ int cmd_test_email(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_send(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_sendmail(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_queue(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_suppressions(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_oauth(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_providers(struct cli_ctx *ctx, int argc, char **argv);

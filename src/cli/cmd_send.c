@@ -60,6 +60,7 @@
 #include "mail/addr.h"
 #include "mail/mime.h"
 #include "queue/queue.h"
+#include "relay/webhook.h"
 #include "relay/deliver.h"
 #include "relay/relay.h"
 #include "smtp/client.h"
@@ -638,6 +639,9 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 		rc = ERR_TEMP;
 		goto out;
 	}
+	/* events for the application: this process's outcomes too */
+	if (webhook_hooks_set(q, conf, &e) < 0)
+		fprintf(stderr, SEND_PREFIX "%s\n", e.msg);
 	if (queue_submit(q, &qn, id, &e) < 0) {
 		fprintf(stderr, SEND_PREFIX "the message was not queued: %s\n",
 		    e.msg);

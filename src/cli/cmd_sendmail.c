@@ -91,6 +91,7 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "queue/queue.h"
+#include "relay/webhook.h"
 #include "smtp/data.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -673,6 +674,9 @@ sm_deliver(struct cli_ctx *ctx, const struct sm_opts *o)
 		rc = ERR_TEMP;
 		goto out;
 	}
+	/* events for the application: this process's outcomes too */
+	if (webhook_hooks_set(q, conf, &e) < 0)
+		fprintf(stderr, SM_PREFIX "%s\n", e.msg);
 	if (queue_submit(q, &qn, id, &e) < 0) {
 		fprintf(stderr, SM_PREFIX "the message was not queued: %s\n", e.msg);
 		rc = e.kind == ERR_DATA ? ERR_DATA : ERR_TEMP;

@@ -35,6 +35,7 @@
 #include "relay/cluster_conf.h"
 #include "relay/listener.h"
 #include "relay/relay.h"
+#include "relay/webhook.h"
 #include "relay/settings.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -295,6 +296,7 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	struct http_server *http = NULL;
 	struct relay_deps rd;
 	struct serve_priv priv;         /* [server] user (serve_priv.h) */
+	struct webhooks *webhooks = NULL;
 	struct op_err e;
 	sigset_t set;
 	char token[HTTP_TOKEN_MAX];
@@ -366,6 +368,9 @@ cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	rd.settings = d.settings;
 	rd.queue = q;
 	rd.metrics = metrics;
+	/* events for the application: the store writes them from now on */
+	if (q != NULL && webhook_start(d.settings, q, &webhooks, &e) < 0)
+		log_event(LOG_ERROR, "webhook", "error", e.msg, NULL);
 	if (q == NULL) {
 		struct listener_deps ld = { d.settings, NULL, NULL, NULL, broken,
 		    NULL, NULL, NULL };
@@ -505,6 +510,8 @@ out:
 	http_stop(http);
 	if (q != NULL)
 		queue_watch(q, NULL, NULL, NULL);       /* no more wake-ups */
+	webhook_stop(webhooks);        /* events for the application */
+	webhooks = NULL;
 	left = grace_end - clock_mono_ms();
 	if (left < SERVE_GRACE_MIN_MS)
 		left = SERVE_GRACE_MIN_MS;

@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	  "sendmail-compatible: queue the message on standard input" },
 	{ "queue", cmd_queue, "queue list [--status S] | show ID | retry ID | delete ID",
 	  "list and manage queued messages" },
+	{ "suppressions", cmd_suppressions, "suppressions list [--json] | delete ADDRESS",
+	  "addresses refused for good, not tried again" },
 	{ "config", cmd_config, "config check | show",
 	  "validate the settings, or print them with secrets masked" },
 	{ "providers", cmd_providers, "providers [--json]",

@@ -127,6 +127,7 @@ static const struct kdef server_keys[] = {
 	{ "aliases", K_FILE, SRV(aliases), 0, 0 },
 	{ "database", K_DATABASE, SRV(database), 0, 0 },
 	{ "node", K_NODE, SRV(node), 0, 0 },
+	{ "suppress", K_BOOL, SRV(suppress), 0, 0 },
 };
 
 static const struct kdef profile_keys[] = {
@@ -185,8 +186,16 @@ static const struct kdef dkim_keys[] = {
 	{ "key_file", K_PATH, offsetof(struct conf_dkim, key_file), 0, 0 },
 };
 
+/* [webhook NAME]: checked when the section ends (finish_webhook). */
+static const struct kdef webhook_keys[] = {
+	{ "url", K_URL, offsetof(struct conf_webhook, url), 0, 0 },
+	{ "secret", K_SECRET, offsetof(struct conf_webhook, secret), 0, 0 },
+	{ "secret_file", K_PATH, offsetof(struct conf_webhook, secret_file), 0, 0 },
+	{ "events", K_TEXT, offsetof(struct conf_webhook, events), 0, 0 },
+};
+
 enum skind { S_NONE = 0, S_SERVER, S_CLIENT, S_PROFILE, S_REDIRECT, S_REPORT,
-	S_DKIM, S_SKIP };
+	S_DKIM, S_WEBHOOK, S_SKIP };
 
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -203,6 +212,7 @@ static const struct sdef {
 	{ "redirect", S_REDIRECT, 0, redirect_keys, NKEYS(redirect_keys) },
 	{ "report", S_REPORT, 1, report_keys, NKEYS(report_keys) },
 	{ "dkim", S_DKIM, 1, dkim_keys, NKEYS(dkim_keys) },
+	{ "webhook", S_WEBHOOK, 1, webhook_keys, NKEYS(webhook_keys) },
 };
 
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -399,6 +409,14 @@ conf_free(struct conf *c)
 		free(c->reports[i].email);
 	free(c->reports);
 	aliases_free(c->alias_map);
+	for (i = 0; i < c->nwebhooks; i++) {
+		free(c->webhooks[i].name);
+		free(c->webhooks[i].url);
+		free_secret(c->webhooks[i].secret);
+		free(c->webhooks[i].secret_file);
+		free(c->webhooks[i].events);
+	}
+	free(c->webhooks);
 	for (i = 0; i < c->ndkim; i++) {
 		free(c->dkim[i].name);
 		free(c->dkim[i].domain);
@@ -442,6 +460,7 @@ server_defaults(struct conf_server *s)
 	memcpy(s->retry_s, default_retry, sizeof(default_retry));
 	s->nretry = NKEYS(default_retry);
 	s->smtp_max_sessions = DEFAULT_SMTP_MAX_SESSIONS;
+	s->suppress = 1;
 	s->smtp_timeout_s = DEFAULT_SMTP_TIMEOUT;
 }
 
@@ -1014,7 +1033,7 @@ conf_check_section(const char *type, const char *arg, struct op_err *e)
 	if (sec == NULL)
 		return err_set(e, ERR_CONFIG, "unknown section; the sections are "
 		    "[server], [client NAME], [profile NAME], [redirect], "
-		    "[report ADDRESS] and [dkim NAME]");
+		    "[report ADDRESS], [dkim NAME] and [webhook NAME]");
 	if (!sec->takes_arg && arg != NULL)
 		return err_set(e, ERR_CONFIG, "[%s] takes no name", type);
 	if (sec->takes_arg && (arg == NULL || arg[0] == '\0'))
@@ -1024,7 +1043,7 @@ conf_check_section(const char *type, const char *arg, struct op_err *e)
 	if (sec->kind == S_REPORT)
 		return conf_check_address(arg, e);
 	if (sec->kind == S_PROFILE || sec->kind == S_CLIENT ||
-	    sec->kind == S_DKIM) {
+	    sec->kind == S_DKIM || sec->kind == S_WEBHOOK) {
 		n = strlen(arg);
 		show(v, sizeof(v), arg);
 		if (n > CONF_NAME_MAX)
@@ -1482,6 +1501,66 @@ finish_dkim(struct lstate *st)
 
 /* ---- end of DKIM ---- */
 
+/* ---- [webhook NAME] ends: its secret and events ---- */
+
+static void
+finish_webhook(struct lstate *st)
+{
+	struct conf_webhook *w = st->obj;
+	unsigned ls = seen_at(st, "secret"), lf = seen_at(st, "secret_file");
+	unsigned le = seen_at(st, "events");
+	char *save = NULL, *tok, *copy;
+
+	if (w->url == NULL)
+		cerr(st, st->hline, st->header, "needs a url: add url = "
+		    "https://app.example.com/hooks/mail");
+	if (ls && lf)
+		cerr(st, ls > lf ? ls : lf, ls > lf ? "secret" : "secret_file",
+		    "%s sets both secret and secret_file; use one", st->header);
+	else if (!ls && !lf)
+		cerr(st, st->hline, st->header, "needs a secret to sign its "
+		    "events: add secret = ... or secret_file = PATH (for example "
+		    "the output of: openssl rand -hex 32)");
+	else if (lf && st->sec_errors == 0)
+		resolve_file(st, lf, w->secret_file, &w->secret);
+	w->mask = CONF_HOOK_SENT | CONF_HOOK_DEFERRED | CONF_HOOK_FAILED |
+	    CONF_HOOK_SUPPRESSED;
+	if (w->events == NULL)
+		return;
+	w->mask = 0;
+	copy = str_dup(w->events);
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		if (strcmp(tok, "all") == 0)
+			w->mask |= CONF_HOOK_SENT | CONF_HOOK_DEFERRED |
+			    CONF_HOOK_FAILED | CONF_HOOK_SUPPRESSED;
+		else if (strcmp(tok, "queued") == 0)
+			w->mask |= CONF_HOOK_QUEUED;
+		else if (strcmp(tok, "sent") == 0)
+			w->mask |= CONF_HOOK_SENT;
+		else if (strcmp(tok, "deferred") == 0)
+			w->mask |= CONF_HOOK_DEFERRED;
+		else if (strcmp(tok, "failed") == 0)
+			w->mask |= CONF_HOOK_FAILED;
+		else if (strcmp(tok, "suppressed") == 0)
+			w->mask |= CONF_HOOK_SUPPRESSED;
+		else {
+			char shown[64];
+
+			show(shown, sizeof(shown), tok);
+			cerr(st, le, "events", "unknown event '%s'; the events are "
+			    "sent, deferred, failed, suppressed and queued (or all)",
+			    shown);
+		}
+	}
+	free(copy);
+	if (w->mask == 0)
+		cerr(st, le, "events", "names no event; the events are sent, "
+		    "deferred, failed, suppressed and queued (or all)");
+}
+
+/* ---- end of [webhook NAME] ---- */
+
 static void
 end_section(struct lstate *st)
 {
@@ -1491,6 +1570,8 @@ end_section(struct lstate *st)
 		finish_client(st);
 	else if (st->kind == S_DKIM)
 		finish_dkim(st);
+	else if (st->kind == S_WEBHOOK)
+		finish_webhook(st);
 	if (st->scratch) {
 		if (st->kind == S_PROFILE)
 			profile_free(st->obj);
@@ -1617,6 +1698,27 @@ begin_section(struct lstate *st, unsigned line, const char *type,
 		c->dkim[c->ndkim].name = str_dup(arg);
 		c->dkim[c->ndkim].line = line;
 		c->ndkim++;
+		break;
+	case S_WEBHOOK:
+		for (i = 0; i < c->nwebhooks; i++)
+			if (strcmp(c->webhooks[i].name, arg) == 0) {
+				cerr(st, line, st->header, "a webhook of this name is "
+				    "already defined at line %u; names must be unique",
+				    c->webhooks[i].line);
+				return;
+			}
+		if (c->nwebhooks >= CONF_WEBHOOKS_MAX) {
+			cerr(st, line, st->header, "more than %d webhooks",
+			    CONF_WEBHOOKS_MAX);
+			return;
+		}
+		c->webhooks = mem_realloc(c->webhooks,
+		    (c->nwebhooks + 1) * sizeof(*c->webhooks));
+		st->obj = &c->webhooks[c->nwebhooks];
+		memset(st->obj, 0, sizeof(*c->webhooks));
+		c->webhooks[c->nwebhooks].name = str_dup(arg);
+		c->webhooks[c->nwebhooks].line = line;
+		c->nwebhooks++;
 		break;
 	default:
 		return;

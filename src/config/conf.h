@@ -142,6 +142,7 @@ struct conf_server {
 	char *http_tls_cert;    /* the page and the API over HTTPS; NULL if unset */
 	char *http_tls_key;
 	int http_insecure;      /* plain HTTP on a non-loopback http_listen */
+	int suppress;           /* suppression list in use, default yes */
 };
 
 /* [dkim NAME] (docs/dkim.md): mail whose From: is at domain is signed
@@ -159,6 +160,25 @@ struct conf_dkim {
 	unsigned key_bits;
 };
 
+/* [webhook NAME]: events for the application (signed JSON POSTs). */
+struct conf_webhook {
+	char *name;
+	unsigned line;
+	char *url;              /* https://..., or http:// to loopback */
+	char *secret;           /* resolved (secret or secret_file) */
+	char *secret_file;
+	char *events;           /* as written; NULL: all but queued */
+	unsigned mask;          /* CONF_HOOK_* bits */
+};
+/* The events of a webhook (the same bits as queue.h's
+ * enum queue_hook_event). */
+#define CONF_WEBHOOKS_MAX 16    /* queue.h QUEUE_HOOKS_MAX */
+#define CONF_HOOK_QUEUED 0x1
+#define CONF_HOOK_SENT 0x2
+#define CONF_HOOK_DEFERRED 0x4
+#define CONF_HOOK_FAILED 0x8
+#define CONF_HOOK_SUPPRESSED 0x10
+
 struct aliases;
 
 struct conf {
@@ -174,6 +194,8 @@ struct conf {
 	struct aliases *alias_map;      /* server.aliases loaded; NULL if unset */
 	struct conf_dkim *dkim;         /* [dkim NAME] sections, in file order */
 	size_t ndkim;
+	struct conf_webhook *webhooks;  /* [webhook NAME] sections */
+	size_t nwebhooks;
 };
 
 /*

@@ -178,7 +178,8 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 	    show_kv(out, "http_tls_cert", s->http_tls_cert, e) < 0) ||
 	    (s->http_tls_key != NULL &&
 	    show_kv(out, "http_tls_key", s->http_tls_key, e) < 0) ||
-	    (s->http_insecure && show_kv(out, "http_insecure", "yes", e) < 0))
+	    (s->http_insecure && show_kv(out, "http_insecure", "yes", e) < 0) ||
+	    (!s->suppress && show_kv(out, "suppress", "no", e) < 0))
 		goto out;
 
 	for (i = 0; i < c->nclients; i++) {
@@ -270,6 +271,30 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 		if (buf_printf(out, e, "\n[report %s]\nenabled = %s\n",
 		    c->reports[i].email, yn(c->reports[i].enabled)) < 0)
 			goto out;
+	/* events for the application: the secret masked */
+	for (i = 0; i < c->nwebhooks; i++) {
+		const struct conf_webhook *w = &c->webhooks[i];
+		static const char *const names[] = { "queued", "sent", "deferred",
+			"failed", "suppressed" };
+		int first = 1;
+
+		if (buf_printf(out, e, "\n[webhook %s]\n", w->name) < 0 ||
+		    (w->url != NULL && show_kv(out, "url", w->url, e) < 0) ||
+		    (w->secret_file != NULL ?
+		    show_kv(out, "secret_file", w->secret_file, e) :
+		    show_kv(out, "secret", MASK, e)) < 0 ||
+		    buf_appendstr(out, "events = ", e) < 0)
+			goto out;
+		for (j = 0; j < 5; j++) {
+			if (!(w->mask & (1u << j)))
+				continue;
+			if (buf_printf(out, e, "%s%s", first ? "" : ", ", names[j]) < 0)
+				goto out;
+			first = 0;
+		}
+		if (buf_appendstr(out, "\n", e) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	return rc;

@@ -1,6 +1,10 @@
 /*
  * api_messages.c - the delivery log and the queue over HTTP:
  *   GET    /api/messages?status=&limit=&before=   list, newest first
+ *          (&to=&from=&subject=&since=&until=  searches)
+ *   GET    /api/messages/{id}/raw                 the message as stored
+ *   GET    /api/suppressions?after=&limit=        suppressed addresses
+ *   DELETE /api/suppressions/{address}
  *   GET    /api/messages/{id}                     one message, every
  *                                                 recipient and its events
  *   POST   /api/messages/{id}/retry               deliver again now
@@ -94,7 +98,12 @@ http_api_messages_list(struct http_req *r)
 	const char *status = http_query(r, "status");
 	const char *limit = http_query(r, "limit");
 	const char *before = http_query(r, "before");
-	static const char *const known[] = { "status", "limit", "before", NULL };
+	/* searches (events for the application) */
+	const char *to = http_query(r, "to"), *from = http_query(r, "from");
+	const char *subject = http_query(r, "subject");
+	const char *since = http_query(r, "since"), *until = http_query(r, "until");
+	static const char *const known[] = { "status", "limit", "before", "to",
+		"from", "subject", "since", "until", NULL };
 	char unknown[HTTP_PARAM_MAX];
 	struct queue_list_opts o = { .state = -1, .limit = LIST_LIMIT_DEFAULT };
 	struct queue_set set = { 0 };
@@ -109,9 +118,41 @@ http_api_messages_list(struct http_req *r)
 		return;
 	if (http_query_unknown(r, known, unknown)) {
 		http_reply_fields(r, 400, "unknown query parameter; this list takes "
-		    "status, limit and before", json_pack("{s:s}", unknown,
-		    "not a parameter of this list; use status, limit or before"));
+		    "status, limit, before, to, from, subject, since and until",
+		    json_pack("{s:s}", unknown, "not a parameter of this list; use "
+		    "status, limit, before, to, from, subject, since or until"));
 		return;
+	}
+	if (to != NULL && *to != '\0')
+		o.to = to;
+	if (from != NULL && *from != '\0')
+		o.from = from;
+	if (subject != NULL && *subject != '\0')
+		o.subject = subject;
+	if ((o.to != NULL && strlen(o.to) >= QUEUE_ADDR_MAX) ||
+	    (o.from != NULL && strlen(o.from) >= QUEUE_ADDR_MAX) ||
+	    (o.subject != NULL && strlen(o.subject) >= QUEUE_SUBJECT_MAX)) {
+		http_reply_fields(r, 400, "search too long", json_pack("{s:s}",
+		    o.subject != NULL && strlen(o.subject) >= QUEUE_SUBJECT_MAX ?
+		    "subject" : o.to != NULL && strlen(o.to) >= QUEUE_ADDR_MAX ?
+		    "to" : "from", "too long"));
+		return;
+	}
+	if (since != NULL && *since != '\0') {
+		if (str_to_ulong(since, (unsigned long)INT64_MAX / 2, &n) < 0) {
+			http_reply_fields(r, 400, "bad since", json_pack("{s:s}",
+			    "since", "a time in Unix seconds"));
+			return;
+		}
+		o.since = (int64_t)n;
+	}
+	if (until != NULL && *until != '\0') {
+		if (str_to_ulong(until, (unsigned long)INT64_MAX / 2, &n) < 0) {
+			http_reply_fields(r, 400, "bad until", json_pack("{s:s}",
+			    "until", "a time in Unix seconds"));
+			return;
+		}
+		o.until = (int64_t)n;
 	}
 	if (status != NULL && *status != '\0' && strcmp(status, "all") != 0) {
 		o.state = queue_msg_state_parse(status);
@@ -146,7 +187,9 @@ http_api_messages_list(struct http_req *r)
 	for (i = 0; i < set.n; i++) {
 		json_t *m = msg_json_summary(&set.msgs[i]);
 
-		json_object_set_new(m, "subject", subject_json(q, set.msgs[i].id,
+		/* kept with the message (since schema 4); else read */
+		json_object_set_new(m, "subject", set.msgs[i].subject != NULL ?
+		    http_jstr(set.msgs[i].subject) : subject_json(q, set.msgs[i].id,
 		    SUBJECT_SCAN_LIST));
 		json_array_append_new(arr, m);
 	}
@@ -261,3 +304,92 @@ http_api_message_delete(struct http_req *r)
 	log_event(LOG_INFO, "http_delete", "id", r->param[0], NULL);
 	http_reply_empty(r, 204);
 }
+
+/* ---- Events for the application ---- */
+
+void
+http_api_message_raw(struct http_req *r)
+{
+	struct queue *q = need_queue(r);
+	struct op_err e;
+	char *body = NULL;
+	size_t len = 0;
+
+	if (q == NULL)
+		return;
+	if (!queue_id_valid(r->param[0])) {
+		http_reply_error(r, 404, "no message with id %s", r->param[0]);
+		return;
+	}
+	if (queue_body_get(q, r->param[0], &body, &len, &e) < 0) {
+		reply_queue_error(r, &e);
+		return;
+	}
+	http_reply_owned(r, 200, "message/rfc822", body, len);
+}
+
+void
+http_api_suppressions_list(struct http_req *r)
+{
+	struct queue *q = need_queue(r);
+	const char *after = http_query(r, "after"), *limit = http_query(r, "limit");
+	static const char *const known[] = { "after", "limit", NULL };
+	char unknown[HTTP_PARAM_MAX];
+	struct queue_set set = { 0 };
+	struct op_err e;
+	unsigned long n = 100;
+	json_t *arr, *j;
+	size_t i;
+
+	if (q == NULL)
+		return;
+	if (http_query_unknown(r, known, unknown)) {
+		http_reply_fields(r, 400, "unknown query parameter; this list takes "
+		    "after and limit", json_pack("{s:s}", unknown, "not a "
+		    "parameter of this list; use after or limit"));
+		return;
+	}
+	if (limit != NULL && *limit != '\0' &&
+	    (str_to_ulong(limit, QUEUE_SUPP_LIST_MAX, &n) < 0 || n == 0)) {
+		http_reply_fields(r, 400, "bad limit", json_pack("{s:s}", "limit",
+		    "a number from 1 to 1000"));
+		return;
+	}
+	if (queue_supp_list(q, after != NULL && *after != '\0' ? after : NULL,
+	    n, &set, &e) < 0) {
+		reply_queue_error(r, &e);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < set.nsupps; i++)
+		json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o}",
+		    "address", msg_json_str(set.supps[i].address),
+		    "reason", msg_json_str(set.supps[i].reason),
+		    "at", msg_json_time(set.supps[i].at),
+		    "id", msg_json_str(set.supps[i].id)));
+	j = json_object();
+	json_object_set_new(j, "suppressions", arr);
+	json_object_set_new(j, "more", json_boolean(set.nsupps == n));
+	queue_set_free(&set);
+	http_reply_json(r, 200, j);
+}
+
+void
+http_api_suppression_delete(struct http_req *r)
+{
+	struct queue *q = need_queue(r);
+	struct op_err e;
+
+	if (q == NULL)
+		return;
+	if (queue_supp_delete(q, r->param[0], &e) < 0) {
+		if (e.kind == ERR_DATA)
+			http_reply_error(r, 400, "%s", e.msg);
+		else
+			reply_queue_error(r, &e);
+		return;
+	}
+	log_event(LOG_INFO, "http_unsuppress", "rcpt", r->param[0], NULL);
+	http_reply_empty(r, 204);
+}
+/* ---- end of events for the application ---- */

@@ -9,7 +9,10 @@
  *    "subject": "...", "text": "...", "html": "...",
  *    "headers": {"Reply-To": "..."},
  *    "attachments": [{"filename", "content_type", "content_base64"}],
- *    "profile": "primary"}
+ *    "profile": "primary",
+ *    "metadata": {"key": "string value", ...}}
+ * and the header Idempotency-Key: a key used in the last 24 hours
+ * answers 200 with the first message's id (nothing is stored).
  *
  * Every field is checked before anything is composed, so a 400 names the
  * field: {"error": ..., "fields": {"to[1]": "..."}}.  The checking is
@@ -365,8 +368,78 @@ take_attachments(struct decode *d, json_t *body, size_t max_size)
 
 static const char *const known_keys[] = {
 	"from", "to", "cc", "bcc", "subject", "text", "html", "headers",
-	"attachments", "profile", "reply_to", NULL,
+	"attachments", "profile", "reply_to", "metadata", NULL,
 };
+
+/* ---- metadata and Idempotency-Key (events for the application) ---- */
+
+#define META_KEYS_MAX 20
+#define META_KEY_MAX 40
+#define META_VALUE_MAX 500
+#define IDEM_KEY_MAX 128
+
+/* The metadata object as compact JSON text (malloc'ed) in *out, NULL if
+ * absent; -1 with a field error per bad key ("metadata.KEY"). */
+static int
+take_metadata(json_t *body, json_t *fields, char **out)
+{
+	json_t *v = json_object_get(body, "metadata"), *x;
+	const char *key;
+	char name[META_KEY_MAX + 16];
+	int bad = 0;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		json_object_set_new(fields, "metadata", json_string("an object of "
+		    "string values"));
+		return -1;
+	}
+	if (json_object_size(v) > META_KEYS_MAX) {
+		json_object_set_new(fields, "metadata", json_sprintf("at most %d "
+		    "keys", META_KEYS_MAX));
+		return -1;
+	}
+	json_object_foreach(v, key, x) {
+		size_t kl = strlen(key);
+
+		if (kl == 0 || kl > META_KEY_MAX) {
+			json_object_set_new(fields, "metadata", json_sprintf("keys "
+			    "are 1 to %d bytes", META_KEY_MAX));
+			bad = 1;
+			continue;
+		}
+		snprintf(name, sizeof(name), "metadata.%s", key);
+		if (!json_is_string(x))
+			json_object_set_new(fields, name, json_string("a string"));
+		else if (json_string_length(x) > META_VALUE_MAX)
+			json_object_set_new(fields, name, json_sprintf("at most %d "
+			    "bytes", META_VALUE_MAX));
+		else
+			continue;
+		bad = 1;
+	}
+	if (bad)
+		return -1;
+	*out = json_dumps(v, JSON_COMPACT);
+	return *out != NULL ? 0 : -1;
+}
+
+/* 0 if the Idempotency-Key header is absent or well formed. */
+static int
+idem_key_ok(const char *k)
+{
+	size_t i;
+
+	if (k == NULL)
+		return 1;
+	for (i = 0; k[i] != '\0'; i++)
+		if (i >= IDEM_KEY_MAX || k[i] < 0x20 || k[i] > 0x7e)
+			return 0;
+	return i > 0;
+}
+/* ---- end of metadata and Idempotency-Key ---- */
 
 int
 api_submit_decode(json_t *body, size_t att_max, size_t rcpts_max,
@@ -479,7 +552,9 @@ http_api_messages_post(struct http_req *r)
 	struct op_err e;
 	struct buf msg;
 	json_t *body, *fields = NULL;
-	int bad;
+	int bad, replayed = 0;
+	char *meta = NULL;
+	const char *idem = http_header(r, "Idempotency-Key");
 
 	memset(&s, 0, sizeof(s));
 	buf_init(&msg, 0);
@@ -498,8 +573,19 @@ http_api_messages_post(struct http_req *r)
 			json_object_set_new(fields, "profile", json_string("no such profile"));
 		bad = 1;
 	}
+	if (!idem_key_ok(idem)) {
+		json_object_set_new(fields, "Idempotency-Key", json_string("1 to 128 "
+		    "printable ASCII characters"));
+		bad = 1;
+	}
 	if (bad) {
+		take_metadata(body, fields, &meta);
 		http_reply_fields(r, 400, "the message has invalid fields", fields);
+		fields = NULL;
+		goto out;
+	}
+	if (take_metadata(body, fields, &meta) < 0) {
+		http_reply_fields(r, 422, "the metadata has invalid fields", fields);
 		fields = NULL;
 		goto out;
 	}
@@ -526,9 +612,26 @@ http_api_messages_post(struct http_req *r)
 	qn.len = msg.len;
 	qn.profile = p != NULL ? p->name : NULL;
 	qn.state = conf_profile_first_enabled(c) != NULL ? QUEUE_MSG_QUEUED : QUEUE_MSG_HELD;
+	qn.metadata = meta;
+	qn.idem_key = idem;
+	qn.replayed = &replayed;
 	if (queue_submit(q, &qn, id, &e) < 0) {
 		http_reply_error(r, e.kind == ERR_TEMP ? 503 : e.kind == ERR_DATA ? 400 : 500,
 		    "the message was not queued: %s", e.msg);
+		goto out;
+	}
+	if (replayed) {
+		/* the key named an earlier message: its id, nothing stored */
+		struct queue_set set = { 0 };
+		const char *state = NULL;
+
+		if (queue_get(q, id, &set, &e) == 0 && set.n == 1)
+			state = queue_msg_state_name(set.msgs[0].state);
+		log_event(LOG_INFO, "http_submit", "id", id, "replayed", "yes", NULL);
+		r->replayed = 1;
+		http_reply_json(r, 200, json_pack("{s:s,s:s?,s:b}", "id", id,
+		    "state", state, "replayed", 1));
+		queue_set_free(&set);
 		goto out;
 	}
 	if (r->srv->deps.wake_delivery != NULL)
@@ -540,9 +643,11 @@ http_api_messages_post(struct http_req *r)
 		log_event(LOG_INFO, "http_submit", "id", id, "from", s.m.from.addr,
 		    "rcpts", nr, "state", queue_msg_state_name(qn.state), NULL);
 	}
-	http_reply_json(r, 202, json_pack("{s:s,s:s,s:s}", "id", id, "state",
-	    queue_msg_state_name(qn.state), "message_id", info.message_id));
+	http_reply_json(r, 202, json_pack("{s:s,s:s,s:s,s:b}", "id", id, "state",
+	    queue_msg_state_name(qn.state), "message_id", info.message_id,
+	    "replayed", 0));
 out:
+	free(meta);
 	if (c != NULL)
 		http_conf_put(r, c);
 	json_decref(fields);

@@ -133,6 +133,7 @@ struct http_req {
 	char etag[80];
 	char location[HTTP_PATH_MAX];
 	int close;                      /* end the connection after the reply */
+	int replayed;                   /* Idempotent-Replayed: true */
 };
 
 /* ---- server.c ---- */
@@ -277,5 +278,9 @@ void http_api_messages_list(struct http_req *r);
 void http_api_message_get(struct http_req *r);
 void http_api_message_retry(struct http_req *r);
 void http_api_message_delete(struct http_req *r);
+/* events for the application */
+void http_api_message_raw(struct http_req *r);
+void http_api_suppressions_list(struct http_req *r);
+void http_api_suppression_delete(struct http_req *r);
 
 #endif

@@ -51,6 +51,18 @@ msg_json_summary(const struct queue_msg *m)
 	json_object_set_new(j, "last_error", msg_json_str(m->last_error));
 	/* the node that claimed or delivered it (PostgreSQL); null: one node */
 	json_object_set_new(j, "node", msg_json_str(m->node));
+	/* events for the application: the metadata as submitted ({} if
+	 * none); in lists, the first recipient and the latest reply */
+	{
+		json_t *meta = m->metadata != NULL ?
+		    json_loads(m->metadata, 0, NULL) : NULL;
+
+		json_object_set_new(j, "metadata", json_is_object(meta) ? meta :
+		    (json_decref(meta), json_object()));
+	}
+	if (m->first_rcpt != NULL)
+		json_object_set_new(j, "first_recipient", msg_json_str(m->first_rcpt));
+	json_object_set_new(j, "last_reply", msg_json_str(m->last_reply));
 	return j;
 }
 

@@ -56,6 +56,9 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/messages/{}", 0, http_api_message_get },
 	{ "DELETE", "/api/messages/{}", 0, http_api_message_delete },
 	{ "POST", "/api/messages/{}/retry", 0, http_api_message_retry },
+	{ "GET", "/api/messages/{}/raw", 0, http_api_message_raw },
+	{ "GET", "/api/suppressions", 0, http_api_suppressions_list },
+	{ "DELETE", "/api/suppressions/{}", 0, http_api_suppression_delete },
 
 	{ "GET", "/", HTTP_R_PUBLIC, http_api_asset },
 	{ "GET", "/app.js", HTTP_R_PUBLIC, http_api_asset },
@@ -429,6 +432,8 @@ send_reply(struct http_req *r)
 		mhd.add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (r->close)
 		mhd.add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (r->replayed)
+		mhd.add_response_header(resp, "Idempotent-Replayed", "true");
 	ret = mhd.queue_response(r->conn, r->status, resp);
 	mhd.destroy_response(resp);
 	r->phase = HTTP_PH_SENT;

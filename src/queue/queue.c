@@ -4,6 +4,7 @@
  */
 #include "queue/queue.h"
 #include "queue/queue_impl.h"
+#include "queue/queue_commit.h"
 #include "queue/queue_pg.h"
 #include "queue/queue_sqlite.h"
 
@@ -14,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "util/buf.h"
+#include "util/net.h"
 
 /* ---- States ---- */
 
@@ -180,6 +183,15 @@ queue_new_check(const struct queue_new *m, struct op_err *e)
 	    strlen(m->profile) >= QUEUE_PROFILE_MAX || text_bad(m->profile, QUEUE_PROFILE_MAX)))
 		return err_set(e, ERR_DATA, "profile name is empty, longer than %d "
 		    "bytes or holds control characters", QUEUE_PROFILE_MAX - 1);
+	/* events for the application */
+	if (m->metadata != NULL && strlen(m->metadata) >= QUEUE_META_MAX)
+		return err_set(e, ERR_DATA, "metadata longer than %d bytes",
+		    QUEUE_META_MAX - 1);
+	if (m->idem_key != NULL && (m->idem_key[0] == '\0' ||
+	    strlen(m->idem_key) >= QUEUE_IDEM_MAX ||
+	    text_bad(m->idem_key, QUEUE_IDEM_MAX)))
+		return err_set(e, ERR_DATA, "Idempotency-Key is empty, longer than "
+		    "%d bytes or holds control characters", QUEUE_IDEM_MAX - 1);
 	return 0;
 }
 
@@ -379,6 +391,8 @@ struct queue_arena {
 	size_t rcpts_len;
 	size_t rcpts_cap;
 	size_t events_cap;
+	size_t outbox_cap;
+	size_t supps_cap;
 };
 
 static struct queue_arena *
@@ -497,8 +511,221 @@ queue_set_free(struct queue_set *s)
 	free(s->msgs);
 	free(s->rcpt_store);
 	free(s->events);
+	free(s->outbox);
+	free(s->supps);
 	memset(s, 0, sizeof(*s));
 }
+
+/* ---- Events for the application ---- */
+
+struct queue_outbox_ev *
+queue_set_add_outbox(struct queue_set *s)
+{
+	struct queue_arena *a = set_arena(s);
+	struct queue_outbox_ev *ev;
+
+	s->outbox = grow(s->outbox, &a->outbox_cap, s->noutbox,
+	    sizeof(*s->outbox));
+	ev = &s->outbox[s->noutbox++];
+	memset(ev, 0, sizeof(*ev));
+	return ev;
+}
+
+struct queue_supp *
+queue_set_add_supp(struct queue_set *s)
+{
+	struct queue_arena *a = set_arena(s);
+	struct queue_supp *sp;
+
+	s->supps = grow(s->supps, &a->supps_cap, s->nsupps, sizeof(*s->supps));
+	sp = &s->supps[s->nsupps++];
+	memset(sp, 0, sizeof(*sp));
+	return sp;
+}
+
+const char *
+queue_hook_kind_name(unsigned ev)
+{
+	switch (ev) {
+	case QUEUE_HOOK_QUEUED: return "queued";
+	case QUEUE_HOOK_SENT: return "sent";
+	case QUEUE_HOOK_DEFERRED: return "deferred";
+	case QUEUE_HOOK_FAILED: return "failed";
+	case QUEUE_HOOK_SUPPRESSED: return "suppressed";
+	default: return NULL;
+	}
+}
+
+unsigned
+queue_hook_kind_of(const struct queue_rcpt_result *r)
+{
+	if (r->suppressed)
+		return QUEUE_HOOK_SUPPRESSED;
+	return r->state == QUEUE_RCPT_SENT ? QUEUE_HOOK_SENT :
+	    r->state == QUEUE_RCPT_FAILED ? QUEUE_HOOK_FAILED :
+	    QUEUE_HOOK_DEFERRED;
+}
+
+void
+queue_addr_lower(char *dst, size_t dstsz, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; addr[i] != '\0' && i + 1 < dstsz; i++)
+		dst[i] = (addr[i] >= 'A' && addr[i] <= 'Z') ?
+		    (char)(addr[i] - 'A' + 'a') : addr[i];
+	if (dstsz > 0)
+		dst[i] = '\0';
+}
+
+void
+queue_subject_of(const char *body, size_t len, char *dst, size_t dstsz)
+{
+	size_t i = 0, o = 0, ls;
+	int in = 0;
+
+	if (dstsz == 0)
+		return;
+	dst[0] = '\0';
+	/* header lines until the empty line; a field continues on lines
+	 * that start with a space or a tab (RFC 5322 2.2.3) */
+	while (i < len) {
+		ls = i;
+		while (i < len && body[i] != '\n')
+			i++;
+		if (i < len)
+			i++;
+		size_t end = i;
+		while (end > ls && (body[end - 1] == '\n' || body[end - 1] == '\r'))
+			end--;
+		if (end == ls)
+			break;                 /* the end of the header */
+		if (body[ls] == ' ' || body[ls] == '\t') {
+			if (!in)
+				continue;
+		} else if (in) {
+			break;                 /* the next field */
+		} else if (end - ls >= 8 && strncasecmp(body + ls, "subject:", 8) == 0) {
+			in = 1;
+			ls += 8;
+		} else {
+			continue;
+		}
+		for (; ls < end && o + 1 < dstsz && o + 1 < QUEUE_SUBJECT_MAX; ls++) {
+			unsigned char c = (unsigned char)body[ls];
+
+			if (c == '\t')
+				c = ' ';
+			if (c < 0x20 || c == 0x7f)
+				continue;
+			if (c == ' ' && (o == 0 || dst[o - 1] == ' '))
+				continue;
+			dst[o++] = (char)c;
+		}
+	}
+	while (o > 0 && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+}
+
+int
+queue_hooks_set(struct queue *q, const struct queue_hook *hooks, size_t n,
+    struct op_err *e)
+{
+	/* both backends' handles start with the group commit's core */
+	return queue_core_hooks_set(q, hooks, n, e);
+}
+
+int
+queue_outbox_claim(struct queue *q, const char *hook, int64_t now,
+    size_t max, struct queue_set *out, struct op_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (hook == NULL || hook[0] == '\0' || strlen(hook) >= QUEUE_HOOK_NAME_MAX)
+		return err_set(e, ERR_DATA, "webhook name empty or longer than %d "
+		    "bytes", QUEUE_HOOK_NAME_MAX - 1);
+	if (max == 0)
+		return 0;
+	if (max > QUEUE_OUTBOX_CLAIM_MAX)
+		max = QUEUE_OUTBOX_CLAIM_MAX;
+	return q->ops->outbox_claim(q, hook, now, max, out, e);
+}
+
+int
+queue_outbox_finish(struct queue *q, const struct queue_outbox_done *d,
+    size_t n, struct op_err *e)
+{
+	if (n == 0)
+		return 0;
+	if (n > QUEUE_OUTBOX_CLAIM_MAX || d == NULL)
+		return err_set(e, ERR_DATA, "bad list of outbox results");
+	return q->ops->outbox_finish(q, d, n, e);
+}
+
+int
+queue_outbox_count(struct queue *q, uint64_t *n, struct op_err *e)
+{
+	return q->ops->outbox_count(q, n, e);
+}
+
+int
+queue_supp_list(struct queue *q, const char *after, size_t limit,
+    struct queue_set *out, struct op_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (limit == 0)
+		limit = 100;
+	if (limit > QUEUE_SUPP_LIST_MAX)
+		limit = QUEUE_SUPP_LIST_MAX;
+	if (after != NULL && strlen(after) >= QUEUE_ADDR_MAX)
+		return err_set(e, ERR_DATA, "address longer than %d bytes",
+		    QUEUE_ADDR_MAX - 1);
+	return q->ops->supp_list(q, after, limit, out, e);
+}
+
+int
+queue_supp_delete(struct queue *q, const char *address, struct op_err *e)
+{
+	if (address == NULL || address[0] == '\0' ||
+	    strlen(address) >= QUEUE_ADDR_MAX || text_bad(address, QUEUE_ADDR_MAX))
+		return err_set(e, ERR_DATA, "address empty, longer than %d bytes "
+		    "or holding control characters", QUEUE_ADDR_MAX - 1);
+	return q->ops->supp_delete(q, address, e);
+}
+
+int
+queue_supp_check(struct queue *q, const char *const *addrs, size_t n,
+    int *out, struct op_err *e)
+{
+	size_t i;
+
+	struct queue_core *c = (struct queue_core *)q;
+	int64_t now = clock_mono_ms();
+	uint64_t gen;
+	int empty = 0, fresh;
+
+	for (i = 0; i < n; i++)
+		out[i] = 0;
+	if (n == 0)
+		return 0;
+	if (n > QUEUE_RCPTS_MAX)
+		return err_set(e, ERR_DATA, "too many addresses");
+	pthread_mutex_lock(&c->mu);
+	fresh = c->supp_empty_ms != 0 && now - c->supp_empty_ms <
+	    QUEUE_SUPP_EMPTY_MS;
+	gen = c->supp_gen;
+	pthread_mutex_unlock(&c->mu);
+	if (fresh)
+		return 0;
+	if (q->ops->supp_check(q, addrs, n, out, &empty, e) < 0)
+		return -1;
+	pthread_mutex_lock(&c->mu);
+	if (empty && gen == c->supp_gen)
+		c->supp_empty_ms = now != 0 ? now : 1;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+/* ---- end of events for the application ---- */
 
 /* ---- Opening ---- */
 

@@ -87,6 +87,17 @@
 #define QUEUE_LIST_MAX 10000      /* messages per queue_list() */
 #define QUEUE_EVENTS_MAX 1000     /* latest events per queue_get() */
 #define QUEUE_NODE_MAX 64         /* node name ([server] node) */
+/* ---- events for the application: bounds ---- */
+#define QUEUE_META_MAX 16384      /* metadata: its JSON text (the API
+                                   * bounds keys and values further) */
+#define QUEUE_IDEM_MAX 128        /* an Idempotency-Key */
+#define QUEUE_IDEM_KEEP_S 86400   /* how long a key names its message */
+#define QUEUE_SUBJECT_MAX 256     /* the Subject kept for searches (cut) */
+#define QUEUE_HOOKS_MAX 16        /* webhooks ([webhook NAME] sections) */
+#define QUEUE_HOOK_NAME_MAX 64
+#define QUEUE_OUTBOX_CLAIM_MAX 64 /* events per queue_outbox_claim() */
+#define QUEUE_SUPP_LIST_MAX 1000  /* addresses per queue_supp_list() */
+/* ---- end of events for the application: bounds ---- */
 
 enum queue_msg_state {
 	QUEUE_MSG_QUEUED = 0,
@@ -130,6 +141,15 @@ struct queue_new {
 	                                * test email) and then records it */
 	const char *profile;           /* profile asked for (send --profile),
 	                                * NULL = the first enabled one */
+	/* events for the application */
+	const char *metadata;          /* a JSON object's text, kept as it is
+	                                * and echoed in its events; NULL none */
+	const char *idem_key;          /* Idempotency-Key: a submission with a
+	                                * key stored within QUEUE_IDEM_KEEP_S
+	                                * stores nothing and returns the first
+	                                * one's id; NULL none */
+	int *replayed;                 /* out (may be NULL): 1 when idem_key
+	                                * named an earlier message */
 };
 
 struct queue_rcpt_result {
@@ -140,6 +160,12 @@ struct queue_rcpt_result {
 	const char *enhanced;          /* "5.1.1", NULL or "" if none */
 	const char *reply;             /* reply text, already sanitised with
 	                                * log_sanitize(); cut to QUEUE_REPLY_MAX */
+	int suppressed;                /* 1: not attempted, the address is on
+	                                * the suppression list (state FAILED;
+	                                * event "suppressed") */
+	int suppress;                  /* 1: put the address on the
+	                                * suppression list (a permanent refusal
+	                                * that will not change) */
 };
 
 struct queue_event_new {
@@ -201,6 +227,8 @@ struct queue_rcpt {
 	                                * sent (NULL if not known) */
 	const char *node;              /* the node that recorded the last
 	                                * result (PostgreSQL; NULL if none) */
+	int suppressed;                /* queue_claim: the address is on the
+	                                * suppression list */
 };
 
 struct queue_msg {
@@ -223,6 +251,11 @@ struct queue_msg {
 	                                * recorded its latest attempt
 	                                * (PostgreSQL; NULL if none) */
 	size_t nrcpts_total;           /* recipients of the message */
+	const char *metadata;          /* JSON object text, NULL if none */
+	const char *subject;           /* Subject header (cut), NULL if none */
+	const char *first_rcpt;        /* queue_list: the first recipient */
+	const char *last_reply;        /* queue_list: its latest result as
+	                                * "250 2.0.0 text", NULL if none */
 	struct queue_rcpt *rcpts;      /* queue_claim: the recipients still to
 	                                * deliver (pending or deferred);
 	                                * queue_get: all; queue_list: NULL */
@@ -237,6 +270,34 @@ struct queue_event {
 
 struct queue_arena;
 
+/* An event for a webhook, from the outbox (queue_outbox_claim()). */
+struct queue_outbox_ev {
+	int64_t oid;                   /* the outbox row */
+	const char *hook;              /* the webhook's name */
+	const char *kind;              /* queued sent deferred failed
+	                                * suppressed */
+	const char *id;                /* the message */
+	const char *rcpt;
+	int code;                      /* SMTP code, 0 none */
+	const char *enhanced;          /* "" none */
+	const char *reply;             /* "" none */
+	const char *profile;           /* NULL none */
+	const char *node;              /* NULL none */
+	unsigned attempt;              /* the recipient's attempts so far */
+	int64_t at;                    /* when it happened */
+	const char *metadata;          /* the message's, NULL none (or the
+	                                * message was deleted) */
+	unsigned tries;                /* deliveries of the event tried */
+};
+
+/* A suppressed address (queue_supp_list()). */
+struct queue_supp {
+	const char *address;           /* lowercase */
+	const char *reason;            /* the reply that put it there */
+	int64_t at;
+	const char *id;                /* the message that was refused */
+};
+
 /* A result set: owns every string and array it points to. */
 struct queue_set {
 	struct queue_msg *msgs;
@@ -244,6 +305,10 @@ struct queue_set {
 	struct queue_event *events;    /* queue_get only: the message's events,
 	                                * oldest first */
 	size_t nevents;
+	struct queue_outbox_ev *outbox;/* queue_outbox_claim only */
+	size_t noutbox;
+	struct queue_supp *supps;      /* queue_supp_list only */
+	size_t nsupps;
 	struct queue_arena *arena;     /* private */
 	struct queue_rcpt *rcpt_store; /* private */
 };
@@ -255,6 +320,38 @@ struct queue_list_opts {
 	size_t limit;                  /* 0 = 100; at most QUEUE_LIST_MAX */
 	const char *before;            /* id: list only older messages (paging);
 	                                * NULL = from the newest */
+	/* searches (NULL / 0: any); each narrows the list */
+	const char *to;                /* a recipient, exact, any case
+	                                * (index recipients_address) */
+	const char *from;              /* the sender, exact, any case: a
+	                                * scan like subject (no index: it
+	                                * would cost every submission) */
+	const char *subject;           /* a part of the Subject, any case: a
+	                                * scan, newest first, bounded by
+	                                * since/until and limit */
+	int64_t since;                 /* accepted at or after, 0 any */
+	int64_t until;                 /* accepted before, 0 any */
+};
+
+/* The events a webhook asks for (a bit each). */
+enum queue_hook_event {
+	QUEUE_HOOK_QUEUED = 1 << 0,
+	QUEUE_HOOK_SENT = 1 << 1,
+	QUEUE_HOOK_DEFERRED = 1 << 2,
+	QUEUE_HOOK_FAILED = 1 << 3,
+	QUEUE_HOOK_SUPPRESSED = 1 << 4,
+};
+
+struct queue_hook {
+	const char *name;              /* [webhook NAME] */
+	unsigned events;               /* enum queue_hook_event bits */
+};
+
+/* What became of claimed outbox events (queue_outbox_finish()). */
+struct queue_outbox_done {
+	int64_t oid;
+	int64_t next_try;              /* 0: delivered or dropped (the row
+	                                * goes); else tried again then */
 };
 
 struct queue_rate_bucket {
@@ -396,6 +493,18 @@ struct queue_ops {
 	    unsigned n, struct op_err *e);
 	int (*rate_load)(struct queue *q, const char *profile, int64_t since,
 	    struct queue_rate_bucket **out, size_t *n, struct op_err *e);
+	/* events for the application */
+	int (*outbox_claim)(struct queue *q, const char *hook, int64_t now,
+	    size_t max, struct queue_set *out, struct op_err *e);
+	int (*outbox_finish)(struct queue *q, const struct queue_outbox_done *d,
+	    size_t n, struct op_err *e);
+	int (*outbox_count)(struct queue *q, uint64_t *n, struct op_err *e);
+	int (*supp_list)(struct queue *q, const char *after, size_t limit,
+	    struct queue_set *out, struct op_err *e);
+	int (*supp_delete)(struct queue *q, const char *address,
+	    struct op_err *e);
+	int (*supp_check)(struct queue *q, const char *const *addrs, size_t n,
+	    int *out, int *empty, struct op_err *e);
 	/* optional (NULL: no other process makes work for this one) */
 	int (*watch)(struct queue *q, void (*cb)(void *), void *arg,
 	    struct op_err *e);
@@ -587,7 +696,9 @@ int queue_release_held(struct queue *q, int64_t now, uint64_t *n,
 
 /* `outpost queue retry`: a deferred, failed, held or queued message (or a
  * sent one with failed recipients) becomes queued, due now, lifetime
- * restarted; its failed and deferred recipients become pending.
+ * restarted; its failed and deferred recipients become pending, and
+ * their addresses leave the suppression list (an operator asked to try
+ * them again).
  * ERR_DATA if there is nothing to retry (all sent) or it is being sent. */
 int queue_retry(struct queue *q, const char *id, int64_t now,
     struct op_err *e);
@@ -694,5 +805,49 @@ unsigned queue_changes(struct queue *q, int what);
 /* Delivery counters per node (ordered by node); *out malloc'ed. */
 int queue_node_counters(struct queue *q, struct queue_node_counter **out,
     size_t *n, struct op_err *e);
+/* ---- Events for the application (webhooks) and suppression ----
+ *
+ * The outbox: with webhooks set (queue_hooks_set()), every outcome the
+ * store records writes, in the same transaction, one outbox row per
+ * recipient, event and webhook that asks for its kind: "queued" at
+ * submission, "sent" / "deferred" / "failed" per result of
+ * queue_record(), "suppressed" for a result marked so, "failed" for each
+ * open recipient of queue_fail().  Without webhooks no row is written.
+ */
+/* The webhooks of this handle (copied; n 0: none).  ERR_DATA past
+ * QUEUE_HOOKS_MAX or a name out of bounds. */
+int queue_hooks_set(struct queue *q, const struct queue_hook *hooks,
+    size_t n, struct op_err *e);
+/* Claim up to max (at most QUEUE_OUTBOX_CLAIM_MAX) events of webhook hook
+ * that are due, oldest first, each the oldest of its message for that
+ * webhook not yet delivered (so a message's events go out in order),
+ * with a lease of a few minutes (a crash sends them again: at least
+ * once).  With PostgreSQL, rows another node claimed are skipped (FOR
+ * UPDATE SKIP LOCKED).  out->outbox, out->noutbox. */
+int queue_outbox_claim(struct queue *q, const char *hook, int64_t now,
+    size_t max, struct queue_set *out, struct op_err *e);
+/* Delivered or dropped (row removed), or to try again at next_try. */
+int queue_outbox_finish(struct queue *q, const struct queue_outbox_done *d,
+    size_t n, struct op_err *e);
+/* Events waiting in the outbox (every webhook). */
+int queue_outbox_count(struct queue *q, uint64_t *n, struct op_err *e);
+/* Suppressed addresses in order, after `after` (NULL: from the first),
+ * at most limit (0: 100; at most QUEUE_SUPP_LIST_MAX): out->supps. */
+int queue_supp_list(struct queue *q, const char *after, size_t limit,
+    struct queue_set *out, struct op_err *e);
+/* Remove an address (any case) from the list; ERR_NOINPUT if absent. */
+int queue_supp_delete(struct queue *q, const char *address,
+    struct op_err *e);
+/* out[i] 1 when addrs[i] is suppressed.  A list found empty is not read
+ * again for QUEUE_SUPP_EMPTY_MS (the listener's hand-off asks for every
+ * message), unless this handle added to it: an address another process
+ * suppressed is seen within that time. */
+#define QUEUE_SUPP_EMPTY_MS 1000
+int queue_supp_check(struct queue *q, const char *const *addrs, size_t n,
+    int *out, struct op_err *e);
+/* The Subject header of a message (unfolded, cut to QUEUE_SUBJECT_MAX-1
+ * bytes) into dst; "" if none. */
+void queue_subject_of(const char *body, size_t len, char *dst, size_t dstsz);
+/* ---- end of events for the application ---- */
 
 #endif

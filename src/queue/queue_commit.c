@@ -148,6 +148,14 @@ run_batch(struct queue_core *c, struct queue_job *batch)
 	err_clear(&berr);
 	for (j = batch; j != NULL; j = j->next)
 		j->rc = 1;
+	/* the webhooks this batch writes events for */
+	pthread_mutex_lock(&c->mu);
+	memcpy(c->bhooks, c->hooks, sizeof(c->hooks[0]) * c->nhooks);
+	c->nbhooks = c->nhooks;
+	pthread_mutex_unlock(&c->mu);
+	c->bmask = 0;
+	for (size_t h = 0; h < c->nbhooks; h++)
+		c->bmask |= c->bhooks[h].events;
 	if (t->begin(c, &berr) < 0)
 		failed = 1;
 	for (j = batch; !failed && j != NULL; j = j->next) {
@@ -707,3 +715,83 @@ queue_core_rate_add(struct queue *q, const char *profile, int64_t now,
 	j.count = n;
 	return core_exec(to_core(q), &j, e);
 }
+
+/* ---- Events for the application ---- */
+
+void
+queue_core_supp_added(struct queue_core *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->supp_empty_ms = 0;
+	c->supp_gen++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+int
+queue_core_hooks_set(struct queue *q, const struct queue_hook *hooks,
+    size_t n, struct op_err *e)
+{
+	struct queue_core *c = to_core(q);
+	size_t i;
+
+	if (n > QUEUE_HOOKS_MAX)
+		return err_set(e, ERR_DATA, "too many webhooks: %zu (at most %d)",
+		    n, QUEUE_HOOKS_MAX);
+	for (i = 0; i < n; i++)
+		if (hooks[i].name == NULL || hooks[i].name[0] == '\0' ||
+		    strlen(hooks[i].name) >= QUEUE_HOOK_NAME_MAX)
+			return err_set(e, ERR_DATA, "webhook name empty or longer "
+			    "than %d bytes", QUEUE_HOOK_NAME_MAX - 1);
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < n; i++) {
+		str_copy(c->hooks[i].name, sizeof(c->hooks[i].name),
+		    hooks[i].name);
+		c->hooks[i].events = hooks[i].events;
+	}
+	c->nhooks = n;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+int
+queue_core_outbox_claim(struct queue *q, const char *hook, int64_t now,
+    size_t max, struct queue_set *out, struct op_err *e)
+{
+	struct queue_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.kind = QJ_OUTBOX_CLAIM;
+	j.text = hook;
+	j.now = now;
+	j.max = max;
+	j.set = out;
+	return core_exec(to_core(q), &j, e);
+}
+
+int
+queue_core_outbox_finish(struct queue *q, const struct queue_outbox_done *d,
+    size_t n, struct op_err *e)
+{
+	struct queue_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.kind = QJ_OUTBOX_FINISH;
+	j.odone = d;
+	j.max = n;
+	return core_exec(to_core(q), &j, e);
+}
+
+int
+queue_core_supp_delete(struct queue *q, const char *address,
+    struct op_err *e)
+{
+	struct queue_job j;
+	char low[QUEUE_ADDR_MAX];
+
+	queue_addr_lower(low, sizeof(low), address);
+	memset(&j, 0, sizeof(j));
+	j.kind = QJ_SUPP_DELETE;
+	j.text = low;
+	return core_exec(to_core(q), &j, e);
+}
+/* ---- end of events for the application ---- */

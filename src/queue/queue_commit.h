@@ -53,6 +53,10 @@ enum queue_job_kind {
 	QJ_DELETE,      /* reads id */
 	QJ_PURGE,       /* reads when (before), max; writes n */
 	QJ_RATE_ADD,    /* reads text (profile), now, count */
+	/* events for the application */
+	QJ_OUTBOX_CLAIM,   /* reads text (webhook), now, max; fills set */
+	QJ_OUTBOX_FINISH,  /* reads odone, max (how many) */
+	QJ_SUPP_DELETE,    /* reads text (address, lowercase) */
 	QJ_N
 };
 
@@ -77,6 +81,7 @@ struct queue_job {
 	const struct queue_new *m;
 	const struct queue_outcome *o;
 	const struct queue_wait *w;
+	const struct queue_outbox_done *odone;
 	struct queue_set *set;
 	char id[QUEUE_ID_SIZE];
 	int64_t now;
@@ -155,7 +160,23 @@ struct queue_core {
 	int thread_started;
 	pthread_t thread;
 	struct queue_stats stats;
+
+	/* events for the application: the webhooks (under mu), and the
+	 * committer's copy for the batch it runs */
+	struct queue_core_hook {
+		char name[QUEUE_HOOK_NAME_MAX];
+		unsigned events;
+	} hooks[QUEUE_HOOKS_MAX], bhooks[QUEUE_HOOKS_MAX];
+	size_t nhooks, nbhooks;
+	unsigned bmask;                /* the events any webhook of the batch
+	                                * asks for */
+	int64_t supp_empty_ms;         /* under mu: the suppression list was
+	                                * found empty then (0: not known) */
+	uint64_t supp_gen;             /* under mu: additions to it */
 };
+
+/* A job added to the suppression list (committer). */
+void queue_core_supp_added(struct queue_core *c);
 
 /* Set up c (ops: the backend's table; txn: its transaction). */
 void queue_core_init(struct queue_core *c, const struct queue_ops *ops,
@@ -210,6 +231,15 @@ int queue_core_purge(struct queue *q, int64_t before, size_t max,
     uint64_t *n, struct op_err *e);
 int queue_core_rate_add(struct queue *q, const char *profile, int64_t now,
     unsigned n, struct op_err *e);
+/* events for the application */
+int queue_core_hooks_set(struct queue *q, const struct queue_hook *hooks,
+    size_t n, struct op_err *e);
+int queue_core_outbox_claim(struct queue *q, const char *hook, int64_t now,
+    size_t max, struct queue_set *out, struct op_err *e);
+int queue_core_outbox_finish(struct queue *q,
+    const struct queue_outbox_done *d, size_t n, struct op_err *e);
+int queue_core_supp_delete(struct queue *q, const char *address,
+    struct op_err *e);
 /* The committer's counters (checkpoints left 0). */
 void queue_core_stats(struct queue_core *c, struct queue_stats *st);
 

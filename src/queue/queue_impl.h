@@ -29,6 +29,17 @@ struct queue_event *queue_set_add_event(struct queue_set *s);
 /* Point every message at its recipients; call once, when done adding. */
 void queue_set_finish(struct queue_set *s);
 
+/* events for the application: a new outbox event / suppressed address
+ * at the end of s->outbox / s->supps */
+struct queue_outbox_ev *queue_set_add_outbox(struct queue_set *s);
+struct queue_supp *queue_set_add_supp(struct queue_set *s);
+/* "sent", ... for one enum queue_hook_event bit; NULL for another */
+const char *queue_hook_kind_name(unsigned ev);
+/* The event bit of a result (suppressed, sent, failed, deferred). */
+unsigned queue_hook_kind_of(const struct queue_rcpt_result *r);
+/* ASCII lowercase copy of an address (suppression keys). */
+void queue_addr_lower(char *dst, size_t dstsz, const char *addr);
+
 /* A new id from a wall-clock time in milliseconds and 5 random bytes. */
 void queue_id_make(char id[QUEUE_ID_SIZE], int64_t ms,
     const unsigned char rnd[5]);

@@ -25,6 +25,10 @@
  *   messages.lease_until  end of the claim's lease, in the database's
  *                         clock (Unix seconds)
  *   recipients.node       the node that recorded the recipient's result
+ * Version 3 (events for the application) adds what version 4 of the
+ * SQLite backend adds (messages.metadata and subject, the outbox,
+ * idempotency and suppressions tables), with the recipients' index on
+ * lower(address).
  * Outpost creates and migrates the schema itself, inside a transaction
  * that holds an advisory lock (PG_LOCK_KEY), so two nodes that start at
  * once do not both create it.  A newer schema than this Outpost knows is
@@ -85,7 +89,7 @@
 #include "util/net.h"
 
 #define PQ_SONAME "libpq.so.5"
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3            /* 3: events for the application */
 #define PG_LOCK_KEY 0x4f505354         /* "OPST": schema changes */
 #define PG_LEASE_S 30                  /* a claim's lease */
 #define PG_RENEW_S 10                  /* renewed this often */
@@ -138,6 +142,8 @@ static struct pq_api {
 	__typeof__(PQsendQueryPrepared) *sendQueryPrepared;
 	__typeof__(PQsendQueryParams) *sendQueryParams;
 	__typeof__(PQgetResult) *getResult;
+	__typeof__(PQexecParams) *execParams;
+	__typeof__(PQnfields) *nfields;
 } pq;
 
 static const struct {
@@ -164,6 +170,7 @@ static const struct {
 	F("PQsendPrepare", sendPrepare),
 	F("PQsendQueryPrepared", sendQueryPrepared),
 	F("PQsendQueryParams", sendQueryParams), F("PQgetResult", getResult),
+	F("PQexecParams", execParams), F("PQnfields", nfields),
 #undef F
 };
 
@@ -220,7 +227,14 @@ pq_ready(struct op_err *e)
 #define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
 	" next_attempt, updated, profile, profile_used, last_error," \
 	" (SELECT count(*) FROM recipients AS r WHERE r.mid = messages.mid)," \
-	" node"
+	" node, metadata, subject"
+/* queue_list: MSG_COLS and the first recipient and latest reply */
+#define LIST_COLS MSG_COLS ", (SELECT address FROM recipients AS r" \
+	" WHERE r.mid = messages.mid AND r.idx = 0)," \
+	" (SELECT r.code || CASE WHEN coalesce(r.enhanced, '') = '' THEN ''" \
+	" ELSE ' ' || r.enhanced END || ' ' || coalesce(r.reply, '')" \
+	" FROM recipients AS r WHERE r.mid = messages.mid AND r.code IS NOT NULL" \
+	" ORDER BY r.updated DESC LIMIT 1)"
 #define RCPT_COLS "mid, idx, address, state, code, enhanced, reply," \
 	" attempts, updated, profile, node"
 #define RETRYABLE "(state = $2::text OR ($2::text IS NULL AND state IN" \
@@ -239,6 +253,11 @@ enum {
 	/* cluster state */
 	S_RESERVE, S_UNRESERVE, S_PSTATE_PUT, S_PSTATE_LOAD, S_SETTINGS_GET,
 	S_SETTINGS_NEW, S_SETTINGS_PUT, S_NODE_COUNTERS,
+	/* events for the application */
+	S_IDEM_FIND, S_IDEM_PUT, S_IDEM_PURGE, S_OUTBOX_QUEUED, S_OUTBOX_RESULT,
+	S_OUTBOX_FAIL, S_SUPP_ADD, S_OUTBOX_CLAIM, S_OUTBOX_DEL, S_OUTBOX_RETRY,
+	S_SUPP_DEL, S_SUPP_CHECK, S_SUPP_LIST, S_OUTBOX_COUNT, S_SUPP_UNRETRY,
+	S_SUPP_ANY,
 	S__COUNT
 };
 
@@ -246,10 +265,11 @@ static const char *const s_sql[S__COUNT] = {
 	[S_FIND] = "SELECT mid, state FROM messages WHERE id = $1 FOR UPDATE",
 	[S_SUBMIT] = "WITH m AS (INSERT INTO messages (id, sender, size, state,"
 	    " attempts, created, since, next_attempt, updated, profile, node,"
-	    " owner, lease_until) VALUES ($1, $2, $3, $4, 0, $5, $5, $5, $5, $6,"
+	    " owner, lease_until, metadata, subject)"
+	    " VALUES ($1, $2, $3, $4, 0, $5, $5, $5, $5, $6,"
 	    " CASE WHEN $4 = 'sending' THEN $9 END,"
 	    " CASE WHEN $4 = 'sending' THEN $10 END,"
-	    " CASE WHEN $4 = 'sending' THEN " LEASE_SQL " END)"
+	    " CASE WHEN $4 = 'sending' THEN " LEASE_SQL " END, $11, $12)"
 	    " ON CONFLICT (id) DO NOTHING RETURNING mid),"
 	    " b AS (INSERT INTO bodies (mid, body) SELECT mid, $7 FROM m)"
 	    " INSERT INTO recipients (mid, idx, address, state)"
@@ -264,7 +284,9 @@ static const char *const s_sql[S__COUNT] = {
 	[S_CLAIM_ID] = "UPDATE messages SET state = 'sending', claimed = $1,"
 	    " updated = $1, node = $3, owner = $4, lease_until = " LEASE_SQL
 	    " WHERE id = $2 AND " WAITING " RETURNING " MSG_COLS,
-	[S_RCPTS_OPEN] = "SELECT " RCPT_COLS " FROM recipients"
+	[S_RCPTS_OPEN] = "SELECT " RCPT_COLS ", EXISTS (SELECT 1 FROM"
+	    " suppressions AS s WHERE s.address = lower(recipients.address))"
+	    " FROM recipients"
 	    " WHERE mid = ANY ($1::bigint[]) AND state IN ('pending', 'deferred')"
 	    " ORDER BY mid, idx",
 	[S_RCPT_RESULT] = "UPDATE recipients SET state = $3, code = $4,"
@@ -367,9 +389,9 @@ static const char *const s_sql[S__COUNT] = {
 	[S_RENEW] = "UPDATE messages SET lease_until = " DBNOW " + $2"
 	    " WHERE owner = $1 AND state = 'sending' AND id = ANY ($3::text[])",
 	[S_RFIND] = "SELECT mid FROM messages WHERE id = $1",
-	[S_LIST] = "SELECT " MSG_COLS " FROM messages WHERE mid < $1"
+	[S_LIST] = "SELECT " LIST_COLS " FROM messages WHERE mid < $1"
 	    " ORDER BY mid DESC LIMIT $2",
-	[S_LIST_STATE] = "SELECT " MSG_COLS " FROM messages WHERE state = $3"
+	[S_LIST_STATE] = "SELECT " LIST_COLS " FROM messages WHERE state = $3"
 	    " AND mid < $1 ORDER BY mid DESC LIMIT $2",
 	[S_GET] = "SELECT " MSG_COLS " FROM messages WHERE mid = $1",
 	[S_RCPTS] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = $1"
@@ -424,7 +446,84 @@ static const char *const s_sql[S__COUNT] = {
 	    " sum(deferred)::bigint, sum(failed)::bigint, sum(rcpt_sent)::bigint,"
 	    " sum(rcpt_deferred)::bigint, sum(rcpt_failed)::bigint FROM counters"
 	    " GROUP BY node ORDER BY node",
+	/* ---- events for the application ---- */
+	[S_IDEM_FIND] = "SELECT id FROM idempotency WHERE key = $1 AND at > $2",
+	/* a key older than a day is replaced; a race of two nodes on one
+	 * key keeps the first */
+	[S_IDEM_PUT] = "INSERT INTO idempotency (key, id, at) VALUES ($1, $2, $3)"
+	    " ON CONFLICT (key) DO UPDATE SET id = excluded.id, at = excluded.at"
+	    " WHERE idempotency.at <= $4",
+	[S_IDEM_PURGE] = "DELETE FROM idempotency WHERE at <= $1",
+	[S_OUTBOX_QUEUED] = "INSERT INTO outbox (hook, id, kind, rcpt, at,"
+	    " next_try) SELECT $1, $2, 'queued', a, $3, $3"
+	    " FROM unnest($4::text[]) AS a",
+	[S_OUTBOX_RESULT] = "INSERT INTO outbox (hook, id, kind, rcpt, code,"
+	    " enhanced, reply, profile, node, attempt, at, next_try)"
+	    " SELECT $1, $2, $3, address, $4, $5, $6, $7, $8, attempts, $9, $9"
+	    " FROM recipients WHERE mid = $10 AND idx = $11",
+	[S_OUTBOX_FAIL] = "INSERT INTO outbox (hook, id, kind, rcpt, code,"
+	    " reply, node, attempt, at, next_try)"
+	    " SELECT $1, $2, 'failed', address, 0, $3, $6, attempts, $4, $4"
+	    " FROM recipients WHERE mid = $5 AND state IN ('pending', 'deferred')",
+	[S_SUPP_ADD] = "INSERT INTO suppressions (address, reason, at, id)"
+	    " SELECT lower(address), $3, $4, $5 FROM recipients"
+	    " WHERE mid = $1 AND idx = $2 ON CONFLICT (address) DO UPDATE"
+	    " SET reason = excluded.reason, at = excluded.at, id = excluded.id",
+	/* the oldest event of each message for the webhook, rows another
+	 * node holds skipped */
+	[S_OUTBOX_CLAIM] = "UPDATE outbox SET lease = $3 WHERE oid IN"
+	    " (SELECT o.oid FROM outbox AS o WHERE o.hook = $1"
+	    " AND o.next_try <= $2 AND o.lease <= $2 AND NOT EXISTS"
+	    " (SELECT 1 FROM outbox AS p WHERE p.hook = o.hook AND p.id = o.id"
+	    " AND p.oid < o.oid) ORDER BY o.oid LIMIT $4 FOR UPDATE SKIP LOCKED)"
+	    " RETURNING oid, hook, kind, id, rcpt, code, enhanced, reply,"
+	    " profile, node, attempt, at, tries,"
+	    " (SELECT m.metadata FROM messages AS m WHERE m.id = outbox.id)",
+	[S_OUTBOX_DEL] = "DELETE FROM outbox WHERE oid = $1",
+	[S_OUTBOX_RETRY] = "UPDATE outbox SET tries = tries + 1, next_try = $2,"
+	    " lease = 0 WHERE oid = $1",
+	[S_SUPP_DEL] = "DELETE FROM suppressions WHERE address = $1",
+	[S_SUPP_UNRETRY] = "DELETE FROM suppressions WHERE address IN"
+	    " (SELECT lower(address) FROM recipients WHERE mid = $1"
+	    " AND state IN ('failed', 'deferred'))",
+	[S_SUPP_CHECK] = "SELECT 1 FROM suppressions WHERE address = lower($1)",
+	[S_SUPP_LIST] = "SELECT address, reason, at, id FROM suppressions"
+	    " WHERE address > $1 ORDER BY address LIMIT $2",
+	[S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+	[S_SUPP_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
+	/* ---- end of events for the application ---- */
 };
+
+/* Schema version 3: events for the application (version 2 is another
+ * step of its own). */
+static const char schema_v3[] =
+	"ALTER TABLE messages ADD COLUMN metadata text;"
+	"ALTER TABLE messages ADD COLUMN subject text;"
+	"CREATE INDEX recipients_address ON recipients (lower(address));"
+	"CREATE TABLE outbox ("
+	" oid bigserial PRIMARY KEY,"
+	" hook text NOT NULL,"
+	" id text NOT NULL,"
+	" kind text NOT NULL,"
+	" rcpt text NOT NULL,"
+	" code integer, enhanced text, reply text, profile text, node text,"
+	" attempt integer NOT NULL DEFAULT 0,"
+	" at bigint NOT NULL,"
+	" tries integer NOT NULL DEFAULT 0,"
+	" next_try bigint NOT NULL,"
+	" lease bigint NOT NULL DEFAULT 0);"
+	"CREATE INDEX outbox_msg ON outbox (hook, id, oid);"
+	"CREATE TABLE idempotency ("
+	" key text PRIMARY KEY,"
+	" id text NOT NULL,"
+	" at bigint NOT NULL);"
+	"CREATE TABLE suppressions ("
+	" address text PRIMARY KEY,"
+	" reason text,"
+	" at bigint NOT NULL,"
+	" id text);"
+	"INSERT INTO outpost_schema (version) VALUES (3);";
+#define OUTBOX_LEASE_S 300
 
 static const char schema_v1[] =
 	"CREATE TABLE messages ("
@@ -940,6 +1039,12 @@ row_msg(struct queue_set *set, const PGresult *r, int i)
 	m->last_error = c_set(set, r, i, 12);
 	m->nrcpts_total = (size_t)c_i64(r, i, 13);
 	m->node = c_set(set, r, i, 14);
+	m->metadata = c_set(set, r, i, 15);
+	m->subject = c_set(set, r, i, 16);
+	if (pq.nfields(r) > 18) {
+		m->first_rcpt = c_set(set, r, i, 17);
+		m->last_reply = c_set(set, r, i, 18);
+	}
 	return c_i64(r, i, 0);
 }
 
@@ -959,6 +1064,8 @@ row_rcpt(struct queue_set *set, struct queue_msg *m, const PGresult *r, int i)
 	x->updated = c_i64(r, i, 8);
 	x->profile = c_set(set, r, i, 9);
 	x->node = c_set(set, r, i, 10);
+	if (pq.nfields(r) > 11)
+		x->suppressed = strcmp(pq.getvalue(r, i, 11), "t") == 0;
 }
 
 /* ---- The transaction of the committer (queue_commit.c) ---- */
@@ -1564,11 +1671,13 @@ submit_store(struct pgq *s, struct queue_job *j, int tries, int defer,
 	unsigned char rnd[5];
 	int64_t ms = clock_wall_ms();
 	uint64_t n = 0;
+	char subject[QUEUE_SUBJECT_MAX];
 	char *rcpts = rcpt_array(m);
 	struct pend *x;
 	struct prm p;
 	int rc = 0;
 
+	queue_subject_of(m->body, m->len, subject, sizeof(subject));
 	for (; tries > 0 && n == 0 && rc == 0; tries--) {
 		if (rand_bytes(rnd, sizeof(rnd), e) < 0) {
 			rc = -1;
@@ -1588,6 +1697,8 @@ submit_store(struct pgq *s, struct queue_job *j, int tries, int defer,
 		p.fmt[p.n++] = 0;
 		p_str(&p, s->node, QUEUE_NODE_MAX);
 		p_str(&p, s->owner, sizeof(s->owner));
+		p_str(&p, m->metadata, QUEUE_META_MAX);
+		p_str(&p, subject[0] != '\0' ? subject : NULL, QUEUE_SUBJECT_MAX);
 		if (defer) {
 			/* libpq copies the parameters as it sends */
 			if ((s->npend + 2 > PG_PENDING_MAX && w_flush(s, e) < 0) ||
@@ -1617,13 +1728,96 @@ submit_again(struct pgq *s, struct queue_job *j, struct op_err *e)
 	return submit_store(s, j, QUEUE_ID_TRIES - 1, 0, e);
 }
 
+/*
+ * Events for the application at submission: a key seen within a day
+ * names the message it stored (*found 1, j->id that message's).
+ */
+static int
+submit_idem_find(struct pgq *s, struct queue_job *j, int *found,
+    struct op_err *e)
+{
+	const struct queue_new *m = j->m;
+	struct prm p = { .n = 0 };
+	PGresult *x;
+
+	*found = 0;
+	p_str(&p, m->idem_key, QUEUE_IDEM_MAX);
+	p_i64(&p, clock_wall_ms() / 1000 - QUEUE_IDEM_KEEP_S);
+	if ((x = w_run(s, S_IDEM_FIND, &p, "cannot look up the "
+	    "Idempotency-Key", e)) == NULL)
+		return -1;
+	if (pq.ntuples(x) > 0) {
+		str_copy(j->id, sizeof(j->id), pq.getvalue(x, 0, 0));
+		*found = 1;
+	}
+	pq.clear(x);
+	return 0;
+}
+
+/* The stored message's Idempotency-Key and "queued" events. */
+static int
+submit_events(struct queue_core *c, struct pgq *s, struct queue_job *j,
+    struct op_err *e)
+{
+	const struct queue_new *m = j->m;
+	int64_t now = clock_wall_ms() / 1000;
+	struct prm p;
+	char *rcpts;
+	size_t h;
+	int rc = 0;
+
+	if (m->idem_key != NULL) {
+		p.n = 0;
+		p_str(&p, m->idem_key, QUEUE_IDEM_MAX);
+		p_str(&p, j->id, QUEUE_ID_LEN);
+		p_i64(&p, now);
+		p_i64(&p, now - QUEUE_IDEM_KEEP_S);
+		rc = w_do(s, S_IDEM_PUT, &p, "cannot store the Idempotency-Key",
+		    NULL, e);
+	}
+	if (rc < 0 || !(c->bmask & QUEUE_HOOK_QUEUED))
+		return rc;
+	rcpts = rcpt_array(m);
+	for (h = 0; rc == 0 && h < c->nbhooks; h++) {
+		if (!(c->bhooks[h].events & QUEUE_HOOK_QUEUED))
+			continue;
+		p.n = 0;
+		p_str(&p, c->bhooks[h].name, QUEUE_HOOK_NAME_MAX);
+		p_str(&p, j->id, QUEUE_ID_LEN);
+		p_i64(&p, now);
+		p.v[p.n] = rcpts;
+		p.len[p.n] = 0;
+		p.fmt[p.n++] = 0;
+		rc = w_do(s, S_OUTBOX_QUEUED, &p, "cannot store an event", NULL, e);
+	}
+	free(rcpts);
+	return rc;
+}
+
 static int
 job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
 	struct pgq *s = core_pg(c);
 	const struct queue_new *m = j->m;
+	int events = m->idem_key != NULL || (c->bmask & QUEUE_HOOK_QUEUED);
+	int found;
 
-	if (submit_store(s, j, QUEUE_ID_TRIES, s->piped, e) < 0)
+	if (m->replayed != NULL)
+		*m->replayed = 0;
+	if (m->idem_key != NULL) {
+		if (submit_idem_find(s, j, &found, e) < 0)
+			return -1;
+		if (found) {
+			if (m->replayed != NULL)
+				*m->replayed = 1;
+			return 0;
+		}
+	}
+	/* rows that name the message need its id settled: no deferred
+	 * submission (whose id may still be taken) when there are any */
+	if (submit_store(s, j, QUEUE_ID_TRIES, s->piped && !events, e) < 0)
+		return -1;
+	if (events && submit_events(c, s, j, e) < 0)
 		return -1;
 	if (m->state == QUEUE_MSG_SENDING) {
 		pthread_mutex_lock(&c->mu);
@@ -1742,6 +1936,55 @@ derive_state(struct pgq *s, int64_t mid, int *state, int *well,
 	return 0;
 }
 
+/* events for the application: the outbox rows of result x (its
+ * recipient updated already), and its address suppressed if x says so */
+static int
+record_extra(struct pgq *s, struct queue_core *c,
+    const struct queue_outcome *o, const struct queue_rcpt_result *x,
+    int64_t mid, int64_t now, struct op_err *e)
+{
+	unsigned kind = queue_hook_kind_of(x);
+	struct prm p;
+	size_t h;
+
+	for (h = 0; (c->bmask & kind) && h < c->nbhooks; h++) {
+		if (!(c->bhooks[h].events & kind))
+			continue;
+		p.n = 0;
+		p_str(&p, c->bhooks[h].name, QUEUE_HOOK_NAME_MAX);
+		p_str(&p, o->id, QUEUE_ID_LEN);
+		p_str(&p, queue_hook_kind_name(kind), 16);
+		p_i64(&p, x->code);
+		p_str(&p, x->enhanced, QUEUE_ENHANCED_MAX);
+		p_str(&p, x->reply, QUEUE_REPLY_MAX);
+		p_str(&p, o->profile_used, QUEUE_PROFILE_MAX);
+		p_str(&p, s->node, QUEUE_NODE_MAX);
+		p_i64(&p, now);
+		p_i64(&p, mid);
+		p_i64(&p, x->idx);
+		if (w_do(s, S_OUTBOX_RESULT, &p, "cannot store an event", NULL,
+		    e) < 0)
+			return -1;
+	}
+	if (x->suppress && !x->suppressed) {
+		char reason[QUEUE_TEXT_MAX];
+
+		queue_format_result(reason, sizeof(reason), x->code, x->enhanced,
+		    x->reply);
+		p.n = 0;
+		p_i64(&p, mid);
+		p_i64(&p, x->idx);
+		p_str(&p, reason, QUEUE_TEXT_MAX);
+		p_i64(&p, now);
+		p_str(&p, o->id, QUEUE_ID_LEN);
+		if (w_do(s, S_SUPP_ADD, &p, "cannot suppress an address", NULL,
+		    e) < 0)
+			return -1;
+		queue_core_supp_added(c);
+	}
+	return 0;
+}
+
 static int
 job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
@@ -1780,7 +2023,8 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 			snprintf(none, sizeof(none), "message %s has no recipient %u",
 			    o->id, x->idx);
 			if (w_defer(s, S_RCPT_RESULT, &p, "cannot record a result",
-			    NULL, none, e) < 0)
+			    NULL, none, e) < 0 ||
+			    record_extra(s, c, o, x, mid, j->now, e) < 0)
 				return -1;
 			continue;
 		}
@@ -1799,8 +2043,10 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 			    o->profile_used, err_text);
 		}
 		pq.clear(r);
-		if (!quiet && add_event(s, mid, j->now,
-		    queue_rcpt_state_name(x->state), text, e) < 0)
+		if (!quiet && add_event(s, mid, j->now, x->suppressed ?
+		    "suppressed" : queue_rcpt_state_name(x->state), text, e) < 0)
+			return -1;
+		if (record_extra(s, c, o, x, mid, j->now, e) < 0)
 			return -1;
 		if (first_bad == NULL && x->state != QUEUE_RCPT_SENT)
 			first_bad = x;
@@ -1919,6 +2165,22 @@ job_fail(struct queue_core *c, struct queue_job *j, struct op_err *e)
 
 	if (find_msg(s, j->id, &mid, NULL, e) < 0)
 		return -1;
+	for (size_t h = 0; (c->bmask & QUEUE_HOOK_FAILED) && h < c->nbhooks;
+	    h++) {
+		if (!(c->bhooks[h].events & QUEUE_HOOK_FAILED))
+			continue;
+		p.n = 0;
+		p_str(&p, c->bhooks[h].name, QUEUE_HOOK_NAME_MAX);
+		p_str(&p, j->id, QUEUE_ID_LEN);
+		p_str(&p, j->text, QUEUE_REPLY_MAX);
+		p_i64(&p, j->now);
+		p_i64(&p, mid);
+		p_str(&p, s->node, QUEUE_NODE_MAX);
+		if (w_do(s, S_OUTBOX_FAIL, &p, "cannot store an event", NULL,
+		    e) < 0)
+			return -1;
+	}
+	p.n = 0;
 	p_i64(&p, mid);
 	p_i64(&p, j->now);
 	if (w_do(s, S_RCPT_FAIL_OPEN, &p, "cannot fail the message", &n, e) < 0)
@@ -2009,6 +2271,10 @@ job_retry(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		return err_set(e, ERR_DATA, "message %s is being delivered now; "
 		    "retry it when the attempt has ended", j->id);
 	p_i64(&p, mid);
+	/* an operator's retry tries its refused addresses again: off the
+	 * suppression list (events for the application) */
+	if (w_do(s, S_SUPP_UNRETRY, &p, "cannot retry the message", NULL, e) < 0)
+		return -1;
 	if (w_do(s, S_RETRY_RCPTS, &p, "cannot retry the message", &n, e) < 0)
 		return -1;
 	if (state == QUEUE_MSG_SENT && n == 0)
@@ -2063,6 +2329,12 @@ job_purge(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	struct prm p = { .n = 0 };
 
 	j->n = 0;
+	/* events for the application: keys older than a day name nothing */
+	p_i64(&p, clock_wall_ms() / 1000 - QUEUE_IDEM_KEEP_S);
+	if (w_do(s, S_IDEM_PURGE, &p, "cannot remove old Idempotency-Keys",
+	    NULL, e) < 0)
+		return -1;
+	p.n = 0;
 	if (j->max == 0)
 		return 0;
 	p_i64(&p, j->when);
@@ -2074,6 +2346,93 @@ static int
 job_rate_add(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
 	return rate_add(core_pg(c), j->text, j->now, j->count, e);
+}
+
+/* ---- Events for the application ---- */
+
+static int
+ev_cmp(const void *a, const void *b)
+{
+	const struct queue_outbox_ev *x = a, *y = b;
+
+	return x->oid < y->oid ? -1 : x->oid > y->oid;
+}
+
+static int
+job_outbox_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct queue_set *set = j->set;
+	struct prm p = { .n = 0 };
+	PGresult *r;
+	int i;
+
+	p_str(&p, j->text, QUEUE_HOOK_NAME_MAX);
+	p_i64(&p, j->now);
+	p_i64(&p, j->now + OUTBOX_LEASE_S);
+	p_i64(&p, (int64_t)j->max);
+	if ((r = w_run(s, S_OUTBOX_CLAIM, &p, "cannot claim events", e)) == NULL)
+		return -1;
+	for (i = 0; i < pq.ntuples(r); i++) {
+		struct queue_outbox_ev *ev = queue_set_add_outbox(set);
+
+		ev->oid = c_i64(r, i, 0);
+		ev->hook = c_set(set, r, i, 1);
+		ev->kind = c_set(set, r, i, 2);
+		ev->id = c_set(set, r, i, 3);
+		ev->rcpt = c_set(set, r, i, 4);
+		ev->code = (int)c_i64(r, i, 5);
+		ev->enhanced = c_set_or_empty(set, r, i, 6);
+		ev->reply = c_set_or_empty(set, r, i, 7);
+		ev->profile = c_set(set, r, i, 8);
+		ev->node = c_set(set, r, i, 9);
+		ev->attempt = (unsigned)c_i64(r, i, 10);
+		ev->at = c_i64(r, i, 11);
+		ev->tries = (unsigned)c_i64(r, i, 12);
+		ev->metadata = c_set(set, r, i, 13);
+	}
+	pq.clear(r);
+	if (set->noutbox > 1)
+		qsort(set->outbox, set->noutbox, sizeof(*set->outbox), ev_cmp);
+	return 0;
+}
+
+static int
+job_outbox_finish(struct queue_core *c, struct queue_job *j,
+    struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p;
+	size_t i;
+
+	for (i = 0; i < j->max; i++) {
+		const struct queue_outbox_done *d = &j->odone[i];
+
+		p.n = 0;
+		p_i64(&p, d->oid);
+		if (d->next_try != 0)
+			p_i64(&p, d->next_try);
+		if (w_do(s, d->next_try == 0 ? S_OUTBOX_DEL : S_OUTBOX_RETRY, &p,
+		    "cannot update an event", NULL, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+job_supp_delete(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct pgq *s = core_pg(c);
+	struct prm p = { .n = 0 };
+	uint64_t n = 0;
+
+	p_str(&p, j->text, QUEUE_ADDR_MAX);
+	if (w_do(s, S_SUPP_DEL, &p, "cannot remove a suppressed address", &n,
+	    e) < 0)
+		return -1;
+	if (n == 0)
+		return err_set(e, ERR_NOINPUT, "%s is not suppressed", j->text);
+	return 0;
 }
 
 /* ---- The keeper: leases renewed, new work heard ---- */
@@ -2372,6 +2731,163 @@ out:
 	return ret;
 }
 
+/* ---- Reads of the events for the application ---- */
+
+static int
+pg_outbox_count(struct queue *q, uint64_t *n, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct pgconn *r;
+	PGresult *x;
+
+	*n = 0;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	x = k_run(s, r, S_OUTBOX_COUNT, NULL, 0, "cannot count the events "
+	    "waiting", e);
+	if (x != NULL) {
+		*n = (uint64_t)c_i64(x, 0, 0);
+		pq.clear(x);
+	}
+	reader_put(s, r);
+	return x != NULL ? 0 : -1;
+}
+
+static int
+pg_supp_list(struct queue *q, const char *after, size_t limit,
+    struct queue_set *out, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p = { .n = 0 };
+	struct pgconn *r;
+	PGresult *x;
+	int i;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	p_str(&p, after != NULL ? after : "", QUEUE_ADDR_MAX);
+	p_i64(&p, (int64_t)limit);
+	x = k_run(s, r, S_SUPP_LIST, &p, 0, "cannot list suppressed addresses",
+	    e);
+	if (x != NULL) {
+		for (i = 0; i < pq.ntuples(x); i++) {
+			struct queue_supp *sp = queue_set_add_supp(out);
+
+			sp->address = c_set_or_empty(out, x, i, 0);
+			sp->reason = c_set(out, x, i, 1);
+			sp->at = c_i64(x, i, 2);
+			sp->id = c_set(out, x, i, 3);
+		}
+		pq.clear(x);
+	}
+	reader_put(s, r);
+	return x != NULL ? 0 : -1;
+}
+
+static int
+pg_supp_check(struct queue *q, const char *const *addrs, size_t n, int *out,
+    int *empty, struct op_err *e)
+{
+	struct pgq *s = to_pg(q);
+	struct prm p;
+	struct pgconn *r;
+	PGresult *x = NULL;
+	size_t i;
+	int ret = 0;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	/* an empty list (the common case) in one step */
+	x = k_run(s, r, S_SUPP_ANY, NULL, 0, "cannot read the suppression list",
+	    e);
+	if (x == NULL) {
+		reader_put(s, r);
+		return -1;
+	}
+	*empty = strcmp(pq.getvalue(x, 0, 0), "f") == 0;
+	pq.clear(x);
+	for (i = 0; i < n && !*empty; i++) {
+		p.n = 0;
+		p_str(&p, addrs[i], QUEUE_ADDR_MAX);
+		x = k_run(s, r, S_SUPP_CHECK, &p, 0, "cannot read the suppression "
+		    "list", e);
+		if (x == NULL) {
+			ret = -1;
+			break;
+		}
+		out[i] = pq.ntuples(x) > 0;
+		pq.clear(x);
+	}
+	reader_put(s, r);
+	return ret;
+}
+
+/* A search (queue_list() with to, from, subject, since or until): its
+ * own SQL, with only the parameters it uses; a recipient is found
+ * through the index recipients_address (lower(address)), a sender
+ * the others are read newest first. */
+static int
+pg_search(struct pgq *s, struct pgconn *r, const struct queue_list_opts *o,
+    int state, int64_t before, size_t limit, struct queue_set *out,
+    struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+	struct buf sql;
+	PGresult *x;
+	int i, ret = -1;
+
+	buf_init(&sql, 8192);
+	p_i64(&p, before);
+	p_i64(&p, (int64_t)limit);
+	buf_printf(&sql, NULL, "SELECT " LIST_COLS " FROM messages"
+	    " WHERE mid < $1");
+	if (state != -1) {
+		p_str(&p, queue_msg_state_name(state), 16);
+		buf_printf(&sql, NULL, " AND state = $%d", p.n);
+	}
+	if (o->to != NULL) {
+		p_str(&p, o->to, QUEUE_ADDR_MAX);
+		buf_printf(&sql, NULL, " AND mid IN (SELECT mid FROM recipients"
+		    " WHERE lower(address) = lower($%d))", p.n);
+	}
+	if (o->from != NULL) {
+		p_str(&p, o->from, QUEUE_ADDR_MAX);
+		buf_printf(&sql, NULL, " AND lower(sender) = lower($%d)", p.n);
+	}
+	if (o->subject != NULL) {
+		p_str(&p, o->subject, QUEUE_SUBJECT_MAX);
+		buf_printf(&sql, NULL, " AND strpos(lower(subject), lower($%d))"
+		    " > 0", p.n);
+	}
+	if (o->since > 0) {
+		p_i64(&p, o->since);
+		buf_printf(&sql, NULL, " AND created >= $%d", p.n);
+	}
+	if (o->until > 0) {
+		p_i64(&p, o->until);
+		buf_printf(&sql, NULL, " AND created < $%d", p.n);
+	}
+	buf_printf(&sql, NULL, " ORDER BY mid DESC LIMIT $2");
+	if (conn_lost(r)) {
+		pg_err(s, r, NULL, "cannot search the queue", e);
+		goto out;
+	}
+	x = pq.execParams(r->conn, sql.data, p.n, NULL, p.v, p.len, p.fmt, 0);
+	if (pq.resultStatus(x) != PGRES_TUPLES_OK) {
+		pg_err(s, r, x, "cannot search the queue", e);
+		pq.clear(x);
+		goto out;
+	}
+	for (i = 0; i < pq.ntuples(x); i++)
+		row_msg(out, x, i);
+	pq.clear(x);
+	queue_set_finish(out);
+	ret = 0;
+out:
+	buf_free(&sql);
+	return ret;
+}
+
 static int
 pg_list(struct queue *q, const struct queue_list_opts *o,
     struct queue_set *out, struct op_err *e)
@@ -2396,6 +2912,17 @@ pg_list(struct queue *q, const struct queue_list_opts *o,
 	if (o != NULL && o->before != NULL && r_find(s, r, o->before, &before,
 	    e) < 0)
 		goto out;
+	if (o != NULL && (o->to != NULL || o->from != NULL ||
+	    o->subject != NULL || o->since > 0 || o->until > 0)) {
+		if ((o->to != NULL && strlen(o->to) >= QUEUE_ADDR_MAX) ||
+		    (o->from != NULL && strlen(o->from) >= QUEUE_ADDR_MAX) ||
+		    (o->subject != NULL && strlen(o->subject) >= QUEUE_SUBJECT_MAX)) {
+			err_set(e, ERR_DATA, "a search longer than its bound");
+			goto out;
+		}
+		ret = pg_search(s, r, o, state, before, limit, out, e);
+		goto out;
+	}
 	p_i64(&p, before);
 	p_i64(&p, (int64_t)limit);
 	if (state != -1)
@@ -2884,6 +3411,7 @@ pg_schema(struct pgq *s, struct op_err *e)
 			goto fail;
 		log_event(LOG_INFO, "queue_create", "database", s->where,
 		    "schema", "1", NULL);
+		version = 1;
 	}
 	if (version < 2) {
 		if (k_simple(s, &s->w, schema_v2, "cannot migrate the queue's "
@@ -2891,6 +3419,13 @@ pg_schema(struct pgq *s, struct op_err *e)
 			goto fail;
 		log_event(LOG_INFO, "queue_migrate", "database", s->where,
 		    "schema", "2", NULL);
+	}
+	if (version < 3) {             /* events for the application */
+		if (k_simple(s, &s->w, schema_v3, "cannot migrate the queue's "
+		    "tables to schema 3", e) < 0)
+			goto fail;
+		log_event(LOG_INFO, "queue_migrate", "database", s->where,
+		    "schema", "3", NULL);
 	}
 	return k_simple(s, &s->w, "COMMIT", "cannot create the queue's tables",
 	    e);
@@ -3024,6 +3559,12 @@ static const struct queue_ops pg_ops = {
 	.counters = pg_counters,
 	.rate_add = queue_core_rate_add,
 	.rate_load = pg_rate_load,
+	.outbox_claim = queue_core_outbox_claim,
+	.outbox_finish = queue_core_outbox_finish,
+	.outbox_count = pg_outbox_count,
+	.supp_list = pg_supp_list,
+	.supp_delete = queue_core_supp_delete,
+	.supp_check = pg_supp_check,
 	.watch = pg_watch,
 	.rate_reserve = pg_rate_reserve,
 	.rate_release = pg_rate_release,
@@ -3069,5 +3610,8 @@ static const struct queue_txn pg_txn = {
 		[QJ_DELETE] = job_delete,
 		[QJ_PURGE] = job_purge,
 		[QJ_RATE_ADD] = job_rate_add,
+		[QJ_OUTBOX_CLAIM] = job_outbox_claim,
+		[QJ_OUTBOX_FINISH] = job_outbox_finish,
+		[QJ_SUPP_DELETE] = job_supp_delete,
 	},
 };

@@ -54,7 +54,8 @@
  *                                      the recipient rows)
  *
  * Version 2 added recipients.profile (ALTER TABLE, when a file of version
- * 1 is opened); version 3 the counters table.
+ * 1 is opened); version 3 the counters table; version 4 the events for
+ * the application (below).
  * sends - sends per profile and minute, for provider quotas across
  * restarts (WITHOUT ROWID, pruned after two days)
  *   profile, minute  PRIMARY KEY       minute = time / 60
@@ -69,6 +70,29 @@
  *                                       the message in (failed: also
  *                                       queue_fail())
  *   rcpt_sent, rcpt_deferred, rcpt_failed  recipient results by state
+ *
+ * Version 4 (events for the application):
+ * messages.metadata  TEXT             the JSON object submitted, as given
+ * messages.subject   TEXT             the Subject header (cut), searched
+ * outbox - events waiting for a webhook, written in the transaction of
+ * the outcome they describe; removed once delivered or dropped
+ *   oid           INTEGER PRIMARY KEY  in order of the events
+ *   hook          TEXT                 the webhook's name
+ *   id            TEXT                 the message's public id
+ *   kind          TEXT                 queued sent deferred failed suppressed
+ *   rcpt, code, enhanced, reply, profile, node, attempt, at
+ *   tries         INTEGER              deliveries tried
+ *   next_try      INTEGER              due then
+ *   lease         INTEGER              claimed by a sender until then (0)
+ * idempotency - Idempotency-Key -> the message it stored (WITHOUT ROWID),
+ * purged after QUEUE_IDEM_KEEP_S
+ *   key TEXT PRIMARY KEY, id TEXT, at INTEGER
+ * suppressions - addresses refused for good (WITHOUT ROWID)
+ *   address TEXT PRIMARY KEY (lowercase), reason, at, id (the message)
+ * and the indexes recipients_address (address COLLATE NOCASE) and
+ * for searches by recipient (the others read the messages newest first:
+ * one more index would cost every submission); outbox_msg
+ * (hook, id, oid) keeps a message's events in order.
  *
  * Indexes: messages(id) UNIQUE; messages(state) for counts and filtered
  * lists (newest first by the implied mid); messages(next_attempt) WHERE
@@ -125,7 +149,7 @@
 #include "util/log.h"
 #include "util/net.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define APPLICATION_ID 0x4f505354      /* "OPST" */
 #define WRITER_CACHE_KIB 8192
 #define WAL_LIMIT_BYTES (64 << 20)     /* journal_size_limit */
@@ -145,6 +169,24 @@
 	" rcpt_sent INTEGER NOT NULL DEFAULT 0," \
 	" rcpt_deferred INTEGER NOT NULL DEFAULT 0," \
 	" rcpt_failed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+
+/* version 4: events for the application */
+#define V4_SQL "ALTER TABLE messages ADD COLUMN metadata TEXT;" \
+	"ALTER TABLE messages ADD COLUMN subject TEXT;" \
+	"CREATE INDEX recipients_address ON recipients(address COLLATE NOCASE);" \
+	"CREATE TABLE outbox (oid INTEGER PRIMARY KEY, hook TEXT NOT NULL," \
+	" id TEXT NOT NULL, kind TEXT NOT NULL, rcpt TEXT NOT NULL," \
+	" code INTEGER, enhanced TEXT, reply TEXT, profile TEXT, node TEXT," \
+	" attempt INTEGER NOT NULL DEFAULT 0, at INTEGER NOT NULL," \
+	" tries INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL," \
+	" lease INTEGER NOT NULL DEFAULT 0);" \
+	"CREATE INDEX outbox_msg ON outbox(hook, id, oid);" \
+	"CREATE TABLE idempotency (key TEXT PRIMARY KEY, id TEXT NOT NULL," \
+	" at INTEGER NOT NULL) WITHOUT ROWID;" \
+	"CREATE TABLE suppressions (address TEXT PRIMARY KEY, reason TEXT," \
+	" at INTEGER NOT NULL, id TEXT) WITHOUT ROWID;"
+#define OUTBOX_LEASE_S 300              /* a claimed event is sent again
+                                         * after this if its sender died */
 
 static const char schema_sql[] =
 	"CREATE TABLE messages ("
@@ -211,8 +253,9 @@ static const char *const w_sql[W__COUNT] = {
 	[W_RELEASE] = "RELEASE job",
 	[W_ROLLBACK_TO] = "ROLLBACK TO job",
 	[W_MSG_INSERT] = "INSERT INTO messages (id, sender, size, state,"
-	    " attempts, created, since, next_attempt, updated, profile)"
-	    " VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?5, ?5, ?6)",
+	    " attempts, created, since, next_attempt, updated, profile,"
+	    " metadata, subject)"
+	    " VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?5, ?5, ?6, ?7, ?8)",
 	[W_BODY_INSERT] = "INSERT INTO bodies (mid, body) VALUES (?1, ?2)",
 	[W_RCPT_INSERT] = "INSERT INTO recipients (mid, idx, address, state)"
 	    " VALUES (?1, ?2, ?3, 'pending')",
@@ -227,8 +270,9 @@ static const char *const w_sql[W__COUNT] = {
 	[W_CLAIM_ID] = "UPDATE messages SET state = 'sending', claimed = ?1,"
 	    " updated = ?1 WHERE id = ?2 AND " WAITING
 	    " RETURNING " MSG_COLS,
-	[W_RCPTS_OF] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
-	    " ORDER BY idx",
+	[W_RCPTS_OF] = "SELECT " RCPT_COLS ", EXISTS (SELECT 1 FROM"
+	    " suppressions AS s WHERE s.address = lower(recipients.address))"
+	    " FROM recipients WHERE mid = ?1 ORDER BY idx",
 	[W_RCPT_RESULT] = "UPDATE recipients SET state = ?3, code = ?4,"
 	    " enhanced = ?5, reply = ?6, attempts = attempts + 1, updated = ?7,"
 	    " profile = ?8 WHERE mid = ?1 AND idx = ?2",
@@ -314,6 +358,41 @@ static const char *const w_sql[W__COUNT] = {
 	    " rcpt_sent = rcpt_sent + excluded.rcpt_sent,"
 	    " rcpt_deferred = rcpt_deferred + excluded.rcpt_deferred,"
 	    " rcpt_failed = rcpt_failed + excluded.rcpt_failed",
+	/* ---- events for the application ---- */
+	[W_IDEM_FIND] = "SELECT id FROM idempotency WHERE key = ?1 AND at > ?2",
+	[W_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (key, id, at)"
+	    " VALUES (?1, ?2, ?3)",
+	[W_IDEM_PURGE] = "DELETE FROM idempotency WHERE at <= ?1",
+	[W_OUTBOX_QUEUED] = "INSERT INTO outbox (hook, id, kind, rcpt, at,"
+	    " next_try) VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
+	[W_OUTBOX_RESULT] = "INSERT INTO outbox (hook, id, kind, rcpt, code,"
+	    " enhanced, reply, profile, attempt, at, next_try)"
+	    " SELECT ?1, ?2, ?3, address, ?4, ?5, ?6, ?7, attempts, ?8, ?8"
+	    " FROM recipients WHERE mid = ?9 AND idx = ?10",
+	[W_OUTBOX_FAIL] = "INSERT INTO outbox (hook, id, kind, rcpt, code,"
+	    " reply, attempt, at, next_try)"
+	    " SELECT ?1, ?2, 'failed', address, 0, ?3, attempts, ?4, ?4"
+	    " FROM recipients WHERE mid = ?5 AND state IN ('pending', 'deferred')",
+	[W_SUPP_ADD] = "INSERT INTO suppressions (address, reason, at, id)"
+	    " SELECT lower(address), ?3, ?4, ?5 FROM recipients"
+	    " WHERE mid = ?1 AND idx = ?2 ON CONFLICT (address) DO UPDATE"
+	    " SET reason = excluded.reason, at = excluded.at, id = excluded.id",
+	[W_OUTBOX_CLAIM] = "UPDATE outbox SET lease = ?3 WHERE oid IN"
+	    " (SELECT o.oid FROM outbox AS o WHERE o.hook = ?1"
+	    " AND o.next_try <= ?2 AND o.lease <= ?2 AND NOT EXISTS"
+	    " (SELECT 1 FROM outbox AS p WHERE p.hook = o.hook AND p.id = o.id"
+	    " AND p.oid < o.oid) ORDER BY o.oid LIMIT ?4)"
+	    " RETURNING oid, hook, kind, id, rcpt, code, enhanced, reply,"
+	    " profile, node, attempt, at, tries,"
+	    " (SELECT m.metadata FROM messages AS m WHERE m.id = outbox.id)",
+	[W_OUTBOX_DEL] = "DELETE FROM outbox WHERE oid = ?1",
+	[W_OUTBOX_RETRY] = "UPDATE outbox SET tries = tries + 1, next_try = ?2,"
+	    " lease = 0 WHERE oid = ?1",
+	[W_SUPP_DEL] = "DELETE FROM suppressions WHERE address = ?1",
+	[W_SUPP_UNRETRY] = "DELETE FROM suppressions WHERE address IN"
+	    " (SELECT lower(address) FROM recipients WHERE mid = ?1"
+	    " AND state IN ('failed', 'deferred'))",
+	/* ---- end of events for the application ---- */
 };
 
 static const struct queue_ops sq_ops;
@@ -490,6 +569,14 @@ sq_row_msg(struct queue_set *set, sqlite3_stmt *st)
 	m->profile_used = sq_set_col(set, st, 11);
 	m->last_error = sq_set_col(set, st, 12);
 	m->nrcpts_total = (size_t)sqlite3_column_int64(st, 13);
+	if (sqlite3_column_count(st) > 15) {
+		m->metadata = sq_set_col(set, st, 14);
+		m->subject = sq_set_col(set, st, 15);
+	}
+	if (sqlite3_column_count(st) > 17) {
+		m->first_rcpt = sq_set_col(set, st, 16);
+		m->last_reply = sq_set_col(set, st, 17);
+	}
 	return sqlite3_column_int64(st, 0);
 }
 
@@ -510,6 +597,8 @@ sq_row_rcpt(struct queue_set *set, struct queue_msg *m, sqlite3_stmt *st)
 	r->attempts = (unsigned)sqlite3_column_int(st, 6);
 	r->updated = sqlite3_column_int64(st, 7);
 	r->profile = sq_set_col(set, st, 8);
+	if (sqlite3_column_count(st) > 9)
+		r->suppressed = sqlite3_column_int(st, 9) != 0;
 }
 
 /* ---- Opening connections ---- */
@@ -686,6 +775,8 @@ create_db(struct sq *s, struct op_err *e)
 	    "create the queue database", e) < 0 ||
 	    sq_db_exec(s, db, schema_sql, "cannot create the queue's tables",
 	    e) < 0 ||
+	    sq_db_exec(s, db, V4_SQL, "cannot create the queue's tables",
+	    e) < 0 ||
 	    sq_db_exec(s, db, sql, "cannot create the queue's tables", e) < 0)
 		goto fail;
 	rc = sqlite3_close(db);
@@ -796,6 +887,14 @@ setup_schema(struct sq *s, struct op_err *e)
 			goto fail;
 		log_event(LOG_INFO, "queue_upgrade", "file", s->path, "schema",
 		    "3", NULL);
+		version = 3;
+	}
+	if (version == 3) {        /* events for the application */
+		if (sq_db_exec(s, s->wdb, V4_SQL " PRAGMA user_version = 4;",
+		    "cannot upgrade the queue's tables", e) < 0)
+			goto fail;
+		log_event(LOG_INFO, "queue_upgrade", "file", s->path, "schema",
+		    "4", NULL);
 	}
 	if (sq_db_exec(s, s->wdb, "COMMIT", "cannot create the queue's tables",
 	    e) < 0)
@@ -993,8 +1092,33 @@ job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	sqlite3_stmt *st;
 	unsigned char rnd[5];
 	int64_t mid, ms = clock_wall_ms(), now = ms / 1000;
-	size_t i;
+	size_t i, h;
 	int rc = SQLITE_CONSTRAINT, tries;
+	char subject[QUEUE_SUBJECT_MAX];
+
+	/* events for the application: a key seen within a day names the
+	 * message it stored; nothing else is stored */
+	if (m->replayed != NULL)
+		*m->replayed = 0;
+	if (m->idem_key != NULL) {
+		st = s->w[W_IDEM_FIND];
+		sqlite3_bind_text(st, 1, m->idem_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now - QUEUE_IDEM_KEEP_S);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			str_copy(j->id, sizeof(j->id), sq_col_text(st, 0));
+			st_reset(st);
+			if (m->replayed != NULL)
+				*m->replayed = 1;
+			return 0;
+		}
+		st_reset(st);
+		if (rc != SQLITE_DONE)
+			return sq_err(s, s->wdb, rc, "cannot look up the "
+			    "Idempotency-Key", e);
+		rc = SQLITE_CONSTRAINT;
+	}
+	queue_subject_of(m->body, m->len, subject, sizeof(subject));
 
 	for (tries = 0; tries < QUEUE_ID_TRIES && rc != SQLITE_DONE; tries++) {
 		if (rand_bytes(rnd, sizeof(rnd), e) < 0)
@@ -1008,6 +1132,9 @@ job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		    SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now);
 		bind_text(st, 6, m->profile, QUEUE_PROFILE_MAX);
+		bind_text(st, 7, m->metadata, QUEUE_META_MAX);
+		bind_text(st, 8, subject[0] != '\0' ? subject : NULL,
+		    QUEUE_SUBJECT_MAX);
 		rc = sqlite3_step(st);
 		st_reset(st);
 		if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT_UNIQUE)
@@ -1034,6 +1161,28 @@ job_submit(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		sqlite3_bind_text(st, 3, m->rcpts[i], -1, SQLITE_STATIC);
 		if (w_exec(s, W_RCPT_INSERT, "cannot store the message", e) < 0)
 			return -1;
+	}
+	/* events for the application */
+	if (m->idem_key != NULL) {
+		st = s->w[W_IDEM_PUT];
+		sqlite3_bind_text(st, 1, m->idem_key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, j->id, QUEUE_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+		if (w_exec(s, W_IDEM_PUT, "cannot store the Idempotency-Key", e) < 0)
+			return -1;
+	}
+	for (h = 0; (c->bmask & QUEUE_HOOK_QUEUED) && h < c->nbhooks; h++) {
+		if (!(c->bhooks[h].events & QUEUE_HOOK_QUEUED))
+			continue;
+		st = s->w[W_OUTBOX_QUEUED];
+		for (i = 0; i < m->nrcpts; i++) {
+			sqlite3_bind_text(st, 1, c->bhooks[h].name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, j->id, QUEUE_ID_LEN, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, m->rcpts[i], -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 4, now);
+			if (w_exec(s, W_OUTBOX_QUEUED, "cannot store an event", e) < 0)
+				return -1;
+		}
 	}
 	return 0;                      /* "accepted" is made when read */
 }
@@ -1116,6 +1265,52 @@ format_result(char *dst, size_t dstsz, const struct queue_rcpt_result *r)
 	queue_format_result(dst, dstsz, r->code, r->enhanced, r->reply);
 }
 
+/* events for the application: the outbox rows of result r (its
+ * recipient updated already), and its address suppressed if r says so */
+static int
+record_extra(struct sq *s, struct queue_core *c, const struct queue_outcome *o,
+    const struct queue_rcpt_result *r, int64_t mid, int64_t now,
+    struct op_err *e)
+{
+	unsigned kind = queue_hook_kind_of(r);
+	sqlite3_stmt *st;
+	size_t h;
+
+	for (h = 0; (c->bmask & kind) && h < c->nbhooks; h++) {
+		if (!(c->bhooks[h].events & kind))
+			continue;
+		st = s->w[W_OUTBOX_RESULT];
+		sqlite3_bind_text(st, 1, c->bhooks[h].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, o->id, QUEUE_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, queue_hook_kind_name(kind), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, r->code);
+		bind_text(st, 5, r->enhanced, QUEUE_ENHANCED_MAX);
+		bind_text(st, 6, r->reply, QUEUE_REPLY_MAX);
+		bind_text(st, 7, o->profile_used, QUEUE_PROFILE_MAX);
+		sqlite3_bind_int64(st, 8, now);
+		sqlite3_bind_int64(st, 9, mid);
+		sqlite3_bind_int64(st, 10, r->idx);
+		if (w_exec(s, W_OUTBOX_RESULT, "cannot store an event", e) < 0)
+			return -1;
+	}
+	if (r->suppress && !r->suppressed) {
+		char reason[QUEUE_TEXT_MAX];
+
+		format_result(reason, sizeof(reason), r);
+		st = s->w[W_SUPP_ADD];
+		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_bind_int64(st, 2, r->idx);
+		bind_text(st, 3, reason, QUEUE_TEXT_MAX);
+		sqlite3_bind_int64(st, 4, now);
+		sqlite3_bind_text(st, 5, o->id, QUEUE_ID_LEN, SQLITE_STATIC);
+		if (w_exec(s, W_SUPP_ADD, "cannot suppress an address", e) < 0)
+			return -1;
+		queue_core_supp_added(c);
+	}
+	return 0;
+}
+
 /* record: reads j->o, j->now (o->now, or the clock); writes j->state, and
  * j->sends, j->sends_profile. */
 static int
@@ -1176,10 +1371,12 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 			queue_format_event(text, sizeof(text), sq_col_text(ast, 0),
 			    o->profile_used, err_text);
 			st_reset(ast);
-			if (add_event(s, mid, now, queue_rcpt_state_name(r->state),
-			    text, e) < 0)
+			if (add_event(s, mid, now, r->suppressed ? "suppressed" :
+			    queue_rcpt_state_name(r->state), text, e) < 0)
 				return -1;
 		}
+		if (record_extra(s, c, o, r, mid, now, e) < 0)
+			return -1;
 		if (first_bad == NULL && r->state != QUEUE_RCPT_SENT)
 			first_bad = r;
 	}
@@ -1294,6 +1491,19 @@ job_fail(struct queue_core *c, struct queue_job *j, struct op_err *e)
 
 	if (find_msg(s, j->id, &mid, NULL, e) < 0)
 		return -1;
+	for (size_t h = 0; (c->bmask & QUEUE_HOOK_FAILED) && h < c->nbhooks;
+	    h++) {
+		if (!(c->bhooks[h].events & QUEUE_HOOK_FAILED))
+			continue;
+		st = s->w[W_OUTBOX_FAIL];
+		sqlite3_bind_text(st, 1, c->bhooks[h].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, j->id, QUEUE_ID_LEN, SQLITE_STATIC);
+		bind_text(st, 3, j->text, QUEUE_REPLY_MAX);
+		sqlite3_bind_int64(st, 4, j->now);
+		sqlite3_bind_int64(st, 5, mid);
+		if (w_exec(s, W_OUTBOX_FAIL, "cannot store an event", e) < 0)
+			return -1;
+	}
 	st = s->w[W_RCPT_FAIL_OPEN];
 	sqlite3_bind_int64(st, 1, mid);
 	sqlite3_bind_int64(st, 2, j->now);
@@ -1389,6 +1599,11 @@ job_retry(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	if (state == QUEUE_MSG_SENDING)
 		return err_set(e, ERR_DATA, "message %s is being delivered now; "
 		    "retry it when the attempt has ended", j->id);
+	/* an operator's retry tries its refused addresses again: off the
+	 * suppression list (events for the application) */
+	sqlite3_bind_int64(s->w[W_SUPP_UNRETRY], 1, mid);
+	if (w_exec(s, W_SUPP_UNRETRY, "cannot retry the message", e) < 0)
+		return -1;
 	sqlite3_bind_int64(s->w[W_RETRY_RCPTS], 1, mid);
 	if (w_exec(s, W_RETRY_RCPTS, "cannot retry the message", e) < 0)
 		return -1;
@@ -1468,6 +1683,10 @@ job_purge(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	int rc = SQLITE_DONE;
 
 	j->n = 0;
+	/* events for the application: keys older than a day name nothing */
+	sqlite3_bind_int64(s->w[W_IDEM_PURGE], 1, now_s() - QUEUE_IDEM_KEEP_S);
+	if (w_exec(s, W_IDEM_PURGE, "cannot remove old Idempotency-Keys", e) < 0)
+		return -1;
 	if (j->max == 0)
 		return 0;
 	mids = mem_alloc(j->max * sizeof(*mids));
@@ -1497,6 +1716,96 @@ job_purge(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	}
 	free(mids);
 	j->n = n;
+	return 0;
+}
+
+/* ---- Events for the application ---- */
+
+static int
+ev_cmp(const void *a, const void *b)
+{
+	const struct queue_outbox_ev *x = a, *y = b;
+
+	return x->oid < y->oid ? -1 : x->oid > y->oid;
+}
+
+/* outbox claim: reads j->text (webhook), j->now, j->max; fills j->set. */
+static int
+job_outbox_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct sq *s = core_sq(c);
+	sqlite3_stmt *st = s->w[W_OUTBOX_CLAIM];
+	struct queue_set *set = j->set;
+	int rc;
+
+	sqlite3_bind_text(st, 1, j->text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, j->now);
+	sqlite3_bind_int64(st, 3, j->now + OUTBOX_LEASE_S);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)j->max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_outbox_ev *ev = queue_set_add_outbox(set);
+
+		ev->oid = sqlite3_column_int64(st, 0);
+		ev->hook = sq_set_col(set, st, 1);
+		ev->kind = sq_set_col(set, st, 2);
+		ev->id = sq_set_col(set, st, 3);
+		ev->rcpt = sq_set_col(set, st, 4);
+		ev->code = sqlite3_column_int(st, 5);
+		ev->enhanced = sq_set_col(set, st, 6);
+		if (ev->enhanced == NULL)
+			ev->enhanced = queue_set_strndup(set, "", 0);
+		ev->reply = sq_set_col(set, st, 7);
+		if (ev->reply == NULL)
+			ev->reply = queue_set_strndup(set, "", 0);
+		ev->profile = sq_set_col(set, st, 8);
+		ev->node = sq_set_col(set, st, 9);
+		ev->attempt = (unsigned)sqlite3_column_int(st, 10);
+		ev->at = sqlite3_column_int64(st, 11);
+		ev->tries = (unsigned)sqlite3_column_int(st, 12);
+		ev->metadata = sq_set_col(set, st, 13);
+	}
+	st_reset(st);
+	if (rc != SQLITE_DONE) {
+		queue_set_free(set);
+		return sq_err(s, s->wdb, rc, "cannot claim events", e);
+	}
+	if (set->noutbox > 1)
+		qsort(set->outbox, set->noutbox, sizeof(*set->outbox), ev_cmp);
+	return 0;
+}
+
+/* outbox finish: reads j->done, j->max (how many). */
+static int
+job_outbox_finish(struct queue_core *c, struct queue_job *j,
+    struct op_err *e)
+{
+	struct sq *s = core_sq(c);
+	size_t i;
+
+	for (i = 0; i < j->max; i++) {
+		const struct queue_outbox_done *d = &j->odone[i];
+		int k = d->next_try == 0 ? W_OUTBOX_DEL : W_OUTBOX_RETRY;
+
+		sqlite3_bind_int64(s->w[k], 1, d->oid);
+		if (k == W_OUTBOX_RETRY)
+			sqlite3_bind_int64(s->w[k], 2, d->next_try);
+		if (w_exec(s, k, "cannot update an event", e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* suppression delete: reads j->text (lowercase address). */
+static int
+job_supp_delete(struct queue_core *c, struct queue_job *j, struct op_err *e)
+{
+	struct sq *s = core_sq(c);
+
+	sqlite3_bind_text(s->w[W_SUPP_DEL], 1, j->text, -1, SQLITE_STATIC);
+	if (w_exec(s, W_SUPP_DEL, "cannot remove a suppressed address", e) < 0)
+		return -1;
+	if (sqlite3_changes(s->wdb) == 0)
+		return err_set(e, ERR_NOINPUT, "%s is not suppressed", j->text);
 	return 0;
 }
 
@@ -1800,6 +2109,12 @@ static const struct queue_ops sq_ops = {
 	.counters = sq_counters,
 	.rate_add = queue_core_rate_add,
 	.rate_load = sq_rate_load,
+	.outbox_claim = queue_core_outbox_claim,
+	.outbox_finish = queue_core_outbox_finish,
+	.outbox_count = sq_outbox_count,
+	.supp_list = sq_supp_list,
+	.supp_delete = queue_core_supp_delete,
+	.supp_check = sq_supp_check,
 	.stats = sq_stats,
 	.close = sq_close,
 };
@@ -1831,5 +2146,8 @@ static const struct queue_txn sq_txn = {
 		[QJ_DELETE] = job_delete,
 		[QJ_PURGE] = job_purge,
 		[QJ_RATE_ADD] = job_rate_add,
+		[QJ_OUTBOX_CLAIM] = job_outbox_claim,
+		[QJ_OUTBOX_FINISH] = job_outbox_finish,
+		[QJ_SUPP_DELETE] = job_supp_delete,
 	},
 };

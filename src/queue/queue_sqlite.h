@@ -12,5 +12,9 @@
  * queue_open(). */
 int queue_sqlite_open(const char *db_path, unsigned flags, struct queue **out,
     struct op_err *e);
+/* The query plan (EXPLAIN QUERY PLAN, one step a line) of queue_list()
+ * with the searches of o, for tests that the searches use the indexes. */
+int queue_sqlite_plan(struct queue *q, const struct queue_list_opts *o,
+    char *dst, size_t dstsz, struct op_err *e);
 
 #endif

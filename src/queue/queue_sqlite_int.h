@@ -23,7 +23,15 @@
 /* The columns read into a struct queue_msg (sq_row_msg()), in this order. */
 #define MSG_COLS "mid, id, sender, size, state, attempts, created, since," \
 	" next_attempt, updated, profile, profile_used, last_error," \
-	" (SELECT count(*) FROM recipients AS r WHERE r.mid = messages.mid)"
+	" (SELECT count(*) FROM recipients AS r WHERE r.mid = messages.mid)," \
+	" metadata, subject"
+/* queue_list: MSG_COLS and the first recipient and latest reply */
+#define LIST_COLS MSG_COLS ", (SELECT address FROM recipients AS r" \
+	" WHERE r.mid = messages.mid AND r.idx = 0)," \
+	" (SELECT r.code || CASE WHEN coalesce(r.enhanced, '') = '' THEN ''" \
+	" ELSE ' ' || r.enhanced END || ' ' || coalesce(r.reply, '')" \
+	" FROM recipients AS r WHERE r.mid = messages.mid AND r.code IS NOT NULL" \
+	" ORDER BY r.updated DESC LIMIT 1)"
 #define RCPT_COLS "idx, address, state, code, enhanced, reply, attempts," \
 	" updated, profile"
 #define WAITING "state IN ('queued', 'deferred')"
@@ -41,6 +49,10 @@ enum {
 	W_RETRY_RCPTS, W_RETRY_MSG, W_RETRY_ALL_EVENTS, W_RETRY_ALL_RCPTS,
 	W_RETRY_ALL, W_DELETE, W_PURGE_SCAN, W_RATE_ADD, W_RATE_PRUNE,
 	W_COUNT_ADD,
+	/* events for the application */
+	W_IDEM_FIND, W_IDEM_PUT, W_IDEM_PURGE, W_OUTBOX_QUEUED, W_OUTBOX_RESULT,
+	W_OUTBOX_FAIL, W_SUPP_ADD, W_OUTBOX_CLAIM, W_OUTBOX_DEL, W_OUTBOX_RETRY,
+	W_SUPP_DEL, W_SUPP_UNRETRY,
 	W__COUNT
 };
 
@@ -48,6 +60,7 @@ enum {
 enum {
 	R_BEGIN, R_END, R_FIND, R_LIST, R_LIST_STATE, R_GET, R_RCPTS,
 	R_EVENTS, R_COUNTS, R_NEXT_DUE, R_RATE, R_COUNTERS,
+	R_SUPP_CHECK, R_SUPP_LIST, R_OUTBOX_COUNT, R_SUPP_ANY,
 	R__COUNT
 };
 
@@ -129,5 +142,11 @@ int sq_counters(struct queue *q, struct queue_counter **out, size_t *n,
 int sq_rate_load(struct queue *q, const char *profile, int64_t since,
     struct queue_rate_bucket **out, size_t *n, struct op_err *e);
 void sq_readers_close(struct sq *s);
+/* events for the application */
+int sq_outbox_count(struct queue *q, uint64_t *n, struct op_err *e);
+int sq_supp_list(struct queue *q, const char *after, size_t limit,
+    struct queue_set *out, struct op_err *e);
+int sq_supp_check(struct queue *q, const char *const *addrs, size_t n,
+    int *out, int *empty, struct op_err *e);
 
 #endif

@@ -9,6 +9,7 @@
  * being checkpointed.
  */
 #include "queue/queue_sqlite_int.h"
+#include "queue/queue_sqlite.h"
 #include "queue/queue_impl.h"
 
 #include <stdio.h>
@@ -21,9 +22,9 @@ static const char *const r_sql[R__COUNT] = {
 	[R_BEGIN] = "BEGIN",
 	[R_END] = "COMMIT",
 	[R_FIND] = "SELECT mid, state FROM messages WHERE id = ?1",
-	[R_LIST] = "SELECT " MSG_COLS " FROM messages WHERE mid < ?1"
+	[R_LIST] = "SELECT " LIST_COLS " FROM messages WHERE mid < ?1"
 	    " ORDER BY mid DESC LIMIT ?2",
-	[R_LIST_STATE] = "SELECT " MSG_COLS " FROM messages WHERE state = ?3"
+	[R_LIST_STATE] = "SELECT " LIST_COLS " FROM messages WHERE state = ?3"
 	    " AND mid < ?1 ORDER BY mid DESC LIMIT ?2",
 	[R_GET] = "SELECT " MSG_COLS " FROM messages WHERE mid = ?1",
 	[R_RCPTS] = "SELECT " RCPT_COLS " FROM recipients WHERE mid = ?1"
@@ -38,6 +39,12 @@ static const char *const r_sql[R__COUNT] = {
 	    " AND minute >= ?2 ORDER BY minute",
 	[R_COUNTERS] = "SELECT profile, sent, deferred, failed, rcpt_sent,"
 	    " rcpt_deferred, rcpt_failed FROM counters ORDER BY profile",
+	/* events for the application */
+	[R_SUPP_CHECK] = "SELECT 1 FROM suppressions WHERE address = lower(?1)",
+	[R_SUPP_LIST] = "SELECT address, reason, at, id FROM suppressions"
+	    " WHERE address > ?1 ORDER BY address LIMIT ?2",
+	[R_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+	[R_SUPP_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
 };
 
 static struct sq *
@@ -237,6 +244,109 @@ out:
 	return ret;
 }
 
+/* ---- Searches (events for the application) ---- */
+
+static int
+list_searches(const struct queue_list_opts *o)
+{
+	return o != NULL && (o->to != NULL || o->from != NULL ||
+	    o->subject != NULL || o->since > 0 || o->until > 0);
+}
+
+/* The SQL of a search: ?1 before (mid), ?2 limit, ?3 state, ?4 to, ?5
+ * from, ?6 subject, ?7 since, ?8 until; a recipient is found through
+ * the index recipients_address; the others are read newest first. */
+static void
+search_sql(const struct queue_list_opts *o, int state, struct buf *b)
+{
+	buf_printf(b, NULL, "SELECT " LIST_COLS " FROM messages WHERE mid < ?1");
+	if (state != -1)
+		buf_printf(b, NULL, " AND state = ?3");
+	if (o->to != NULL)
+		buf_printf(b, NULL, " AND mid IN (SELECT mid FROM recipients"
+		    " WHERE address = ?4 COLLATE NOCASE)");
+	if (o->from != NULL)
+		buf_printf(b, NULL, " AND sender = ?5 COLLATE NOCASE");
+	if (o->subject != NULL)
+		buf_printf(b, NULL, " AND instr(lower(subject), lower(?6)) > 0");
+	if (o->since > 0)
+		buf_printf(b, NULL, " AND created >= ?7");
+	if (o->until > 0)
+		buf_printf(b, NULL, " AND created < ?8");
+	buf_printf(b, NULL, " ORDER BY mid DESC LIMIT ?2");
+}
+
+static void
+search_bind(sqlite3_stmt *st, const struct queue_list_opts *o, int state,
+    int64_t before, size_t limit)
+{
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+	if (state != -1)
+		sqlite3_bind_text(st, 3, queue_msg_state_name(state), -1,
+		    SQLITE_STATIC);
+	if (o->to != NULL)
+		sqlite3_bind_text(st, 4, o->to, -1, SQLITE_STATIC);
+	if (o->from != NULL)
+		sqlite3_bind_text(st, 5, o->from, -1, SQLITE_STATIC);
+	if (o->subject != NULL)
+		sqlite3_bind_text(st, 6, o->subject, -1, SQLITE_STATIC);
+	if (o->since > 0)
+		sqlite3_bind_int64(st, 7, o->since);
+	if (o->until > 0)
+		sqlite3_bind_int64(st, 8, o->until);
+}
+
+static int
+search_check(const struct queue_list_opts *o, struct op_err *e)
+{
+	if ((o->to != NULL && strlen(o->to) >= QUEUE_ADDR_MAX) ||
+	    (o->from != NULL && strlen(o->from) >= QUEUE_ADDR_MAX))
+		return err_set(e, ERR_DATA, "address longer than %d bytes",
+		    QUEUE_ADDR_MAX - 1);
+	if (o->subject != NULL && strlen(o->subject) >= QUEUE_SUBJECT_MAX)
+		return err_set(e, ERR_DATA, "subject search longer than %d bytes",
+		    QUEUE_SUBJECT_MAX - 1);
+	return 0;
+}
+
+int
+queue_sqlite_plan(struct queue *q, const struct queue_list_opts *o,
+    char *dst, size_t dstsz, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	struct buf sql, plan;
+	sqlite3_stmt *st = NULL;
+	int rc, ret = -1;
+
+	if (dstsz == 0)
+		return err_set(e, ERR_SOFTWARE, "no room for the plan");
+	dst[0] = '\0';
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	buf_init(&sql, 8192);
+	buf_init(&plan, dstsz);
+	buf_printf(&sql, NULL, "EXPLAIN QUERY PLAN ");
+	search_sql(o, o->state, &sql);
+	rc = sqlite3_prepare_v2(r->db, sql.data, (int)sql.len, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sq_err(s, r->db, rc, "cannot plan a search", e);
+		goto out;
+	}
+	search_bind(st, o, o->state, INT64_MAX, 100);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		buf_printf(&plan, NULL, "%s\n", sq_col_text(st, 3));
+	str_copy(dst, dstsz, plan.data != NULL ? plan.data : "");
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	buf_free(&sql);
+	buf_free(&plan);
+	reader_put(s, r);
+	return ret;
+}
+
 int
 sq_list(struct queue *q, const struct queue_list_opts *o,
     struct queue_set *out, struct op_err *e)
@@ -260,15 +370,34 @@ sq_list(struct queue *q, const struct queue_list_opts *o,
 	if (o != NULL && o->before != NULL && r_find(s, r, o->before, &before,
 	    e) < 0)
 		goto out;
-	st = r->st[state == -1 ? R_LIST : R_LIST_STATE];
-	sqlite3_bind_int64(st, 1, before);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
-	if (state != -1)
-		sqlite3_bind_text(st, 3, queue_msg_state_name(state), -1,
-		    SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		sq_row_msg(out, st);
-	sqlite3_reset(st);
+	if (list_searches(o)) {
+		struct buf sql;
+
+		if (search_check(o, e) < 0)
+			goto out;
+		buf_init(&sql, 8192);
+		search_sql(o, state, &sql);
+		rc = sqlite3_prepare_v2(r->db, sql.data, (int)sql.len, &st, NULL);
+		buf_free(&sql);
+		if (rc != SQLITE_OK) {
+			sq_err(s, r->db, rc, "cannot search the queue", e);
+			goto out;
+		}
+		search_bind(st, o, state, before, limit);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			sq_row_msg(out, st);
+		sqlite3_finalize(st);
+	} else {
+		st = r->st[state == -1 ? R_LIST : R_LIST_STATE];
+		sqlite3_bind_int64(st, 1, before);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+		if (state != -1)
+			sqlite3_bind_text(st, 3, queue_msg_state_name(state), -1,
+			    SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			sq_row_msg(out, st);
+		sqlite3_reset(st);
+	}
 	if (rc != SQLITE_DONE) {
 		sq_err(s, r->db, rc, "cannot list the queue", e);
 		queue_set_free(out);
@@ -479,3 +608,96 @@ sq_readers_close(struct sq *s)
 		if (s->readers[i].db != NULL)
 			reader_close(&s->readers[i]);
 }
+
+/* ---- Events for the application ---- */
+
+int
+sq_outbox_count(struct queue *q, uint64_t *n, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	st = r->st[R_OUTBOX_COUNT];
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	reader_put(s, r);
+	if (rc != SQLITE_ROW)
+		return sq_err(s, r->db, rc, "cannot count the events waiting", e);
+	return 0;
+}
+
+int
+sq_supp_list(struct queue *q, const char *after, size_t limit,
+    struct queue_set *out, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	st = r->st[R_SUPP_LIST];
+	sqlite3_bind_text(st, 1, after != NULL ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_supp *sp = queue_set_add_supp(out);
+
+		sp->address = sq_set_col(out, st, 0);
+		sp->reason = sq_set_col(out, st, 1);
+		sp->at = sqlite3_column_int64(st, 2);
+		sp->id = sq_set_col(out, st, 3);
+	}
+	sqlite3_reset(st);
+	reader_put(s, r);
+	if (rc != SQLITE_DONE) {
+		queue_set_free(out);
+		return sq_err(s, r->db, rc, "cannot list suppressed addresses", e);
+	}
+	return 0;
+}
+
+int
+sq_supp_check(struct queue *q, const char *const *addrs, size_t n,
+    int *out, int *empty, struct op_err *e)
+{
+	struct sq *s = to_sq(q);
+	struct sq_reader *r;
+	sqlite3_stmt *st;
+	size_t i;
+	int rc = SQLITE_DONE;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return -1;
+	/* an empty list (the common case) in one step */
+	st = r->st[R_SUPP_ANY];
+	rc = sqlite3_step(st);
+	*empty = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		reader_put(s, r);
+		return sq_err(s, r->db, rc, "cannot read the suppression list", e);
+	}
+	rc = SQLITE_DONE;
+	st = r->st[R_SUPP_CHECK];
+	for (i = 0; i < n && !*empty; i++) {
+		sqlite3_bind_text(st, 1, addrs[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		out[i] = rc == SQLITE_ROW;
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			break;
+	}
+	reader_put(s, r);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_err(s, r->db, rc, "cannot read the suppression list", e);
+	return 0;
+}
+/* ---- end of events for the application ---- */

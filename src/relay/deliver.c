@@ -48,6 +48,9 @@ deliver_msg_from_set(const struct queue_set *set, size_t i)
 	m->since = q->since;
 	m->size = q->size;
 	m->profile = q->profile != NULL && q->profile[0] != '\0' ? str_dup(q->profile) : NULL;
+	m->supp = mem_alloc(sizeof(int) * (q->nrcpts ? q->nrcpts : 1));
+	for (r = 0; r < q->nrcpts; r++)
+		m->supp[r] = q->rcpts[r].suppressed;
 	return m;
 }
 
@@ -90,6 +93,7 @@ deliver_msg_free(struct deliver_msg *m)
 	free(m->tried);
 	free(m->rcpts);
 	free(m->rcpt_idx);
+	free(m->supp);
 	free(m->sender);
 	free(m->profile);
 	free(m->body);
@@ -581,6 +585,12 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 		p->qr[i].code = codes[i];
 		p->qr[i].enhanced = p->enh[i];
 		p->qr[i].reply = p->texts[i];
+		/* suppression: a refusal that will not change */
+		p->qr[i].suppressed = m->all_suppressed;
+		p->qr[i].suppress = conf->server.suppress &&
+		    !conf->redirect_enabled && !m->all_suppressed &&
+		    states[i] == QUEUE_RCPT_FAILED &&
+		    deliver_suppresses(codes[i], enh[i]);
 		if (states[i] == QUEUE_RCPT_SENT)
 			sent++;
 	}
@@ -613,6 +623,96 @@ record(const struct deliver_ctx *dc, const struct conf *conf,
 	recorded(p, rc, state, &e);
 	return rc;
 }
+
+/* ---- Suppression ---- */
+
+int
+deliver_suppresses(int code, const char *enhanced)
+{
+	static const char *const codes[] = { "5.1.1", "5.1.10", "5.2.1" };
+	size_t i;
+
+	if (code < 500 || code > 599 || enhanced == NULL)
+		return 0;
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(enhanced, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+deliver_suppressed(const struct deliver_ctx *dc, const struct conf *conf,
+    struct deliver_msg *m)
+{
+	struct deliver_msg t;
+	struct op_err e;
+	size_t i, k, n = m->nrcpts ? m->nrcpts : 1, ns = 0;
+	int *states, *codes;
+	char (*texts)[QUEUE_REPLY_MAX];
+	char (*enh)[16];
+
+	if (m->supp_done || !conf->server.suppress || m->nrcpts == 0)
+		return 0;
+	m->supp_done = 1;
+	if (m->supp == NULL) {
+		/* handed over by the listener: not claimed, so not known */
+		m->supp = mem_alloc(sizeof(int) * n);
+		if (queue_supp_check(dc->queue, (const char *const *)m->rcpts,
+		    m->nrcpts, m->supp, &e) < 0) {
+			log_event(LOG_ERROR, "suppression", "id", m->id, "error",
+			    e.msg, NULL);
+			return 0;      /* delivered: better than lost */
+		}
+	}
+	for (i = 0; i < m->nrcpts; i++)
+		ns += m->supp[i] != 0;
+	if (ns == 0)
+		return 0;
+	memset(&t, 0, sizeof(t));
+	memcpy(t.id, m->id, sizeof(t.id));
+	t.rcpts = mem_alloc(sizeof(char *) * ns);
+	t.rcpt_idx = mem_alloc(sizeof(unsigned) * ns);
+	t.attempts = m->attempts;
+	t.created = m->created;
+	t.since = m->since;
+	t.all_suppressed = 1;
+	states = mem_alloc(sizeof(int) * ns);
+	codes = mem_alloc(sizeof(int) * ns);
+	texts = mem_alloc(sizeof(*texts) * ns);
+	enh = mem_alloc(sizeof(*enh) * ns);
+	for (i = k = 0; i < m->nrcpts; i++) {
+		if (!m->supp[i]) {
+			/* keep it in m */
+			m->rcpts[k] = m->rcpts[i];
+			m->rcpt_idx[k] = m->rcpt_idx[i];
+			m->supp[k] = 0;
+			k++;
+			continue;
+		}
+		t.rcpts[t.nrcpts] = m->rcpts[i];
+		t.rcpt_idx[t.nrcpts] = m->rcpt_idx[i];
+		states[t.nrcpts] = QUEUE_RCPT_FAILED;
+		snprintf(texts[t.nrcpts], sizeof(texts[0]), "suppressed: the "
+		    "address was refused for good before; remove it from the "
+		    "suppression list (outpost suppressions delete) to try again");
+		log_line(m, NULL, NULL, m->rcpts[i], QUEUE_RCPT_FAILED, NULL,
+		    "suppressed", clock_mono_ms(), NULL);
+		t.nrcpts++;
+	}
+	m->nrcpts = k;
+	record(dc, conf, &t, NULL, states, texts, codes, enh,
+	    "suppressed: every recipient left was refused for good before", 0);
+	for (i = 0; i < t.nrcpts; i++)
+		free(t.rcpts[i]);
+	free(t.rcpts);
+	free(t.rcpt_idx);
+	free(states);
+	free(codes);
+	free(texts);
+	free(enh);
+	return m->nrcpts == 0;
+}
+/* ---- end of suppression ---- */
 
 int
 deliver_expire(const struct deliver_ctx *dc, const struct conf *conf,

@@ -48,6 +48,11 @@ struct deliver_msg {
 	char *body;            /* the message, when the listener handed it
 	                        * over (else read from the queue); owned */
 	size_t body_len;
+	/* suppression: */
+	int *supp;             /* per recipient: on the suppression list
+	                        * (from the claim); NULL: not known yet */
+	int supp_done;         /* its suppressed recipients were recorded */
+	int all_suppressed;    /* record(): every result is "suppressed" */
 };
 
 /* A message just stored already claimed by this process, with its body
@@ -139,6 +144,22 @@ void deliver_msg_set_waited(struct deliver_msg *m, const struct smtp_result *r);
 int deliver_wait(const struct deliver_ctx *dc, const struct conf *conf,
     const struct deliver_msg *m, const char *profile, const char *why,
     int64_t wait_ms);
+
+/* The enhanced status codes that suppress an address when a recipient
+ * is refused with one for good ([server] suppress): the mailbox does
+ * not exist (5.1.1), the domain takes no mail (5.1.10: null MX, RFC
+ * 7505), the mailbox is disabled (5.2.1).  A bare 550 without an
+ * enhanced code is not enough (it is also used for policy refusals). */
+int deliver_suppresses(int code, const char *enhanced);
+/*
+ * Suppression, before m is routed ([server] suppress = yes): its
+ * recipients on the list (m->supp, else read from the queue) are
+ * recorded failed with the outcome "suppressed" at once, without
+ * contacting any provider, and removed from m.  Returns 1 when none is
+ * left (the message ended: do not route it), else 0.  Once per m.
+ */
+int deliver_suppressed(const struct deliver_ctx *dc, const struct conf *conf,
+    struct deliver_msg *m);
 
 /* GET /metrics: set the registry's sent/deferred/failed counters (of
  * messages and of recipients, by profile) from the queue's, which count

@@ -389,6 +389,11 @@ route(struct relay *r, const struct conf *conf, struct job *j)
 	int action;
 	char why[QUEUE_TEXT_MAX];
 
+	/* suppression: recipients on the list end here, no provider asked */
+	if (deliver_suppressed(&dc, conf, j->m)) {
+		job_finish(r, j);
+		return;
+	}
 	pthread_mutex_lock(&r->lock);
 	action = route_locked(r, conf, j, &until, why, sizeof(why));
 	pthread_mutex_unlock(&r->lock);
@@ -1522,6 +1527,15 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 	    conf_profile_find(conf, dm->profile) : NULL;
 	if (only != NULL && !only->enabled)
 		only = NULL;
+	/* suppression: recipients on the list end here, as in the daemon */
+	if (deliver_suppressed(&dc, conf, dm)) {
+		res->outcome = SMTP_PERMANENT;
+		str_copy(res->msg, sizeof(res->msg), "every recipient is on the "
+		    "suppression list (refused for good before): see outpost "
+		    "suppressions list");
+		deliver_msg_free(dm);
+		return;
+	}
 	for (i = 0; i < conf->nprofiles && !done; i++) {
 		const struct conf_profile *p = &conf->profiles[i];
 		struct smtp_session *s = NULL;

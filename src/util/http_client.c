@@ -115,14 +115,18 @@ on_ssl_ctx(CURL *c, void *ctx, void *arg)
 	return CURLE_OK;
 }
 
+/* One request; keep (not NULL): the easy handle in *keep is used and
+ * kept for the next request (its connection reused), made if NULL. */
 static int
-request(const char *url, const char *form, const char *ca_file,
+request_on(void **keep, const char *url, const char *form, size_t formlen,
+    const char *const *extra, size_t nextra, const char *ca_file,
     unsigned timeout_s, struct http_reply *out, struct op_err *e)
 {
 	struct curl_slist *hdrs = NULL;
 	struct sink k;
 	CURL *c = NULL;
 	CURLcode cc;
+	size_t i;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -131,10 +135,14 @@ request(const char *url, const char *form, const char *ca_file,
 	pthread_once(&once, load);
 	if (api.easy_init == NULL)
 		return err_set(e, ERR_UNAVAILABLE, "%s", load_error);
-	c = api.easy_init();
+	c = keep != NULL && *keep != NULL ? *keep : api.easy_init();
 	if (c == NULL)
 		return err_set(e, ERR_OSERR, "libcurl could not start a request");
+	if (keep != NULL)
+		*keep = c;
 	hdrs = api.slist_append(hdrs, "Accept: application/json");
+	for (i = 0; i < nextra; i++)
+		hdrs = api.slist_append(hdrs, extra[i]);
 	api.easy_setopt(c, CURLOPT_URL, url);
 	api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
 	api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -153,7 +161,7 @@ request(const char *url, const char *form, const char *ca_file,
 	}
 	if (form != NULL) {
 		api.easy_setopt(c, CURLOPT_POSTFIELDS, form);
-		api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
+		api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)formlen);
 	}
 	cc = api.easy_perform(c);
 	if (k.over) {
@@ -179,9 +187,43 @@ out:
 	if (k.b.data != NULL)
 		explicit_bzero(k.b.data, k.b.len);
 	buf_free(&k.b);
+	api.easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	api.slist_free_all(hdrs);
-	api.easy_cleanup(c);
+	if (keep == NULL)
+		api.easy_cleanup(c);
 	return rc;
+}
+
+static int
+request(const char *url, const char *form, const char *ca_file,
+    unsigned timeout_s, struct http_reply *out, struct op_err *e)
+{
+	return request_on(NULL, url, form, form != NULL ? strlen(form) : 0,
+	    NULL, 0, ca_file, timeout_s, out, e);
+}
+
+int
+http_post_json(void **keep, const char *url, const char *body, size_t len,
+    const char *const *headers, size_t nheaders, unsigned timeout_s,
+    struct http_reply *out, struct op_err *e)
+{
+	const char *h[HTTP_CLIENT_HEADERS_MAX + 1];
+	size_t i;
+
+	if (nheaders > HTTP_CLIENT_HEADERS_MAX)
+		return err_set(e, ERR_SOFTWARE, "too many request headers");
+	h[0] = "Content-Type: application/json";
+	for (i = 0; i < nheaders; i++)
+		h[i + 1] = headers[i];
+	return request_on(keep, url, body, len, h, nheaders + 1, NULL,
+	    timeout_s, out, e);
+}
+
+void
+http_handle_free(void *keep)
+{
+	if (keep != NULL && api.easy_cleanup != NULL)
+		api.easy_cleanup(keep);
 }
 
 int

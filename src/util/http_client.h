@@ -40,6 +40,16 @@ int http_get(const char *url, const char *ca_file, unsigned timeout_s,
     struct http_reply *out, struct op_err *e);
 void http_reply_free(struct http_reply *r);
 
+#define HTTP_CLIENT_HEADERS_MAX 8
+/* POST a JSON body (Content-Type: application/json) with up to
+ * HTTP_CLIENT_HEADERS_MAX more header lines ("Name: value").  keep (may
+ * be NULL): a handle kept between requests so its connection is reused;
+ * *keep NULL at first; free it with http_handle_free(). */
+int http_post_json(void **keep, const char *url, const char *body,
+    size_t len, const char *const *headers, size_t nheaders,
+    unsigned timeout_s, struct http_reply *out, struct op_err *e);
+void http_handle_free(void *keep);
+
 /* s percent-encoded for a form or a query (RFC 3986 unreserved kept),
  * appended to out (a struct buf *, as void * to keep buf.h out). */
 int http_form_escape(void *out, const char *s, struct op_err *e);

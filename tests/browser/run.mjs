@@ -400,6 +400,34 @@ try {
     await shot('08c-message-retried');
   });
 
+  await step('the delivery log finds a message by address, shows it, and lists suppressed addresses', async () => {
+    const r = await api('POST', '/api/messages', {
+      from: 'app@example.com', to: ['Findme@example.com', 'second@example.com'],
+      subject: 'Survey 77', text: 'Please answer.', metadata: { survey: '77' } });
+    expect(r.status === 202, 'queued: ' + r.status);
+    await page.getByRole('link', { name: 'Delivery log' }).click();
+    await page.getByPlaceholder('Search by address').fill('findme@EXAMPLE.com');
+    const rows = page.locator('#log-rows tr');
+    await waitFor(async () => (await rows.count()) === 1 &&
+      (await rows.first().getAttribute('data-id')) === r.data.id, 'only the message found');
+    const cell = await rows.first().locator('td[data-label="Recipients"]').textContent();
+    expect(cell === 'Findme@example.com +1 more', 'first recipient and the others: ' + cell);
+    await rows.first().click();
+    await page.locator('#m-title', { hasText: 'Survey 77' }).waitFor();
+    expect((await page.locator('#m-facts').textContent()).includes('77'), 'metadata shown');
+    await page.getByRole('button', { name: 'Show message' }).click();
+    await waitFor(async () => (await page.locator('#m-raw').textContent()).includes('Subject: Survey 77'),
+      'the stored message shown');
+    expect((await page.locator('#m-raw').textContent()).includes('Please answer.'), 'its text');
+    await shot('08d-search-and-message', true);
+    await page.getByPlaceholder('Search by address').fill('');
+    await waitFor(async () => (await rows.count()) >= 2, 'every message again');
+    await page.getByRole('button', { name: 'Suppressed' }).click();
+    await page.locator('#supp-view').waitFor();
+    await waitFor(async () => !(await page.locator('#supp-empty').isHidden()) ||
+      !(await page.locator('#supp-table').isHidden()), 'the suppressed view');
+  });
+
   await step('profiles: reorder with the buttons, switch one on', async () => {
     const r = await api('PUT', '/api/profiles/backup', { host: '127.0.0.1', port: setup.peer_port,
       security: 'starttls', auth: false, from: 'b@example.com', tls_ca_file: setup.ca_file, enabled: false });

@@ -266,7 +266,8 @@ def test_now_delivers_and_prints_the_reply(outpost, peers, tmp_path):
 
 
 def test_now_with_a_refused_recipient(outpost, peers, tmp_path):
-    peer = peers.aiosmtpd("plain", reject_rcpts=["bad@example.net"])
+    peer = peers.aiosmtpd("plain", reject_rcpts=["bad@example.net",
+                                                  "worse@example.net"])
     conf = outpost.conf([("primary", profile(peer.port))])
     res = outpost.run("send", "--from", "a@example.com", "--to",
                       "good@example.net", "--cc", "bad@example.net",
@@ -286,11 +287,21 @@ def test_now_with_a_refused_recipient(outpost, peers, tmp_path):
 
     # every recipient refused: the message failed
     res = outpost.run("send", "--from", "a@example.com", "--to",
-                      "bad@example.net", "--subject", "refused", "--now",
+                      "worse@example.net", "--subject", "refused", "--now",
                       conf=conf)
     assert res.rc == 65, res
     assert "550 5.1.1" in res.out
     assert show(outpost, conf, the_id(res))["state"] == "failed"
+
+    # bad@ was refused with 5.1.1: suppressed, not asked again
+    sessions = len(peer.sessions())
+    res = outpost.run("send", "--from", "a@example.com", "--to",
+                      "bad@example.net", "--subject", "again", "--now",
+                      conf=conf)
+    assert res.rc == 65, res
+    assert "bad@example.net: failed: suppressed" in res.out, res
+    assert show(outpost, conf, the_id(res))["state"] == "failed"
+    assert len(peer.sessions()) == sessions
 
 
 def test_now_unreachable_stays_queued(outpost, peers, tmp_path):

@@ -840,8 +840,8 @@ test_error_syntax(void **state)
 	    "outpost.conf:3: smtp_auth: is set twice in [server] (first at line 2)");
 	expect_error("[smtp]\nfoo = bar\n",
 	    "outpost.conf:1: [smtp]: unknown section; the sections are [server], "
-	    "[client NAME], [profile NAME], [redirect], [report ADDRESS] and "
-	    "[dkim NAME]");
+	    "[client NAME], [profile NAME], [redirect], [report ADDRESS], "
+	    "[dkim NAME] and [webhook NAME]");
 	expect_error("[server]\n[redirect]\n[server]\n",
 	    "outpost.conf:3: [server]: appears twice (first at line 1); put all "
 	    "its keys in one section");
@@ -1758,10 +1758,54 @@ test_from_display_name(void **state)
 	buf_free(&diag);
 }
 
+/* [webhook NAME] and [server] suppress (events for the application). */
+static void
+test_webhook_sections(void **state)
+{
+	struct conf *c = NULL;
+	struct buf diag;
+	struct op_err e;
+	char path[512], text[1024];
+
+	(void)state;
+	write_file("hook.secret", "s3cret-from-a-file\n", 0600, path, sizeof(path));
+	snprintf(text, sizeof(text), "[server]\nsuppress = no\n"
+	    "[webhook app]\nurl = https://app.example.com/hooks\nsecret = abc\n"
+	    "[webhook local]\nurl = http://127.0.0.1:9000/h\nsecret_file = %s\n"
+	    "events = queued, failed\n", path);
+	assert_int_equal(load(text, &c, &diag, &e), 0);
+	assert_int_equal(c->server.suppress, 0);
+	assert_int_equal(c->nwebhooks, 2);
+	assert_string_equal(c->webhooks[0].secret, "abc");
+	assert_int_equal(c->webhooks[0].mask, CONF_HOOK_SENT | CONF_HOOK_DEFERRED |
+	    CONF_HOOK_FAILED | CONF_HOOK_SUPPRESSED);
+	assert_string_equal(c->webhooks[1].secret, "s3cret-from-a-file");
+	assert_int_equal(c->webhooks[1].mask, CONF_HOOK_QUEUED | CONF_HOOK_FAILED);
+	conf_free(c);
+	buf_free(&diag);
+	assert_int_equal(load("", &c, &diag, &e), 0);
+	assert_int_equal(c->server.suppress, 1);
+	conf_free(c);
+	buf_free(&diag);
+
+	expect_error("[webhook app]\nurl = https://a.example.com/h\n",
+	    "outpost.conf:1: [webhook app]: needs a secret to sign its events: "
+	    "add secret = ... or secret_file = PATH (for example the output "
+	    "of: openssl rand -hex 32)");
+	expect_error("[webhook app]\nurl = https://a.example.com/h\nsecret = x\n"
+	    "events = sent, bounced\n",
+	    "outpost.conf:4: events: unknown event 'bounced'; the events are "
+	    "sent, deferred, failed, suppressed and queued (or all)");
+	expect_error("[webhook app]\nsecret = x\n",
+	    "outpost.conf:1: [webhook app]: needs a url: add url = "
+	    "https://app.example.com/hooks/mail");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_webhook_sections),
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_size),

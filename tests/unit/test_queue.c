@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "queue/queue.h"
+#include "queue/queue_sqlite.h"
 #include "util/buf.h"
 #include "util/net.h"
 
@@ -862,16 +863,16 @@ test_results_and_states(void **state)
 	int st;
 	size_t i;
 	struct queue_rcpt_result r1[3] = {
-		{ 0, QUEUE_RCPT_SENT, 250, "2.0.0", "Ok: queued as 4AbC" },
-		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "<b@example.org>: user unknown" },
-		{ 2, QUEUE_RCPT_DEFERRED, 451, "4.7.1", "try again later" },
+		{ 0, QUEUE_RCPT_SENT, 250, "2.0.0", "Ok: queued as 4AbC", 0, 0 },
+		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "<b@example.org>: user unknown", 0, 0 },
+		{ 2, QUEUE_RCPT_DEFERRED, 451, "4.7.1", "try again later", 0, 0 },
 	};
 	struct queue_event_new ev = { "connect", "smtp.example.com:587 TLSv1.3" };
 	struct queue_outcome o = {
 		.now = t, .profile_used = "primary", .results = r1, .nresults = 3,
 		.next_attempt = t + 300, .sends = 1, .events = &ev, .nevents = 1,
 	};
-	struct queue_rcpt_result r2 = { 2, QUEUE_RCPT_SENT, 250, NULL, "ok" };
+	struct queue_rcpt_result r2 = { 2, QUEUE_RCPT_SENT, 250, NULL, "ok", 0, 0 };
 	struct queue_rate_bucket *b;
 	size_t nb;
 
@@ -968,8 +969,8 @@ test_results_and_states(void **state)
 	queue_set_free(&set);
 	{
 		struct queue_rcpt_result rf[2] = {
-			{ 0, QUEUE_RCPT_FAILED, 554, "5.7.1", "relay denied" },
-			{ 1, QUEUE_RCPT_FAILED, 554, "5.7.1", "relay denied" },
+			{ 0, QUEUE_RCPT_FAILED, 554, "5.7.1", "relay denied", 0, 0 },
+			{ 1, QUEUE_RCPT_FAILED, 554, "5.7.1", "relay denied", 0, 0 },
 		};
 
 		memset(&o, 0, sizeof(o));
@@ -988,7 +989,7 @@ test_results_and_states(void **state)
 
 	/* bad results are refused before anything changes */
 	{
-		struct queue_rcpt_result bad = { 7, QUEUE_RCPT_SENT, 250, NULL, "" };
+		struct queue_rcpt_result bad = { 7, QUEUE_RCPT_SENT, 250, NULL, "", 0, 0 };
 
 		submit(f->q, "m3\r\n", 1, QUEUE_MSG_QUEUED, id);
 		m = claim_one(f->q, t + 500, &set, id);
@@ -1053,8 +1054,8 @@ test_ended_well_has_no_last_error(void **state)
 	int st;
 	size_t i;
 	struct queue_rcpt_result bad = { 0, QUEUE_RCPT_DEFERRED, 451, "4.3.0",
-	    "try again" };
-	struct queue_rcpt_result good = { 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" };
+	    "try again", 0, 0 };
+	struct queue_rcpt_result good = { 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok", 0, 0 };
 	struct queue_outcome o = { .now = t, .profile_used = "p",
 	    .results = &bad, .nresults = 1, .next_attempt = t };
 
@@ -1154,7 +1155,7 @@ test_retry_all(void **state)
 {
 	struct fixture *f = *state;
 	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE], c[QUEUE_ID_SIZE];
-	struct queue_rcpt_result r = { 0, QUEUE_RCPT_DEFERRED, 451, NULL, "later" };
+	struct queue_rcpt_result r = { 0, QUEUE_RCPT_DEFERRED, 451, NULL, "later", 0, 0 };
 	struct queue_outcome o = { .results = &r, .nresults = 1 };
 	struct queue_set set;
 	struct op_err e;
@@ -1263,7 +1264,7 @@ test_background_checkpoints(void **state)
 	for (i = 0; i < 1500; i++) {
 		const char *r[] = { "a@example.org" };
 		struct queue_new m = { "s@example.org", r, 1, body, sizeof(body),
-		    QUEUE_MSG_QUEUED, NULL };
+		    QUEUE_MSG_QUEUED, NULL, NULL, NULL, NULL };
 
 		assert_int_equal(queue_submit(q, &m, id, &e), 0);
 	}
@@ -1358,8 +1359,8 @@ test_retry_and_delete(void **state)
 	struct fixture *f = *state;
 	char id[QUEUE_ID_SIZE], ok[QUEUE_ID_SIZE];
 	struct queue_rcpt_result r[2] = {
-		{ 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" },
-		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "no such user" },
+		{ 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok", 0, 0 },
+		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "no such user", 0, 0 },
 	};
 	struct queue_outcome o = { .results = r, .nresults = 2 };
 	struct queue_set set;
@@ -1746,13 +1747,18 @@ test_corrupt_middle_refused(void **state)
 	/* the fixture reopens nothing: teardown only removes files */
 }
 
+#define DROP_V4 "DROP TABLE outbox; DROP TABLE idempotency;" \
+	" DROP TABLE suppressions; DROP INDEX recipients_address;" \
+	" ALTER TABLE messages DROP COLUMN metadata;" \
+	" ALTER TABLE messages DROP COLUMN subject;"
+
 /* A file of schema version 1 (no recipients.profile, "sent" events stored)
  * is upgraded when opened, and its stored events are shown once. */
 static void
 test_upgrade_from_1(void **state)
 {
 	struct fixture *f = *state;
-	char id[QUEUE_ID_SIZE], sql[512];
+	char id[QUEUE_ID_SIZE], sql[1024];
 	struct queue_set set;
 	struct op_err e;
 
@@ -1761,7 +1767,7 @@ test_upgrade_from_1(void **state)
 	queue_close(f->q);
 	f->q = NULL;
 	/* what version 1 wrote for a delivered message */
-	snprintf(sql, sizeof(sql), "ALTER TABLE recipients DROP COLUMN profile;"
+	snprintf(sql, sizeof(sql), DROP_V4 "ALTER TABLE recipients DROP COLUMN profile;"
 	    " UPDATE messages SET state = 'sent', attempts = 1 WHERE id = '%s';"
 	    " UPDATE recipients SET state = 'sent', code = 250, reply = 'ok',"
 	    " attempts = 1, updated = 5;"
@@ -1776,17 +1782,18 @@ test_upgrade_from_1(void **state)
 	assert_string_equal(set.events[1].text, "<a@example.org> via old: 250 ok");
 	assert_null(set.msgs[0].rcpts[0].profile);
 	queue_set_free(&set);
-	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 4);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM"
 	    " pragma_table_info('recipients') WHERE name = 'profile'"), 1);
 
 	/* version 2 gets the counters table (version 3) */
 	queue_close(f->q);
 	f->q = NULL;
-	sql_on(f->db, "DROP TABLE counters; PRAGMA user_version = 2;");
+	sql_on(f->db, DROP_V4 "DROP TABLE counters; PRAGMA user_version = 2;");
 	reopen(f);
-	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 4);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM counters"), 0);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM outbox"), 0);
 }
 
 /* Issue 10 #9: every outcome recorded, by any handle, adds to the
@@ -1797,8 +1804,8 @@ test_counters(void **state)
 	struct fixture *f = *state;
 	char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE];
 	struct queue_rcpt_result r[2] = {
-		{ 0, QUEUE_RCPT_SENT, 250, NULL, "ok" },
-		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "unknown" },
+		{ 0, QUEUE_RCPT_SENT, 250, NULL, "ok", 0, 0 },
+		{ 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "unknown", 0, 0 },
 	};
 	struct queue_outcome o = { .profile_used = "p1", .results = r,
 	    .nresults = 2 };
@@ -1851,7 +1858,7 @@ test_newer_or_foreign_refused(void **state)
 	assert_int_equal(e.kind, ERR_CONFIG);
 	assert_non_null(strstr(e.msg, "newer Outpost"));
 	assert_non_null(strstr(e.msg, "99"));
-	sql_on(f->db, "PRAGMA user_version = 2");
+	sql_on(f->db, "PRAGMA user_version = 4");
 	reopen(f);
 
 	snprintf(path, sizeof(path), "%s/other.db", f->dir);
@@ -2010,6 +2017,353 @@ test_disk_full_tmpfs(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- Events for the application (issue 15) ---- */
+
+static void
+submit_meta(struct queue *q, const char *const *rcpts, size_t n,
+    const char *body, const char *meta, const char *key, int *replayed,
+    char id[QUEUE_ID_SIZE])
+{
+	struct queue_new m = {
+		.sender = "App@Example.com",
+		.rcpts = rcpts,
+		.nrcpts = n,
+		.body = body,
+		.len = strlen(body),
+		.state = QUEUE_MSG_QUEUED,
+		.metadata = meta,
+		.idem_key = key,
+		.replayed = replayed,
+	};
+	struct op_err e;
+
+	if (queue_submit(q, &m, id, &e) < 0)
+		fail_msg("queue_submit: %s", e.msg);
+}
+
+/* Metadata and the Subject are kept; an Idempotency-Key names its first
+ * message: a second submission with it stores nothing. */
+static void
+test_metadata_and_idempotency(void **state)
+{
+	struct fixture *f = *state;
+	char id1[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE], id3[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	int replayed = -1;
+
+	submit_meta(f->q, three, 1, "Subject: Your\r\n invitation\r\n\r\nx\r\n",
+	    "{\"survey\":\"42\"}", "key-1", &replayed, id1);
+	assert_int_equal(replayed, 0);
+	submit_meta(f->q, three, 1, "Subject: other\r\n\r\ny\r\n", NULL,
+	    "key-1", &replayed, id2);
+	assert_int_equal(replayed, 1);
+	assert_string_equal(id1, id2);
+	submit_meta(f->q, three, 1, "Subject: other\r\n\r\ny\r\n", NULL,
+	    "key-2", &replayed, id3);
+	assert_int_equal(replayed, 0);
+	assert_string_not_equal(id1, id3);
+	assert_int_equal(count_of(f->q, QUEUE_MSG_QUEUED), 2);
+
+	assert_int_equal(queue_get(f->q, id1, &set, &e), 0);
+	assert_string_equal(set.msgs[0].metadata, "{\"survey\":\"42\"}");
+	assert_string_equal(set.msgs[0].subject, "Your invitation");
+	queue_set_free(&set);
+	/* kept across a reopen (durable), and purged after a day */
+	reopen(f);
+	submit_meta(f->q, three, 1, "x\r\n", NULL, "key-1", &replayed, id2);
+	assert_int_equal(replayed, 1);
+	assert_string_equal(id1, id2);
+}
+
+/* Searches: by recipient (any case), sender, subject and time. */
+static void
+test_search(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const r1[] = { "x@example.org", "Dead@Example.org" };
+	static const char *const r2[] = { "y@example.org" };
+	char id1[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE];
+	struct queue_list_opts o;
+	struct queue_set set;
+	struct op_err e;
+
+	submit_meta(f->q, r1, 2, "Subject: Invitation 7\r\n\r\nx\r\n", NULL,
+	    NULL, NULL, id1);
+	submit_meta(f->q, r2, 1, "Subject: Reminder\r\n\r\nx\r\n", NULL, NULL,
+	    NULL, id2);
+	memset(&o, 0, sizeof(o));
+	o.state = -1;
+	o.to = "dead@example.ORG";
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.msgs[0].id, id1);
+	assert_string_equal(set.msgs[0].first_rcpt, "x@example.org");
+	assert_int_equal(set.msgs[0].nrcpts_total, 2);
+	queue_set_free(&set);
+	o.to = NULL;
+	o.subject = "remind";
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.msgs[0].id, id2);
+	queue_set_free(&set);
+	o.subject = NULL;
+	o.from = "app@example.com";
+	o.since = now() - 60;
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 2);
+	queue_set_free(&set);
+	o.until = now() - 60;
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 0);
+	queue_set_free(&set);
+	o.until = 0;
+	o.since = 0;
+	o.from = NULL;
+	o.to = "nobody@example.org";
+	assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+	assert_int_equal(set.n, 0);
+	queue_set_free(&set);
+}
+
+static void
+record_one(struct queue *q, const char *id, unsigned idx, int state, int code,
+    const char *enh, const char *reply, int suppress, int suppressed)
+{
+	struct queue_rcpt_result r = {
+		.idx = idx, .state = state, .code = code, .enhanced = enh,
+		.reply = reply, .suppress = suppress, .suppressed = suppressed,
+	};
+	struct queue_outcome o = {
+		.id = id, .now = now(), .profile_used = "main", .results = &r,
+		.nresults = 1, .next_attempt = now() + 60,
+	};
+	struct op_err e;
+
+	if (queue_record(q, &o, NULL, &e) < 0)
+		fail_msg("queue_record: %s", e.msg);
+}
+
+/* The outbox: one row per event and webhook asking for it, written with
+ * the outcome; claimed oldest first, one per message at a time (in
+ * order); retried later, removed once delivered; none without webhooks. */
+static void
+test_outbox(void **state)
+{
+	struct fixture *f = *state;
+	static const struct queue_hook hooks[] = {
+		{ "app", QUEUE_HOOK_SENT | QUEUE_HOOK_DEFERRED | QUEUE_HOOK_FAILED |
+		    QUEUE_HOOK_SUPPRESSED | QUEUE_HOOK_QUEUED },
+		{ "fails", QUEUE_HOOK_FAILED },
+	};
+	char id1[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE], id0[QUEUE_ID_SIZE];
+	struct queue_outbox_done d[4];
+	struct queue_set set, set2;
+	struct op_err e;
+	uint64_t n;
+
+	/* no webhook: no row */
+	submit_meta(f->q, three, 1, "x\r\n", NULL, NULL, NULL, id0);
+	record_one(f->q, id0, 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok", 0, 0);
+	assert_int_equal(queue_outbox_count(f->q, &n, &e), 0);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(queue_hooks_set(f->q, hooks, 2, &e), 0);
+	submit_meta(f->q, three, 2, "x\r\n", "{\"k\":\"v\"}", NULL, NULL, id1);
+	submit_meta(f->q, three, 1, "x\r\n", NULL, NULL, NULL, id2);
+	/* queued: 3 rows for "app" */
+	record_one(f->q, id1, 0, QUEUE_RCPT_DEFERRED, 451, "4.3.0", "later", 0, 0);
+	record_one(f->q, id1, 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok", 0, 0);
+	record_one(f->q, id1, 1, QUEUE_RCPT_FAILED, 550, "5.1.1", "no such user",
+	    1, 0);
+	record_one(f->q, id2, 0, QUEUE_RCPT_FAILED, 0, "", "suppressed", 0, 1);
+	assert_int_equal(queue_outbox_count(f->q, &n, &e), 0);
+	/* app: 3 queued + 3 of id1 + 1 of id2; fails: 1 (id1) */
+	assert_int_equal(n, 3 + 3 + 1 + 1);
+
+	/* one event per message at a time, oldest first */
+	assert_int_equal(queue_outbox_claim(f->q, "app", now(), 10, &set, &e), 0);
+	assert_int_equal(set.noutbox, 2);
+	assert_string_equal(set.outbox[0].id, id1);
+	assert_string_equal(set.outbox[0].kind, "queued");
+	assert_string_equal(set.outbox[0].metadata, "{\"k\":\"v\"}");
+	assert_string_equal(set.outbox[1].id, id2);
+	/* claimed: not handed out again */
+	assert_int_equal(queue_outbox_claim(f->q, "app", now(), 10, &set2, &e), 0);
+	assert_int_equal(set2.noutbox, 0);
+	queue_set_free(&set2);
+	/* the first delivered, the second to try later */
+	d[0].oid = set.outbox[0].oid;
+	d[0].next_try = 0;
+	d[1].oid = set.outbox[1].oid;
+	d[1].next_try = now() + 3600;
+	assert_int_equal(queue_outbox_finish(f->q, d, 2, &e), 0);
+	queue_set_free(&set);
+	assert_int_equal(queue_outbox_claim(f->q, "app", now(), 10, &set, &e), 0);
+	assert_int_equal(set.noutbox, 1);
+	assert_string_equal(set.outbox[0].id, id1);
+	assert_string_equal(set.outbox[0].kind, "queued");
+	assert_string_equal(set.outbox[0].rcpt, "b@example.org");
+	d[0].oid = set.outbox[0].oid;
+	d[0].next_try = 0;
+	assert_int_equal(queue_outbox_finish(f->q, d, 1, &e), 0);
+	queue_set_free(&set);
+	/* the rest of id1 in order: deferred, sent, failed */
+	{
+		static const char *const kinds[] = { "deferred", "sent", "failed" };
+		size_t k;
+
+		for (k = 0; k < 3; k++) {
+			assert_int_equal(queue_outbox_claim(f->q, "app", now(), 10,
+			    &set, &e), 0);
+			assert_int_equal(set.noutbox, 1);
+			assert_string_equal(set.outbox[0].kind, kinds[k]);
+			if (k == 2) {
+				assert_int_equal(set.outbox[0].code, 550);
+				assert_string_equal(set.outbox[0].enhanced, "5.1.1");
+				assert_string_equal(set.outbox[0].reply, "no such user");
+				assert_string_equal(set.outbox[0].profile, "main");
+				assert_int_equal(set.outbox[0].attempt, 1);
+			}
+			d[0].oid = set.outbox[0].oid;
+			d[0].next_try = 0;
+			assert_int_equal(queue_outbox_finish(f->q, d, 1, &e), 0);
+			queue_set_free(&set);
+		}
+	}
+	/* the other webhook has its own row */
+	assert_int_equal(queue_outbox_claim(f->q, "fails", now(), 10, &set, &e), 0);
+	assert_int_equal(set.noutbox, 1);
+	assert_string_equal(set.outbox[0].kind, "failed");
+	queue_set_free(&set);
+	/* id2's queued event, once due again (tried once), then its
+	 * suppressed one */
+	assert_int_equal(queue_outbox_claim(f->q, "app", now() + 7200, 10, &set,
+	    &e), 0);
+	assert_int_equal(set.noutbox, 1);
+	assert_string_equal(set.outbox[0].kind, "queued");
+	assert_int_equal(set.outbox[0].tries, 1);
+	d[0].oid = set.outbox[0].oid;
+	d[0].next_try = 0;
+	assert_int_equal(queue_outbox_finish(f->q, d, 1, &e), 0);
+	queue_set_free(&set);
+	assert_int_equal(queue_outbox_claim(f->q, "app", now(), 10, &set, &e), 0);
+	assert_int_equal(set.noutbox, 1);
+	assert_string_equal(set.outbox[0].kind, "suppressed");
+	assert_string_equal(set.outbox[0].id, id2);
+	queue_set_free(&set);
+}
+
+/* Suppression: a refusal marked so puts the address on the list; the
+ * claim says so of later messages' recipients; deleted, it is gone. */
+static void
+test_suppression(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const r1[] = { "Dead@Example.org" };
+	static const char *const r2[] = { "ok@example.org", "dead@example.org" };
+	const char *chk[] = { "DEAD@example.org", "ok@example.org" };
+	char id1[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE];
+	struct queue_set set;
+	struct op_err e;
+	int flags[2];
+
+	submit_meta(f->q, r1, 1, "x\r\n", NULL, NULL, NULL, id1);
+	assert_int_equal(queue_claim(f->q, now(), 10, &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	assert_int_equal(set.msgs[0].rcpts[0].suppressed, 0);
+	queue_set_free(&set);
+	record_one(f->q, id1, 0, QUEUE_RCPT_FAILED, 550, "5.1.1", "no such user",
+	    1, 0);
+	assert_int_equal(queue_supp_list(f->q, NULL, 0, &set, &e), 0);
+	assert_int_equal(set.nsupps, 1);
+	assert_string_equal(set.supps[0].address, "dead@example.org");
+	assert_string_equal(set.supps[0].reason, "550 5.1.1 no such user");
+	assert_string_equal(set.supps[0].id, id1);
+	queue_set_free(&set);
+	assert_int_equal(queue_supp_check(f->q, chk, 2, flags, &e), 0);
+	assert_int_equal(flags[0], 1);
+	assert_int_equal(flags[1], 0);
+
+	submit_meta(f->q, r2, 2, "x\r\n", NULL, NULL, NULL, id2);
+	assert_int_equal(queue_claim(f->q, now(), 10, &set, &e), 0);
+	assert_int_equal(set.n, 1);
+	assert_int_equal(set.msgs[0].nrcpts, 2);
+	assert_int_equal(set.msgs[0].rcpts[0].suppressed, 0);
+	assert_int_equal(set.msgs[0].rcpts[1].suppressed, 1);
+	queue_set_free(&set);
+	/* recorded as suppressed: its event says so */
+	record_one(f->q, id2, 1, QUEUE_RCPT_FAILED, 0, "", "suppressed", 0, 1);
+	assert_int_equal(queue_get(f->q, id2, &set, &e), 0);
+	assert_string_equal(set.events[set.nevents - 1].kind, "suppressed");
+	queue_set_free(&set);
+
+	assert_int_equal(queue_supp_delete(f->q, "DEAD@example.org", &e), 0);
+	assert_int_equal(queue_supp_delete(f->q, "dead@example.org", &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	/* an operator's retry of the message lifts it too */
+	record_one(f->q, id1, 0, QUEUE_RCPT_FAILED, 550, "5.1.1", "no such user",
+	    1, 0);
+	assert_int_equal(queue_supp_check(f->q, chk, 1, flags, &e), 0);
+	assert_int_equal(flags[0], 1);
+	assert_int_equal(queue_retry(f->q, id1, now(), &e), 0);
+	assert_int_equal(queue_supp_check(f->q, chk, 1, flags, &e), 0);
+	assert_int_equal(flags[0], 0);
+	assert_int_equal(queue_supp_delete(f->q, "dead@example.org", &e), -1);
+	assert_int_equal(e.kind, ERR_NOINPUT);
+	assert_int_equal(queue_supp_list(f->q, NULL, 0, &set, &e), 0);
+	assert_int_equal(set.nsupps, 0);
+	queue_set_free(&set);
+}
+
+/* A search by recipient reads the index, not the table, with 200,000
+ * messages (the plan, not a time, is asserted). */
+static void
+test_search_plan_large(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_list_opts o;
+	char plan[2048];
+	struct op_err e;
+
+	SQLITE_ONLY();
+	queue_close(f->q);
+	f->q = NULL;
+	sql_on(f->db, "BEGIN;"
+	    " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+	    " WHERE i < 200000)"
+	    " INSERT INTO messages (id, sender, size, state, created, since,"
+	    " next_attempt, updated, subject) SELECT printf('%016d', i),"
+	    " 'app' || (i % 5000) || '@example.com', 10, 'sent', i, i, i, i, 'invitation ' || i"
+	    " FROM n;"
+	    " INSERT INTO recipients (mid, idx, address, state)"
+	    " SELECT mid, 0, 'user' || mid || '@example.org', 'sent' FROM messages;"
+	    " ANALYZE; COMMIT;");
+	reopen(f);
+	memset(&o, 0, sizeof(o));
+	o.state = -1;
+	o.to = "user123456@example.org";
+	assert_int_equal(queue_sqlite_plan(f->q, &o, plan, sizeof(plan), &e), 0);
+	if (strstr(plan, "INDEX recipients_address") == NULL)
+		fail_msg("the search by recipient does not use its index:\n%s",
+		    plan);
+	{
+		struct queue_set set;
+
+		assert_int_equal(queue_list(f->q, &o, &set, &e), 0);
+		assert_int_equal(set.n, 1);
+		assert_string_equal(set.msgs[0].first_rcpt, "user123456@example.org");
+		queue_set_free(&set);
+	}
+	/* a recipient and a time range: still the index */
+	o.since = 100000;
+	assert_int_equal(queue_sqlite_plan(f->q, &o, plan, sizeof(plan), &e), 0);
+	if (strstr(plan, "INDEX recipients_address") == NULL)
+		fail_msg("the search by recipient and time does not use its "
+		    "index:\n%s", plan);
+}
+/* ---- end of events for the application ---- */
+
 int
 main(void)
 {
@@ -2058,6 +2412,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_newer_or_foreign_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metadata_and_idempotency, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_suppression, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_plan_large, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests_name(pg_base != NULL ? "queue (PostgreSQL)" :

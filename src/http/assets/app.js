@@ -309,7 +309,12 @@
     if (v === 'redirect') loadRedirect();
     if (v === 'log') {
       loadLog(true);
-      state.logTimer = setInterval(() => loadLog(false, true), 5000);
+      /* every 2 s while mail is in flight, else every 10 s */
+      state.logTick = 0;
+      state.logTimer = setInterval(() => {
+        state.logTick++;
+        if (state.logBusy || state.logTick % 5 === 0) loadLog(false, true);
+      }, 2000);
     }
   }
 
@@ -1037,10 +1042,15 @@
     const status = $('log-status').value;
     const params = new URLSearchParams({ limit: '50' });
     if (status) params.set('status', status);
+    const q = $('log-search').value.trim();
+    if (q) params.set('to', q);
     if (!quiet) show($('log-loading'), true);
     try {
       const r = await api('GET', '/api/messages?' + params.toString());
       renderCounts(r.data.counts);
+      /* refreshes by itself, more often while mail is in flight */
+      const c = r.data.counts;
+      state.logBusy = (c.queued || 0) + (c.sending || 0) + (c.deferred || 0) > 0;
       renderLog(r.data.messages, false);
       show($('log-more'), r.data.more);
       state.logBefore = r.data.messages.length ? r.data.messages[r.data.messages.length - 1].id : null;
@@ -1056,6 +1066,8 @@
     const status = $('log-status').value;
     const params = new URLSearchParams({ limit: '50' });
     if (status) params.set('status', status);
+    const q = $('log-search').value.trim();
+    if (q) params.set('to', q);
     if (state.logBefore) params.set('before', state.logBefore);
     try {
       const r = await api('GET', '/api/messages?' + params.toString());
@@ -1080,9 +1092,11 @@
         el('td', { 'data-label': 'State' }, badge(m.state)),
         addrEl('td', { 'data-label': 'From', class: 'addr' }, m.from || '<>'),
         el('td', { 'data-label': 'Subject', class: 'subject', text: decodeWords(m.subject) || '' }),
-        el('td', { 'data-label': 'Recipients', text: String(m.recipients_total) }),
+        addrEl('td', { 'data-label': 'Recipients', class: 'addr' },
+          (m.first_recipient || '') + (m.recipients_total > 1 ? ' +' + (m.recipients_total - 1) + ' more' : '')),
         el('td', { 'data-label': 'Attempts', text: String(m.attempts) }),
-        el('td', { 'data-label': 'Last error', class: 'err', text: m.last_error || '' }));
+        el('td', { 'data-label': 'Last reply', class: m.state === 'sent' ? 'reply' : 'err',
+          text: m.last_reply || m.last_error || '' }));
       tr.addEventListener('click', () => showMessage(m.id));
       tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') showMessage(m.id); });
       body.append(tr);
@@ -1130,6 +1144,9 @@
     add('Size', m.size + ' bytes');
     add('Id', el('code', { text: m.id }));
     if (m.last_error) add('Last error', m.last_error);
+    /* metadata as the application submitted it */
+    for (const [k, v] of Object.entries(m.metadata || {})) add(k, el('code', { text: String(v) }));
+    if (state.rawShown !== m.id) { show($('m-raw'), false); $('m-show').textContent = 'Show message'; }
 
     const rc = $('m-rcpts');
     rc.replaceChildren();
@@ -1156,6 +1173,67 @@
     show($('m-retry'), !testEmail);
     $('m-retry').disabled = testEmail || m.state === 'sending' || m.state === 'sent' && m.recipients.every((x) => x.state === 'sent');
     $('m-delete').disabled = false;
+  }
+
+  /* the stored message: its header and text (GET /api/messages/{id}/raw) */
+  async function toggleRaw() {
+    const pre = $('m-raw');
+    if (!pre.hidden) {
+      show(pre, false);
+      state.rawShown = null;
+      $('m-show').textContent = 'Show message';
+      return;
+    }
+    try {
+      const res = await fetch('/api/messages/' + encodeURIComponent(state.message) + '/raw',
+        { credentials: 'same-origin' });
+      if (!res.ok) throw new Error('the message could not be read (' + res.status + ')');
+      const text = await res.text();
+      pre.textContent = text.length > 200000 ? text.slice(0, 200000) + '\n…' : text;
+      show(pre, true);
+      state.rawShown = state.message;
+      $('m-show').textContent = 'Hide message';
+    } catch (e) {
+      showAlert($('m-error'), e.message);
+    }
+  }
+
+  /* the suppression list: a view of the delivery log */
+  async function loadSuppressed() {
+    try {
+      const r = await api('GET', '/api/suppressions?limit=1000');
+      const body = $('supp-rows');
+      body.replaceChildren();
+      for (const x of r.data.suppressions) {
+        const del = el('button', { type: 'button', class: 'danger small', text: 'Delete' });
+        del.addEventListener('click', async () => {
+          try {
+            await api('DELETE', '/api/suppressions/' + encodeURIComponent(x.address), null, { accept: [404] });
+          } catch (e) {
+            if (e.status !== 401) showAlert($('global-error'), e.message);
+          }
+          loadSuppressed();
+        });
+        body.append(el('tr', { 'data-address': x.address },
+          addrEl('td', { 'data-label': 'Address', class: 'addr' }, x.address),
+          el('td', { 'data-label': 'Since' }, timeEl(x.at)),
+          el('td', { 'data-label': 'Reply', class: 'err', text: x.reason || '' }),
+          el('td', {}, del)));
+      }
+      const empty = r.data.suppressions.length === 0;
+      show($('supp-empty'), empty);
+      show($('supp-table'), !empty);
+    } catch (e) {
+      if (e.status !== 401) showAlert($('global-error'), e.message);
+    }
+  }
+
+  function toggleSuppressed() {
+    const b = $('log-suppressed');
+    const on = b.getAttribute('aria-pressed') !== 'true';
+    b.setAttribute('aria-pressed', on ? 'true' : 'false');
+    show($('supp-view'), on);
+    if (on) loadSuppressed();
   }
 
   async function retryMessage() {
@@ -1391,6 +1469,12 @@
 
     $('log-status').addEventListener('change', () => loadLog(true));
     $('log-refresh').addEventListener('click', () => loadLog(true));
+    $('log-search').addEventListener('input', () => {
+      clearTimeout(state.searchTimer);
+      state.searchTimer = setTimeout(() => loadLog(true), 250);
+    });
+    $('log-suppressed').addEventListener('click', toggleSuppressed);
+    $('m-show').addEventListener('click', toggleRaw);
     $('log-more').addEventListener('click', loadMore);
     $('m-close').addEventListener('click', () => { show($('message-panel'), false); state.message = null; loadLog(false, true); });
     $('m-retry').addEventListener('click', retryMessage);
