@@ -806,8 +806,10 @@ test_bad_record_fails_alone(void **state)
 {
 	struct fixture *f = *state;
 	char ids[3][QUEUE_ID_SIZE];
-	struct queue_rcpt_result ok = { 0, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" };
-	struct queue_rcpt_result bad = { 7, QUEUE_RCPT_SENT, 250, "2.0.0", "ok" };
+	struct queue_rcpt_result ok = { .idx = 0, .state = QUEUE_RCPT_SENT,
+	    .code = 250, .enhanced = "2.0.0", .reply = "ok" };
+	struct queue_rcpt_result bad = { .idx = 7, .state = QUEUE_RCPT_SENT,
+	    .code = 250, .enhanced = "2.0.0", .reply = "ok" };
 	struct queue_outcome o[3];
 	struct rec_done d = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	    .cv = PTHREAD_COND_INITIALIZER };
