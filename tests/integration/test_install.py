@@ -124,7 +124,8 @@ def test_man_outpost_conf_5_names_every_key():
     text = MAN5.read_text()
     sections = {"server": "[server]", "profile": "[profile NAME]",
                 "client": "[client NAME]", "redirect": "[redirect]",
-                "report": "[report ADDRESS]", "dkim": "[dkim NAME]"}
+                "report": "[report ADDRESS]", "dkim": "[dkim NAME]",
+                "webhook": "[webhook NAME]"}
     missing = []
     for sect, keys in conf_keys().items():
         head = ".Sh " + sections[sect]
