@@ -70,7 +70,6 @@
 #include "queue/queue_commit.h"
 #include "queue/queue_impl.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -85,6 +84,7 @@
 #include <libpq-fe.h>
 
 #include "util/buf.h"
+#include "util/dl.h"
 #include "util/log.h"
 #include "util/net.h"
 
@@ -146,11 +146,8 @@ static struct pq_api {
 	__typeof__(PQnfields) *nfields;
 } pq;
 
-static const struct {
-	const char *name;
-	size_t offset;
-} pq_funcs[] = {
-#define F(n, f) { n, offsetof(struct pq_api, f) }
+static const struct dl_sym pq_funcs[] = {
+#define F(n, f) DL_SYM(struct pq_api, n, f)
 	F("PQconnectdbParams", connectdbParams), F("PQstatus", status),
 	F("PQerrorMessage", errorMessage), F("PQfinish", finish),
 	F("PQexec", exec), F("PQprepare", prepare),
@@ -174,46 +171,17 @@ static const struct {
 #undef F
 };
 
-static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
-static char pq_load_error[ERR_MSG_MAX];
-
-static void
-pq_load(void)
-{
-	struct pq_api api;
-	void *h = dlopen(PQ_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *why;
-	size_t i;
-
-	if (h == NULL) {
-		why = dlerror();
-		snprintf(pq_load_error, sizeof(pq_load_error), "cannot load %s "
-		    "(%s): install the Debian package libpq5 to use a PostgreSQL "
-		    "database", PQ_SONAME, why != NULL ? why : "not found");
-		return;
-	}
-	memset(&api, 0, sizeof(api));
-	for (i = 0; i < sizeof(pq_funcs) / sizeof(pq_funcs[0]); i++) {
-		void *sym = dlsym(h, pq_funcs[i].name);
-
-		if (sym == NULL) {
-			snprintf(pq_load_error, sizeof(pq_load_error), "%s lacks %s: "
-			    "install libpq5 14 or newer", PQ_SONAME, pq_funcs[i].name);
-			return;
-		}
-		/* dlsym's void * holds a function address (POSIX) */
-		memcpy((char *)&api + pq_funcs[i].offset, &sym, sizeof(sym));
-	}
-	pq = api;
-}
+static struct dl_lib pq_lib = {
+	.soname = PQ_SONAME, .package = "libpq5", .minimum = "14",
+	.purpose = "to use a PostgreSQL database", .syms = pq_funcs,
+	.nsyms = DL_COUNT(pq_funcs), .api = &pq, .api_size = sizeof(pq),
+	DL_STATE,
+};
 
 static int
 pq_ready(struct op_err *e)
 {
-	pthread_once(&pq_once, pq_load);
-	if (pq.connectdbParams == NULL)
-		return err_set(e, ERR_UNAVAILABLE, "%s", pq_load_error);
-	return 0;
+	return dl_load(&pq_lib, e);
 }
 
 /* ---- Statements ---- */
