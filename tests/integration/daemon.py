@@ -39,6 +39,29 @@ def wait_for(pred, timeout=20.0, step=0.05, what="condition"):
     raise AssertionError("timed out waiting for %s" % what)
 
 
+def serve_conf(outpost, profiles=(), server=None, raw=""):
+    """An outpost.conf for `outpost serve` (listener on a free port, no
+    HTTP unless asked, short retries).  Returns (path, smtp port)."""
+    port = free_port()
+    srv = {"smtp_listen": "%s:%d" % (HOST, port), "http_listen": "",
+           "retry": "1s, 1s, 2s"}
+    srv.update(server or {})
+    return outpost.conf(profiles, server=srv, raw=raw), port
+
+
+class Run:
+    """A finished subprocess (bytes out): rc, out and err as text."""
+
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout.decode("utf-8", "replace")
+        self.err = proc.stderr.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "rc=%d\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.out,
+                                                        self.err)
+
+
 class Daemon:
     def __init__(self, outpost, conf, smtp_port, http_port=None, wait=True):
         self.outpost = outpost

@@ -152,30 +152,22 @@ class HangingPeer:
         self.lock = threading.Lock()
         self.gone = threading.Event()
 
+    def data(self, conn, line):
+        conn.send("354 go on")
+        peers_mod.read_data(conn)
+        with self.lock:
+            self.in_data += 1
+        self.gone.wait(120)
+        return True
+
     def script(self, conn):
-        conn.send("220 localhost ESMTP hanging")
-        while True:
-            line = conn.readline()
-            if line is None:
-                return
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                conn.send("250-localhost", "250 8BITMIME")
-            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
-                conn.send("250 2.0.0 Ok")
-            elif verb == "DATA":
-                conn.send("354 go on")
-                while True:
-                    d = conn.readline()
-                    if d is None or d == ".":
-                        break
-                with self.lock:
-                    self.in_data += 1
-                self.gone.wait(120)
-                return
-            else:
-                conn.send("221 2.0.0 Bye")
-                return
+        ok = "250 2.0.0 Ok"
+        peers_mod.answer_commands(
+            conn, "220 localhost ESMTP hanging",
+            ("250-localhost", "250 8BITMIME"),
+            {"MAIL": ok, "RCPT": ok, "RSET": ok, "NOOP": ok,
+             "DATA": self.data},
+            lambda conn, line: conn.send("221 2.0.0 Bye") or True)
 
 
 def test_killed_node_messages_go_to_the_other_after_the_lease(outpost, peers,
@@ -344,11 +336,7 @@ class TimedHandler(peers_mod.PeerHandler):
 
 
 def timed_peer(peers, **kw):
-    p = peers.aiosmtpd("plain")
-    h = TimedHandler(**kw)
-    p.controller.handler = h
-    p.handler = h
-    return p
+    return peers_mod.use_handler(peers.aiosmtpd("plain"), TimedHandler(**kw))
 
 
 def node_with(outpost, pg, name, profile, data, http=False):

@@ -26,14 +26,6 @@ root_only = pytest.mark.skipif(os.geteuid() != 0,
                                reason="needs root (CI runs the tests as root)")
 
 
-@pytest.fixture
-def daemons():
-    started = []
-    yield started
-    for d in started:
-        d.stop()
-
-
 def make_test_user():
     """The unprivileged user the drop goes to, made if missing."""
     try:
