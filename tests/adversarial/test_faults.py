@@ -32,7 +32,7 @@ import time
 import pytest
 
 import peers as peers_mod
-from daemon import Daemon, free_port, serve_conf, wait_for
+from daemon import Daemon, free_port, serve_conf, wait_for, wait_listening
 from raw import query
 
 SENDER = "app@example.com"
@@ -443,15 +443,7 @@ def start_sink(port, dump):
     args += ["-d", str(dump) + "/%H%M%S.", "127.0.0.1:%d" % port, "16"]
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import socket
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-    wait_for(up, what="smtp-sink")
+    wait_listening(port, "smtp-sink")
     return p
 
 

@@ -62,6 +62,20 @@ class Run:
                                                         self.err)
 
 
+def port_open(port, host=HOST):
+    """1 if something listens on host:port (a connection is made)."""
+    try:
+        socket.create_connection((host, port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_listening(port, what):
+    """Poll until something listens on 127.0.0.1:port."""
+    wait_for(lambda: port_open(port), what=what)
+
+
 class Daemon:
     def __init__(self, outpost, conf, smtp_port, http_port=None, wait=True):
         self.outpost = outpost

@@ -42,20 +42,8 @@ def message_ids(peer):
 
 def node(outpost, pg, name, peer_port, data="data", http=True, extra=None):
     """Start `outpost serve` as node name on the shared database."""
-    smtp = free_port()
-    srv = {"smtp_listen": "%s:%d" % (HOST, smtp),
-           "http_listen": "%s:%d" % (HOST, free_port()) if http else "",
-           "data_dir": str(outpost.tmp_path / data),
-           "database": pg.uri, "node": name, "api_token": TOKEN,
-           "retry": "1s, 1s, 2s"}
-    srv.update(extra or {})
-    conf = outpost.conf([("main", peers_mod.profile(peer_port))], server=srv)
-    d = Daemon(outpost, conf, smtp)
-    api = None
-    if http:
-        api = Api(int(srv["http_listen"].rsplit(":", 1)[1]))
-        wait_for(lambda: _health_ok(api), what="the HTTP server")
-    return d, api, conf
+    return node_with(outpost, pg, name, peers_mod.profile(peer_port), data,
+                     http, extra)
 
 
 def states(pg):
@@ -339,7 +327,7 @@ def timed_peer(peers, **kw):
     return peers_mod.use_handler(peers.aiosmtpd("plain"), TimedHandler(**kw))
 
 
-def node_with(outpost, pg, name, profile, data, http=False):
+def node_with(outpost, pg, name, profile, data, http=False, extra=None):
     """A node whose one profile "main" has the keys of profile."""
     smtp = free_port()
     srv = {"smtp_listen": "%s:%d" % (HOST, smtp),
@@ -347,6 +335,7 @@ def node_with(outpost, pg, name, profile, data, http=False):
            "data_dir": str(outpost.tmp_path / data),
            "database": pg.uri, "node": name, "api_token": TOKEN,
            "retry": "1s, 1s, 2s"}
+    srv.update(extra or {})
     conf = outpost.conf([("main", profile)], server=srv)
     d = Daemon(outpost, conf, smtp)
     api = None
