@@ -465,47 +465,6 @@ resolve_all(struct ald *st)
 	free(r.height);
 }
 
-/* Read the whole file, at most ALIASES_FILE_MAX bytes, into out. */
-static int
-read_file(const char *path, struct buf *out, struct op_err *e)
-{
-	struct stat sb;
-	char chunk[8192];
-	ssize_t r;
-	int fd, rc = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return err_set(e, ERR_CONFIG, "%s: cannot read: %s", path,
-		    strerror(errno));
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		err_set(e, ERR_CONFIG, "%s: is not a regular file", path);
-		goto out;
-	}
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_set(e, ERR_CONFIG, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		if (buf_append(out, chunk, (size_t)r, NULL) < 0) {
-			err_set(e, ERR_CONFIG, "%s: is larger than %d bytes; an "
-			    "aliases file for Outpost holds a few names", path,
-			    ALIASES_FILE_MAX);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	close(fd);
-	return rc;
-}
-
 int
 aliases_load(const char *path, struct aliases **out, struct buf *diag,
     struct op_err *e)
@@ -525,7 +484,8 @@ aliases_load(const char *path, struct aliases **out, struct buf *diag,
 	st.a->path = str_dup(path);
 	buf_init(&text, ALIASES_FILE_MAX);
 	buf_init(&ent, ALIASES_ENTRY_MAX);
-	if (read_file(path, &text, e) < 0) {
+	if (conf_read_file(path, &text, ALIASES_FILE_MAX, "; an aliases file for "
+	    "Outpost holds a few names", NULL, e) < 0) {
 		if (diag != NULL)
 			buf_printf(diag, NULL, "%s\n", e->msg);
 		goto out;

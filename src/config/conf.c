@@ -1975,31 +1975,29 @@ conf_load_text(const char *name, const char *text, size_t len,
 	return load_text(name, text, len, NULL, out, diag, e);
 }
 
-/* Read the whole file, at most CONF_FILE_MAX bytes. */
-static int
-read_file(const char *path, char **text, size_t *len, struct stat *st,
-    struct op_err *e)
+int
+conf_read_file(const char *path, struct buf *out, size_t max,
+    const char *hint, struct stat *st, struct op_err *e)
 {
-	struct buf b;
+	struct stat sb;
 	char chunk[8192];
 	ssize_t r;
 	int fd;
 
-	*text = NULL;
+	if (st == NULL)
+		st = &sb;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return err_set(e, ERR_CONFIG, "%s: cannot read: %s", path,
 		    strerror(errno));
 	if (fstat(fd, st) < 0) {
 		err_set(e, ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		close(fd);
-		return err_set(e, ERR_CONFIG, "%s: is not a regular file", path);
+		err_set(e, ERR_CONFIG, "%s: is not a regular file", path);
+		goto fail;
 	}
-	buf_init(&b, CONF_FILE_MAX);
 	for (;;) {
 		r = read(fd, chunk, sizeof(chunk));
 		if (r < 0 && errno == EINTR)
@@ -2011,19 +2009,18 @@ read_file(const char *path, char **text, size_t *len, struct stat *st,
 		}
 		if (r == 0)
 			break;
-		if (buf_append(&b, chunk, (size_t)r, NULL) < 0) {
-			err_set(e, ERR_CONFIG, "%s: is larger than %d bytes", path,
-			    CONF_FILE_MAX);
+		if (buf_append(out, chunk, (size_t)r, NULL) < 0) {
+			err_set(e, ERR_CONFIG, "%s: is larger than %zu bytes%s", path,
+			    max, hint != NULL ? hint : "");
 			goto fail;
 		}
 	}
 	close(fd);
-	*text = buf_detach(&b, len);
 	return 0;
 fail:
 	close(fd);
-	explicit_bzero(b.data, b.len);
-	buf_free(&b);
+	if (out->data != NULL)
+		explicit_bzero(out->data, out->len);
 	return -1;
 }
 
@@ -2032,6 +2029,7 @@ conf_load(const char *path, struct conf **out, struct buf *diag,
     struct op_err *e)
 {
 	struct stat st;
+	struct buf b;
 	char *text;
 	size_t len;
 	int rc;
@@ -2042,11 +2040,14 @@ conf_load(const char *path, struct conf **out, struct buf *diag,
 		(*out)->server.hostname = default_hostname();
 		return 0;
 	}
-	if (read_file(path, &text, &len, &st, e) < 0) {
+	buf_init(&b, CONF_FILE_MAX);
+	if (conf_read_file(path, &b, CONF_FILE_MAX, NULL, &st, e) < 0) {
+		buf_free(&b);
 		if (diag != NULL && e != NULL)
 			buf_printf(diag, NULL, "%s\n", e->msg);
 		return -1;
 	}
+	text = buf_detach(&b, &len);
 	rc = load_text(path, text, len, &st, out, diag, e);
 	explicit_bzero(text, len);
 	free(text);

@@ -216,6 +216,15 @@ const char *conf_find_path(const char *cli_path);
  */
 int conf_load(const char *path, struct conf **out, struct buf *diag,
     struct op_err *e);
+
+/* Read the whole regular file path into out (buf_init'ed with the bound
+ * max), and its status into *st if st is not NULL: ERR_CONFIG naming the
+ * file when it cannot be read, is not a regular file, or is larger than
+ * max (hint, if not NULL, said after that).  On failure what was read is
+ * wiped (a file may hold passwords). */
+struct stat;
+int conf_read_file(const char *path, struct buf *out, size_t max,
+    const char *hint, struct stat *st, struct op_err *e);
 void conf_free(struct conf *c);
 
 /* The profile called name, or NULL. */

@@ -4,8 +4,6 @@
 #include "mail/dkim.h"
 
 #include <ctype.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +16,7 @@
 #include <opendkim/dkim.h>
 
 #include "mail/header.h"
+#include "util/dl.h"
 
 /* ---- the library, loaded on first use -------------------------------- */
 
@@ -38,26 +37,23 @@ struct dkim_api {
 
 static struct dkim_api api;
 static DKIM_LIB *lib;           /* shared by all threads, options set once */
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char load_error[ERR_MSG_MAX];
 
-static const struct {
-	const char *name;
-	size_t offset;
-} funcs[] = {
-	{ "dkim_init", offsetof(struct dkim_api, init) },
-	{ "dkim_options", offsetof(struct dkim_api, options) },
-	{ "dkim_sign", offsetof(struct dkim_api, sign) },
-	{ "dkim_header", offsetof(struct dkim_api, header) },
-	{ "dkim_eoh", offsetof(struct dkim_api, eoh) },
-	{ "dkim_body", offsetof(struct dkim_api, body) },
-	{ "dkim_eom", offsetof(struct dkim_api, eom) },
-	{ "dkim_getsighdr_d", offsetof(struct dkim_api, getsighdr_d) },
-	{ "dkim_geterror", offsetof(struct dkim_api, geterror) },
-	{ "dkim_getresultstr", offsetof(struct dkim_api, getresultstr) },
-	{ "dkim_free", offsetof(struct dkim_api, free) },
-	{ "dkim_libversion", offsetof(struct dkim_api, libversion) },
+#define F(name, field) DL_SYM(struct dkim_api, name, field)
+static const struct dl_sym funcs[] = {
+	F("dkim_init", init),
+	F("dkim_options", options),
+	F("dkim_sign", sign),
+	F("dkim_header", header),
+	F("dkim_eoh", eoh),
+	F("dkim_body", body),
+	F("dkim_eom", eom),
+	F("dkim_getsighdr_d", getsighdr_d),
+	F("dkim_geterror", geterror),
+	F("dkim_getresultstr", getresultstr),
+	F("dkim_free", free),
+	F("dkim_libversion", libversion),
 };
+#undef F
 
 /*
  * A leak in libopendkim 2.11.0 (Debian 12's libopendkim11): dkim_free()
@@ -167,65 +163,42 @@ leaky_find(const struct track *t)
 static const char *const signed_headers[] = { MAIL_DKIM_SIGNED_HEADERS, NULL };
 static const char *const oversigned_headers[] = { "from", NULL };
 
-static void
-load(void)
+static int
+start(void *arg, struct op_err *e)
 {
-	struct dkim_api a;
-	void *h = dlopen(MAIL_DKIM_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *why;
+	struct dkim_api *a = arg;
 	const char **sh = (const char **)signed_headers;
 	const char **os = (const char **)oversigned_headers;
-	size_t i;
 
-	if (h == NULL) {
-		why = dlerror();
-		snprintf(load_error, sizeof(load_error), "cannot load %s (%s): "
-		    "install the Debian package libopendkim11 to sign with DKIM",
-		    MAIL_DKIM_SONAME, why != NULL ? why : "not found");
-		return;
-	}
-	memset(&a, 0, sizeof(a));
-	for (i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
-		void *sym = dlsym(h, funcs[i].name);
-
-		if (sym == NULL) {
-			why = dlerror();
-			snprintf(load_error, sizeof(load_error), "%s lacks %s (%s): "
-			    "install libopendkim11 2.11 or newer", MAIL_DKIM_SONAME,
-			    funcs[i].name, why != NULL ? why : "missing");
-			return;
-		}
-		/* dlsym's void * holds a function address (POSIX, XSH dlsym) */
-		memcpy((char *)&a + funcs[i].offset, &sym, sizeof(sym));
-	}
-	lib = a.init(track_malloc, track_free);
-	if (lib == NULL) {
-		snprintf(load_error, sizeof(load_error), "libopendkim failed to "
+	lib = a->init(track_malloc, track_free);
+	if (lib == NULL)
+		return err_set(e, ERR_UNAVAILABLE, "libopendkim failed to "
 		    "start (dkim_init): out of memory?");
-		return;
-	}
 	/* The options take a pointer to a NULL-terminated list, and its
 	 * size is that of the pointer. */
-	if (a.options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, &sh[0],
+	if (a->options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, &sh[0],
 	    sizeof(sh)) != DKIM_STAT_OK ||
-	    a.options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, &os[0],
+	    a->options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, &os[0],
 	    sizeof(os)) != DKIM_STAT_OK) {
-		snprintf(load_error, sizeof(load_error), "libopendkim refused the "
+		lib = NULL;
+		return err_set(e, ERR_UNAVAILABLE, "libopendkim refused the "
 		    "list of header fields to sign: install libopendkim11 2.11 "
 		    "or newer");
-		lib = NULL;
-		return;
 	}
-	api = a;
+	return 0;
 }
+
+static struct dl_lib dl = {
+	.soname = MAIL_DKIM_SONAME, .package = "libopendkim11",
+	.minimum = "2.11", .purpose = "to sign with DKIM", .syms = funcs,
+	.nsyms = DL_COUNT(funcs), .api = &api, .api_size = sizeof(api),
+	.start = start, DL_STATE,
+};
 
 int
 mail_dkim_load(struct op_err *e)
 {
-	pthread_once(&once, load);
-	if (lib == NULL)
-		return err_set(e, ERR_UNAVAILABLE, "%s", load_error);
-	return 0;
+	return dl_load(&dl, e);
 }
 
 const char *

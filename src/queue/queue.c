@@ -128,6 +128,54 @@ queue_id_check(const char *id, struct op_err *e)
 	    "characters of 0-9 and a-z)", shown, QUEUE_ID_LEN);
 }
 
+/* ---- Lists ---- */
+
+int
+queue_list_searches(const struct queue_list_opts *o)
+{
+	return o != NULL && (o->to != NULL || o->from != NULL ||
+	    o->subject != NULL || o->since > 0 || o->until > 0);
+}
+
+int
+queue_list_check(const struct queue_list_opts *o, size_t *limit, int *state,
+    struct op_err *e)
+{
+	*limit = o != NULL && o->limit > 0 ? o->limit : 100;
+	if (*limit > QUEUE_LIST_MAX)
+		*limit = QUEUE_LIST_MAX;
+	*state = o != NULL ? o->state : -1;
+	if (*state != -1 && queue_msg_state_name(*state) == NULL)
+		return err_set(e, ERR_DATA, "unknown message state %d", *state);
+	if (o == NULL)
+		return 0;
+	if (o->before != NULL && queue_id_check(o->before, e) < 0)
+		return -1;
+	if ((o->to != NULL && strlen(o->to) >= QUEUE_ADDR_MAX) ||
+	    (o->from != NULL && strlen(o->from) >= QUEUE_ADDR_MAX))
+		return err_set(e, ERR_DATA, "address longer than %d bytes",
+		    QUEUE_ADDR_MAX - 1);
+	if (o->subject != NULL && strlen(o->subject) >= QUEUE_SUBJECT_MAX)
+		return err_set(e, ERR_DATA, "subject search longer than %d bytes",
+		    QUEUE_SUBJECT_MAX - 1);
+	return 0;
+}
+
+static int
+outbox_cmp(const void *a, const void *b)
+{
+	const struct queue_outbox_ev *x = a, *y = b;
+
+	return x->oid < y->oid ? -1 : x->oid > y->oid;
+}
+
+void
+queue_set_sort_outbox(struct queue_set *s)
+{
+	if (s->noutbox > 1)
+		qsort(s->outbox, s->noutbox, sizeof(*s->outbox), outbox_cmp);
+}
+
 /* ---- Submissions ---- */
 
 static int

@@ -311,18 +311,25 @@ in_committer(struct queue_core *c)
 	return c->thread_started && pthread_equal(pthread_self(), c->thread);
 }
 
-/* Hand an asynchronous job to the committer (it frees j after the
- * callback). */
+/* Put j at the end of the committer's list and wake it (c->mu held). */
 static void
-enqueue(struct queue_core *c, struct queue_job *j)
+append_locked(struct queue_core *c, struct queue_job *j)
 {
-	pthread_mutex_lock(&c->mu);
 	if (c->tail != NULL)
 		c->tail->next = j;
 	else
 		c->head = j;
 	c->tail = j;
 	pthread_cond_signal(&c->work_cv);
+}
+
+/* Hand an asynchronous job to the committer (it frees j after the
+ * callback). */
+static void
+enqueue(struct queue_core *c, struct queue_job *j)
+{
+	pthread_mutex_lock(&c->mu);
+	append_locked(c, j);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -337,12 +344,7 @@ core_exec(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	j->done = 0;
 	pthread_cond_init(&j->cv, NULL);
 	pthread_mutex_lock(&c->mu);
-	if (c->tail != NULL)
-		c->tail->next = j;
-	else
-		c->head = j;
-	c->tail = j;
-	pthread_cond_signal(&c->work_cv);
+	append_locked(c, j);
 	while (!j->done)
 		pthread_cond_wait(&j->cv, &c->mu);
 	pthread_mutex_unlock(&c->mu);

@@ -48,6 +48,16 @@ void queue_id_make(char id[QUEUE_ID_SIZE], int64_t ms,
 int queue_new_check(const struct queue_new *m, struct op_err *e);
 /* Check an id argument: ERR_NOINPUT naming it when it is not an id. */
 int queue_id_check(const char *id, struct op_err *e);
+/* The checks of queue_list()'s options every backend makes, filling
+ * *limit (100 by default, at most QUEUE_LIST_MAX) and *state (-1: any):
+ * ERR_DATA for an unknown state or a search longer than its bound,
+ * ERR_NOINPUT for a malformed `before` id. */
+int queue_list_check(const struct queue_list_opts *o, size_t *limit,
+    int *state, struct op_err *e);
+/* 1 if o searches (to, from, subject, since or until). */
+int queue_list_searches(const struct queue_list_opts *o);
+/* Sort s->outbox by oid (the claim order). */
+void queue_set_sort_outbox(struct queue_set *s);
 /* Check the results and events of an attempt against the bounds of
  * queue.h (ERR_DATA). */
 int queue_outcome_check(const struct queue_outcome *o, struct op_err *e);

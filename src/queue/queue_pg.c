@@ -70,7 +70,6 @@
 #include "queue/queue_commit.h"
 #include "queue/queue_impl.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -85,6 +84,7 @@
 #include <libpq-fe.h>
 
 #include "util/buf.h"
+#include "util/dl.h"
 #include "util/log.h"
 #include "util/net.h"
 
@@ -146,11 +146,8 @@ static struct pq_api {
 	__typeof__(PQnfields) *nfields;
 } pq;
 
-static const struct {
-	const char *name;
-	size_t offset;
-} pq_funcs[] = {
-#define F(n, f) { n, offsetof(struct pq_api, f) }
+static const struct dl_sym pq_funcs[] = {
+#define F(n, f) DL_SYM(struct pq_api, n, f)
 	F("PQconnectdbParams", connectdbParams), F("PQstatus", status),
 	F("PQerrorMessage", errorMessage), F("PQfinish", finish),
 	F("PQexec", exec), F("PQprepare", prepare),
@@ -174,46 +171,17 @@ static const struct {
 #undef F
 };
 
-static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
-static char pq_load_error[ERR_MSG_MAX];
-
-static void
-pq_load(void)
-{
-	struct pq_api api;
-	void *h = dlopen(PQ_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *why;
-	size_t i;
-
-	if (h == NULL) {
-		why = dlerror();
-		snprintf(pq_load_error, sizeof(pq_load_error), "cannot load %s "
-		    "(%s): install the Debian package libpq5 to use a PostgreSQL "
-		    "database", PQ_SONAME, why != NULL ? why : "not found");
-		return;
-	}
-	memset(&api, 0, sizeof(api));
-	for (i = 0; i < sizeof(pq_funcs) / sizeof(pq_funcs[0]); i++) {
-		void *sym = dlsym(h, pq_funcs[i].name);
-
-		if (sym == NULL) {
-			snprintf(pq_load_error, sizeof(pq_load_error), "%s lacks %s: "
-			    "install libpq5 14 or newer", PQ_SONAME, pq_funcs[i].name);
-			return;
-		}
-		/* dlsym's void * holds a function address (POSIX) */
-		memcpy((char *)&api + pq_funcs[i].offset, &sym, sizeof(sym));
-	}
-	pq = api;
-}
+static struct dl_lib pq_lib = {
+	.soname = PQ_SONAME, .package = "libpq5", .minimum = "14",
+	.purpose = "to use a PostgreSQL database", .syms = pq_funcs,
+	.nsyms = DL_COUNT(pq_funcs), .api = &pq, .api_size = sizeof(pq),
+	DL_STATE,
+};
 
 static int
 pq_ready(struct op_err *e)
 {
-	pthread_once(&pq_once, pq_load);
-	if (pq.connectdbParams == NULL)
-		return err_set(e, ERR_UNAVAILABLE, "%s", pq_load_error);
-	return 0;
+	return dl_load(&pq_lib, e);
 }
 
 /* ---- Statements ---- */
@@ -2351,14 +2319,6 @@ job_rate_add(struct queue_core *c, struct queue_job *j, struct op_err *e)
 /* ---- Events for the application ---- */
 
 static int
-ev_cmp(const void *a, const void *b)
-{
-	const struct queue_outbox_ev *x = a, *y = b;
-
-	return x->oid < y->oid ? -1 : x->oid > y->oid;
-}
-
-static int
 job_outbox_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
 	struct pgq *s = core_pg(c);
@@ -2392,8 +2352,7 @@ job_outbox_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		ev->metadata = c_set(set, r, i, 13);
 	}
 	pq.clear(r);
-	if (set->noutbox > 1)
-		qsort(set->outbox, set->noutbox, sizeof(*set->outbox), ev_cmp);
+	queue_set_sort_outbox(set);
 	return 0;
 }
 
@@ -2629,6 +2588,21 @@ reader_put(struct pgq *s, struct pgconn *r)
 	r->busy = 0;
 	pthread_cond_signal(&s->rcv);
 	pthread_mutex_unlock(&s->rmu);
+}
+
+/* One statement on a reading connection, taken and given back. */
+static PGresult *
+r_run(struct pgq *s, int idx, const struct prm *p, int bin, const char *what,
+    struct op_err *e)
+{
+	struct pgconn *r;
+	PGresult *x;
+
+	if ((r = reader_get(s, e)) == NULL)
+		return NULL;
+	x = k_run(s, r, idx, p, bin, what, e);
+	reader_put(s, r);
+	return x;
 }
 
 static int
@@ -2897,29 +2871,18 @@ pg_list(struct queue *q, const struct queue_list_opts *o,
 	struct pgconn *r;
 	PGresult *x;
 	int64_t before = INT64_MAX;
-	size_t limit = o != NULL && o->limit > 0 ? o->limit : 100;
-	int state = o != NULL ? o->state : -1, i, ret = -1;
+	size_t limit;
+	int state, i, ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (limit > QUEUE_LIST_MAX)
-		limit = QUEUE_LIST_MAX;
-	if (state != -1 && queue_msg_state_name(state) == NULL)
-		return err_set(e, ERR_DATA, "unknown message state %d", state);
-	if (o != NULL && o->before != NULL && queue_id_check(o->before, e) < 0)
+	if (queue_list_check(o, &limit, &state, e) < 0)
 		return -1;
 	if ((r = reader_get(s, e)) == NULL)
 		return -1;
 	if (o != NULL && o->before != NULL && r_find(s, r, o->before, &before,
 	    e) < 0)
 		goto out;
-	if (o != NULL && (o->to != NULL || o->from != NULL ||
-	    o->subject != NULL || o->since > 0 || o->until > 0)) {
-		if ((o->to != NULL && strlen(o->to) >= QUEUE_ADDR_MAX) ||
-		    (o->from != NULL && strlen(o->from) >= QUEUE_ADDR_MAX) ||
-		    (o->subject != NULL && strlen(o->subject) >= QUEUE_SUBJECT_MAX)) {
-			err_set(e, ERR_DATA, "a search longer than its bound");
-			goto out;
-		}
+	if (queue_list_searches(o)) {
 		ret = pg_search(s, r, o, state, before, limit, out, e);
 		goto out;
 	}
@@ -3003,16 +2966,12 @@ pg_counts(struct queue *q, uint64_t counts[QUEUE_MSG_NSTATES],
     struct op_err *e)
 {
 	struct pgq *s = to_pg(q);
-	struct pgconn *r;
 	PGresult *x;
 	int i, state;
 
 	memset(counts, 0, sizeof(uint64_t) * QUEUE_MSG_NSTATES);
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, S_COUNTS, NULL, 0, "cannot count the queue", e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, S_COUNTS, NULL, 0, "cannot count the queue",
+	    e)) == NULL)
 		return -1;
 	for (i = 0; i < pq.ntuples(x); i++) {
 		state = queue_msg_state_parse(pq.getvalue(x, i, 0));
@@ -3027,16 +2986,12 @@ static int
 pg_next_due(struct queue *q, int64_t *when, int *found, struct op_err *e)
 {
 	struct pgq *s = to_pg(q);
-	struct pgconn *r;
 	PGresult *x;
 
 	*when = 0;
 	*found = 0;
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, S_NEXT_DUE, NULL, 0, "cannot read the queue", e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, S_NEXT_DUE, NULL, 0, "cannot read the queue",
+	    e)) == NULL)
 		return -1;
 	if (pq.ntuples(x) > 0 && !pq.getisnull(x, 0, 0)) {
 		*when = c_i64(x, 0, 0);
@@ -3089,16 +3044,11 @@ pg_counters(struct queue *q, struct queue_counter **out, size_t *n,
 {
 	struct pgq *s = to_pg(q);
 	struct queue_counter *c = NULL;
-	struct pgconn *r;
 	PGresult *x;
 	int i, k, rows;
 
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, S_COUNTERS, NULL, 0, "cannot read the delivery counters",
-	    e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, S_COUNTERS, NULL, 0, "cannot read the delivery "
+	    "counters", e)) == NULL)
 		return -1;
 	rows = pq.ntuples(x);
 	if (rows > 0)
@@ -3125,7 +3075,6 @@ pg_rate_reserve(struct queue *q, const char *profile,
 	struct prm p = { .n = 0 };
 	char counts[32 * 8 + 3], periods[32 * 8 + 3];
 	size_t i, oc = 0, op = 0;
-	struct pgconn *r;
 	PGresult *x;
 	int64_t v;
 
@@ -3151,12 +3100,8 @@ pg_rate_reserve(struct queue *q, const char *profile,
 	p.v[p.n] = periods;
 	p.len[p.n] = 0;
 	p.fmt[p.n++] = 0;
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, S_RESERVE, &p, 0, "cannot reserve a send under the "
-	    "profile's limits", e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, S_RESERVE, &p, 0, "cannot reserve a send under the "
+	    "profile's limits", e)) == NULL)
 		return -1;
 	v = pq.ntuples(x) == 1 ? c_i64(x, 0, 0) : 0;
 	pq.clear(x);
@@ -3214,16 +3159,11 @@ pg_pstate_load(struct queue *q, struct queue_pstate **out, size_t *n,
 {
 	struct pgq *s = to_pg(q);
 	struct queue_pstate *a = NULL;
-	struct pgconn *r;
 	PGresult *x;
 	int i, rows;
 
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, S_PSTATE_LOAD, NULL, 0, "cannot read the profiles' "
-	    "pauses", e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, S_PSTATE_LOAD, NULL, 0, "cannot read the profiles' "
+	    "pauses", e)) == NULL)
 		return -1;
 	rows = pq.ntuples(x);
 	if (rows > 0)
@@ -3249,15 +3189,10 @@ pg_settings_get(struct queue *q, char **text, int64_t *version,
     struct op_err *e)
 {
 	struct pgq *s = to_pg(q);
-	struct pgconn *r;
 	PGresult *x;
 
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, S_SETTINGS_GET, NULL, 0, "cannot read the shared "
-	    "settings", e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, S_SETTINGS_GET, NULL, 0, "cannot read the shared "
+	    "settings", e)) == NULL)
 		return -1;
 	if (pq.ntuples(x) == 1) {
 		*text = str_dup(pq.getvalue(x, 0, 0));
@@ -3273,7 +3208,6 @@ pg_settings_put(struct queue *q, const char *text, int64_t expect,
 {
 	struct pgq *s = to_pg(q);
 	struct prm p = { .n = 0 };
-	struct pgconn *r;
 	PGresult *x;
 	int rows;
 
@@ -3281,12 +3215,8 @@ pg_settings_put(struct queue *q, const char *text, int64_t expect,
 	p_str(&p, s->node, QUEUE_NODE_MAX + 1);
 	if (expect > 0)
 		p_i64(&p, expect);
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, expect > 0 ? S_SETTINGS_PUT : S_SETTINGS_NEW, &p, 0,
-	    "cannot store the shared settings", e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, expect > 0 ? S_SETTINGS_PUT : S_SETTINGS_NEW, &p, 0,
+	    "cannot store the shared settings", e)) == NULL)
 		return -1;
 	rows = pq.ntuples(x);
 	if (rows == 1)
@@ -3315,16 +3245,11 @@ pg_node_counters(struct queue *q, struct queue_node_counter **out, size_t *n,
 {
 	struct pgq *s = to_pg(q);
 	struct queue_node_counter *c = NULL;
-	struct pgconn *r;
 	PGresult *x;
 	int i, k, rows;
 
-	if ((r = reader_get(s, e)) == NULL)
-		return -1;
-	x = k_run(s, r, S_NODE_COUNTERS, NULL, 0, "cannot read the delivery "
-	    "counters", e);
-	reader_put(s, r);
-	if (x == NULL)
+	if ((x = r_run(s, S_NODE_COUNTERS, NULL, 0, "cannot read the delivery "
+	    "counters", e)) == NULL)
 		return -1;
 	rows = pq.ntuples(x);
 	if (rows > 0)

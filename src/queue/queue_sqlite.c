@@ -1721,14 +1721,6 @@ job_purge(struct queue_core *c, struct queue_job *j, struct op_err *e)
 
 /* ---- Events for the application ---- */
 
-static int
-ev_cmp(const void *a, const void *b)
-{
-	const struct queue_outbox_ev *x = a, *y = b;
-
-	return x->oid < y->oid ? -1 : x->oid > y->oid;
-}
-
 /* outbox claim: reads j->text (webhook), j->now, j->max; fills j->set. */
 static int
 job_outbox_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
@@ -1769,8 +1761,7 @@ job_outbox_claim(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		queue_set_free(set);
 		return sq_err(s, s->wdb, rc, "cannot claim events", e);
 	}
-	if (set->noutbox > 1)
-		qsort(set->outbox, set->noutbox, sizeof(*set->outbox), ev_cmp);
+	queue_set_sort_outbox(set);
 	return 0;
 }
 

@@ -246,13 +246,6 @@ out:
 
 /* ---- Searches (events for the application) ---- */
 
-static int
-list_searches(const struct queue_list_opts *o)
-{
-	return o != NULL && (o->to != NULL || o->from != NULL ||
-	    o->subject != NULL || o->since > 0 || o->until > 0);
-}
-
 /* The SQL of a search: ?1 before (mid), ?2 limit, ?3 state, ?4 to, ?5
  * from, ?6 subject, ?7 since, ?8 until; a recipient is found through
  * the index recipients_address; the others are read newest first. */
@@ -295,19 +288,6 @@ search_bind(sqlite3_stmt *st, const struct queue_list_opts *o, int state,
 		sqlite3_bind_int64(st, 7, o->since);
 	if (o->until > 0)
 		sqlite3_bind_int64(st, 8, o->until);
-}
-
-static int
-search_check(const struct queue_list_opts *o, struct op_err *e)
-{
-	if ((o->to != NULL && strlen(o->to) >= QUEUE_ADDR_MAX) ||
-	    (o->from != NULL && strlen(o->from) >= QUEUE_ADDR_MAX))
-		return err_set(e, ERR_DATA, "address longer than %d bytes",
-		    QUEUE_ADDR_MAX - 1);
-	if (o->subject != NULL && strlen(o->subject) >= QUEUE_SUBJECT_MAX)
-		return err_set(e, ERR_DATA, "subject search longer than %d bytes",
-		    QUEUE_SUBJECT_MAX - 1);
-	return 0;
 }
 
 int
@@ -355,26 +335,20 @@ sq_list(struct queue *q, const struct queue_list_opts *o,
 	struct sq_reader *r;
 	sqlite3_stmt *st;
 	int64_t before = INT64_MAX;
-	size_t limit = o != NULL && o->limit > 0 ? o->limit : 100;
-	int state = o != NULL ? o->state : -1, rc, ret = -1;
+	size_t limit;
+	int state, rc, ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (limit > QUEUE_LIST_MAX)
-		limit = QUEUE_LIST_MAX;
-	if (state != -1 && queue_msg_state_name(state) == NULL)
-		return err_set(e, ERR_DATA, "unknown message state %d", state);
-	if (o != NULL && o->before != NULL && queue_id_check(o->before, e) < 0)
+	if (queue_list_check(o, &limit, &state, e) < 0)
 		return -1;
 	if ((r = reader_get(s, e)) == NULL)
 		return -1;
 	if (o != NULL && o->before != NULL && r_find(s, r, o->before, &before,
 	    e) < 0)
 		goto out;
-	if (list_searches(o)) {
+	if (queue_list_searches(o)) {
 		struct buf sql;
 
-		if (search_check(o, e) < 0)
-			goto out;
 		buf_init(&sql, 8192);
 		search_sql(o, state, &sql);
 		rc = sqlite3_prepare_v2(r->db, sql.data, (int)sql.len, &st, NULL);

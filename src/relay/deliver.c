@@ -444,14 +444,21 @@ abort_result(const struct smtp_result *rr, size_t n,
 	return res;
 }
 
+/* The attempt was ended by r for every recipient (a 421, a quota, a
+ * rate): each is logged deferred with r, and res becomes r (the caller
+ * sees the reply that ended it). */
 static void
-log_aborted(const struct deliver_msg *m, const struct attempt_log *al,
-    const char *const *rcpts, size_t nr, const struct smtp_result *r)
+end_aborted(struct deliver_msg *m, const struct attempt_log *al,
+    const char *const *rcpts, size_t nr, const struct smtp_result *r,
+    struct smtp_result *res)
 {
 	size_t i;
 
 	for (i = 0; i < nr; i++)
 		log_result(m, al, rcpts[i], QUEUE_RCPT_DEFERRED, r);
+	m->logged = 1;
+	if (r != res)
+		smtp_result_copy(res, r);
 }
 
 /*
@@ -960,10 +967,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	if (any_reply(rr, nr, res, is_421)) {
 		const struct smtp_result *ar = abort_result(rr, nr, res, is_421);
 
-		log_aborted(m, &al, rcpts, nr, ar);
-		m->logged = 1;
-		if (ar != res)          /* the caller sees the reply that ended it */
-			smtp_result_copy(res, ar);
+		end_aborted(m, &al, rcpts, nr, ar, res);
 		kind = DELIVER_PROFILE_DOWN;
 		goto out;
 	}
@@ -972,18 +976,12 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 		/* a daily quota used up: not this message's failure; the
 		 * relay pauses the profile and the message waits or fails
 		 * over, its recipients deferred with this reply */
-		log_aborted(m, &al, rcpts, nr, qr);
-		m->logged = 1;
-		if (qr != res)
-			smtp_result_copy(res, qr);
+		end_aborted(m, &al, rcpts, nr, qr, res);
 		kind = DELIVER_QUOTA;
 		goto out;
 	}
 	if ((qr = rule_result(rr, nr, res, hint_provider(p), HINT_RATE)) != NULL) {
-		log_aborted(m, &al, rcpts, nr, qr);
-		m->logged = 1;
-		if (qr != res)
-			smtp_result_copy(res, qr);
+		end_aborted(m, &al, rcpts, nr, qr, res);
 		kind = DELIVER_SLOWDOWN;
 		goto out;
 	}
@@ -991,10 +989,7 @@ deliver_attempt(const struct deliver_ctx *dc, const struct conf *conf,
 	if (any_reply(rr, nr, res, is_slow)) {
 		const struct smtp_result *ar = abort_result(rr, nr, res, is_slow);
 
-		log_aborted(m, &al, rcpts, nr, ar);
-		m->logged = 1;
-		if (ar != res)          /* the caller sees the reply that ended it */
-			smtp_result_copy(res, ar);
+		end_aborted(m, &al, rcpts, nr, ar, res);
 		kind = DELIVER_SLOWDOWN;
 		goto out;
 	}

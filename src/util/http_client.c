@@ -4,15 +4,14 @@
 #include "util/http_client.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <openssl/ssl.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/dl.h"
 
 struct curl_api {
 	__typeof__(curl_global_init) *global_init;
@@ -27,58 +26,36 @@ struct curl_api {
 };
 
 static struct curl_api api;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char load_error[ERR_MSG_MAX];
 
-static const struct {
-	const char *name;
-	size_t offset;
-} funcs[] = {
-	{ "curl_global_init", offsetof(struct curl_api, global_init) },
-	{ "curl_easy_init", offsetof(struct curl_api, easy_init) },
-	{ "curl_easy_setopt", offsetof(struct curl_api, easy_setopt) },
-	{ "curl_easy_perform", offsetof(struct curl_api, easy_perform) },
-	{ "curl_easy_getinfo", offsetof(struct curl_api, easy_getinfo) },
-	{ "curl_easy_cleanup", offsetof(struct curl_api, easy_cleanup) },
-	{ "curl_easy_strerror", offsetof(struct curl_api, easy_strerror) },
-	{ "curl_slist_append", offsetof(struct curl_api, slist_append) },
-	{ "curl_slist_free_all", offsetof(struct curl_api, slist_free_all) },
+#define F(name, field) DL_SYM(struct curl_api, name, field)
+static const struct dl_sym funcs[] = {
+	F("curl_global_init", global_init),
+	F("curl_easy_init", easy_init),
+	F("curl_easy_setopt", easy_setopt),
+	F("curl_easy_perform", easy_perform),
+	F("curl_easy_getinfo", easy_getinfo),
+	F("curl_easy_cleanup", easy_cleanup),
+	F("curl_easy_strerror", easy_strerror),
+	F("curl_slist_append", slist_append),
+	F("curl_slist_free_all", slist_free_all),
 };
+#undef F
 
-static void
-load(void)
+static int
+start(void *arg, struct op_err *e)
 {
-	struct curl_api a;
-	void *h = dlopen(HTTP_CLIENT_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *why;
-	size_t i;
+	struct curl_api *a = arg;
 
-	if (h == NULL) {
-		why = dlerror();
-		snprintf(load_error, sizeof(load_error), "cannot load %s (%s): "
-		    "install the Debian package libcurl4", HTTP_CLIENT_SONAME,
-		    why != NULL ? why : "not found");
-		return;
-	}
-	memset(&a, 0, sizeof(a));
-	for (i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
-		void *sym = dlsym(h, funcs[i].name);
-
-		if (sym == NULL) {
-			snprintf(load_error, sizeof(load_error), "%s lacks %s: "
-			    "install libcurl4 7.85 or newer", HTTP_CLIENT_SONAME,
-			    funcs[i].name);
-			return;
-		}
-		memcpy((char *)&a + funcs[i].offset, &sym, sizeof(sym));
-	}
-	if (a.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(load_error, sizeof(load_error), "libcurl did not "
-		    "initialise");
-		return;
-	}
-	api = a;
+	if (a->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return err_set(e, ERR_UNAVAILABLE, "libcurl did not initialise");
+	return 0;
 }
+
+static struct dl_lib lib = {
+	.soname = HTTP_CLIENT_SONAME, .package = "libcurl4", .minimum = "7.85",
+	.syms = funcs, .nsyms = DL_COUNT(funcs), .api = &api,
+	.api_size = sizeof(api), .start = start, DL_STATE,
+};
 
 int
 http_client_loaded(void)
@@ -132,9 +109,8 @@ request_on(void **keep, const char *url, const char *form, size_t formlen,
 	memset(out, 0, sizeof(*out));
 	memset(&k, 0, sizeof(k));
 	buf_init(&k.b, HTTP_CLIENT_BODY_MAX + 1);
-	pthread_once(&once, load);
-	if (api.easy_init == NULL)
-		return err_set(e, ERR_UNAVAILABLE, "%s", load_error);
+	if (dl_load(&lib, e) < 0)
+		return -1;
 	c = keep != NULL && *keep != NULL ? *keep : api.easy_init();
 	if (c == NULL)
 		return err_set(e, ERR_OSERR, "libcurl could not start a request");

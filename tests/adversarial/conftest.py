@@ -3,12 +3,12 @@
 They reuse the integration test infrastructure in tests/integration
 (certificates, independent peers, the Daemon class): that directory is put
 on sys.path and its conftest is loaded under another module name, so its
-fixtures (certs, peers, outpost) serve this directory too.
+fixtures (certs, peers, outpost, daemons: Daemon objects started by a
+test, stopped - SIGTERM, exit 0, no sanitizer report - when it ends; one
+already gone by then fails the test unless the test ended it on purpose,
+Daemon.kill9, Daemon.expect_exit) serve this directory too.
 
 Added here:
-- daemons: Daemon objects started by a test, stopped (SIGTERM, exit 0, no
-  sanitizer report) when it ends; one already gone by then fails the test
-  unless the test ended it on purpose (Daemon.kill9, Daemon.expect_exit).
 - extra_certs (session): certificates the integration set lacks (one for
   "localhost" without an IP SAN).
 """
@@ -35,6 +35,7 @@ _spec.loader.exec_module(_ic)
 certs = _ic.certs
 peers = _ic.peers
 outpost = _ic.outpost
+daemons = _ic.daemons
 # daemon.py and some integration tests say `import conftest` and get
 # whichever of the two conftest.py files Python found first: the
 # integration conftest's other names (not its fixtures) are here too.
@@ -46,14 +47,6 @@ for _name in dir(_ic):
 OUTPOST_BIN = _ic.OUTPOST_BIN
 
 import peers as peers_mod  # noqa: E402  (tests/integration/peers.py)
-
-
-@pytest.fixture
-def daemons():
-    started = []
-    yield started
-    for d in started:
-        d.stop()
 
 
 class ExtraCerts:

@@ -16,7 +16,6 @@ import ssl
 import threading
 import time
 
-from daemon import free_port
 
 HOST = "127.0.0.1"
 
@@ -95,16 +94,6 @@ class RawSMTP:
             self.sock.close()
         except OSError:
             pass
-
-
-def serve_conf(outpost, profiles=(), server=None, raw=""):
-    """An outpost.conf for `outpost serve` (listener on a free port, no
-    HTTP unless asked, short retries).  Returns (path, smtp port)."""
-    port = free_port()
-    srv = {"smtp_listen": "%s:%d" % (HOST, port), "http_listen": "",
-           "retry": "1s, 1s, 2s"}
-    srv.update(server or {})
-    return outpost.conf(profiles, server=srv, raw=raw), port
 
 
 def db(data_dir):

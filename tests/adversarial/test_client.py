@@ -17,8 +17,8 @@ import time
 import pytest
 
 import peers as peers_mod
-from daemon import Daemon, free_port, queue_id, wait_for
-from raw import query, serve_conf
+from daemon import Daemon, free_port, queue_id, serve_conf, wait_for
+from raw import query
 
 SENDER = "app@example.com"
 RCPT = "rcpt@example.com"
@@ -116,21 +116,11 @@ def test_starttls_not_offered_sends_nothing_in_clear(outpost, peers, daemons,
 
 
 def script_starttls_refused(conn):
-    conn.send("220 localhost ESMTP scripted")
-    while True:
-        line = conn.readline()
-        if line is None:
-            return
-        verb = line.split(" ", 1)[0].upper()
-        if verb in ("EHLO", "HELO"):
-            conn.send("250-localhost", "250-AUTH PLAIN LOGIN", "250 STARTTLS")
-        elif verb == "STARTTLS":
-            conn.send("454 4.7.0 TLS not available due to temporary reason")
-        elif verb == "QUIT":
-            conn.send("221 2.0.0 Bye")
-            return
-        else:
-            conn.send("250 2.0.0 Ok")
+    peers_mod.answer_commands(
+        conn, "220 localhost ESMTP scripted",
+        ("250-localhost", "250-AUTH PLAIN LOGIN", "250 STARTTLS"),
+        {"STARTTLS": "454 4.7.0 TLS not available due to temporary reason"},
+        "250 2.0.0 Ok")
 
 
 def test_starttls_refused_sends_nothing_in_clear(outpost, peers, daemons,
@@ -275,23 +265,13 @@ EVIL_LINE_2 = b"550 5.1.1 level=error event=forged id=x \x1b[31mred\x9b31m"
 
 
 def script_evil_rcpt_reply(conn):
-    conn.send("220 localhost ESMTP scripted")
-    while True:
-        line = conn.readline()
-        if line is None:
-            return
-        verb = line.split(" ", 1)[0].upper()
-        if verb == "EHLO":
-            conn.send("250-localhost", "250 ENHANCEDSTATUSCODES")
-        elif verb == "RCPT":
-            _raw(conn, EVIL_LINE_1 + b"\r\n" + EVIL_LINE_2 + b"\r\n")
-        elif verb == "QUIT":
-            conn.send("221 2.0.0 Bye")
-            return
-        elif verb == "RSET":
-            conn.send("250 2.0.0 Ok")
-        else:
-            conn.send("250 2.1.0 Ok")
+    peers_mod.answer_commands(
+        conn, "220 localhost ESMTP scripted",
+        ("250-localhost", "250 ENHANCEDSTATUSCODES"),
+        {"HELO": "250 2.1.0 Ok", "RSET": "250 2.0.0 Ok",
+         "RCPT": lambda conn, line: _raw(
+             conn, EVIL_LINE_1 + b"\r\n" + EVIL_LINE_2 + b"\r\n")},
+        "250 2.1.0 Ok")
 
 
 def test_reply_text_is_escaped_in_log_and_database(outpost, peers, daemons):

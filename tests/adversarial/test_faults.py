@@ -32,8 +32,8 @@ import time
 import pytest
 
 import peers as peers_mod
-from daemon import Daemon, free_port, wait_for
-from raw import query, serve_conf
+from daemon import Daemon, free_port, serve_conf, wait_for, wait_listening
+from raw import query
 
 SENDER = "app@example.com"
 
@@ -352,38 +352,29 @@ class VanishingUpstream:
                 pass
         conn.sock.close()
 
-    def script(self, conn):
-        conn.send("220 localhost ESMTP vanishing")
+    def data(self, conn, line):
+        conn.send("354 End data with <CR><LF>.<CR><LF>")
+        n = 0
         while True:
             line = conn.readline()
             if line is None:
-                return
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                conn.send("250-localhost", "250-PIPELINING", "250 SIZE 0")
-            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
-                conn.send("250 2.0.0 Ok")
-            elif verb == "QUIT":
-                conn.send("221 2.0.0 Bye")
-                return
-            elif verb == "DATA":
-                conn.send("354 End data with <CR><LF>.<CR><LF>")
-                n = 0
-                while True:
-                    line = conn.readline()
-                    if line is None:
-                        return
-                    self.got.append(line)
-                    n += len(line) + 2
-                    if line == "." and self.how == "after-dot":
-                        break
-                    if line == "." or (self.how != "after-dot"
-                                       and n >= self.CUT):
-                        break
-                self.vanish(conn)
-                return
-            else:
-                conn.send("502 5.5.2 Not here")
+                return True
+            self.got.append(line)
+            n += len(line) + 2
+            if line == "." and self.how == "after-dot":
+                break
+            if line == "." or (self.how != "after-dot" and n >= self.CUT):
+                break
+        self.vanish(conn)
+        return True
+
+    def script(self, conn):
+        ok = "250 2.0.0 Ok"
+        peers_mod.answer_commands(
+            conn, "220 localhost ESMTP vanishing",
+            ("250-localhost", "250-PIPELINING", "250 SIZE 0"),
+            {"MAIL": ok, "RCPT": ok, "RSET": ok, "NOOP": ok,
+             "DATA": self.data}, "502 5.5.2 Not here")
 
 
 @pytest.mark.parametrize("how", ["mid-body", "mid-body-rst", "after-dot"])
@@ -452,15 +443,7 @@ def start_sink(port, dump):
     args += ["-d", str(dump) + "/%H%M%S.", "127.0.0.1:%d" % port, "16"]
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import socket
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-    wait_for(up, what="smtp-sink")
+    wait_listening(port, "smtp-sink")
     return p
 
 

@@ -18,8 +18,8 @@ import time
 import pytest
 
 import peers as peers_mod
-from daemon import Daemon, wait_for
-from raw import ChildWatch, RawSMTP, messages, serve_conf
+from daemon import Daemon, serve_conf, wait_for
+from raw import ChildWatch, RawSMTP, messages
 
 SENDER = "app@example.com"
 RCPT = "rcpt@example.com"

@@ -126,6 +126,15 @@ class Peers:
 
 
 @pytest.fixture
+def daemons():
+    """Daemon objects a test starts (it appends them), stopped at its end."""
+    started = []
+    yield started
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture
 def peers(tmp_path):
     p = Peers(tmp_path)
     yield p

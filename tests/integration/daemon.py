@@ -39,6 +39,43 @@ def wait_for(pred, timeout=20.0, step=0.05, what="condition"):
     raise AssertionError("timed out waiting for %s" % what)
 
 
+def serve_conf(outpost, profiles=(), server=None, raw=""):
+    """An outpost.conf for `outpost serve` (listener on a free port, no
+    HTTP unless asked, short retries).  Returns (path, smtp port)."""
+    port = free_port()
+    srv = {"smtp_listen": "%s:%d" % (HOST, port), "http_listen": "",
+           "retry": "1s, 1s, 2s"}
+    srv.update(server or {})
+    return outpost.conf(profiles, server=srv, raw=raw), port
+
+
+class Run:
+    """A finished subprocess (bytes out): rc, out and err as text."""
+
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout.decode("utf-8", "replace")
+        self.err = proc.stderr.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "rc=%d\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.out,
+                                                        self.err)
+
+
+def port_open(port, host=HOST):
+    """1 if something listens on host:port (a connection is made)."""
+    try:
+        socket.create_connection((host, port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_listening(port, what):
+    """Poll until something listens on 127.0.0.1:port."""
+    wait_for(lambda: port_open(port), what=what)
+
+
 class Daemon:
     def __init__(self, outpost, conf, smtp_port, http_port=None, wait=True):
         self.outpost = outpost

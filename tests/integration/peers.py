@@ -392,6 +392,13 @@ class ReplyHandler(PeerHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
+def use_handler(peer, handler):
+    """Make handler (a PeerHandler) answer for the AioPeer peer."""
+    peer.controller.handler = handler
+    peer.handler = handler
+    return peer
+
+
 class ProviderPeer(AioPeer):
     """A plain aiosmtpd peer (AUTH offered without TLS) that answers like a
     provider: at phase "auth" every login is refused with reply, at "mail",
@@ -404,9 +411,7 @@ class ProviderPeer(AioPeer):
         self.phase = phase
         self.reply = reply
         if phase != "auth":
-            h = ReplyHandler(phase, reply)
-            self.controller.handler = h
-            self.handler = h
+            use_handler(self, ReplyHandler(phase, reply))
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         if self.phase == "auth":
@@ -476,31 +481,69 @@ def script_greet_421(conn):
         conn.send("221 2.0.0 Bye")
 
 
+def answer_commands(conn, greeting, ehlo, replies=None, other=None):
+    """The command loop of a scripted server: send greeting, then answer
+    each command line until the client closes.  A verb in replies is
+    answered with its value; otherwise EHLO and HELO with the lines ehlo,
+    QUIT with 221 (and the session ends), any other verb with other.  A
+    value is a line, a tuple of lines, None (no answer) or a function of
+    (conn, line) that answers itself and returns True to end the session.
+    """
+    replies = replies or {}
+    conn.send(greeting)
+    while True:
+        line = conn.readline()
+        if line is None:
+            return
+        verb = line.split(" ", 1)[0].upper()
+        if verb in replies:
+            answer = replies[verb]
+        elif verb in ("EHLO", "HELO"):
+            answer = tuple(ehlo)
+        elif verb == "QUIT":
+            conn.send("221 2.0.0 Bye")
+            return
+        else:
+            answer = other
+        if callable(answer):
+            if answer(conn, line):
+                return
+        elif isinstance(answer, str):
+            conn.send(answer)
+        elif answer is not None:
+            conn.send(*answer)
+
+
+def read_data(conn):
+    """The lines of a message after 354, up to the lone dot (not kept), or
+    None if the client went away first."""
+    lines = []
+    while True:
+        line = conn.readline()
+        if line is None:
+            return None
+        if line == ".":
+            return lines
+        lines.append(line)
+
+
 def make_script_starttls_inject(ctx):
     """STARTTLS offered; the 220 reply carries an extra line in the same
     segment (CVE-2011-0411 style injection).  The client must not go on."""
 
+    def starttls(conn, line):
+        conn.send("220 2.0.0 Ready to start TLS",
+                  "250-injected-line-before-handshake")
+        try:
+            conn.start_tls(ctx)
+        except (OSError, ssl.SSLError):
+            return True
+        return False
+
     def script(conn):
-        conn.send("220 localhost ESMTP scripted")
-        while True:
-            line = conn.readline()
-            if line is None:
-                return
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                conn.send("250-localhost", "250-PIPELINING", "250 STARTTLS")
-            elif verb == "STARTTLS":
-                conn.send("220 2.0.0 Ready to start TLS",
-                          "250-injected-line-before-handshake")
-                try:
-                    conn.start_tls(ctx)
-                except (OSError, ssl.SSLError):
-                    return
-            elif verb == "QUIT":
-                conn.send("221 2.0.0 Bye")
-                return
-            else:
-                conn.send("250 2.0.0 Ok")
+        answer_commands(conn, "220 localhost ESMTP scripted",
+                        ("250-localhost", "250-PIPELINING", "250 STARTTLS"),
+                        {"STARTTLS": starttls}, "250 2.0.0 Ok")
     return script
 
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from peers import make_script_starttls_inject, profile, script_greet_421, \
-    script_silent
+from peers import answer_commands, make_script_starttls_inject, profile, \
+    script_greet_421, script_silent
 
 USERS = {"outpost": "s3cret-pass"}
 
@@ -347,21 +347,10 @@ def _script_slow_greeting(conn):
     """A plain SMTP server that greets after 4.5 s (later than the 3 s after
     which check tries TLS on a second connection)."""
     time.sleep(4.5)
-    conn.send("220 localhost ESMTP slow")
-    while True:
-        line = conn.readline()
-        if line is None:
-            return
-        verb = line.split(" ", 1)[0].upper()
-        if verb in ("EHLO", "HELO"):
-            conn.send("250-localhost", "250 8BITMIME")
-        elif verb in ("MAIL", "RSET"):
-            conn.send("250 2.0.0 Ok")
-        elif verb == "QUIT":
-            conn.send("221 2.0.0 Bye")
-            return
-        else:
-            conn.send("500 5.5.2 What")
+    answer_commands(conn, "220 localhost ESMTP slow",
+                    ("250-localhost", "250 8BITMIME"),
+                    {"MAIL": "250 2.0.0 Ok", "RSET": "250 2.0.0 Ok"},
+                    "500 5.5.2 What")
 
 
 def test_slow_greeting_is_waited_for_after_the_tls_probe(outpost, peers):

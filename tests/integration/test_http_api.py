@@ -717,37 +717,24 @@ class SlowDataPeer:
     def release(self):
         self.released.set()
 
+    def data(self, conn, line):
+        conn.send("354 End data with <CR><LF>.<CR><LF>")
+        lines = peers_mod.read_data(conn)
+        if lines is None:
+            return True
+        with self.lock:
+            self.messages.append(lines)
+        self.in_data.set()
+        self.released.wait(20)
+        conn.send("250 2.0.0 Ok: queued as SLOW%d" % len(self.messages))
+        return False
+
     def script(self, conn):
-        conn.send("220 localhost ESMTP slow")
-        while True:
-            line = conn.readline()
-            if line is None:
-                return
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                conn.send("250-localhost", "250 8BITMIME")
-            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
-                conn.send("250 2.0.0 Ok")
-            elif verb == "DATA":
-                conn.send("354 End data with <CR><LF>.<CR><LF>")
-                lines = []
-                while True:
-                    d = conn.readline()
-                    if d is None:
-                        return
-                    if d == ".":
-                        break
-                    lines.append(d)
-                with self.lock:
-                    self.messages.append(lines)
-                self.in_data.set()
-                self.released.wait(20)
-                conn.send("250 2.0.0 Ok: queued as SLOW%d" % len(self.messages))
-            elif verb == "QUIT":
-                conn.send("221 2.0.0 Bye")
-                return
-            else:
-                conn.send("502 5.5.2 Command not recognized")
+        ok = "250 2.0.0 Ok"
+        peers_mod.answer_commands(
+            conn, "220 localhost ESMTP slow", ("250-localhost", "250 8BITMIME"),
+            {"MAIL": ok, "RCPT": ok, "RSET": ok, "NOOP": ok,
+             "DATA": self.data}, "502 5.5.2 Command not recognized")
 
 
 def test_saving_settings_does_not_disturb_a_delivery_in_flight(outpost, peers):

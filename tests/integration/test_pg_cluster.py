@@ -42,20 +42,8 @@ def message_ids(peer):
 
 def node(outpost, pg, name, peer_port, data="data", http=True, extra=None):
     """Start `outpost serve` as node name on the shared database."""
-    smtp = free_port()
-    srv = {"smtp_listen": "%s:%d" % (HOST, smtp),
-           "http_listen": "%s:%d" % (HOST, free_port()) if http else "",
-           "data_dir": str(outpost.tmp_path / data),
-           "database": pg.uri, "node": name, "api_token": TOKEN,
-           "retry": "1s, 1s, 2s"}
-    srv.update(extra or {})
-    conf = outpost.conf([("main", peers_mod.profile(peer_port))], server=srv)
-    d = Daemon(outpost, conf, smtp)
-    api = None
-    if http:
-        api = Api(int(srv["http_listen"].rsplit(":", 1)[1]))
-        wait_for(lambda: _health_ok(api), what="the HTTP server")
-    return d, api, conf
+    return node_with(outpost, pg, name, peers_mod.profile(peer_port), data,
+                     http, extra)
 
 
 def states(pg):
@@ -152,30 +140,22 @@ class HangingPeer:
         self.lock = threading.Lock()
         self.gone = threading.Event()
 
+    def data(self, conn, line):
+        conn.send("354 go on")
+        peers_mod.read_data(conn)
+        with self.lock:
+            self.in_data += 1
+        self.gone.wait(120)
+        return True
+
     def script(self, conn):
-        conn.send("220 localhost ESMTP hanging")
-        while True:
-            line = conn.readline()
-            if line is None:
-                return
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                conn.send("250-localhost", "250 8BITMIME")
-            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
-                conn.send("250 2.0.0 Ok")
-            elif verb == "DATA":
-                conn.send("354 go on")
-                while True:
-                    d = conn.readline()
-                    if d is None or d == ".":
-                        break
-                with self.lock:
-                    self.in_data += 1
-                self.gone.wait(120)
-                return
-            else:
-                conn.send("221 2.0.0 Bye")
-                return
+        ok = "250 2.0.0 Ok"
+        peers_mod.answer_commands(
+            conn, "220 localhost ESMTP hanging",
+            ("250-localhost", "250 8BITMIME"),
+            {"MAIL": ok, "RCPT": ok, "RSET": ok, "NOOP": ok,
+             "DATA": self.data},
+            lambda conn, line: conn.send("221 2.0.0 Bye") or True)
 
 
 def test_killed_node_messages_go_to_the_other_after_the_lease(outpost, peers,
@@ -344,14 +324,10 @@ class TimedHandler(peers_mod.PeerHandler):
 
 
 def timed_peer(peers, **kw):
-    p = peers.aiosmtpd("plain")
-    h = TimedHandler(**kw)
-    p.controller.handler = h
-    p.handler = h
-    return p
+    return peers_mod.use_handler(peers.aiosmtpd("plain"), TimedHandler(**kw))
 
 
-def node_with(outpost, pg, name, profile, data, http=False):
+def node_with(outpost, pg, name, profile, data, http=False, extra=None):
     """A node whose one profile "main" has the keys of profile."""
     smtp = free_port()
     srv = {"smtp_listen": "%s:%d" % (HOST, smtp),
@@ -359,6 +335,7 @@ def node_with(outpost, pg, name, profile, data, http=False):
            "data_dir": str(outpost.tmp_path / data),
            "database": pg.uri, "node": name, "api_token": TOKEN,
            "retry": "1s, 1s, 2s"}
+    srv.update(extra or {})
     conf = outpost.conf([("main", profile)], server=srv)
     d = Daemon(outpost, conf, smtp)
     api = None

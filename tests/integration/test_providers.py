@@ -11,7 +11,7 @@ import time
 import pytest
 
 import peers as peers_mod
-from daemon import Daemon, free_port, message, queue_id, wait_for
+from daemon import Daemon, free_port, message, queue_id, serve_conf, wait_for
 
 GMAIL_534 = ("534-5.7.9 Application-specific password required. For more "
              "information, go to\r\n534 5.7.9  https://support.google.com/"
@@ -151,22 +151,6 @@ def test_gmail_rule_needs_the_gmail_provider(outpost, peers):
 
 
 # ---- quotas ---------------------------------------------------------------
-
-def serve_conf(outpost, profiles, server=None):
-    port = free_port()
-    srv = {"smtp_listen": "127.0.0.1:%d" % port, "http_listen": "",
-           "retry": "1s, 1s, 2s"}
-    srv.update(server or {})
-    return outpost.conf(profiles, server=srv), port
-
-
-@pytest.fixture
-def daemons():
-    started = []
-    yield started
-    for d in started:
-        d.stop()
-
 
 def msg_row(d, mid):
     con = d.db(d.outpost.tmp_path / "data")

@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from conftest import OUTPOST_BIN, SANITIZER_EXITS, SANITIZER_MARKS
+from daemon import Run
 from peers import profile
 
 MSG = (b"From: App <app@example.com>\n"
@@ -23,17 +24,6 @@ MSG = (b"From: App <app@example.com>\n"
        b"\n"
        b"line one\n"
        b"line two\n")
-
-
-class Run:
-    def __init__(self, proc):
-        self.rc = proc.returncode
-        self.out = proc.stdout.decode("utf-8", "replace")
-        self.err = proc.stderr.decode("utf-8", "replace")
-
-    def __repr__(self):
-        return "rc=%d\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.out,
-                                                        self.err)
 
 
 def run(args, stdin=b"", conf=None, argv0=None, cwd=None, timeout=30):

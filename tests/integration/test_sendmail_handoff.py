@@ -18,7 +18,7 @@ import tempfile
 import pytest
 
 from conftest import OUTPOST_BIN, SANITIZER_EXITS, SANITIZER_MARKS
-from daemon import Daemon, free_port, wait_for
+from daemon import Daemon, Run, free_port, wait_for
 from peers import profile
 
 TEST_USER = "outpost-test"
@@ -45,17 +45,6 @@ def make_test_user():
                         "--shell", "/usr/sbin/nologin", TEST_USER],
                        check=True)
         return pwd.getpwnam(TEST_USER)
-
-
-class Run:
-    def __init__(self, proc):
-        self.rc = proc.returncode
-        self.out = proc.stdout.decode("utf-8", "replace")
-        self.err = proc.stderr.decode("utf-8", "replace")
-
-    def __repr__(self):
-        return "rc=%d\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.out,
-                                                        self.err)
 
 
 def as_user(args, stdin, conf, submit=None):

@@ -20,7 +20,7 @@ import pytest
 
 import daemon as dmod
 import peers as peers_mod
-from daemon import Daemon, free_port, message, queue_id, wait_for
+from daemon import Daemon, free_port, message, queue_id, serve_conf, wait_for
 
 
 class FaultHandler(peers_mod.PeerHandler):
@@ -79,27 +79,7 @@ class FaultHandler(peers_mod.PeerHandler):
 
 
 def fault_peer(peers, **kw):
-    p = peers.aiosmtpd("plain")
-    h = FaultHandler(**kw)
-    p.controller.handler = h
-    p.handler = h
-    return p
-
-
-def serve_conf(outpost, profiles, server=None, raw=""):
-    port = free_port()
-    srv = {"smtp_listen": "127.0.0.1:%d" % port, "http_listen": "",
-           "retry": "1s, 1s, 2s"}
-    srv.update(server or {})
-    return outpost.conf(profiles, server=srv, raw=raw), port
-
-
-@pytest.fixture
-def daemons():
-    started = []
-    yield started
-    for d in started:
-        d.stop()
+    return peers_mod.use_handler(peers.aiosmtpd("plain"), FaultHandler(**kw))
 
 
 def start(outpost, daemons, conf, port):
@@ -1022,19 +1002,9 @@ def test_retention_removes_old_finished_messages_at_start(outpost, peers,
 
 def script_always_421(conn):
     """Every session: greeting, EHLO, then 421 to every command but QUIT."""
-    conn.send("220 localhost ESMTP busy")
-    while True:
-        line = conn.readline()
-        if line is None:
-            return
-        verb = line.split(" ", 1)[0].upper()
-        if verb in ("EHLO", "HELO"):
-            conn.send("250-localhost", "250 PIPELINING")
-        elif verb == "QUIT":
-            conn.send("221 2.0.0 Bye")
-            return
-        else:
-            conn.send("421 4.3.2 Service busy, try later")
+    peers_mod.answer_commands(conn, "220 localhost ESMTP busy",
+                              ("250-localhost", "250 PIPELINING"),
+                              other="421 4.3.2 Service busy, try later")
 
 
 def make_script_421_close(verb_421):
@@ -1042,24 +1012,15 @@ def make_script_421_close(verb_421):
     before verb_421, then 421 to it and the connection closed at once,
     the rest of what was pipelined unanswered (as Gmail does when it
     sheds load)."""
+    def busy(conn, line):
+        conn.send("421 4.3.2 Service busy, try later")
+        return True             # closed by the peer's runner
+
     def script(conn):
-        conn.send("220 localhost ESMTP busy")
-        while True:
-            line = conn.readline()
-            if line is None:
-                return
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                conn.send("250-localhost", "250-ENHANCEDSTATUSCODES",
-                          "250 PIPELINING")
-            elif verb == verb_421:
-                conn.send("421 4.3.2 Service busy, try later")
-                return          # closed by the peer's runner
-            elif verb == "QUIT":
-                conn.send("221 2.0.0 Bye")
-                return
-            else:
-                conn.send("250 2.0.0 Ok")
+        peers_mod.answer_commands(
+            conn, "220 localhost ESMTP busy",
+            ("250-localhost", "250-ENHANCEDSTATUSCODES", "250 PIPELINING"),
+            {verb_421: busy}, "250 2.0.0 Ok")
     return script
 
 

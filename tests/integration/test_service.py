@@ -17,21 +17,14 @@ import tempfile
 import pytest
 
 import peers as peers_mod
-from daemon import Daemon, free_port, message, queue_id, wait_for
+from daemon import Daemon, free_port, message, queue_id, wait_for, \
+    wait_listening
 
 TEST_USER = "outpost-test"
 TOKEN = "service-test-token-0123456789abcdef"
 
 root_only = pytest.mark.skipif(os.geteuid() != 0,
                                reason="needs root (CI runs the tests as root)")
-
-
-@pytest.fixture
-def daemons():
-    started = []
-    yield started
-    for d in started:
-        d.stop()
 
 
 def make_test_user():
@@ -187,13 +180,7 @@ def test_sd_notify_ready_reloading_stopping(outpost, daemons, monkeypatch,
 
 def wait_http(port):
     """The daemon answers on its SMTP port first; wait for the page's."""
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-    wait_for(up, what="the HTTP listener on port %d" % port)
+    wait_listening(port, "the HTTP listener on port %d" % port)
 
 
 def https_request(port, ca, method, path, body=None, headers=None):
