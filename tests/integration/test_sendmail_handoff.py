@@ -47,6 +47,23 @@ def make_test_user():
         return pwd.getpwnam(TEST_USER)
 
 
+USER_BIN = None     # a copy of the binary the test user can run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def user_binary():
+    """The checkout may sit where only root can enter (/root): the test
+    user runs a copy of the binary under test from an open directory."""
+    global USER_BIN
+    d = tempfile.mkdtemp(prefix="outpost-bin-")
+    os.chmod(d, 0o755)
+    USER_BIN = os.path.join(d, "outpost")
+    shutil.copy2(OUTPOST_BIN, USER_BIN)
+    os.chmod(USER_BIN, 0o755)
+    yield
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def as_user(args, stdin, conf, submit=None):
     """`outpost sendmail args` as TEST_USER, OUTPOST_CONFIG=conf."""
     make_test_user()
@@ -55,7 +72,7 @@ def as_user(args, stdin, conf, submit=None):
     env["OUTPOST_CONFIG"] = str(conf)
     if submit is not None:
         env["OUTPOST_SUBMIT"] = str(submit)
-    proc = subprocess.run(["runuser", "-u", TEST_USER, "--", OUTPOST_BIN,
+    proc = subprocess.run(["runuser", "-u", TEST_USER, "--", USER_BIN,
                            "sendmail"] + [str(a) for a in args],
                           input=stdin, capture_output=True, env=env,
                           timeout=60, cwd="/")

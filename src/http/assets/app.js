@@ -944,7 +944,14 @@
 
   /* ---------- redirect ---------- */
 
+  /* The form is off until the settings are read: a box ticked before
+   * they arrive would be reset by them, and Save would store the old. */
+  function redirectFormEnabled(on) {
+    for (const x of $('redirect-form').elements) x.disabled = !on;
+  }
+
   async function loadRedirect() {
+    redirectFormEnabled(false);
     try {
       const r = await api('GET', '/api/redirect');
       state.redirect = { enabled: r.data.enabled, reports: r.data.reports.map((x) => Object.assign({}, x)) };
@@ -953,6 +960,7 @@
       showAlert($('redirect-error'), '');
       setStatus($('redirect-status'), '');
       renderReports();
+      redirectFormEnabled(true);
     } catch (e) {
       if (e.status !== 401) showAlert($('global-error'), e.message);
     }
