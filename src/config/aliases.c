@@ -298,9 +298,10 @@ find(const struct aliases *a, const char *name)
 	return bsearch(low, a->v, a->n, sizeof(*a->v), cmp_key);
 }
 
-/* Resolving local-name targets: each entry's state, its addresses once
+/* Resolving local-name targets (a depth-first walk): each entry's state
+ * (unseen, on the chain being resolved, done, failed), its addresses once
  * done, and the chain of entries being resolved (for loops). */
-enum { RS_TODO = 0, RS_ACTIVE, RS_DONE, RS_FAILED };
+enum { RS_UNSEEN = 0, RS_ACTIVE, RS_DONE, RS_FAILED };
 
 struct rsv {
 	struct ald *st;
