@@ -99,6 +99,7 @@ login_loopback(const struct conf *c, const struct conf_profile *p,
 	socklen_t sl = sizeof(sa);
 	char redirect[64], *url = NULL, req[LOGIN_REQUEST_MAX + 1];
 	char state[LOGIN_PARAM_MAX], code[LOGIN_PARAM_MAX], error[256];
+	char want[OAUTH_STATE_LEN + 1];
 	char desc[512], name[CONF_NAME_MAX + 1];
 	struct op_err e;
 	time_t deadline = time(NULL) + OAUTH_PENDING_TTL_S;
@@ -118,7 +119,8 @@ login_loopback(const struct conf *c, const struct conf_profile *p,
 	}
 	snprintf(redirect, sizeof(redirect), "http://127.0.0.1:%u/",
 	    (unsigned)ntohs(sa.sin_port));
-	if (oauth_auth_start(p, redirect, "cli", &url, NULL, 0, &e) < 0) {
+	if (oauth_auth_start(p, redirect, "cli", &url, want, sizeof(want),
+	    &e) < 0) {
 		fprintf(stderr, "outpost: %s\n", e.msg);
 		close(lfd);
 		return e.kind;
@@ -173,8 +175,11 @@ login_loopback(const struct conf *c, const struct conf_profile *p,
 		query_get(q + 1, "state", state, sizeof(state));
 		query_get(q + 1, "error", error, sizeof(error));
 		query_get(q + 1, "error_description", desc, sizeof(desc));
-		if (!query_get(q + 1, "code", code, sizeof(code)) && error[0] == '\0') {
-			reply_page(fd, 0, "Not an Outpost sign-in.");
+		if ((!query_get(q + 1, "code", code, sizeof(code)) &&
+		    error[0] == '\0') || strcmp(state, want) != 0) {
+			/* not the redirect of this sign-in (another local
+			 * program may knock on the port): it ends nothing */
+			reply_page(fd, 0, "Not this Outpost sign-in.");
 			close(fd);
 			continue;
 		}

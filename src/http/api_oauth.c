@@ -17,8 +17,8 @@
  * sign-in only when the state is known, unused, not expired and the
  * cookie's value matches; PKCE (S256) is the oauth module's.
  *
- * The redirect URI is http://HOST/oauth/callback with HOST the Host the
- * page was opened on; every request's Host has already been checked
+ * The redirect URI is http://HOST/oauth/callback (https:// when the page
+ * is served over TLS) with HOST the Host the page was opened on; every request's Host has already been checked
  * against the listen address and [server] http_allowed_hosts.
  */
 #include "http/http_int.h"
@@ -76,8 +76,8 @@ http_api_oauth_start(struct http_req *r)
 		http_reply_error(r, 500, "%s", e.msg);
 		return;
 	}
-	if (host == NULL || snprintf(uri, sizeof(uri), "http://%s%s", host,
-	    CALLBACK_PATH) >= (int)sizeof(uri)) {
+	if (host == NULL || snprintf(uri, sizeof(uri), "%s://%s%s",
+	    r->srv->tls ? "https" : "http", host, CALLBACK_PATH) >= (int)sizeof(uri)) {
 		http_reply_error(r, 400, "the Host header is missing or too long");
 		return;
 	}

@@ -9,7 +9,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "util/buf.h"
 #include "util/http_client.h"
 #include "util/log.h"
+#include "util/net.h"
 
 #define FORM_MAX (64 * 1024)
 #define URL_MAX (16 * 1024)
@@ -159,8 +159,8 @@ random_b64url(char *out, size_t outsz, struct op_err *e)
 
 	if (outsz < OAUTH_STATE_LEN + 1)
 		return err_set(e, ERR_SOFTWARE, "buffer too small");
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		return err_set(e, ERR_SOFTWARE, "no random bytes from OpenSSL");
+	if (rand_bytes(r, sizeof(r), e) < 0)
+		return -1;
 	b64url(r, sizeof(r), out, outsz);
 	explicit_bzero(r, sizeof(r));
 	return 0;
@@ -306,12 +306,13 @@ static int
 store_write(const struct conf_profile *p, const struct stored *s,
     struct op_err *e)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16], dir[PATH_MAX], want[BINDING_MAX];
+	char path[PATH_MAX], tmp[PATH_MAX + 32], dir[PATH_MAX], want[BINDING_MAX];
 	json_t *j = json_object();
 	char *text = NULL;
 	int fd = -1, rc = -1;
 	size_t len, off = 0;
 
+	tmp[0] = '\0';
 	if (store_dir(e) < 0 || store_path(p->name, "json", path, sizeof(path), e) < 0 ||
 	    store_path(NULL, NULL, dir, sizeof(dir), e) < 0)
 		goto out;
@@ -333,7 +334,9 @@ store_write(const struct conf_profile *p, const struct stored *s,
 		err_set(e, ERR_OSERR, "cannot encode the token file");
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/* writers hold store_lock(); the pid keeps another process's
+	 * half-written file apart all the same */
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
@@ -480,6 +483,17 @@ token_post(const struct conf_profile *p, const char *url, const char *form,
 	error = json_string_value(json_object_get(j, "error"));
 	if (r.status == 200 && error == NULL &&
 	    json_is_string(json_object_get(j, "access_token"))) {
+		const char *rt = json_string_value(json_object_get(j,
+		    "refresh_token"));
+
+		if (strlen(json_string_value(json_object_get(j,
+		    "access_token"))) > OAUTH_TOKEN_MAX ||
+		    (rt != NULL && strlen(rt) > OAUTH_TOKEN_MAX)) {
+			err_set(e, ERR_PROTOCOL, "the token endpoint returned a "
+			    "token longer than %d bytes: check oauth_token_url",
+			    OAUTH_TOKEN_MAX);
+			goto out;
+		}
 		*out = j;
 		j = NULL;
 		rc = 0;
@@ -859,10 +873,18 @@ oauth_logout(const struct conf_profile *p, struct op_err *e)
 	char path[PATH_MAX];
 	struct entry *en;
 
-	if (store_path(p->name, "json", path, sizeof(path), e) < 0)
+	int fd;
+
+	if (store_path(p->name, "json", path, sizeof(path), e) < 0 ||
+	    (fd = store_lock(p, e)) < 0)
 		return -1;
-	if (unlink(path) < 0 && errno != ENOENT)
-		return err_set(e, ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+	/* under the lock: a refresh running now cannot write the tokens back */
+	if (unlink(path) < 0 && errno != ENOENT) {
+		err_set(e, ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
 	pthread_mutex_lock(&lock);
 	en = entry_get_locked(p);
 	wipe_free(en->token);
@@ -880,7 +902,7 @@ signed_in(const struct conf_profile *p, json_t *j, struct op_err *e)
 {
 	struct stored s;
 	struct entry *en;
-	int rc;
+	int fd, rc;
 
 	memset(&s, 0, sizeof(s));
 	take_tokens(j, &s);
@@ -888,7 +910,14 @@ signed_in(const struct conf_profile *p, json_t *j, struct op_err *e)
 		log_event(LOG_WARN, "oauth_signin", "profile", p->name, "warning",
 		    "no refresh token came back: ask for the offline_access scope "
 		    "(Microsoft) or access_type=offline (Google)", NULL);
-	rc = store_write(p, &s, e);
+	/* under the lock: a refresh that read the old refresh token and met
+	 * invalid_grant cannot write "needs sign-in" over the new one */
+	if ((fd = store_lock(p, e)) < 0) {
+		rc = -1;
+	} else {
+		rc = store_write(p, &s, e);
+		close(fd);
+	}
 	if (rc == 0) {
 		pthread_mutex_lock(&lock);
 		en = entry_get_locked(p);
@@ -1178,8 +1207,10 @@ out:
 		json_object_clear(t);
 		json_decref(t);
 	}
-	if (j != NULL)
+	if (j != NULL) {
+		json_object_clear(j);          /* it holds the device code */
 		json_decref(j);
+	}
 	http_reply_free(&r);
 	form_free(&form);
 	wipe_free(device_code);

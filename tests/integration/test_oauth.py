@@ -44,10 +44,24 @@ def oauth_profile(srv, peer, certs, **kw):
     return p
 
 
-def login(outpost, conf, name="m"):
+def knock(url):
+    """Another local program at the login's loopback port, with a state
+    that is not the login's: it must end nothing (answered 400)."""
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    back = q["redirect_uri"][0]
+    for query in ("state=forged&error=access_denied",
+                  "state=forged&code=stolen"):
+        try:
+            urllib.request.urlopen(back + "?" + query, timeout=20)
+            raise AssertionError("a forged redirect was accepted")
+        except urllib.error.HTTPError as ex:
+            assert ex.code == 400, ex.code
+
+
+def login(outpost, conf, name="m", knocks=False):
     """`outpost oauth login NAME --no-browser`, with this test as the
     browser: open the printed URL and follow the redirect to the
-    loopback port."""
+    loopback port (after forged redirects, with knocks)."""
     proc = subprocess.Popen([outpost.bin, "-c", str(conf), "oauth", "login",
                              name, "--no-browser"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
@@ -60,6 +74,8 @@ def login(outpost, conf, name="m"):
         lines.append(line)
         if line.startswith("https://"):
             url = line.strip()
+    if knocks:
+        knock(url)
     ctx = __import__("ssl").create_default_context(cafile=str(outpost.ca))
     try:
         with urllib.request.urlopen(url, context=ctx, timeout=20) as r:
@@ -93,7 +109,7 @@ def test_login_loopback_then_delivery(outpost, certs, oauth, tmp_path):
     peer = OAuthSmtpPeer(oauth, USER, style="microsoft")
     try:
         conf = outpost.conf([("m", oauth_profile(oauth, peer, certs))])
-        out = login(outpost, conf)
+        out = login(outpost, conf, knocks=True)
         d = tmp_path / "data" / "oauth"
         assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
         assert stat.S_IMODE(os.stat(d / "m.json").st_mode) == 0o600
