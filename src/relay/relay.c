@@ -733,6 +733,17 @@ token_reply(struct deliver_reply *dr, const char *why)
 	str_copy(dr->line, sizeof(dr->line), dr->text);
 }
 
+/* m waits for profile name's token: why is the reply it keeps, and the
+ * profile counts as tried (no attempt was made). */
+static void
+msg_token_waited(struct deliver_msg *m, const char *name, const char *why)
+{
+	if (m->waited == NULL)
+		m->waited = mem_alloc(sizeof(*m->waited));
+	token_reply(m->waited, why);
+	deliver_msg_add_tried(m, name);
+}
+
 static void
 profile_token_wait(struct relay *r, const struct conf *conf, struct pstate *ps,
     struct job *j, const struct conf_profile *p, const char *why)
@@ -768,10 +779,7 @@ profile_token_wait(struct relay *r, const struct conf *conf, struct pstate *ps,
 	}
 	for (; list != NULL; list = next) {
 		next = list->next;
-		if (list->m->waited == NULL)
-			list->m->waited = mem_alloc(sizeof(*list->m->waited));
-		token_reply(list->m->waited, why);
-		deliver_msg_add_tried(list->m, ps->name);
+		msg_token_waited(list->m, ps->name, why);
 		str_copy(list->last_error, sizeof(list->last_error), why);
 		route(r, conf, list);
 	}
@@ -1548,11 +1556,8 @@ relay_send_now(const struct conf *conf, struct queue *q, struct metrics *m,
 			if (token_missing(p, res)) {
 				/* no attempt: the daemon's token wait takes it */
 				str_copy(last, sizeof(last), res->msg);
-				deliver_msg_add_tried(dm, p->name);
 				smtp_client_free(s);
-				if (dm->waited == NULL)
-					dm->waited = mem_alloc(sizeof(*dm->waited));
-				token_reply(dm->waited, res->msg);
+				msg_token_waited(dm, p->name, res->msg);
 				continue;
 			}
 			token_only = 0;
