@@ -74,8 +74,7 @@ submit_line(struct sm_handoff *h, const char *path, unsigned lineno,
     char *line, struct op_err *e)
 {
 	char *v = strchr(line, '=');
-	unsigned long long n;
-	char *end;
+	uint64_t n;
 
 	if (line[0] == '\0' || line[0] == '#')
 		return 0;
@@ -94,56 +93,48 @@ submit_line(struct sm_handoff *h, const char *path, unsigned lineno,
 		if (v[0] != '\0' && addr_parse_mailbox(v, &mb, NULL) == 0)
 			str_copy(h->from, sizeof(h->from), mb.addr);
 	} else if (strcmp(line, "max_message_size") == 0) {
-		errno = 0;
-		n = strtoull(v, &end, 10);
-		if (errno == 0 && end != v && *end == '\0')
-			h->max_message_size = (uint64_t)n;
+		if (conf_parse_size(v, &n) == 0)
+			h->max_message_size = n;
 	} else if (strcmp(line, "smtp_auth") == 0) {
 		h->smtp_auth = strcmp(v, "yes") == 0;
 	}
 	return 0;
 }
 
-/* Read a submit file into h.  1 read, 0 absent, -1 malformed or unreadable. */
+/* Read a submit file into h.  1 read, 0 absent, -1 malformed, unreadable
+ * or larger than SM_SUBMIT_MAX. */
 static int
 submit_read(const char *path, struct sm_handoff *h, struct op_err *e)
 {
-	char text[SM_SUBMIT_MAX + 1], *line, *nl;
+	struct buf text;
+	struct stat st;
+	char *line, *nl;
 	unsigned lineno = 0;
-	ssize_t n;
-	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = -1;
 
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return err_set(e, ERR_CONFIG, "cannot read %s: %s", path,
-		    strerror(errno));
+	if (stat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	buf_init(&text, SM_SUBMIT_MAX);
+	if (conf_read_file(path, &text, SM_SUBMIT_MAX, "; the daemon writes "
+	    "this file when it starts: restart it, or point OUTPOST_SUBMIT at "
+	    "the file it writes", NULL, e) < 0)
+		goto out;
+	if (text.len > 0 && memchr(text.data, '\0', text.len) != NULL) {
+		err_set(e, ERR_CONFIG, "%s is not a submit file", path);
+		goto out;
 	}
-	while (len < SM_SUBMIT_MAX &&
-	    (n = read(fd, text + len, SM_SUBMIT_MAX - len)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return err_set(e, ERR_CONFIG, "cannot read %s: %s", path,
-			    strerror(errno));
-		}
-		len += (size_t)n;
-	}
-	close(fd);
-	text[len] = '\0';
-	if (memchr(text, '\0', len) != NULL)
-		return err_set(e, ERR_CONFIG, "%s is not a submit file", path);
-	for (line = text; line != NULL && *line != '\0'; line = nl) {
+	for (line = text.data; line != NULL && *line != '\0'; line = nl) {
 		nl = strchr(line, '\n');
 		if (nl != NULL)
 			*nl++ = '\0';
 		if (submit_line(h, path, ++lineno, line, e) < 0)
-			return -1;
+			goto out;
 	}
 	snprintf(h->source, sizeof(h->source), "%s", path);
-	return 1;
+	rc = 1;
+out:
+	buf_free(&text);
+	return rc;
 }
 
 int
@@ -211,7 +202,7 @@ sm_handoff_send(const struct sm_handoff *h, const char *sender,
 	struct smtp_result r;
 	struct smtp_body b;
 	struct smtp_mem_body mb;
-	char host[256], port[16], hostport[300];
+	char host[256], port[16];
 	struct op_err e;
 	unsigned long pn;
 	int rc = ERR_TEMP, flags = 0;
@@ -244,7 +235,6 @@ sm_handoff_send(const struct sm_handoff *h, const char *sender,
 		goto out;
 	}
 	pn = strtoul(port, NULL, 10);
-	snprintf(hostport, sizeof(hostport), "%s", h->listen);
 	smtp_params_init(&p);
 	p.host = host;
 	p.port = (unsigned)pn;
@@ -258,17 +248,17 @@ sm_handoff_send(const struct sm_handoff *h, const char *sender,
 	if (smtp_client_open(&p, &s, &r) < 0) {
 		if (r.phase == SMTP_PHASE_GREETING && r.reply.code >= 500) {
 			fprintf(stderr, SM_PREFIX "the daemon at %s refused the "
-			    "connection: %s\n", hostport, r.msg);
+			    "connection: %s\n", h->listen, r.msg);
 			rc = ERR_UNAVAILABLE;
 		} else if (r.reply.code >= 400) {
 			fprintf(stderr, SM_PREFIX "the daemon at %s cannot take "
 			    "mail now: %s; the message was not sent, try again "
-			    "later\n", hostport, r.msg);
+			    "later\n", h->listen, r.msg);
 		} else {
 			fprintf(stderr, SM_PREFIX "this user may not use the "
 			    "queue, so the message goes to the Outpost daemon, but "
 			    "its SMTP listener at %s (%s) does not answer: %s; the "
-			    "message was not sent: " SM_FIX "\n", hostport,
+			    "message was not sent: " SM_FIX "\n", h->listen,
 			    h->source, r.msg);
 		}
 		goto out;
@@ -291,12 +281,12 @@ sm_handoff_send(const struct sm_handoff *h, const char *sender,
 			    "AUTH (smtp_auth = yes), which sendmail does not do: "
 			    "run sendmail as a user who can write data_dir, or "
 			    "have the program submit over SMTP with its [client] "
-			    "name and password (%s)\n", hostport, r.msg);
+			    "name and password (%s)\n", h->listen, r.msg);
 			rc = ERR_UNAVAILABLE;
 		} else {
 			rc = refusal_code(&r);
 			fprintf(stderr, SM_PREFIX "the daemon at %s refused the "
-			    "sender '%s': %s\n", hostport, sender[0] ? sender :
+			    "sender '%s': %s\n", h->listen, sender[0] ? sender :
 			    "<>", r.msg);
 		}
 		goto quit;
@@ -308,7 +298,7 @@ sm_handoff_send(const struct sm_handoff *h, const char *sender,
 			rc = refusal_code(&r);
 			log_sanitize(sh, sizeof(sh), rcpts[i]);
 			fprintf(stderr, SM_PREFIX "the daemon at %s refused the "
-			    "recipient '%s', so nothing was sent: %s\n", hostport,
+			    "recipient '%s', so nothing was sent: %s\n", h->listen,
 			    sh, r.msg);
 			goto rset;
 		}
@@ -318,16 +308,16 @@ sm_handoff_send(const struct sm_handoff *h, const char *sender,
 		if (r.reply.code == 0)
 			fprintf(stderr, SM_PREFIX "the message was handed to the "
 			    "daemon at %s but its answer was lost (%s): it may or "
-			    "may not be queued; try again later\n", hostport, r.msg);
+			    "may not be queued; try again later\n", h->listen, r.msg);
 		else
 			fprintf(stderr, SM_PREFIX "the daemon at %s did not take "
-			    "the message: %s\n", hostport, r.msg);
+			    "the message: %s\n", h->listen, r.msg);
 		goto quit;
 	}
-	log_event(LOG_INFO, "sendmail_handoff", "to", hostport, "from", sender,
+	log_event(LOG_INFO, "sendmail_handoff", "to", h->listen, "from", sender,
 	    NULL);
 	if (verbose)
-		printf("handed to the daemon at %s: %s\n", hostport,
+		printf("handed to the daemon at %s: %s\n", h->listen,
 		    r.reply.text != NULL ? r.reply.text : "250");
 	rc = 0;
 	goto quit;
@@ -372,6 +362,30 @@ submit_listen(const char *listen, char *dst, size_t dstsz)
 	str_copy(dst, dstsz, listen);
 }
 
+/* Write all of n bytes, through short writes and EINTR. */
+static int
+submit_write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Called from the reload paths (HTTP and SIGHUP), which may run at once:
+ * each writer has its own temporary file (mkostemp in the same directory),
+ * written fully, fsynced and renamed over the submit file, so a reader
+ * sees the old file or a whole new one.
+ */
 void
 sm_submit_write(const struct conf *conf)
 {
@@ -390,7 +404,7 @@ sm_submit_write(const struct conf *conf)
 	snprintf(d, sizeof(d), "%.*s", colon != NULL ? (int)(colon - dir) :
 	    (int)strlen(dir), dir);
 	snprintf(path, sizeof(path), "%s/" SM_SUBMIT_NAME, d);
-	snprintf(tmp, sizeof(tmp), "%s/." SM_SUBMIT_NAME ".tmp", d);
+	snprintf(tmp, sizeof(tmp), "%s/." SM_SUBMIT_NAME ".XXXXXX", d);
 	submit_listen(conf->server.smtp_listen, listen, sizeof(listen));
 	buf_init(&text, SM_SUBMIT_MAX);
 	if (buf_printf(&text, &e, "# written by outpost serve for `outpost "
@@ -402,13 +416,16 @@ sm_submit_write(const struct conf *conf)
 	    (unsigned long long)conf->server.max_message_size,
 	    conf->server.smtp_auth ? "yes" : "no") < 0)
 		goto fail;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd < 0 || fchmod(fd, 0644) < 0 ||
-	    write(fd, text.data, text.len) != (ssize_t)text.len) {
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err_set(&e, ERR_IO, "cannot create a file in %s: %s", d,
+		    strerror(errno));
+		goto fail;
+	}
+	if (fchmod(fd, 0644) < 0 || submit_write_all(fd, text.data,
+	    text.len) < 0 || fsync(fd) < 0) {
 		err_set(&e, ERR_IO, "%s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		unlink(tmp);
 		goto fail;
 	}

@@ -220,3 +220,17 @@ def test_listener_with_smtp_auth_cannot_take_it(daemon, rundir):
     assert r.rc == 69, r
     assert "smtp_auth" in r.err, r
     assert "secret-app-password" not in r.err
+
+
+def test_oversized_submit_file_refused_78_not_cut(daemon, rundir):
+    """A submit file larger than its 4096-byte bound is an error naming
+    the file and the bound, not read in part (exit 78, nothing sent)."""
+    d, conf, peer, port = daemon()
+    big = rundir / "big-submit"
+    text = (rundir / "submit").read_bytes()
+    big.write_bytes(text + b"# padding\n" * 500)
+    os.chmod(big, 0o644)
+    r = as_user(["-t"], MSG, conf, submit=big)
+    assert r.rc == 78, r
+    assert str(big) in r.err and "larger than 4096 bytes" in r.err, r
+    assert len(peer.messages) == 0
