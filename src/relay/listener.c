@@ -10,7 +10,10 @@
  * is accepted only if [server] aliases maps it (its own entry or
  * "default"; config/aliases.h), else refused with 550 5.1.1 naming
  * `aliases`; the stored message goes to the alias's addresses instead
- * (each address once).  A local name is never a sender.  The mapping is
+ * (each address once).  A local name is never a sender.  A recipient
+ * that would bring the addresses of the transaction (an alias counts its
+ * addresses, each time it is given) past QUEUE_RCPTS_MAX, what the queue
+ * stores, gets 452 4.5.3 at RCPT (RFC 5321 section 4.5.3.1.10).  The mapping is
  * the one of the settings the session started with (a SIGHUP reload
  * reaches the sessions that start after it).
  */
@@ -65,6 +68,8 @@ struct conn {
 	const struct conf *conf;     /* settings this session started with */
 	Gsasl_session *sasl;
 	char *client;                /* authenticated [client NAME] */
+	size_t txn_addrs;            /* addresses this transaction's accepted
+	                              * recipients expand to (cb_rcpt) */
 };
 
 /* A message on its way to disk, and back. */
@@ -144,6 +149,7 @@ cb_mail(void *arg, const char *sender, const struct server_mail_params *params,
 	size_t i;
 
 	(void)params;
+	c->txn_addrs = 0;               /* a new transaction (after RSET too) */
 	if (sender[0] != '\0' && strchr(sender, '@') == NULL) {
 		r->code = 553;
 		str_copy(r->enh, sizeof(r->enh), "5.1.7");
@@ -166,29 +172,40 @@ cb_mail(void *arg, const char *sender, const struct server_mail_params *params,
 	return -1;
 }
 
-/* A bare local name must have an alias (see the top of the file). */
+/*
+ * A bare local name must have an alias, and the transaction's addresses
+ * stay within what the queue stores (see the top of the file).
+ */
 static int
 cb_rcpt(void *arg, const char *rcpt, struct server_reply *r)
 {
 	struct conn *c = arg;
 	char *const *t;
-	size_t n;
+	size_t n = 1;
 	struct op_err e;
 
-	if (strchr(rcpt, '@') != NULL)
-		return 0;
-	if (aliases_lookup(c->conf->alias_map, rcpt, &t, &n, &e) == 0)
-		return 0;
-	r->code = 550;
-	str_copy(r->enh, sizeof(r->enh), "5.1.1");
-	str_copy(r->text, sizeof(r->text), e.msg);
-	return -1;
+	if (strchr(rcpt, '@') == NULL &&
+	    aliases_lookup(c->conf->alias_map, rcpt, &t, &n, &e) < 0) {
+		r->code = 550;
+		str_copy(r->enh, sizeof(r->enh), "5.1.1");
+		str_copy(r->text, sizeof(r->text), e.msg);
+		return -1;
+	}
+	if (n > QUEUE_RCPTS_MAX - c->txn_addrs) {
+		r->code = 452;
+		str_copy(r->enh, sizeof(r->enh), "4.5.3");
+		str_copy(r->text, sizeof(r->text), "Too many recipients");
+		return -1;
+	}
+	c->txn_addrs += n;
+	return 0;
 }
 
 /*
  * Replace the local names among m's recipients by their aliases'
  * addresses, keeping order and each address once.  cb_rcpt accepted only
- * names that have one, and the session's settings do not change.
+ * names that have one, and the session's settings do not change; it also
+ * kept the total within QUEUE_RCPTS_MAX, which bounds the loops here.
  */
 static void
 expand_aliases(struct conn *c, struct server_message *m)

@@ -830,7 +830,10 @@ cmd_rcpt(struct server *s, char *args)
 	if (s->set.on_rcpt != NULL) {
 		memset(&r, 0, sizeof(r));
 		if (s->set.on_rcpt(s->set.arg, mailbox, &r) < 0) {
-			reply_custom(s, &r, 550, "5.7.1", "Recipient refused", 1);
+			/* 452 4.5.3 (too many recipients) is not a client
+			 * error, as above. */
+			reply_custom(s, &r, 550, "5.7.1", "Recipient refused",
+			    !(r.code == 452 && strcmp(r.enh, "4.5.3") == 0));
 			return;
 		}
 	}

@@ -703,3 +703,35 @@ def test_local_name_without_aliases_is_refused_naming_aliases(outpost,
     assert code == 550, (code, text)
     assert text[0].startswith("5.1.1 ") and "aliases" in text[0], text
     c.expect("RCPT TO:<%s>" % RCPT, 250)
+
+
+def test_aliases_expanding_past_the_queue_limit_get_452(outpost, daemons):
+    # Ten names of 100 addresses each fill a message (the queue takes at
+    # most 1000 recipients); an eleventh name, or one more address, is
+    # refused at RCPT with 452 4.5.3, not after DATA.
+    path = outpost.tmp_path / "aliases"
+    path.write_text("".join(
+        "big%d: %s\n" % (i, ", ".join("u%d-%d@example.com" % (i, j)
+                                       for j in range(100)))
+        for i in range(11)))
+    d = start(outpost, daemons, server={"aliases": str(path)})
+    c = RawSMTP(d.smtp_port)
+    c.expect("EHLO client.example", 250)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    for i in range(10):
+        c.expect("RCPT TO:<big%d>" % i, 250)
+    # (not a client error: more of them than max_errors keep the session)
+    for r in ["big10", "big0"] + [RCPT] * 25:
+        code, text = c.cmd("RCPT TO:<%s>" % r)
+        assert code == 452 and text[0].startswith("4.5.3 "), (r, code, text)
+    c.expect("DATA", 354)
+    c.send("To: big\r\nSubject: many\r\n\r\nout\r\n.\r\n")
+    assert c.reply()[0] == 250
+    (_, _, _, rcpts, _), = messages(data_dir(outpost))
+    assert len(rcpts) == 1000 and rcpts[0] == "u0-0@example.com", rcpts[:3]
+    # the count is per transaction: after RSET the names are taken again
+    c.expect("RSET", 250)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("RCPT TO:<big10>", 250)
+    c.expect("RCPT TO:<%s>" % RCPT, 250)
+    c.expect("QUIT", 221)
