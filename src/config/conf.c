@@ -1407,54 +1407,28 @@ finish_client(struct lstate *st)
 
 /* ---- DKIM: [dkim NAME] ends (docs/dkim.md) ---- */
 
-/* Read the key file (at most MAIL_DKIM_KEY_FILE_MAX bytes) into d. */
+/* Read the key file (at most MAIL_DKIM_KEY_FILE_MAX bytes) into d, its
+ * st_mode into *mode; a failed read is wiped (conf_read_file). */
 static int
 read_dkim_key(struct conf_dkim *d, unsigned *mode, struct op_err *e)
 {
 	struct stat sb;
-	ssize_t r;
-	size_t len = 0;
-	int fd, rc = -1;
+	struct buf b;
 
-	fd = open(d->key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT)
+	buf_init(&b, MAIL_DKIM_KEY_FILE_MAX);
+	if (conf_read_file(d->key_file, &b, MAIL_DKIM_KEY_FILE_MAX,
+	    ": it is not a DKIM private key", &sb, e) < 0) {
+		buf_free(&b);
+		/* a missing key is most likely one not made yet */
+		if (stat(d->key_file, &sb) < 0 && errno == ENOENT)
 			return err_set(e, ERR_CONFIG, "%s does not exist: make the "
 			    "key with `outpost dkim keygen %s --selector %s` or "
 			    "correct the path", d->key_file, d->domain, d->selector);
-		return err_set(e, ERR_CONFIG, "cannot read %s: %s: let the user "
-		    "Outpost runs as read it (chmod 600, chown to that user)",
-		    d->key_file, strerror(errno));
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		err_set(e, ERR_CONFIG, "%s is not a regular file: name the PEM "
-		    "private key", d->key_file);
-		goto out;
-	}
-	if (sb.st_size > MAIL_DKIM_KEY_FILE_MAX) {
-		err_set(e, ERR_CONFIG, "%s is larger than %d bytes: it is not a "
-		    "DKIM private key", d->key_file, MAIL_DKIM_KEY_FILE_MAX);
-		goto out;
+		return -1;
 	}
 	*mode = (unsigned)sb.st_mode;
-	d->key_pem = mem_alloc((size_t)sb.st_size + 1);
-	while (len < (size_t)sb.st_size &&
-	    (r = read(fd, d->key_pem + len, (size_t)sb.st_size - len)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err_set(e, ERR_CONFIG, "cannot read %s: %s", d->key_file,
-			    strerror(errno));
-			goto out;
-		}
-		len += (size_t)r;
-	}
-	d->key_pem[len] = '\0';
-	d->key_len = len;
-	rc = 0;
-out:
-	close(fd);
-	return rc;
+	d->key_pem = buf_detach(&b, &d->key_len);
+	return 0;
 }
 
 static void

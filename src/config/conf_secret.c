@@ -342,3 +342,99 @@ out:
 	free(argv);
 	return rc;
 }
+
+/* ---- A database URI with its password masked ---- */
+
+/* Append n bytes of src to dst (dsz bytes, *len used), as far as they
+ * fit; dst stays NUL-terminated. */
+static void
+mask_put(char *dst, size_t dsz, size_t *len, const char *src, size_t n)
+{
+	if (*len + 1 >= dsz)
+		return;
+	if (n > dsz - 1 - *len)
+		n = dsz - 1 - *len;
+	memcpy(dst + *len, src, n);
+	*len += n;
+	dst[*len] = '\0';
+}
+
+static int
+mask_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Whether the n bytes at k, percent-decoded, spell "password". */
+static int
+mask_is_password(const char *k, size_t n)
+{
+	static const char want[] = "password";
+	size_t i, w = 0;
+	int c, h, l;
+
+	for (i = 0; i < n; i++, w++) {
+		c = (unsigned char)k[i];
+		if (c == '%' && i + 2 < n && (h = mask_hex(k[i + 1])) >= 0 &&
+		    (l = mask_hex(k[i + 2])) >= 0) {
+			c = h * 16 + l;
+			i += 2;
+		}
+		if (w >= sizeof(want) - 1 || c != want[w])
+			return 0;
+	}
+	return w == sizeof(want) - 1;
+}
+
+void
+conf_mask_uri(char *dst, size_t dsz, const char *uri)
+{
+	const char *p = strstr(uri, "://"), *at, *colon, *q, *amp, *eq;
+	size_t len = 0, end;
+
+	if (dsz == 0)
+		return;
+	dst[0] = '\0';
+	if (p == NULL) {
+		mask_put(dst, dsz, &len, uri, strlen(uri));
+		return;
+	}
+	/* libpq's own reading: the userinfo ends at the first '@' before
+	 * any '/' (a '?' in a password stays in the password). */
+	p += 3;
+	end = strcspn(p, "/");
+	at = memchr(p, '@', end);
+	colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	if (colon != NULL) {
+		mask_put(dst, dsz, &len, uri, (size_t)(colon + 1 - uri));
+		mask_put(dst, dsz, &len, CONF_MASK, strlen(CONF_MASK));
+		p = at;
+	} else
+		p = uri;
+	/* the query begins at the first '?' after the userinfo */
+	q = strchr(at != NULL ? at : p, '?');
+	if (q == NULL) {
+		mask_put(dst, dsz, &len, p, strlen(p));
+		return;
+	}
+	mask_put(dst, dsz, &len, p, (size_t)(q + 1 - p));
+	for (p = q + 1; ; p = amp + 1) {
+		amp = p + strcspn(p, "&");
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq != NULL && eq + 1 < amp &&
+		    mask_is_password(p, (size_t)(eq - p))) {
+			mask_put(dst, dsz, &len, p, (size_t)(eq + 1 - p));
+			mask_put(dst, dsz, &len, CONF_MASK, strlen(CONF_MASK));
+		} else
+			mask_put(dst, dsz, &len, p, (size_t)(amp - p));
+		if (*amp == '\0')
+			break;
+		mask_put(dst, dsz, &len, "&", 1);
+	}
+}

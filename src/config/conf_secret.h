@@ -60,4 +60,15 @@ int conf_secret_command(const char *cmd, int timeout_ms, char **secret,
 int conf_secret_command_max(const char *cmd, int timeout_ms, size_t max,
     char **secret, struct op_err *e);
 
+/*
+ * uri (a libpq postgresql:// URI) with its password replaced by ********
+ * in both places libpq takes one: the userinfo (user:PASSWORD@host) and a
+ * password query parameter (?password=... or &password=..., the name also
+ * when percent-encoded), for `config show`, messages and logs.  Anything
+ * else is copied as is.  dst receives at most dsz - 1 bytes and a NUL; a
+ * longer result is cut (a secret is never copied, not even in part).
+ */
+#define CONF_MASK "********"
+void conf_mask_uri(char *dst, size_t dsz, const char *uri);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/conf_secret.h"
 #include "config/ini.h"
 
 static int
@@ -62,7 +63,7 @@ show_list(struct buf *out, const char *key, char **v, size_t n,
 	return rc;
 }
 
-#define MASK "********"
+#define MASK CONF_MASK
 
 /* The OAuth2 keys of a profile with auth = oauth2; the client secret
  * masked, its file and the token command as written. */
@@ -94,34 +95,13 @@ show_oauth(struct buf *out, const struct conf_profile *p, struct op_err *e)
 	return 0;
 }
 
-/* The database URI with its password (if any) masked. */
-static const char *
-show_database(char *dst, size_t dsz, const char *uri)
-{
-	const char *p = strstr(uri, "://"), *at, *colon = NULL;
-	size_t end;
-
-	if (p != NULL) {
-		p += 3;
-		end = strcspn(p, "/?");
-		at = memchr(p, '@', end);
-		if (at != NULL)
-			colon = memchr(p, ':', (size_t)(at - p));
-		if (colon != NULL) {
-			snprintf(dst, dsz, "%.*s:%s%s", (int)(colon - uri), uri, MASK,
-			    at);
-			return dst;
-		}
-	}
-	snprintf(dst, dsz, "%s", uri);
-	return dst;
-}
-
 int
 conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 {
 	const struct conf_server *s = &c->server;
-	char v[64], dbv[CONF_DATABASE_MAX + 16];
+	/* each masked password grows by at most 7 bytes and takes 11
+	 * ("&password=x"): twice the bound always fits */
+	char v[64], dbv[2 * CONF_DATABASE_MAX + 1];
 	size_t i, j;
 	int rc = -1;
 
@@ -151,8 +131,9 @@ conf_show(const struct conf *c, struct buf *out, struct op_err *e)
 	}
 	if (buf_appendstr(out, "\n", e) < 0)
 		goto out;
-	if ((s->database != NULL && show_kv(out, "database",
-	    show_database(dbv, sizeof(dbv), s->database), e) < 0) ||
+	if (s->database != NULL)
+		conf_mask_uri(dbv, sizeof(dbv), s->database);
+	if ((s->database != NULL && show_kv(out, "database", dbv, e) < 0) ||
 	    (s->node != NULL && show_kv(out, "node", s->node, e) < 0))
 		goto out;
 	if (s->api_token != NULL ? show_kv(out, "api_token", MASK, e) < 0 :

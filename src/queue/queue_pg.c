@@ -83,6 +83,7 @@
 
 #include <libpq-fe.h>
 
+#include "config/conf_secret.h"
 #include "util/buf.h"
 #include "util/dl.h"
 #include "util/log.h"
@@ -3271,26 +3272,10 @@ pg_node_counters(struct queue *q, struct queue_node_counter **out, size_t *n,
 static void
 mask_uri(char *dst, size_t dsz, const char *uri)
 {
-	const char *p = strstr(uri, "://"), *at, *colon, *end;
+	char tmp[1024];
 
-	if (p == NULL) {
-		log_sanitize(dst, dsz, uri);
-		return;
-	}
-	p += 3;
-	end = p + strcspn(p, "/?");
-	at = memchr(p, '@', (size_t)(end - p));
-	colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
-	if (colon == NULL) {
-		log_sanitize(dst, dsz, uri);
-		return;
-	}
-	{
-		char tmp[1024];
-
-		snprintf(tmp, sizeof(tmp), "%.*s:***%s", (int)(colon - uri), uri, at);
-		log_sanitize(dst, dsz, tmp);
-	}
+	conf_mask_uri(tmp, sizeof(tmp), uri);
+	log_sanitize(dst, dsz, tmp);
 }
 
 static int

@@ -275,6 +275,19 @@ def test_database_and_node_keys(outpost):
     assert re.search(r"(?m)^database = postgresql://outpost:\S+"
                      r"@db\.example\.com:5432/mail$", res.out), res
     assert re.search(r"(?m)^node = mx-1\.eu$", res.out), res
+    # libpq also takes the password as a query parameter: masked too
+    for uri, shown in (
+            ("postgresql://outpost@db.example.com/mail?password=qu3ry",
+             "postgresql://outpost@db.example.com/mail?password=********"),
+            ("postgres://db.example.com/mail?sslmode=require&password=qu3ry"
+             "&connect_timeout=5",
+             "postgres://db.example.com/mail?sslmode=require"
+             "&password=********&connect_timeout=5")):
+        conf = outpost.conf(server={"database": uri})
+        res = outpost.run("config", "show", conf=conf)
+        assert res.rc == 0, res
+        assert "qu3ry" not in res.text, res
+        assert "\ndatabase = %s\n" % shown in res.out, res
     bad = outpost.conf(server={"database": "mysql://db/mail"})
     res = outpost.run("config", "check", conf=bad)
     assert res.rc == 78, res

@@ -1555,6 +1555,46 @@ test_tls_verify_warning(void **state)
 
 /* ---- show --------------------------------------------------------- */
 
+/* A database URI's password masked in both forms libpq takes: in the
+ * userinfo (user:PASS@host) and as a password query parameter. */
+static void
+test_mask_uri(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} t[] = {
+		{ "postgresql://u:s3cret@h:5432/db",
+		    "postgresql://u:********@h:5432/db" },
+		{ "postgresql://u@h/db?password=s3cret",
+		    "postgresql://u@h/db?password=********" },
+		{ "postgres://h/db?sslmode=require&password=s3cret&x=1",
+		    "postgres://h/db?sslmode=require&password=********&x=1" },
+		{ "postgresql://u:a@h/db?pass%77ord=s3cret",
+		    "postgresql://u:********@h/db?pass%77ord=********" },
+		{ "postgresql://u:pa?ss@h/db", "postgresql://u:********@h/db" },
+		{ "postgresql://u?x@h/db?password=s3cret",
+		    "postgresql://u?x@h/db?password=********" },
+		{ "postgresql://u@h/db?password=", "postgresql://u@h/db?password=" },
+		{ "postgresql://u@h/db?passwords=1&password",
+		    "postgresql://u@h/db?passwords=1&password" },
+		{ "postgresql://u@h/db", "postgresql://u@h/db" },
+		{ "postgresql://h:5432/db?user=u", "postgresql://h:5432/db?user=u" },
+		{ "", "" },
+	};
+	char out[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		conf_mask_uri(out, sizeof(out), t[i].in);
+		assert_string_equal(out, t[i].out);
+	}
+	/* truncated, never past dst, and never a partial secret */
+	conf_mask_uri(out, 20, "postgresql://u:s3cret@h/db");
+	assert_int_equal(strlen(out), 19);
+	assert_null(strstr(out, "s3"));
+}
+
 static void
 test_show(void **state)
 {
@@ -1831,6 +1871,7 @@ main(void)
 		cmocka_unit_test(test_password_command),
 		cmocka_unit_test(test_permission_warning),
 		cmocka_unit_test(test_tls_verify_warning),
+		cmocka_unit_test(test_mask_uri),
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_find_path),
 		cmocka_unit_test(test_check_value),
