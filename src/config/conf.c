@@ -1961,6 +1961,10 @@ conf_read_file(const char *path, struct buf *out, size_t max,
 	if (st == NULL)
 		st = &sb;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && errno == EACCES)
+		return err_set(e, ERR_CONFIG, "%s: cannot read: %s: let the user "
+		    "Outpost runs as (uid %ld) read it (chown or chmod), or run "
+		    "Outpost as its owner", path, strerror(errno), (long)geteuid());
 	if (fd < 0)
 		return err_set(e, ERR_CONFIG, "%s: cannot read: %s", path,
 		    strerror(errno));

@@ -196,3 +196,29 @@ def test_readable_password_file_warns(outpost, tmp_path):
     assert res.rc == 0, res
     assert res.err == ("warning: %s: readable by other users; chmod 600 %s\n"
                        % (pwfile, pwfile)), res
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as nobody")
+def test_unreadable_file_names_the_user_who_must_read_it(outpost, tmp_path):
+    """A file the user cannot read: the error names the cause and the fix
+    (who must be able to read it), for every file the settings read."""
+    import shutil
+    import subprocess
+    import tempfile
+    d = tempfile.mkdtemp(prefix="outpost-eacces-")
+    try:
+        os.chmod(d, 0o755)
+        binary = os.path.join(d, "outpost")
+        shutil.copy2(outpost.bin, binary)
+        conf = os.path.join(d, "outpost.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\nhostname = localhost\n")
+        os.chmod(conf, 0o600)
+        r = subprocess.run(["runuser", "-u", "nobody", "--", binary, "-c",
+                            conf, "config", "check"], capture_output=True,
+                           text=True, timeout=60, cwd="/")
+        assert r.returncode == 78, r
+        assert ("%s: cannot read: Permission denied: let the user Outpost "
+                "runs as (uid %d) read it" % (conf, __import__("pwd").getpwnam("nobody").pw_uid)) in r.stderr, r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
