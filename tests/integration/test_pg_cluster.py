@@ -211,24 +211,40 @@ def test_database_stopped_and_started_under_load(outpost, peers):
         pg = Pg(server)
         peer = peers.aiosmtpd("plain")
         d, api, conf = node(outpost, pg, "steady", peer.port)
-        acked, refused = [], []
+        # acked: (i, 250, when DATA was sent, when its reply came);
+        # refused: (i, code) of replies with an SMTP code; lost: (i, error)
+        # of a disconnect or timeout without a code (a loaded machine),
+        # kept out of the refused-code check
+        acked, refused, lost = [], [], []
+        outage = {}              # "down": paused at, "up": resuming at
         stop = threading.Event()
 
         def load():
             i = 0
             while not stop.is_set():
                 i += 1
+                code, sent, s = None, None, None
                 try:
                     s = smtplib.SMTP(HOST, d.smtp_port, timeout=SEND_TIMEOUT,
                                      local_hostname="localhost")
                     s.ehlo("localhost")
                     s.mail("app@example.com")
                     s.rcpt("rcpt@example.com")
+                    sent = time.monotonic()
                     code, _ = s.data(mail(i, "load"))
-                    s.quit()
                 except (smtplib.SMTPException, OSError) as ex:
-                    code = getattr(ex, "smtp_code", 0)
-                (acked if code == 250 else refused).append((i, code))
+                    code = getattr(ex, "smtp_code", None)
+                    if code is None:
+                        lost.append((i, repr(ex)))
+                if code == 250:
+                    acked.append((i, code, sent, time.monotonic()))
+                elif code is not None:
+                    refused.append((i, code))
+                if s is not None:
+                    try:
+                        s.quit()      # the reply to DATA is what counts
+                    except (smtplib.SMTPException, OSError):
+                        s.close()
                 time.sleep(0.02)
 
         t = threading.Thread(target=load)
@@ -236,6 +252,7 @@ def test_database_stopped_and_started_under_load(outpost, peers):
         try:
             wait_for(lambda: len(acked) >= 10, what="mail accepted")
             server.pause()
+            outage["down"] = time.monotonic()
             n_refused = len(refused)
             wait_for(lambda: len(refused) >= n_refused + 5,
                      what="submissions refused while the database is down")
@@ -247,6 +264,7 @@ def test_database_stopped_and_started_under_load(outpost, peers):
             res = outpost.run("sendmail", "sm@example.com", conf=conf,
                               stdin=mail(0, "down"))
             assert res.rc == 75, res
+            outage["up"] = time.monotonic()
             server.resume()
             n_acked = len(acked)
             wait_for(lambda: len(acked) >= n_acked + 10, timeout=60,
@@ -254,10 +272,19 @@ def test_database_stopped_and_started_under_load(outpost, peers):
         finally:
             stop.set()
             t.join(60)
-        want = {"load-%d@test.example" % i for i, _ in acked}
+        # nothing acknowledged while the database was down: no 250 to a
+        # DATA sent after the server stopped and answered before it
+        # was started again
+        during = [a for a in acked
+                  if a[2] > outage["down"] and a[3] < outage["up"]]
+        assert during == [], (during, outage)
+        want = {"load-%d@test.example" % a[0] for a in acked}
         wait_for(lambda: want <= set(message_ids(peer)), timeout=60,
                  what="every acknowledged message delivered")
-        assert "queue_db_back" in d.log() or "queue_db_down" in d.log()
+        log = d.log()
+        assert "queue_db_down" in log and "queue_db_back" in log, log[-3000:]
+        assert log.index("queue_db_down") < log.rindex("queue_db_back"), \
+            log[-3000:]
         d.stop()
     finally:
         server.stop()
