@@ -251,7 +251,8 @@ nap(struct webhooks *w, int ms)
 	return stop;
 }
 
-/* POST one event; 0 delivered (2xx), -1 not (why in e). */
+/* POST one event; 0 delivered (2xx), -1 not (why in e; e->kind ERR_DATA:
+ * the event can never be sent, its body does not fit). */
 static int
 post_one(void **conn, const char *url, const char *secret,
     const struct queue_outbox_ev *ev, char *body, struct op_err *e)
@@ -320,6 +321,13 @@ worker_main(void *arg)
 			if (post_one(&conn, url, secret, ev, body, &e) == 0)
 				continue;
 			now = clock_wall_ms() / 1000;
+			if (e.kind == ERR_DATA) {
+				/* its body can never be built: no retry helps */
+				log_event(LOG_WARN, "webhook_dropped", "name", k->name,
+				    "id", ev->id, "event", ev->kind, "rcpt", ev->rcpt,
+				    "error", e.msg, NULL);
+				continue;
+			}
 			if (now - ev->at >= WEBHOOK_KEEP_S) {
 				char age[24];
 
