@@ -6,12 +6,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
+#include "config/conf.h"
+#include "relay/settings.h"
 #include "relay/webhook.h"
+#include "util/buf.h"
 
 /* HMAC-SHA256("whsec", "1700000000.{\"a\":1}"), as Python's hmac says. */
 static void
@@ -62,12 +68,65 @@ test_body(void **state)
 	free(body);
 }
 
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Idle senders (nothing in the outbox) put no jobs on the store's writer:
+ * they look with a read first. */
+static void
+test_idle_senders_do_not_write(void **state)
+{
+	static const char text[] = "[webhook app]\n"
+	    "url = http://127.0.0.1:9/hooks\nsecret = whsec_0123456789abcdef\n";
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], data[600];
+	struct conf *c = NULL;
+	struct settings *set;
+	struct queue *q = NULL;
+	struct webhooks *w = NULL;
+	struct queue_stats a, b;
+	struct timespec ts = { 2, 500000000L };
+	struct buf diag;
+	struct op_err e;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/outpost-webhook-XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	buf_init(&diag, 64 * 1024);
+	assert_int_equal(conf_load_text("outpost.conf", text, strlen(text), &c,
+	    &diag, &e), 0);
+	buf_free(&diag);
+	set = settings_new(NULL, c);
+	assert_int_equal(queue_open(data, QUEUE_OPEN_CHECK, &q, &e), 0);
+	assert_int_equal(webhook_start(set, q, &w, &e), 0);
+	/* the senders' first claim each, then only idle rounds */
+	nanosleep(&ts, NULL);
+	queue_stats(q, &a);
+	nanosleep(&ts, NULL);
+	queue_stats(q, &b);
+	webhook_stop(w);
+	queue_close(q);
+	settings_free(set);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	/* before: 4 senders claiming every 500 ms, about 20 jobs here */
+	assert_true(b.jobs - a.jobs <= 2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signature),
 		cmocka_unit_test(test_body),
+		cmocka_unit_test(test_idle_senders_do_not_write),
 	};
 
 	return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
