@@ -120,6 +120,83 @@ test_idle_senders_do_not_write(void **state)
 	assert_true(b.jobs - a.jobs <= 2);
 }
 
+/* An event whose body can never fit (metadata near its bound and a reply
+ * of control characters, each escaped as 6 bytes) is dropped at once,
+ * not tried again for a day. */
+static void
+test_event_that_cannot_fit_is_dropped(void **state)
+{
+	static const char text[] = "[webhook app]\n"
+	    "url = http://127.0.0.1:9/hooks\nsecret = whsec_0123456789abcdef\n"
+	    "events = failed\n";
+	static const char *const rcpts[] = { "x@example.org" };
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], data[600], id[QUEUE_ID_SIZE];
+	char *meta = malloc(QUEUE_META_MAX), *reply = malloc(QUEUE_REPLY_MAX);
+	struct conf *c = NULL;
+	struct settings *set;
+	struct queue *q = NULL;
+	struct webhooks *w = NULL;
+	struct timespec ts = { 0, 100000000L };
+	struct buf diag;
+	struct op_err e;
+	uint64_t n = 1;
+	int i;
+
+	(void)state;
+	assert_non_null(meta);
+	assert_non_null(reply);
+	memset(meta, 'm', QUEUE_META_MAX - 1);
+	memcpy(meta, "{\"k\":\"", 6);
+	memcpy(meta + QUEUE_META_MAX - 3, "\"}", 3);
+	memset(reply, 1, QUEUE_REPLY_MAX - 1);
+	reply[QUEUE_REPLY_MAX - 1] = '\0';
+	snprintf(dir, sizeof(dir), "%s/outpost-webhook-XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	buf_init(&diag, 64 * 1024);
+	assert_int_equal(conf_load_text("outpost.conf", text, strlen(text), &c,
+	    &diag, &e), 0);
+	buf_free(&diag);
+	set = settings_new(NULL, c);
+	assert_int_equal(queue_open(data, QUEUE_OPEN_CHECK, &q, &e), 0);
+	assert_int_equal(webhook_hooks_set(q, settings_get(set), &e), 0);
+	{
+		struct queue_new m = {
+			.sender = "app@example.com", .rcpts = rcpts, .nrcpts = 1,
+			.body = "x\r\n", .len = 3, .state = QUEUE_MSG_QUEUED,
+			.metadata = meta,
+		};
+		struct queue_rcpt_result r = {
+			.idx = 0, .state = QUEUE_RCPT_FAILED, .code = 550,
+			.enhanced = "5.1.1", .reply = reply,
+		};
+		struct queue_outcome o = {
+			.id = id, .now = time(NULL), .profile_used = "main",
+			.results = &r, .nresults = 1, .next_attempt = time(NULL) + 60,
+		};
+
+		assert_int_equal(queue_submit(q, &m, id, &e), 0);
+		assert_int_equal(queue_record(q, &o, NULL, &e), 0);
+	}
+	assert_int_equal(queue_outbox_count(q, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(webhook_start(set, q, &w, &e), 0);
+	/* gone within a few seconds (before: tried again for a day) */
+	for (i = 0; i < 100 && n != 0; i++) {
+		nanosleep(&ts, NULL);
+		assert_int_equal(queue_outbox_count(q, &n, &e), 0);
+	}
+	webhook_stop(w);
+	queue_close(q);
+	settings_free(set);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(meta);
+	free(reply);
+	assert_int_equal(n, 0);
+}
+
 int
 main(void)
 {
@@ -127,6 +204,7 @@ main(void)
 		cmocka_unit_test(test_signature),
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_idle_senders_do_not_write),
+		cmocka_unit_test(test_event_that_cannot_fit_is_dropped),
 	};
 
 	return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
