@@ -1,5 +1,5 @@
-/* The events' body and signature (src/relay/webhook.c): the JSON an
- * application receives, and the header it checks. */
+/* The events (src/relay/webhook.c): the JSON body an
+ * application receives, the header it checks, and the senders. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
