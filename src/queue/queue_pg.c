@@ -455,7 +455,9 @@ static const char *const s_sql[S__COUNT] = {
 	[S_SUPP_UNRETRY] = "DELETE FROM suppressions WHERE address IN"
 	    " (SELECT lower(address) FROM recipients WHERE mid = $1"
 	    " AND state IN ('failed', 'deferred'))",
-	[S_SUPP_CHECK] = "SELECT 1 FROM suppressions WHERE address = lower($1)",
+	[S_SUPP_CHECK] = "SELECT u.i FROM unnest($1::text[]) WITH ORDINALITY"
+	    " AS u(a, i) WHERE EXISTS (SELECT 1 FROM suppressions"
+	    " WHERE address = lower(u.a))",
 	[S_SUPP_LIST] = "SELECT address, reason, at, id FROM suppressions"
 	    " WHERE address > $1 ORDER BY address LIMIT $2",
 	[S_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
@@ -1599,31 +1601,38 @@ add_event(struct pgq *s, int64_t mid, int64_t at, const char *kind,
 	return w_do(s, S_EVENT, &p, "cannot log an event", NULL, e);
 }
 
-/* The recipients as a PostgreSQL array literal: {"a","b"}. */
+/* Texts as a PostgreSQL array literal: {"a","b"}. */
 static char *
-rcpt_array(const struct queue_new *m)
+text_array(const char *const *v, size_t nv)
 {
 	size_t i, k, n = 3;
 	char *a, *o;
 
-	for (i = 0; i < m->nrcpts; i++)
-		n += 2 * strlen(m->rcpts[i]) + 3;
+	for (i = 0; i < nv; i++)
+		n += 2 * strlen(v[i]) + 3;
 	a = o = mem_alloc(n);
 	*o++ = '{';
-	for (i = 0; i < m->nrcpts; i++) {
+	for (i = 0; i < nv; i++) {
 		if (i > 0)
 			*o++ = ',';
 		*o++ = '"';
-		for (k = 0; m->rcpts[i][k] != '\0'; k++) {
-			if (m->rcpts[i][k] == '"' || m->rcpts[i][k] == '\\')
+		for (k = 0; v[i][k] != '\0'; k++) {
+			if (v[i][k] == '"' || v[i][k] == '\\')
 				*o++ = '\\';
-			*o++ = m->rcpts[i][k];
+			*o++ = v[i][k];
 		}
 		*o++ = '"';
 	}
 	*o++ = '}';
 	*o = '\0';
 	return a;
+}
+
+/* The recipients as a PostgreSQL array literal. */
+static char *
+rcpt_array(const struct queue_new *m)
+{
+	return text_array((const char *const *)m->rcpts, m->nrcpts);
 }
 
 /*
@@ -2767,7 +2776,6 @@ pg_supp_check(struct queue *q, const char *const *addrs, size_t n, int *out,
 	struct prm p;
 	struct pgconn *r;
 	PGresult *x = NULL;
-	size_t i;
 	int ret = 0;
 
 	if ((r = reader_get(s, e)) == NULL)
@@ -2781,17 +2789,30 @@ pg_supp_check(struct queue *q, const char *const *addrs, size_t n, int *out,
 	}
 	*empty = strcmp(pq.getvalue(x, 0, 0), "f") == 0;
 	pq.clear(x);
-	for (i = 0; i < n && !*empty; i++) {
+	if (!*empty && n > 0) {
+		/* every address in one round trip: the (1-based) indexes of
+		 * those on the list */
+		char *a = text_array(addrs, n);
+		int row;
+
 		p.n = 0;
-		p_str(&p, addrs[i], QUEUE_ADDR_MAX);
+		p.v[p.n] = a;
+		p.len[p.n] = 0;
+		p.fmt[p.n++] = 0;
 		x = k_run(s, r, S_SUPP_CHECK, &p, 0, "cannot read the suppression "
 		    "list", e);
+		free(a);
 		if (x == NULL) {
 			ret = -1;
-			break;
+		} else {
+			for (row = 0; row < pq.ntuples(x); row++) {
+				int64_t k = c_i64(x, row, 0);
+
+				if (k >= 1 && (uint64_t)k <= n)
+					out[k - 1] = 1;
+			}
+			pq.clear(x);
 		}
-		out[i] = pq.ntuples(x) > 0;
-		pq.clear(x);
 	}
 	reader_put(s, r);
 	return ret;

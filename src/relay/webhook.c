@@ -201,7 +201,8 @@ backoff_s(unsigned tries)
 	return d < WEBHOOK_BACKOFF_MAX_S ? d : WEBHOOK_BACKOFF_MAX_S;
 }
 
-/* The url and secret of webhook name now (copies), or -1 if it is gone. */
+/* The url and secret of webhook name now (copies; url NULL: only whether
+ * it is there), or -1 if it is gone. */
 static int
 hook_now(struct webhooks *w, const char *name, char **url, char **secret)
 {
@@ -212,8 +213,10 @@ hook_now(struct webhooks *w, const char *name, char **url, char **secret)
 	for (i = 0; i < c->nwebhooks; i++)
 		if (strcmp(c->webhooks[i].name, name) == 0 &&
 		    c->webhooks[i].url != NULL && c->webhooks[i].secret != NULL) {
-			*url = str_dup(c->webhooks[i].url);
-			*secret = str_dup(c->webhooks[i].secret);
+			if (url != NULL) {
+				*url = str_dup(c->webhooks[i].url);
+				*secret = str_dup(c->webhooks[i].secret);
+			}
 			rc = 0;
 			break;
 		}
@@ -251,7 +254,8 @@ nap(struct webhooks *w, int ms)
 	return stop;
 }
 
-/* POST one event; 0 delivered (2xx), -1 not (why in e). */
+/* POST one event; 0 delivered (2xx), -1 not (why in e; e->kind ERR_DATA:
+ * the event can never be sent, its body does not fit). */
 static int
 post_one(void **conn, const char *url, const char *secret,
     const struct queue_outbox_ev *ev, char *body, struct op_err *e)
@@ -291,6 +295,7 @@ worker_main(void *arg)
 	struct queue_outbox_done done[WEBHOOK_BATCH];
 	char *body = mem_alloc(WEBHOOK_BODY_MAX);
 	void *conn = NULL;
+	int idle = 0;
 
 	pthread_setname_np(pthread_self(), "op-webhook");
 	for (;;) {
@@ -303,7 +308,24 @@ worker_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		i = (size_t)w->stop;
 		pthread_mutex_unlock(&w->mu);
-		if (i || hook_now(w, k->name, &url, &secret) < 0)
+		if (i)
+			break;
+		if (idle) {
+			uint64_t waiting = 1;
+
+			/* idle: a read (the reader pool) before a claim (a
+			 * write through the group commit's writer) */
+			if (hook_now(w, k->name, NULL, NULL) < 0)
+				break;
+			if (queue_outbox_count(w->q, &waiting, &e) < 0)
+				waiting = 1;
+			if (waiting == 0) {
+				if (nap(w, WEBHOOK_IDLE_MS))
+					break;
+				continue;
+			}
+		}
+		if (hook_now(w, k->name, &url, &secret) < 0)
 			break;
 		now = clock_wall_ms() / 1000;
 		if (queue_outbox_claim(w->q, k->name, now, WEBHOOK_BATCH, &set,
@@ -320,6 +342,13 @@ worker_main(void *arg)
 			if (post_one(&conn, url, secret, ev, body, &e) == 0)
 				continue;
 			now = clock_wall_ms() / 1000;
+			if (e.kind == ERR_DATA) {
+				/* its body can never be built: no retry helps */
+				log_event(LOG_WARN, "webhook_dropped", "name", k->name,
+				    "id", ev->id, "event", ev->kind, "rcpt", ev->rcpt,
+				    "error", e.msg, NULL);
+				continue;
+			}
 			if (now - ev->at >= WEBHOOK_KEEP_S) {
 				char age[24];
 
@@ -343,7 +372,8 @@ worker_main(void *arg)
 			    e.msg, NULL);
 		i = set.noutbox;
 		queue_set_free(&set);
-		if (i == 0 && nap(w, WEBHOOK_IDLE_MS))
+		idle = i == 0;
+		if (idle && nap(w, WEBHOOK_IDLE_MS))
 			break;
 	}
 	http_handle_free(conn);

@@ -2286,6 +2286,18 @@ test_suppression(void **state)
 	assert_int_equal(queue_supp_check(f->q, chk, 2, flags, &e), 0);
 	assert_int_equal(flags[0], 1);
 	assert_int_equal(flags[1], 0);
+	{
+		/* several at once, any case, one with a quote: the flags of
+		 * each in its place */
+		const char *chk3[] = { "a\"b@example.org", "DEAD@Example.org",
+		    "ok@example.org" };
+		int flags3[3];
+
+		assert_int_equal(queue_supp_check(f->q, chk3, 3, flags3, &e), 0);
+		assert_int_equal(flags3[0], 0);
+		assert_int_equal(flags3[1], 1);
+		assert_int_equal(flags3[2], 0);
+	}
 
 	submit_meta(f->q, r2, 2, "x\r\n", NULL, NULL, NULL, id2);
 	assert_int_equal(queue_claim(f->q, now(), 10, &set, &e), 0);
