@@ -345,7 +345,7 @@ worker_main(void *arg)
 			if (e.kind == ERR_DATA) {
 				/* its body can never be built: no retry helps */
 				log_event(LOG_WARN, "webhook_dropped", "name", k->name,
-				    "id", ev->id, "event", ev->kind, "rcpt", ev->rcpt,
+				    "id", ev->id, "kind", ev->kind, "rcpt", ev->rcpt,
 				    "error", e.msg, NULL);
 				continue;
 			}
@@ -354,14 +354,14 @@ worker_main(void *arg)
 
 				snprintf(age, sizeof(age), "%" PRId64 "s", now - ev->at);
 				log_event(LOG_WARN, "webhook_dropped", "name", k->name,
-				    "id", ev->id, "event", ev->kind, "rcpt", ev->rcpt,
+				    "id", ev->id, "kind", ev->kind, "rcpt", ev->rcpt,
 				    "age", age, "error", e.msg, NULL);
 				continue;
 			}
 			done[i].next_try = now + backoff_s(ev->tries);
 			if (ev->tries == 0)
 				log_event(LOG_WARN, "webhook_retry", "name", k->name,
-				    "id", ev->id, "event", ev->kind, "error", e.msg,
+				    "id", ev->id, "kind", ev->kind, "error", e.msg,
 				    NULL);
 		}
 		free(url);
