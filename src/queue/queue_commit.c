@@ -136,18 +136,91 @@ queue_job_count_record(struct queue_job *j, int state)
 
 /* ---- The committer ---- */
 
-/* Run the batch in one transaction; 0 if it committed. */
+/*
+ * One try at the batch in one transaction: the jobs not failed already
+ * (rc -1) run; 0 if it committed.  A job with a savepoint that fails is
+ * rolled back to it and fails alone; any other failure leaves the
+ * transaction to be rolled back, its cause in *berr and, when a job
+ * without a savepoint failed in its own code, that job in *culprit.
+ */
+static int
+run_round(struct queue_core *c, struct queue_job *batch,
+    struct queue_job **culprit, struct op_err *berr)
+{
+	const struct queue_txn *t = c->txn;
+	struct queue_job *j;
+	int failed = 0;
+
+	*culprit = NULL;
+	if (t->begin(c, berr) < 0)
+		failed = 1;
+	for (j = batch; !failed && j != NULL; j = j->next) {
+		int sp = !(t->no_savepoint & (1u << j->kind));
+
+		if (j->rc == -1)
+			continue;
+		if (sp && t->savepoint(c, berr) < 0) {
+			failed = 1;
+			break;
+		}
+		err_clear(&j->err);
+		j->blamed = 0;
+		j->sends = 0;
+		j->cnt_profile = NULL;
+		c->running = j;
+		j->rc = t->run[j->kind](c, j, &j->err) < 0 ? -1 : 0;
+		if (j->rc == 0 && sp && t->job_end != NULL &&
+		    t->job_end(c, &j->err) < 0)
+			j->rc = -1;
+		c->running = NULL;
+		if (j->rc == 0) {
+			if (sp && t->release(c, berr) < 0)
+				failed = 1;
+			continue;
+		}
+		if (!sp || t->lost(c)) {
+			*berr = j->err;
+			j->rc = 1;
+			if (!sp && !t->lost(c))
+				*culprit = j;
+			failed = 1;
+			break;
+		}
+		if (t->rollback_to(c, berr) < 0)
+			failed = 1;
+	}
+	/* what the jobs without a savepoint left in flight is read before
+	 * the sums of the jobs that stand are taken */
+	if (!failed && t->job_end != NULL && t->job_end(c, berr) < 0)
+		failed = 1;
+	for (j = batch; !failed && j != NULL; j = j->next)
+		if (j->rc == 0 && ((j->sends > 0 && rates_note(c, j->sends_profile,
+		    j->now, j->sends, berr) < 0) ||
+		    (j->cnt_profile != NULL && counts_note(c, j, berr) < 0)))
+			failed = 1;
+	if (!failed && (rates_flush(c, berr) < 0 ||
+	    counts_flush(c, berr) < 0 || t->commit(c, berr) < 0))
+		failed = 1;
+	c->nrates = 0;
+	c->ncounts = 0;
+	return failed ? -1 : 0;
+}
+
+/*
+ * Run the batch in one transaction; 0 if it committed.  When a try fails
+ * because of some jobs of their own (the backend blamed them: a statement
+ * of theirs failed, or a job without a savepoint failed in its own code),
+ * those jobs fail alone and the others go again in a new transaction, up
+ * to QUEUE_BATCH_TRIES tries; any other failure fails every job left.
+ */
 static int
 run_batch(struct queue_core *c, struct queue_job *batch)
 {
 	const struct queue_txn *t = c->txn;
+	struct queue_job *j, *culprit;
 	struct op_err berr;
-	struct queue_job *j;
-	int failed = 0;
+	int tries, blamed;
 
-	err_clear(&berr);
-	for (j = batch; j != NULL; j = j->next)
-		j->rc = 1;
 	/* the webhooks this batch writes events for */
 	pthread_mutex_lock(&c->mu);
 	memcpy(c->bhooks, c->hooks, sizeof(c->hooks[0]) * c->nhooks);
@@ -156,46 +229,36 @@ run_batch(struct queue_core *c, struct queue_job *batch)
 	c->bmask = 0;
 	for (size_t h = 0; h < c->nbhooks; h++)
 		c->bmask |= c->bhooks[h].events;
-	if (t->begin(c, &berr) < 0)
-		failed = 1;
-	for (j = batch; !failed && j != NULL; j = j->next) {
-		int sp = !(t->no_savepoint & (1u << j->kind));
-
-		if (sp && t->savepoint(c, &berr) < 0) {
-			failed = 1;
-			break;
-		}
-		err_clear(&j->err);
-		j->sends = 0;
-		j->cnt_profile = NULL;
-		j->rc = t->run[j->kind](c, j, &j->err) < 0 ? -1 : 0;
-		if (j->rc == 0 && sp && t->job_end != NULL &&
-		    t->job_end(c, &j->err) < 0)
-			j->rc = -1;
-		if (j->rc == 0) {
-			if ((sp && t->release(c, &berr) < 0) ||
-			    (j->sends > 0 && rates_note(c, j->sends_profile,
-			    j->now, j->sends, &berr) < 0) ||
-			    (j->cnt_profile != NULL && counts_note(c, j, &berr) < 0))
-				failed = 1;
-			continue;
-		}
-		if (!sp || t->lost(c)) {
-			berr = j->err;
-			failed = 1;
-			break;
-		}
-		if (t->rollback_to(c, &berr) < 0)
-			failed = 1;
+	for (j = batch; j != NULL; j = j->next) {
+		j->rc = 1;
+		j->blamed = 0;
 	}
-	if (!failed && (rates_flush(c, &berr) < 0 ||
-	    counts_flush(c, &berr) < 0 || t->commit(c, &berr) < 0))
-		failed = 1;
-	c->nrates = 0;
-	c->ncounts = 0;
-	if (!failed)
-		return 0;
-	t->rollback(c);
+	for (tries = 1; ; tries++) {
+		err_clear(&berr);
+		if (run_round(c, batch, &culprit, &berr) == 0)
+			return 0;
+		t->rollback(c);
+		blamed = 0;
+		for (j = batch; j != NULL; j = j->next)
+			if (j->blamed) {
+				j->rc = -1;
+				blamed++;
+			}
+		if (blamed == 0 && culprit != NULL) {
+			culprit->rc = -1;
+			culprit->err = berr;
+			blamed++;
+		}
+		if (blamed == 0 || tries == QUEUE_BATCH_TRIES)
+			break;
+		/* the others go again: what a rolled back try filled is gone */
+		for (j = batch; j != NULL; j = j->next)
+			if (j->rc != -1) {
+				j->rc = 1;
+				if (j->set != NULL)
+					queue_set_free(j->set);
+			}
+	}
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->rc != -1) {
 			j->rc = -1;

@@ -28,6 +28,8 @@
 #include "queue/queue.h"
 
 #define QUEUE_BATCH_JOBS 512           /* operations per transaction */
+#define QUEUE_BATCH_TRIES 4            /* transactions for one batch whose
+                                        * jobs failed it (run_batch) */
 #define QUEUE_BATCH_BYTES (32u << 20)  /* bodies per transaction (about) */
 #define QUEUE_RATES_MAX 8              /* profiles and minutes per batch */
 #define QUEUE_ID_TRIES 8               /* new ids tried on a collision */
@@ -72,6 +74,8 @@ struct queue_job {
 	int kind;                      /* enum queue_job_kind */
 	size_t weight;                 /* body bytes, for the batch bound */
 	int rc;                        /* 1 not run yet, 0 done, -1 failed */
+	int blamed;                    /* set by the backend: this job's own
+	                                * statement failed the transaction */
 	int done;                      /* set under mu, then cv is signalled */
 	pthread_cond_t cv;             /* the waiter of a synchronous job */
 	struct op_err err;
@@ -124,10 +128,10 @@ struct queue_txn {
 	    const uint64_t n[QUEUE_COUNT_N], struct op_err *e);
 	int (*commit)(struct queue_core *c, struct op_err *e);
 	void (*rollback)(struct queue_core *c);
-	/* kinds (bit 1 << kind) run without a savepoint of their own: for
-	 * jobs that fail only when the database does, where the savepoint
-	 * would only cost a round trip; such a job that fails fails the whole
-	 * batch */
+	/* kinds (bit 1 << kind) run without a savepoint of their own, where
+	 * the savepoint would only cost a round trip: such a job that fails
+	 * fails the transaction, and the batch goes again without it when the
+	 * backend blamed it (queue_job.blamed) or it failed in its own code */
 	unsigned no_savepoint;
 	/* after a batch, committed (rc 0) or not (may be NULL) */
 	void (*after)(struct queue_core *c, struct queue_job *batch, int rc);
@@ -156,6 +160,8 @@ struct queue_core {
 	                                * may guard its own fields with it */
 	pthread_cond_t work_cv;        /* committer: jobs arrived or stop */
 	struct queue_job *head, *tail; /* waiting for the committer */
+	struct queue_job *running;     /* committer: the job that runs (what a
+	                                * backend sends now is that job's) */
 	int stop;
 	int thread_started;
 	pthread_t thread;

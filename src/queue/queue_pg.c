@@ -211,8 +211,8 @@ pq_ready(struct op_err *e)
 #define UNCLAIMED "claimed = NULL, owner = NULL, lease_until = NULL"
 
 enum {
-	S_FIND, S_SUBMIT, S_CLAIM, S_CLAIM_ID, S_RCPTS_OPEN, S_RCPT_RESULT,
-	S_EVENT, S_TALLY, S_MSG_RESULT, S_RCPT_FAIL_OPEN, S_MSG_FAIL,
+	S_FIND, S_LOCK, S_SUBMIT, S_CLAIM, S_CLAIM_ID, S_RCPTS_OPEN, S_RCPT_RESULT,
+	S_EVENT, S_EVENT_ID, S_TALLY, S_MSG_RESULT, S_RCPT_FAIL_OPEN, S_MSG_FAIL,
 	S_UNCLAIM, S_WAIT_RCPTS, S_WAIT, S_ADVANCE, S_RECOVER, S_HOLD_EVENTS,
 	S_HOLD, S_RELEASE_EVENTS, S_RELEASE_HELD, S_RETRY_RCPTS, S_RETRY_MSG,
 	S_RETRY_ALL_EVENTS, S_RETRY_ALL_RCPTS, S_RETRY_ALL, S_DELETE, S_PURGE,
@@ -232,6 +232,9 @@ enum {
 
 static const char *const s_sql[S__COUNT] = {
 	[S_FIND] = "SELECT mid, state FROM messages WHERE id = $1 FOR UPDATE",
+	/* the statements of a result name the message by its id, so that
+	 * they go out together, behind this lock, in one round trip */
+	[S_LOCK] = "SELECT 1 FROM messages WHERE id = $1 FOR UPDATE",
 	[S_SUBMIT] = "WITH m AS (INSERT INTO messages (id, sender, size, state,"
 	    " attempts, created, since, next_attempt, updated, profile, node,"
 	    " owner, lease_until, metadata, subject)"
@@ -260,10 +263,12 @@ static const char *const s_sql[S__COUNT] = {
 	    " ORDER BY mid, idx",
 	[S_RCPT_RESULT] = "UPDATE recipients SET state = $3, code = $4,"
 	    " enhanced = $5, reply = $6, attempts = attempts + 1, updated = $7,"
-	    " profile = $8, node = $9 WHERE mid = $1 AND idx = $2"
-	    " RETURNING address",
+	    " profile = $8, node = $9 WHERE mid = (SELECT mid FROM messages"
+	    " WHERE id = $1) AND idx = $2 RETURNING address",
 	[S_EVENT] = "INSERT INTO events (mid, at, kind, text)"
 	    " VALUES ($1, $2, $3, $4)",
+	[S_EVENT_ID] = "INSERT INTO events (mid, at, kind, text)"
+	    " SELECT mid, $2, $3, $4 FROM messages WHERE id = $1",
 	[S_TALLY] = "SELECT count(*) FILTER (WHERE state IN ('pending',"
 	    " 'deferred')), count(*) FILTER (WHERE state = 'sent'),"
 	    " count(*) FILTER (WHERE state = 'failed')"
@@ -273,7 +278,8 @@ static const char *const s_sql[S__COUNT] = {
 	[S_MSG_RESULT] = "WITH t AS (SELECT count(*) FILTER (WHERE state IN"
 	    " ('pending', 'deferred')) AS o, count(*) FILTER (WHERE state ="
 	    " 'sent') AS s, count(*) FILTER (WHERE state = 'failed') AS f"
-	    " FROM recipients WHERE mid = $1), d AS (SELECT CASE WHEN o > 0"
+	    " FROM recipients WHERE mid = (SELECT mid FROM messages"
+	    " WHERE id = $1)), d AS (SELECT CASE WHEN o > 0"
 	    " THEN 'deferred' WHEN s > 0 THEN 'sent' ELSE 'failed' END AS st,"
 	    " (o = 0 AND f = 0 AND s > 0) AS well FROM t)"
 	    " UPDATE messages SET state = d.st, attempts = attempts + 1,"
@@ -282,7 +288,7 @@ static const char *const s_sql[S__COUNT] = {
 	    " profile_used = coalesce($3, profile_used),"
 	    " last_error = CASE WHEN d.well THEN NULL"
 	    " ELSE coalesce($4, last_error) END, updated = $5, node = $6, "
-	    UNCLAIMED " FROM d WHERE mid = $1 RETURNING d.st",
+	    UNCLAIMED " FROM d WHERE id = $1 RETURNING d.st",
 	[S_RCPT_FAIL_OPEN] = "UPDATE recipients SET state = 'failed',"
 	    " updated = $2 WHERE mid = $1 AND state IN ('pending', 'deferred')",
 	[S_MSG_FAIL] = "UPDATE messages SET state = $2, last_error = $3,"
@@ -429,14 +435,16 @@ static const char *const s_sql[S__COUNT] = {
 	[S_OUTBOX_RESULT] = "INSERT INTO outbox (hook, id, kind, rcpt, code,"
 	    " enhanced, reply, profile, node, attempt, at, next_try)"
 	    " SELECT $1, $2, $3, address, $4, $5, $6, $7, $8, attempts, $9, $9"
-	    " FROM recipients WHERE mid = $10 AND idx = $11",
+	    " FROM recipients WHERE mid = (SELECT mid FROM messages"
+	    " WHERE id = $2) AND idx = $10",
 	[S_OUTBOX_FAIL] = "INSERT INTO outbox (hook, id, kind, rcpt, code,"
 	    " reply, node, attempt, at, next_try)"
 	    " SELECT $1, $2, 'failed', address, 0, $3, $6, attempts, $4, $4"
 	    " FROM recipients WHERE mid = $5 AND state IN ('pending', 'deferred')",
 	[S_SUPP_ADD] = "INSERT INTO suppressions (address, reason, at, id)"
-	    " SELECT lower(address), $3, $4, $5 FROM recipients"
-	    " WHERE mid = $1 AND idx = $2 ON CONFLICT (address) DO UPDATE"
+	    " SELECT lower(address), $3, $4, $1 FROM recipients"
+	    " WHERE mid = (SELECT mid FROM messages WHERE id = $1)"
+	    " AND idx = $2 ON CONFLICT (address) DO UPDATE"
 	    " SET reason = excluded.reason, at = excluded.at, id = excluded.id",
 	/* the oldest event of each message for the webhook, rows another
 	 * node holds skipped */
@@ -637,6 +645,8 @@ struct pgconn {
 
 /* A statement sent on the writing connection in pipeline mode whose
  * result is read at the next flush (w_flush). */
+struct pgq;
+
 struct pend {
 	const char *what;              /* for the error */
 	int idx;                       /* the statement; -1 a command */
@@ -647,6 +657,10 @@ struct pend {
 	uint64_t *changed;             /* rows changed, at the flush */
 	struct queue_job *redo;        /* a submission: its id was taken */
 	char none[QUEUE_ID_SIZE + 64]; /* no row changed: this error */
+	int none_code;                 /* ... with this code (0: ERR_DATA) */
+	/* a result read at the flush: got(s, job, result), rows only */
+	void (*got)(struct pgq *, struct queue_job *, const PGresult *);
+	struct queue_job *job;         /* whose statement (NULL: the batch's) */
 };
 
 struct pgq {
@@ -1048,10 +1062,12 @@ row_rcpt(struct queue_set *set, struct queue_msg *m, const PGresult *r, int i)
  * statement sent meanwhile, in one round trip (PQpipelineSync).  A
  * statement whose result is needed (w_run, w_do) flushes.  A job with a
  * savepoint flushes before it ends (txn_job_end), so its statements fail
- * it alone; a failure of a statement sent outside the running job's
- * savepoint (BEGIN, SAVEPOINT, a submission) dooms the transaction: the
- * batch fails as a whole and nothing of it is acknowledged.  COMMIT is
- * only sent once every statement whose rows are checked has been read.
+ * it alone.  A failure of a statement sent outside the running job's
+ * savepoint (BEGIN, SAVEPOINT, a submission, a result) dooms the
+ * transaction and nothing of it is acknowledged; the job that sent it is
+ * blamed (pend.job), and the committer tries the batch again without it.
+ * COMMIT is only sent once every statement whose rows are checked has
+ * been read.
  */
 
 static int submit_again(struct pgq *s, struct queue_job *j,
@@ -1101,6 +1117,7 @@ w_send(struct pgq *s, int idx, const char *sql, const struct prm *p,
 	x->what = what;
 	x->idx = idx;
 	x->guarded = s->guard;
+	x->job = s->core.running;
 	return x;
 }
 
@@ -1111,6 +1128,7 @@ w_flush(struct pgq *s, struct op_err *e)
 {
 	struct pgconn *k = &s->w;
 	struct queue_job *redo[PG_PENDING_MAX];
+	struct queue_job *bad = NULL;
 	size_t i, nredo = 0;
 	PGresult *r;
 	int failed = 0;
@@ -1141,6 +1159,7 @@ w_flush(struct pgq *s, struct op_err *e)
 			if (!failed && st != PGRES_PIPELINE_ABORTED) {
 				pg_err(s, k, r, x->what, e);
 				failed = 1;
+				bad = x->job;
 				if (!x->guarded)
 					s->doomed = 1;
 			}
@@ -1161,9 +1180,15 @@ w_flush(struct pgq *s, struct op_err *e)
 			if (n == 0 && x->redo != NULL)
 				redo[nredo++] = x->redo;
 			if (n == 0 && x->none[0] != '\0' && !failed) {
-				err_set(e, ERR_DATA, "%s", x->none);
+				err_set(e, x->none_code != 0 ? x->none_code :
+				    ERR_DATA, "%s", x->none);
 				failed = 1;
+				bad = x->job;
+				if (!x->guarded)
+					s->doomed = 1;
 			}
+			if (n > 0 && x->got != NULL && !failed)
+				x->got(s, x->job, r);
 			if (x->keep && !failed)
 				s->kept = r;
 			else
@@ -1187,32 +1212,53 @@ w_flush(struct pgq *s, struct op_err *e)
 		if (s->kept != NULL)
 			pq.clear(s->kept);
 		s->kept = NULL;
+		/* a statement of that job failed the transaction, not the
+		 * connection: the batch goes again without it (run_batch) */
+		if (bad != NULL && !conn_lost(k)) {
+			bad->blamed = 1;
+			if (&bad->err != e)
+				bad->err = *e;
+		}
 		return -1;
 	}
-	for (i = 0; i < nredo; i++)
-		if (submit_again(s, redo[i], e) < 0) {
+	for (i = 0; i < nredo; i++) {
+		struct queue_job *was = s->core.running;
+		int rc;
+
+		s->core.running = redo[i];
+		rc = submit_again(s, redo[i], e);
+		s->core.running = was;
+		if (rc < 0) {
 			s->doomed = 1;
 			return -1;
 		}
+	}
 	return 0;
 }
 
 /* Send statement idx; its result is read at the next flush.  none: the
  * error when it changes no row (may be NULL). */
-static int
-w_defer(struct pgq *s, int idx, const struct prm *p, const char *what,
+static struct pend *
+w_later(struct pgq *s, int idx, const struct prm *p, const char *what,
     uint64_t *changed, const char *none, struct op_err *e)
 {
 	struct pend *x;
 
 	if (s->npend + 2 > PG_PENDING_MAX && w_flush(s, e) < 0)
-		return -1;
+		return NULL;
 	if ((x = w_send(s, idx, NULL, p, what, e)) == NULL)
-		return -1;
+		return NULL;
 	x->changed = changed;
 	if (none != NULL)
 		str_copy(x->none, sizeof(x->none), none);
-	return 0;
+	return x;
+}
+
+static int
+w_defer(struct pgq *s, int idx, const struct prm *p, const char *what,
+    uint64_t *changed, const char *none, struct op_err *e)
+{
+	return w_later(s, idx, p, what, changed, none, e) == NULL ? -1 : 0;
 }
 
 /* A command without parameters (BEGIN, SAVEPOINT, ...), deferred. */
@@ -1598,7 +1644,21 @@ add_event(struct pgq *s, int64_t mid, int64_t at, const char *kind,
 	p_i64(&p, at);
 	p_str(&p, kind, QUEUE_EVENT_KIND_MAX);
 	p_str(&p, text, QUEUE_TEXT_MAX);
-	return w_do(s, S_EVENT, &p, "cannot log an event", NULL, e);
+	return w_defer(s, S_EVENT, &p, "cannot log an event", NULL, NULL, e);
+}
+
+/* An event of the message named by its id, read at the next flush. */
+static int
+add_event_id(struct pgq *s, const char *id, int64_t at, const char *kind,
+    const char *text, struct op_err *e)
+{
+	struct prm p = { .n = 0 };
+
+	p_str(&p, id, QUEUE_ID_LEN);
+	p_i64(&p, at);
+	p_str(&p, kind, QUEUE_EVENT_KIND_MAX);
+	p_str(&p, text, QUEUE_TEXT_MAX);
+	return w_defer(s, S_EVENT_ID, &p, "cannot log an event", NULL, NULL, e);
 }
 
 /* Texts as a PostgreSQL array literal: {"a","b"}. */
@@ -1919,7 +1979,7 @@ derive_state(struct pgq *s, int64_t mid, int *state, int *well,
 static int
 record_extra(struct pgq *s, struct queue_core *c,
     const struct queue_outcome *o, const struct queue_rcpt_result *x,
-    int64_t mid, int64_t now, struct op_err *e)
+    int64_t now, struct op_err *e)
 {
 	unsigned kind = queue_hook_kind_of(x);
 	struct prm p;
@@ -1938,10 +1998,9 @@ record_extra(struct pgq *s, struct queue_core *c,
 		p_str(&p, o->profile_used, QUEUE_PROFILE_MAX);
 		p_str(&p, s->node, QUEUE_NODE_MAX);
 		p_i64(&p, now);
-		p_i64(&p, mid);
 		p_i64(&p, x->idx);
-		if (w_do(s, S_OUTBOX_RESULT, &p, "cannot store an event", NULL,
-		    e) < 0)
+		if (w_defer(s, S_OUTBOX_RESULT, &p, "cannot store an event", NULL,
+		    NULL, e) < 0)
 			return -1;
 	}
 	if (x->suppress && !x->suppressed) {
@@ -1950,19 +2009,34 @@ record_extra(struct pgq *s, struct queue_core *c,
 		queue_format_result(reason, sizeof(reason), x->code, x->enhanced,
 		    x->reply);
 		p.n = 0;
-		p_i64(&p, mid);
+		p_str(&p, o->id, QUEUE_ID_LEN);
 		p_i64(&p, x->idx);
 		p_str(&p, reason, QUEUE_TEXT_MAX);
 		p_i64(&p, now);
-		p_str(&p, o->id, QUEUE_ID_LEN);
-		if (w_do(s, S_SUPP_ADD, &p, "cannot suppress an address", NULL,
-		    e) < 0)
+		if (w_defer(s, S_SUPP_ADD, &p, "cannot suppress an address", NULL,
+		    NULL, e) < 0)
 			return -1;
 		queue_core_supp_added(c);
 	}
 	return 0;
 }
 
+/* The message's state once its result is read (w_flush). */
+static void
+record_got(struct pgq *s, struct queue_job *j, const PGresult *r)
+{
+	int state = queue_msg_state_parse(pq.getvalue(r, 0, 0));
+
+	if (state == QUEUE_MSG_DEFERRED)
+		s->notify = 1;
+	queue_job_count_record(j, state);
+}
+
+/*
+ * Every statement names the message by its id and goes out behind the
+ * lock of its row, in one round trip (the job's end reads them all);
+ * only a result whose event needs its recipient's address waits for it.
+ */
 static int
 job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 {
@@ -1970,39 +2044,41 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	const struct queue_outcome *o = j->o;
 	const struct queue_rcpt_result *first_bad = NULL;
 	char text[QUEUE_TEXT_MAX + 512], err_text[QUEUE_TEXT_MAX];
-	struct prm p;
+	char none[QUEUE_ID_SIZE + 64];
+	struct prm p = { .n = 0 };
+	struct pend *x;
 	PGresult *r;
-	int64_t mid;
 	size_t i;
-	int quiet, state;
+	int quiet;
 
-	if (find_msg(s, o->id, &mid, NULL, e) < 0)
+	snprintf(none, sizeof(none), "no message with id %s", o->id);
+	p_str(&p, o->id, QUEUE_ID_LEN);
+	if ((x = w_later(s, S_LOCK, &p, "cannot find the message", NULL, none,
+	    e)) == NULL)
 		return -1;
+	x->none_code = ERR_NOINPUT;
 	for (i = 0; i < o->nresults; i++) {
-		const struct queue_rcpt_result *x = &o->results[i];
+		const struct queue_rcpt_result *res = &o->results[i];
 
 		/* a sent result's event is made from its row when read */
-		quiet = x->state == QUEUE_RCPT_SENT && o->profile_used != NULL;
+		quiet = res->state == QUEUE_RCPT_SENT && o->profile_used != NULL;
 		p.n = 0;
-		p_i64(&p, mid);
-		p_i64(&p, x->idx);
-		p_str(&p, queue_rcpt_state_name(x->state), 16);
-		p_i64(&p, x->code);
-		p_str(&p, x->enhanced != NULL && x->enhanced[0] != '\0' ?
-		    x->enhanced : NULL, QUEUE_ENHANCED_MAX);
-		p_str(&p, x->reply, QUEUE_REPLY_MAX);
+		p_str(&p, o->id, QUEUE_ID_LEN);
+		p_i64(&p, res->idx);
+		p_str(&p, queue_rcpt_state_name(res->state), 16);
+		p_i64(&p, res->code);
+		p_str(&p, res->enhanced != NULL && res->enhanced[0] != '\0' ?
+		    res->enhanced : NULL, QUEUE_ENHANCED_MAX);
+		p_str(&p, res->reply, QUEUE_REPLY_MAX);
 		p_i64(&p, j->now);
 		p_str(&p, quiet ? o->profile_used : NULL, QUEUE_PROFILE_MAX);
 		p_str(&p, s->node, QUEUE_NODE_MAX);
+		snprintf(none, sizeof(none), "message %s has no recipient %u",
+		    o->id, res->idx);
 		if (quiet) {
-			/* its row is not needed: read with the next round trip */
-			char none[QUEUE_ID_SIZE + 64];
-
-			snprintf(none, sizeof(none), "message %s has no recipient %u",
-			    o->id, x->idx);
 			if (w_defer(s, S_RCPT_RESULT, &p, "cannot record a result",
 			    NULL, none, e) < 0 ||
-			    record_extra(s, c, o, x, mid, j->now, e) < 0)
+			    record_extra(s, c, o, res, j->now, e) < 0)
 				return -1;
 			continue;
 		}
@@ -2011,30 +2087,26 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 			return -1;
 		if (pq.ntuples(r) == 0) {
 			pq.clear(r);
-			return err_set(e, ERR_DATA, "message %s has no recipient %u",
-			    o->id, x->idx);
+			return err_set(e, ERR_DATA, "%s", none);
 		}
-		if (!quiet) {
-			queue_format_result(err_text, sizeof(err_text), x->code,
-			    x->enhanced, x->reply);
-			queue_format_event(text, sizeof(text), pq.getvalue(r, 0, 0),
-			    o->profile_used, err_text);
-		}
+		queue_format_result(err_text, sizeof(err_text), res->code,
+		    res->enhanced, res->reply);
+		queue_format_event(text, sizeof(text), pq.getvalue(r, 0, 0),
+		    o->profile_used, err_text);
 		pq.clear(r);
-		if (!quiet && add_event(s, mid, j->now, x->suppressed ?
-		    "suppressed" : queue_rcpt_state_name(x->state), text, e) < 0)
+		if (add_event_id(s, o->id, j->now, res->suppressed ?
+		    "suppressed" : queue_rcpt_state_name(res->state), text, e) < 0 ||
+		    record_extra(s, c, o, res, j->now, e) < 0)
 			return -1;
-		if (record_extra(s, c, o, x, mid, j->now, e) < 0)
-			return -1;
-		if (first_bad == NULL && x->state != QUEUE_RCPT_SENT)
-			first_bad = x;
+		if (first_bad == NULL && res->state != QUEUE_RCPT_SENT)
+			first_bad = res;
 	}
 	for (i = 0; i < o->nevents; i++)
-		if (add_event(s, mid, j->now, o->events[i].kind,
+		if (add_event_id(s, o->id, j->now, o->events[i].kind,
 		    o->events[i].text, e) < 0)
 			return -1;
 	p.n = 0;
-	p_i64(&p, mid);
+	p_str(&p, o->id, QUEUE_ID_LEN);
 	p_i64(&p, o->next_attempt);    /* if it stays deferred */
 	p_str(&p, o->profile_used, QUEUE_PROFILE_MAX);
 	if (o->error != NULL) {
@@ -2048,18 +2120,13 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 	}
 	p_i64(&p, j->now);
 	p_str(&p, s->node, QUEUE_NODE_MAX);
-	if ((r = w_run(s, S_MSG_RESULT, &p, "cannot record a result",
-	    e)) == NULL)
+	snprintf(none, sizeof(none), "no message with id %s", o->id);
+	if ((x = w_later(s, S_MSG_RESULT, &p, "cannot record a result", NULL,
+	    none, e)) == NULL)
 		return -1;
-	if (pq.ntuples(r) == 0) {
-		pq.clear(r);
-		return err_set(e, ERR_NOINPUT, "no message with id %s", o->id);
-	}
-	state = queue_msg_state_parse(pq.getvalue(r, 0, 0));
-	pq.clear(r);
-	if (state == QUEUE_MSG_DEFERRED)
-		s->notify = 1;
-	queue_job_count_record(j, state);
+	x->none_code = ERR_NOINPUT;
+	x->got = record_got;
+	x->job = j;
 	return 0;
 }
 
@@ -3521,9 +3588,12 @@ static const struct queue_txn pg_txn = {
 	.commit = txn_commit,
 	.rollback = txn_rollback,
 	.after = txn_after,
-	/* a submission fails only when the database does (a taken id is
-	 * ON CONFLICT DO NOTHING, and tried again) */
-	.no_savepoint = 1u << QJ_SUBMIT,
+	/* the two jobs of every message go without a savepoint (two
+	 * statements less, no subtransaction): a submission fails only when
+	 * the database does (a taken id is ON CONFLICT DO NOTHING, and tried
+	 * again); a result whose message or recipient is gone is blamed, and
+	 * the batch goes again without it */
+	.no_savepoint = 1u << QJ_SUBMIT | 1u << QJ_RECORD,
 	.run = {
 		[QJ_SUBMIT] = job_submit,
 		[QJ_CLAIM] = job_claim,

@@ -775,7 +775,7 @@ claim_one(struct queue *q, int64_t at, struct queue_set *set, const char *id)
 struct rec_done {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int n, rc[3], state[3], kind[3];
+	int n, rc[4], state[4], kind[4];
 };
 
 static struct rec_done *rec_ctx;
@@ -797,20 +797,22 @@ rec_cb(void *arg, int rc, int st, const struct op_err *e)
 
 /*
  * Records sent back to back share a batch: one that names a recipient the
- * message lacks fails alone (ERR_DATA), the others stand.  On PostgreSQL
- * the results of delivered recipients are read with a later round trip
- * (the pipeline): the check of that read must still fail its job alone.
+ * message lacks fails alone (ERR_DATA), one whose message is gone fails
+ * alone (ERR_NOINPUT), the others stand.  On PostgreSQL the results of
+ * delivered recipients are read with a later round trip (the pipeline),
+ * and a result has no savepoint: the transaction such a check fails is
+ * tried again without the job it blames.
  */
 static void
 test_bad_record_fails_alone(void **state)
 {
 	struct fixture *f = *state;
-	char ids[3][QUEUE_ID_SIZE];
+	char ids[4][QUEUE_ID_SIZE];
 	struct queue_rcpt_result ok = { .idx = 0, .state = QUEUE_RCPT_SENT,
 	    .code = 250, .enhanced = "2.0.0", .reply = "ok" };
 	struct queue_rcpt_result bad = { .idx = 7, .state = QUEUE_RCPT_SENT,
 	    .code = 250, .enhanced = "2.0.0", .reply = "ok" };
-	struct queue_outcome o[3];
+	struct queue_outcome o[4];
 	struct rec_done d = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	    .cv = PTHREAD_COND_INITIALIZER };
 	struct queue_set set;
@@ -823,10 +825,13 @@ test_bad_record_fails_alone(void **state)
 	assert_int_equal(queue_claim(f->q, t, 10, &set, &e), 0);
 	assert_int_equal(set.n, 3);
 	queue_set_free(&set);
+	/* an id no message has: a message deleted meanwhile */
+	memcpy(ids[3], ids[0], sizeof(ids[3]));
+	ids[3][QUEUE_ID_LEN - 1] = ids[3][QUEUE_ID_LEN - 1] == 'a' ? 'b' : 'a';
 	rec_ctx = &d;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		memset(&o[i], 0, sizeof(o[i]));
-		o[i].id = ids[i];
+		o[i].id = ids[i == 2 ? 3 : i == 3 ? 2 : i];
 		o[i].now = t;
 		o[i].profile_used = "p";
 		o[i].results = i == 1 ? &bad : &ok;
@@ -835,15 +840,17 @@ test_bad_record_fails_alone(void **state)
 		    (void *)(intptr_t)i, &e), 0);
 	}
 	pthread_mutex_lock(&d.mu);
-	while (d.n < 3)
+	while (d.n < 4)
 		pthread_cond_wait(&d.cv, &d.mu);
 	pthread_mutex_unlock(&d.mu);
 	assert_int_equal(d.rc[0], 0);
 	assert_int_equal(d.state[0], QUEUE_MSG_SENT);
 	assert_int_equal(d.rc[1], -1);
 	assert_int_equal(d.kind[1], ERR_DATA);
-	assert_int_equal(d.rc[2], 0);
-	assert_int_equal(d.state[2], QUEUE_MSG_SENT);
+	assert_int_equal(d.rc[2], -1);
+	assert_int_equal(d.kind[2], ERR_NOINPUT);
+	assert_int_equal(d.rc[3], 0);
+	assert_int_equal(d.state[3], QUEUE_MSG_SENT);
 	/* the failed one is untouched: still claimed, no attempt counted */
 	assert_int_equal(queue_get(f->q, ids[1], &set, &e), 0);
 	assert_int_equal(set.msgs[0].state, QUEUE_MSG_SENDING);
