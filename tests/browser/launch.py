@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import logging  # noqa: E402
 
 import peers  # noqa: E402
+from daemon import free_port  # noqa: E402
 from oauth_server import OAuthServer, OAuthSmtpPeer  # noqa: E402
 
 logging.getLogger("mail.log").setLevel(logging.ERROR)
@@ -55,14 +56,6 @@ USERNAME = "relay-user"
 PASSWORD = "Correct horse; battery \"staple\""
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():

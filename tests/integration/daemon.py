@@ -20,12 +20,21 @@ import conftest
 HOST = "127.0.0.1"
 
 
+_handed_out = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free port on HOST, never one this process was given before: the
+    kernel may hand the same free port to two binds in a row (an SMTP and
+    an HTTP listener of one daemon, say) once the first socket is closed."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for(pred, timeout=20.0, step=0.05, what="condition"):
