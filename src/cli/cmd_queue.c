@@ -612,7 +612,8 @@ q_retry(struct queue *q, const char *id)
 	if (queue_retry(q, id, (int64_t)time(NULL), &e) < 0)
 		return q_fail("cannot retry", &e);
 	log_event(LOG_INFO, "cli_retry", "id", id, NULL);
-	printf("message %s is queued again; the daemon delivers it now\n", id);
+	printf("message %s is queued again, due now; the daemon sends it as "
+	    "soon as a profile can\n", id);
 	return 0;
 }
 
@@ -634,7 +635,8 @@ q_retry_all(struct queue *q, int state)
 		printf("no %s message to retry\n", state < 0 ?
 		    "queued, deferred, failed or held" : queue_msg_state_name(state));
 	else
-		printf("%llu message%s queued again; the daemon delivers %s now\n",
+		printf("%llu message%s queued again, due now; the daemon sends %s as "
+		    "soon as a profile can\n",
 		    (unsigned long long)n, n == 1 ? " is" : "s are",
 		    n == 1 ? "it" : "them");
 	return 0;

@@ -207,8 +207,8 @@ def test_retry_all_and_by_status(outpost, peers):
 
     res = outpost.run("queue", "retry", "--status", "deferred", conf=dead)
     assert res.rc == 0, res
-    assert res.out == "2 messages are queued again; the daemon delivers " \
-                      "them now\n", res
+    assert res.out == "2 messages are queued again, due now; the daemon " \
+                      "sends them as soon as a profile can\n", res
     for mid in (d1, d2):
         j = show_json(outpost, dead, mid)
         assert j["state"] == "queued", j
