@@ -241,6 +241,8 @@ run_batch(struct queue_core *c, struct queue_job *batch)
 		blamed = 0;
 		for (j = batch; j != NULL; j = j->next)
 			if (j->blamed) {
+				/* counted once: it runs no more */
+				j->blamed = 0;
 				j->rc = -1;
 				blamed++;
 			}

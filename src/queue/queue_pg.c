@@ -1121,6 +1121,38 @@ w_send(struct pgq *s, int idx, const char *sql, const struct prm *p,
 	return x;
 }
 
+/*
+ * Statement x changed no row where it had to.  The first such failure is
+ * the flush's (*e); a statement outside a savepoint dooms the transaction
+ * and blames its job (*bad).  Later ones outside a savepoint blame their
+ * jobs too, each with its own error, so that every job whose row is gone
+ * leaves the batch in one try (the server went on running them).
+ */
+static void
+none_failed(struct pgq *s, struct pend *x, int *failed,
+    struct queue_job **bad, struct op_err *e)
+{
+	int code = x->none_code != 0 ? x->none_code : ERR_DATA;
+
+	if (!*failed) {
+		err_set(e, code, "%s", x->none);
+		*failed = 1;
+		if (!x->guarded) {
+			s->doomed = 1;
+			*bad = x->job;
+		}
+	} else if (!x->guarded) {
+		s->doomed = 1;
+		/* its first error only; the running job's is *e, and it
+		 * fails in its own code */
+		if (x->job != NULL && x->job != *bad && !x->job->blamed &&
+		    &x->job->err != e) {
+			x->job->blamed = 1;
+			err_set(&x->job->err, code, "%s", x->none);
+		}
+	}
+}
+
 /* Read the results of everything sent; 0 if each succeeded (and changed
  * rows where it had to).  The kept result, if any, goes to s->kept. */
 static int
@@ -1159,9 +1191,10 @@ w_flush(struct pgq *s, struct op_err *e)
 			if (!failed && st != PGRES_PIPELINE_ABORTED) {
 				pg_err(s, k, r, x->what, e);
 				failed = 1;
-				bad = x->job;
-				if (!x->guarded)
+				if (!x->guarded) {
 					s->doomed = 1;
+					bad = x->job;
+				}
 			}
 			pq.clear(r);
 		} else if (x->commit && strcmp(pq.cmdStatus(r), "COMMIT") != 0) {
@@ -1179,14 +1212,8 @@ w_flush(struct pgq *s, struct op_err *e)
 				*x->changed = n;
 			if (n == 0 && x->redo != NULL)
 				redo[nredo++] = x->redo;
-			if (n == 0 && x->none[0] != '\0' && !failed) {
-				err_set(e, x->none_code != 0 ? x->none_code :
-				    ERR_DATA, "%s", x->none);
-				failed = 1;
-				bad = x->job;
-				if (!x->guarded)
-					s->doomed = 1;
-			}
+			if (n == 0 && x->none[0] != '\0')
+				none_failed(s, x, &failed, &bad, e);
 			if (n > 0 && x->got != NULL && !failed)
 				x->got(s, x->job, r);
 			if (x->keep && !failed)
@@ -1212,7 +1239,7 @@ w_flush(struct pgq *s, struct op_err *e)
 		if (s->kept != NULL)
 			pq.clear(s->kept);
 		s->kept = NULL;
-		/* a statement of that job failed the transaction, not the
+		/* a statement of that job doomed the transaction, not the
 		 * connection: the batch goes again without it (run_batch) */
 		if (bad != NULL && !conn_lost(k)) {
 			bad->blamed = 1;
@@ -2126,7 +2153,6 @@ job_record(struct queue_core *c, struct queue_job *j, struct op_err *e)
 		return -1;
 	x->none_code = ERR_NOINPUT;
 	x->got = record_got;
-	x->job = j;
 	return 0;
 }
 

@@ -772,10 +772,12 @@ claim_one(struct queue *q, int64_t at, struct queue_set *set, const char *id)
 }
 
 /* The outcome of one asynchronous record. */
+#define REC_N 8                 /* records in test_bad_record_fails_alone */
+
 struct rec_done {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int n, rc[4], state[4], kind[4];
+	int n, rc[REC_N], state[REC_N], kind[REC_N];
 };
 
 static struct rec_done *rec_ctx;
@@ -797,67 +799,93 @@ rec_cb(void *arg, int rc, int st, const struct op_err *e)
 
 /*
  * Records sent back to back share a batch: one that names a recipient the
- * message lacks fails alone (ERR_DATA), one whose message is gone fails
- * alone (ERR_NOINPUT), the others stand.  On PostgreSQL the results of
- * delivered recipients are read with a later round trip (the pipeline),
- * and a result has no savepoint: the transaction such a check fails is
- * tried again without the job it blames.
+ * message lacks fails alone (ERR_DATA), whether the recipient was
+ * delivered or not, one whose message is gone fails alone (ERR_NOINPUT),
+ * the others stand.  On PostgreSQL the results of delivered recipients
+ * are read with a later round trip (the pipeline), and a result has no
+ * savepoint: the transaction such a check fails is tried again without
+ * the jobs it blames.  Five bad records among eight are more than one
+ * try per bad job allows (QUEUE_BATCH_TRIES): the jobs whose rows are
+ * gone must leave together.
  */
 static void
 test_bad_record_fails_alone(void **state)
 {
 	struct fixture *f = *state;
-	char ids[4][QUEUE_ID_SIZE];
+	/* what each record is: a good one, a recipient the message lacks
+	 * (delivered, then failed), a message that is gone */
+	enum { GOOD, NO_RCPT_SENT, NO_RCPT_FAILED, NO_MSG };
+	static const int what[REC_N] = { GOOD, NO_RCPT_SENT, NO_MSG, GOOD,
+	    NO_MSG, NO_RCPT_FAILED, NO_MSG, GOOD };
+	char ids[REC_N][QUEUE_ID_SIZE];
 	struct queue_rcpt_result ok = { .idx = 0, .state = QUEUE_RCPT_SENT,
 	    .code = 250, .enhanced = "2.0.0", .reply = "ok" };
-	struct queue_rcpt_result bad = { .idx = 7, .state = QUEUE_RCPT_SENT,
+	struct queue_rcpt_result no_sent = { .idx = 7, .state = QUEUE_RCPT_SENT,
 	    .code = 250, .enhanced = "2.0.0", .reply = "ok" };
-	struct queue_outcome o[4];
+	struct queue_rcpt_result no_failed = { .idx = 7,
+	    .state = QUEUE_RCPT_FAILED, .code = 550, .enhanced = "5.1.1",
+	    .reply = "no such user" };
+	struct queue_outcome o[REC_N];
 	struct rec_done d = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	    .cv = PTHREAD_COND_INITIALIZER };
 	struct queue_set set;
 	struct op_err e;
 	int64_t t = now();
-	int i;
+	int i, nmsg = 0, gone = 0;
 
-	for (i = 0; i < 3; i++)
-		submit(f->q, "m\r\n", 1, QUEUE_MSG_QUEUED, ids[i]);
+	for (i = 0; i < REC_N; i++) {
+		if (what[i] != NO_MSG) {
+			submit(f->q, "m\r\n", 1, QUEUE_MSG_QUEUED, ids[i]);
+			nmsg++;
+		}
+	}
 	assert_int_equal(queue_claim(f->q, t, 10, &set, &e), 0);
-	assert_int_equal(set.n, 3);
+	assert_int_equal((int)set.n, nmsg);
 	queue_set_free(&set);
-	/* an id no message has: a message deleted meanwhile */
-	memcpy(ids[3], ids[0], sizeof(ids[3]));
-	ids[3][QUEUE_ID_LEN - 1] = ids[3][QUEUE_ID_LEN - 1] == 'a' ? 'b' : 'a';
+	/* ids no message has: messages deleted meanwhile */
+	for (i = 0; i < REC_N; i++) {
+		if (what[i] != NO_MSG)
+			continue;
+		memcpy(ids[i], ids[0], sizeof(ids[i]));
+		ids[i][QUEUE_ID_LEN - 1] = ids[0][QUEUE_ID_LEN - 1] == 'a' + gone ?
+		    'x' : (char)('a' + gone);
+		gone++;
+	}
 	rec_ctx = &d;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < REC_N; i++) {
 		memset(&o[i], 0, sizeof(o[i]));
-		o[i].id = ids[i == 2 ? 3 : i == 3 ? 2 : i];
+		o[i].id = ids[i];
 		o[i].now = t;
 		o[i].profile_used = "p";
-		o[i].results = i == 1 ? &bad : &ok;
+		o[i].results = what[i] == NO_RCPT_SENT ? &no_sent :
+		    what[i] == NO_RCPT_FAILED ? &no_failed : &ok;
 		o[i].nresults = 1;
 		assert_int_equal(queue_record_async(f->q, &o[i], rec_cb,
 		    (void *)(intptr_t)i, &e), 0);
 	}
 	pthread_mutex_lock(&d.mu);
-	while (d.n < 4)
+	while (d.n < REC_N)
 		pthread_cond_wait(&d.cv, &d.mu);
 	pthread_mutex_unlock(&d.mu);
-	assert_int_equal(d.rc[0], 0);
-	assert_int_equal(d.state[0], QUEUE_MSG_SENT);
-	assert_int_equal(d.rc[1], -1);
-	assert_int_equal(d.kind[1], ERR_DATA);
-	assert_int_equal(d.rc[2], -1);
-	assert_int_equal(d.kind[2], ERR_NOINPUT);
-	assert_int_equal(d.rc[3], 0);
-	assert_int_equal(d.state[3], QUEUE_MSG_SENT);
-	/* the failed one is untouched: still claimed, no attempt counted */
-	assert_int_equal(queue_get(f->q, ids[1], &set, &e), 0);
-	assert_int_equal(set.msgs[0].state, QUEUE_MSG_SENDING);
-	assert_int_equal(set.msgs[0].attempts, 0);
-	assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_PENDING);
-	queue_set_free(&set);
-	assert_int_equal(count_of(f->q, QUEUE_MSG_SENT), 2);
+	for (i = 0; i < REC_N; i++) {
+		if (what[i] == GOOD) {
+			assert_int_equal(d.rc[i], 0);
+			assert_int_equal(d.state[i], QUEUE_MSG_SENT);
+			continue;
+		}
+		assert_int_equal(d.rc[i], -1);
+		assert_int_equal(d.kind[i], what[i] == NO_MSG ? ERR_NOINPUT :
+		    ERR_DATA);
+		if (what[i] == NO_MSG)
+			continue;
+		/* the failed one is untouched: still claimed, no attempt */
+		assert_int_equal(queue_get(f->q, ids[i], &set, &e), 0);
+		assert_int_equal(set.msgs[0].state, QUEUE_MSG_SENDING);
+		assert_int_equal(set.msgs[0].attempts, 0);
+		assert_int_equal(set.msgs[0].rcpts[0].state, QUEUE_RCPT_PENDING);
+		queue_set_free(&set);
+	}
+	assert_int_equal(count_of(f->q, QUEUE_MSG_SENT), 3);
 }
 
 static void
